@@ -1,0 +1,58 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Matrix products go through a system BLAS: OpenBLAS (pkg-config `openblas`) on Linux,
+// Accelerate on Apple platforms. Image decoding through libjpeg-turbo and libpng.
+let package = Package(
+    name: "YOPO",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "YOPO", targets: ["YOPO"]),
+        .library(name: "YOPOCore", targets: ["YOPOCore"]),
+        .library(name: "YOPOFormats", targets: ["YOPOFormats"]),
+        .library(name: "YOPOImage", targets: ["YOPOImage"]),
+        .library(name: "YOPOText", targets: ["YOPOText"]),
+        .library(name: "YOPOModels", targets: ["YOPOModels"]),
+        .executable(name: "yopo", targets: ["yopo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CImageCodecs", path: "Sources/CImageCodecs", pkgConfig: "libpng",
+            providers: [.apt(["libjpeg62-turbo-dev", "libpng-dev"]), .brew(["jpeg-turbo", "libpng"])]),
+        .target(
+            name: "YOPOCore",
+            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        .target(name: "YOPOFormats", dependencies: ["YOPOCore"]),
+        .target(name: "YOPOImage", dependencies: ["CImageCodecs"]),
+        .target(name: "YOPOText", dependencies: ["YOPOFormats"]),
+        .target(
+            name: "YOPOModels",
+            dependencies: ["YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText"]),
+        .target(
+            name: "YOPO",
+            dependencies: [
+                "YOPOModels", "YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "yopo",
+            dependencies: [
+                "YOPO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "YOPOCoreTests", dependencies: ["YOPOCore", "YOPOFormats"]),
+        .testTarget(name: "YOPOImageTests", dependencies: ["YOPOImage", "YOPOFormats", "YOPOCore"]),
+        .testTarget(name: "YOPOTextTests", dependencies: ["YOPOText"]),
+        .testTarget(name: "YOPOModelsTests", dependencies: ["YOPO", "YOPOModels", "YOPOFormats", "YOPOCore"]),
+        .testTarget(name: "yopoTests", dependencies: ["YOPO"]),
+    ]
+)

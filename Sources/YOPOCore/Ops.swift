@@ -1,0 +1,96 @@
+import Foundation
+
+// Element-wise and row-wise ops on fp32 tensors, each following the PyTorch op named in its
+// docstring. Rows are the first dimension; every op treats a tensor as `[rows, columns]`.
+
+/// `LayerNorm` over the last dimension (`torch.nn.LayerNorm`, biased variance).
+/// `x`: `[rows, d]`; `weight`, `bias`: `[d]`. Returns a new `[rows, d]` tensor.
+public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
+    let d = x.columns
+    let y = Tensor(zeros: x.shape)
+    let w = weight.data, b = bias.data
+    for r in 0..<x.rows {
+        let src = x.data + r * d, dst = y.data + r * d
+        var mean: Float = 0
+        for i in 0..<d { mean += src[i] }
+        mean /= Float(d)
+        var variance: Float = 0
+        for i in 0..<d {
+            let c = src[i] - mean
+            variance += c * c
+        }
+        variance /= Float(d)
+        let inv = 1 / (variance + eps).squareRoot()
+        for i in 0..<d { dst[i] = (src[i] - mean) * inv * w[i] + b[i] }
+    }
+    return y
+}
+
+/// `LlamaRMSNorm`: `weight · x / sqrt(mean(x²) + eps)` over the last dimension.
+/// `x`: `[rows, d]`; `weight`: `[d]`. Returns a new `[rows, d]` tensor.
+public func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float) -> Tensor {
+    let d = x.columns
+    let y = Tensor(zeros: x.shape)
+    let w = weight.data
+    for r in 0..<x.rows {
+        let src = x.data + r * d, dst = y.data + r * d
+        var sumSquares: Float = 0
+        for i in 0..<d { sumSquares += src[i] * src[i] }
+        let inv = 1 / (sumSquares / Float(d) + eps).squareRoot()
+        for i in 0..<d { dst[i] = w[i] * (src[i] * inv) }
+    }
+    return y
+}
+
+/// `x += y` element-wise (the residual add). Shapes must have equal element counts.
+public func addInPlace(_ x: Tensor, _ y: Tensor) {
+    precondition(x.count == y.count, "add: \(x.shape) vs \(y.shape)")
+    let a = x.data, b = y.data
+    for i in 0..<x.count { a[i] += b[i] }
+}
+
+/// Activation functions by their config.json names (`hidden_act`, `projector_hidden_act`).
+public enum Activation: String, Sendable, Codable {
+    /// Exact GELU, `0.5·x·(1 + erf(x/√2))` (`nn.GELU()`; config name `gelu`).
+    case gelu
+    /// `x·σ(1.702·x)` (CLIP's `quick_gelu`).
+    case quickGELU = "quick_gelu"
+    /// `x·σ(x)` (`silu`, LLaMA's SwiGLU gate).
+    case silu
+
+    /// Applies the activation to one value.
+    @inline(__always)
+    public func callAsFunction(_ x: Float) -> Float {
+        switch self {
+        case .gelu: return 0.5 * x * (1 + erf(x * 0.70710678118654752440))
+        case .quickGELU: return x / (1 + exp(-1.702 * x))
+        case .silu: return x / (1 + exp(-x))
+        }
+    }
+
+    /// Applies the activation element-wise in place.
+    public func applyInPlace(_ x: Tensor) {
+        let p = x.data
+        for i in 0..<x.count { p[i] = self(p[i]) }
+    }
+}
+
+/// Numerically stable softmax over `n` contiguous values, in place.
+@inline(__always)
+public func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count n: Int) {
+    guard n > 0 else { return }
+    var m = -Float.infinity
+    for i in 0..<n where p[i] > m { m = p[i] }
+    if m == -Float.infinity {
+        for i in 0..<n { p[i] = 0 }
+        return
+    }
+    var sum: Float = 0
+    for i in 0..<n {
+        let e = exp(p[i] - m)
+        p[i] = e
+        sum += e
+    }
+    let inv = 1 / sum
+    for i in 0..<n { p[i] *= inv }
+}
