@@ -1,0 +1,122 @@
+import Foundation
+import YOPOCore
+
+/// CLIP ViT vision tower (pre-LN transformer), follows transformers `CLIPVisionTransformer`.
+/// Only the layers up to the LLaVA feature layer are loaded and computed; `post_layernorm` is never
+/// used by LLaVA and is skipped.
+///
+/// Canonical tensor names (prefix `vision.`): `embeddings.class_embedding` `[hidden]`,
+/// `embeddings.patch_embedding.weight` `[hidden, 3, patch, patch]` (conv, no bias),
+/// `embeddings.position_embedding.weight` `[grid² + 1, hidden]`, `pre_layrnorm.{weight,bias}`,
+/// `encoder.layers.N.{self_attn.{q,k,v,out}_proj, layer_norm1, layer_norm2, mlp.fc1, mlp.fc2}.{weight,bias}`.
+public final class CLIPVisionTower {
+    public let config: CLIPVisionConfiguration
+    /// Number of encoder layers computed: `hidden_states[layersComputed]` is the feature layer.
+    public let layersComputed: Int
+
+    struct Layer {
+        let norm1Weight, norm1Bias, norm2Weight, norm2Bias: Tensor
+        let qWeight, qBias, kWeight, kBias, vWeight, vBias, outWeight, outBias: Tensor
+        let fc1Weight, fc1Bias, fc2Weight, fc2Bias: Tensor
+    }
+
+    let classEmbedding: Tensor
+    let patchWeight: Tensor  // [hidden, 3·patch·patch]
+    let positionEmbedding: Tensor
+    let preNormWeight, preNormBias: Tensor
+    let layers: [Layer]
+
+    /// Loads the tower from `weights` (canonical names above).
+    /// - Parameter featureLayer: LLaVA's `vision_feature_layer` (−2 = output of the penultimate layer,
+    ///   as an index into transformers' `hidden_states`, where 0 is the embedding output).
+    /// Throws `ModelError` naming a missing or mis-shaped tensor, or an out-of-range feature layer.
+    public init(config: CLIPVisionConfiguration, featureLayer: Int, weights: WeightStore) throws {
+        try config.validate()
+        self.config = config
+        let total = config.numHiddenLayers
+        let index = featureLayer < 0 ? total + 1 + featureLayer : featureLayer
+        guard index >= 0, index <= total else {
+            throw ModelError.invalidConfiguration("vision_feature_layer \(featureLayer) is outside the \(total)-layer vision tower")
+        }
+        layersComputed = index
+        let d = config.hiddenSize, p = config.patchSize, g = config.gridSize, m = config.intermediateSize
+        classEmbedding = try weights.take("vision.embeddings.class_embedding", shape: [d])
+        patchWeight = try weights.take("vision.embeddings.patch_embedding.weight", shape: [d, 3, p, p])
+            .reshaped([d, 3 * p * p])
+        positionEmbedding = try weights.take("vision.embeddings.position_embedding.weight", shape: [g * g + 1, d])
+        preNormWeight = try weights.take("vision.pre_layrnorm.weight", shape: [d])
+        preNormBias = try weights.take("vision.pre_layrnorm.bias", shape: [d])
+        var layers: [Layer] = []
+        for i in 0..<index {
+            let pre = "vision.encoder.layers.\(i)."
+            func w(_ n: String, _ s: [Int]) throws -> Tensor { try weights.take(pre + n, shape: s) }
+            layers.append(Layer(
+                norm1Weight: try w("layer_norm1.weight", [d]), norm1Bias: try w("layer_norm1.bias", [d]),
+                norm2Weight: try w("layer_norm2.weight", [d]), norm2Bias: try w("layer_norm2.bias", [d]),
+                qWeight: try w("self_attn.q_proj.weight", [d, d]), qBias: try w("self_attn.q_proj.bias", [d]),
+                kWeight: try w("self_attn.k_proj.weight", [d, d]), kBias: try w("self_attn.k_proj.bias", [d]),
+                vWeight: try w("self_attn.v_proj.weight", [d, d]), vBias: try w("self_attn.v_proj.bias", [d]),
+                outWeight: try w("self_attn.out_proj.weight", [d, d]), outBias: try w("self_attn.out_proj.bias", [d]),
+                fc1Weight: try w("mlp.fc1.weight", [m, d]), fc1Bias: try w("mlp.fc1.bias", [m]),
+                fc2Weight: try w("mlp.fc2.weight", [d, m]), fc2Bias: try w("mlp.fc2.bias", [d])))
+        }
+        self.layers = layers
+    }
+
+    /// Hidden states of the feature layer.
+    /// - Parameter pixels: `[3, image_size, image_size]`, fp32, normalised.
+    /// - Returns: `[grid² + 1, hidden]` (row 0 is CLS), fp32.
+    public func callAsFunction(_ pixels: Tensor) -> Tensor {
+        let s = config.imageSize, p = config.patchSize, g = config.gridSize, d = config.hiddenSize
+        precondition(pixels.count == 3 * s * s, "pixels must be [3, \(s), \(s)]")
+        // Patch embedding as im2col + GEMM: the conv weight [d, 3, p, p] flattened in (c, ky, kx) order.
+        let k = 3 * p * p
+        let patches = Tensor(zeros: [g * g, k])
+        for py in 0..<g {
+            for px in 0..<g {
+                let row = patches.data + (py * g + px) * k
+                for c in 0..<3 {
+                    for ky in 0..<p {
+                        let src = pixels.data + c * s * s + (py * p + ky) * s + px * p
+                        (row + (c * p + ky) * p).update(from: src, count: p)
+                    }
+                }
+            }
+        }
+        let embedded = linear(patches, patchWeight)
+        var h = Tensor(zeros: [g * g + 1, d])
+        h.data.update(from: classEmbedding.data, count: d)
+        (h.data + d).update(from: embedded.data, count: g * g * d)
+        addInPlace(h, positionEmbedding)
+        h = layerNorm(h, weight: preNormWeight, bias: preNormBias, eps: config.layerNormEps)
+        for layer in layers { h = encoderLayer(layer, h) }
+        return h
+    }
+
+    private func encoderLayer(_ l: Layer, _ x: Tensor) -> Tensor {
+        let eps = config.layerNormEps
+        let n = x.rows, d = config.hiddenSize, heads = config.numAttentionHeads, hd = config.headDim
+        let normed = layerNorm(x, weight: l.norm1Weight, bias: l.norm1Bias, eps: eps)
+        let q = linear(normed, l.qWeight, bias: l.qBias)
+        let k = linear(normed, l.kWeight, bias: l.kBias)
+        let v = linear(normed, l.vWeight, bias: l.vBias)
+        let context = Tensor(zeros: [n, d])
+        let scores = Tensor(zeros: [n, n])
+        let scale = 1 / Float(hd).squareRoot()
+        for h in 0..<heads {
+            MatMul.gemmABt(m: n, n: n, k: hd, alpha: scale, a: q.data + h * hd, lda: d,
+                           b: k.data + h * hd, ldb: d, c: scores.data, ldc: n)
+            for r in 0..<n { softmaxInPlace(scores.data + r * n, count: n) }
+            MatMul.gemmAB(m: n, n: hd, k: n, a: scores.data, lda: n, b: v.data + h * hd, ldb: d,
+                          c: context.data + h * hd, ldc: d)
+        }
+        let attended = linear(context, l.outWeight, bias: l.outBias)
+        addInPlace(attended, x)
+        let normed2 = layerNorm(attended, weight: l.norm2Weight, bias: l.norm2Bias, eps: eps)
+        let hidden = linear(normed2, l.fc1Weight, bias: l.fc1Bias)
+        config.hiddenAct.applyInPlace(hidden)
+        let out = linear(hidden, l.fc2Weight, bias: l.fc2Bias)
+        addInPlace(out, attended)
+        return out
+    }
+}

@@ -1,0 +1,395 @@
+import Foundation
+import YOPOCore
+import YOPOFormats
+
+/// Which stack wrote a LLaVA checkpoint (REFERENCE.md §1).
+public enum LLaVALayout: String, Sendable, Codable {
+    /// `LlavaForConditionalGeneration` (llava-hf): vision tower, projector and LLM in one checkpoint.
+    case llavaHF = "llava-hf"
+    /// `LlavaLlamaForCausalLM` (liuhaotian/llava-v1.5-*, YOPO checkpoints): LLM + `mm_projector`,
+    /// CLIP vision tower in a separate directory.
+    case original
+}
+
+/// How a non-square photo becomes square before the shortest-edge resize.
+public enum ImageAspectMode: String, Sendable, Codable, CaseIterable {
+    /// Original LLaVA `expand2square` with the mean colour (`image_aspect_ratio: pad`).
+    case pad
+    /// Shortest-edge resize then centre crop (llava-hf `CLIPImageProcessor`).
+    case crop
+}
+
+/// llava-hf `config.json` (`LlavaConfig`). Omitted keys take `LlavaConfig` defaults.
+public struct LlavaHFConfiguration: Decodable, Sendable {
+    public var textConfig: LlamaConfiguration
+    public var visionConfig: CLIPVisionConfiguration
+    public var imageTokenIndex: Int
+    public var visionFeatureLayer: Int
+    public var visionFeatureSelectStrategy: String
+    public var projectorHiddenAct: String
+    public var multimodalProjectorBias: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case textConfig = "text_config", visionConfig = "vision_config", imageTokenIndex = "image_token_index"
+        case imageTokenID = "image_token_id"
+        case visionFeatureLayer = "vision_feature_layer"
+        case visionFeatureSelectStrategy = "vision_feature_select_strategy"
+        case projectorHiddenAct = "projector_hidden_act", multimodalProjectorBias = "multimodal_projector_bias"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        textConfig = try c.decodeIfPresent(LlamaConfiguration.self, forKey: .textConfig)
+            ?? LlamaConfiguration(from: EmptyDecoder())
+        visionConfig = try c.decodeIfPresent(CLIPVisionConfiguration.self, forKey: .visionConfig) ?? .llavaDefault
+        imageTokenIndex = try c.decodeIfPresent(Int.self, forKey: .imageTokenIndex)
+            ?? c.decodeIfPresent(Int.self, forKey: .imageTokenID) ?? 32000
+        if let list = try? c.decode([Int].self, forKey: .visionFeatureLayer) {
+            throw ModelError.invalidConfiguration("vision_feature_layer lists several layers \(list); only one is supported")
+        }
+        visionFeatureLayer = try c.decodeIfPresent(Int.self, forKey: .visionFeatureLayer) ?? -2
+        visionFeatureSelectStrategy = try c.decodeIfPresent(String.self, forKey: .visionFeatureSelectStrategy) ?? "default"
+        projectorHiddenAct = try c.decodeIfPresent(String.self, forKey: .projectorHiddenAct) ?? "gelu"
+        multimodalProjectorBias = try c.decodeIfPresent(Bool.self, forKey: .multimodalProjectorBias) ?? true
+    }
+}
+
+/// Original LLaVA `config.json` (`LlavaLlamaForCausalLM`): LLaMA keys at the top level plus `mm_*` keys.
+public struct LlavaOriginalConfiguration: Decodable, Sendable {
+    public var textConfig: LlamaConfiguration
+    public var mmVisionTower: String?
+    public var mmVisionSelectLayer: Int
+    public var mmVisionSelectFeature: String
+    public var mmProjectorType: String
+    public var mmHiddenSize: Int?
+    public var imageAspectRatio: String?
+    public var mmUseImStartEnd: Bool
+    public var mmPatchMergeType: String?
+    public var tokenizerModelMaxLength: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case mmVisionTower = "mm_vision_tower", mmVisionSelectLayer = "mm_vision_select_layer"
+        case mmVisionSelectFeature = "mm_vision_select_feature", mmProjectorType = "mm_projector_type"
+        case mmHiddenSize = "mm_hidden_size", imageAspectRatio = "image_aspect_ratio"
+        case mmUseImStartEnd = "mm_use_im_start_end", mmPatchMergeType = "mm_patch_merge_type"
+        case tokenizerModelMaxLength = "tokenizer_model_max_length"
+    }
+
+    public init(from decoder: Decoder) throws {
+        textConfig = try LlamaConfiguration(from: decoder)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mmVisionTower = try c.decodeIfPresent(String.self, forKey: .mmVisionTower)
+        mmVisionSelectLayer = try c.decodeIfPresent(Int.self, forKey: .mmVisionSelectLayer) ?? -2
+        mmVisionSelectFeature = try c.decodeIfPresent(String.self, forKey: .mmVisionSelectFeature) ?? "patch"
+        mmProjectorType = try c.decodeIfPresent(String.self, forKey: .mmProjectorType) ?? "linear"
+        mmHiddenSize = try c.decodeIfPresent(Int.self, forKey: .mmHiddenSize)
+        imageAspectRatio = try c.decodeIfPresent(String.self, forKey: .imageAspectRatio)
+        mmUseImStartEnd = try c.decodeIfPresent(Bool.self, forKey: .mmUseImStartEnd) ?? false
+        mmPatchMergeType = try c.decodeIfPresent(String.self, forKey: .mmPatchMergeType)
+        tokenizerModelMaxLength = try c.decodeIfPresent(Int.self, forKey: .tokenizerModelMaxLength)
+    }
+}
+
+/// A decoder that has no keys: decoding from it yields every type's defaults.
+struct EmptyDecoder: Decoder {
+    var codingPath: [CodingKey] = []
+    var userInfo: [CodingUserInfoKey: Any] = [:]
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        KeyedDecodingContainer(EmptyContainer<Key>())
+    }
+    func unkeyedContainer() throws -> UnkeyedDecodingContainer {
+        throw DecodingError.typeMismatch([Any].self, .init(codingPath: [], debugDescription: "empty"))
+    }
+    func singleValueContainer() throws -> SingleValueDecodingContainer {
+        throw DecodingError.typeMismatch(Any.self, .init(codingPath: [], debugDescription: "empty"))
+    }
+    struct EmptyContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+        var codingPath: [CodingKey] = []
+        var allKeys: [Key] = []
+        func contains(_ key: Key) -> Bool { false }
+        func decodeNil(forKey key: Key) throws -> Bool { true }
+        func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+            throw DecodingError.keyNotFound(key, .init(codingPath: [], debugDescription: "empty"))
+        }
+        func nestedContainer<N: CodingKey>(keyedBy type: N.Type, forKey key: Key) throws -> KeyedDecodingContainer<N> {
+            KeyedDecodingContainer(EmptyContainer<N>())
+        }
+        func nestedUnkeyedContainer(forKey key: Key) throws -> UnkeyedDecodingContainer {
+            throw DecodingError.keyNotFound(key, .init(codingPath: [], debugDescription: "empty"))
+        }
+        func superDecoder() throws -> Decoder { EmptyDecoder() }
+        func superDecoder(forKey key: Key) throws -> Decoder { EmptyDecoder() }
+    }
+}
+
+/// The resolved, layout-independent description of a LLaVA-1.5 model.
+public struct LLaVAConfiguration: Sendable {
+    public var layout: LLaVALayout
+    public var text: LlamaConfiguration
+    public var vision: CLIPVisionConfiguration
+    /// Token id marking image positions in the id stream: 32000 (llava-hf, in the vocabulary) or
+    /// −200 (original LLaVA's `IMAGE_TOKEN_INDEX`, outside it).
+    public var imageTokenIndex: Int
+    /// `vision_feature_layer` / `mm_vision_select_layer`.
+    public var visionFeatureLayer: Int
+    /// Whether CLS is dropped (`default` / `patch`) or kept (`full` / `cls_patch`).
+    public var dropsCLS: Bool
+    public var projectorActivation: Activation
+    public var projectorBias: Bool
+    public var imageAspectMode: ImageAspectMode
+    /// Directory of the vision tower weights (the checkpoint itself for llava-hf).
+    public var visionTowerDirectory: String
+    /// Largest prompt + generation length the model supports.
+    public var contextLength: Int
+
+    /// Visual tokens per image: grid² (+1 when CLS is kept).
+    public var visualTokensPerImage: Int { vision.gridSize * vision.gridSize + (dropsCLS ? 0 : 1) }
+
+    /// Reads `directory/config.json` and resolves the layout, the vision tower and the image mode.
+    /// - Parameter visionTower: overrides the vision tower directory (original layout).
+    /// Throws `ModelError.invalidConfiguration` naming the problem.
+    public static func load(directory: String, visionTower: String? = nil) throws -> LLaVAConfiguration {
+        let configPath = (directory as NSString).appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: configPath) else {
+            throw ModelError.invalidConfiguration("no config.json in \(directory)")
+        }
+        struct Header: Decodable {
+            var architectures: [String]?
+            var model_type: String?
+        }
+        let header = try decodeJSONFile(Header.self, path: configPath)
+        let architecture = header.architectures?.first ?? ""
+        if architecture == "LlavaForConditionalGeneration" || (architecture.isEmpty && header.model_type == "llava") {
+            let c = try decodeJSONFile(LlavaHFConfiguration.self, path: configPath)
+            guard let act = Activation(rawValue: c.projectorHiddenAct) else {
+                throw ModelError.invalidConfiguration("projector_hidden_act \(c.projectorHiddenAct) is not supported")
+            }
+            let strategy = c.visionFeatureSelectStrategy
+            guard strategy == "default" || strategy == "full" else {
+                throw ModelError.invalidConfiguration("vision_feature_select_strategy \(strategy) is not supported")
+            }
+            return LLaVAConfiguration(
+                layout: .llavaHF, text: c.textConfig, vision: c.visionConfig, imageTokenIndex: c.imageTokenIndex,
+                visionFeatureLayer: c.visionFeatureLayer, dropsCLS: strategy == "default",
+                projectorActivation: act, projectorBias: c.multimodalProjectorBias, imageAspectMode: .crop,
+                visionTowerDirectory: visionTower ?? directory,
+                contextLength: c.textConfig.maxPositionEmbeddings)
+        }
+        if architecture.hasPrefix("LlavaLlama") || header.model_type == "llava_llama" || header.model_type == "llava" {
+            let c = try decodeJSONFile(LlavaOriginalConfiguration.self, path: configPath)
+            guard c.mmProjectorType == "mlp2x_gelu" else {
+                throw ModelError.invalidConfiguration("mm_projector_type \(c.mmProjectorType) is not supported (mlp2x_gelu)")
+            }
+            guard !c.mmUseImStartEnd else {
+                throw ModelError.invalidConfiguration("mm_use_im_start_end is not supported")
+            }
+            let feature = c.mmVisionSelectFeature
+            guard feature == "patch" || feature == "cls_patch" else {
+                throw ModelError.invalidConfiguration("mm_vision_select_feature \(feature) is not supported")
+            }
+            let towerDirectory = try resolveVisionTower(
+                override: visionTower, configured: c.mmVisionTower, checkpoint: directory)
+            let towerConfigPath = (towerDirectory as NSString).appendingPathComponent("config.json")
+            let vision = try decodeJSONFile(CLIPDirectoryConfiguration.self, path: towerConfigPath).visionConfig
+            if let mm = c.mmHiddenSize, mm != vision.hiddenSize {
+                throw ModelError.invalidConfiguration(
+                    "mm_hidden_size \(mm) does not match the vision tower's hidden_size \(vision.hiddenSize) in \(towerDirectory)")
+            }
+            return LLaVAConfiguration(
+                layout: .original, text: c.textConfig, vision: vision, imageTokenIndex: -200,
+                visionFeatureLayer: c.mmVisionSelectLayer, dropsCLS: feature == "patch",
+                projectorActivation: .gelu, projectorBias: true,
+                imageAspectMode: c.imageAspectRatio == "pad" ? .pad : .crop,
+                visionTowerDirectory: towerDirectory,
+                contextLength: c.tokenizerModelMaxLength ?? c.textConfig.maxPositionEmbeddings)
+        }
+        throw ModelError.invalidConfiguration(
+            "\(configPath): architecture \(architecture.isEmpty ? "(none)" : architecture) is not a LLaVA-1.5 model")
+    }
+
+    static func resolveVisionTower(override: String?, configured: String?, checkpoint: String) throws -> String {
+        let fm = FileManager.default
+        func isTower(_ path: String) -> Bool {
+            fm.fileExists(atPath: (path as NSString).appendingPathComponent("config.json"))
+        }
+        if let override {
+            guard isTower(override) else {
+                throw ModelError.invalidConfiguration("vision tower directory \(override) has no config.json")
+            }
+            return override
+        }
+        guard let configured else {
+            throw ModelError.invalidConfiguration("config.json names no mm_vision_tower; pass --vision-tower DIR")
+        }
+        let candidate = configured.hasPrefix("/") ? configured : (checkpoint as NSString).appendingPathComponent(configured)
+        if isTower(candidate) { return (candidate as NSString).standardizingPath }
+        throw ModelError.invalidConfiguration(
+            "vision tower \(configured) is not a local directory; pass --vision-tower DIR (a CLIP checkpoint such as openai/clip-vit-large-patch14-336)")
+    }
+}
+
+/// Tensor-name mapping (`sanitize`) from each checkpoint layout to the canonical names used by
+/// `CLIPVisionTower` (`vision.*`), `LlamaDecoder` (no prefix) and the projector
+/// (`multi_modal_projector.linear_{1,2}.*`). Returns nil for stored tensors LLaVA never reads;
+/// throws `ModelError.unknownTensor` for names no layout defines.
+public enum LLaVAWeightNames {
+    /// llava-hf, both the hub (legacy) names and transformers ≥ 4.52 names.
+    public static func llavaHF(_ stored: String) throws -> String? {
+        var n = stored
+        // transformers ≥ 4.52 module names: model.language_model.*, model.vision_tower.*, model.multi_modal_projector.*
+        if n.hasPrefix("model.") { n = String(n.dropFirst("model.".count)) }
+        if n == "lm_head.weight" || n == "language_model.lm_head.weight" { return "lm_head.weight" }
+        if n.hasPrefix("language_model.model.") { return String(n.dropFirst("language_model.model.".count)) }
+        if n.hasPrefix("language_model.") { return String(n.dropFirst("language_model.".count)) }
+        if n.hasPrefix("vision_tower.") {
+            var rest = String(n.dropFirst("vision_tower.".count))
+            if rest.hasPrefix("vision_model.") { rest = String(rest.dropFirst("vision_model.".count)) }
+            return try clipVision(rest, stored: stored)
+        }
+        if n.hasPrefix("multi_modal_projector.linear_1.") || n.hasPrefix("multi_modal_projector.linear_2.") {
+            return n
+        }
+        throw ModelError.unknownTensor(stored)
+    }
+
+    /// Original `LlavaLlamaForCausalLM`: `model.*`, `lm_head.weight`, `model.mm_projector.{0,2}.*`.
+    public static func original(_ stored: String) throws -> String? {
+        if stored == "lm_head.weight" { return stored }
+        if stored.hasPrefix("model.mm_projector.0.") {
+            return "multi_modal_projector.linear_1." + stored.dropFirst("model.mm_projector.0.".count)
+        }
+        if stored.hasPrefix("model.mm_projector.2.") {
+            return "multi_modal_projector.linear_2." + stored.dropFirst("model.mm_projector.2.".count)
+        }
+        if stored.hasPrefix("model.vision_tower.vision_tower.vision_model.") {
+            return try clipVision(String(stored.dropFirst("model.vision_tower.vision_tower.vision_model.".count)), stored: stored)
+        }
+        if stored.hasPrefix("model.embed_tokens.") || stored.hasPrefix("model.layers.") || stored.hasPrefix("model.norm.") {
+            return String(stored.dropFirst("model.".count))
+        }
+        if stored.hasSuffix("rotary_emb.inv_freq") { return nil }
+        throw ModelError.unknownTensor(stored)
+    }
+
+    /// A CLIP directory (`openai/clip-vit-*`): `vision_model.*` kept; the text tower ignored.
+    public static func clipDirectory(_ stored: String) throws -> String? {
+        if stored.hasPrefix("vision_model.") {
+            return try clipVision(String(stored.dropFirst("vision_model.".count)), stored: stored)
+        }
+        for ignored in ["text_model.", "visual_projection.", "text_projection.", "logit_scale"] where stored.hasPrefix(ignored) {
+            return nil
+        }
+        throw ModelError.unknownTensor(stored)
+    }
+
+    static func clipVision(_ rest: String, stored: String) throws -> String? {
+        if rest.hasPrefix("post_layernorm.") || rest.hasSuffix("position_ids") { return nil }
+        if rest.hasPrefix("embeddings.") || rest.hasPrefix("pre_layrnorm.") || rest.hasPrefix("encoder.layers.") {
+            return "vision." + rest
+        }
+        throw ModelError.unknownTensor(stored)
+    }
+}
+
+/// LLaVA-1.5: CLIP vision tower → `mlp2x_gelu` projector → LLaMA decoder.
+/// Follows transformers `LlavaForConditionalGeneration` and original LLaVA `LlavaLlamaForCausalLM`.
+public final class LLaVAModel {
+    public let configuration: LLaVAConfiguration
+    public let visionTower: CLIPVisionTower
+    public let decoder: LlamaDecoder
+    let projector1Weight, projector2Weight: Tensor
+    let projector1Bias, projector2Bias: Tensor?
+
+    /// Loads a checkpoint directory in either layout.
+    /// - Parameters:
+    ///   - directory: a llava-hf or original LLaVA checkpoint (config.json + safetensors).
+    ///   - visionTower: CLIP directory for the original layout (else `mm_vision_tower` if local).
+    /// Throws `ModelError` / `FormatError` naming the file or tensor at fault.
+    public convenience init(directory: String, visionTower: String? = nil) throws {
+        let config = try LLaVAConfiguration.load(directory: directory, visionTower: visionTower)
+        let weights = WeightStore()
+        let archive = try SafetensorsArchive(directory: directory)
+        switch config.layout {
+        case .llavaHF:
+            try weights.add(archive, map: LLaVAWeightNames.llavaHF)
+            if visionTower != nil {
+                try weights.add(try SafetensorsArchive(directory: config.visionTowerDirectory), map: LLaVAWeightNames.clipDirectory)
+            }
+        case .original:
+            try weights.add(archive, map: LLaVAWeightNames.original)
+            try weights.add(try SafetensorsArchive(directory: config.visionTowerDirectory), map: LLaVAWeightNames.clipDirectory)
+        }
+        try self.init(configuration: config, weights: weights)
+    }
+
+    /// Builds the model from canonical-named weights. Throws `ModelError` on a missing/mis-shaped tensor.
+    public init(configuration: LLaVAConfiguration, weights: WeightStore) throws {
+        self.configuration = configuration
+        let d = configuration.text.hiddenSize, dv = configuration.vision.hiddenSize
+        visionTower = try CLIPVisionTower(
+            config: configuration.vision, featureLayer: configuration.visionFeatureLayer, weights: weights)
+        projector1Weight = try weights.take("multi_modal_projector.linear_1.weight", shape: [d, dv])
+        projector2Weight = try weights.take("multi_modal_projector.linear_2.weight", shape: [d, d])
+        if configuration.projectorBias {
+            projector1Bias = try weights.take("multi_modal_projector.linear_1.bias", shape: [d])
+            projector2Bias = try weights.take("multi_modal_projector.linear_2.bias", shape: [d])
+        } else {
+            projector1Bias = nil
+            projector2Bias = nil
+        }
+        decoder = try LlamaDecoder(config: configuration.text, weights: weights)
+        if configuration.layout == .llavaHF,
+            configuration.imageTokenIndex < 0 || configuration.imageTokenIndex >= configuration.text.vocabSize {
+            throw ModelError.invalidConfiguration(
+                "image_token_index \(configuration.imageTokenIndex) is outside the vocabulary of \(configuration.text.vocabSize)")
+        }
+    }
+
+    /// Vision-tower features of the selected layer.
+    /// - Parameter pixels: `[3, S, S]` normalised pixels.
+    /// - Returns: `[visual_tokens, vision hidden_size]` (CLS dropped unless the strategy keeps it).
+    public func visionFeatures(_ pixels: Tensor) -> Tensor {
+        let h = visionTower(pixels)
+        return configuration.dropsCLS ? h.rows(1, h.rows - 1).copy() : h
+    }
+
+    /// Projector (`mlp2x_gelu`): `linear_2(GELU(linear_1(x)))`.
+    /// `features`: `[tokens, vision hidden]` → `[tokens, hidden_size]`.
+    public func project(_ features: Tensor) -> Tensor {
+        let h = linear(features, projector1Weight, bias: projector1Bias)
+        configuration.projectorActivation.applyInPlace(h)
+        return linear(h, projector2Weight, bias: projector2Bias)
+    }
+
+    /// Image embeddings ready to splice into the prompt: `[visual_tokens, hidden_size]`.
+    public func imageFeatures(_ pixels: Tensor) -> Tensor { project(visionFeatures(pixels)) }
+
+    /// Input embeddings for a prompt: text ids embedded, positions holding `imageTokenIndex`
+    /// replaced in order by the rows of `images` (llava-hf `masked_scatter`; original splice).
+    /// - Parameters:
+    ///   - ids: prompt ids with every visual position set to `configuration.imageTokenIndex`.
+    ///   - images: one `[visual_tokens, hidden_size]` tensor per image, in prompt order.
+    /// - Returns: `[ids.count, hidden_size]`.
+    /// Throws `ModelError.imageTokenMismatch` when position and feature counts differ.
+    public func inputEmbeddings(ids: [Int], images: [Tensor]) throws -> Tensor {
+        let d = configuration.text.hiddenSize
+        let imagePositions = ids.indices.filter { ids[$0] == configuration.imageTokenIndex }
+        let featureRows = images.reduce(0) { $0 + $1.rows }
+        guard imagePositions.count == featureRows else {
+            throw ModelError.imageTokenMismatch(tokens: imagePositions.count, features: featureRows)
+        }
+        let textIDs = ids.map { $0 == configuration.imageTokenIndex ? 0 : $0 }
+        if let bad = textIDs.first(where: { $0 < 0 || $0 >= configuration.text.vocabSize }) {
+            throw ModelError.invalidConfiguration("token id \(bad) is outside the vocabulary of \(configuration.text.vocabSize)")
+        }
+        let out = decoder.embed(textIDs)
+        var next = 0
+        for image in images {
+            for r in 0..<image.rows {
+                (out.data + imagePositions[next] * d).update(from: image.data + r * d, count: d)
+                next += 1
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import YOPOCore
+import YOPOFormats
+
+/// A checkpoint's tensors under canonical names (after a family's `sanitize` mapping), loaded as
+/// fp32 (F32 borrowed from the memory map; F16/BF16 converted). Every `take` checks the shape, so a
+/// wrong checkpoint fails at load with the tensor named, never mid-forward.
+public final class WeightStore {
+    /// Canonical name → (archive, stored name).
+    private var sources: [String: (SafetensorsArchive, String)] = [:]
+    /// Canonical names not yet taken by the model (for the unknown-tensor check).
+    private var untaken: Set<String> = []
+
+    public init() {}
+
+    /// Registers every tensor of `archive` whose stored name `map` translates to a canonical name.
+    /// `map` returns nil for tensors to ignore and throws for names it does not know.
+    public func add(_ archive: SafetensorsArchive, map: (String) throws -> String?) throws {
+        for stored in archive.names.sorted() {
+            guard let canonical = try map(stored) else { continue }
+            guard let info = archive.info(stored) else { continue }
+            guard info.dtype != nil else {
+                throw ModelError.unsupportedDType(tensor: stored, dtype: info.dtypeName)
+            }
+            sources[canonical] = (archive, stored)
+            untaken.insert(canonical)
+        }
+    }
+
+    /// Whether a canonical name is present.
+    public func contains(_ name: String) -> Bool { sources[name] != nil }
+
+    /// Stored shape of a canonical name, or nil.
+    public func shape(_ name: String) -> [Int]? {
+        guard let (archive, stored) = sources[name] else { return nil }
+        return archive.info(stored)?.shape
+    }
+
+    /// Loads `name` as fp32 after checking it has `shape`.
+    /// Throws `ModelError.missingTensor` / `.shapeMismatch` naming the stored tensor.
+    public func take(_ name: String, shape: [Int]) throws -> Tensor {
+        guard let (archive, stored) = sources[name], let info = archive.info(stored) else {
+            throw ModelError.missingTensor(name)
+        }
+        guard info.shape == shape else {
+            throw ModelError.shapeMismatch(tensor: stored, expected: shape, found: info.shape)
+        }
+        untaken.remove(name)
+        return try archive.load(stored)
+    }
+
+    /// Canonical names registered but never taken: an unexpected tensor in the checkpoint.
+    public var unusedNames: [String] { untaken.sorted() }
+}
