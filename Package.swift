@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "YOPOCoreTests", dependencies: ["YOPOCore", "YOPOFormats"]),
         .testTarget(name: "YOPOImageTests", dependencies: ["YOPOImage", "YOPOFormats", "YOPOCore"]),
         .testTarget(name: "YOPOTextTests", dependencies: ["YOPOText"]),
-        .testTarget(name: "YOPOModelsTests", dependencies: ["YOPO", "YOPOModels", "YOPOFormats", "YOPOCore"]),
+        .testTarget(name: "YOPOModelsTests", dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore"]),
         .testTarget(name: "yopoTests", dependencies: ["YOPO"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import YOPOCore
 import YOPOFormats
+import YOPOImage
 
 /// Which stack wrote a LLaVA checkpoint (REFERENCE.md §1).
 public enum LLaVALayout: String, Sendable, Codable {
@@ -9,14 +10,6 @@ public enum LLaVALayout: String, Sendable, Codable {
     /// `LlavaLlamaForCausalLM` (liuhaotian/llava-v1.5-*, YOPO checkpoints): LLM + `mm_projector`,
     /// CLIP vision tower in a separate directory.
     case original
-}
-
-/// How a non-square photo becomes square before the shortest-edge resize.
-public enum ImageAspectMode: String, Sendable, Codable, CaseIterable {
-    /// Original LLaVA `expand2square` with the mean colour (`image_aspect_ratio: pad`).
-    case pad
-    /// Shortest-edge resize then centre crop (llava-hf `CLIPImageProcessor`).
-    case crop
 }
 
 /// llava-hf `config.json` (`LlavaConfig`). Omitted keys take `LlavaConfig` defaults.
@@ -136,7 +129,7 @@ public struct LLaVAConfiguration: Sendable {
     public var dropsCLS: Bool
     public var projectorActivation: Activation
     public var projectorBias: Bool
-    public var imageAspectMode: ImageAspectMode
+    public var imageAspectMode: SquareMode
     /// Directory of the vision tower weights (the checkpoint itself for llava-hf).
     public var visionTowerDirectory: String
     /// Largest prompt + generation length the model supports.
@@ -199,12 +192,20 @@ public struct LLaVAConfiguration: Sendable {
                 layout: .original, text: c.textConfig, vision: vision, imageTokenIndex: -200,
                 visionFeatureLayer: c.mmVisionSelectLayer, dropsCLS: feature == "patch",
                 projectorActivation: .gelu, projectorBias: true,
-                imageAspectMode: c.imageAspectRatio == "pad" ? .pad : .crop,
+                imageAspectMode: try aspectMode(c.imageAspectRatio),
                 visionTowerDirectory: towerDirectory,
                 contextLength: c.tokenizerModelMaxLength ?? c.textConfig.maxPositionEmbeddings)
         }
         throw ModelError.invalidConfiguration(
             "\(configPath): architecture \(architecture.isEmpty ? "(none)" : architecture) is not a LLaVA-1.5 model")
+    }
+
+    static func aspectMode(_ value: String?) throws -> SquareMode {
+        do {
+            return try SquareMode(imageAspectRatio: value)
+        } catch {
+            throw ModelError.invalidConfiguration("image_aspect_ratio \(value ?? "") is not supported (pad, square)")
+        }
     }
 
     static func resolveVisionTower(override: String?, configured: String?, checkpoint: String) throws -> String {

@@ -1,0 +1,27 @@
+# The README's two commands: `make run` (main job on the bundled default) and `make test`.
+SWIFT ?= swift
+MODEL ?= Tests/Fixtures/models/llava-hf-tiny
+IMAGE ?= Tests/Fixtures/images/chelsea.png
+PROMPT ?= What is shown?
+
+.PHONY: deps build run test fixtures clean
+
+# Installs the system libraries the package links (OpenBLAS, libjpeg-turbo, libpng) when missing.
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build -c release --product yopo
+
+run: build
+	$(SWIFT) run -c release yopo generate --model "$(MODEL)" --image "$(IMAGE)" --prompt "$(PROMPT)" --max-tokens 20
+
+test: deps
+	$(SWIFT) test
+
+# Regenerates the golden fixtures with the Python reference (needs PyPI; not needed by tests).
+fixtures:
+	sh Tools/reference/make_fixtures.sh
+
+clean:
+	rm -rf .build

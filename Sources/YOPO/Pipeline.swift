@@ -1,0 +1,281 @@
+import Foundation
+import Logging
+import YOPOCore
+import YOPOImage
+import YOPOModels
+import YOPOText
+
+/// Errors of a generation request, one line each.
+public enum GenerationError: Error, CustomStringConvertible, Equatable {
+    case invalidParameter(String)
+    case invalidOption(String)
+
+    public var description: String {
+        switch self {
+        case .invalidParameter(let s): return "invalid parameter: \(s)"
+        case .invalidOption(let s): return "invalid option: \(s)"
+        }
+    }
+}
+
+/// How a checkpoint is run, beyond what its files say.
+public struct PipelineOptions: Sendable {
+    /// CLIP directory for the original layout (else `mm_vision_tower` when it is local).
+    public var visionTower: String?
+    /// Prompt template override (default: vicuna_v1 for original checkpoints, llava-hf otherwise).
+    public var template: PromptTemplate?
+    /// Image squaring override (default: from the checkpoint).
+    public var imageAspectMode: SquareMode?
+    /// Compute threads (default: physical cores).
+    public var threads: Int?
+    /// Print a progress line while loading weights.
+    public var showProgress: Bool
+
+    /// Defaults: everything from the checkpoint, physical-core threads, no progress line.
+    public init() { showProgress = false }
+
+    /// Parses string forms as the CLI passes them. Throws `GenerationError.invalidOption` naming the value.
+    public init(
+        visionTower: String? = nil, template: String? = nil, imageAspect: String? = nil,
+        threads: Int? = nil, showProgress: Bool = false
+    ) throws {
+        self.visionTower = visionTower
+        if let template {
+            guard let t = PromptTemplate(rawValue: template) else {
+                throw GenerationError.invalidOption(
+                    "unknown template \(template) (choose from \(PromptTemplate.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            self.template = t
+        }
+        if let imageAspect {
+            guard let m = SquareMode(rawValue: imageAspect) else {
+                throw GenerationError.invalidOption("unknown image aspect mode \(imageAspect) (choose from pad, crop)")
+            }
+            imageAspectMode = m
+        }
+        self.threads = threads
+        self.showProgress = showProgress
+    }
+}
+
+/// One prompt about zero or more images.
+public struct GenerationRequest: Sendable {
+    public var prompt: String
+    public var imagePaths: [String]
+    public var parameters: GenerationParameters
+
+    public init(prompt: String, imagePaths: [String], parameters: GenerationParameters = .init()) {
+        self.prompt = prompt
+        self.imagePaths = imagePaths
+        self.parameters = parameters
+    }
+}
+
+/// Wall-clock times of one request, in milliseconds.
+public struct Timings: Codable, Sendable, Equatable {
+    public var load: Double = 0
+    public var vision: Double = 0
+    public var prefill: Double = 0
+    public var decode: Double = 0
+}
+
+/// What `yopo generate --json` prints.
+public struct GenerationResult: Codable, Sendable {
+    public var text: String
+    /// Generated ids (EOS excluded).
+    public var tokenIDs: [Int]
+    public var promptTokens: Int
+    public var visualTokens: Int
+    public var generatedTokens: Int
+    public var timingsMS: Timings
+
+    public var decodeTokensPerSecond: Double {
+        timingsMS.decode > 0 ? Double(max(generatedTokens - 1, 0)) / (timingsMS.decode / 1000) : 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case text, tokenIDs = "token_ids", promptTokens = "prompt_tokens", visualTokens = "visual_tokens"
+        case generatedTokens = "generated_tokens", timingsMS = "timings_ms"
+    }
+}
+
+/// Milliseconds elapsed since `start`.
+func millisecondsSince(_ start: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+}
+
+/// Physical cores (Linux: distinct core ids in /proc/cpuinfo), else active processors.
+public func physicalCoreCount() -> Int {
+    #if os(Linux)
+    if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
+        var cores = Set<String>()
+        var physical = "0"
+        for line in info.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            if parts[0] == "physical id" { physical = parts[1] }
+            if parts[0] == "core id" { cores.insert(physical + "/" + parts[1]) }
+        }
+        if !cores.isEmpty { return cores.count }
+    }
+    #endif
+    return ProcessInfo.processInfo.activeProcessorCount
+}
+
+/// LLaVA-1.5 end to end: image file + prompt → streamed answer. Holds the model, tokenizer,
+/// prompt template and image preprocessor of one checkpoint (REFERENCE.md: the original stack for
+/// `LlavaLlamaForCausalLM` checkpoints, transformers' for llava-hf ones).
+public final class LLaVAPipeline {
+    public let model: LLaVAModel
+    public let tokenizer: any Tokenizer
+    public let template: PromptTemplate
+    public let preprocessor: ImagePreprocessor
+    public let squareMode: SquareMode
+    /// Time spent in `init`, in milliseconds.
+    public let loadMilliseconds: Double
+    let logger = Logger(label: "yopo.pipeline")
+
+    /// Loads a checkpoint directory (either layout) with its tokenizer and image preprocessor.
+    /// Throws `ModelError`, `FormatError`, `TokenizerError` or `GenerationError`, each naming the problem.
+    public init(modelDirectory: String, options: PipelineOptions = PipelineOptions()) throws {
+        let start = DispatchTime.now()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: modelDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ModelError.invalidConfiguration("model directory \(modelDirectory) does not exist")
+        }
+        let threads = options.threads ?? physicalCoreCount()
+        MatMul.setThreads(threads)
+        if options.showProgress {
+            FileHandle.standardError.write(Data("loading \(modelDirectory)…\r".utf8))
+        }
+        model = try LLaVAModel(directory: modelDirectory, visionTower: options.visionTower)
+        let configuration = model.configuration
+        tokenizer = try loadTokenizer(
+            directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: configuration.layout == .original)
+        template = options.template ?? (configuration.layout == .original ? .vicunaV1 : .llavaHF)
+        let preprocessorConfig = try LLaVAPipeline.loadPreprocessorConfig(
+            [modelDirectory, configuration.visionTowerDirectory])
+        preprocessor = try ImagePreprocessor(config: preprocessorConfig)
+        guard preprocessorConfig.cropHeight == configuration.vision.imageSize,
+            preprocessorConfig.cropWidth == configuration.vision.imageSize
+        else {
+            throw ModelError.invalidConfiguration(
+                "image processor crop size \(preprocessorConfig.cropHeight)×\(preprocessorConfig.cropWidth) does not match the vision tower's image_size \(configuration.vision.imageSize)")
+        }
+        squareMode = options.imageAspectMode ?? configuration.imageAspectMode
+        loadMilliseconds = millisecondsSince(start)
+        if options.showProgress {
+            FileHandle.standardError.write(Data("\u{1B}[2K".utf8))
+        }
+        logger.debug(
+            "loaded", metadata: [
+                "layout": "\(configuration.layout.rawValue)", "template": "\(template.rawValue)",
+                "image": "\(squareMode.rawValue)", "threads": "\(threads)",
+            ])
+    }
+
+    /// The image processor settings: `preprocessor_config.json`, else the `image_processor` object of
+    /// `processor_config.json` (transformers 5), searched in `directories` in order; CLIP ViT-L/14-336
+    /// defaults when none exists.
+    static func loadPreprocessorConfig(_ directories: [String]) throws -> ImagePreprocessorConfig {
+        for directory in directories {
+            let direct = (directory as NSString).appendingPathComponent("preprocessor_config.json")
+            if let data = FileManager.default.contents(atPath: direct) {
+                do {
+                    return try JSONDecoder().decode(ImagePreprocessorConfig.self, from: data)
+                } catch {
+                    throw ModelError.invalidConfiguration("\(direct) is not a usable image processor config: \(error)")
+                }
+            }
+            let processor = (directory as NSString).appendingPathComponent("processor_config.json")
+            if let data = FileManager.default.contents(atPath: processor) {
+                struct Wrapper: Decodable { var image_processor: ImagePreprocessorConfig? }
+                do {
+                    if let c = try JSONDecoder().decode(Wrapper.self, from: data).image_processor { return c }
+                } catch {
+                    throw ModelError.invalidConfiguration("\(processor) is not a usable image processor config: \(error)")
+                }
+            }
+        }
+        return .clipViTLarge336
+    }
+
+    /// The prompt as ids with image spans located in the stream. `<image>` in `prompt` places the
+    /// image explicitly; otherwise it is put before the question, as LLaVA's training data does.
+    /// Throws `PromptError` (placeholder/image count mismatch, prompt longer than the context).
+    public func tokenize(_ prompt: String, images: Int) throws -> PromptTokens {
+        let explicit = prompt.contains(PromptTemplate.imagePlaceholder)
+        let turn = ChatTurn.user(prompt, images: explicit ? 0 : images)
+        let configuration = model.configuration
+        var tokens = try tokenizePrompt(
+            template.render([turn]), tokenizer: tokenizer, imageTokenization: template.imageTokenization,
+            images: images, tokensPerImage: configuration.visualTokensPerImage,
+            contextLength: configuration.contextLength)
+        // The template's image marker (−200 for the original chunked path, 32000 for llava-hf)
+        // becomes the id this checkpoint's embedding step looks for.
+        if tokens.imageTokenID != configuration.imageTokenIndex {
+            tokens.ids = tokens.ids.map { $0 == tokens.imageTokenID ? configuration.imageTokenIndex : $0 }
+            tokens.imageTokenID = configuration.imageTokenIndex
+        }
+        return tokens
+    }
+
+    /// Decodes and preprocesses one image file into `[3, S, S]` pixels. Throws `ImageError`.
+    public func pixels(contentsOf path: String) throws -> Tensor {
+        let p = try preprocessor.preprocess(contentsOf: path, mode: squareMode)
+        return Tensor(shape: p.shape, values: p.values)
+    }
+
+    /// Runs one request: encode images, prefill, then decode until EOS or `maxTokens`, calling
+    /// `onText` with each complete UTF-8 piece of the answer as it is produced.
+    /// Throws `GenerationError`, `PromptError`, `ImageError` or `ModelError`; the pipeline stays usable.
+    public func generate(_ request: GenerationRequest, onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+        try request.parameters.validate()
+        var timings = Timings()
+        timings.load = loadMilliseconds
+        // Read the images first: a bad file fails before any model work.
+        let pixelTensors = try request.imagePaths.map { try pixels(contentsOf: $0) }
+        let prompt = try tokenize(request.prompt, images: request.imagePaths.count)
+
+        let visionStart = DispatchTime.now()
+        let features = pixelTensors.map { model.imageFeatures($0) }
+        timings.vision = millisecondsSince(visionStart)
+
+        let prefillStart = DispatchTime.now()
+        let embeddings = try model.inputEmbeddings(ids: prompt.ids, images: features)
+        let limit = model.configuration.contextLength
+        let cache = model.decoder.makeCache(capacity: min(prompt.ids.count + request.parameters.maxTokens, limit))
+        var logits = model.decoder.forward(embeddings, cache: cache)
+        timings.prefill = millisecondsSince(prefillStart)
+
+        let decodeStart = DispatchTime.now()
+        var sampler = Sampler(parameters: request.parameters)
+        var detokenizer = tokenizer.makeStreamingDetokenizer(skipSpecialTokens: true)
+        var generated: [Int] = []
+        var text = ""
+        while true {
+            let next = logits.data.withMemoryRebound(to: Float.self, capacity: logits.count) {
+                sampler.next(UnsafeBufferPointer(start: $0, count: logits.count))
+            }
+            if next == tokenizer.eosTokenID { break }
+            generated.append(next)
+            let piece = detokenizer.append(next)
+            if !piece.isEmpty {
+                text += piece
+                onText(piece)
+            }
+            if generated.count >= request.parameters.maxTokens || cache.length >= limit { break }
+            logits = model.decoder.forward(model.decoder.embed([next]), cache: cache)
+        }
+        let tail = detokenizer.finish()
+        if !tail.isEmpty {
+            text += tail
+            onText(tail)
+        }
+        timings.decode = millisecondsSince(decodeStart)
+        return GenerationResult(
+            text: text, tokenIDs: generated, promptTokens: prompt.ids.count,
+            visualTokens: prompt.imageSpans.reduce(0) { $0 + $1.length },
+            generatedTokens: generated.count, timingsMS: timings)
+    }
+}
