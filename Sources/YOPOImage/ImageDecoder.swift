@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Decodes JPEG and PNG files to 8-bit RGB with the semantics of Pillow's
+/// `Image.open(f).convert("RGB")` (Pillow 13.0.0), through libjpeg-turbo and libpng.
+///
+/// Conversion rules (each verified against Pillow goldens in Tests/Fixtures/images):
+/// - alpha (RGBA, LA, palette or colour-key tRNS) is **dropped, not composited**: transparent
+///   pixels keep their stored colour;
+/// - greyscale is replicated to three channels; 1-, 2- and 4-bit grey is scaled to 0…255
+///   (`v · 255 / (2^bits − 1)`); palettes are expanded;
+/// - 16-bit RGB, RGBA and grey+alpha keep the high byte of each sample (Pillow's `RGB;16B`,
+///   `RGBA;16B`, `LA;16B` unpackers);
+/// - 16-bit grey is **clamped**, not scaled: Pillow opens it as mode `I;16` and `convert("RGB")`
+///   maps v to `min(v, 255)`;
+/// - JPEG uses libjpeg's default islow IDCT and fancy upsampling, as Pillow does; CMYK/YCCK JPEGs
+///   are read with Adobe (inverted) polarity and converted like Pillow's `cmyk2rgb`
+///   (src/libImaging/Convert.c): `R = (255 − K) − (C·(255 − K)) / 255` with Pillow's rounding;
+/// - EXIF orientation is ignored (Pillow's `open` + `convert` does not apply it);
+/// - embedded ICC profiles and gAMA are ignored, as Pillow does without ImageCms.
+///
+/// Errors are `ImageError` values; libjpeg and libpng never terminate the process.
+public struct ImageDecoder: Sendable {
+    /// Default `maxPixelCount`: 8192 × 8192 = 67,108,864 pixels (192 MiB of RGB).
+    public static let defaultMaxPixelCount = 8192 * 8192
+
+    /// Largest `width × height` accepted. Checked against the header before any pixel memory is
+    /// allocated, so a small file announcing a huge image fails fast with `ImageError.tooLarge`.
+    public var maxPixelCount: Int
+
+    public init(maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount) {
+        self.maxPixelCount = maxPixelCount
+    }
+
+    /// Reads and decodes the file at `path`. The format comes from the file's magic bytes; the
+    /// extension is never consulted.
+    /// - Returns: the image as interleaved 8-bit RGB.
+    /// - Throws: `ImageError` (`.fileNotFound`, `.unreadableFile`, `.emptyFile`,
+    ///   `.unsupportedFormat`, `.truncated`, `.corrupt`, `.unsupportedFeature`, `.tooLarge`), each
+    ///   naming `path`.
+    public func decode(contentsOf path: String) throws(ImageError) -> RGBImage {
+        let bytes = try readFile(path)
+        return try decode(bytes, source: path)
+    }
+
+    /// Decodes an encoded image held in memory. `source` only labels error messages.
+    /// - Throws: as `decode(contentsOf:)`.
+    public func decode(_ bytes: [UInt8], source: String = "<memory>") throws(ImageError) -> RGBImage {
+        guard !bytes.isEmpty else { throw .emptyFile(source: source) }
+        switch ImageFormat.sniff(bytes) {
+        case .supported(.jpeg):
+            return try decodeJPEG(bytes, source: source, maxPixelCount: maxPixelCount)
+        case .supported(.png):
+            return try decodePNG(bytes, source: source, maxPixelCount: maxPixelCount)
+        case .unsupported(let name), .unknown(let name):
+            throw .unsupportedFormat(source: source, detected: name)
+        }
+    }
+
+    private func readFile(_ path: String) throws(ImageError) -> [UInt8] {
+        guard let file = fopen(path, "rb") else {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR { throw .fileNotFound(path: path) }
+            throw .unreadableFile(path: path, reason: String(cString: strerror(code)))
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+            if n < chunk.count {
+                if ferror(file) != 0 {
+                    // Reading a directory fails here with EISDIR on Linux.
+                    throw .unreadableFile(path: path, reason: String(cString: strerror(errno)))
+                }
+                break
+            }
+        }
+        return bytes
+    }
+}
+
+/// Throws `.tooLarge` when `width × height` exceeds `limit` (or overflows).
+func checkPixelBudget(width: Int, height: Int, limit: Int, source: String) throws(ImageError) {
+    let (count, overflow) = width.multipliedReportingOverflow(by: height)
+    if overflow || count > limit {
+        throw .tooLarge(source: source, width: width, height: height, maxPixelCount: limit)
+    }
+}

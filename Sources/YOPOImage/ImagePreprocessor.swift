@@ -1,0 +1,142 @@
+/// How a non-square image becomes square before the vision tower.
+public enum SquareMode: String, Sendable, Codable, CaseIterable {
+    /// Original LLaVA (`image_aspect_ratio: "pad"`): `expand2square` onto a canvas of the mean
+    /// colour, then resize and (no-op) centre crop. Nothing of the image is lost.
+    case pad
+    /// llava-hf / plain CLIPImageProcessor: shortest-edge resize, then the centre crop cuts the
+    /// long side.
+    case crop
+
+    /// Maps a LLaVA `config.json` `image_aspect_ratio` to a mode: `"pad"` → `.pad`; absent,
+    /// empty or `"square"` → `.crop` (LLaVA's `process_images` then calls the processor directly).
+    /// - Throws: `ImageError.invalidArgument` for other values (e.g. `"anyres"`, LLaVA-1.6 tiling).
+    public init(imageAspectRatio: String?) throws(ImageError) {
+        switch imageAspectRatio {
+        case "pad": self = .pad
+        case nil, "", "square": self = .crop
+        case let other?:
+            throw .invalidArgument("image_aspect_ratio '\(other)' is not supported; supported: pad, square")
+        }
+    }
+}
+
+/// A preprocessed image: float32 values in CHW order, shape `[channels, height, width]`.
+public struct PixelValues: Sendable, Equatable {
+    /// Always 3 (R, G, B planes).
+    public let channels: Int
+    public let height: Int
+    public let width: Int
+    /// `channels * height * width` values; channel c, row y, column x at `(c * height + y) * width + x`.
+    public let values: [Float]
+
+    /// `[channels, height, width]`.
+    public var shape: [Int] { [channels, height, width] }
+}
+
+/// CLIP image preprocessing for LLaVA-1.5, bit-compatible with transformers 5.24's
+/// `CLIPImageProcessorPil` (the PIL backend) and, in `.pad` mode, with the original LLaVA's
+/// `expand2square` + CLIPImageProcessor path.
+///
+/// Steps, in transformers' order: [pad to square] → resize (Pillow-exact, `config.resample`) →
+/// centre crop → rescale → normalise → CHW. Rescaling follows transformers' `rescale`
+/// (`uint8 → float64 × rescale_factor → float32`) and normalisation its `normalize`
+/// (`(x − mean) / std` in float32 with float32 mean and std), so the values are bit-identical to
+/// transformers', not merely close.
+public struct ImagePreprocessor: Sendable {
+    public let config: ImagePreprocessorConfig
+
+    /// - Throws: `ImageError.invalidArgument` when mean/std do not have 3 entries, a std is 0, or a
+    ///   size is below 1.
+    public init(config: ImagePreprocessorConfig = .clipViTLarge336) throws(ImageError) {
+        guard config.imageMean.count == 3, config.imageStd.count == 3 else {
+            throw .invalidArgument("image_mean and image_std must have 3 entries (R, G, B)")
+        }
+        guard !config.imageStd.contains(0) else { throw .invalidArgument("image_std contains 0") }
+        guard config.cropHeight >= 1, config.cropWidth >= 1 else { throw .invalidArgument("crop_size must be at least 1") }
+        switch config.size {
+        case .shortestEdge(let n) where n < 1: throw .invalidArgument("size.shortest_edge must be at least 1")
+        case .exact(let h, let w) where h < 1 || w < 1: throw .invalidArgument("size height and width must be at least 1")
+        default: break
+        }
+        self.config = config
+    }
+
+    /// The `expand2square` background: `tuple(int(m * 255) for m in image_mean)`, i.e.
+    /// (122, 116, 104) for CLIP's mean (truncation, not rounding).
+    public var padColor: (r: UInt8, g: UInt8, b: UInt8) {
+        let c = config.imageMean.map { UInt8(clamping: Int($0 * 255)) }
+        return (c[0], c[1], c[2])
+    }
+
+    /// Output size of the resize step for a `width` × `height` input, as (width, height);
+    /// transformers' `get_resize_output_image_size(…, default_to_square=False)`:
+    /// short side → n, long side → `int(n · long / short)` computed in double and truncated.
+    public func resizedSize(width: Int, height: Int) -> (width: Int, height: Int) {
+        switch config.size {
+        case .exact(let h, let w):
+            return (w, h)
+        case .shortestEdge(let n):
+            let (short, long) = width <= height ? (width, height) : (height, width)
+            let newLong = Int(Double(n * long) / Double(short))
+            return width <= height ? (n, newLong) : (newLong, n)
+        }
+    }
+
+    /// The geometric part of the pipeline: [pad] → resize → centre crop, in 8-bit RGB.
+    /// With `.clipViTLarge336` the result is 336 × 336.
+    /// - Throws: `ImageError.invalidArgument` only for an inconsistent config.
+    public func resizeAndCrop(_ image: RGBImage, mode: SquareMode) throws(ImageError) -> RGBImage {
+        var current = mode == .pad ? image.paddedToSquare(fill: padColor) : image
+        if config.doResize {
+            let target = resizedSize(width: current.width, height: current.height)
+            current = try current.resized(width: target.width, height: target.height, filter: config.resample)
+        }
+        if config.doCenterCrop {
+            current = try current.centerCropped(width: config.cropWidth, height: config.cropHeight)
+        }
+        return current
+    }
+
+    /// Rescale and normalise an 8-bit image into CHW float32 (no geometry).
+    /// Per channel c and byte v: `x = Float(Double(v) · rescale_factor)` when `do_rescale`, else
+    /// `Float(v)`; then `(x − Float(mean[c])) / Float(std[c])` in float32 when `do_normalize`.
+    public func normalize(_ image: RGBImage) -> PixelValues {
+        // The map depends only on (channel, byte): build three 256-entry tables.
+        var tables = [[Float]](repeating: [], count: 3)
+        for c in 0..<3 {
+            let mean = Float(config.imageMean[c]), std = Float(config.imageStd[c])
+            tables[c] = (0..<256).map { v in
+                var x = config.doRescale ? Float(Double(v) * config.rescaleFactor) : Float(v)
+                if config.doNormalize { x = (x - mean) / std }
+                return x
+            }
+        }
+        let plane = image.width * image.height
+        var out = [Float](repeating: 0, count: 3 * plane)
+        image.pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for c in 0..<3 {
+                    tables[c].withUnsafeBufferPointer { table in
+                        let base = c * plane
+                        for i in 0..<plane { dst[base + i] = table[Int(src[3 * i + c])] }
+                    }
+                }
+            }
+        }
+        return PixelValues(channels: 3, height: image.height, width: image.width, values: out)
+    }
+
+    /// The full pipeline: `normalize(resizeAndCrop(image, mode:))`.
+    /// - Returns: `[3, cropHeight, cropWidth]` float32 values (3 × 336 × 336 for LLaVA-1.5).
+    /// - Throws: as `resizeAndCrop`.
+    public func preprocess(_ image: RGBImage, mode: SquareMode) throws(ImageError) -> PixelValues {
+        normalize(try resizeAndCrop(image, mode: mode))
+    }
+
+    /// Decodes the file at `path` with `decoder` and preprocesses it.
+    /// - Throws: the decoder's `ImageError`s, then as `preprocess`.
+    public func preprocess(contentsOf path: String, mode: SquareMode,
+                           decoder: ImageDecoder = ImageDecoder()) throws(ImageError) -> PixelValues {
+        try preprocess(try decoder.decode(contentsOf: path), mode: mode)
+    }
+}
