@@ -31,14 +31,23 @@ public struct ImageDecoder: Sendable {
     /// allocated, so a small file announcing a huge image fails fast with `ImageError.tooLarge`.
     public var maxPixelCount: Int
 
-    public init(maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount) {
+    /// Default `maxFileSize`: 256 MiB.
+    public static let defaultMaxFileSize = 256 << 20
+
+    /// Largest file `decode(contentsOf:)` reads, in bytes. Guards against huge uploads and
+    /// endless non-regular files (`/dev/zero`, pipes) with `ImageError.fileTooLarge`.
+    public var maxFileSize: Int
+
+    public init(maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount,
+                maxFileSize: Int = ImageDecoder.defaultMaxFileSize) {
         self.maxPixelCount = maxPixelCount
+        self.maxFileSize = maxFileSize
     }
 
     /// Reads and decodes the file at `path`. The format comes from the file's magic bytes; the
     /// extension is never consulted.
     /// - Returns: the image as interleaved 8-bit RGB.
-    /// - Throws: `ImageError` (`.fileNotFound`, `.unreadableFile`, `.emptyFile`,
+    /// - Throws: `ImageError` (`.fileNotFound`, `.unreadableFile`, `.fileTooLarge`, `.emptyFile`,
     ///   `.unsupportedFormat`, `.truncated`, `.corrupt`, `.unsupportedFeature`, `.tooLarge`), each
     ///   naming `path`.
     public func decode(contentsOf path: String) throws(ImageError) -> RGBImage {
@@ -72,6 +81,7 @@ public struct ImageDecoder: Sendable {
         while true {
             let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
             if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+            if bytes.count > maxFileSize { throw .fileTooLarge(path: path, limit: maxFileSize) }
             if n < chunk.count {
                 if ferror(file) != 0 {
                     // Reading a directory fails here with EISDIR on Linux.

@@ -9,6 +9,8 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     case fileNotFound(path: String)
     /// The path exists but could not be read (a directory, no permission, I/O error).
     case unreadableFile(path: String, reason: String)
+    /// The file is larger than the decoder's `maxFileSize` (checked before reading it whole).
+    case fileTooLarge(path: String, limit: Int)
     /// The file or buffer holds zero bytes.
     case emptyFile(source: String)
     /// The bytes are not JPEG or PNG. `detected` names what the magic bytes say (e.g. "WebP",
@@ -33,6 +35,9 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
             return "cannot read image '\(path)': no such file"
         case .unreadableFile(let path, let reason):
             return "cannot read image '\(path)': \(reason)"
+        case .fileTooLarge(let path, let limit):
+            return "cannot read image '\(path)': the file is larger than the limit of \(limit) bytes "
+                + "(ImageDecoder.maxFileSize)"
         case .emptyFile(let source):
             return "cannot decode image '\(source)': the file is empty (0 bytes)"
         case .unsupportedFormat(let source, let detected):

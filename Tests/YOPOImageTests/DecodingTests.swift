@@ -207,6 +207,20 @@ final class DecodingTests: XCTestCase {
         XCTAssertEqual(try ImageDecoder(maxPixelCount: 30000).decode(contentsOf: jpeg).width, 200)
     }
 
+    func testFileSizeLimit() throws {
+        let path = Fixtures.path("synthetic/baseline420.jpg")  // 8,658 bytes
+        assertImageError("cannot read image '\(path)': the file is larger than the limit of 8000 bytes "
+                         + "(ImageDecoder.maxFileSize)") { () throws(ImageError) in
+            try ImageDecoder(maxFileSize: 8000).decode(contentsOf: path)
+        }
+        // An endless device stops at the limit instead of exhausting memory.
+        assertImageError("cannot read image '/dev/zero': the file is larger than the limit of 100000 bytes "
+                         + "(ImageDecoder.maxFileSize)") { () throws(ImageError) in
+            try ImageDecoder(maxFileSize: 100_000).decode(contentsOf: "/dev/zero")
+        }
+        XCTAssertEqual(try ImageDecoder(maxFileSize: 8658).decode(contentsOf: path).height, 150)
+    }
+
     /// Every prefix of a small JPEG and PNG fails cleanly (no crash, no exit) or, for the few
     /// prefixes that already hold every scanline, decodes to the full image.
     func testEveryPrefixFailsCleanly() throws {
