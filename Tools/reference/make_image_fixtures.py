@@ -348,6 +348,9 @@ def main():
     synthetic = make_synthetic(sdir)
     make_invalid(idir, sdir)
     os.makedirs(gdir)
+    with open(os.path.join(gdir, ".gitattributes"), "w") as f:
+        f.write("# Raw little-endian pixel and tensor dumps: never line-ending-normalised, never text-diffed.\n"
+                "*.u8 binary\n*.f32 binary\n")
 
     proc = processor()
     proc.save_pretrained(gdir)  # goldens/preprocessor_config.json, as transformers 5.24 writes it
