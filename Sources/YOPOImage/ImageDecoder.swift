@@ -7,7 +7,8 @@ import Darwin
 /// Decodes JPEG and PNG files to 8-bit RGB with the semantics of Pillow's
 /// `Image.open(f).convert("RGB")` (Pillow 13.0.0), through libjpeg-turbo and libpng.
 ///
-/// Conversion rules (each verified against Pillow goldens in Tests/Fixtures/images):
+/// Conversion rules (verified against Pillow goldens in Tests/Fixtures/images, except the EXIF
+/// rule, which no fixture exercises):
 /// - alpha (RGBA, LA, palette or colour-key tRNS) is **dropped, not composited**: transparent
 ///   pixels keep their stored colour;
 /// - greyscale is replicated to three channels; 1-, 2- and 4-bit grey is scaled to 0…255
@@ -20,7 +21,8 @@ import Darwin
 ///   are read with Adobe (inverted) polarity and converted like Pillow's `cmyk2rgb`
 ///   (src/libImaging/Convert.c): `R = (255 − K) − (C·(255 − K)) / 255` with Pillow's rounding;
 /// - EXIF orientation is ignored (Pillow's `open` + `convert` does not apply it);
-/// - embedded ICC profiles and gAMA are ignored, as Pillow does without ImageCms.
+/// - embedded ICC profiles (chelsea.png, hubble_deep_field.jpg) and gAMA are ignored, as Pillow
+///   does without ImageCms.
 ///
 /// Errors are `ImageError` values; libjpeg and libpng never terminate the process.
 public struct ImageDecoder: Sendable {
