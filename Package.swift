@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "YOPOImage", targets: ["YOPOImage"]),
         .library(name: "YOPOText", targets: ["YOPOText"]),
         .library(name: "YOPOModels", targets: ["YOPOModels"]),
+        .library(name: "YOPOPruning", targets: ["YOPOPruning"]),
         .executable(name: "yopo", targets: ["yopo"]),
     ],
     dependencies: [
@@ -34,12 +35,15 @@ let package = Package(
         .target(name: "YOPOImage", dependencies: ["CImageCodecs"]),
         .target(name: "YOPOText", dependencies: ["YOPOFormats"]),
         .target(
+            name: "YOPOPruning", dependencies: ["YOPOCore", "YOPOFormats"],
+            exclude: ["LICENSE-yopo-official"]),
+        .target(
             name: "YOPOModels",
-            dependencies: ["YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText"]),
+            dependencies: ["YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOPruning"]),
         .target(
             name: "YOPO",
             dependencies: [
-                "YOPOModels", "YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText",
+                "YOPOModels", "YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOPruning",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -52,7 +56,8 @@ let package = Package(
         .testTarget(name: "YOPOCoreTests", dependencies: ["YOPOCore", "YOPOFormats"]),
         .testTarget(name: "YOPOImageTests", dependencies: ["YOPOImage", "YOPOFormats", "YOPOCore"]),
         .testTarget(name: "YOPOTextTests", dependencies: ["YOPOText"]),
-        .testTarget(name: "YOPOModelsTests", dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore"]),
+        .testTarget(name: "YOPOModelsTests", dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore", "YOPOPruning"]),
+        .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOFormats"]),
         .testTarget(name: "yopoTests", dependencies: ["YOPO"]),
     ]
 )

@@ -1,45 +1,6 @@
 import Foundation
 import YOPOCore
-
-/// Keys and values of every decoder layer for one sequence, grown as tokens are appended.
-/// Layout per layer: `[capacity, num_key_value_heads · head_dim]`, fp32, rows = positions.
-public final class KVCache {
-    public let layerCount: Int
-    public let width: Int
-    public private(set) var capacity: Int
-    /// Number of positions stored (the next token's position).
-    public private(set) var length: Int = 0
-    var keys: [Tensor]
-    var values: [Tensor]
-
-    public init(layers: Int, width: Int, capacity: Int = 256) {
-        layerCount = layers
-        self.width = width
-        self.capacity = max(capacity, 1)
-        keys = (0..<layers).map { _ in Tensor(zeros: [max(capacity, 1), width]) }
-        values = (0..<layers).map { _ in Tensor(zeros: [max(capacity, 1), width]) }
-    }
-
-    /// Makes room for `count` more positions (amortised doubling; copies the stored rows).
-    func reserve(_ count: Int) {
-        guard length + count > capacity else { return }
-        let newCapacity = max(length + count, capacity * 2)
-        for l in 0..<layerCount {
-            let k = Tensor(zeros: [newCapacity, width]), v = Tensor(zeros: [newCapacity, width])
-            k.data.update(from: keys[l].data, count: length * width)
-            v.data.update(from: values[l].data, count: length * width)
-            keys[l] = k
-            values[l] = v
-        }
-        capacity = newCapacity
-    }
-
-    /// Marks `count` positions appended (after every layer wrote its rows).
-    func advance(_ count: Int) { length += count }
-
-    /// Bytes held for stored positions (keys + values, all layers, fp32).
-    public var bytesUsed: Int { 2 * layerCount * length * width * MemoryLayout<Float>.size }
-}
+import YOPOPruning
 
 /// LLaMA decoder (transformers `LlamaModel` + `lm_head`): RMSNorm, RoPE (`rope_theta`, linear
 /// scaling), grouped-query attention, SwiGLU FFN. Canonical tensor names: `embed_tokens.weight`,
@@ -100,7 +61,8 @@ public final class LlamaDecoder {
 
     /// A cache sized for this model.
     public func makeCache(capacity: Int = 256) -> KVCache {
-        KVCache(layers: config.numHiddenLayers, width: config.numKeyValueHeads * config.headDim, capacity: capacity)
+        KVCache(layers: config.numHiddenLayers, width: config.numKeyValueHeads * config.headDim,
+                headDim: config.headDim, capacity: capacity)
     }
 
     /// Embedding rows for `ids` (`[ids.count, hidden_size]`). Ids must be in `[0, vocab_size)`.
@@ -118,23 +80,52 @@ public final class LlamaDecoder {
     /// - Parameters:
     ///   - inputs: `[tokens, hidden_size]` input embeddings; positions continue from `cache.length`.
     ///   - cache: updated in place with the new keys and values.
+    ///   - images: images whose tokens are among the new rows (absolute positions); a call holds
+    ///     whole images only.
+    ///   - execution: dense, or a YOPO plan in skip or simulate mode (METHOD.md §3).
+    ///   - counter: receives the executed FLOPs (docs/FLOPS.md), if given.
     ///   - logitRows: which of the new rows need logits (default: the last one only).
     /// - Returns: `[logitRows.count, vocab_size]`, fp32.
-    public func forward(_ inputs: Tensor, cache: KVCache, logitRows: [Int]? = nil) -> Tensor {
+    public func forward(
+        _ inputs: Tensor, cache: KVCache, images: [ImageLayout] = [], execution: DecoderExecution = .dense,
+        counter: FLOPCounter? = nil, logitRows: [Int]? = nil
+    ) -> Tensor {
         let n = inputs.rows
-        cache.reserve(n)
-        var h = inputs.copy()
-        for (index, layer) in layers.enumerated() {
-            h = decoderLayer(layer, index: index, h, cache: cache)
+        let start = cache.length
+        for image in images {
+            precondition(image.start >= start && image.range.upperBound <= start + n, "an image must lie inside one call")
         }
-        cache.advance(n)
+        cache.images += images
         let rows = logitRows ?? [n - 1]
-        let selected = Tensor(zeros: [rows.count, config.hiddenSize])
-        for (i, r) in rows.enumerated() {
-            (selected.data + i * config.hiddenSize).update(from: h.data + r * config.hiddenSize, count: config.hiddenSize)
+        let last: Tensor
+        switch execution {
+        case .dense, .simulate:
+            cache.reserve(n)
+            var h = inputs.copy()
+            let plan: YOPOPlan? = { if case .simulate(let p) = execution { return p } else { return nil } }()
+            let context = DenseContext(start: start, rows: n, images: cache.images, newImages: images, plan: plan)
+            for (index, layer) in layers.enumerated() {
+                h = denseLayer(layer, index: index, h, cache: cache, context: context, counter: counter)
+            }
+            cache.advance(total: n, sequence: Array(start..<(start + n)))
+            last = Tensor(zeros: [rows.count, config.hiddenSize])
+            for (i, r) in rows.enumerated() {
+                (last.data + i * config.hiddenSize).update(from: h.data + r * config.hiddenSize, count: config.hiddenSize)
+            }
+        case .skip(let plan):
+            last = skipForward(inputs, cache: cache, newImages: images, plan: plan, counter: counter, logitRows: rows)
         }
-        let normed = rmsNorm(selected, weight: norm, eps: config.rmsNormEps)
+        let normed = rmsNorm(last, weight: norm, eps: config.rmsNormEps)
+        counter?.addProduct(rows: rows.count, k: config.hiddenSize, n: config.vocabSize, .text)
         return linear(normed, lmHead)
+    }
+
+    /// Token group of absolute position `p` given the sequence's images (docs/FLOPS.md "Attribution").
+    static func group(of p: Int, images: [ImageLayout]) -> TokenGroup {
+        guard let first = images.first else { return .text }
+        if p < first.start { return .system }
+        for image in images where image.range.contains(p) { return .visual }
+        return .text
     }
 
     /// Rotates `heads` head vectors of each row in place (transformers `apply_rotary_pos_emb`,
@@ -160,50 +151,162 @@ public final class LlamaDecoder {
         }
     }
 
-    private func decoderLayer(_ l: Layer, index: Int, _ x: Tensor, cache: KVCache) -> Tensor {
-        let n = x.rows, hd = config.headDim
+    /// Facts about one dense/simulate call shared by its layers.
+    struct DenseContext {
+        let start: Int
+        let rows: Int
+        /// Every image of the sequence so far (absolute positions).
+        let images: [ImageLayout]
+        /// Images inside this call (the window applies only to them: prefill).
+        let newImages: [ImageLayout]
+        let plan: YOPOPlan?
+        /// Token group of each new row.
+        let groups: [TokenGroup]
+        /// For each new row, the image (index into `images`) it belongs to, or nil.
+        let imageOfRow: [Int?]
+
+        init(start: Int, rows: Int, images: [ImageLayout], newImages: [ImageLayout], plan: YOPOPlan?) {
+            self.start = start
+            self.rows = rows
+            self.images = images
+            self.newImages = newImages
+            self.plan = plan
+            groups = (0..<rows).map { LlamaDecoder.group(of: start + $0, images: images) }
+            imageOfRow = (0..<rows).map { r in images.firstIndex { $0.range.contains(start + r) } }
+        }
+
+        /// Rows counted per token group, for projection FLOPs.
+        func rowCounts() -> [TokenGroup: Int] {
+            var c: [TokenGroup: Int] = [:]
+            for g in groups { c[g, default: 0] += 1 }
+            return c
+        }
+    }
+
+    /// Rows per attention block (docs/FLOPS.md).
+    public static let queryBlock = 64
+
+    /// One dense layer; with a simulate plan, the official release's masks (METHOD.md §2).
+    private func denseLayer(_ l: Layer, index: Int, _ x: Tensor, cache: KVCache, context: DenseContext, counter: FLOPCounter?) -> Tensor {
+        let n = x.rows, d = config.hiddenSize, hd = config.headDim
         let heads = config.numAttentionHeads, kvHeads = config.numKeyValueHeads
         let qWidth = heads * hd, kvWidth = kvHeads * hd, group = heads / kvHeads
-        let past = cache.length, total = past + n
+        let past = cache.sequenceCount, start = context.start
+        let plan = context.plan
 
+        if let counter {
+            for (g, rows) in context.rowCounts() {
+                counter.addProduct(rows: rows, k: d, n: qWidth + 2 * kvWidth, layer: index, g)
+                counter.addProduct(rows: rows, k: qWidth, n: d, layer: index, g)
+                counter.addProduct(rows: rows, k: d, n: 3 * config.intermediateSize, layer: index, g)
+            }
+        }
         let normed = rmsNorm(x, weight: l.inputNorm, eps: config.rmsNormEps)
         let q = linear(normed, l.qProj)
         let k = linear(normed, l.kProj)
         let v = linear(normed, l.vProj)
-        applyRoPE(q, heads: heads, start: past)
-        applyRoPE(k, heads: kvHeads, start: past)
+        applyRoPE(q, heads: heads, start: start)
+        applyRoPE(k, heads: kvHeads, start: start)
         let keys = cache.keys[index], values = cache.values[index]
         (keys.data + past * kvWidth).update(from: k.data, count: n * kvWidth)
         (values.data + past * kvWidth).update(from: v.data, count: n * kvWidth)
 
-        // Causal attention per head: query r (position past + r) sees keys [0, past + r].
-        let context = Tensor(zeros: [n, qWidth])
-        let scores = Tensor(zeros: [n, total])
+        // Simulate mode: per-head key-side factor on visual columns (mask row for l < K, 0 after).
+        let alive = plan?.visualAlive(layer: index) ?? true
+        let visualColumns: [Range<Int>] = plan == nil ? [] : context.images.map { $0.range }
+        let context2 = Tensor(zeros: [n, qWidth])
+        let blockSize = LlamaDecoder.queryBlock
         let scale = 1 / Float(hd).squareRoot()
+        let maxKeys = past + n
+        let scores = Tensor(zeros: [blockSize, maxKeys])
         for h in 0..<heads {
             let g = h / group
-            MatMul.gemmABt(m: n, n: total, k: hd, alpha: scale, a: q.data + h * hd, lda: qWidth,
-                           b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: total)
-            for r in 0..<n {
-                let row = scores.data + r * total
-                let visible = past + r + 1
-                for c in visible..<total { row[c] = -.infinity }
-                softmaxInPlace(row, count: visible)
-                for c in visible..<total { row[c] = 0 }
+            let keyFactor: Float = plan == nil ? 1 : (alive && plan!.headKept(layer: index, head: h) ? 1 : 0)
+            var r0 = 0
+            while r0 < n {
+                let b = min(blockSize, n - r0)
+                // Keys [0, E): causal end of the block, extended over any image the block touches.
+                var end = past + r0 + b
+                for image in context.newImages {
+                    let lo = image.start - start, hi = lo + image.count
+                    if lo < r0 + b && hi > r0 { end = max(end, past + hi) }
+                }
+                MatMul.gemmABt(m: b, n: end, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
+                               b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: end)
+                for i in 0..<b {
+                    let r = r0 + i
+                    let row = scores.data + i * end
+                    let position = start + r
+                    // Causal mask; with a simulate window, the V×V block of a new image is overwritten.
+                    if let plan, plan.window != nil, let img = context.imageOfRow[r],
+                        context.newImages.contains(context.images[img])
+                    {
+                        let image = context.images[img]
+                        let qi = position - image.start
+                        for c in 0..<end {
+                            if image.range.contains(c) {
+                                row[c] = plan.inWindow(qi, c - image.start, gridColumns: image.gridColumns) ? row[c] : -.infinity
+                            } else if c > position {
+                                row[c] = -.infinity
+                            }
+                        }
+                    } else {
+                        for c in (position + 1)..<max(position + 1, end) { row[c] = -.infinity }
+                    }
+                    softmaxInPlace(row, count: end)
+                    if plan != nil && keyFactor != 1 {
+                        for range in visualColumns {
+                            for c in range where c < end { row[c] *= keyFactor }
+                        }
+                    }
+                    counter?.add(2 * end * hd * 2, layer: index, context.groups[r])
+                }
+                MatMul.gemmAB(m: b, n: hd, k: end, a: scores.data, lda: end, b: values.data + g * hd,
+                              ldb: kvWidth, c: context2.data + r0 * qWidth + h * hd, ldc: qWidth)
+                r0 += b
             }
-            MatMul.gemmAB(m: n, n: hd, k: total, a: scores.data, lda: total, b: values.data + g * hd,
-                          ldb: kvWidth, c: context.data + h * hd, ldc: qWidth)
+            // Simulate query side: pruned heads' outputs at visual rows zeroed (mask row read afresh).
+            if let plan, !plan.headKept(layer: index, head: h) {
+                for r in 0..<n where context.groups[r] == .visual {
+                    (context2.data + r * qWidth + h * hd).update(repeating: 0, count: hd)
+                }
+            }
         }
-        let attended = linear(context, l.oProj)
+        let attended = linear(context2, l.oProj)
         addInPlace(attended, x)
 
         let normed2 = rmsNorm(attended, weight: l.postAttentionNorm, eps: config.rmsNormEps)
         let gate = linear(normed2, l.gateProj)
         let up = linear(normed2, l.upProj)
+        let I = config.intermediateSize
         let gp = gate.data, upp = up.data
         for i in 0..<gate.count { gp[i] = Activation.silu(gp[i]) * upp[i] }
+        if let plan, plan.visualFFNWidth < I {
+            // Simulate: gate/up channels ≥ int(I/r) zeroed at visual rows.
+            for r in 0..<n where context.groups[r] == .visual {
+                (gp + r * I + plan.visualFFNWidth).update(repeating: 0, count: I - plan.visualFFNWidth)
+            }
+        }
         let down = linear(gate, l.downProj)
         addInPlace(down, attended)
         return down
+    }
+}
+
+/// How the decoder executes visual rows.
+public enum DecoderExecution: Sendable {
+    /// Every row through every layer.
+    case dense
+    /// YOPO, compute-skipping semantics (the work is not done).
+    case skip(YOPOPlan)
+    /// YOPO, the official release's simulated semantics (dense work, post-softmax masks).
+    case simulate(YOPOPlan)
+
+    public init(plan: YOPOPlan?, mode: YOPOMode) {
+        guard let plan else {
+            self = .dense
+            return
+        }
+        self = mode == .skip ? .skip(plan) : .simulate(plan)
     }
 }

@@ -1,0 +1,114 @@
+import Foundation
+import YOPOCore
+
+/// Where the images sit in one sequence: absolute positions and the patch grid of each.
+public struct ImageLayout: Sendable, Equatable {
+    /// First absolute position of the image's tokens.
+    public var start: Int
+    /// Patch grid (rows, columns); the image occupies `rows · columns` positions in raster order.
+    public var gridRows: Int
+    public var gridColumns: Int
+
+    public init(start: Int, gridRows: Int, gridColumns: Int) {
+        self.start = start
+        self.gridRows = gridRows
+        self.gridColumns = gridColumns
+    }
+
+    public var count: Int { gridRows * gridColumns }
+    public var range: Range<Int> { start..<(start + count) }
+}
+
+/// Keys and values of every decoder layer for one sequence.
+///
+/// Rows are kept in two stores per layer: the *sequence* store (`[capacity, Hkv · head_dim]`, every
+/// position in dense and simulate runs; only non-visual positions in YOPO skip runs) and, in skip runs,
+/// one *visual* store per image holding only the key/value heads that still do visual work in that
+/// layer (none in dropped layers). RoPE is applied before storing.
+public final class KVCache {
+    public let layerCount: Int
+    /// `num_key_value_heads · head_dim`.
+    public let width: Int
+    public let headDim: Int
+    public private(set) var capacity: Int
+    /// Next absolute position (every position consumed so far, visual ones included).
+    public private(set) var length: Int = 0
+    /// Absolute positions of the rows of the sequence store, in order.
+    public private(set) var sequencePositions: [Int] = []
+    /// Images seen so far (absolute positions), for masks at decode time.
+    public internal(set) var images: [ImageLayout] = []
+    var keys: [Tensor]
+    var values: [Tensor]
+    /// Skip runs: `visual[layer][image]`.
+    var visual: [[VisualKV]]
+
+    /// Visual keys/values of one image in one layer: `[count, kvHeads.count · head_dim]`.
+    struct VisualKV {
+        /// Key/value heads stored (ascending).
+        let kvHeads: [Int]
+        let keys: Tensor
+        let values: Tensor
+        /// Column offset of kv head `g` in the store, or nil when not stored.
+        func column(of g: Int, headDim: Int) -> Int? {
+            kvHeads.firstIndex(of: g).map { $0 * headDim }
+        }
+        var width: Int { keys.columns }
+    }
+
+    public init(layers: Int, width: Int, headDim: Int, capacity: Int = 256) {
+        layerCount = layers
+        self.width = width
+        self.headDim = headDim
+        self.capacity = max(capacity, 1)
+        keys = (0..<layers).map { _ in Tensor(zeros: [max(capacity, 1), width]) }
+        values = (0..<layers).map { _ in Tensor(zeros: [max(capacity, 1), width]) }
+        visual = Array(repeating: [], count: layers)
+    }
+
+    /// Rows in the sequence store.
+    public var sequenceCount: Int { sequencePositions.count }
+
+    /// Makes room for `count` more sequence rows (amortised doubling; copies the stored rows).
+    func reserve(_ count: Int) {
+        let used = sequencePositions.count
+        guard used + count > capacity else { return }
+        let newCapacity = max(used + count, capacity * 2)
+        for l in 0..<layerCount {
+            let k = Tensor(zeros: [newCapacity, width]), v = Tensor(zeros: [newCapacity, width])
+            k.data.update(from: keys[l].data, count: used * width)
+            v.data.update(from: values[l].data, count: used * width)
+            keys[l] = k
+            values[l] = v
+        }
+        capacity = newCapacity
+    }
+
+    /// Records that a call consumed positions `[length, length + total)`, of which `sequence` went
+    /// to the sequence store (after every layer wrote its rows).
+    func advance(total: Int, sequence: [Int]) {
+        sequencePositions += sequence
+        length += total
+    }
+
+    /// Bytes of keys and values held (fp32): sequence store rows plus visual stores.
+    public var bytesUsed: Int {
+        var bytes = 2 * layerCount * sequencePositions.count * width
+        for layer in visual { for v in layer { bytes += 2 * v.keys.count } }
+        return bytes * MemoryLayout<Float>.size
+    }
+
+    /// Bytes the visual positions occupy (fp32), whichever store holds them.
+    public var visualBytesUsed: Int {
+        var bytes = 0
+        let visualPositions = Set(images.flatMap { Array($0.range) })
+        let inSequence = sequencePositions.filter { visualPositions.contains($0) }.count
+        bytes += 2 * layerCount * inSequence * width
+        for layer in visual { for v in layer { bytes += 2 * v.keys.count } }
+        return bytes * MemoryLayout<Float>.size
+    }
+
+    /// Bytes a dense run would hold for the visual positions (fp32).
+    public var denseVisualBytes: Int {
+        2 * layerCount * images.reduce(0) { $0 + $1.count } * width * MemoryLayout<Float>.size
+    }
+}
