@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "yopo",
             dependencies: [
-                "YOPO",
+                "YOPO", "YOPOPruning", "YOPOModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -58,6 +58,6 @@ let package = Package(
         .testTarget(name: "YOPOTextTests", dependencies: ["YOPOText"]),
         .testTarget(name: "YOPOModelsTests", dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore", "YOPOPruning"]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOFormats"]),
-        .testTarget(name: "yopoTests", dependencies: ["YOPO"]),
+        .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning"]),
     ]
 )

@@ -3,6 +3,7 @@ import Logging
 import YOPOCore
 import YOPOImage
 import YOPOModels
+import YOPOPruning
 import YOPOText
 
 /// Errors of a generation request, one line each.
@@ -63,11 +64,93 @@ public struct GenerationRequest: Sendable {
     public var prompt: String
     public var imagePaths: [String]
     public var parameters: GenerationParameters
+    /// Visual-computation pruning (`none` by default).
+    public var prune: PruningSpec
+    /// How a YOPO plan runs: `skip` (default) or `simulate`.
+    public var yopoMode: YOPOMode
 
-    public init(prompt: String, imagePaths: [String], parameters: GenerationParameters = .init()) {
+    public init(
+        prompt: String, imagePaths: [String], parameters: GenerationParameters = .init(),
+        prune: PruningSpec = .none, yopoMode: YOPOMode = .skip
+    ) {
         self.prompt = prompt
         self.imagePaths = imagePaths
         self.parameters = parameters
+        self.prune = prune
+        self.yopoMode = yopoMode
+    }
+}
+
+/// What ran: the pruning plan as resolved for the model.
+public struct PruningReport: Codable, Sendable, Equatable {
+    /// The spec as given (`none`, `yopo-25`, `yopo:window=5,...`).
+    public var spec: String
+    public var mode: YOPOMode?
+    public var window: Int?
+    /// K, layers keeping visual computation.
+    public var keptLayers: Int?
+    /// Heads doing visual work per layer (after layer drop).
+    public var keptHeadsPerLayer: [Int]?
+    public var visualFFNWidth: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case spec, mode, window, keptLayers = "kept_layers", keptHeadsPerLayer = "kept_heads_per_layer"
+        case visualFFNWidth = "visual_ffn_width"
+    }
+}
+
+/// Executed FLOPs of one request (docs/FLOPS.md `full` rules), by stage.
+public struct ExecutedFLOPs: Codable, Sendable, Equatable {
+    public var total: Int
+    public var vision: Int
+    public var projector: Int
+    public var prefill: Int
+    public var decode: Int
+    /// Prefill FLOPs by token group (`system`, `visual`, `text`).
+    public var prefillByGroup: [String: Int]
+
+    init(_ counter: FLOPCounter) {
+        total = counter.total
+        vision = counter.total(.vision)
+        projector = counter.total(.projector)
+        prefill = counter.total(.prefill)
+        decode = counter.total(.decode)
+        var groups: [String: Int] = [:]
+        for (key, value) in counter.counts where key.stage == .prefill { groups[key.group.rawValue, default: 0] += value }
+        prefillByGroup = groups
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case total, vision, projector, prefill, decode, prefillByGroup = "prefill_by_group"
+    }
+}
+
+/// KV-cache use of the visual positions (fp32 bytes).
+public struct VisualKVReport: Codable, Sendable, Equatable {
+    /// Bytes the run holds for visual keys and values.
+    public var visualBytes: Int
+    /// Bytes a dense run holds for them.
+    public var denseVisualBytes: Int
+    public var savedBytes: Int { denseVisualBytes - visualBytes }
+
+    enum CodingKeys: String, CodingKey { case visualBytes = "visual_bytes", denseVisualBytes = "dense_visual_bytes", savedBytes = "saved_bytes" }
+
+    public init(visualBytes: Int, denseVisualBytes: Int) {
+        self.visualBytes = visualBytes
+        self.denseVisualBytes = denseVisualBytes
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        visualBytes = try c.decode(Int.self, forKey: .visualBytes)
+        denseVisualBytes = try c.decode(Int.self, forKey: .denseVisualBytes)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(visualBytes, forKey: .visualBytes)
+        try c.encode(denseVisualBytes, forKey: .denseVisualBytes)
+        try c.encode(savedBytes, forKey: .savedBytes)
     }
 }
 
@@ -88,6 +171,9 @@ public struct GenerationResult: Codable, Sendable {
     public var visualTokens: Int
     public var generatedTokens: Int
     public var timingsMS: Timings
+    public var prune: PruningReport
+    public var flops: ExecutedFLOPs
+    public var visualKVCache: VisualKVReport
 
     public var decodeTokensPerSecond: Double {
         timingsMS.decode > 0 ? Double(max(generatedTokens - 1, 0)) / (timingsMS.decode / 1000) : 0
@@ -96,6 +182,7 @@ public struct GenerationResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case text, tokenIDs = "token_ids", promptTokens = "prompt_tokens", visualTokens = "visual_tokens"
         case generatedTokens = "generated_tokens", timingsMS = "timings_ms"
+        case prune, flops, visualKVCache = "visual_kv_cache"
     }
 }
 
@@ -226,56 +313,139 @@ public final class LLaVAPipeline {
         return Tensor(shape: p.shape, values: p.values)
     }
 
+    /// The decoder shape pruning specs are resolved against.
+    public var decoderShape: DecoderShape {
+        let c = model.configuration.text
+        return DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
+                            intermediateSize: c.intermediateSize)
+    }
+
     /// Runs one request: encode images, prefill, then decode until EOS or `maxTokens`, calling
     /// `onText` with each complete UTF-8 piece of the answer as it is produced.
-    /// Throws `GenerationError`, `PromptError`, `ImageError` or `ModelError`; the pipeline stays usable.
+    /// Throws `GenerationError`, `PromptError`, `PruningSpecError`, `ImageError` or `ModelError`;
+    /// the pipeline stays usable.
     public func generate(_ request: GenerationRequest, onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+        var sequence = try start(request)
+        while !sequence.finished {
+            let piece = step(&sequence)
+            if !piece.isEmpty { onText(piece) }
+        }
+        let tail = sequence.detokenizer.finish()
+        if !tail.isEmpty {
+            sequence.text += tail
+            onText(tail)
+        }
+        return finish(sequence)
+    }
+
+    /// Runs several requests as one batch: every sequence is prefilled, then they decode in lock
+    /// step, each with its own KV cache and plan. Results are those of running each alone.
+    public func generate(batch requests: [GenerationRequest]) throws -> [GenerationResult] {
+        var sequences = try requests.map { try start($0) }
+        while sequences.contains(where: { !$0.finished }) {
+            for i in sequences.indices where !sequences[i].finished { _ = step(&sequences[i]) }
+        }
+        return sequences.map { s in
+            var s = s
+            s.text += s.detokenizer.finish()
+            return finish(s)
+        }
+    }
+
+    /// One sequence in flight.
+    struct Sequence {
+        let request: GenerationRequest
+        let cache: KVCache
+        let execution: DecoderExecution
+        let counter: FLOPCounter
+        let promptTokens: Int
+        let visualTokens: Int
+        let report: PruningReport
+        var sampler: Sampler
+        var detokenizer: StreamingDetokenizer
+        var logits: Tensor
+        var generated: [Int] = []
+        var text = ""
+        var finished = false
+        var timings = Timings()
+        var decodeStart = DispatchTime.now()
+    }
+
+    /// Validates, reads the images, tokenizes, encodes the images and prefills.
+    func start(_ request: GenerationRequest) throws -> Sequence {
         try request.parameters.validate()
+        let configuration = model.configuration
+        let plan = try request.prune.resolve(for: decoderShape)
+        if plan != nil && !configuration.dropsCLS {
+            throw GenerationError.invalidOption("YOPO pruning needs the patch grid; this checkpoint keeps the CLS token")
+        }
         var timings = Timings()
         timings.load = loadMilliseconds
         // Read the images first: a bad file fails before any model work.
         let pixelTensors = try request.imagePaths.map { try pixels(contentsOf: $0) }
         let prompt = try tokenize(request.prompt, images: request.imagePaths.count)
+        if plan != nil, let last = prompt.imageSpans.last, last.range.upperBound == prompt.ids.count {
+            throw GenerationError.invalidOption("YOPO pruning needs text after the last image (the prompt ends with an image)")
+        }
 
+        let counter = FLOPCounter()
         let visionStart = DispatchTime.now()
-        let features = pixelTensors.map { model.imageFeatures($0) }
+        let features = pixelTensors.map { model.imageFeatures($0, counter: counter) }
         timings.vision = millisecondsSince(visionStart)
 
         let prefillStart = DispatchTime.now()
         let embeddings = try model.inputEmbeddings(ids: prompt.ids, images: features)
-        let limit = model.configuration.contextLength
+        let limit = configuration.contextLength
         let cache = model.decoder.makeCache(capacity: min(prompt.ids.count + request.parameters.maxTokens, limit))
-        var logits = model.decoder.forward(embeddings, cache: cache)
+        let grid = configuration.vision.gridSize
+        let images = prompt.imageSpans.map { ImageLayout(start: $0.start, gridRows: grid, gridColumns: grid) }
+        let execution = DecoderExecution(plan: plan, mode: request.yopoMode)
+        counter.stage = .prefill
+        let logits = model.decoder.forward(embeddings, cache: cache, images: images, execution: execution, counter: counter)
         timings.prefill = millisecondsSince(prefillStart)
 
-        let decodeStart = DispatchTime.now()
-        var sampler = Sampler(parameters: request.parameters)
-        var detokenizer = tokenizer.makeStreamingDetokenizer(skipSpecialTokens: true)
-        var generated: [Int] = []
-        var text = ""
-        while true {
-            let next = logits.data.withMemoryRebound(to: Float.self, capacity: logits.count) {
-                sampler.next(UnsafeBufferPointer(start: $0, count: logits.count))
-            }
-            if next == tokenizer.eosTokenID { break }
-            generated.append(next)
-            let piece = detokenizer.append(next)
-            if !piece.isEmpty {
-                text += piece
-                onText(piece)
-            }
-            if generated.count >= request.parameters.maxTokens || cache.length >= limit { break }
-            logits = model.decoder.forward(model.decoder.embed([next]), cache: cache)
+        let report = PruningReport(
+            spec: request.prune.description, mode: plan == nil ? nil : request.yopoMode, window: plan?.window,
+            keptLayers: plan?.keptLayers,
+            keptHeadsPerLayer: plan.map { p in (0..<p.shape.numHiddenLayers).map { p.keptHeads(layer: $0).count } },
+            visualFFNWidth: plan?.visualFFNWidth)
+        return Sequence(
+            request: request, cache: cache, execution: execution, counter: counter, promptTokens: prompt.ids.count,
+            visualTokens: prompt.imageSpans.reduce(0) { $0 + $1.length }, report: report,
+            sampler: Sampler(parameters: request.parameters),
+            detokenizer: tokenizer.makeStreamingDetokenizer(skipSpecialTokens: true), logits: logits,
+            timings: timings)
+    }
+
+    /// Samples the next token of `s`, runs the decoder on it unless the sequence ends, and returns
+    /// the newly completed text.
+    func step(_ s: inout Sequence) -> String {
+        if s.generated.isEmpty { s.decodeStart = DispatchTime.now() }
+        let logits = s.logits
+        let next = s.sampler.next(UnsafeBufferPointer(start: logits.data, count: logits.count))
+        if next == tokenizer.eosTokenID {
+            s.finished = true
+            return ""
         }
-        let tail = detokenizer.finish()
-        if !tail.isEmpty {
-            text += tail
-            onText(tail)
+        s.generated.append(next)
+        let piece = s.detokenizer.append(next)
+        s.text += piece
+        if s.generated.count >= s.request.parameters.maxTokens || s.cache.length >= model.configuration.contextLength {
+            s.finished = true
+        } else {
+            s.counter.stage = .decode
+            s.logits = model.decoder.forward(
+                model.decoder.embed([next]), cache: s.cache, execution: s.execution, counter: s.counter)
         }
-        timings.decode = millisecondsSince(decodeStart)
+        return piece
+    }
+
+    func finish(_ s: Sequence) -> GenerationResult {
+        var timings = s.timings
+        timings.decode = s.generated.isEmpty ? 0 : millisecondsSince(s.decodeStart)
         return GenerationResult(
-            text: text, tokenIDs: generated, promptTokens: prompt.ids.count,
-            visualTokens: prompt.imageSpans.reduce(0) { $0 + $1.length },
-            generatedTokens: generated.count, timingsMS: timings)
+            text: s.text, tokenIDs: s.generated, promptTokens: s.promptTokens, visualTokens: s.visualTokens,
+            generatedTokens: s.generated.count, timingsMS: timings, prune: s.report, flops: ExecutedFLOPs(s.counter),
+            visualKVCache: VisualKVReport(visualBytes: s.cache.visualBytesUsed, denseVisualBytes: s.cache.denseVisualBytes))
     }
 }

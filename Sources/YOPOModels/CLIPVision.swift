@@ -66,7 +66,8 @@ public final class CLIPVisionTower {
     /// Hidden states of the feature layer.
     /// - Parameter pixels: `[3, image_size, image_size]`, fp32, normalised.
     /// - Returns: `[grid² + 1, hidden]` (row 0 is CLS), fp32.
-    public func callAsFunction(_ pixels: Tensor) -> Tensor {
+    /// - Parameter counter: receives the executed FLOPs (stage set by the caller), if given.
+    public func callAsFunction(_ pixels: Tensor, counter: FLOPCounter? = nil) -> Tensor {
         let s = config.imageSize, p = config.patchSize, g = config.gridSize, d = config.hiddenSize
         precondition(pixels.count == 3 * s * s, "pixels must be [3, \(s), \(s)]")
         // Patch embedding as im2col + GEMM: the conv weight [d, 3, p, p] flattened in (c, ky, kx) order.
@@ -84,18 +85,25 @@ public final class CLIPVisionTower {
             }
         }
         let embedded = linear(patches, patchWeight)
+        counter?.addProduct(rows: g * g, k: k, n: d, .visual)
         var h = Tensor(zeros: [g * g + 1, d])
         h.data.update(from: classEmbedding.data, count: d)
         (h.data + d).update(from: embedded.data, count: g * g * d)
         addInPlace(h, positionEmbedding)
         h = layerNorm(h, weight: preNormWeight, bias: preNormBias, eps: config.layerNormEps)
-        for layer in layers { h = encoderLayer(layer, h) }
+        for layer in layers { h = encoderLayer(layer, h, counter: counter) }
         return h
     }
 
-    private func encoderLayer(_ l: Layer, _ x: Tensor) -> Tensor {
+    private func encoderLayer(_ l: Layer, _ x: Tensor, counter: FLOPCounter?) -> Tensor {
         let eps = config.layerNormEps
         let n = x.rows, d = config.hiddenSize, heads = config.numAttentionHeads, hd = config.headDim
+        if let counter {
+            let m = config.intermediateSize
+            counter.addProduct(rows: n, k: d, n: 4 * d, .visual)
+            counter.add(2 * n * n * d * 2, .visual)
+            counter.addProduct(rows: n, k: d, n: 2 * m, .visual)
+        }
         let normed = layerNorm(x, weight: l.norm1Weight, bias: l.norm1Bias, eps: eps)
         let q = linear(normed, l.qWeight, bias: l.qBias)
         let k = linear(normed, l.kWeight, bias: l.kBias)

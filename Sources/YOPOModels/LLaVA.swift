@@ -349,21 +349,28 @@ public final class LLaVAModel {
     /// Vision-tower features of the selected layer.
     /// - Parameter pixels: `[3, S, S]` normalised pixels.
     /// - Returns: `[visual_tokens, vision hidden_size]` (CLS dropped unless the strategy keeps it).
-    public func visionFeatures(_ pixels: Tensor) -> Tensor {
-        let h = visionTower(pixels)
+    public func visionFeatures(_ pixels: Tensor, counter: FLOPCounter? = nil) -> Tensor {
+        counter?.stage = .vision
+        let h = visionTower(pixels, counter: counter)
         return configuration.dropsCLS ? h.rows(1, h.rows - 1).copy() : h
     }
 
     /// Projector (`mlp2x_gelu`): `linear_2(GELU(linear_1(x)))`.
     /// `features`: `[tokens, vision hidden]` → `[tokens, hidden_size]`.
-    public func project(_ features: Tensor) -> Tensor {
+    public func project(_ features: Tensor, counter: FLOPCounter? = nil) -> Tensor {
+        counter?.stage = .projector
+        let d = configuration.text.hiddenSize
+        counter?.addProduct(rows: features.rows, k: features.columns, n: d, .visual)
+        counter?.addProduct(rows: features.rows, k: d, n: d, .visual)
         let h = linear(features, projector1Weight, bias: projector1Bias)
         configuration.projectorActivation.applyInPlace(h)
         return linear(h, projector2Weight, bias: projector2Bias)
     }
 
     /// Image embeddings ready to splice into the prompt: `[visual_tokens, hidden_size]`.
-    public func imageFeatures(_ pixels: Tensor) -> Tensor { project(visionFeatures(pixels)) }
+    public func imageFeatures(_ pixels: Tensor, counter: FLOPCounter? = nil) -> Tensor {
+        project(visionFeatures(pixels, counter: counter), counter: counter)
+    }
 
     /// Input embeddings for a prompt: text ids embedded, positions holding `imageTokenIndex`
     /// replaced in order by the rows of `images` (llava-hf `masked_scatter`; original splice).

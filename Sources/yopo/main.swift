@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import YOPO
+import YOPOPruning
 
 /// `yopo`: thin commands over the YOPO library.
 @main
@@ -63,6 +64,12 @@ struct Generate: ParsableCommand {
     @Option(help: "Image squaring: pad (original LLaVA) or crop (llava-hf) (default: from the checkpoint).")
     var imageAspect: String?
 
+    @Option(help: "Visual-computation pruning: none, yopo-25, yopo-12, or yopo:window=5,layers=16,heads=MASK.npy,ffn=2.")
+    var prune: String = "none"
+
+    @Option(help: "How a YOPO plan runs: skip (the work is not done) or simulate (the official numerics).")
+    var yopoMode: String = "skip"
+
     @Flag(help: "Print one JSON object instead of streaming text.")
     var json = false
 
@@ -96,7 +103,12 @@ struct Generate: ParsableCommand {
             visionTower: visionTower, template: template, imageAspect: imageAspect,
             threads: threads, showProgress: !json && isatty(STDERR_FILENO) != 0)
         let pipeline = try LLaVAPipeline(modelDirectory: model, options: options)
-        let request = GenerationRequest(prompt: prompt, imagePaths: [image], parameters: parameters)
+        guard let mode = YOPOMode(rawValue: yopoMode) else {
+            throw GenerationError.invalidOption("unknown yopo mode \(yopoMode) (choose from skip, simulate)")
+        }
+        let spec = try PruningSpec(parsing: prune, baseDirectory: FileManager.default.currentDirectoryPath)
+        let request = GenerationRequest(
+            prompt: prompt, imagePaths: [image], parameters: parameters, prune: spec, yopoMode: mode)
         let result = try pipeline.generate(request) { text in
             if !json {
                 FileHandle.standardOutput.write(Data(text.utf8))
