@@ -1,0 +1,545 @@
+import Foundation
+
+/// A `tokenizer.json` of HF `tokenizers` with a LLaMA-style BPE model, as llava-hf checkpoints ship.
+///
+/// Pipeline, as `tokenizers` runs it: added tokens with `normalized: false` are split out of the raw
+/// text; each remaining part is normalised (`Prepend`, `Replace`), added tokens with
+/// `normalized: true` are split out of the result, the `Metaspace` pre-tokenizer writes spaces as
+/// `▁` and prepends one (`always`, or `first`: only on the part that starts the text), optionally
+/// splitting before each `▁`; each word is encoded by the BPE model (merges applied by rank,
+/// characters without a token written as `<0xXX>` byte tokens or `unk_token`). The
+/// `TemplateProcessing` post-processor's leading special tokens are the BOS.
+///
+/// Supported components (anything else throws `TokenizerError.unsupported` at load):
+/// normalizer null | Sequence | Prepend | Replace (string pattern); pre_tokenizer null | Metaspace |
+/// Sequence of Metaspace; model BPE (no dropout, no subword prefix / suffix); post_processor null |
+/// TemplateProcessing | Sequence of those; decoder null | Sequence | Replace (string pattern) |
+/// ByteFallback | Fuse | Strip | Metaspace.
+public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
+    public let configuration: TokenizerConfiguration
+    public let vocabularySize: Int
+    public let bosTokenID: Int?
+    public let eosTokenID: Int?
+    public let unknownTokenID: Int?
+    public let padTokenID: Int?
+    public let addsBOSByDefault: Bool
+    public let addsEOSByDefault: Bool
+    public let addedTokens: [AddedToken]
+
+    enum NormalizerStep {
+        case prepend([UInt8])
+        case replace([UInt8], [UInt8])
+    }
+
+    enum PrependScheme: String {
+        case always, first, never
+    }
+
+    struct Metaspace {
+        var replacement: [UInt8]
+        var prependScheme: PrependScheme
+        var split: Bool
+    }
+
+    enum DecoderStep {
+        case replace(String, String)
+        case byteFallback
+        case fuse
+        case strip(Unicode.Scalar, start: Int, stop: Int)
+        case metaspace(String, PrependScheme)
+    }
+
+    private let vocab: ByteStringTable
+    private let tokens: [String?]
+    private let merges: [UInt64: (rank: Int32, id: Int32)]
+    private let byteIDs: [Int]
+    private let modelUnknownID: Int?
+    private let fuseUnknown: Bool
+    private let byteFallback: Bool
+    private let ignoreMerges: Bool
+    private let normalizer: [NormalizerStep]
+    private let preTokenizer: Metaspace?
+    private let decoder: [DecoderStep]?
+    private let templatePrefix: [Int]
+    private let templateSuffix: [Int]
+    private let rawSplitter: AddedTokenSplitter
+    private let normalizedSplitter: AddedTokenSplitter
+    private let addedByID: [Int: AddedToken]
+    private let addedByContent: [[UInt8]: AddedToken]
+
+    /// Loads `tokenizer.json` at `url`.
+    /// Throws `TokenizerError.fileNotFound`, `.corrupt` (invalid JSON, bad merges) or `.unsupported`.
+    public convenience init(contentsOf url: URL, configuration: TokenizerConfiguration = .init()) throws {
+        try self.init(data: try readFile(url), configuration: configuration, path: url.path)
+    }
+
+    /// Parses the bytes of a `tokenizer.json`; `path` names the source in errors.
+    public init(data: Data, configuration: TokenizerConfiguration = .init(), path: String = "<memory>") throws {
+        func corrupt(_ reason: String) -> TokenizerError { .corrupt(path, reason: reason) }
+        func unsupported(_ feature: String) -> TokenizerError { .unsupported(path, feature: feature) }
+
+        let root: JSONValue
+        do {
+            root = try JSONValue.parse(data)
+        } catch {
+            throw corrupt("\(error)")
+        }
+        guard root.members != nil else { throw corrupt("top level is not a JSON object") }
+        guard let model = root["model"], model.members != nil else { throw corrupt("no model") }
+        let type = model["type"]?.string ?? (model["merges"] != nil ? "BPE" : "?")
+        guard type == "BPE" else { throw unsupported("model type \(type) (only BPE is implemented)") }
+        if let dropout = model["dropout"]?.double, dropout > 0 { throw unsupported("BPE dropout") }
+        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let s = model[key]?.string, !s.isEmpty { throw unsupported("BPE \(key)") }
+        }
+        guard let vocabMembers = model["vocab"]?.members else { throw corrupt("model.vocab is not an object") }
+        var vocab = ByteStringTable(capacity: vocabMembers.count)
+        var maxID = -1
+        for m in vocabMembers {
+            let (token, value) = (m.key, m.value)
+            guard let id = value.int, id >= 0 else { throw corrupt("id of \(token) is not a number") }
+            guard vocab.insert(token, id) else { throw corrupt("token \(token) appears twice in model.vocab") }
+            maxID = max(maxID, id)
+        }
+
+        let mergeList = model["merges"]?.array ?? []
+        var merges: [UInt64: (rank: Int32, id: Int32)] = [:]
+        merges.reserveCapacity(mergeList.count)
+        for (rank, entry) in mergeList.enumerated() {
+            var pair: [[UInt8]] = []
+            if let s = entry.string {
+                pair = Array(s.utf8).split(separator: 0x20, omittingEmptySubsequences: false).map(Array.init)
+            } else if let a = entry.array {
+                pair = a.compactMap { $0.string.map { Array($0.utf8) } }
+            }
+            guard pair.count == 2 else { throw corrupt("merge \(rank + 1) is not a pair of tokens") }
+            guard let a = vocab[pair[0]], let b = vocab[pair[1]], let merged = vocab[pair[0] + pair[1]] else {
+                let text = pair.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+                throw corrupt("merge \(rank + 1) (\(text)) uses a token missing from the vocabulary")
+            }
+            merges[UInt64(a) << 32 | UInt64(b)] = (Int32(rank), Int32(merged))
+        }
+
+        var added: [AddedToken] = []
+        for entry in root["added_tokens"]?.array ?? [] {
+            guard let id = entry["id"]?.int, id >= 0, let content = entry["content"]?.string else {
+                throw corrupt("added token without id or content")
+            }
+            let special = entry["special"]?.bool ?? false
+            added.append(AddedToken(
+                id: id, content: content, special: special,
+                singleWord: entry["single_word"]?.bool ?? false, lstrip: entry["lstrip"]?.bool ?? false,
+                rstrip: entry["rstrip"]?.bool ?? false, normalized: entry["normalized"]?.bool ?? !special))
+        }
+        // Added tokens known only to tokenizer_config.json (older checkpoints).
+        let known = Set(added.map(\.id))
+        added += configuration.addedTokens.filter { !known.contains($0.id) }
+        added.sort { $0.id < $1.id }
+
+        let size = max(maxID + 1, (added.map(\.id).max() ?? -1) + 1)
+        var tokens = [String?](repeating: nil, count: size)
+        for m in vocabMembers { tokens[m.value.int!] = m.key }
+        for t in added { tokens[t.id] = t.content }
+
+        self.configuration = configuration
+        self.vocab = vocab
+        self.tokens = tokens
+        self.merges = merges
+        self.vocabularySize = size
+        self.addedTokens = added
+        self.addedByID = Dictionary(added.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        self.addedByContent = Dictionary(added.map { (Array($0.content.utf8), $0) }, uniquingKeysWith: { a, _ in a })
+        self.rawSplitter = AddedTokenSplitter(added.filter { !$0.normalized })
+        self.normalizedSplitter = AddedTokenSplitter(added.filter { $0.normalized })
+        self.byteFallback = model["byte_fallback"]?.bool ?? false
+        self.fuseUnknown = model["fuse_unk"]?.bool ?? false
+        self.ignoreMerges = model["ignore_merges"]?.bool ?? false
+        self.byteIDs = (0..<256).map { vocab[bytePieceName(UInt8($0))] ?? -1 }
+        let unknownSpelling = model["unk_token"]?.string
+        self.modelUnknownID = unknownSpelling.flatMap { vocab[$0] }
+
+        self.normalizer = try Self.parseNormalizer(root["normalizer"], unsupported)
+        self.preTokenizer = try Self.parsePreTokenizer(root["pre_tokenizer"], unsupported)
+        self.decoder = try Self.parseDecoder(root["decoder"], unsupported)
+        (templatePrefix, templateSuffix) = try Self.parsePostProcessor(root["post_processor"], unsupported)
+
+        let byContent = addedByContent
+        func id(_ spelling: String?) -> Int? {
+            guard let s = spelling else { return nil }
+            return byContent[Array(s.utf8)]?.id ?? vocab[s]
+        }
+        let (prefix, suffix) = (templatePrefix, templateSuffix)
+        bosTokenID = id(configuration.bosToken) ?? prefix.first ?? id("<s>")
+        eosTokenID = id(configuration.eosToken) ?? suffix.last ?? id("</s>")
+        unknownTokenID = id(configuration.unknownToken) ?? id(unknownSpelling) ?? id("<unk>")
+        padTokenID = id(configuration.padToken)
+        addsBOSByDefault = configuration.addBOSToken ?? !prefix.isEmpty
+        addsEOSByDefault = configuration.addEOSToken ?? !suffix.isEmpty
+    }
+
+    // MARK: Tokenizer
+
+    public func tokenID(for piece: String) -> Int? { addedByContent[Array(piece.utf8)]?.id ?? vocab[piece] }
+
+    public func piece(for id: Int) -> String? { id >= 0 && id < tokens.count ? tokens[id] : nil }
+
+    public func isSpecialToken(_ id: Int) -> Bool { addedByID[id]?.special ?? false }
+
+    public func encode(_ text: String, addBOS: Bool) -> [Int] {
+        var ids: [Int] = []
+        if addBOS, let bos = bosTokenID { ids.append(bos) }
+        let bytes = Array(text.utf8)
+        for segment in rawSplitter.split(bytes) {
+            switch segment {
+            case .token(let t, _): ids.append(t.id)
+            case .text(let r):
+                let normalized = normalize(bytes[r])
+                for part in normalizedSplitter.split(normalized) {
+                    switch part {
+                    case .token(let t, _): ids.append(t.id)
+                    case .text(let r2):
+                        let startsText = r.lowerBound == 0 && r2.lowerBound == 0
+                        for word in preTokenize(normalized[r2], startsText: startsText) {
+                            ids += bpe(word)
+                        }
+                    }
+                }
+            }
+        }
+        return ids
+    }
+
+    /// Decodes as `tokenizers`' `decode` does: ids → token spellings (special added tokens dropped
+    /// when `skipSpecialTokens`, unknown ids dropped), then the decoder chain (without a decoder the
+    /// spellings are joined with spaces).
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool) -> String {
+        var pieces: [String] = []
+        pieces.reserveCapacity(ids.count)
+        for id in ids {
+            guard let t = piece(for: id) else { continue }
+            if skipSpecialTokens, addedByID[id]?.special == true { continue }
+            pieces.append(t)
+        }
+        guard let decoder else { return pieces.joined(separator: " ") }
+        for step in decoder { pieces = Self.apply(step, to: pieces) }
+        return pieces.joined()
+    }
+
+    public func makeStreamingDetokenizer(skipSpecialTokens: Bool) -> StreamingDetokenizer {
+        // Fast path for the LLaMA shapes: [Replace…] [ByteFallback] [Fuse] [Strip(start: n, stop: 0)],
+        // or a lone Metaspace decoder.
+        var replaces: [(String, String)] = []
+        var hasByteFallback = false, hasFuse = false
+        var stripStart = 0
+        var metaspace: (String, PrependScheme)?
+        var fast = decoder != nil
+        for step in decoder ?? [] {
+            switch step {
+            case .replace(let p, let c) where !hasByteFallback && !hasFuse && metaspace == nil: replaces.append((p, c))
+            case .byteFallback where !hasByteFallback && !hasFuse && metaspace == nil: hasByteFallback = true
+            case .fuse where !hasFuse: hasFuse = true
+            case .strip(" ", let start, 0) where hasFuse && stripStart == 0: stripStart = start
+            case .metaspace(let r, let s) where decoder!.count == 1: metaspace = (r, s)
+            default: fast = false
+            }
+        }
+        guard fast else {
+            return StreamingDetokenizer(redecoding: { [self] in decode($0, skipSpecialTokens: skipSpecialTokens) })
+        }
+        let unit: @Sendable (Int) -> DetokenizerUnit = { [self, replaces, hasByteFallback, metaspace] id in
+            guard var t = piece(for: id) else { return .skipped }
+            if skipSpecialTokens, addedByID[id]?.special == true { return .skipped }
+            if let (r, scheme) = metaspace {
+                return .text(replacing(t, r, " "), atStart: replacing(t, r, scheme == .never ? " " : ""))
+            }
+            for (p, c) in replaces { t = replacing(t, p, c) }
+            if hasByteFallback, let b = byteOfPieceName(t) { return .byte(b) }
+            return .text(t, atStart: t)
+        }
+        let rule: StreamingDetokenizer.LeadingSpaceRule =
+            metaspace.map { $0.1 == .never ? .none : .firstToken } ?? (stripStart > 0 ? .outputStart(count: stripStart) : .none)
+        return StreamingDetokenizer(unit: unit, byteRuns: .wholeRun, leadingSpace: rule)
+    }
+
+    // MARK: Pipeline steps
+
+    func normalize(_ text: ArraySlice<UInt8>) -> [UInt8] {
+        var s = Array(text)
+        for step in normalizer {
+            switch step {
+            case .prepend(let p): if !s.isEmpty { s = p + s }
+            case .replace(let pattern, let content): s = replaceAll(s, pattern, content)
+            }
+        }
+        return s
+    }
+
+    func preTokenize(_ text: ArraySlice<UInt8>, startsText: Bool) -> [ArraySlice<UInt8>] {
+        guard let m = preTokenizer else { return text.isEmpty ? [] : [text] }
+        var s = replaceAll(Array(text), [0x20], m.replacement)
+        if !s.isEmpty && !s.starts(with: m.replacement) {
+            switch m.prependScheme {
+            case .always: s = m.replacement + s
+            case .first: if startsText { s = m.replacement + s }
+            case .never: break
+            }
+        }
+        guard m.split else { return s.isEmpty ? [] : [s[...]] }
+        // Split before each replacement (the delimiter is merged with the following text).
+        var words: [ArraySlice<UInt8>] = []
+        var begin = 0
+        var i = 0
+        let r = m.replacement
+        while i < s.count {
+            if i > begin && s[i] == r[0] && i + r.count <= s.count && s[i..<(i + r.count)].elementsEqual(r) {
+                words.append(s[begin..<i])
+                begin = i
+            }
+            i += 1
+        }
+        if begin < s.count { words.append(s[begin..<s.count]) }
+        return words
+    }
+
+    private struct Merge {
+        var rank: Int32
+        var pos: Int
+        var id: Int32
+    }
+
+    /// The BPE model on one word.
+    func bpe(_ word: ArraySlice<UInt8>) -> [Int] {
+        if ignoreMerges, let id = vocab[word] { return [id] }
+        // As `tokenizers` does: an unknown character becomes a pending `unk_token` that is written at
+        // the next character found in the vocabulary (or at the end); byte-fallback tokens do not
+        // flush it. With fuse_unk, consecutive unknown characters share one pending token.
+        var ids: [Int32] = []
+        var pendingUnknown = false
+        var i = word.startIndex
+        while i < word.endIndex {
+            let n = min(utf8Length(leadByte: word[i]), word.endIndex - i)
+            let ch = word[i..<(i + n)]
+            i += n
+            if let id = vocab[ch] {
+                if pendingUnknown, let unk = modelUnknownID { ids.append(Int32(unk)) }
+                pendingUnknown = false
+                ids.append(Int32(id))
+            } else if byteFallback, ch.allSatisfy({ byteIDs[Int($0)] >= 0 }) {
+                for b in ch { ids.append(Int32(byteIDs[Int(b)])) }
+            } else if let unk = modelUnknownID {
+                if pendingUnknown && !fuseUnknown { ids.append(Int32(unk)) }
+                pendingUnknown = true
+            }
+        }
+        if pendingUnknown, let unk = modelUnknownID { ids.append(Int32(unk)) }
+        guard ids.count > 1, !merges.isEmpty else { return ids.map(Int.init) }
+
+        var prev = (0..<ids.count).map { $0 - 1 }
+        var next = (0..<ids.count).map { $0 + 1 < ids.count ? $0 + 1 : -1 }
+        var alive = [Bool](repeating: true, count: ids.count)
+        var heap = BinaryHeap<Merge>(capacity: ids.count) { a, b in
+            a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos)
+        }
+        func lookup(_ a: Int32, _ b: Int32) -> (rank: Int32, id: Int32)? {
+            merges[UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))]
+        }
+        for k in 0..<(ids.count - 1) {
+            if let m = lookup(ids[k], ids[k + 1]) { heap.push(Merge(rank: m.rank, pos: k, id: m.id)) }
+        }
+        while let top = heap.pop() {
+            let p = top.pos
+            guard alive[p], next[p] >= 0 else { continue }
+            let q = next[p]
+            guard let m = lookup(ids[p], ids[q]), m.id == top.id else { continue }
+            ids[p] = top.id
+            alive[q] = false
+            next[p] = next[q]
+            if next[q] >= 0 { prev[next[q]] = p }
+            if prev[p] >= 0, let m = lookup(ids[prev[p]], ids[p]) {
+                heap.push(Merge(rank: m.rank, pos: prev[p], id: m.id))
+            }
+            if next[p] >= 0, let m = lookup(ids[p], ids[next[p]]) {
+                heap.push(Merge(rank: m.rank, pos: p, id: m.id))
+            }
+        }
+        var out: [Int] = []
+        var k = 0
+        while k >= 0 {
+            out.append(Int(ids[k]))
+            k = next[k]
+        }
+        return out
+    }
+
+    static func apply(_ step: DecoderStep, to pieces: [String]) -> [String] {
+        switch step {
+        case .replace(let p, let c):
+            return pieces.map { replacing($0, p, c) }
+        case .fuse:
+            return [pieces.joined()]
+        case .strip(let c, let start, let stop):
+            return pieces.map { t in
+                let chars = Array(t.unicodeScalars)
+                var a = 0
+                while a < min(start, chars.count) && chars[a] == c { a += 1 }
+                var b = chars.count
+                var removed = 0
+                while removed < stop && b > a && chars[b - 1] == c {
+                    b -= 1
+                    removed += 1
+                }
+                var out = String.UnicodeScalarView()
+                out.append(contentsOf: chars[a..<b])
+                return String(out)
+            }
+        case .metaspace(let r, let scheme):
+            return pieces.enumerated().map { i, t in
+                replacing(t, r, i == 0 && scheme != .never ? "" : " ")
+            }
+        case .byteFallback:
+            var out: [String] = []
+            var run: [UInt8] = []
+            func flush() {
+                guard !run.isEmpty else { return }
+                if let s = String(validating: run, as: UTF8.self) {
+                    out.append(s)
+                } else {
+                    out += Array(repeating: "\u{FFFD}", count: run.count)
+                }
+                run.removeAll()
+            }
+            for t in pieces {
+                if let b = byteOfPieceName(t) {
+                    run.append(b)
+                } else {
+                    flush()
+                    out.append(t)
+                }
+            }
+            flush()
+            return out
+        }
+    }
+
+    // MARK: Parsing
+
+    private static func parseNormalizer(
+        _ value: JSONValue?, _ unsupported: (String) -> TokenizerError
+    ) throws -> [NormalizerStep] {
+        guard let n = value, !n.isNull else { return [] }
+        switch n["type"]?.string {
+        case "Sequence":
+            return try (n["normalizers"]?.array ?? []).flatMap { try parseNormalizer($0, unsupported) }
+        case "Prepend":
+            return [.prepend(Array((n["prepend"]?.string ?? "").utf8))]
+        case "Replace":
+            guard let pattern = n["pattern"]?["String"]?.string else {
+                throw unsupported("normalizer Replace with a regex pattern")
+            }
+            return [.replace(Array(pattern.utf8), Array((n["content"]?.string ?? "").utf8))]
+        case let t:
+            throw unsupported("normalizer \(t ?? "?")")
+        }
+    }
+
+    private static func parsePrependScheme(_ p: JSONValue, _ unsupported: (String) -> TokenizerError) throws -> PrependScheme {
+        if let s = p["prepend_scheme"]?.string {
+            guard let v = PrependScheme(rawValue: s) else { throw unsupported("Metaspace prepend_scheme \(s)") }
+            return v
+        }
+        if let add = p["add_prefix_space"]?.bool { return add ? .always : .never }
+        return .always
+    }
+
+    private static func parsePreTokenizer(_ value: JSONValue?, _ unsupported: (String) -> TokenizerError) throws -> Metaspace? {
+        guard let p = value, !p.isNull else { return nil }
+        switch p["type"]?.string {
+        case "Sequence":
+            let items = p["pretokenizers"]?.array ?? []
+            guard items.count <= 1 else { throw unsupported("pre_tokenizer Sequence of \(items.count)") }
+            return try items.first.flatMap { try parsePreTokenizer($0, unsupported) }
+        case "Metaspace":
+            return Metaspace(
+                replacement: Array((p["replacement"]?.string ?? "\u{2581}").utf8),
+                prependScheme: try parsePrependScheme(p, unsupported), split: p["split"]?.bool ?? true)
+        case let t:
+            throw unsupported("pre_tokenizer \(t ?? "?")")
+        }
+    }
+
+    private static func parseDecoder(_ value: JSONValue?, _ unsupported: (String) -> TokenizerError) throws -> [DecoderStep]? {
+        guard let d = value, !d.isNull else { return nil }
+        switch d["type"]?.string {
+        case "Sequence":
+            return try (d["decoders"]?.array ?? []).flatMap { try parseDecoder($0, unsupported) ?? [] }
+        case "Replace":
+            guard let pattern = d["pattern"]?["String"]?.string else {
+                throw unsupported("decoder Replace with a regex pattern")
+            }
+            return [.replace(pattern, d["content"]?.string ?? "")]
+        case "ByteFallback": return [.byteFallback]
+        case "Fuse": return [.fuse]
+        case "Strip":
+            let content = d["content"]?.string?.unicodeScalars.first ?? " "
+            return [.strip(content, start: d["start"]?.int ?? 0, stop: d["stop"]?.int ?? 0)]
+        case "Metaspace":
+            return [.metaspace(d["replacement"]?.string ?? "\u{2581}", try parsePrependScheme(d, unsupported))]
+        case let t:
+            throw unsupported("decoder \(t ?? "?")")
+        }
+    }
+
+    private static func parsePostProcessor(
+        _ value: JSONValue?, _ unsupported: (String) -> TokenizerError
+    ) throws -> ([Int], [Int]) {
+        guard let p = value, !p.isNull else { return ([], []) }
+        switch p["type"]?.string {
+        case "Sequence":
+            var prefix: [Int] = [], suffix: [Int] = []
+            for item in p["processors"]?.array ?? [] {
+                let (a, b) = try parsePostProcessor(item, unsupported)
+                prefix += a
+                suffix += b
+            }
+            return (prefix, suffix)
+        case "TemplateProcessing":
+            var prefix: [Int] = [], suffix: [Int] = []
+            var seenSequence = false
+            for item in p["single"]?.array ?? [] {
+                if item["Sequence"] != nil {
+                    seenSequence = true
+                } else if let name = item["SpecialToken"]?["id"]?.string {
+                    let ids = (p["special_tokens"]?[name]?["ids"]?.array ?? []).compactMap(\.int)
+                    if seenSequence { suffix += ids } else { prefix += ids }
+                }
+            }
+            return (prefix, suffix)
+        case let t:
+            throw unsupported("post_processor \(t ?? "?")")
+        }
+    }
+}
+
+/// `s` with every occurrence of `pattern` replaced (byte-wise, no Unicode equivalence).
+func replacing(_ s: String, _ pattern: String, _ content: String) -> String {
+    String(decoding: replaceAll(Array(s.utf8), Array(pattern.utf8), Array(content.utf8)), as: UTF8.self)
+}
+
+/// `s` with every non-overlapping occurrence of `pattern` (scanned left to right) replaced.
+func replaceAll(_ s: [UInt8], _ pattern: [UInt8], _ content: [UInt8]) -> [UInt8] {
+    guard !pattern.isEmpty, s.count >= pattern.count else { return s }
+    var out: [UInt8] = []
+    out.reserveCapacity(s.count + s.count / 2)
+    var i = 0
+    let first = pattern[0]
+    while i < s.count {
+        if s[i] == first && i + pattern.count <= s.count && s[i..<(i + pattern.count)].elementsEqual(pattern) {
+            out += content
+            i += pattern.count
+        } else {
+            out.append(s[i])
+            i += 1
+        }
+    }
+    return out
+}
