@@ -1,0 +1,224 @@
+import ArgumentParser
+import Foundation
+import YOPOModels
+import YOPOPruning
+
+/// `yopo flops`: FLOPs of a prompt, dense or pruned, under a published convention or this engine's
+/// exact cost (docs/FLOPS.md).
+struct FLOPs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flops",
+        abstract: "Count the FLOPs of a LLaVA-1.5 prompt, dense or pruned.",
+        discussion: """
+            Conventions: yopo (METHOD.md §5: FLOPs, LLM prefill, image tokens only), pdrop (MACs, image \
+            tokens), fastv (MACs over system + image tokens, two-matrix FFN, reported per layer), sparsevlm \
+            (MACs over the whole sequence), full (every product this engine executes, exact integers, \
+            keyed by stage × layer × token group; docs/FLOPS.md).
+
+            --prune takes a YOPO spec (none, yopo-25, yopo-12, yopo:window=5,layers=16,heads=PATH.npy,ffn=2, \
+            yopo:heads-keep=16) or a baseline (fastv:k=2,r=0.5, fastv:k=2,keep=166, \
+            pdrop:layers=8/16/24,ratio=0.5, sparsevlm:tokens=192, sparsevlm:layers=2/6/15,keep=300/200/110). \
+            Baselines are counted under the four published conventions only; YOPO under yopo, pdrop and full.
+
+            The prompt is [--system-tokens][one image][--prompt-tokens], then --decode-steps generated \
+            tokens (full only). --visual-tokens N may be any N ≥ 0 (0 = no image); a square N uses a \
+            √N × √N grid. A window needs the grid: for a non-square N give --grid ROWSxCOLUMNS. full counts \
+            the vision tower as if it produced that patch grid (one CLS token added), so for large N it is \
+            a hypothetical larger image.
+
+            FastV's table counts its vanilla 99.3 B at 36 system tokens (its --fast-v-sys-length) and its \
+            pruned rows at 35: pass --system-tokens 36 for the former. The default --prompt-tokens 83 makes \
+            35 + 576 + 83 = 694 tokens, the mean sequence behind SparseVLM's 4.62 T.
+
+            --scaling prints the Markdown table of docs/FLOPS.md (yopo-25, yopo-12 vs dense for 576 … 9216 \
+            visual tokens).
+            """)
+
+    @Option(help: "Built-in dimensions: llava-1.5-7b or llava-1.5-13b.")
+    var arch: String?
+
+    @Option(help: "Checkpoint directory: dimensions from its config.json.")
+    var model: String?
+
+    @Option(help: "CLIP vision tower directory (original LLaVA layout with --model).")
+    var visionTower: String?
+
+    @Option(help: "Pruning: a YOPO spec or preset, or a baseline (fastv:…, pdrop:…, sparsevlm:…).")
+    var prune: String = "none"
+
+    @Option(parsing: .unconditional, help: "Visual tokens of the image (default: the model's grid, 576).")
+    var visualTokens: String?
+
+    @Option(parsing: .unconditional, help: "Patch grid ROWSxCOLUMNS of the image (e.g. 24x48); sets the visual tokens.")
+    var grid: String?
+
+    @Option(parsing: .unconditional, help: "Tokens before the image (BOS + system prompt + \" USER: \"; 35 for vicuna_v1).")
+    var systemTokens: String = "35"
+
+    @Option(parsing: .unconditional, help: "Text tokens after the image (question + \" ASSISTANT:\").")
+    var promptTokens: String = "83"
+
+    @Option(parsing: .unconditional, help: "Generated tokens fed back through the decoder (full convention).")
+    var decodeSteps: String = "0"
+
+    @Option(help: "yopo, fastv, pdrop, sparsevlm or full.")
+    var convention: String?
+
+    @Option(help: "YOPO execution for full: skip (pruned work not done) or simulate (dense work, masks).")
+    var mode: String = "skip"
+
+    @Flag(help: "Print the Markdown scaling table (dense vs yopo-25 / yopo-12, 576 … 9216 visual tokens).")
+    var scaling = false
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func run() throws {
+        do {
+            try execute()
+        } catch let error as CleanExit {
+            throw error
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// A one-line argument error.
+    struct ArgumentError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static func count(_ value: String, _ option: String) throws -> Int {
+        guard let v = Int(value.trimmingCharacters(in: .whitespaces)) else {
+            throw ArgumentError("--\(option) '\(value)' is not an integer")
+        }
+        guard v >= 0 else { throw ArgumentError("--\(option) \(v) must be ≥ 0") }
+        return v
+    }
+
+    func dimensions() throws -> ModelDimensions {
+        switch (arch, model) {
+        case (nil, nil): throw ArgumentError("give --arch (\(Self.archNames)) or --model DIR")
+        case (.some, .some): throw ArgumentError("give --arch or --model, not both")
+        case (let name?, nil):
+            guard visionTower == nil else { throw ArgumentError("--vision-tower goes with --model") }
+            guard let d = ModelDimensions.architectures[name.lowercased()] else {
+                throw ArgumentError("unknown --arch \(name) (\(Self.archNames))")
+            }
+            return d
+        case (nil, let directory?):
+            return try ModelDimensions(LLaVAConfiguration.load(directory: directory, visionTower: visionTower),
+                                       name: URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent)
+        }
+    }
+
+    static var archNames: String { ModelDimensions.architectures.keys.sorted().joined(separator: ", ") }
+
+    func execute() throws {
+        let dims = try dimensions()
+        let model = try FLOPsModel(dims)
+        let system = try Self.count(systemTokens, "system-tokens")
+        let text = try Self.count(promptTokens, "prompt-tokens")
+        let steps = try Self.count(decodeSteps, "decode-steps")
+
+        if scaling {
+            for (given, option) in [(visualTokens, "--visual-tokens"), (grid, "--grid"), (convention, "--convention")] where given != nil {
+                throw ArgumentError("--scaling prints a fixed table; drop \(option)")
+            }
+            if prune != "none" { throw ArgumentError("--scaling prints a fixed table; drop --prune") }
+            if json { throw ArgumentError("--scaling prints Markdown; drop --json") }
+            print(try model.scalingTable(systemTokens: system, textTokens: text), terminator: "")
+            return
+        }
+
+        guard let chosen = FLOPsConvention(rawValue: (convention ?? "yopo").lowercased()) else {
+            throw ArgumentError("unknown --convention \(convention ?? "") (\(FLOPsConvention.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard let executionMode = YOPOMode(rawValue: mode.lowercased()) else {
+            throw ArgumentError("unknown --mode \(mode) (skip, simulate)")
+        }
+
+        // The image: its grid, and whether the grid was only inferred from a non-square count.
+        let cls = dims.vision.dropsCLS ? 0 : 1
+        var imageGrid = dims.vision.grid
+        var images = 1
+        var gridIsGuess = false
+        if let grid {
+            imageGrid = try VisualGrid(parsing: grid)
+            if let visualTokens, try Self.count(visualTokens, "visual-tokens") != imageGrid.cells + cls {
+                throw ArgumentError("--visual-tokens \(visualTokens) does not match --grid \(imageGrid) (\(imageGrid.cells + cls) tokens)")
+            }
+        } else if let visualTokens {
+            let n = try Self.count(visualTokens, "visual-tokens")
+            if n == 0 {
+                images = 0
+            } else {
+                let cells = n - cls
+                guard cells >= 1 else { throw ArgumentError("--visual-tokens \(n) leaves no patch after CLS") }
+                let side = Int(Double(cells).squareRoot().rounded())
+                if side * side == cells {
+                    imageGrid = .square(side)
+                } else {
+                    imageGrid = VisualGrid(rows: 1, columns: cells)
+                    gridIsGuess = true
+                }
+            }
+        }
+        let layout = images == 0
+            ? PromptLayout(segments: [.text(system + text)], grid: imageGrid, decodeSteps: steps)
+            : PromptLayout(systemTokens: system, grid: imageGrid, textTokens: text, decodeSteps: steps)
+
+        // The method.
+        let specText = prune.trimmingCharacters(in: .whitespaces).isEmpty ? "none" : prune.trimmingCharacters(in: .whitespaces)
+        let baseline = try BaselineSpec.parse(specText)
+        var plan: YOPOPlan?
+        if baseline == nil {
+            plan = try PruningSpec(parsing: specText).resolve(for: dims.decoderShape)
+            if let window = plan?.window, gridIsGuess {
+                throw ArgumentError(
+                    "a window (\(window)) needs the image grid, and \(imageGrid.cells + cls) visual tokens are not a square: give --grid ROWSxCOLUMNS")
+            }
+        }
+        let context = FLOPsReportContext(
+            dimensions: dims, layout: layout, prune: specText, mode: chosen == .full && plan != nil ? executionMode : nil)
+
+        let output: Data
+        if chosen == .full {
+            if let baseline {
+                throw ArgumentError("\(baseline) is not executed by this engine yet: count it under yopo, pdrop, fastv or sparsevlm")
+            }
+            let result = try model.full(layout, plan: plan, mode: executionMode)
+            output = json ? try result.json(context) + Data("\n".utf8) : Data(result.table(context).utf8)
+        } else {
+            let method = baseline?.method ?? plan.map { .yopo(YOPOCostProfile(plan: $0)) } ?? .dense
+            let result = try model.count(chosen, method, layout: layout)
+            output = json ? try result.json(context) + Data("\n".utf8) : Data(result.table(context).utf8)
+        }
+        FileHandle.standardOutput.write(output)
+    }
+}
+
+extension ModelDimensions {
+    /// The dimensions of a loaded checkpoint configuration. The vision layers computed follow
+    /// `vision_feature_layer` (−2: all but the last). Throws `ModelError.invalidConfiguration` for a
+    /// feature layer outside the tower.
+    init(_ c: LLaVAConfiguration, name: String) throws {
+        let total = c.vision.numHiddenLayers
+        let computed = c.visionFeatureLayer < 0 ? total + 1 + c.visionFeatureLayer : c.visionFeatureLayer
+        guard computed >= 0 && computed <= total else {
+            throw ModelError.invalidConfiguration("vision_feature_layer \(c.visionFeatureLayer) is outside the \(total)-layer vision tower")
+        }
+        self.init(
+            name: name,
+            text: Text(
+                hiddenSize: c.text.hiddenSize, numHiddenLayers: c.text.numHiddenLayers,
+                numAttentionHeads: c.text.numAttentionHeads, numKeyValueHeads: c.text.numKeyValueHeads,
+                headDim: c.text.headDim, intermediateSize: c.text.intermediateSize, vocabSize: c.text.vocabSize),
+            vision: Vision(
+                hiddenSize: c.vision.hiddenSize, intermediateSize: c.vision.intermediateSize,
+                numHiddenLayers: total, layersComputed: computed, patchSize: c.vision.patchSize,
+                imageSize: c.vision.imageSize, dropsCLS: c.dropsCLS))
+    }
+}
