@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "YOPOCoreTests", dependencies: ["YOPOCore", "YOPOFormats"]),
         .testTarget(name: "YOPOImageTests", dependencies: ["YOPOImage", "YOPOFormats", "YOPOCore"]),
         .testTarget(name: "YOPOTextTests", dependencies: ["YOPOText"]),
-        .testTarget(name: "YOPOModelsTests", dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore", "YOPOPruning"]),
+        .testTarget(name: "YOPOModelsTests", dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage"]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOFormats", "YOPOCore"]),
         .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning"]),
     ]

@@ -59,6 +59,37 @@ public final class LlamaDecoder {
         }
     }
 
+    /// A decoder with random weights of the real dimensions, for benchmarks: every layer shares one
+    /// set of weights, which times like distinct ones (each layer's weights exceed any cache) while
+    /// holding one layer in memory. Values are uniform in ±0.02 (norm weights 1).
+    public init(randomWeightsFor config: LlamaConfiguration, seed: UInt64 = 0) throws {
+        try config.validate()
+        self.config = config
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        func random(_ shape: [Int]) -> Tensor {
+            let t = Tensor(zeros: shape)
+            let p = t.data
+            for i in 0..<t.count {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                p[i] = (Float(UInt32(truncatingIfNeeded: state >> 33)) / Float(UInt32.max) * 2 - 1) * 0.02
+            }
+            return t
+        }
+        func ones(_ n: Int) -> Tensor { Tensor(shape: [n], values: [Float](repeating: 1, count: n)) }
+        let d = config.hiddenSize, hd = config.headDim, m = config.intermediateSize
+        let qWidth = config.numAttentionHeads * hd, kvWidth = config.numKeyValueHeads * hd
+        let layer = Layer(
+            inputNorm: ones(d), postAttentionNorm: ones(d),
+            qProj: random([qWidth, d]), kProj: random([kvWidth, d]), vProj: random([kvWidth, d]),
+            oProj: random([d, qWidth]), gateProj: random([m, d]), upProj: random([m, d]), downProj: random([d, m]))
+        layers = Array(repeating: layer, count: config.numHiddenLayers)
+        embedTokens = random([config.vocabSize, d])
+        norm = ones(d)
+        lmHead = random([config.vocabSize, d])
+        let theta = config.ropeTheta, factor = config.ropeScalingFactor
+        inverseFrequencies = (0..<(hd / 2)).map { i in (1 / powf(theta, Float(2 * i) / Float(hd))) / factor }
+    }
+
     /// A cache sized for this model.
     public func makeCache(capacity: Int = 256) -> KVCache {
         KVCache(layers: config.numHiddenLayers, width: config.numKeyValueHeads * config.headDim,

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import YOPOCore
 import YOPOFormats
+import YOPOImage
 import YOPOPruning
 @testable import YOPOModels
 
@@ -54,6 +55,127 @@ final class YOPOExecutionTests: XCTestCase {
             let pruned = try runCase("hf_chelsea", execution: { .init(plan: try self.plan("yopo:layers=3", $0), mode: mode) }, steps: 5)
             XCTAssertLessThan(maxAbsDifference(dense.logits, pruned.logits), 1e-4, "\(mode)")
             XCTAssertEqual(dense.ids, pruned.ids, "\(mode)")
+        }
+    }
+}
+
+/// A pruning golden from Tools/reference/make_pruning_fixtures.py (independent Python implementation
+/// of both semantics on transformers' LLaMA).
+struct PruningGolden: Decodable {
+    var checkpoint: String
+    var image: String
+    var prompt: String
+    var plan: String
+    var mode: String
+    var input_ids: [Int]
+    var image_span: [Int]
+    var grid: [Int]
+    var greedy_ids: [Int]
+
+    static var names: [String] {
+        let dir = Fixtures.root.appendingPathComponent("models/golden").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+            .filter { $0.hasPrefix("prune_") && $0.hasSuffix(".json") }
+            .map { String($0.dropLast(".json".count)) }.sorted()
+    }
+}
+
+final class YOPOGoldenTests: XCTestCase {
+    /// Every golden plan in both modes: first-step logits within 1e-4, 20 greedy ids identical
+    /// (KV-cached decoding).
+    func testPruningGoldens() throws {
+        let names = PruningGolden.names
+        XCTAssertGreaterThanOrEqual(names.count, 14, "pruning goldens missing: \(names)")
+        var models: [String: LLaVAModel] = [:]
+        for name in names {
+            let golden = try JSONDecoder().decode(
+                PruningGolden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(name).json"))))
+            let expected = try SafetensorsFile(path: Fixtures.models("golden/\(name).safetensors")).load("logits")
+            let model = try models[golden.checkpoint] ?? LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+            models[golden.checkpoint] = model
+            let c = model.configuration.text
+            let shape = DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
+                                     intermediateSize: c.intermediateSize)
+            let plan = try PruningSpec(parsing: golden.plan, baseDirectory: Fixtures.root.path).resolve(for: shape)
+            let mode = try XCTUnwrap(YOPOMode(rawValue: golden.mode == "none" ? "skip" : golden.mode))
+            let execution = DecoderExecution(plan: plan, mode: mode)
+
+            let pixels = try ImagePreprocessor(config: .clipViTLarge336).preprocess(
+                contentsOf: Fixtures.root.appendingPathComponent("images/\(golden.image)").path, mode: .crop)
+            let features = model.imageFeatures(Tensor(shape: pixels.shape, values: pixels.values))
+            let embeddings = try model.inputEmbeddings(ids: golden.input_ids, images: [features])
+            let image = ImageLayout(start: golden.image_span[0], gridRows: golden.grid[0], gridColumns: golden.grid[1])
+            let cache = model.decoder.makeCache(capacity: golden.input_ids.count + 20)
+            var logits = model.decoder.forward(embeddings, cache: cache, images: [image], execution: execution)
+            XCTAssertLessThan(maxAbsDifference(logits, expected), 1e-4, name)
+            var ids: [Int] = []
+            for _ in 0..<golden.greedy_ids.count {
+                let next = Sampler_argmax(logits)
+                ids.append(next)
+                logits = model.decoder.forward(model.decoder.embed([next]), cache: cache, execution: execution)
+            }
+            XCTAssertEqual(ids, golden.greedy_ids, name)
+        }
+    }
+}
+
+final class YOPOCacheTests: XCTestCase {
+    func plan(_ spec: String, _ model: LLaVAModel) throws -> YOPOPlan {
+        let c = model.configuration.text
+        return try XCTUnwrap(PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(
+            for: DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
+                              intermediateSize: c.intermediateSize)))
+    }
+
+    let allPlan = "yopo:window=3,layers=2,heads=models/golden/headmask_tiny_3x4.npy,ffn=4"
+
+    /// `prune none` is the unpruned engine, bit for bit.
+    func testNoneIsBitIdenticalToDense() throws {
+        let a = try runCase("hf_chelsea", execution: { _ in .dense }, steps: 3)
+        let b = try runCase("hf_chelsea", execution: { _ in DecoderExecution(plan: nil, mode: .skip) }, steps: 3)
+        XCTAssertEqual(a.logits.scalars, b.logits.scalars)
+        XCTAssertEqual(a.ids, b.ids)
+    }
+
+    /// Skip mode stores visual K/V only for kept layers and the key/value heads kept heads use:
+    /// here layers 0 and 1 (K = 2), both kv heads in each (kept heads {0,1,2,3} and {0,2}).
+    /// Layer drop alone (K = 1) keeps one layer of three.
+    func testSkipModeVisualCacheBytes() throws {
+        let kvWidth = 2 * 6, bytesPerLayer = 2 * 576 * kvWidth * 4
+        let all = try runCase("hf_chelsea", execution: { .skip(try self.plan(self.allPlan, $0)) }, steps: 1)
+        XCTAssertEqual(all.cache.visualBytesUsed, 2 * bytesPerLayer)
+        XCTAssertEqual(all.cache.denseVisualBytes, 3 * bytesPerLayer)
+        let layers1 = try runCase("hf_chelsea", execution: { .skip(try self.plan("yopo:layers=1", $0)) }, steps: 1)
+        XCTAssertEqual(layers1.cache.visualBytesUsed, bytesPerLayer)
+        // Simulate mode keeps everything, like the official release.
+        let simulate = try runCase("hf_chelsea", execution: { .simulate(try self.plan(self.allPlan, $0)) }, steps: 1)
+        XCTAssertEqual(simulate.cache.visualBytesUsed, 3 * bytesPerLayer)
+    }
+
+    /// Multi-turn: a second turn fed through the KV cache gives the logits of recomputing the whole
+    /// conversation in one prefill (both modes).
+    func testSecondTurnThroughCacheEqualsRecompute() throws {
+        let (golden, tensors) = try GoldenCase.load("hf_chelsea")
+        let model = try LLaVAModel(directory: Fixtures.models("llava-hf-tiny"))
+        let features = model.imageFeatures(try tensors.load("pixel_values"))
+        let ids = golden.input_ids
+        let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
+        let answer = Array(golden.greedy_ids.prefix(5))
+        let turn2 = [2, 3148, 1001, 29901, 1724, 338, 372, 29973, 319, 1799, 9047, 13566, 29901]
+        for mode in YOPOMode.allCases {
+            let execution = DecoderExecution(plan: try plan(allPlan, model), mode: mode)
+            let cache = model.decoder.makeCache()
+            var logits = model.decoder.forward(try model.inputEmbeddings(ids: ids, images: [features]), cache: cache,
+                                               images: [image], execution: execution)
+            for id in answer {
+                logits = model.decoder.forward(model.decoder.embed([id]), cache: cache, execution: execution)
+            }
+            let cached = model.decoder.forward(model.decoder.embed(turn2), cache: cache, execution: execution)
+            let full = model.decoder.forward(
+                try model.inputEmbeddings(ids: ids + answer + turn2, images: [features]), cache: model.decoder.makeCache(),
+                images: [image], execution: execution)
+            XCTAssertLessThan(maxAbsDifference(cached, full), 1e-4, "\(mode)")
+            XCTAssertEqual(cache.length, ids.count + answer.count + turn2.count)
         }
     }
 }

@@ -1,0 +1,89 @@
+import Foundation
+import XCTest
+import YOPO
+import YOPOPruning
+
+final class PruningPipelineTests: XCTestCase {
+    let plan = "yopo:window=3,layers=2,heads=models/golden/headmask_tiny_3x4.npy,ffn=4"
+
+    /// A batch of two different prompts (and photos) gives exactly what each gives alone, in both modes.
+    func testBatchEqualsEachAlone() throws {
+        let pipeline = try LLaVAPipeline(modelDirectory: Paths.model("llava-hf-tiny"))
+        let spec = try PruningSpec(parsing: plan, baseDirectory: Paths.fixtures.path)
+        for mode in YOPOMode.allCases {
+            let requests = [
+                GenerationRequest(prompt: "What is shown?", imagePaths: [Paths.image("chelsea.png")],
+                                  parameters: .init(maxTokens: 12), prune: spec, yopoMode: mode),
+                GenerationRequest(prompt: "Describe the image.", imagePaths: [Paths.image("rocket.jpg")],
+                                  parameters: .init(maxTokens: 7), prune: spec, yopoMode: mode),
+            ]
+            let batch = try pipeline.generate(batch: requests)
+            let alone = try requests.map { try pipeline.generate($0) }
+            XCTAssertEqual(batch.map(\.tokenIDs), alone.map(\.tokenIDs), "\(mode)")
+            XCTAssertEqual(batch.map(\.text), alone.map(\.text), "\(mode)")
+            XCTAssertEqual(batch.map(\.flops), alone.map(\.flops), "\(mode)")
+            XCTAssertEqual(batch.map(\.generatedTokens), [12, 7])
+            XCTAssertNotEqual(batch[0].tokenIDs, Array(batch[1].tokenIDs.prefix(12)))
+        }
+    }
+
+    /// `--prune` and `--yopo-mode` reach the engine and the JSON report names what ran.
+    func testCLIReportsPlanFLOPsAndVisualCache() throws {
+        func run(_ extra: [String]) throws -> [String: Any] {
+            let r = try runYOPO([
+                "generate", "--model", Paths.model("llava-hf-tiny"), "--image", Paths.image("chelsea.png"),
+                "--prompt", "What is shown?", "--max-tokens", "20", "--json",
+            ] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        }
+        let maskPath = Paths.fixtures.appendingPathComponent("models/golden/headmask_tiny_3x4.npy").path
+        let spec = "yopo:window=3,layers=2,heads=\(maskPath),ffn=4"
+        let dense = try run([])
+        let skip = try run(["--prune", spec])
+        let simulate = try run(["--prune", spec, "--yopo-mode", "simulate"])
+        let golden = { (name: String) in
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Paths.fixtures.appendingPathComponent("models/golden/\(name).json"))) as! [String: Any]
+        }
+        XCTAssertEqual(skip["token_ids"] as? [Int], try golden("prune_llava-hf-tiny_all_skip")["greedy_ids"] as? [Int])
+        XCTAssertEqual(simulate["token_ids"] as? [Int], try golden("prune_llava-hf-tiny_all_simulate")["greedy_ids"] as? [Int])
+        let prune = try XCTUnwrap(skip["prune"] as? [String: Any])
+        XCTAssertEqual(prune["mode"] as? String, "skip")
+        XCTAssertEqual(prune["kept_layers"] as? Int, 2)
+        XCTAssertEqual(prune["kept_heads_per_layer"] as? [Int], [4, 2, 0])
+        XCTAssertEqual(prune["visual_ffn_width"] as? Int, 16)
+        let flops = { (o: [String: Any]) in (o["flops"] as? [String: Any])?["prefill"] as? Int ?? 0 }
+        XCTAssertLessThan(flops(skip), flops(dense))
+        XCTAssertEqual(flops(simulate), flops(dense))
+        let kv = { (o: [String: Any]) in (o["visual_kv_cache"] as? [String: Int]) ?? [:] }
+        XCTAssertEqual(kv(skip)["visual_bytes"], 2 * 2 * 576 * 12 * 4)
+        XCTAssertEqual(kv(skip)["saved_bytes"], 2 * 576 * 12 * 4)
+        XCTAssertEqual(kv(dense)["saved_bytes"], 0)
+    }
+
+    func testInvalidPruneSpecsNameTheField() throws {
+        let base = ["generate", "--model", Paths.model("llava-hf-tiny"), "--image", Paths.image("chelsea.png"),
+                    "--prompt", "What is shown?", "--max-tokens", "1"]
+        let cases: [(String, String)] = [
+            ("yopo:window=4", "invalid prune spec field window: 4 must be an odd number ≥ 1"),
+            ("yopo:window=0", "invalid prune spec field window: 0 must be an odd number ≥ 1"),
+            ("yopo:layers=4", "invalid prune spec field layers: 4 is outside [0, 3]"),
+            ("yopo:ffn=0.5", "invalid prune spec field ffn: 0.5 must be ≥ 1"),
+            ("yopo:heads-keep=16", "invalid prune spec field heads-keep: no official mask keeps about 16 heads per layer for a 3-layer × 4-head model"),
+            ("yopo-25", "invalid prune spec field yopo-25: the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and 13B (40 × 40); this model has 3 × 4"),
+            ("yopo:colour=red", "invalid prune spec field colour: unknown field"),
+            ("fastest", "invalid prune spec: 'fastest' is not a method:key=value list or a preset"),
+        ]
+        for (spec, message) in cases {
+            let r = try runYOPO(base + ["--prune", spec])
+            XCTAssertNotEqual(r.status, 0, spec)
+            XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr)
+            XCTAssertTrue(r.stderr.contains(message), "\(spec): \(r.stderr)")
+        }
+        let mask = Paths.fixtures.appendingPathComponent("headmasks/headmask_7b_16.npy").path
+        let r = try runYOPO(base + ["--prune", "yopo:heads=\(mask)"])
+        XCTAssertTrue(r.stderr.contains("invalid prune spec field heads: mask shape [32, 32] does not match the model's [3, 4] (layers, heads)"), r.stderr)
+        let m = try runYOPO(base + ["--prune", "yopo:ffn=2", "--yopo-mode", "fast"])
+        XCTAssertTrue(m.stderr.contains("unknown yopo mode fast"), m.stderr)
+    }
+}
