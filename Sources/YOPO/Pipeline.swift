@@ -232,10 +232,15 @@ public final class LLaVAPipeline {
         }
         let threads = options.threads ?? physicalCoreCount()
         MatMul.setThreads(threads)
-        if options.showProgress {
-            FileHandle.standardError.write(Data("loading \(modelDirectory)…\r".utf8))
-        }
-        model = try LLaVAModel(directory: modelDirectory, visionTower: options.visionTower)
+        // On a terminal, a progress line while the weights load (F16/BF16 are converted to fp32).
+        var lastPercent = -1
+        let progress: ((Int, Int) -> Void)? = options.showProgress ? { done, total in
+            let percent = total > 0 ? 100 * done / total : 100
+            guard percent != lastPercent else { return }
+            lastPercent = percent
+            FileHandle.standardError.write(Data("\rloading \(modelDirectory): \(percent)%".utf8))
+        } : nil
+        model = try LLaVAModel(directory: modelDirectory, visionTower: options.visionTower, progress: progress)
         let configuration = model.configuration
         tokenizer = try loadTokenizer(
             directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: configuration.layout == .original)
@@ -252,7 +257,7 @@ public final class LLaVAPipeline {
         squareMode = options.imageAspectMode ?? configuration.imageAspectMode
         loadMilliseconds = millisecondsSince(start)
         if options.showProgress {
-            FileHandle.standardError.write(Data("\u{1B}[2K".utf8))
+            FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
         }
         logger.debug(
             "loaded", metadata: [

@@ -306,7 +306,8 @@ public final class LLaVAModel {
     ///   - directory: a llava-hf or original LLaVA checkpoint (config.json + safetensors).
     ///   - visionTower: CLIP directory for the original layout (else `mm_vision_tower` if local).
     /// Throws `ModelError` / `FormatError` naming the file or tensor at fault.
-    public convenience init(directory: String, visionTower: String? = nil) throws {
+    /// - Parameter progress: called after each tensor with (bytes loaded, bytes in the checkpoint).
+    public convenience init(directory: String, visionTower: String? = nil, progress: ((Int, Int) -> Void)? = nil) throws {
         let config = try LLaVAConfiguration.load(directory: directory, visionTower: visionTower)
         let weights = WeightStore()
         let archive = try SafetensorsArchive(directory: directory)
@@ -320,6 +321,7 @@ public final class LLaVAModel {
             try weights.add(archive, map: LLaVAWeightNames.original)
             try weights.add(try SafetensorsArchive(directory: config.visionTowerDirectory), map: LLaVAWeightNames.clipDirectory)
         }
+        weights.progress = progress
         try self.init(configuration: config, weights: weights)
     }
 

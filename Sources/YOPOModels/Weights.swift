@@ -11,7 +11,16 @@ public final class WeightStore {
     /// Canonical names not yet taken by the model (for the unknown-tensor check).
     private var untaken: Set<String> = []
 
+    /// Called after each tensor is loaded with (bytes loaded so far, bytes registered).
+    public var progress: ((Int, Int) -> Void)?
+    private var loadedBytes = 0
+
     public init() {}
+
+    /// Stored bytes of every registered tensor.
+    public var totalBytes: Int {
+        sources.values.reduce(0) { total, source in total + (source.0.info(source.1)?.byteRange.count ?? 0) }
+    }
 
     /// Registers every tensor of `archive` whose stored name `map` translates to a canonical name.
     /// `map` returns nil for tensors to ignore and throws for names it does not know.
@@ -46,7 +55,12 @@ public final class WeightStore {
             throw ModelError.shapeMismatch(tensor: stored, expected: shape, found: info.shape)
         }
         untaken.remove(name)
-        return try archive.load(stored)
+        let tensor = try archive.load(stored)
+        if let progress {
+            loadedBytes += info.byteRange.count
+            progress(loadedBytes, totalBytes)
+        }
+        return tensor
     }
 
     /// Canonical names registered but never taken: an unexpected tensor in the checkpoint.
