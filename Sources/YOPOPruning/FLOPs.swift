@@ -338,6 +338,22 @@ public struct PromptLayout: Sendable, Equatable {
     /// Most decode steps counted (2¹⁶).
     public static let maxDecodeSteps = 1 << 16
 
+    /// Row ranges of the images in the prompt, in order.
+    func imageRowRanges(_ dimensions: ModelDimensions) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var row = 0
+        for segment in segments {
+            switch segment {
+            case .text(let t): row += t
+            case .image:
+                let n = visualTokensPerImage(dimensions)
+                ranges.append(row..<(row + n))
+                row += n
+            }
+        }
+        return ranges
+    }
+
     /// Token group of every prompt row, in order.
     func rowGroups(_ dimensions: ModelDimensions) -> [TokenGroup] {
         var groups: [TokenGroup] = []
@@ -957,7 +973,7 @@ public struct FLOPsModel: Sendable {
         if let skip {
             addSkipPrefill(&prefill, layout: layout, plan: skip)
         } else {
-            addDenseCall(&prefill, .prefill, groups: groups, cached: 0)
+            addDenseCall(&prefill, .prefill, groups: groups, cached: 0, images: layout.imageRowRanges(dimensions))
         }
         addLMHead(&prefill, .prefill)
         var steps: [FLOPsBreakdown] = []
@@ -1035,15 +1051,21 @@ public struct FLOPsModel: Sendable {
     private var denseRowFFN: Int { 2 * dimensions.text.hiddenSize * dimensions.text.intermediateSize * 3 }
 
     /// One dense forward call over `groups.count` new rows after `cached` positions: blocks of 64
-    /// query rows, a block of b rows at r0 attends to keys [0, cached + r0 + b).
-    private func addDenseCall(_ b: inout FLOPsBreakdown, _ stage: FLOPStage, groups: [TokenGroup], cached: Int) {
+    /// query rows, a block of b rows at r0 attends to keys [0, cached + r0 + b), extended to the end
+    /// of every image (`images`, row ranges of the call) the block's rows intersect.
+    private func addDenseCall(
+        _ b: inout FLOPsBreakdown, _ stage: FLOPStage, groups: [TokenGroup], cached: Int, images: [Range<Int>] = []
+    ) {
         let t = dimensions.text, hd = t.headDim, H = t.numAttentionHeads
         var rows: [TokenGroup: Int] = [:]
         var attention: [TokenGroup: Int] = [:]
         var r0 = 0
         while r0 < groups.count {
             let size = min(Self.queryBlock, groups.count - r0)
-            let keys = cached + r0 + size
+            var keys = cached + r0 + size
+            for image in images where image.lowerBound < r0 + size && image.upperBound > r0 {
+                keys = max(keys, cached + image.upperBound)
+            }
             for g in groups[r0..<(r0 + size)] { attention[g, default: 0] += H * 2 * keys * hd * 2 }
             r0 += size
         }
@@ -1065,8 +1087,19 @@ public struct FLOPsModel: Sendable {
         let textRows = s + layout.textTokens
         // Text rows in order: indices < s are system rows (before the image), the rest come after it.
         func group(_ i: Int) -> TokenGroup { hasImage && i < s ? .system : .text }
-        let pairs = plan.window == nil ? n * n : layout.grid.windowPairs(window: plan.window)
-        let visualQueryKeys = n * s + pairs  // Σ_i (s + k_i)
+        // Σ_i (s + k_i) over visual queries: the window's pairs, or causal blocks of 64 image rows.
+        var visualQueryKeys = 0
+        if plan.window != nil {
+            visualQueryKeys = n * s + layout.grid.windowPairs(window: plan.window)
+        } else {
+            var r0 = 0
+            while r0 < n {
+                let size = min(Self.queryBlock, n - r0)
+                visualQueryKeys += size * (s + r0 + size)
+                r0 += size
+            }
+        }
+        let headsPerKV = t.numAttentionHeads / t.numKeyValueHeads
         for l in 0..<t.numHiddenLayers {
             let kept = plan.keptHeads(layer: l).count  // 0 in layers ≥ K
             let stored = hasImage ? kept * n : 0  // visual keys stored over all heads of this layer
@@ -1088,7 +1121,9 @@ public struct FLOPsModel: Sendable {
             }
             // Visual rows of kept layers: kept heads' q, k, v, o; sliced FFN; prefix + window attention.
             if hasImage && plan.visualAlive(layer: l) {
-                b.add(4 * 2 * n * d * hd * kept, .prefill, layer: l, .visual, .projections)
+                // q and o for the kept heads; k and v for the key/value heads serving them.
+                let kvHeads = Set(plan.keptHeads(layer: l).map { $0 / headsPerKV }).count
+                b.add(2 * 2 * n * d * hd * kept + 2 * 2 * n * d * hd * kvHeads, .prefill, layer: l, .visual, .projections)
                 b.add(2 * n * d * plan.visualFFNWidth * 3, .prefill, layer: l, .visual, .ffn)
                 b.add(kept * 2 * visualQueryKeys * hd * 2, .prefill, layer: l, .visual, .attention)
             }

@@ -9,13 +9,13 @@ import YOPOPruning
 /// Runs a golden case's prompt through the decoder with a given execution; returns first logits and greedy ids.
 func runCase(
     _ caseName: String, checkpoint: String? = nil, execution: (LLaVAModel) throws -> DecoderExecution,
-    steps: Int = 20, counter: FLOPCounter? = nil
+    steps: Int = 20, counter: FLOPCounter? = nil, countVision: Bool = false
 ) throws -> (logits: Tensor, ids: [Int], cache: KVCache) {
     let (golden, tensors) = try GoldenCase.load(caseName)
     let model = try LLaVAModel(directory: Fixtures.models(checkpoint ?? golden.checkpoint),
                                visionTower: golden.vision_tower.map { Fixtures.models($0) })
     let exec = try execution(model)
-    let features = model.imageFeatures(try tensors.load("pixel_values"))
+    let features = model.imageFeatures(try tensors.load("pixel_values"), counter: countVision ? counter : nil)
     let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
     let embeddings = try model.inputEmbeddings(ids: ids, images: [features])
     let start = ids.firstIndex(of: model.configuration.imageTokenIndex)!
@@ -176,6 +176,42 @@ final class YOPOCacheTests: XCTestCase {
                 images: [image], execution: execution)
             XCTAssertLessThan(maxAbsDifference(cached, full), 1e-4, "\(mode)")
             XCTAssertEqual(cache.length, ids.count + answer.count + turn2.count)
+        }
+    }
+}
+
+/// Issue 4: the engine's executed-FLOPs counter equals the analytic `full` count (docs/FLOPS.md)
+/// exactly, for the unpruned engine and every golden plan in skip mode; simulate mode executes the
+/// dense count.
+final class ExecutedFLOPsTests: XCTestCase {
+    func testExecutedEqualsAnalyticFull() throws {
+        let names = PruningGolden.names.filter { $0.contains("llava-hf-tiny_") && $0.hasSuffix("_skip") }
+        XCTAssertEqual(names.count, 5)
+        let model = try LLaVAModel(directory: Fixtures.models("llava-hf-tiny"))
+        let dims = try ModelDimensions(model.configuration, name: "llava-hf-tiny")
+        let flops = try FLOPsModel(dims)
+        let steps = 4
+        let (golden, _) = try GoldenCase.load("hf_chelsea")
+        let layout = PromptLayout(
+            systemTokens: golden.image_span[0], grid: VisualGrid(rows: 24, columns: 24),
+            textTokens: golden.input_ids.count - golden.image_span[0] - 576, decodeSteps: steps)
+        // Unpruned engine.
+        let denseCounter = FLOPCounter()
+        _ = try runCase("hf_chelsea", execution: { _ in .dense }, steps: steps, counter: denseCounter, countVision: true)
+        let dense = try flops.full(layout)
+        XCTAssertEqual(denseCounter.counts, dense.counts)
+        for name in names {
+            let spec = try JSONDecoder().decode(
+                PruningGolden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(name).json")))).plan
+            let plan = try XCTUnwrap(PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(for: dims.decoderShape))
+            let skipCounter = FLOPCounter(), simulateCounter = FLOPCounter()
+            _ = try runCase("hf_chelsea", execution: { _ in .skip(plan) }, steps: steps, counter: skipCounter, countVision: true)
+            _ = try runCase("hf_chelsea", execution: { _ in .simulate(plan) }, steps: steps, counter: simulateCounter, countVision: true)
+            let expected = try flops.full(layout, plan: plan, mode: .skip)
+            XCTAssertEqual(skipCounter.counts, expected.counts, name)
+            XCTAssertLessThan(skipCounter.total, denseCounter.total, name)
+            XCTAssertEqual(simulateCounter.counts, dense.counts, name)
+            XCTAssertEqual(try flops.full(layout, plan: plan, mode: .simulate).counts, dense.counts, name)
         }
     }
 }
