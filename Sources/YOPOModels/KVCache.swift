@@ -33,8 +33,12 @@ public final class KVCache {
     public private(set) var capacity: Int
     /// Next absolute position (every position consumed so far, visual ones included).
     public private(set) var length: Int = 0
-    /// Absolute positions of the rows of the sequence store, in order.
-    public private(set) var sequencePositions: [Int] = []
+    /// Absolute positions of the rows of each layer's sequence store, in order. Equal across layers
+    /// except after token pruning (FastV, PyramidDrop, SparseVLM), where later layers hold fewer rows.
+    public private(set) var layerPositions: [[Int]]
+    /// Whether new rows get RoPE positions from their layer's row count (methods that re-index
+    /// positions after dropping tokens) instead of their absolute position.
+    public var reindexesPositions = false
     /// Images seen so far (absolute positions), for masks at decode time.
     public internal(set) var images: [ImageLayout] = []
     var keys: [Tensor]
@@ -63,36 +67,45 @@ public final class KVCache {
         keys = (0..<layers).map { _ in Tensor(zeros: [max(capacity, 1), width]) }
         values = (0..<layers).map { _ in Tensor(zeros: [max(capacity, 1), width]) }
         visual = Array(repeating: [], count: layers)
+        layerPositions = Array(repeating: [], count: layers)
     }
 
-    /// Rows in the sequence store.
-    public var sequenceCount: Int { sequencePositions.count }
+    /// Rows in layer 0's sequence store (every layer's, unless tokens were pruned).
+    public var sequenceCount: Int { layerPositions.first?.count ?? 0 }
+    /// Absolute positions of layer 0's rows.
+    public var sequencePositions: [Int] { layerPositions.first ?? [] }
 
-    /// Makes room for `count` more sequence rows (amortised doubling; copies the stored rows).
+    /// Rows stored in `layer`.
+    public func rows(_ layer: Int) -> Int { layerPositions[layer].count }
+
+    /// Makes room for `count` more sequence rows in every layer (amortised doubling; copies rows).
     func reserve(_ count: Int) {
-        let used = sequencePositions.count
+        let used = layerPositions.map(\.count).max() ?? 0
         guard used + count > capacity else { return }
         let newCapacity = max(used + count, capacity * 2)
         for l in 0..<layerCount {
             let k = Tensor(zeros: [newCapacity, width]), v = Tensor(zeros: [newCapacity, width])
-            k.data.update(from: keys[l].data, count: used * width)
-            v.data.update(from: values[l].data, count: used * width)
+            k.data.update(from: keys[l].data, count: layerPositions[l].count * width)
+            v.data.update(from: values[l].data, count: layerPositions[l].count * width)
             keys[l] = k
             values[l] = v
         }
         capacity = newCapacity
     }
 
-    /// Records that a call consumed positions `[length, length + total)`, of which `sequence` went
-    /// to the sequence store (after every layer wrote its rows).
-    func advance(total: Int, sequence: [Int]) {
-        sequencePositions += sequence
+    /// Records the rows `layer` stored in this call (absolute positions, after it wrote them).
+    func appendRows(_ positions: [Int], layer: Int) {
+        layerPositions[layer] += positions
+    }
+
+    /// Records that a call consumed positions `[length, length + total)`.
+    func advance(total: Int) {
         length += total
     }
 
     /// Bytes of keys and values held (fp32): sequence store rows plus visual stores.
     public var bytesUsed: Int {
-        var bytes = 2 * layerCount * sequencePositions.count * width
+        var bytes = 2 * layerPositions.reduce(0) { $0 + $1.count } * width
         for layer in visual { for v in layer { bytes += 2 * v.keys.count } }
         return bytes * MemoryLayout<Float>.size
     }
@@ -101,8 +114,8 @@ public final class KVCache {
     public var visualBytesUsed: Int {
         var bytes = 0
         let visualPositions = Set(images.flatMap { Array($0.range) })
-        let inSequence = sequencePositions.filter { visualPositions.contains($0) }.count
-        bytes += 2 * layerCount * inSequence * width
+        let inSequence = layerPositions.reduce(0) { $0 + $1.filter { visualPositions.contains($0) }.count }
+        bytes += 2 * inSequence * width
         for layer in visual { for v in layer { bytes += 2 * v.keys.count } }
         return bytes * MemoryLayout<Float>.size
     }

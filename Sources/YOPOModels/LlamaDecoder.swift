@@ -130,18 +130,41 @@ public final class LlamaDecoder {
         let rows = logitRows ?? [n - 1]
         let last: Tensor
         switch execution {
-        case .dense, .simulate:
+        case .dense, .simulate, .tokenPruning:
             cache.reserve(n)
             var h = inputs.copy()
             let plan: YOPOPlan? = { if case .simulate(let p) = execution { return p } else { return nil } }()
-            let context = DenseContext(start: start, rows: n, images: cache.images, newImages: images, plan: plan)
+            let pruner: TokenPruner? = { if case .tokenPruning(let p) = execution { return p } else { return nil } }()
+            let prefill = !images.isEmpty
+            if let pruner, prefill { cache.reindexesPositions = pruner.reindexesPositions }
+            var state = RowState(
+                positions: Array(start..<(start + n)),
+                visual: (0..<n).map { r in images.contains { $0.range.contains(start + r) } },
+                imageIndex: (0..<n).map { r in images.first { $0.range.contains(start + r) }.map { start + r - $0.start } ?? -1 })
+            if let pruner, prefill { pruner.begin(inputs: inputs, rows: state, counter: counter) }
             for (index, layer) in layers.enumerated() {
-                h = denseLayer(layer, index: index, h, cache: cache, context: context, counter: counter)
+                let past = cache.rows(index)
+                let rope = cache.reindexesPositions ? Array(past..<(past + state.count)) : state.positions
+                let context = DenseContext(rows: state, images: cache.images, newImages: images, plan: plan)
+                let capture = prefill ? pruner?.captureRows(layer: index, rows: state) : nil
+                let captured: Tensor?
+                (h, captured) = denseLayer(layer, index: index, h, cache: cache, context: context, rope: rope,
+                                           capture: capture, counter: counter)
+                cache.appendRows(state.positions, layer: index)
+                if let pruner, prefill,
+                    let decision = pruner.afterLayer(index, hidden: h, rows: state, ropePositions: rope, captured: captured,
+                                                     probe: self, counter: counter)
+                {
+                    (h, state) = LlamaDecoder.apply(decision, to: h, rows: state)
+                }
             }
-            cache.advance(total: n, sequence: Array(start..<(start + n)))
+            cache.advance(total: n)
             last = Tensor(zeros: [rows.count, config.hiddenSize])
             for (i, r) in rows.enumerated() {
-                (last.data + i * config.hiddenSize).update(from: h.data + r * config.hiddenSize, count: config.hiddenSize)
+                guard let row = state.positions.indices.first(where: { state.positions[$0] == start + r && !state.visual[$0] })
+                    ?? state.positions.firstIndex(of: start + r)
+                else { preconditionFailure("logits requested for row \(r), which was pruned") }
+                (last.data + i * config.hiddenSize).update(from: h.data + row * config.hiddenSize, count: config.hiddenSize)
             }
         case .skip(let plan):
             last = skipForward(inputs, cache: cache, newImages: images, plan: plan, counter: counter, logitRows: rows)
@@ -182,28 +205,37 @@ public final class LlamaDecoder {
         }
     }
 
-    /// Facts about one dense/simulate call shared by its layers.
+    /// Facts about the rows of one dense/simulate/token-pruning layer call.
     struct DenseContext {
-        let start: Int
-        let rows: Int
+        let rows: RowState
         /// Every image of the sequence so far (absolute positions).
         let images: [ImageLayout]
         /// Images inside this call (the window applies only to them: prefill).
         let newImages: [ImageLayout]
         let plan: YOPOPlan?
-        /// Token group of each new row.
+        /// Token group of each row.
         let groups: [TokenGroup]
-        /// For each new row, the image (index into `images`) it belongs to, or nil.
+        /// For each row, the image (index into `images`) it belongs to, or nil.
         let imageOfRow: [Int?]
+        /// Row ranges of the new images' rows (contiguous runs of their visual rows).
+        let newImageRows: [Range<Int>]
 
-        init(start: Int, rows: Int, images: [ImageLayout], newImages: [ImageLayout], plan: YOPOPlan?) {
-            self.start = start
+        init(rows: RowState, images: [ImageLayout], newImages: [ImageLayout], plan: YOPOPlan?) {
             self.rows = rows
             self.images = images
             self.newImages = newImages
             self.plan = plan
-            groups = (0..<rows).map { LlamaDecoder.group(of: start + $0, images: images) }
-            imageOfRow = (0..<rows).map { r in images.firstIndex { $0.range.contains(start + r) } }
+            groups = rows.positions.indices.map { r in
+                rows.visual[r] ? .visual : LlamaDecoder.group(of: rows.positions[r], images: images)
+            }
+            imageOfRow = rows.positions.indices.map { r in
+                rows.visual[r] ? images.firstIndex { $0.range.contains(rows.positions[r]) } : nil
+            }
+            newImageRows = newImages.compactMap { image in
+                let inside = rows.positions.indices.filter { rows.visual[$0] && image.range.contains(rows.positions[$0]) }
+                guard let first = inside.first, let last = inside.last else { return nil }
+                return first..<(last + 1)
+            }
         }
 
         /// Rows counted per token group, for projection FLOPs.
@@ -214,16 +246,56 @@ public final class LlamaDecoder {
         }
     }
 
+    /// Keeps `decision.keep` rows of `h` and inserts its new rows after the last kept visual row.
+    static func apply(_ decision: PruneDecision, to h: Tensor, rows: RowState) -> (Tensor, RowState) {
+        let d = h.columns
+        var order: [Int?] = decision.keep.map { $0 }  // nil = an inserted row
+        let inserted = decision.inserted?.rows ?? 0
+        if inserted > 0 {
+            let lastVisual = order.lastIndex { $0.map { rows.visual[$0] } ?? false } ?? -1
+            order.insert(contentsOf: Array(repeating: nil, count: inserted), at: lastVisual + 1)
+        }
+        let out = Tensor(zeros: [order.count, d])
+        var state = RowState(positions: [], visual: [], imageIndex: [])
+        var next = 0
+        var lastPosition = rows.positions.first ?? 0
+        for (i, source) in order.enumerated() {
+            if let r = source {
+                (out.data + i * d).update(from: h.data + r * d, count: d)
+                state.positions.append(rows.positions[r])
+                state.visual.append(rows.visual[r])
+                state.imageIndex.append(rows.imageIndex[r])
+                lastPosition = rows.positions[r]
+            } else {
+                (out.data + i * d).update(from: decision.inserted!.data + next * d, count: d)
+                next += 1
+                state.positions.append(lastPosition)
+                state.visual.append(true)
+                state.imageIndex.append(-1)
+            }
+        }
+        return (out, state)
+    }
+
     /// Rows per attention block (docs/FLOPS.md).
     public static let queryBlock = 64
 
     /// One dense layer; with a simulate plan, the official release's masks (METHOD.md §2).
-    private func denseLayer(_ l: Layer, index: Int, _ x: Tensor, cache: KVCache, context: DenseContext, counter: FLOPCounter?) -> Tensor {
+    /// - Parameters:
+    ///   - rope: RoPE position of each row.
+    ///   - capture: rows whose head-averaged attention probabilities are returned (`[capture.count, past + n]`).
+    private func denseLayer(
+        _ l: Layer, index: Int, _ x: Tensor, cache: KVCache, context: DenseContext, rope: [Int],
+        capture: [Int]?, counter: FLOPCounter?
+    ) -> (Tensor, Tensor?) {
         let n = x.rows, d = config.hiddenSize, hd = config.headDim
         let heads = config.numAttentionHeads, kvHeads = config.numKeyValueHeads
         let qWidth = heads * hd, kvWidth = kvHeads * hd, group = heads / kvHeads
-        let past = cache.sequenceCount, start = context.start
+        let past = cache.rows(index)
         let plan = context.plan
+        let positions = context.rows.positions
+        let captured = capture.map { Tensor(zeros: [$0.count, past + n]) }
+        let captureSlot: [Int: Int] = Dictionary(uniqueKeysWithValues: (capture ?? []).enumerated().map { ($1, $0) })
 
         if let counter {
             for (g, rows) in context.rowCounts() {
@@ -236,8 +308,8 @@ public final class LlamaDecoder {
         let q = linear(normed, l.qProj)
         let k = linear(normed, l.kProj)
         let v = linear(normed, l.vProj)
-        applyRoPE(q, heads: heads, start: start)
-        applyRoPE(k, heads: kvHeads, start: start)
+        applyRoPE(q, heads: heads, positions: rope)
+        applyRoPE(k, heads: kvHeads, positions: rope)
         let keys = cache.keys[index], values = cache.values[index]
         (keys.data + past * kvWidth).update(from: k.data, count: n * kvWidth)
         (values.data + past * kvWidth).update(from: v.data, count: n * kvWidth)
@@ -258,16 +330,15 @@ public final class LlamaDecoder {
                 let b = min(blockSize, n - r0)
                 // Keys [0, E): causal end of the block, extended over any image the block touches.
                 var end = past + r0 + b
-                for image in context.newImages {
-                    let lo = image.start - start, hi = lo + image.count
-                    if lo < r0 + b && hi > r0 { end = max(end, past + hi) }
+                for span in context.newImageRows where span.lowerBound < r0 + b && span.upperBound > r0 {
+                    end = max(end, past + span.upperBound)
                 }
                 MatMul.gemmABt(m: b, n: end, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
                                b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: end)
                 for i in 0..<b {
                     let r = r0 + i
                     let row = scores.data + i * end
-                    let position = start + r
+                    let position = positions[r]
                     // Causal mask; with a simulate window, the V×V block of a new image is overwritten.
                     if let plan, plan.window != nil, let img = context.imageOfRow[r],
                         context.newImages.contains(context.images[img])
@@ -282,9 +353,13 @@ public final class LlamaDecoder {
                             }
                         }
                     } else {
-                        for c in (position + 1)..<max(position + 1, end) { row[c] = -.infinity }
+                        for c in (past + r + 1)..<max(past + r + 1, end) { row[c] = -.infinity }
                     }
                     softmaxInPlace(row, count: end)
+                    if let slot = captureSlot[r], let captured {
+                        let dst = captured.data + slot * (past + n), inverse = 1 / Float(heads)
+                        for c in 0..<end { dst[c] += row[c] * inverse }
+                    }
                     if plan != nil && keyFactor != 1 {
                         for range in visualColumns {
                             for c in range where c < end { row[c] *= keyFactor }
@@ -320,18 +395,20 @@ public final class LlamaDecoder {
         }
         let down = linear(gate, l.downProj)
         addInPlace(down, attended)
-        return down
+        return (down, captured)
     }
 }
 
 /// How the decoder executes visual rows.
-public enum DecoderExecution: Sendable {
+public enum DecoderExecution {
     /// Every row through every layer.
     case dense
     /// YOPO, compute-skipping semantics (the work is not done).
     case skip(YOPOPlan)
     /// YOPO, the official release's simulated semantics (dense work, post-softmax masks).
     case simulate(YOPOPlan)
+    /// A token-pruning baseline (FastV, PyramidDrop, SparseVLM) dropping visual rows between layers.
+    case tokenPruning(TokenPruner)
 
     public init(plan: YOPOPlan?, mode: YOPOMode) {
         guard let plan else {
@@ -339,5 +416,35 @@ public enum DecoderExecution: Sendable {
             return
         }
         self = mode == .skip ? .skip(plan) : .simulate(plan)
+    }
+}
+
+extension LlamaDecoder: DecoderProbe {
+    /// PyramidDrop's ranking row: layer `layer`'s input_layernorm, q_proj (row `query` only) and
+    /// k_proj (every row), RoPE at `ropePositions`, softmax(q·Kᵀ/√head_dim) per head over all rows,
+    /// averaged over heads. Products counted at `layer − 1` (the boundary), group text.
+    public func attentionProbabilities(layer: Int, hidden: Tensor, ropePositions: [Int], query: Int, counter: FLOPCounter?) -> [Float] {
+        let l = layers[layer]
+        let n = hidden.rows, d = config.hiddenSize, hd = config.headDim
+        let heads = config.numAttentionHeads, kvHeads = config.numKeyValueHeads, group = heads / kvHeads
+        let qWidth = heads * hd, kvWidth = kvHeads * hd
+        let normed = rmsNorm(hidden, weight: l.inputNorm, eps: config.rmsNormEps)
+        let q = linear(normed.rows(query, 1), l.qProj)
+        let k = linear(normed, l.kProj)
+        applyRoPE(q, heads: heads, positions: [ropePositions[query]])
+        applyRoPE(k, heads: kvHeads, positions: ropePositions)
+        counter?.addProduct(rows: 1, k: d, n: qWidth, layer: layer - 1, .text)
+        counter?.addProduct(rows: n, k: d, n: kvWidth, layer: layer - 1, .text)
+        counter?.add(2 * n * hd * heads, layer: layer - 1, .text)
+        var average = [Float](repeating: 0, count: n)
+        var row = [Float](repeating: 0, count: n)
+        let scale = 1 / Float(hd).squareRoot()
+        for h in 0..<heads {
+            let g = h / group
+            for j in 0..<n { row[j] = scale * dot(q.data + h * hd, k.data + j * kvWidth + g * hd, hd) }
+            row.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: n) }
+            for j in 0..<n { average[j] += row[j] / Float(heads) }
+        }
+        return average
     }
 }

@@ -146,7 +146,8 @@ extension LlamaDecoder {
             }
             if !plan.visualAlive(layer: index + 1) { visual = visual.map { _ in nil } }
         }
-        cache.advance(total: n, sequence: textPositions)
+        for layer in 0..<layers.count { cache.appendRows(textPositions, layer: layer) }
+        cache.advance(total: n)
 
         let out = Tensor(zeros: [logitRows.count, d])
         for (i, r) in logitRows.enumerated() {

@@ -1,0 +1,56 @@
+import Foundation
+import YOPOCore
+
+/// FastV ("An Image is Worth 1/2 Tokens After Layer 2", BASELINES.md §1), as its HF LLaVA port
+/// runs it: layers `0..<K` see every token; layer K−1's attention of the last prompt row, averaged
+/// over heads, ranks the image tokens; layers `K...` run on all text and the top `round(n·(1−R))`
+/// (or `keep`) image tokens, in their original order, with their ORIGINAL position ids. Pruned
+/// once at prefill; later layers cache only the rows they process. The ranking row is read from the
+/// attention the layer computes anyway; no full attention matrix is materialised.
+public final class FastV: TokenPruner {
+    public let settings: FastVSettings
+    public let reindexesPositions = false
+    public private(set) var keptIndices: [[Int]] = []
+
+    /// Throws `PruningSpecError` for K outside [1, layers − 1] (K = 0, random dropping, is not
+    /// implemented), R outside [0, 1] or a negative keep.
+    public init(settings: FastVSettings, layers: Int) throws {
+        guard settings.k >= 1 && settings.k < layers else {
+            throw PruningSpecError.invalidField(field: "k", reason: "\(settings.k) is outside [1, \(layers - 1)] for a \(layers)-layer model")
+        }
+        if let r = settings.removalRatio, !(r >= 0 && r <= 1) {
+            throw PruningSpecError.invalidField(field: "r", reason: "\(r) is outside [0, 1]")
+        }
+        if let keep = settings.keep, keep < 0 {
+            throw PruningSpecError.invalidField(field: "keep", reason: "\(keep) must be ≥ 0")
+        }
+        self.settings = settings
+    }
+
+    public var spec: String { settings.description }
+
+    /// Image tokens kept out of `n`.
+    public func keptCount(imageTokens n: Int) -> Int {
+        if let keep = settings.keep { return min(keep, n) }
+        return Int((Double(n) * (1 - (settings.removalRatio ?? 0.5))).rounded(.toNearestOrEven))
+    }
+
+    public func begin(inputs: Tensor, rows: RowState, counter: FLOPCounter?) { keptIndices = [] }
+
+    public func captureRows(layer: Int, rows: RowState) -> [Int]? {
+        layer == settings.k - 1 ? [rows.count - 1] : nil
+    }
+
+    public func afterLayer(
+        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [Int], captured: Tensor?,
+        probe: DecoderProbe, counter: FLOPCounter?
+    ) -> PruneDecision? {
+        guard layer == settings.k - 1, let captured else { return nil }
+        let visualRows = rows.visualRows
+        let scores = visualRows.map { captured[0, $0] }
+        let chosen = topIndices(scores, count: keptCount(imageTokens: visualRows.count)).map { visualRows[$0] }
+        keptIndices.append(chosen.map { rows.imageIndex[$0] })
+        let kept = Set(chosen)
+        return PruneDecision(keep: rows.positions.indices.filter { !rows.visual[$0] || kept.contains($0) })
+    }
+}

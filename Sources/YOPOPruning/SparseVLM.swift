@@ -1,0 +1,152 @@
+import Foundation
+import YOPOCore
+
+/// SparseVLM v1.5 (BASELINES.md §3), text-guided: raters are the text tokens after the image whose
+/// relevance to the image (softmax over text of `H_v·H_qᵀ` from the input embeddings, averaged over
+/// visual rows) is at least the mean. On the output of 0-based layers [2, 6, 15] the image tokens are
+/// scored by the raters' head-averaged attention and the top `keep[i]` kept (v1.5 fixed schedules:
+/// 192 → 300/200/110, 128 → 303/110/36, 64 → 66/30/17). Recycling: the top 30% of the deleted tokens
+/// by score are clustered by DPC-kNN (k = min(5, m − 1); ρ = exp(−mean squared kNN distance);
+/// δ = distance to the nearest denser token; ceil(m/10) centres by ρ·δ; nearest-centre assignment)
+/// and each cluster's MEAN joins the sequence right after the kept image tokens. Positions are
+/// re-indexed contiguously after each prune. Where the paper and the code differ we follow the code
+/// (keep counts instead of rank-based deletion; mean, L2 assignment instead of sum, cosine).
+public final class SparseVLM: TokenPruner {
+    public let settings: SparseVLMSettings
+    public let reindexesPositions = true
+    public private(set) var keptIndices: [[Int]] = []
+    /// Recycled tokens added at each prune.
+    public private(set) var recycledCounts: [Int] = []
+    /// Absolute positions of the rater tokens.
+    public private(set) var raterPositions: [Int] = []
+
+    /// Throws `PruningSpecError` for layers outside [0, layers − 2], unordered layers or keep lists
+    /// of another length.
+    public init(settings: SparseVLMSettings, layers: Int) throws {
+        guard !settings.layers.isEmpty, settings.layers.count == settings.keep.count,
+            zip(settings.layers, settings.layers.dropFirst()).allSatisfy({ $0 < $1 }),
+            settings.layers.first! >= 0, settings.layers.last! <= layers - 2
+        else {
+            throw PruningSpecError.invalidField(
+                field: "tokens", reason: "pruning layers \(settings.layers) do not fit a \(layers)-layer model")
+        }
+        self.settings = settings
+    }
+
+    public var spec: String {
+        let schedules: [[Int]: Int] = [[300, 200, 110]: 192, [303, 110, 36]: 128, [66, 30, 17]: 64]
+        if settings.layers == [2, 6, 15], let tokens = schedules[settings.keep] { return "sparsevlm:tokens=\(tokens)" }
+        return "sparsevlm:layers=\(settings.layers.map(String.init).joined(separator: "/")),keep=\(settings.keep.map(String.init).joined(separator: "/"))"
+    }
+
+    public func begin(inputs: Tensor, rows: RowState, counter: FLOPCounter?) {
+        keptIndices = []
+        recycledCounts = []
+        let visualRows = rows.visualRows
+        guard let lastImage = visualRows.last else {
+            raterPositions = []
+            return
+        }
+        let questionRows = Array((lastImage + 1)..<rows.count).filter { !rows.visual[$0] }
+        guard !questionRows.isEmpty else {
+            raterPositions = []
+            return
+        }
+        let d = inputs.columns
+        let hv = Tensor(zeros: [visualRows.count, d]), hq = Tensor(zeros: [questionRows.count, d])
+        for (i, r) in visualRows.enumerated() { (hv.data + i * d).update(from: inputs.data + r * d, count: d) }
+        for (i, r) in questionRows.enumerated() { (hq.data + i * d).update(from: inputs.data + r * d, count: d) }
+        let relevance = linear(hv, hq)  // [n, Tq] = H_v · H_qᵀ
+        counter?.addProduct(rows: visualRows.count, k: d, n: questionRows.count, .visual)
+        var mean = [Float](repeating: 0, count: questionRows.count)
+        for i in 0..<visualRows.count {
+            let row = relevance.data + i * questionRows.count
+            softmaxInPlace(row, count: questionRows.count)
+            for j in 0..<questionRows.count { mean[j] += row[j] / Float(visualRows.count) }
+        }
+        let average = mean.reduce(0, +) / Float(mean.count)
+        raterPositions = questionRows.indices.filter { mean[$0] >= average }.map { rows.positions[questionRows[$0]] }
+    }
+
+    public func captureRows(layer: Int, rows: RowState) -> [Int]? {
+        guard settings.layers.contains(layer), !raterPositions.isEmpty else { return nil }
+        let raters = Set(raterPositions)
+        return rows.positions.indices.filter { !rows.visual[$0] && raters.contains(rows.positions[$0]) }
+    }
+
+    public func afterLayer(
+        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [Int], captured: Tensor?,
+        probe: DecoderProbe, counter: FLOPCounter?
+    ) -> PruneDecision? {
+        guard let stage = settings.layers.firstIndex(of: layer), let captured else { return nil }
+        let visualRows = rows.visualRows
+        let raterCount = captured.rows
+        let scores = visualRows.map { r -> Float in
+            var s: Float = 0
+            for i in 0..<raterCount { s += captured[i, r] }
+            return s / Float(raterCount)
+        }
+        let keepCount = min(settings.keep[stage], visualRows.count)
+        let chosenLocal = topIndices(scores, count: keepCount)
+        let chosen = chosenLocal.map { visualRows[$0] }
+        let chosenSet = Set(chosenLocal)
+        // Recycling: the top 30% of the deleted tokens by score, clustered.
+        let deleted = visualRows.indices.filter { !chosenSet.contains($0) }
+        let m = Int(0.3 * Double(deleted.count))
+        let selected = topIndices(deleted.map { scores[$0] }, count: m).map { visualRows[deleted[$0]] }
+        let inserted = selected.count >= 2 ? SparseVLM.clusterMeans(hidden, rows: selected, layer: layer, counter: counter) : nil
+        keptIndices.append(chosen.map { rows.imageIndex[$0] } + Array(repeating: -1, count: inserted?.rows ?? 0))
+        recycledCounts.append(inserted?.rows ?? 0)
+        let kept = Set(chosen)
+        return PruneDecision(keep: rows.positions.indices.filter { !rows.visual[$0] || kept.contains($0) }, inserted: inserted)
+    }
+
+    /// DPC-kNN clustering of `rows` of `hidden`; returns one mean row per cluster, ordered by the
+    /// centre's row. `[ceil(m/10), hidden]`.
+    static func clusterMeans(_ hidden: Tensor, rows: [Int], layer: Int, counter: FLOPCounter?) -> Tensor {
+        let m = rows.count, d = hidden.columns
+        var distance = [[Float]](repeating: [Float](repeating: 0, count: m), count: m)
+        for i in 0..<m {
+            for j in (i + 1)..<max(i + 1, m) {
+                let a = hidden.data + rows[i] * d, b = hidden.data + rows[j] * d
+                var s: Float = 0
+                for c in 0..<d {
+                    let t = a[c] - b[c]
+                    s += t * t
+                }
+                distance[i][j] = s.squareRoot()
+                distance[j][i] = distance[i][j]
+            }
+        }
+        counter?.addProduct(rows: m, k: d, n: m, layer: layer, .visual)
+        let k = min(5, m - 1)
+        let density = (0..<m).map { i -> Float in
+            let nearest = (0..<m).filter { $0 != i }.map { distance[i][$0] }.sorted().prefix(k)
+            return exp(-nearest.reduce(0) { $0 + $1 * $1 } / Float(k))
+        }
+        func denser(_ j: Int, than i: Int) -> Bool { density[j] > density[i] || (density[j] == density[i] && j < i) }
+        let delta = (0..<m).map { i -> Float in
+            let higher = (0..<m).filter { denser($0, than: i) }
+            if higher.isEmpty { return distance[i].max() ?? 0 }
+            return higher.map { distance[i][$0] }.min()!
+        }
+        let centreCount = Int((Double(m) / 10).rounded(.up))
+        let centres = topIndices((0..<m).map { density[$0] * delta[$0] }, count: centreCount)
+        var members = [[Int]](repeating: [], count: centres.count)
+        for i in 0..<m {
+            var best = 0
+            for c in 1..<centres.count where distance[i][centres[c]] < distance[i][centres[best]] { best = c }
+            members[best].append(i)
+        }
+        let out = Tensor(zeros: [centres.count, d])
+        for (c, group) in members.enumerated() {
+            let dst = out.data + c * d
+            for i in group {
+                let src = hidden.data + rows[i] * d
+                for x in 0..<d { dst[x] += src[x] }
+            }
+            for x in 0..<d { dst[x] /= Float(max(group.count, 1)) }
+        }
+        return out
+    }
+}
