@@ -92,10 +92,12 @@ public struct PruningReport: Codable, Sendable, Equatable {
     /// Heads doing visual work per layer (after layer drop).
     public var keptHeadsPerLayer: [Int]?
     public var visualFFNWidth: Int?
+    /// Token-pruning baselines: image tokens kept at each pruning point (recycled ones included).
+    public var keptImageTokens: [Int]?
 
     enum CodingKeys: String, CodingKey {
         case spec, mode, window, keptLayers = "kept_layers", keptHeadsPerLayer = "kept_heads_per_layer"
-        case visualFFNWidth = "visual_ffn_width"
+        case visualFFNWidth = "visual_ffn_width", keptImageTokens = "kept_image_tokens"
     }
 }
 
@@ -381,6 +383,7 @@ public final class LLaVAPipeline {
         try request.parameters.validate()
         let configuration = model.configuration
         let plan = try request.prune.resolve(for: decoderShape)
+        let pruner = try request.prune.makePruner(for: decoderShape)
         if plan != nil && !configuration.dropsCLS {
             throw GenerationError.invalidOption("YOPO pruning needs the patch grid; this checkpoint keeps the CLS token")
         }
@@ -404,7 +407,7 @@ public final class LLaVAPipeline {
         let cache = model.decoder.makeCache(capacity: min(prompt.ids.count + request.parameters.maxTokens, limit))
         let grid = configuration.vision.gridSize
         let images = prompt.imageSpans.map { ImageLayout(start: $0.start, gridRows: grid, gridColumns: grid) }
-        let execution = DecoderExecution(plan: plan, mode: request.yopoMode)
+        let execution = pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode)
         counter.stage = .prefill
         let logits = model.decoder.forward(embeddings, cache: cache, images: images, execution: execution, counter: counter)
         timings.prefill = millisecondsSince(prefillStart)
@@ -413,7 +416,7 @@ public final class LLaVAPipeline {
             spec: request.prune.description, mode: plan == nil ? nil : request.yopoMode, window: plan?.window,
             keptLayers: plan?.keptLayers,
             keptHeadsPerLayer: plan.map { p in (0..<p.shape.numHiddenLayers).map { p.keptHeads(layer: $0).count } },
-            visualFFNWidth: plan?.visualFFNWidth)
+            visualFFNWidth: plan?.visualFFNWidth, keptImageTokens: pruner?.keptIndices.map(\.count))
         return Sequence(
             request: request, cache: cache, execution: execution, counter: counter, promptTokens: prompt.ids.count,
             visualTokens: prompt.imageSpans.reduce(0) { $0 + $1.length }, report: report,

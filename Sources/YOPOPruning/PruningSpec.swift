@@ -42,6 +42,8 @@ public enum PruningSpec: Sendable, Equatable {
     case yopo(YOPOSpec)
     /// A named preset resolved against the model shape (`yopo-25`, `yopo-12`).
     case preset(String)
+    /// A token-pruning baseline: `fastv:k=2,r=0.5`, `pdrop:layers=8/16/24,ratio=0.5`, `sparsevlm:tokens=192`.
+    case baseline(BaselineSpec)
 
     /// Parses the textual form. Relative mask paths are resolved against `baseDirectory`.
     /// Throws `PruningSpecError` naming the field.
@@ -53,6 +55,10 @@ public enum PruningSpec: Sendable, Equatable {
         }
         if YOPOSpec.presets.contains(trimmed) {
             self = .preset(trimmed)
+            return
+        }
+        if let baseline = try BaselineSpec.parse(trimmed) {
+            self = .baseline(baseline)
             return
         }
         guard let colon = trimmed.firstIndex(of: ":") else {
@@ -70,7 +76,7 @@ public enum PruningSpec: Sendable, Equatable {
         }
         switch method {
         case "yopo": self = .yopo(try YOPOSpec(fields: fields, baseDirectory: baseDirectory))
-        default: throw PruningSpecError.syntax("unknown method \(method) (yopo)")
+        default: throw PruningSpecError.syntax("unknown method \(method) (yopo, fastv, pdrop, sparsevlm)")
         }
     }
 
@@ -80,16 +86,26 @@ public enum PruningSpec: Sendable, Equatable {
         case .none: return "none"
         case .preset(let name): return name
         case .yopo(let s): return s.description
+        case .baseline(let b): return b.description
         }
     }
 
     /// Resolves against a model's decoder: loads masks, checks every field against the shape.
-    /// Returns nil for `none`. Throws `PruningSpecError` naming the field.
+    /// Returns nil for `none` and for baselines (see `makePruner`). Throws `PruningSpecError` naming the field.
     public func resolve(for shape: DecoderShape) throws -> YOPOPlan? {
         switch self {
-        case .none: return nil
+        case .none, .baseline: return nil
         case .yopo(let s): return try s.resolve(for: shape)
         case .preset(let name): return try YOPOSpec.preset(name, for: shape).resolve(for: shape)
         }
+    }
+}
+
+extension PruningSpec {
+    /// A fresh token pruner for one sequence when the spec is a baseline, else nil.
+    /// Throws `PruningSpecError` when the settings do not fit the decoder.
+    public func makePruner(for shape: DecoderShape) throws -> TokenPruner? {
+        guard case .baseline(let b) = self else { return nil }
+        return try b.makePruner(layers: shape.numHiddenLayers)
     }
 }
