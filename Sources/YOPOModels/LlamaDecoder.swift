@@ -421,8 +421,8 @@ public enum DecoderExecution {
 
 extension LlamaDecoder: DecoderProbe {
     /// PyramidDrop's ranking row: layer `layer`'s input_layernorm, q_proj (row `query` only) and
-    /// k_proj (every row), RoPE at `ropePositions`, softmax(q·Kᵀ/√head_dim) per head over all rows,
-    /// averaged over heads. Products counted at `layer − 1` (the boundary), group text.
+    /// k_proj (every row), RoPE at `ropePositions`, softmax(q·Kᵀ/√head_dim) per head over the rows
+    /// up to `query` (causal), averaged over heads. Products counted at `layer − 1` (the boundary), group text.
     public func attentionProbabilities(layer: Int, hidden: Tensor, ropePositions: [Int], query: Int, counter: FLOPCounter?) -> [Float] {
         let l = layers[layer]
         let n = hidden.rows, d = config.hiddenSize, hd = config.headDim
@@ -435,15 +435,16 @@ extension LlamaDecoder: DecoderProbe {
         applyRoPE(k, heads: kvHeads, positions: ropePositions)
         counter?.addProduct(rows: 1, k: d, n: qWidth, layer: layer - 1, .text)
         counter?.addProduct(rows: n, k: d, n: kvWidth, layer: layer - 1, .text)
-        counter?.add(2 * n * hd * heads, layer: layer - 1, .text)
+        counter?.add(2 * (query + 1) * hd * heads, layer: layer - 1, .text)
         var average = [Float](repeating: 0, count: n)
         var row = [Float](repeating: 0, count: n)
         let scale = 1 / Float(hd).squareRoot()
         for h in 0..<heads {
             let g = h / group
-            for j in 0..<n { row[j] = scale * dot(q.data + h * hd, k.data + j * kvWidth + g * hd, hd) }
-            row.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: n) }
-            for j in 0..<n { average[j] += row[j] / Float(heads) }
+            // Causal: the query sees rows up to itself (every row when it is the last).
+            for j in 0...query { row[j] = scale * dot(q.data + h * hd, k.data + j * kvWidth + g * hd, hd) }
+            row.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: query + 1) }
+            for j in 0...query { average[j] += row[j] / Float(heads) }
         }
         return average
     }

@@ -11,6 +11,9 @@ public final class FastV: TokenPruner {
     public let settings: FastVSettings
     public let reindexesPositions = false
     public private(set) var keptIndices: [[Int]] = []
+    /// Absolute position of the ranking query ("the last prompt token"); nil = the call's last row.
+    /// Fixing it lets a recomputation over prompt + generated tokens make the same decision.
+    public var queryPosition: Int?
 
     /// Throws `PruningSpecError` for K outside [1, layers − 1] (K = 0, random dropping, is not
     /// implemented), R outside [0, 1] or a negative keep.
@@ -38,7 +41,7 @@ public final class FastV: TokenPruner {
     public func begin(inputs: Tensor, rows: RowState, counter: FLOPCounter?) { keptIndices = [] }
 
     public func captureRows(layer: Int, rows: RowState) -> [Int]? {
-        layer == settings.k - 1 ? [rows.count - 1] : nil
+        layer == settings.k - 1 ? [queryPosition.flatMap { rows.positions.firstIndex(of: $0) } ?? rows.count - 1] : nil
     }
 
     public func afterLayer(

@@ -11,6 +11,8 @@ public final class PyramidDrop: TokenPruner {
     public let reindexesPositions = true
     public private(set) var keptIndices: [[Int]] = []
     private var imageTokens = 0
+    /// Absolute position of the ranking query ("the last instruction token"); nil = the call's last row.
+    public var queryPosition: Int?
 
     /// Throws `PruningSpecError` for boundaries that are not increasing within [1, layers − 1]
     /// (a boundary needs a next layer to rank with) or λ outside (0, 1].
@@ -43,7 +45,8 @@ public final class PyramidDrop: TokenPruner {
         guard let stage = settings.layers.firstIndex(of: layer + 1) else { return nil }
         let target = Int((Double(imageTokens) * pow(settings.ratio, Double(stage + 1))).rounded(.down))
         let probabilities = probe.attentionProbabilities(
-            layer: layer + 1, hidden: hidden, ropePositions: ropePositions, query: rows.count - 1, counter: counter)
+            layer: layer + 1, hidden: hidden, ropePositions: ropePositions,
+            query: queryPosition.flatMap { rows.positions.firstIndex(of: $0) } ?? rows.count - 1, counter: counter)
         let visualRows = rows.visualRows
         let chosen = topIndices(visualRows.map { probabilities[$0] }, count: target).map { visualRows[$0] }
         keptIndices.append(chosen.map { rows.imageIndex[$0] })

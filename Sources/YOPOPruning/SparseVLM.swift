@@ -17,8 +17,11 @@ public final class SparseVLM: TokenPruner {
     public private(set) var keptIndices: [[Int]] = []
     /// Recycled tokens added at each prune.
     public private(set) var recycledCounts: [Int] = []
-    /// Absolute positions of the rater tokens.
+    /// Absolute positions of the rater tokens (chosen at `begin`).
     public private(set) var raterPositions: [Int] = []
+    /// When set, `begin` uses these raters instead of choosing them (a recomputation over prompt +
+    /// generated tokens then makes the same decisions).
+    public var fixedRaterPositions: [Int]?
 
     /// Throws `PruningSpecError` for layers outside [0, layers − 2], unordered layers or keep lists
     /// of another length.
@@ -42,6 +45,10 @@ public final class SparseVLM: TokenPruner {
     public func begin(inputs: Tensor, rows: RowState, counter: FLOPCounter?) {
         keptIndices = []
         recycledCounts = []
+        if let fixedRaterPositions {
+            raterPositions = fixedRaterPositions
+            return
+        }
         let visualRows = rows.visualRows
         guard let lastImage = visualRows.last else {
             raterPositions = []

@@ -87,3 +87,25 @@ final class PruningPipelineTests: XCTestCase {
         XCTAssertTrue(m.stderr.contains("unknown yopo mode fast"), m.stderr)
     }
 }
+
+final class BaselinePipelineTests: XCTestCase {
+    /// Batch of two different prompts equals each alone, for every baseline.
+    func testBaselineBatchEqualsEachAlone() throws {
+        let pipeline = try LLaVAPipeline(modelDirectory: Paths.model("llava-hf-tiny"))
+        for text in ["fastv:k=2,r=0.5", "pdrop:layers=1/2,ratio=0.5", "sparsevlm:layers=0/1,keep=100/50"] {
+            let spec = try PruningSpec(parsing: text)
+            let requests = [
+                GenerationRequest(prompt: "What is shown?", imagePaths: [Paths.image("chelsea.png")],
+                                  parameters: .init(maxTokens: 8), prune: spec),
+                GenerationRequest(prompt: "Describe the image.", imagePaths: [Paths.image("rocket.jpg")],
+                                  parameters: .init(maxTokens: 5), prune: spec),
+            ]
+            let batch = try pipeline.generate(batch: requests)
+            let alone = try requests.map { try pipeline.generate($0) }
+            XCTAssertEqual(batch.map(\.tokenIDs), alone.map(\.tokenIDs), text)
+            XCTAssertEqual(batch.map(\.flops), alone.map(\.flops), text)
+            XCTAssertEqual(batch.map(\.prune.keptImageTokens), alone.map(\.prune.keptImageTokens), text)
+            XCTAssertLessThan(batch[0].visualKVCache.visualBytes, batch[0].visualKVCache.denseVisualBytes, text)
+        }
+    }
+}
