@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import YOPOCore
 import YOPOFormats
+import YOPOImage
 import YOPOPruning
 @testable import YOPOModels
 
@@ -65,5 +66,57 @@ final class BaselineEngineTests: XCTestCase {
         let keepAll = try runCase("hf_chelsea", execution: { _ in .tokenPruning(try self.pruner("fastv:k=1,r=0")) }, steps: 2)
         XCTAssertLessThan(maxAbsDifference(dense.logits, keepAll.logits), 1e-5)
         XCTAssertEqual(dense.ids, keepAll.ids)
+    }
+}
+
+/// A baseline golden from Tools/reference/make_baseline_fixtures.py (independent Python
+/// implementations of FastV, PyramidDrop and SparseVLM v1.5 on transformers' LLaMA).
+struct BaselineGolden: Decodable {
+    var checkpoint: String
+    var image: String
+    var spec: String
+    var input_ids: [Int]
+    var image_span: [Int]
+    var kept_indices: [[Int]]
+    var greedy_ids: [Int]
+
+    static var names: [String] {
+        let dir = Fixtures.root.appendingPathComponent("models/golden").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+            .filter { $0.hasPrefix("baseline_") && $0.hasSuffix(".json") }
+            .map { String($0.dropLast(".json".count)) }.sorted()
+    }
+}
+
+final class BaselineGoldenTests: XCTestCase {
+    /// Each method at three settings: kept-token indices identical, first-step logits within 1e-4,
+    /// 20 greedy ids identical (KV-cached decoding).
+    func testBaselineGoldens() throws {
+        let names = BaselineGolden.names
+        XCTAssertEqual(names.count, 9, "baseline goldens: \(names)")
+        var models: [String: LLaVAModel] = [:]
+        for name in names {
+            let golden = try JSONDecoder().decode(
+                BaselineGolden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(name).json"))))
+            let expected = try SafetensorsFile(path: Fixtures.models("golden/\(name).safetensors")).load("logits")
+            let model = try models[golden.checkpoint] ?? LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+            models[golden.checkpoint] = model
+            let pruner = try XCTUnwrap(BaselineSpec.parse(golden.spec)).makePruner(layers: model.configuration.text.numHiddenLayers)
+            let pixels = try ImagePreprocessor(config: .clipViTLarge336).preprocess(
+                contentsOf: Fixtures.root.appendingPathComponent("images/\(golden.image)").path, mode: .crop)
+            let features = model.imageFeatures(Tensor(shape: pixels.shape, values: pixels.values))
+            let embeddings = try model.inputEmbeddings(ids: golden.input_ids, images: [features])
+            let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
+            let cache = model.decoder.makeCache(capacity: golden.input_ids.count + 20)
+            var logits = model.decoder.forward(embeddings, cache: cache, images: [image], execution: .tokenPruning(pruner))
+            XCTAssertEqual(pruner.keptIndices, golden.kept_indices, name)
+            XCTAssertLessThan(maxAbsDifference(logits, expected), 1e-4, name)
+            var ids: [Int] = []
+            for _ in 0..<golden.greedy_ids.count {
+                ids.append(Sampler_argmax(logits))
+                logits = model.decoder.forward(model.decoder.embed([ids.last!]), cache: cache, execution: .tokenPruning(pruner))
+            }
+            XCTAssertEqual(ids, golden.greedy_ids, name)
+        }
     }
 }
