@@ -25,8 +25,8 @@ public enum FLOPsError: Error, CustomStringConvertible, Equatable {
     case invalidLayout(String)
     /// Baseline hyper-parameters out of range.
     case invalidSettings(String)
-    /// A combination this model does not count (a YOPO plan under the FastV convention, a baseline
-    /// under `full`, a skip-mode plan over several images, …).
+    /// A combination this model does not count (a YOPO plan under the FastV convention, a skip-mode
+    /// plan or a baseline under `full` over several images, …).
     case unsupported(String)
 
     public var description: String {
@@ -582,7 +582,8 @@ public struct SparseVLMSettings: Sendable, Equatable {
 /// A token-pruning baseline as written on the command line:
 /// `fastv:k=2,r=0.5` · `fastv:k=2,keep=166` · `pdrop:layers=8/16/24,ratio=0.5` · `sparsevlm:tokens=192` ·
 /// `sparsevlm:layers=2/6/15,keep=300/200/110`. A bare `fastv`, `pdrop` or `sparsevlm` takes the papers'
-/// defaults (K 2 R 0.5; [8, 16, 24] λ 0.5; 192). Only their FLOPs are modelled for now.
+/// defaults (K 2 R 0.5; [8, 16, 24] λ 0.5; 192). Counted under the published conventions
+/// (`FLOPsModel.count`) and, as the engine executes them, under `full` (`FLOPsModel.full(_:baseline:)`).
 public enum BaselineSpec: Sendable, Equatable, CustomStringConvertible {
     case fastV(FastVSettings)
     case pyramidDrop(PyramidDropSettings)
@@ -772,6 +773,10 @@ public enum FLOPComponent: String, Sendable, Codable, CaseIterable, Comparable {
     case projector
     /// The LM head.
     case lmHead = "lm_head"
+    /// A token-pruning baseline's work to choose tokens (docs/FLOPS.md "Token-pruning baselines"):
+    /// PyramidDrop's ranking (q of one row, k of every row, one score row per head), SparseVLM's rater
+    /// relevance `H_v·H_qᵀ` and its DPC-kNN distances.
+    case selection
 
     public static func < (a: FLOPComponent, b: FLOPComponent) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -852,6 +857,9 @@ public struct FullFLOPs: Sendable, Equatable {
     public var decodeSteps: [FLOPsBreakdown]
     /// Everything merged.
     public var all: FLOPsBreakdown
+    /// Token-pruning baselines: image rows (kept image tokens and recycled tokens) each decoder layer
+    /// processes at prefill, and so stores for decode. Nil for dense and YOPO runs.
+    public var visualRows: [Int]? = nil
     public var total: Int { all.total }
     /// Keyed exactly like the engine's `FLOPCounter.counts` after the whole run.
     public var counts: [FLOPKey: Int] { all.counts }
@@ -958,7 +966,8 @@ public struct FLOPsModel: Sendable {
 
     // MARK: full
 
-    /// The engine's exact executed FLOPs for a run (docs/FLOPS.md "`full`"), dense or with a YOPO plan.
+    /// The engine's exact executed FLOPs for a run (docs/FLOPS.md "`full`"), dense or with a YOPO plan
+    /// (token-pruning baselines: `full(_:baseline:)`).
     /// - Parameters:
     ///   - layout: the prompt (text runs, images on `layout.grid`) and the decode steps.
     ///   - plan: a plan resolved for this model's decoder shape; nil = dense.
@@ -1152,6 +1161,171 @@ public struct FLOPsModel: Sendable {
     }
 }
 
+// MARK: - `full` for the token-pruning baselines
+
+/// What the engine's prefill does to the rows of a one-image prompt under a token-pruning baseline,
+/// as counts (docs/FLOPS.md "Token-pruning baselines").
+struct BaselineRows {
+    /// Image rows (kept image tokens and recycled tokens) each decoder layer processes.
+    var visual: [Int]
+    /// Per layer: whether its image rows come before the system rows (SparseVLM keeping no image token
+    /// but recycling some after a non-empty prefix puts the recycled rows at the front, outside the
+    /// image's positions), so no attention block is extended over them.
+    var visualFirst: [Bool]
+    /// PyramidDrop: boundary layer → rows its ranking covers (every current row).
+    var ranking: [Int: Int] = [:]
+    /// SparseVLM: pruning layer → deleted tokens clustered by DPC-kNN (m ≥ 2).
+    var clustered: [Int: Int] = [:]
+    /// SparseVLM: the rater product `[n, d]·[d, t]` at the start of the prefill (rows n, columns t).
+    var rater: (rows: Int, columns: Int)?
+}
+
+extension FLOPsModel {
+    /// The engine's exact executed FLOPs (docs/FLOPS.md "Token-pruning baselines") when `baseline`
+    /// drops visual rows between decoder layers: prefill (vision, projector, the decoder layers on the
+    /// rows each one keeps, the baseline's selection work, LM head) and each decode step (one text row
+    /// against the rows each layer stored). Keyed exactly like the engine's `FLOPCounter`.
+    /// Throws `FLOPsError.invalidSettings` when the baseline does not fit this model (as the engine's
+    /// pruner refuses it), `.unsupported` for more than one image, `.invalidLayout` for bad counts.
+    public func full(_ layout: PromptLayout, baseline: BaselineSpec) throws -> FullFLOPs {
+        let rows = try baselineRows(layout, baseline)
+        let t = dimensions.text, d = t.hiddenSize, hd = t.headDim, H = t.numAttentionHeads
+        let s = layout.systemTokens, text = layout.textTokens
+        var prefill = FLOPsBreakdown()
+        for _ in 0..<layout.imageCount { addVision(&prefill, grid: layout.grid) }
+        if let rater = rows.rater {
+            prefill.add(2 * rater.rows * d * rater.columns, .prefill, .visual, .selection)
+        }
+        for l in 0..<t.numHiddenLayers {
+            let v = rows.visual[l]
+            let runs: [(TokenGroup, Int)]
+            var span: Range<Int>?
+            if layout.imageCount == 0 {
+                runs = [(.text, layout.promptTokens(dimensions))]
+            } else if rows.visualFirst[l] {
+                runs = [(.visual, v), (.system, s), (.text, text)]
+            } else {
+                runs = [(.system, s), (.visual, v), (.text, text)]
+                if v > 0 { span = s..<(s + v) }
+            }
+            addLayerCall(&prefill, .prefill, layer: l, runs: runs, cached: 0, span: span)
+            if let ranked = rows.ranking[l] {
+                // q_proj of the last prompt row, k_proj of every row, one causal score row per head (up to
+                // the last row: all of them).
+                let qWidth = H * hd, kvWidth = t.numKeyValueHeads * hd
+                prefill.add(2 * d * qWidth + 2 * ranked * d * kvWidth + 2 * ranked * hd * H, .prefill, layer: l, .text, .selection)
+            }
+            if let m = rows.clustered[l] {
+                prefill.add(2 * m * d * m, .prefill, layer: l, .visual, .selection)
+            }
+        }
+        addLMHead(&prefill, .prefill)
+        // Decode: layer l stored every row it processed at prefill.
+        let stored = (0..<t.numHiddenLayers).map { l in
+            layout.imageCount == 0 ? layout.promptTokens(dimensions) : s + rows.visual[l] + text
+        }
+        var steps: [FLOPsBreakdown] = []
+        var all = prefill
+        for j in 0..<layout.decodeSteps {
+            var step = FLOPsBreakdown()
+            for l in 0..<t.numHiddenLayers {
+                addLayerCall(&step, .decode, layer: l, runs: [(.text, 1)], cached: stored[l] + j, span: nil)
+            }
+            addLMHead(&step, .decode)
+            all.merge(step)
+            steps.append(step)
+        }
+        return FullFLOPs(layout: layout, prefill: prefill, decodeSteps: steps, all: all, visualRows: rows.visual)
+    }
+
+    /// Image rows (kept image tokens and recycled tokens) each decoder layer processes at prefill when
+    /// the engine runs `baseline` on `layout` (all zero without an image).
+    /// Throws as `full(_:baseline:)`.
+    public func baselineVisualRows(_ layout: PromptLayout, baseline: BaselineSpec) throws -> [Int] {
+        try baselineRows(layout, baseline).visual
+    }
+
+    /// Follows the engine's pruner on counts alone: which rows each layer processes and what selection
+    /// work is done where.
+    func baselineRows(_ layout: PromptLayout, _ baseline: BaselineSpec) throws -> BaselineRows {
+        _ = try skipPlan(layout, plan: nil, mode: .skip)  // validates the layout and the 64-bit bound
+        let L = dimensions.text.numHiddenLayers
+        let pruner: TokenPruner
+        do {
+            pruner = try baseline.makePruner(layers: L)
+        } catch {
+            throw FLOPsError.invalidSettings("\(baseline) for a \(L)-layer decoder: \(error)")
+        }
+        guard layout.imageCount <= 1 else {
+            throw FLOPsError.unsupported("baseline counts under full cover one image per prompt (this layout has \(layout.imageCount))")
+        }
+        let s = layout.systemTokens, text = layout.textTokens
+        let n = layout.imageCount == 1 ? layout.visualTokensPerImage(dimensions) : 0
+        var rows = BaselineRows(visual: [], visualFirst: [])
+        var v = n, first = false
+        // SparseVLM's raters are the text rows after the image; without them it never prunes.
+        let sparseVLMPrunes = n > 0 && text > 0
+        if case .sparseVLM = baseline, sparseVLMPrunes { rows.rater = (n, text) }
+        for l in 0..<L {
+            rows.visual.append(v)
+            rows.visualFirst.append(first && v > 0)
+            guard n > 0 else { continue }
+            switch baseline {
+            case .fastV(let settings):
+                if l == settings.k - 1, let fastV = pruner as? FastV {
+                    v = min(v, fastV.keptCount(imageTokens: v))
+                }
+            case .pyramidDrop(let settings):
+                if let stage = settings.layers.firstIndex(of: l + 1), let pdrop = pruner as? PyramidDrop {
+                    rows.ranking[l] = s + v + text
+                    v = min(v, max(0, pdrop.keptCount(imageTokens: n, boundary: stage)))
+                }
+            case .sparseVLM(let settings):
+                if sparseVLMPrunes, let stage = settings.layers.firstIndex(of: l) {
+                    let kept = min(settings.keep[stage], v)
+                    let m = SparseVLM.clusteredCount(deleted: v - kept)
+                    let recycled = m >= 2 ? SparseVLM.recycledCount(clustered: m) : 0
+                    if m >= 2 { rows.clustered[l] = m }
+                    // No kept image row to insert after: the recycled rows go first.
+                    if kept == 0 && recycled > 0 && s > 0 { first = true }
+                    v = kept + recycled
+                }
+            }
+        }
+        return rows
+    }
+
+    /// One dense layer call over `runs` of rows (token group, count) in order after `cached` stored
+    /// rows: projections and FFN per row; attention in blocks of 64 query rows, a block of b rows at
+    /// r0 attending to keys [0, cached + r0 + b), extended to `cached + span.upperBound` when the block
+    /// meets `span` (the image rows of the call).
+    private func addLayerCall(
+        _ b: inout FLOPsBreakdown, _ stage: FLOPStage, layer: Int, runs: [(TokenGroup, Int)], cached: Int, span: Range<Int>?
+    ) {
+        let t = dimensions.text, hd = t.headDim, H = t.numAttentionHeads
+        let total = runs.reduce(0) { $0 + $1.1 }
+        var attention = [Int](repeating: 0, count: runs.count)
+        var r0 = 0
+        while r0 < total {
+            let size = min(Self.queryBlock, total - r0)
+            var keys = cached + r0 + size
+            if let span, span.lowerBound < r0 + size && span.upperBound > r0 { keys = max(keys, cached + span.upperBound) }
+            var start = 0
+            for (i, run) in runs.enumerated() {
+                let overlap = min(start + run.1, r0 + size) - max(start, r0)
+                if overlap > 0 { attention[i] += overlap * H * 2 * keys * hd * 2 }
+                start += run.1
+            }
+            r0 += size
+        }
+        for (i, (group, count)) in runs.enumerated() {
+            b.add(count * denseRowProjections, stage, layer: layer, group, .projections)
+            b.add(count * denseRowFFN, stage, layer: layer, group, .ffn)
+            b.add(attention[i], stage, layer: layer, group, .attention)
+        }
+    }
+}
+
 /// `0.5`, `2`, `0.125`: shortest form of a setting.
 fileprivate func formatNumber(_ x: Double) -> String {
     x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x)
@@ -1292,6 +1466,12 @@ extension ConventionFLOPs {
 }
 
 extension FullFLOPs {
+    /// Components a report lists: every one, except `selection` when nothing was counted there (only
+    /// the baselines choose tokens).
+    var shownComponents: [FLOPComponent] {
+        FLOPComponent.allCases.filter { $0 != .selection || visualRows != nil || all.total(component: $0) != 0 }
+    }
+
     /// A readable table: stage × token group, components, prefill/decode per decoder layer, decode
     /// steps; exact integers (FLOPs).
     public func table(_ context: FLOPsReportContext) -> String {
@@ -1311,20 +1491,33 @@ extension FullFLOPs {
         out.append("")
         out.append(renderColumns(
             ["component", "FLOPs"],
-            FLOPComponent.allCases.map { [$0.rawValue, String(all.total(component: $0))] }))
+            shownComponents.map { [$0.rawValue, String(all.total(component: $0))] }))
         out.append("")
         let L = context.dimensions.text.numHiddenLayers
         let proj = all.perLayer(stage: .prefill, component: .projections), attn = all.perLayer(stage: .prefill, component: .attention)
         let ffn = all.perLayer(stage: .prefill, component: .ffn), pre = all.perLayer(stage: .prefill)
         let groups = TokenGroup.allCases.map { all.perLayer(stage: .prefill, group: $0) }
         let dec = all.perLayer(stage: .decode)
-        out.append("decoder layers (prefill by component and by token group; decode summed over steps):")
-        out.append(renderColumns(
-            ["layer", "projections", "attention", "ffn", "system", "visual", "text", "prefill", "decode"],
-            (0..<L).map { l in
-                [String(l), String(proj[l] ?? 0), String(attn[l] ?? 0), String(ffn[l] ?? 0)]
-                    + groups.map { String($0[l] ?? 0) } + [String(pre[l] ?? 0), String(dec[l] ?? 0)]
-            }))
+        let selection = all.perLayer(stage: .prefill, component: .selection)
+        let baselineColumns = visualRows != nil
+        out.append("decoder layers (prefill by component and by token group; decode summed over steps"
+            + (baselineColumns ? "; image rows each layer processes, the baseline's selection work" : "") + "):")
+        var header = ["layer", "projections", "attention", "ffn", "system", "visual", "text", "prefill", "decode"]
+        if baselineColumns {
+            header.insert("image rows", at: 1)
+            header.insert("selection", at: 5)
+        }
+        let layerRows: [[String]] = (0..<L).map { l in
+            var row: [String] = [String(l), String(proj[l] ?? 0), String(attn[l] ?? 0), String(ffn[l] ?? 0)]
+            row += groups.map { String($0[l] ?? 0) }
+            row += [String(pre[l] ?? 0), String(dec[l] ?? 0)]
+            if let visualRows {
+                row.insert(String(visualRows[l]), at: 1)
+                row.insert(String(selection[l] ?? 0), at: 5)
+            }
+            return row
+        }
+        out.append(renderColumns(header, layerRows))
         out.append("")
         let prompt = layout.promptTokens(context.dimensions)
         if !decodeSteps.isEmpty {
@@ -1375,9 +1568,11 @@ extension FullFLOPs {
             var total: Int, prefillTotal: Int, decodeTotal: Int
             var stages: [String: Int], groups: [String: Int], components: [String: Int]
             var cells: [CellJSON], layers: [LayerJSON], decodeSteps: [StepJSON]
+            var visualRows: [Int]?
             enum CodingKeys: String, CodingKey {
                 case convention, summary, model, prune, mode, layout, total, prefillTotal = "prefill_total"
                 case decodeTotal = "decode_total", stages, groups, components, cells, layers, decodeSteps = "decode_steps"
+                case visualRows = "visual_rows_per_layer"
             }
         }
         func split(_ b: FLOPsBreakdown, _ stage: FLOPStage, _ l: Int) -> [String: Int] {
@@ -1393,7 +1588,7 @@ extension FullFLOPs {
             total: total, prefillTotal: prefill.total, decodeTotal: total - prefill.total,
             stages: Dictionary(uniqueKeysWithValues: FLOPStage.allCases.map { ($0.rawValue, all.total(stage: $0)) }),
             groups: Dictionary(uniqueKeysWithValues: TokenGroup.allCases.map { ($0.rawValue, all.total(group: $0)) }),
-            components: Dictionary(uniqueKeysWithValues: FLOPComponent.allCases.map { ($0.rawValue, all.total(component: $0)) }),
+            components: Dictionary(uniqueKeysWithValues: shownComponents.map { ($0.rawValue, all.total(component: $0)) }),
             cells: all.cells.sorted { $0.key < $1.key }.map {
                 CellJSON(stage: $0.key.key.stage.rawValue, layer: $0.key.key.layer, group: $0.key.key.group.rawValue,
                          component: $0.key.component.rawValue, flops: $0.value)
@@ -1401,7 +1596,8 @@ extension FullFLOPs {
             layers: (0..<context.dimensions.text.numHiddenLayers).map {
                 LayerJSON(layer: $0, prefill: split(all, .prefill, $0), decode: split(all, .decode, $0))
             },
-            decodeSteps: decodeSteps.enumerated().map { StepJSON(step: $0.offset, cachedPositions: prompt + $0.offset, flops: $0.element.total) })
+            decodeSteps: decodeSteps.enumerated().map { StepJSON(step: $0.offset, cachedPositions: prompt + $0.offset, flops: $0.element.total) },
+            visualRows: visualRows)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         return try encoder.encode(report)

@@ -31,6 +31,11 @@ public final class PyramidDrop: TokenPruner {
 
     public var spec: String { settings.description }
 
+    /// Image tokens kept at boundary `stage` (0-based) out of the prompt's `n`: `int(n·λ^(stage+1))`.
+    public func keptCount(imageTokens n: Int, boundary stage: Int) -> Int {
+        Int((Double(n) * pow(settings.ratio, Double(stage + 1))).rounded(.down))
+    }
+
     public func begin(inputs: Tensor, rows: RowState, counter: FLOPCounter?) {
         keptIndices = []
         imageTokens = rows.visualRows.count
@@ -43,7 +48,7 @@ public final class PyramidDrop: TokenPruner {
         probe: DecoderProbe, counter: FLOPCounter?
     ) -> PruneDecision? {
         guard let stage = settings.layers.firstIndex(of: layer + 1) else { return nil }
-        let target = Int((Double(imageTokens) * pow(settings.ratio, Double(stage + 1))).rounded(.down))
+        let target = keptCount(imageTokens: imageTokens, boundary: stage)
         let probabilities = probe.attentionProbabilities(
             layer: layer + 1, hidden: hidden, ropePositions: ropePositions,
             query: queryPosition.flatMap { rows.positions.firstIndex(of: $0) } ?? rows.count - 1, counter: counter)

@@ -99,7 +99,7 @@ public final class SparseVLM: TokenPruner {
         let chosenSet = Set(chosenLocal)
         // Recycling: the top 30% of the deleted tokens by score, clustered.
         let deleted = visualRows.indices.filter { !chosenSet.contains($0) }
-        let m = Int(0.3 * Double(deleted.count))
+        let m = SparseVLM.clusteredCount(deleted: deleted.count)
         let selected = topIndices(deleted.map { scores[$0] }, count: m).map { visualRows[deleted[$0]] }
         let inserted = selected.count >= 2 ? SparseVLM.clusterMeans(hidden, rows: selected, layer: layer, counter: counter) : nil
         keptIndices.append(chosen.map { rows.imageIndex[$0] } + Array(repeating: -1, count: inserted?.rows ?? 0))
@@ -107,6 +107,13 @@ public final class SparseVLM: TokenPruner {
         let kept = Set(chosen)
         return PruneDecision(keep: rows.positions.indices.filter { !rows.visual[$0] || kept.contains($0) }, inserted: inserted)
     }
+
+    /// Deleted tokens that are clustered for recycling: the top 30%, `int(0.3·deleted)` (none are
+    /// recycled when this is below 2).
+    public static func clusteredCount(deleted: Int) -> Int { Int(0.3 * Double(deleted)) }
+
+    /// Recycled tokens (cluster centres) made from `m` clustered tokens: `ceil(m/10)`.
+    public static func recycledCount(clustered m: Int) -> Int { Int((Double(m) / 10).rounded(.up)) }
 
     /// DPC-kNN clustering of `rows` of `hidden`; returns one mean row per cluster, ordered by the
     /// centre's row. `[ceil(m/10), hidden]`.
@@ -137,7 +144,7 @@ public final class SparseVLM: TokenPruner {
             if higher.isEmpty { return distance[i].max() ?? 0 }
             return higher.map { distance[i][$0] }.min()!
         }
-        let centreCount = Int((Double(m) / 10).rounded(.up))
+        let centreCount = SparseVLM.recycledCount(clustered: m)
         let centres = topIndices((0..<m).map { density[$0] * delta[$0] }, count: centreCount)
         var members = [[Int]](repeating: [], count: centres.count)
         for i in 0..<m {

@@ -18,7 +18,9 @@ struct FLOPs: ParsableCommand {
             --prune takes a YOPO spec (none, yopo-25, yopo-12, yopo:window=5,layers=16,heads=PATH.npy,ffn=2, \
             yopo:heads-keep=16) or a baseline (fastv:k=2,r=0.5, fastv:k=2,keep=166, \
             pdrop:layers=8/16/24,ratio=0.5, sparsevlm:tokens=192, sparsevlm:layers=2/6/15,keep=300/200/110). \
-            Baselines are counted under the four published conventions only; YOPO under yopo, pdrop and full.
+            Baselines are counted under all five conventions (under full as this engine executes them: the \
+            image rows each layer keeps, plus PyramidDrop's ranking and SparseVLM's rater and clustering \
+            products; --mode does not apply); YOPO under yopo, pdrop and full.
 
             The prompt is [--system-tokens][one image][--prompt-tokens], then --decode-steps generated \
             tokens (full only). --visual-tokens N may be any N ≥ 0 (0 = no image); a square N uses a \
@@ -186,10 +188,8 @@ struct FLOPs: ParsableCommand {
 
         let output: Data
         if chosen == .full {
-            if let baseline {
-                throw ArgumentError("\(baseline) is not executed by this engine yet: count it under yopo, pdrop, fastv or sparsevlm")
-            }
-            let result = try model.full(layout, plan: plan, mode: executionMode)
+            let result = try baseline.map { try model.full(layout, baseline: $0) }
+                ?? model.full(layout, plan: plan, mode: executionMode)
             output = json ? try result.json(context) + Data("\n".utf8) : Data(result.table(context).utf8)
         } else {
             let method = baseline?.method ?? plan.map { .yopo(YOPOCostProfile(plan: $0)) } ?? .dense
