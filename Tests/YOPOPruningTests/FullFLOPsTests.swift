@@ -17,12 +17,15 @@ func writeMask(_ rows: [[Bool]], in directory: URL, name: String = "mask.npy") t
     return url.path
 }
 
-/// The `full` convention against hand-computed integers (docs/FLOPS.md "`full`").
+/// The `full` convention against hand-computed integers (docs/FLOPS.md "`full`", "Pruned runs",
+/// "Attribution"); the literals come from Tools/reference/full_flops_rules.py, an independent row-by-row,
+/// head-by-head evaluator of those rules (run it to reproduce them).
 /// Shape: the bundled tiny fixture — text d 24, 3 layers, 4 heads / 2 kv heads × 6, I 64, V 32064;
 /// vision d 32, I 64, 3 layers of which 2 computed, patch 14, 336 px.
 ///
 /// Per-row constants: projections 2·24·24 + 2·24·12·2 + 2·24·24 = 3456; FFN 2·24·64·3 = 9216
 /// (12672 together); LM head 2·24·32064 = 1539072; attention per row and head 2·keys·6·2 = 24·keys.
+/// GQA: query head h uses key/value head h / 2.
 final class FullFLOPsTests: XCTestCase {
     static let tiny = ModelDimensions(
         name: "tiny",
@@ -57,7 +60,8 @@ final class FullFLOPsTests: XCTestCase {
         let r = try model.full(layout)
         // Vision: patch 2·16·588·32 = 602112; per layer (N = 17) 2·17·32·32·4 + 2·17·17·32·2 +
         // 2·17·32·64·2 = 139264 + 36992 + 139264 = 315520, two layers. Projector 2·16·32·24 + 2·16·24·24.
-        // Prefill: one block of 24 rows, keys 24: attention 4·24·24 = 2304 per row → 14976 per row and layer.
+        // Prefill: one block of 24 rows, keys 24 (the image span [3, 19) ends inside the block, so it does
+        // not extend them): attention 4·24·24 = 2304 per row → 14976 per row and layer.
         // Decode step j: keys 25 + j, 4·24·(25 + j) = 2400 / 2496 → 15072 + 15168 per layer.
         var expected: [FLOPKey: Int] = [
             key(.vision, nil, .visual): 602112 + 2 * 315520,
@@ -95,9 +99,11 @@ final class FullFLOPsTests: XCTestCase {
         // Text rows: 3 system + 5 text, one block of 8, text keys 8; its last row is after the image,
         // so kept heads add the 16 stored visual keys: per row 24·(4·8 + h_l·16).
         //   layer 0 (h 4): 24·96 = 2304;  layer 1 (h 2): 24·64 = 1536;  layer 2 (dropped): 24·32 = 768.
-        // Visual rows, layers < 2: projections 8·16·24·6·h_l; FFN 2·16·24·21·3 = 48384; attention
-        // h_l · 24 · Σ_i (3 + k_i) = h_l · 24 · (16·3 + 100) (w 3 on 4 × 4: 10 · 10 in-window pairs).
-        //   layer 0: 73728 + 48384 + 14208 = 136320;  layer 1: 36864 + 48384 + 7104 = 92352.
+        // Visual rows, layers < 2: projections 2·16·24·6·(2·h_l + 2·g_l) (q and o over the h_l kept heads,
+        // k and v over the g_l key/value heads serving them: layer 0 h 4, g 2; layer 1 heads 0 and 2 → kv
+        // heads 0 and 1, g 2); FFN 2·16·24·21·3 = 48384; attention h_l · 24 · Σ_i (3 + k_i) =
+        // h_l · 24 · (16·3 + 100) (w 3 on 4 × 4: 10 · 10 in-window pairs).
+        //   layer 0: 55296 + 48384 + 14208 = 117888;  layer 1: 36864 + 48384 + 7104 = 92352.
         // Decode step j: text keys 24 + j − 16 + 1 = 9 + j; 24·(4·(9 + j) + h_l·16) + 12672.
         let expected: [FLOPKey: Int] = [
             key(.vision, nil, .visual): 1233152,
@@ -107,7 +113,7 @@ final class FullFLOPsTests: XCTestCase {
             key(.prefill, 0, .system): 3 * (12672 + 2304), key(.prefill, 0, .text): 5 * (12672 + 2304),
             key(.prefill, 1, .system): 3 * (12672 + 1536), key(.prefill, 1, .text): 5 * (12672 + 1536),
             key(.prefill, 2, .system): 3 * (12672 + 768), key(.prefill, 2, .text): 5 * (12672 + 768),
-            key(.prefill, 0, .visual): 136320,
+            key(.prefill, 0, .visual): 117888,
             key(.prefill, 1, .visual): 92352,
             key(.decode, 0, .text): (12672 + 24 * (36 + 64)) + (12672 + 24 * (40 + 64)),
             key(.decode, 1, .text): (12672 + 24 * (36 + 32)) + (12672 + 24 * (40 + 32)),
@@ -115,10 +121,10 @@ final class FullFLOPsTests: XCTestCase {
         ]
         XCTAssertEqual(r.counts, expected)
         XCTAssertNil(r.counts[key(.prefill, 2, .visual)])  // dropped layer: visual rows cost nothing
-        XCTAssertEqual(r.all.total(stage: .prefill, group: .visual, component: .projections), 73728 + 36864)
+        XCTAssertEqual(r.all.total(stage: .prefill, group: .visual, component: .projections), 55296 + 36864)
         XCTAssertEqual(r.all.total(stage: .prefill, group: .visual, component: .ffn), 2 * 48384)
         XCTAssertEqual(r.all.total(stage: .prefill, group: .visual, component: .attention), 14208 + 7104)
-        XCTAssertEqual(r.total, 6_549_152)
+        XCTAssertEqual(r.total, 6_530_720)
     }
 
     /// A text-only prompt of 130 tokens: blocks of 64, 64, 2 with keys 64, 128, 130. No image, so
@@ -149,8 +155,9 @@ final class FullFLOPsTests: XCTestCase {
         XCTAssertEqual(r.all.perLayer(stage: .prefill, group: .system, component: .attention), [0: 469248, 1: 466944, 2: 466944])
         XCTAssertEqual(r.all.perLayer(stage: .prefill, group: .text, component: .attention),
                        [0: 58 * 24 * 528 + 2 * 24 * 536, 1: 58 * 24 * 512 + 2 * 24 * 520, 2: 58 * 24 * 512 + 2 * 24 * 520])
-        // Visual rows, layer 0: 8·4·24·6·4 + 2·4·24·64·3 + 4·24·(4·70 + 4·4) (no window: k_i = n = 4).
-        XCTAssertEqual(r.counts[key(.prefill, 0, .visual)], 18432 + 36864 + 28416)
+        // Visual rows, layer 0: 2·4·24·6·(2·4 + 2·2) (4 kept heads, 2 kv heads) + 2·4·24·64·3 +
+        // 4·24·4·(70 + 0 + 4) (no window: one causal block of the 4 image rows, keys s + r0 + b = 74).
+        XCTAssertEqual(r.counts[key(.prefill, 0, .visual)], 13824 + 36864 + 28416)
         XCTAssertNil(r.counts[key(.prefill, 1, .visual)])
     }
 
@@ -171,25 +178,28 @@ final class FullFLOPsTests: XCTestCase {
     }
 
     /// The fixture prompt (5 system + 576 visual + 70 text, 3 decode steps): blocks cross the image
-    /// and text boundaries. Values from an independent row-by-row, head-by-head evaluation of the rules.
+    /// and text boundaries. Values from Tools/reference/full_flops_rules.py.
     func testFixturePromptDenseAndSkip() throws {
         let layout = PromptLayout(systemTokens: 5, grid: .square(24), textTokens: 70, decodeSteps: 3)
         let dense = try model.full(layout)
-        XCTAssertEqual(dense.total, 225_887_232)
+        // Dense blocks 0–8 (rows 0–575) intersect the image span [5, 581), so their keys extend to 581:
+        // system rows 5·(12672 + 96·581) = 342240; visual rows 571·(12672 + 96·581) + 5·(12672 + 96·640)
+        // (rows 576–580 in block 9, keys 640); text rows 59·(12672 + 96·640) + 11·(12672 + 96·651).
+        XCTAssertEqual(dense.total, 269_184_000)
         XCTAssertEqual(dense.counts[key(.vision, nil, .visual)], 125_812_992)
         XCTAssertEqual(dense.counts[key(.projector, nil, .visual)], 1_548_288)
-        XCTAssertEqual(dense.counts[key(.prefill, 0, .system)], 94080)
-        XCTAssertEqual(dense.counts[key(.prefill, 0, .visual)], 25_270_272)
+        XCTAssertEqual(dense.counts[key(.prefill, 0, .system)], 342_240)
+        XCTAssertEqual(dense.counts[key(.prefill, 0, .visual)], 39_454_368)
         XCTAssertEqual(dense.counts[key(.prefill, 0, .text)], 5_199_456)
         XCTAssertEqual(dense.counts[key(.decode, 0, .text)], 226_080)
         XCTAssertEqual(dense.counts[key(.decode, nil, .text)], 3 * 1_539_072)
 
         let skip = try model.full(layout, plan: try maskPlan("layers=2,window=5,ffn=2"), mode: .skip)
-        XCTAssertEqual(skip.total, 156_012_096)
+        XCTAssertEqual(skip.total, 155_348_544)
         let expected: [FLOPKey: Int] = [
             key(.vision, nil, .visual): 125_812_992, key(.projector, nil, .visual): 1_548_288,
             key(.prefill, nil, .text): 1_539_072, key(.decode, nil, .text): 4_617_216,
-            key(.prefill, 0, .system): 370_560, key(.prefill, 0, .visual): 6_832_512, key(.prefill, 0, .text): 5_199_456,
+            key(.prefill, 0, .system): 370_560, key(.prefill, 0, .visual): 6_168_960, key(.prefill, 0, .text): 5_199_456,
             key(.prefill, 1, .system): 232_320, key(.prefill, 1, .visual): 4_743_360, key(.prefill, 1, .text): 3_264_096,
             key(.prefill, 2, .system): 94080, key(.prefill, 2, .text): 1_328_736,
             key(.decode, 0, .text): 226_080, key(.decode, 1, .text): 143_136, key(.decode, 2, .text): 60192,
@@ -204,7 +214,7 @@ final class FullFLOPsTests: XCTestCase {
     /// The default CLI prompt on the fixture (35 + 576 + 83, no decode): the number `yopo flops
     /// --model llava-hf-tiny --convention full` prints.
     func testFixtureDefaultPromptTotal() throws {
-        XCTAssertEqual(try model.full(PromptLayout(systemTokens: 35, grid: .square(24), textTokens: 83)).total, 230_957_184)
+        XCTAssertEqual(try model.full(PromptLayout(systemTokens: 35, grid: .square(24), textTokens: 83)).total, 279_230_592)
     }
 
     func testCLSKeptAndErrors() throws {
@@ -252,7 +262,7 @@ final class FullFLOPsTests: XCTestCase {
     }
 
     /// 7B, yopo-25 in skip mode against the yopo convention: the visual rows' projections and FFN are
-    /// exactly the convention's (h_l/H)·8nd² + 6ndF; their attention adds the s prefix keys the
+    /// exactly the convention's (h_l/H)·8nd² + 6ndF (no GQA, so k and v cover g_l = h_l heads); their attention adds the s prefix keys the
     /// convention leaves out (h_l · 4·hd·n·s per layer); text rows differ only in the visual keys read.
     func testSevenBillionPresetAgainstYOPOConvention() throws {
         let b7 = try FLOPsModel(.llava15_7B)
