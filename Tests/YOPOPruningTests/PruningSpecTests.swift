@@ -95,7 +95,7 @@ final class PruningSpecTests: XCTestCase {
         assertSpecError("yopo:stride=2", .invalidField(field: "stride", reason: "unknown field (window, layers, heads, heads-keep, ffn)"))
         assertSpecError("yopo:", .syntax("yopo: needs at least one of window, layers, heads, heads-keep, ffn"))
         assertSpecError("yopo:window", .syntax("'window' is not key=value"))
-        assertSpecError("magic:x=1", .syntax("unknown method magic (yopo)"))
+        assertSpecError("magic:x=1", .syntax("unknown method magic (yopo, fastv, pdrop, sparsevlm)"))
         assertSpecError("yopo-50", .syntax("'yopo-50' is not a method:key=value list or a preset (none, yopo-12, yopo-25)"))
     }
 
