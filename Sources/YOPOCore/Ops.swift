@@ -94,3 +94,27 @@ public func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count n: Int) {
     let inv = 1 / sum
     for i in 0..<n { p[i] *= inv }
 }
+
+/// `a · b` over `count` floats.
+@inline(__always)
+public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
+    var acc = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= count {
+        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < count {
+        s += a[i] * b[i]
+        i += 1
+    }
+    return s
+}
+
+/// `y += alpha · x` over `count` floats.
+@inline(__always)
+public func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+    for i in 0..<count { y[i] += alpha * x[i] }
+}

@@ -182,13 +182,15 @@ public final class LlamaDecoder {
         return .text
     }
 
-    /// Rotates `heads` head vectors of each row in place (transformers `apply_rotary_pos_emb`,
-    /// rotate-half layout). `x`: `[rows, heads · head_dim]`; row r has position `start + r`.
-    func applyRoPE(_ x: Tensor, heads: Int, start: Int) {
+    /// Rotates the head vectors of each row of `x` (`[rows, heads · head_dim]`) in place at the given
+    /// positions (transformers `apply_rotary_pos_emb`, rotate-half layout).
+    func applyRoPE(_ x: Tensor, heads: Int, positions: [Int]) {
+        precondition(positions.count == x.rows)
         let hd = config.headDim, half = hd / 2, width = heads * hd
+        guard heads > 0 else { return }
         var cosines = [Float](repeating: 0, count: half), sines = cosines
         for r in 0..<x.rows {
-            let position = Float(start + r)
+            let position = Float(positions[r])
             for i in 0..<half {
                 let angle = position * inverseFrequencies[i]
                 cosines[i] = cos(angle)

@@ -2,59 +2,11 @@ import Foundation
 import YOPOCore
 import YOPOPruning
 
-/// `a · b` over `count` floats.
-@inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
-    var acc = SIMD8<Float>()
-    var i = 0
-    while i + 8 <= count {
-        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-            * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-        i += 8
-    }
-    var s = acc.sum()
-    while i < count {
-        s += a[i] * b[i]
-        i += 1
-    }
-    return s
-}
-
-/// `y += alpha · x` over `count` floats.
-@inline(__always)
-func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
-    for i in 0..<count { y[i] += alpha * x[i] }
-}
-
 // YOPO compute-skipping execution (METHOD.md §3, right column): visual rows leave the computation
 // from layer K on; pruned heads do no visual Q/K/V/O work and store no visual K/V; visual queries
 // attend to the keys before their image plus their window; visual FFN rows use the first
 // int(I / r) channels (a slice of the weights). Costs follow docs/FLOPS.md "Pruned runs".
 extension LlamaDecoder {
-    /// Rotates head vectors of each row of `x` (`[rows, heads · head_dim]`) at the given absolute positions.
-    func applyRoPE(_ x: Tensor, heads: Int, positions: [Int]) {
-        precondition(positions.count == x.rows)
-        let hd = config.headDim, half = hd / 2, width = heads * hd
-        guard heads > 0 else { return }
-        var cosines = [Float](repeating: 0, count: half), sines = cosines
-        for r in 0..<x.rows {
-            let position = Float(positions[r])
-            for i in 0..<half {
-                let angle = position * inverseFrequencies[i]
-                cosines[i] = cos(angle)
-                sines[i] = sin(angle)
-            }
-            for h in 0..<heads {
-                let v = x.data + r * width + h * hd
-                for i in 0..<half {
-                    let a = v[i], b = v[i + half]
-                    v[i] = a * cosines[i] - b * sines[i]
-                    v[i + half] = b * cosines[i] + a * sines[i]
-                }
-            }
-        }
-    }
-
     /// Gathers rows `indices` of `x` into a new `[indices.count, columns]` tensor.
     static func gather(_ x: Tensor, _ indices: [Int]) -> Tensor {
         let c = x.columns
