@@ -10,7 +10,7 @@ struct YOPOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "yopo",
         abstract: "Run LLaVA-1.5 on the CPU, with YOPO visual-computation pruning.",
-        subcommands: [Generate.self, Bench.self, FLOPs.self],
+        subcommands: [Generate.self, Bench.self, FLOPs.self, Compare.self],
         defaultSubcommand: Generate.self)
 }
 

@@ -1,0 +1,352 @@
+import Foundation
+
+// The budget solver: one FLOPs target, every method's setting that meets it.
+//
+// Methods are compared at equal cost (BASELINES.md §5): given a target as a fraction of the dense
+// count under one published convention, each method gets the setting whose count is as close to the
+// target as possible without exceeding it. When no setting reaches the target the cheapest one is
+// returned, flagged infeasible. What is searched:
+//
+//   YOPO       w 5, r 2, the official head mask keeping about half the heads when the decoder shape
+//              has official masks (heads-keep 16 for 32 × 32, 20 for 40 × 40), else every head;
+//              K = 0…L.
+//   FastV      K = 2 (K = 1 for a 2-layer decoder); the image tokens kept after layer K, 0…n.
+//   PyramidDrop boundaries [L/4, L/2, 3L/4] (rounded, de-duplicated, within [1, L−1]) and λ on a
+//              0.001 grid. λ is limited to values that leave at least one image token in the last
+//              stage: with none left the later stages withdraw the image (VTW), which is no longer a
+//              pyramid. When those boundaries cannot reach the target, the derived sets of
+//              BASELINES.md §2.2 ([3, 11, 19], [2, 4, 10], [2, 6, 12], scaled to L) are tried too.
+//   SparseVLM  its v1.5 schedules "retain 192 / 128 / 64" (keep 300/200/110, 303/110/36, 66/30/17 at
+//              layers 2/6/15, scaled to L as round(l·L/32), clamped to [0, L−2]; layers that collide
+//              merge into one pruning point keeping the later, smaller count).
+
+/// Errors of the budget solver. Each message names what is wrong.
+public enum BudgetError: Error, CustomStringConvertible, Equatable {
+    /// A budget that is not a fraction in (0, 1] (or a percentage in (0%, 100%]).
+    case invalidBudget(String)
+    /// A convention or method the solver cannot count (`full`, YOPO under a token convention, …).
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .invalidBudget(let s): return "invalid budget: \(s)"
+        case .unsupported(let s): return "not supported: \(s)"
+        }
+    }
+}
+
+/// A FLOPs target as a fraction of the dense count: `25%` or `0.25`.
+public struct FLOPsBudget: Sendable, Equatable, CustomStringConvertible {
+    /// The target over the dense count, in (0, 1].
+    public let fraction: Double
+
+    /// Throws `BudgetError.invalidBudget` unless `fraction` is in (0, 1].
+    public init(fraction: Double) throws {
+        guard fraction.isFinite, fraction > 0, fraction <= 1 else {
+            throw BudgetError.invalidBudget("\(fraction) is outside (0, 1] (a fraction of the dense FLOPs)")
+        }
+        self.fraction = fraction
+    }
+
+    /// Parses `25%`, `12.5%` (percent of the dense count) or `0.25` (a fraction).
+    /// Throws `BudgetError.invalidBudget` for anything else, and for values outside (0%, 100%].
+    public init(parsing text: String) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasSuffix("%") {
+            let number = trimmed.dropLast().trimmingCharacters(in: .whitespaces)
+            guard let percent = Double(number), percent.isFinite else {
+                throw BudgetError.invalidBudget("'\(text)' is not a percentage (e.g. 25%)")
+            }
+            guard percent > 0, percent <= 100 else {
+                throw BudgetError.invalidBudget("'\(text)' is outside (0%, 100%]")
+            }
+            self.fraction = percent / 100
+        } else {
+            guard let value = Double(trimmed), value.isFinite else {
+                throw BudgetError.invalidBudget("'\(text)' is not a percentage (25%) or a fraction (0.25)")
+            }
+            guard value > 0, value <= 1 else {
+                throw BudgetError.invalidBudget(
+                    "'\(text)' is outside (0, 1]" + (value > 1 && value <= 100 ? " (write \(text)% for a percentage)" : ""))
+            }
+            self.fraction = value
+        }
+    }
+
+    /// `25%`, `12.5%`.
+    public var description: String {
+        let percent = fraction * 100
+        let rounded = (percent * 1e6).rounded() / 1e6
+        return (rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)) + "%"
+    }
+}
+
+/// The methods the solver sets up, in table order.
+public enum BudgetMethod: String, Sendable, CaseIterable, Codable {
+    case yopo, fastv, pdrop, sparsevlm
+
+    /// Display name (`YOPO`, `FastV`, `PDrop`, `SparseVLM`).
+    public var displayName: String {
+        switch self {
+        case .yopo: return "YOPO"
+        case .fastv: return "FastV"
+        case .pdrop: return "PDrop"
+        case .sparsevlm: return "SparseVLM"
+        }
+    }
+}
+
+/// One method's setting at a budget.
+public struct BudgetChoice: Sendable, Equatable {
+    public var method: BudgetMethod
+    /// The setting, as `--prune` takes it (`description` round-trips through `PruningSpec(parsing:)`).
+    public var spec: PruningSpec
+    /// What was searched to get it (`K 0…32`, `boundaries 8/16/24, λ grid 0.001`, `retain 128`).
+    public var detail: String
+    /// The setting's count under the solver's convention, in the convention's unit (FLOPs for yopo,
+    /// MACs otherwise).
+    public var flops: Double
+    /// The dense count under the same convention and layout.
+    public var dense: Double
+    /// Whether `flops` is within the target. False: no setting reaches it and this is the cheapest.
+    public var feasible: Bool
+
+    /// `flops / dense`.
+    public var fraction: Double { dense == 0 ? 0 : flops / dense }
+}
+
+/// Every method's setting at one budget.
+public struct BudgetSolution: Sendable, Equatable {
+    public var budget: FLOPsBudget
+    public var convention: FLOPsConvention
+    public var layout: PromptLayout
+    /// The dense count (convention unit).
+    public var dense: Double
+    /// The target, `budget.fraction · dense`.
+    public var target: Double { budget.fraction * dense }
+    /// Settings for the methods the convention can count, in `BudgetMethod` order.
+    public var choices: [BudgetChoice]
+    /// Methods without a setting and why (YOPO under `fastv` / `sparsevlm`, a decoder too shallow for
+    /// a baseline).
+    public var unsupported: [BudgetMethod: String]
+
+    /// The choice for `method`, if it has one.
+    public func choice(_ method: BudgetMethod) -> BudgetChoice? { choices.first { $0.method == method } }
+}
+
+extension FLOPsModel {
+    /// Counts a pruning spec under a published convention (`yopo`, `fastv`, `pdrop`, `sparsevlm`):
+    /// `none` is the dense count, a YOPO spec or preset is resolved against this model (official masks
+    /// loaded, "actual-mask" profile), a baseline is counted by its schedule.
+    /// Throws `PruningSpecError` when the spec does not fit the model, `FLOPsError.unsupported` for
+    /// `full` and for YOPO under `fastv` / `sparsevlm` (they count tokens, not heads or windows).
+    public func count(_ convention: FLOPsConvention, spec: PruningSpec, layout: PromptLayout) throws -> ConventionFLOPs {
+        switch spec {
+        case .none: return try count(convention, .dense, layout: layout)
+        case .baseline(let b): return try count(convention, b.method, layout: layout)
+        case .yopo, .preset:
+            let plan = try spec.resolve(for: dimensions.decoderShape)!
+            return try count(convention, .yopo(YOPOCostProfile(plan: plan)), layout: layout)
+        }
+    }
+}
+
+/// Picks each method's setting for a FLOPs target (see the file header for what is searched).
+public struct BudgetSolver: Sendable {
+    public let model: FLOPsModel
+    public let layout: PromptLayout
+    public let convention: FLOPsConvention
+
+    /// Relative slack when comparing a count with the target (sums of equal layers differ from a
+    /// scaled sum in the last bits).
+    public static let tolerance = 1e-9
+
+    /// - Parameters:
+    ///   - dimensions: the model's shape.
+    ///   - layout: the prompt the counts are for; it needs an image.
+    ///   - convention: `yopo` (default), `fastv`, `pdrop` or `sparsevlm`.
+    /// Throws `FLOPsError` for unusable dimensions or layouts, `BudgetError.unsupported` for `full`
+    /// and for a prompt without an image.
+    public init(dimensions: ModelDimensions, layout: PromptLayout, convention: FLOPsConvention = .yopo) throws {
+        guard convention != .full else {
+            throw BudgetError.unsupported("the budget solver works in the yopo, fastv, pdrop or sparsevlm convention, not full")
+        }
+        let model = try FLOPsModel(dimensions)
+        try layout.validate(dimensions)
+        guard layout.imageCount >= 1, layout.visualTokens(dimensions) > 0 else {
+            throw BudgetError.unsupported("a FLOPs budget needs a prompt with an image")
+        }
+        self.model = model
+        self.layout = layout
+        self.convention = convention
+    }
+
+    /// The count of `spec` under the solver's convention (convention unit).
+    /// Throws as `FLOPsModel.count(_:spec:layout:)`.
+    public func cost(_ spec: PruningSpec) throws -> Double {
+        try model.count(convention, spec: spec, layout: layout).total
+    }
+
+    /// The dense count under the solver's convention.
+    public var dense: Double { get throws { try cost(.none) } }
+
+    /// Every method's setting for `budget`. Methods the convention or decoder cannot count are listed
+    /// in `unsupported`. Throws `FLOPsError` / `PruningSpecError` only for internal inconsistencies.
+    public func solve(_ budget: FLOPsBudget) throws -> BudgetSolution {
+        var choices: [BudgetChoice] = []
+        var unsupported: [BudgetMethod: String] = [:]
+        for method in BudgetMethod.allCases {
+            do {
+                choices.append(try solve(method, budget))
+            } catch let error as BudgetError {
+                if case .unsupported(let why) = error { unsupported[method] = why } else { throw error }
+            }
+        }
+        return BudgetSolution(
+            budget: budget, convention: convention, layout: layout, dense: try dense, choices: choices,
+            unsupported: unsupported)
+    }
+
+    /// One method's setting for `budget`.
+    /// Throws `BudgetError.unsupported` when the method has no count under this convention or does not
+    /// fit the decoder (FastV, PyramidDrop and SparseVLM need ≥ 2 layers).
+    public func solve(_ method: BudgetMethod, _ budget: FLOPsBudget) throws -> BudgetChoice {
+        let dense = try self.dense
+        let target = budget.fraction * dense
+        let candidates: [(spec: PruningSpec, detail: String)]
+        var preferred: Int?  // candidates[0..<preferred] are tried first (PyramidDrop's default boundaries)
+        switch method {
+        case .yopo: candidates = try yopoCandidates()
+        case .fastv: candidates = try fastVCandidates()
+        case .pdrop:
+            let (defaults, derived) = try pyramidDropCandidates()
+            candidates = defaults + derived
+            preferred = defaults.count
+        case .sparsevlm: candidates = try sparseVLMCandidates()
+        }
+        let costs = try candidates.map { try cost($0.spec) }
+        let limit = target * (1 + Self.tolerance)
+        func best(_ range: Range<Int>) -> Int? {
+            // Largest count within the target; ties go to the first candidate (the smallest setting).
+            var chosen: Int?
+            for i in range where costs[i] <= limit {
+                if chosen == nil || costs[i] > costs[chosen!] { chosen = i }
+            }
+            return chosen
+        }
+        let index: Int
+        var feasible = true
+        if let preferred, let i = best(0..<preferred) {
+            index = i
+        } else if let i = best(0..<candidates.count) {
+            index = i
+        } else {
+            index = costs.indices.min { costs[$0] < costs[$1] }!
+            feasible = false
+        }
+        return BudgetChoice(
+            method: method, spec: candidates[index].spec, detail: candidates[index].detail, flops: costs[index],
+            dense: dense, feasible: feasible)
+    }
+
+    // MARK: candidates
+
+    var layers: Int { model.dimensions.text.numHiddenLayers }
+
+    /// heads-keep of the official mask keeping about half the heads, when the shape has official masks.
+    static func halfHeadsOfficialMask(_ shape: DecoderShape) -> Int? {
+        let prefix: String
+        switch (shape.numHiddenLayers, shape.numAttentionHeads) {
+        case (32, 32): prefix = "headmask_7b_"
+        case (40, 40): prefix = "headmask_13b_"
+        default: return nil
+        }
+        let available = OfficialHeadMaskData.masks.keys.compactMap { $0.hasPrefix(prefix) ? Int($0.dropFirst(prefix.count)) : nil }
+        let half = Double(shape.numAttentionHeads) / 2
+        return available.min { (abs(Double($0) - half), $0) < (abs(Double($1) - half), $1) }
+    }
+
+    func yopoCandidates() throws -> [(spec: PruningSpec, detail: String)] {
+        guard convention == .yopo || convention == .pdrop else {
+            throw BudgetError.unsupported(
+                "YOPO has no count under the \(convention.rawValue) convention (it counts tokens, not heads or windows)")
+        }
+        guard model.dimensions.vision.dropsCLS else {
+            throw BudgetError.unsupported("YOPO needs the visual tokens to be the patch grid (this model keeps CLS)")
+        }
+        let heads = Self.halfHeadsOfficialMask(model.dimensions.decoderShape)
+        let maskNote = heads.map { "official mask heads-keep \($0)" } ?? "no official mask for this shape, all heads"
+        return (0...layers).map { k in
+            (.yopo(YOPOSpec(window: 5, layers: k, headsKeep: heads, ffn: 2)), "w 5, r 2, \(maskNote); K searched 0…\(layers)")
+        }
+    }
+
+    func fastVCandidates() throws -> [(spec: PruningSpec, detail: String)] {
+        guard layers >= 2 else { throw BudgetError.unsupported("FastV needs a decoder of at least 2 layers") }
+        let k = layers > 2 ? 2 : 1
+        let n = layout.visualTokens(model.dimensions)
+        return (0...n).map { keep in
+            (.baseline(.fastV(FastVSettings(k: k, keep: keep))), "K \(k); image tokens kept searched 0…\(n)")
+        }
+    }
+
+    /// Boundaries `b` (given for 32 layers) scaled to L: round(b·L/32), clamped to [1, L−1], de-duplicated.
+    static func scaledBoundaries(_ boundaries: [Double], layers: Int, base: Double = 32) -> [Int] {
+        var out: [Int] = []
+        for b in boundaries {
+            let l = min(max(Int((b * Double(layers) / base).rounded()), 1), layers - 1)
+            if out.last != l { out.append(l) }
+        }
+        return out
+    }
+
+    /// The default boundaries' candidates and the derived sets' (each set: λ on the 0.001 grid, ascending).
+    func pyramidDropCandidates() throws -> (
+        defaults: [(spec: PruningSpec, detail: String)], derived: [(spec: PruningSpec, detail: String)]
+    ) {
+        guard layers >= 2 else { throw BudgetError.unsupported("PyramidDrop needs a decoder of at least 2 layers") }
+        let n = Double(layout.visualTokens(model.dimensions))
+        func grid(_ boundaries: [Int], _ origin: String) -> [(spec: PruningSpec, detail: String)] {
+            let stages = Double(boundaries.count)
+            let name = boundaries.map(String.init).joined(separator: "/")
+            return (1...1000).compactMap { i in
+                let ratio = Double(i) / 1000
+                // At least one image token left in the last stage.
+                guard (n * pow(ratio, stages)).rounded(.down) >= 1 else { return nil }
+                return (.baseline(.pyramidDrop(PyramidDropSettings(layers: boundaries, ratio: ratio))),
+                        "boundaries \(name) (\(origin)); λ searched on a 0.001 grid")
+            }
+        }
+        let defaults = Self.scaledBoundaries([8, 16, 24], layers: layers)
+        var derived: [[Int]] = []
+        for set in [[3.0, 11, 19], [2, 4, 10], [2, 6, 12]] {
+            let scaled = Self.scaledBoundaries(set, layers: layers)
+            if scaled != defaults && !derived.contains(scaled) { derived.append(scaled) }
+        }
+        return (grid(defaults, "L/4, L/2, 3L/4"), derived.flatMap { grid($0, "BASELINES.md §2.2, derived") })
+    }
+
+    /// SparseVLM v1.5 pruning layers [2, 6, 15] and a schedule's keep counts scaled to L.
+    static func scaledSchedule(keep: [Int], layers: Int) -> (layers: [Int], keep: [Int]) {
+        var outLayers: [Int] = [], outKeep: [Int] = []
+        for (l, k) in zip([2, 6, 15], keep) {
+            let scaled = min(max(Int((Double(l) * Double(layers) / 32).rounded()), 0), layers - 2)
+            if outLayers.last == scaled {
+                outKeep[outKeep.count - 1] = k
+            } else {
+                outLayers.append(scaled)
+                outKeep.append(k)
+            }
+        }
+        return (outLayers, outKeep)
+    }
+
+    func sparseVLMCandidates() throws -> [(spec: PruningSpec, detail: String)] {
+        guard layers >= 2 else { throw BudgetError.unsupported("SparseVLM needs a decoder of at least 2 layers") }
+        return [(64, [66, 30, 17]), (128, [303, 110, 36]), (192, [300, 200, 110])].map { tokens, keep in
+            let s = Self.scaledSchedule(keep: keep, layers: layers)
+            return (.baseline(.sparseVLM(SparseVLMSettings(layers: s.layers, keep: s.keep))),
+                    "v1.5 schedule retain \(tokens)")
+        }
+    }
+}
