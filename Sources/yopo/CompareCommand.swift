@@ -374,7 +374,7 @@ struct Compare: ParsableCommand {
                 case .none: full = try flopsModel.full(layout).total
                 case .yopo, .preset:
                     full = try flopsModel.full(layout, plan: e.spec.resolve(for: shape), mode: mode).total
-                case .baseline: full = nil
+                case .baseline(let b): full = try flopsModel.full(layout, baseline: b).total
                 }
                 let matches = zip(run.argmax, reference.argmax).filter { $0 == $1 }.count
                 rows.append(Row(
