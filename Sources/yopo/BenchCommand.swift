@@ -5,7 +5,7 @@ import YOPOCore
 import YOPOModels
 import YOPOPruning
 
-struct Bench: ParsableCommand {
+struct Bench: OneLineErrorCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time LLM prefill on random weights with a real model's dimensions.",
         discussion: """
@@ -45,14 +45,6 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    func run() throws {
-        do {
-            try execute()
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
-    }
 
     func execute() throws {
         var config: LlamaConfiguration

@@ -5,7 +5,7 @@ import YOPOModels
 import YOPOPruning
 
 /// `yopo compare`: dense, YOPO and the token-pruning baselines at one FLOPs budget, side by side.
-struct Compare: ParsableCommand {
+struct Compare: OneLineErrorCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare dense, YOPO, FastV, PyramidDrop and SparseVLM at one FLOPs budget.",
         discussion: """
@@ -64,22 +64,6 @@ struct Compare: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
-    func run() throws {
-        do {
-            try execute()
-        } catch let error as CleanExit {
-            throw error
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
-    }
-
-    /// A one-line argument error.
-    struct ArgumentError: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
-    }
 
     struct Sample {
         var image: String

@@ -5,7 +5,7 @@ import YOPOPruning
 
 /// `yopo flops`: FLOPs of a prompt, dense or pruned, under a published convention or this engine's
 /// exact cost (docs/FLOPS.md).
-struct FLOPs: ParsableCommand {
+struct FLOPs: OneLineErrorCommand {
     static let configuration = CommandConfiguration(
         commandName: "flops",
         abstract: "Count the FLOPs of a LLaVA-1.5 prompt, dense or pruned.",
@@ -75,22 +75,6 @@ struct FLOPs: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
-    func run() throws {
-        do {
-            try execute()
-        } catch let error as CleanExit {
-            throw error
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
-    }
-
-    /// A one-line argument error.
-    struct ArgumentError: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
-    }
 
     static func count(_ value: String, _ option: String) throws -> Int {
         guard let v = Int(value.trimmingCharacters(in: .whitespaces)) else {

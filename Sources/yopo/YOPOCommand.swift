@@ -19,7 +19,33 @@ func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
-struct Generate: ParsableCommand {
+/// A subcommand whose failures print one `error: …` line and exit with status 1.
+protocol OneLineErrorCommand: ParsableCommand {
+    func execute() throws
+}
+
+extension OneLineErrorCommand {
+    func run() throws {
+        do {
+            try execute()
+        } catch let error as CleanExit {
+            throw error
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// A one-line argument error.
+struct ArgumentError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+struct Generate: OneLineErrorCommand {
     static let configuration = CommandConfiguration(
         abstract: "Answer a prompt about an image with a LLaVA-1.5 checkpoint.",
         discussion: """
@@ -76,23 +102,12 @@ struct Generate: ParsableCommand {
     @Flag(help: "Log progress details to stderr.")
     var verbose = false
 
-    func run() throws {
+    func execute() throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = verbose ? .debug : .warning
             return handler
         }
-        do {
-            try execute()
-        } catch let error as ValidationError {
-            throw error
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
-    }
-
-    func execute() throws {
         let parameters = GenerationParameters(
             maxTokens: maxTokens, temperature: temperature, topP: topP, topK: topK, seed: seed)
         try parameters.validate()
