@@ -34,9 +34,10 @@ public func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float) -> Tensor {
     let w = weight.data
     for r in 0..<x.rows {
         let src = x.data + r * d, dst = y.data + r * d
-        var sumSquares: Float = 0
-        for i in 0..<d { sumSquares += src[i] * src[i] }
-        let inv = 1 / (sumSquares / Float(d) + eps).squareRoot()
+        // The mean of squares in double: deep stacks amplify its rounding into the logits.
+        var sumSquares: Double = 0
+        for i in 0..<d { sumSquares += Double(src[i]) * Double(src[i]) }
+        let inv = 1 / (Float(sumSquares / Double(d)) + eps).squareRoot()
         for i in 0..<d { dst[i] = w[i] * (src[i] * inv) }
     }
     return y
