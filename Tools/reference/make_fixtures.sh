@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates every fixture under Tests/Fixtures/ from the pinned reference stack: runs each
-# make_*_fixtures.py in this folder (alphabetical order) from the repository root.
+# make_*_fixtures.py in this folder, in dependency order, from the repository root.
 # requirements.txt is installed only when the reference packages cannot be imported.
 #   PYTHON=/path/to/python3 Tools/reference/make_fixtures.sh
 set -euo pipefail
@@ -16,13 +16,12 @@ if ! "$PYTHON" -c "import torch, transformers, tokenizers, sentencepiece, safete
 fi
 
 cd "$repo"
-shopt -s nullglob
-scripts=("$here"/make_*_fixtures.py)
-if [ "${#scripts[@]}" -eq 0 ]; then
-  echo "make_fixtures.sh: no make_*_fixtures.py in $here" >&2
-  exit 1
-fi
-for script in "${scripts[@]}"; do
+# Order matters: make_model_fixtures.py rewrites golden/ and the models README; the pruning script
+# builds the 32-layer fixture the baseline script runs on; image and tokenizer fixtures are independent.
+# (make_tokenizer_fixtures.py's slow-tokenizer goldens need a second interpreter: see its --help.)
+scripts=(make_model_fixtures.py make_pruning_fixtures.py make_baseline_fixtures.py make_image_fixtures.py make_tokenizer_fixtures.py)
+for name in "${scripts[@]}"; do
+  script="$here/$name"
   echo "== $(basename "$script")" >&2
   "$PYTHON" "$script"
 done
