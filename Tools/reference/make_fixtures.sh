@@ -18,7 +18,8 @@ fi
 cd "$repo"
 # Order matters: make_model_fixtures.py rewrites golden/ and the models README; the pruning script
 # builds the 32-layer fixture the baseline script runs on; image and tokenizer fixtures are independent.
-# (make_tokenizer_fixtures.py's slow-tokenizer goldens need a second interpreter: see its --help.)
+# make_tokenizer_fixtures.py's slow-tokenizer goldens need a second interpreter with transformers 4.37
+# (requirements-llava-slow-tokenizer.txt): set YOPO_SLOW_TOKENIZER_PYTHON to it.
 scripts=(make_model_fixtures.py make_pruning_fixtures.py make_baseline_fixtures.py make_image_fixtures.py make_tokenizer_fixtures.py)
 for name in "${scripts[@]}"; do
   script="$here/$name"
