@@ -504,10 +504,27 @@ public struct PyramidDropSettings: Sendable, Equatable {
     public var layers: [Int]
     /// λ, the fraction kept at each boundary (0.5: 576 → 288 → 144 → 72).
     public var ratio: Double
+    /// Explicit image tokens kept after each boundary (instead of λ), e.g. [288, 144, 72].
+    public var keep: [Int]?
 
     public init(layers: [Int] = [8, 16, 24], ratio: Double = 0.5) {
         self.layers = layers
         self.ratio = ratio
+        self.keep = nil
+    }
+
+    /// Keep `keep[i]` image tokens after boundary i (one count per boundary).
+    public init(layers: [Int], keep: [Int]) {
+        self.layers = layers
+        self.ratio = 1
+        self.keep = keep
+    }
+
+    /// Image tokens kept after boundary `stage` (0-based) out of the original `n`:
+    /// `keep[stage]`, else `int(n · λ^(stage+1))` (the code's `int()`).
+    public func keptCount(imageTokens n: Int, boundary stage: Int) -> Int {
+        if let keep { return keep[stage] }
+        return Int((Double(n) * pow(ratio, Double(stage + 1))).rounded(.down))
     }
 
     /// Image tokens each decoder layer processes: stage i keeps `int(n · λ^i)` (the code's `int()`).
@@ -519,14 +536,21 @@ public struct PyramidDropSettings: Sendable, Equatable {
             throw FLOPsError.invalidSettings("pdrop layers \(layers) must increase within [1, \(count)]")
         }
         guard ratio > 0 && ratio <= 1 else { throw FLOPsError.invalidSettings("pdrop ratio \(ratio) is outside (0, 1]") }
-        return (0..<count).map { l in
-            let stage = layers.filter { $0 <= l }.count
-            return (Double(n) * pow(ratio, Double(stage))).rounded(.down)
+        if let keep {
+            guard keep.count == layers.count, keep.allSatisfy({ $0 >= 0 }) else {
+                throw FLOPsError.invalidSettings("pdrop keep \(keep) needs one count ≥ 0 per boundary \(layers)")
+            }
         }
+        // Each stage keeps from the tokens still present.
+        var perStage = [Double(n)]
+        for stage in 0..<layers.count { perStage.append(min(perStage.last!, Double(keptCount(imageTokens: n, boundary: stage)))) }
+        return (0..<count).map { l in perStage[layers.filter { $0 <= l }.count] }
     }
 
     public var description: String {
-        "pdrop:layers=\(layers.map(String.init).joined(separator: "/")),ratio=\(formatNumber(ratio))"
+        let boundaries = "pdrop:layers=\(layers.map(String.init).joined(separator: "/"))"
+        if let keep { return boundaries + ",keep=\(keep.map(String.init).joined(separator: "/"))" }
+        return boundaries + ",ratio=\(formatNumber(ratio))"
     }
 }
 
@@ -654,10 +678,19 @@ public enum BaselineSpec: Sendable, Equatable, CustomStringConvertible {
             guard r >= 0 && r <= 1 else { throw PruningSpecError.invalidField(field: "r", reason: "\(r) must be in [0, 1]") }
             return .fastV(FastVSettings(k: k, removalRatio: r))
         case "pdrop":
-            try allow(["layers", "ratio"])
+            try allow(["layers", "ratio", "keep"])
             let layers = try list("layers") ?? [8, 16, 24]
             guard zip(layers, layers.dropFirst()).allSatisfy({ $0 < $1 }), (layers.first ?? 1) >= 1 else {
                 throw PruningSpecError.invalidField(field: "layers", reason: "\(layers) must increase from ≥ 1")
+            }
+            if let keep = try list("keep") {
+                guard fields["ratio"] == nil else {
+                    throw PruningSpecError.invalidField(field: "ratio", reason: "give ratio or keep, not both")
+                }
+                guard keep.count == layers.count, keep.allSatisfy({ $0 >= 0 }) else {
+                    throw PruningSpecError.invalidField(field: "keep", reason: "give one count ≥ 0 per boundary")
+                }
+                return .pyramidDrop(PyramidDropSettings(layers: layers, keep: keep))
             }
             let ratio = try number("ratio") ?? 0.5
             guard ratio > 0 && ratio <= 1 else {

@@ -31,9 +31,9 @@ public final class PyramidDrop: TokenPruner {
 
     public var spec: String { settings.description }
 
-    /// Image tokens kept at boundary `stage` (0-based) out of the prompt's `n`: `int(n·λ^(stage+1))`.
+    /// Image tokens kept at boundary `stage` (0-based) out of the prompt's `n`: `keep[stage]`, else `int(n·λ^(stage+1))`.
     public func keptCount(imageTokens n: Int, boundary stage: Int) -> Int {
-        Int((Double(n) * pow(settings.ratio, Double(stage + 1))).rounded(.down))
+        settings.keptCount(imageTokens: n, boundary: stage)
     }
 
     public func begin(inputs: Tensor, rows: RowState, counter: FLOPCounter?) {

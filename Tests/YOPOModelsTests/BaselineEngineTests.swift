@@ -56,6 +56,11 @@ final class BaselineEngineTests: XCTestCase {
         _ = try runCase("hf_chelsea", execution: { _ in .tokenPruning(pdrop) }, steps: 1)
         XCTAssertEqual(pdrop.keptIndices.map(\.count), [288, 144])
         XCTAssertTrue(Set(pdrop.keptIndices[1]).isSubset(of: Set(pdrop.keptIndices[0])))
+        // An explicit keep list instead of λ.
+        let explicit = try pruner("pdrop:layers=1/2,keep=300/40")
+        XCTAssertEqual(explicit.spec, "pdrop:layers=1/2,keep=300/40")
+        _ = try runCase("hf_chelsea", execution: { _ in .tokenPruning(explicit) }, steps: 1)
+        XCTAssertEqual(explicit.keptIndices.map(\.count), [300, 40])
         let sparse = try pruner("sparsevlm:layers=0/1,keep=100/50")
         _ = try runCase("hf_chelsea", execution: { _ in .tokenPruning(sparse) }, steps: 1)
         // 476 deleted → 142 recycled candidates → 15 clusters; then 65 deleted → 19 → 2.
