@@ -7,6 +7,32 @@ import YOPOPruning
 // attend to the keys before their image plus their window; visual FFN rows use the first
 // int(I / r) channels (a slice of the weights). Costs follow docs/FLOPS.md "Pruned runs".
 extension LlamaDecoder {
+    /// The rows of a projection weight `[heads · head_dim, in]` belonging to `heads` (in order), as
+    /// one `[heads.count · head_dim, in]` matrix; the weight itself when every head is listed.
+    static func gatherHeadRows(_ w: Tensor, heads: [Int], headDim: Int) -> Tensor {
+        if heads == Array(0..<(w.rows / headDim)) { return w }
+        let c = w.columns
+        let out = Tensor(zeros: [heads.count * headDim, c])
+        for (j, h) in heads.enumerated() {
+            (out.data + j * headDim * c).update(from: w.data + h * headDim * c, count: headDim * c)
+        }
+        return out
+    }
+
+    /// The columns of `o_proj` (`[out, heads · head_dim]`) belonging to `heads`, as one
+    /// `[out, heads.count · head_dim]` matrix; the weight itself when every head is listed.
+    static func gatherHeadColumns(_ w: Tensor, heads: [Int], headDim: Int) -> Tensor {
+        if heads == Array(0..<(w.columns / headDim)) { return w }
+        let width = heads.count * headDim
+        let out = Tensor(zeros: [w.rows, width])
+        for r in 0..<w.rows {
+            for (j, h) in heads.enumerated() {
+                (out.data + r * width + j * headDim).update(from: w.data + r * w.columns + h * headDim, count: headDim)
+            }
+        }
+        return out
+    }
+
     /// Gathers rows `indices` of `x` into a new `[indices.count, columns]` tensor.
     static func gather(_ x: Tensor, _ indices: [Int]) -> Tensor {
         let c = x.columns
@@ -86,10 +112,12 @@ extension LlamaDecoder {
                     allTextPositions: allTextPositions, plan: plan, counter: counter)
                 // o_proj over the kept heads' input slices only.
                 let out = Tensor(zeros: [image.count, d])
-                let hd = config.headDim, qWidth = config.numAttentionHeads * hd
-                for (j, head) in kept.enumerated() {
-                    MatMul.gemmABt(m: image.count, n: d, k: hd, a: context.data + j * hd, lda: kept.count * hd,
-                                   b: l.oProj.data + head * hd, ldb: qWidth, beta: 1, c: out.data, ldc: d)
+                let hd = config.headDim
+                // One GEMM over the kept heads' columns of o_proj (gathered when not all heads are kept).
+                if !kept.isEmpty {
+                    let oColumns = LlamaDecoder.gatherHeadColumns(l.oProj, heads: kept, headDim: hd)
+                    MatMul.gemmABt(m: image.count, n: d, k: kept.count * hd, a: context.data, lda: kept.count * hd,
+                                   b: oColumns.data, ldb: oColumns.columns, c: out.data, ldc: d)
                 }
                 counter?.addProduct(rows: image.count, k: hd * kept.count, n: d, layer: index, .visual)
                 addInPlace(out, h)
@@ -136,18 +164,10 @@ extension LlamaDecoder {
         _ l: Layer, _ normed: Tensor, kept: [Int], storedKV: [Int], image: ImageLayout, layer: Int, counter: FLOPCounter?
     ) -> (Tensor, KVCache.VisualKV) {
         let n = image.count, d = config.hiddenSize, hd = config.headDim
-        let q = Tensor(zeros: [n, kept.count * hd])
-        for (j, h) in kept.enumerated() {
-            MatMul.gemmABt(m: n, n: hd, k: d, a: normed.data, lda: d, b: l.qProj.data + h * hd * d, ldb: d,
-                           c: q.data + j * hd, ldc: kept.count * hd)
-        }
-        let keys = Tensor(zeros: [n, storedKV.count * hd]), values = Tensor(zeros: [n, storedKV.count * hd])
-        for (j, g) in storedKV.enumerated() {
-            MatMul.gemmABt(m: n, n: hd, k: d, a: normed.data, lda: d, b: l.kProj.data + g * hd * d, ldb: d,
-                           c: keys.data + j * hd, ldc: storedKV.count * hd)
-            MatMul.gemmABt(m: n, n: hd, k: d, a: normed.data, lda: d, b: l.vProj.data + g * hd * d, ldb: d,
-                           c: values.data + j * hd, ldc: storedKV.count * hd)
-        }
+        // One GEMM per projection over the kept heads' rows (gathered when not all heads are kept).
+        let q = linear(normed, LlamaDecoder.gatherHeadRows(l.qProj, heads: kept, headDim: hd))
+        let keys = linear(normed, LlamaDecoder.gatherHeadRows(l.kProj, heads: storedKV, headDim: hd))
+        let values = linear(normed, LlamaDecoder.gatherHeadRows(l.vProj, heads: storedKV, headDim: hd))
         let positions = Array(image.range)
         applyRoPE(q, heads: kept.count, positions: positions)
         applyRoPE(keys, heads: storedKV.count, positions: positions)
