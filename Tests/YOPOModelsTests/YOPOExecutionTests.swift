@@ -215,3 +215,33 @@ final class ExecutedFLOPsTests: XCTestCase {
         }
     }
 }
+
+extension ExecutedFLOPsTests {
+    /// The golden plans built from the official 7B masks, on the 32-layer × 32-head fixture.
+    func testExecutedEqualsAnalyticFullWithOfficialMasks() throws {
+        let model = try LLaVAModel(directory: Fixtures.models("llava-hf-tiny-32x32"))
+        let dims = try ModelDimensions(model.configuration, name: "llava-hf-tiny-32x32")
+        let flops = try FLOPsModel(dims)
+        for name in ["prune_llava-hf-tiny-32x32_yopo25_skip", "prune_llava-hf-tiny-32x32_yopo12_skip"] {
+            let golden = try JSONDecoder().decode(
+                PruningGolden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(name).json"))))
+            let plan = try XCTUnwrap(PruningSpec(parsing: golden.plan, baseDirectory: Fixtures.root.path).resolve(for: dims.decoderShape))
+            let counter = FLOPCounter()
+            let features = model.imageFeatures(
+                try SafetensorsFile(path: Fixtures.models("golden/hf_chelsea.safetensors")).load("pixel_values"), counter: counter)
+            let embeddings = try model.inputEmbeddings(ids: golden.input_ids, images: [features])
+            let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
+            let cache = model.decoder.makeCache()
+            counter.stage = .prefill
+            var logits = model.decoder.forward(embeddings, cache: cache, images: [image], execution: .skip(plan), counter: counter)
+            counter.stage = .decode
+            for _ in 0..<2 {
+                logits = model.decoder.forward(model.decoder.embed([Sampler_argmax(logits)]), cache: cache, execution: .skip(plan), counter: counter)
+            }
+            let layout = PromptLayout(
+                systemTokens: golden.image_span[0], grid: VisualGrid(rows: 24, columns: 24),
+                textTokens: golden.input_ids.count - golden.image_span[0] - 576, decodeSteps: 2)
+            XCTAssertEqual(counter.counts, try flops.full(layout, plan: plan, mode: .skip).counts, name)
+        }
+    }
+}
