@@ -95,7 +95,7 @@ extension LlamaDecoder {
             }
             let textContext = skipTextAttention(
                 q: q, layer: index, cache: cache, pastText: pastText, textPositions: textPositions,
-                allTextPositions: allTextPositions, images: images, plan: plan, groups: textGroups, counter: counter)
+                images: images, plan: plan, groups: textGroups, counter: counter)
             let attended = linear(textContext, l.oProj)
             addInPlace(attended, text)
             text = ffn(l, attended, width: config.intermediateSize)
@@ -179,7 +179,7 @@ extension LlamaDecoder {
     /// Attention of the call's text rows: text keys causally, plus each image's stored visual keys
     /// for heads that keep visual work in this layer. Softmax over the keys present.
     private func skipTextAttention(
-        q: Tensor, layer: Int, cache: KVCache, pastText: Int, textPositions: [Int], allTextPositions: [Int],
+        q: Tensor, layer: Int, cache: KVCache, pastText: Int, textPositions: [Int],
         images: [ImageLayout], plan: YOPOPlan, groups: [TokenGroup], counter: FLOPCounter?
     ) -> Tensor {
         let t = q.rows, hd = config.headDim, heads = config.numAttentionHeads
@@ -240,7 +240,6 @@ extension LlamaDecoder {
                 r0 += b
             }
         }
-        _ = allTextPositions
         return context
     }
 

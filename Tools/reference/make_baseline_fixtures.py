@@ -556,18 +556,7 @@ AttentionInterface.register("baseline_masked", _masked_attention)
 def masked_greedy(model, ids, pixel_values, s, drops, reindex, capture=()):
     """transformers' forward + DynamicCache under MaskedPath: first-step logits, greedy ids, captured rows."""
     with MaskedPath(model, s, drops, reindex, capture) as mp:
-        cache = DynamicCache(config=model.config.text_config)
-        gen, steps = [], []
-        with torch.no_grad():
-            out = model(input_ids=torch.tensor([ids]), pixel_values=pixel_values.unsqueeze(0), cache=cache,
-                        use_cache=True)
-            steps.append(out.logits[0, -1].clone())
-            for i in range(NEW_TOKENS):
-                gen.append(int(torch.argmax(steps[-1])))
-                if i == NEW_TOKENS - 1:
-                    break
-                out = model(input_ids=torch.tensor([[gen[-1]]]), cache=cache, use_cache=True)
-                steps.append(out.logits[0, -1].clone())
+        gen, steps = mpf.greedy_cached(model, ids, pixel_values, NEW_TOKENS)
         rows = dict(mp.rows)
     return steps[0], gen, rows
 
