@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Matrix products go through a system BLAS: OpenBLAS (pkg-config `openblas`) on Linux,
-// Accelerate on Apple platforms. Image decoding through libjpeg-turbo and libpng.
+// Accelerate on Apple platforms; bf16 products through oneDNN (libdnnl) on Linux. Image decoding through libjpeg-turbo and libpng.
 let package = Package(
     name: "YOPO",
     platforms: [.macOS(.v14)],
@@ -27,9 +27,17 @@ let package = Package(
         .systemLibrary(
             name: "CImageCodecs", path: "Sources/CImageCodecs", pkgConfig: "libpng",
             providers: [.apt(["libjpeg62-turbo-dev", "libpng-dev"]), .brew(["jpeg-turbo", "libpng"])]),
+        // Own kernels (half-precision GEMV, conversions) and the oneDNN bf16 matmul front.
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3"])],
+            linkerSettings: [
+                .linkedLibrary("dnnl", .when(platforms: [.linux])),
+                .linkedLibrary("gomp", .when(platforms: [.linux])),
+            ]),
         .target(
             name: "YOPOCore",
-            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))],
+            dependencies: ["CKernels", .target(name: "CBLAS", condition: .when(platforms: [.linux]))],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "YOPOFormats", dependencies: ["YOPOCore"]),
         .target(name: "YOPOImage", dependencies: ["CImageCodecs"]),

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the system packages YOPO links against, if they are missing.
-# Linux (Debian/Ubuntu): OpenBLAS, libjpeg-turbo, libpng, pkg-config via apt-get.
+# Linux (Debian/Ubuntu): OpenBLAS, oneDNN, libjpeg-turbo, libpng, pkg-config via apt-get.
 # macOS: Accelerate ships with the system; libjpeg-turbo and libpng come from Homebrew.
 set -e
 case "$(uname -s)" in
@@ -9,6 +9,7 @@ Linux)
     pkg-config --exists openblas 2>/dev/null || missing="$missing libopenblas-dev"
     pkg-config --exists libpng 2>/dev/null || missing="$missing libpng-dev"
     [ -f /usr/include/jpeglib.h ] || missing="$missing libjpeg62-turbo-dev"
+    [ -f /usr/include/oneapi/dnnl/dnnl.h ] || missing="$missing libdnnl-dev"
     command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
     if [ -n "$missing" ]; then
         if ! command -v apt-get >/dev/null 2>&1; then

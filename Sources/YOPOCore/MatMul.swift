@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 #if canImport(Accelerate)
@@ -6,14 +7,136 @@ import Accelerate
 import CBLAS
 #endif
 
-/// The matrix-product front. Every GEMM of the engine goes through here, so the BLAS
-/// choice and thread count live in one place.
+/// Precision of the large matrix products. `fp32`: fp32 operands (half weights widened);
+/// `bf16`: activations rounded to bfloat16 and multiplied with bf16 weights in oneDNN, fp32
+/// accumulation and output (as PyTorch's bf16 `linear` on CPU). Products with few rows (decode)
+/// always use fp32 activations.
+public enum ComputePrecision: String, CaseIterable, Sendable, Codable {
+    case fp32, bf16
+}
+
+/// The matrix-product front. Every GEMM of the engine goes through here, so the library
+/// choice (OpenBLAS SGEMM, oneDNN bf16 matmul, own half-precision GEMV), the precision and
+/// the thread count live in one place. Measurements behind each choice: BENCHMARKS.md.
 public enum MatMul {
-    /// Number of threads the BLAS uses (OpenBLAS); no-op on Accelerate.
+    /// Threads of every hot path (BLAS, oneDNN, own kernels, attention). Set with `setThreads`.
+    nonisolated(unsafe) public private(set) static var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Precision of products with more than `gemvMaxRows` rows (default fp32, bit-stable goldens).
+    nonisolated(unsafe) public static var precision: ComputePrecision = .fp32
+
+    /// Products with at most this many rows use the GEMV kernels (weights read once).
+    public static let gemvMaxRows = 8
+
+    /// Sets the threads of OpenBLAS, oneDNN's OpenMP runtime and our own loops.
     public static func setThreads(_ n: Int) {
+        threads = max(1, n)
         #if !canImport(Accelerate)
-        openblas_set_num_threads(Int32(max(1, n)))
+        openblas_set_num_threads(Int32(threads))
         #endif
+        yopo_dnnl_set_threads(Int32(threads))
+    }
+
+    /// Whether oneDNN with a native bf16 matmul is available on this machine.
+    public static var bf16Available: Bool { yopo_dnnl_bf16_available() != 0 }
+
+    /// oneDNN's version ("2.6.3"), or nil when it is not linked.
+    public static var oneDNNVersion: String? {
+        let v = String(cString: yopo_dnnl_version())
+        return v.isEmpty ? nil : v
+    }
+
+    /// The own kernels' instruction level: `portable` C or `avx512`.
+    public enum KernelLevel: Int32, Sendable { case portable = 0, avx512 = 1 }
+
+    /// Level in use; starts at the best the CPU supports.
+    public static var kernelLevel: KernelLevel { KernelLevel(rawValue: yopo_kernels_level()) ?? .portable }
+
+    /// Forces a kernel level (clamped to what the CPU supports); returns the level now in use.
+    /// Used by tests to run the portable fallback on an AVX-512 machine.
+    @discardableResult
+    public static func setKernelLevel(_ level: KernelLevel) -> KernelLevel {
+        KernelLevel(rawValue: yopo_kernels_set_level(level.rawValue)) ?? .portable
+    }
+
+    /// `C[m, weight.rows] = A[m, weight.columns] · weightᵀ + beta · C` (fp32 A and C, row-major,
+    /// leading dimensions `lda`, `ldc`), with `weight` in its stored dtype:
+    /// - fp32 weights, fp32 precision (or ≤ `gemvMaxRows` rows): OpenBLAS SGEMM;
+    /// - f16/bf16 weights, ≤ `gemvMaxRows` rows: own GEMV (fp32 accumulate), threaded over rows of W;
+    /// - `precision == .bf16` with oneDNN: A rounded to bf16, oneDNN bf16 matmul (non-bf16 weights
+    ///   converted panel by panel);
+    /// - otherwise: weight panels widened to fp32, then SGEMM.
+    public static func linear(
+        m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let n = w.rows, k = w.columns
+        guard m > 0, n > 0 else { return }
+        if w.dtype == .f32 && (precision == .fp32 || m <= gemvMaxRows || !bf16Available) {
+            gemmABt(m: m, n: n, k: k, a: a, lda: lda, b: w.base.assumingMemoryBound(to: Float.self), ldb: w.rowStride,
+                    beta: beta, c: c, ldc: ldc)
+            return
+        }
+        if m <= gemvMaxRows {
+            gemvHalf(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        if precision == .bf16 && bf16Available && bf16Matmul(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc) {
+            return
+        }
+        // fp32 compute with half weights: widen panels of W, one SGEMM per panel.
+        let panel = max(16, min(n, (1 << 21) / max(k, 1)))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: panel * k)
+        defer { scratch.deallocate() }
+        for n0 in stride(from: 0, to: n, by: panel) {
+            let rows = min(panel, n - n0)
+            parallelChunks(rows, minimum: 8) { r0, r1 in
+                w.convertRows(n0 + r0, r1 - r0, to: scratch + r0 * k, rowStride: k)
+            }
+            gemmABt(m: m, n: rows, k: k, a: a, lda: lda, b: scratch, ldb: k, beta: beta, c: c + n0, ldc: ldc)
+        }
+    }
+
+    /// Own GEMV for half weights, rows of W split across `threads`.
+    private static func gemvHalf(
+        m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let code = w.dtype.kernelCode
+        parallelChunks(w.rows, minimum: 64) { r0, r1 in
+            yopo_gemv_half(code, m, r1 - r0, w.columns, a, lda,
+                           w.address(row: r0).assumingMemoryBound(to: UInt16.self), w.rowStride,
+                           beta, c + r0, ldc)
+        }
+    }
+
+    /// oneDNN bf16 × bf16 → fp32. Returns false when oneDNN refuses (caller falls back).
+    private static func bf16Matmul(
+        m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) -> Bool {
+        let n = w.rows, k = w.columns
+        let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: m * k)
+        defer { a16.deallocate() }
+        parallelChunks(m, minimum: 4) { r0, r1 in
+            yopo_any_to_bf16(DType.f32.kernelCode, r1 - r0, k, a + r0 * lda, lda, a16 + r0 * k, k)
+        }
+        if w.dtype == .bf16 {
+            return yopo_dnnl_matmul_bf16(m, n, k, a16, k, w.base.assumingMemoryBound(to: UInt16.self), w.rowStride,
+                                         beta, c, ldc) == 0
+        }
+        let panel = max(16, min(n, (1 << 23) / max(k, 1)))
+        let scratch = UnsafeMutablePointer<UInt16>.allocate(capacity: panel * k)
+        defer { scratch.deallocate() }
+        for n0 in stride(from: 0, to: n, by: panel) {
+            let rows = min(panel, n - n0)
+            parallelChunks(rows, minimum: 8) { r0, r1 in
+                yopo_any_to_bf16(w.dtype.kernelCode, r1 - r0, k, w.address(row: n0 + r0), w.rowStride,
+                                 scratch + r0 * k, k)
+            }
+            guard yopo_dnnl_matmul_bf16(m, rows, k, a16, k, scratch, k, beta, c + n0, ldc) == 0 else { return false }
+        }
+        return true
     }
 
     /// `C[m, n] = alpha · A[m, k] · B[n, k]ᵀ + beta · C`, all row-major, with leading
@@ -51,6 +174,16 @@ public enum MatMul {
 ///   - bias: `[out_features]` or nil
 /// - Returns: `[tokens, out_features]`, fp32.
 public func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    linear(x, WeightMatrix(weight), bias: bias)
+}
+
+/// `y = x · Wᵀ + b` with `weight` in its stored dtype (see `MatMul.linear`).
+/// - Parameters:
+///   - x: `[tokens, in_features]`, fp32
+///   - weight: `[out_features, in_features]`
+///   - bias: `[out_features]` or nil
+/// - Returns: `[tokens, out_features]`, fp32.
+public func linear(_ x: Tensor, _ weight: WeightMatrix, bias: Tensor? = nil) -> Tensor {
     let n = x.rows, k = x.columns, out = weight.rows
     precondition(weight.columns == k, "linear: input width \(k) vs weight \(weight.shape)")
     let y = Tensor(zeros: [n, out])
@@ -58,8 +191,29 @@ public func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil) -> Tensor
         precondition(bias.count == out, "linear: bias \(bias.shape) vs out \(out)")
         for r in 0..<n { (y.data + r * out).update(from: bias.data, count: out) }
     }
-    MatMul.gemmABt(
-        m: n, n: out, k: k, a: x.data, lda: k, b: weight.data, ldb: k,
-        beta: bias == nil ? 0 : 1, c: y.data, ldc: out)
+    MatMul.linear(m: n, a: x.data, lda: k, weight: weight, beta: bias == nil ? 0 : 1, c: y.data, ldc: out)
     return y
+}
+
+/// Runs `body(start, end)` on up to `MatMul.threads` disjoint chunks of `0..<count`, each at
+/// least `minimum` long, concurrently; returns when all are done.
+public func parallelChunks(_ count: Int, minimum: Int = 1, _ body: (Int, Int) -> Void) {
+    guard count > 0 else { return }
+    let chunks = max(1, min(MatMul.threads, count / max(minimum, 1)))
+    if chunks == 1 {
+        body(0, count)
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: chunks) { i in
+            box.value(count * i / chunks, count * (i + 1) / chunks)
+        }
+    }
+}
+
+/// Carries a value into `concurrentPerform`; the caller guarantees the chunks touch disjoint memory.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

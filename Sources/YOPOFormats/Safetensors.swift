@@ -120,6 +120,24 @@ public final class SafetensorsFile: @unchecked Sendable {
         convertToFloat(src, dtype: dtype, count: info.count, into: t.data)
         return t
     }
+
+    /// A 2-D tensor as a `WeightMatrix` in its stored dtype, borrowed from the map when aligned
+    /// (copied otherwise). Throws `unsupportedDType`/`missingTensor`.
+    public func loadMatrix(_ name: String) throws -> WeightMatrix {
+        guard let info = tensors[name] else { throw FormatError.missingTensor(name) }
+        guard let dtype = info.dtype else {
+            throw FormatError.unsupportedDType(tensor: name, dtype: info.dtypeName)
+        }
+        let rows = info.shape.first ?? 1, columns = info.count / max(rows, 1)
+        let src = UnsafeRawPointer(file.base + info.byteRange.lowerBound)
+        if dtype == .f32 { return WeightMatrix(try load(name)) }
+        if Int(bitPattern: src) % dtype.byteSize == 0 {
+            return WeightMatrix(dtype: dtype, rows: rows, columns: columns, base: src, owner: file)
+        }
+        let copy = RawStorage(byteCount: info.byteRange.count)
+        copy.pointer.copyMemory(from: src, byteCount: info.byteRange.count)
+        return WeightMatrix(dtype: dtype, rows: rows, columns: columns, base: UnsafeRawPointer(copy.pointer), owner: copy)
+    }
 }
 
 /// A checkpoint's weights: one `model.safetensors`, or shards listed by
@@ -183,5 +201,11 @@ public final class SafetensorsArchive: @unchecked Sendable {
     public func load(_ name: String) throws -> Tensor {
         guard let f = location[name], let file = files[f] else { throw FormatError.missingTensor(name) }
         return try file.load(name)
+    }
+
+    /// A 2-D tensor in its stored dtype (see `SafetensorsFile.loadMatrix`).
+    public func loadMatrix(_ name: String) throws -> WeightMatrix {
+        guard let f = location[name], let file = files[f] else { throw FormatError.missingTensor(name) }
+        return try file.loadMatrix(name)
     }
 }

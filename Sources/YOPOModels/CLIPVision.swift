@@ -16,12 +16,12 @@ public final class CLIPVisionTower {
 
     struct Layer {
         let norm1Weight, norm1Bias, norm2Weight, norm2Bias: Tensor
-        let qWeight, qBias, kWeight, kBias, vWeight, vBias, outWeight, outBias: Tensor
-        let fc1Weight, fc1Bias, fc2Weight, fc2Bias: Tensor
+        let qWeight, kWeight, vWeight, outWeight, fc1Weight, fc2Weight: WeightMatrix
+        let qBias, kBias, vBias, outBias, fc1Bias, fc2Bias: Tensor
     }
 
     let classEmbedding: Tensor
-    let patchWeight: Tensor  // [hidden, 3·patch·patch]
+    let patchWeight: WeightMatrix  // [hidden, 3·patch·patch]
     let positionEmbedding: Tensor
     let preNormWeight, preNormBias: Tensor
     let layers: [Layer]
@@ -41,8 +41,7 @@ public final class CLIPVisionTower {
         layersComputed = index
         let d = config.hiddenSize, p = config.patchSize, g = config.gridSize, m = config.intermediateSize
         classEmbedding = try weights.take("vision.embeddings.class_embedding", shape: [d])
-        patchWeight = try weights.take("vision.embeddings.patch_embedding.weight", shape: [d, 3, p, p])
-            .reshaped([d, 3 * p * p])
+        patchWeight = try weights.takeMatrix("vision.embeddings.patch_embedding.weight", shape: [d, 3, p, p])
         positionEmbedding = try weights.take("vision.embeddings.position_embedding.weight", shape: [g * g + 1, d])
         preNormWeight = try weights.take("vision.pre_layrnorm.weight", shape: [d])
         preNormBias = try weights.take("vision.pre_layrnorm.bias", shape: [d])
@@ -50,17 +49,49 @@ public final class CLIPVisionTower {
         for i in 0..<index {
             let pre = "vision.encoder.layers.\(i)."
             func w(_ n: String, _ s: [Int]) throws -> Tensor { try weights.take(pre + n, shape: s) }
+            func matrix(_ n: String, _ s: [Int]) throws -> WeightMatrix { try weights.takeMatrix(pre + n, shape: s) }
             layers.append(Layer(
                 norm1Weight: try w("layer_norm1.weight", [d]), norm1Bias: try w("layer_norm1.bias", [d]),
                 norm2Weight: try w("layer_norm2.weight", [d]), norm2Bias: try w("layer_norm2.bias", [d]),
-                qWeight: try w("self_attn.q_proj.weight", [d, d]), qBias: try w("self_attn.q_proj.bias", [d]),
-                kWeight: try w("self_attn.k_proj.weight", [d, d]), kBias: try w("self_attn.k_proj.bias", [d]),
-                vWeight: try w("self_attn.v_proj.weight", [d, d]), vBias: try w("self_attn.v_proj.bias", [d]),
-                outWeight: try w("self_attn.out_proj.weight", [d, d]), outBias: try w("self_attn.out_proj.bias", [d]),
-                fc1Weight: try w("mlp.fc1.weight", [m, d]), fc1Bias: try w("mlp.fc1.bias", [m]),
-                fc2Weight: try w("mlp.fc2.weight", [d, m]), fc2Bias: try w("mlp.fc2.bias", [d])))
+                qWeight: try matrix("self_attn.q_proj.weight", [d, d]), kWeight: try matrix("self_attn.k_proj.weight", [d, d]),
+                vWeight: try matrix("self_attn.v_proj.weight", [d, d]), outWeight: try matrix("self_attn.out_proj.weight", [d, d]),
+                fc1Weight: try matrix("mlp.fc1.weight", [m, d]), fc2Weight: try matrix("mlp.fc2.weight", [d, m]),
+                qBias: try w("self_attn.q_proj.bias", [d]), kBias: try w("self_attn.k_proj.bias", [d]),
+                vBias: try w("self_attn.v_proj.bias", [d]), outBias: try w("self_attn.out_proj.bias", [d]),
+                fc1Bias: try w("mlp.fc1.bias", [m]), fc2Bias: try w("mlp.fc2.bias", [d])))
         }
         self.layers = layers
+    }
+
+    /// A tower with random weights of `config`'s dimensions (uniform ±0.02, norms 1, biases 0),
+    /// stored as `dtype`, for benchmarks. `featureLayer` as in the loading initializer.
+    public init(randomWeightsFor config: CLIPVisionConfiguration, featureLayer: Int, dtype: DType, seed: UInt64 = 100) throws {
+        try config.validate()
+        self.config = config
+        let total = config.numHiddenLayers
+        layersComputed = featureLayer < 0 ? total + 1 + featureLayer : featureLayer
+        guard layersComputed >= 0, layersComputed <= total else {
+            throw ModelError.invalidConfiguration("vision_feature_layer \(featureLayer) is outside the \(total)-layer vision tower")
+        }
+        let d = config.hiddenSize, p = config.patchSize, g = config.gridSize, m = config.intermediateSize
+        var next = seed
+        func random(_ rows: Int, _ columns: Int) -> WeightMatrix {
+            next &+= 1
+            return WeightMatrix(randomRows: rows, columns: columns, dtype: dtype, scale: 0.02, seed: next)
+        }
+        func filled(_ n: Int, _ value: Float) -> Tensor { Tensor(shape: [n], values: [Float](repeating: value, count: n)) }
+        classEmbedding = random(1, d).toTensor().reshaped([d])
+        patchWeight = random(d, 3 * p * p)
+        positionEmbedding = random(g * g + 1, d).toTensor()
+        preNormWeight = filled(d, 1)
+        preNormBias = filled(d, 0)
+        layers = (0..<layersComputed).map { _ in
+            Layer(norm1Weight: filled(d, 1), norm1Bias: filled(d, 0), norm2Weight: filled(d, 1), norm2Bias: filled(d, 0),
+                  qWeight: random(d, d), kWeight: random(d, d), vWeight: random(d, d), outWeight: random(d, d),
+                  fc1Weight: random(m, d), fc2Weight: random(d, m),
+                  qBias: filled(d, 0), kBias: filled(d, 0), vBias: filled(d, 0), outBias: filled(d, 0),
+                  fc1Bias: filled(m, 0), fc2Bias: filled(d, 0))
+        }
     }
 
     /// Hidden states of the feature layer.

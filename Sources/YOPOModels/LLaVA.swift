@@ -299,7 +299,7 @@ public final class LLaVAModel {
     public let configuration: LLaVAConfiguration
     public let visionTower: CLIPVisionTower
     public let decoder: LlamaDecoder
-    let projector1Weight, projector2Weight: Tensor
+    let projector1Weight, projector2Weight: WeightMatrix
     let projector1Bias, projector2Bias: Tensor?
 
     /// Loads a checkpoint directory in either layout.
@@ -332,8 +332,8 @@ public final class LLaVAModel {
         let d = configuration.text.hiddenSize, dv = configuration.vision.hiddenSize
         visionTower = try CLIPVisionTower(
             config: configuration.vision, featureLayer: configuration.visionFeatureLayer, weights: weights)
-        projector1Weight = try weights.take("multi_modal_projector.linear_1.weight", shape: [d, dv])
-        projector2Weight = try weights.take("multi_modal_projector.linear_2.weight", shape: [d, d])
+        projector1Weight = try weights.takeMatrix("multi_modal_projector.linear_1.weight", shape: [d, dv])
+        projector2Weight = try weights.takeMatrix("multi_modal_projector.linear_2.weight", shape: [d, d])
         if configuration.projectorBias {
             projector1Bias = try weights.take("multi_modal_projector.linear_1.bias", shape: [d])
             projector2Bias = try weights.take("multi_modal_projector.linear_2.bias", shape: [d])

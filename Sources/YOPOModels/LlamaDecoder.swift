@@ -11,16 +11,16 @@ public final class LlamaDecoder {
 
     struct Layer {
         let inputNorm, postAttentionNorm: Tensor
-        let qProj, kProj, vProj, oProj: Tensor
-        let gateProj, upProj, downProj: Tensor
+        let qProj, kProj, vProj, oProj: WeightMatrix
+        let gateProj, upProj, downProj: WeightMatrix
     }
 
-    /// `[vocab_size, hidden_size]`
-    public let embedTokens: Tensor
+    /// `[vocab_size, hidden_size]`, stored dtype
+    public let embedTokens: WeightMatrix
     let layers: [Layer]
     let norm: Tensor
-    /// `[vocab_size, hidden_size]`
-    public let lmHead: Tensor
+    /// `[vocab_size, hidden_size]`, stored dtype
+    public let lmHead: WeightMatrix
     /// `1 / (rope_theta^(2i/head_dim) · factor)`, `[head_dim / 2]`, computed in fp32 as transformers does.
     let inverseFrequencies: [Float]
 
@@ -30,14 +30,14 @@ public final class LlamaDecoder {
         self.config = config
         let d = config.hiddenSize, hd = config.headDim, m = config.intermediateSize
         let qWidth = config.numAttentionHeads * hd, kvWidth = config.numKeyValueHeads * hd
-        embedTokens = try weights.take("embed_tokens.weight", shape: [config.vocabSize, d])
+        embedTokens = try weights.takeMatrix("embed_tokens.weight", shape: [config.vocabSize, d])
         var layers: [Layer] = []
         for i in 0..<config.numHiddenLayers {
             let pre = "layers.\(i)."
-            func w(_ n: String, _ s: [Int]) throws -> Tensor { try weights.take(pre + n, shape: s) }
+            func w(_ n: String, _ s: [Int]) throws -> WeightMatrix { try weights.takeMatrix(pre + n, shape: s) }
             layers.append(Layer(
-                inputNorm: try w("input_layernorm.weight", [d]),
-                postAttentionNorm: try w("post_attention_layernorm.weight", [d]),
+                inputNorm: try weights.take(pre + "input_layernorm.weight", shape: [d]),
+                postAttentionNorm: try weights.take(pre + "post_attention_layernorm.weight", shape: [d]),
                 qProj: try w("self_attn.q_proj.weight", [qWidth, d]),
                 kProj: try w("self_attn.k_proj.weight", [kvWidth, d]),
                 vProj: try w("self_attn.v_proj.weight", [kvWidth, d]),
@@ -51,7 +51,7 @@ public final class LlamaDecoder {
         if config.tieWordEmbeddings && !weights.contains("lm_head.weight") {
             lmHead = embedTokens
         } else {
-            lmHead = try weights.take("lm_head.weight", shape: [config.vocabSize, d])
+            lmHead = try weights.takeMatrix("lm_head.weight", shape: [config.vocabSize, d])
         }
         let theta = config.ropeTheta, factor = config.ropeScalingFactor
         inverseFrequencies = (0..<(hd / 2)).map { i in
@@ -59,35 +59,45 @@ public final class LlamaDecoder {
         }
     }
 
-    /// A decoder with random weights of the real dimensions, for benchmarks: every layer shares one
-    /// set of weights, which times like distinct ones (each layer's weights exceed any cache) while
-    /// holding one layer in memory. Values are uniform in ±0.02 (norm weights 1).
-    public init(randomWeightsFor config: LlamaConfiguration, seed: UInt64 = 0) throws {
+    /// A decoder with random weights of the real dimensions, for benchmarks. Values are uniform in
+    /// ±0.02 (norm weights 1), stored as `dtype`. With `sharedLayers` every layer uses one weight set
+    /// (times like distinct weights for prefill, holds one layer in memory); without it each layer has
+    /// its own, so decode streams the real number of bytes and peak RSS is the real one.
+    public init(randomWeightsFor config: LlamaConfiguration, dtype: DType = .f32, sharedLayers: Bool = true,
+                seed: UInt64 = 0) throws {
         try config.validate()
         self.config = config
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        func random(_ shape: [Int]) -> Tensor {
-            let t = Tensor(zeros: shape)
-            let p = t.data
-            for i in 0..<t.count {
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                p[i] = (Float(UInt32(truncatingIfNeeded: state >> 33)) / Float(UInt32.max) * 2 - 1) * 0.02
-            }
-            return t
+        var next = seed
+        func random(_ rows: Int, _ columns: Int) -> WeightMatrix {
+            next &+= 1
+            return WeightMatrix(randomRows: rows, columns: columns, dtype: dtype, scale: 0.02, seed: next)
         }
         func ones(_ n: Int) -> Tensor { Tensor(shape: [n], values: [Float](repeating: 1, count: n)) }
         let d = config.hiddenSize, hd = config.headDim, m = config.intermediateSize
         let qWidth = config.numAttentionHeads * hd, kvWidth = config.numKeyValueHeads * hd
-        let layer = Layer(
-            inputNorm: ones(d), postAttentionNorm: ones(d),
-            qProj: random([qWidth, d]), kProj: random([kvWidth, d]), vProj: random([kvWidth, d]),
-            oProj: random([d, qWidth]), gateProj: random([m, d]), upProj: random([m, d]), downProj: random([d, m]))
-        layers = Array(repeating: layer, count: config.numHiddenLayers)
-        embedTokens = random([config.vocabSize, d])
+        func layer() -> Layer {
+            Layer(
+                inputNorm: ones(d), postAttentionNorm: ones(d),
+                qProj: random(qWidth, d), kProj: random(kvWidth, d), vProj: random(kvWidth, d),
+                oProj: random(d, qWidth), gateProj: random(m, d), upProj: random(m, d), downProj: random(d, m))
+        }
+        if sharedLayers {
+            layers = Array(repeating: layer(), count: config.numHiddenLayers)
+        } else {
+            layers = (0..<config.numHiddenLayers).map { _ in layer() }
+        }
+        embedTokens = random(config.vocabSize, d)
         norm = ones(d)
-        lmHead = random([config.vocabSize, d])
+        lmHead = random(config.vocabSize, d)
         let theta = config.ropeTheta, factor = config.ropeScalingFactor
         inverseFrequencies = (0..<(hd / 2)).map { i in (1 / powf(theta, Float(2 * i) / Float(hd))) / factor }
+    }
+
+    /// Bytes of every weight matrix (layers counted once each, shared or not).
+    public var weightBytes: Int {
+        layers.reduce(0) { total, l in
+            total + [l.qProj, l.kProj, l.vProj, l.oProj, l.gateProj, l.upProj, l.downProj].reduce(0) { $0 + $1.byteCount }
+        } + embedTokens.byteCount + lmHead.byteCount
     }
 
     /// A cache sized for this model.
@@ -102,7 +112,7 @@ public final class LlamaDecoder {
         let out = Tensor(zeros: [ids.count, d])
         for (r, id) in ids.enumerated() {
             precondition(id >= 0 && id < config.vocabSize, "token id \(id) outside the vocabulary")
-            (out.data + r * d).update(from: embedTokens.data + id * d, count: d)
+            embedTokens.copyRow(id, to: out.data + r * d)
         }
         return out
     }

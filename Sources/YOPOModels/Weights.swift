@@ -2,8 +2,8 @@ import Foundation
 import YOPOCore
 import YOPOFormats
 
-/// A checkpoint's tensors under canonical names (after a family's `sanitize` mapping), loaded as
-/// fp32 (F32 borrowed from the memory map; F16/BF16 converted). Every `take` checks the shape, so a
+/// A checkpoint's tensors under canonical names (after a family's `sanitize` mapping): linear
+/// weights in their stored dtype (`takeMatrix`, memory-mapped), small tensors as fp32 (`take`). Every `take` checks the shape, so a
 /// wrong checkpoint fails at load with the tensor named, never mid-forward.
 public final class WeightStore {
     /// Canonical name → (archive, stored name).
@@ -45,9 +45,22 @@ public final class WeightStore {
         return archive.info(stored)?.shape
     }
 
-    /// Loads `name` as fp32 after checking it has `shape`.
+    /// Loads `name` as fp32 after checking it has `shape` (norms, biases, embeddings of small size).
     /// Throws `ModelError.missingTensor` / `.shapeMismatch` naming the stored tensor.
     public func take(_ name: String, shape: [Int]) throws -> Tensor {
+        let (archive, stored) = try check(name, shape: shape)
+        return try archive.load(stored)
+    }
+
+    /// Loads the 2-D weight `name` (`[out_features, in_features]`) in its stored dtype, memory-mapped
+    /// where possible, after checking it has `shape`. Throws like `take`.
+    public func takeMatrix(_ name: String, shape: [Int]) throws -> WeightMatrix {
+        let (archive, stored) = try check(name, shape: shape)
+        return try archive.loadMatrix(stored)
+    }
+
+    /// Shape check, bookkeeping and progress for one tensor about to be loaded.
+    private func check(_ name: String, shape: [Int]) throws -> (SafetensorsArchive, String) {
         guard let (archive, stored) = sources[name], let info = archive.info(stored) else {
             throw ModelError.missingTensor(name)
         }
@@ -55,12 +68,17 @@ public final class WeightStore {
             throw ModelError.shapeMismatch(tensor: stored, expected: shape, found: info.shape)
         }
         untaken.remove(name)
-        let tensor = try archive.load(stored)
         if let progress {
             loadedBytes += info.byteRange.count
             progress(loadedBytes, totalBytes)
         }
-        return tensor
+        return (archive, stored)
+    }
+
+    /// The stored dtype shared by every registered tensor, or nil when they differ or none is registered.
+    public var storedDType: DType? {
+        let dtypes = Set(sources.values.compactMap { $0.0.info($0.1)?.dtype })
+        return dtypes.count == 1 ? dtypes.first : nil
     }
 
     /// Canonical names registered but never taken: an unexpected tensor in the checkpoint.

@@ -9,28 +9,16 @@ import YOPOPruning
 extension LlamaDecoder {
     /// The rows of a projection weight `[heads · head_dim, in]` belonging to `heads` (in order), as
     /// one `[heads.count · head_dim, in]` matrix; the weight itself when every head is listed.
-    static func gatherHeadRows(_ w: Tensor, heads: [Int], headDim: Int) -> Tensor {
+    static func gatherHeadRows(_ w: WeightMatrix, heads: [Int], headDim: Int) -> WeightMatrix {
         if heads == Array(0..<(w.rows / headDim)) { return w }
-        let c = w.columns
-        let out = Tensor(zeros: [heads.count * headDim, c])
-        for (j, h) in heads.enumerated() {
-            (out.data + j * headDim * c).update(from: w.data + h * headDim * c, count: headDim * c)
-        }
-        return out
+        return w.gatherRows(heads.flatMap { h in (h * headDim)..<((h + 1) * headDim) })
     }
 
     /// The columns of `o_proj` (`[out, heads · head_dim]`) belonging to `heads`, as one
     /// `[out, heads.count · head_dim]` matrix; the weight itself when every head is listed.
-    static func gatherHeadColumns(_ w: Tensor, heads: [Int], headDim: Int) -> Tensor {
+    static func gatherHeadColumns(_ w: WeightMatrix, heads: [Int], headDim: Int) -> WeightMatrix {
         if heads == Array(0..<(w.columns / headDim)) { return w }
-        let width = heads.count * headDim
-        let out = Tensor(zeros: [w.rows, width])
-        for r in 0..<w.rows {
-            for (j, h) in heads.enumerated() {
-                (out.data + r * width + j * headDim).update(from: w.data + r * w.columns + h * headDim, count: headDim)
-            }
-        }
-        return out
+        return w.gatherColumnBlocks(heads.map { $0 * headDim }, width: headDim)
     }
 
     /// Gathers rows `indices` of `x` into a new `[indices.count, columns]` tensor.
@@ -116,8 +104,8 @@ extension LlamaDecoder {
                 // One GEMM over the kept heads' columns of o_proj (gathered when not all heads are kept).
                 if !kept.isEmpty {
                     let oColumns = LlamaDecoder.gatherHeadColumns(l.oProj, heads: kept, headDim: hd)
-                    MatMul.gemmABt(m: image.count, n: d, k: kept.count * hd, a: context.data, lda: kept.count * hd,
-                                   b: oColumns.data, ldb: oColumns.columns, c: out.data, ldc: d)
+                    MatMul.linear(m: image.count, a: context.data, lda: kept.count * hd, weight: oColumns,
+                                  c: out.data, ldc: d)
                 }
                 counter?.addProduct(rows: image.count, k: hd * kept.count, n: d, layer: index, .visual)
                 addInPlace(out, h)
@@ -146,15 +134,16 @@ extension LlamaDecoder {
     /// SwiGLU over the first `width` intermediate channels: `down[:, :width] · (silu(gate[:width]·x) ⊙ up[:width]·x)` + x.
     /// `x` is the residual input (post-attention); returns the layer output `[rows, hidden]`.
     private func ffn(_ l: Layer, _ x: Tensor, width: Int) -> Tensor {
-        let rows = x.rows, d = config.hiddenSize, I = config.intermediateSize
+        let rows = x.rows, d = config.hiddenSize
         let normed = rmsNorm(x, weight: l.postAttentionNorm, eps: config.rmsNormEps)
         let gate = Tensor(zeros: [rows, width]), up = Tensor(zeros: [rows, width])
-        MatMul.gemmABt(m: rows, n: width, k: d, a: normed.data, lda: d, b: l.gateProj.data, ldb: d, c: gate.data, ldc: width)
-        MatMul.gemmABt(m: rows, n: width, k: d, a: normed.data, lda: d, b: l.upProj.data, ldb: d, c: up.data, ldc: width)
+        MatMul.linear(m: rows, a: normed.data, lda: d, weight: l.gateProj.rows(0, width), c: gate.data, ldc: width)
+        MatMul.linear(m: rows, a: normed.data, lda: d, weight: l.upProj.rows(0, width), c: up.data, ldc: width)
         let gp = gate.data, upp = up.data
         for i in 0..<gate.count { gp[i] = Activation.silu(gp[i]) * upp[i] }
         let out = x.copy()
-        MatMul.gemmABt(m: rows, n: d, k: width, a: gate.data, lda: width, b: l.downProj.data, ldb: I, beta: 1, c: out.data, ldc: d)
+        MatMul.linear(m: rows, a: gate.data, lda: width, weight: l.downProj.leadingColumns(width), beta: 1,
+                      c: out.data, ldc: d)
         return out
     }
 

@@ -1,0 +1,47 @@
+/* YOPO's own CPU kernels (C, so the AVX-512 paths can use intrinsics) and the oneDNN
+ * matmul front. Every entry point has a portable fallback; the AVX-512 paths are chosen
+ * at run time from CPUID. Shapes are row-major; `ld*` are row strides in elements. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+/* Stored element types of a weight matrix (same order as Swift's `DType`). */
+enum { YOPO_F32 = 0, YOPO_F16 = 1, YOPO_BF16 = 2 };
+
+/* Kernel levels: 0 portable C, 1 AVX-512 (F + BW + VL). */
+enum { YOPO_LEVEL_PORTABLE = 0, YOPO_LEVEL_AVX512 = 1 };
+
+/* Highest level this CPU supports. */
+int yopo_kernels_supported_level(void);
+/* Level in use (starts at the supported one). */
+int yopo_kernels_level(void);
+/* Sets the level in use, clamped to [0, supported]; returns the level now in use. */
+int yopo_kernels_set_level(int level);
+/* Whether the CPU has the AVX512_BF16 dot-product instructions. */
+int yopo_cpu_has_avx512_bf16(void);
+
+/* y[i, j] = sum_k x[i, k] * w[j, k] + beta * y[i, j] for i < m, j < n; w is F16 or BF16
+ * (`dtype`), accumulated in fp32. Reads w once for all m rows (m small: decode). */
+void yopo_gemv_half(int dtype, size_t m, size_t n, size_t k,
+                    const float *x, size_t ldx, const uint16_t *w, size_t ldw,
+                    float beta, float *y, size_t ldy);
+
+/* Converts `rows` × `cols` elements of `dtype` (row stride `lds`) to fp32 (row stride `ldd`). */
+void yopo_half_to_f32(int dtype, size_t rows, size_t cols, const uint16_t *src, size_t lds,
+                      float *dst, size_t ldd);
+/* Converts `count` fp32 to bfloat16, round-to-nearest-even (NaN stays NaN). */
+void yopo_f32_to_bf16(const float *src, uint16_t *dst, size_t count);
+/* Converts `rows` × `cols` F16/BF16/F32 elements (row stride `lds`) to bfloat16 (row stride `ldd`). */
+void yopo_any_to_bf16(int dtype, size_t rows, size_t cols, const void *src, size_t lds,
+                      uint16_t *dst, size_t ldd);
+
+/* oneDNN (libdnnl) bf16 matmul: c[m, n] = a[m, k] · w[n, k]ᵀ + beta · c, a and w bf16, c fp32.
+ * Returns 0 on success, non-zero when oneDNN is absent or refuses the shape. */
+int yopo_dnnl_matmul_bf16(size_t m, size_t n, size_t k, const uint16_t *a, size_t lda,
+                          const uint16_t *w, size_t ldw, float beta, float *c, size_t ldc);
+/* Whether oneDNN is linked and has a bf16 matmul for this CPU that is not a reference loop. */
+int yopo_dnnl_bf16_available(void);
+/* oneDNN's version string ("2.6.3"), or "" when it is not linked. */
+const char *yopo_dnnl_version(void);
+/* Threads of the OpenMP runtime oneDNN runs on (no-op without oneDNN). */
+void yopo_dnnl_set_threads(int n);

@@ -1,0 +1,228 @@
+/* Own kernels: half-precision GEMV for decode (measured faster than oneDNN and OpenBLAS for
+ * m ≤ 8, see BENCHMARKS.md) and dtype conversions. A portable C path and an AVX-512 path,
+ * chosen at run time. */
+#include "yopo_kernels.h"
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define YOPO_X86 1
+#include <immintrin.h>
+#endif
+
+/* ---- CPU features and the dispatch level ---- */
+
+static int supported_level(void) {
+#if YOPO_X86 && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return YOPO_LEVEL_AVX512;
+#endif
+    return YOPO_LEVEL_PORTABLE;
+}
+
+static int current_level = -1;
+
+int yopo_kernels_supported_level(void) { return supported_level(); }
+
+int yopo_kernels_level(void) {
+    if (current_level < 0) current_level = supported_level();
+    return current_level;
+}
+
+int yopo_kernels_set_level(int level) {
+    int top = supported_level();
+    current_level = level < 0 ? 0 : (level > top ? top : level);
+    return current_level;
+}
+
+int yopo_cpu_has_avx512_bf16(void) {
+#if YOPO_X86 && defined(__GNUC__)
+    unsigned a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
+    return (a >> 5) & 1; /* CPUID.(EAX=7, ECX=1):EAX[5] = AVX512_BF16 */
+#else
+    return 0;
+#endif
+}
+
+/* ---- scalar conversions ---- */
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, u;
+    if (exponent == 0) {
+        float v = (float)mantissa * 5.9604644775390625e-08f; /* 2^-24 */
+        return sign ? -v : v;
+    }
+    if (exponent == 0x1F) u = sign | 0x7F800000u | (mantissa << 13);
+    else u = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7FFFu + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float half_to_f32(int dtype, uint16_t h) { return dtype == YOPO_BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
+
+/* ---- portable GEMV ---- */
+
+static void gemv_half_portable(int dtype, size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                               const uint16_t *w, size_t ldw, float beta, float *y, size_t ldy) {
+    enum { CHUNK = 256 };
+    float row[CHUNK];
+    for (size_t j = 0; j < n; j++) {
+        const uint16_t *wj = w + j * ldw;
+        float acc[8];
+        for (size_t i0 = 0; i0 < m; i0 += 8) {
+            size_t mb = m - i0 < 8 ? m - i0 : 8;
+            for (size_t i = 0; i < mb; i++) acc[i] = 0;
+            for (size_t k0 = 0; k0 < k; k0 += CHUNK) {
+                size_t kb = k - k0 < CHUNK ? k - k0 : CHUNK;
+                for (size_t t = 0; t < kb; t++) row[t] = half_to_f32(dtype, wj[k0 + t]);
+                for (size_t i = 0; i < mb; i++) {
+                    const float *xi = x + (i0 + i) * ldx + k0;
+                    float s = 0;
+                    for (size_t t = 0; t < kb; t++) s += row[t] * xi[t];
+                    acc[i] += s;
+                }
+            }
+            for (size_t i = 0; i < mb; i++) {
+                float *out = y + (i0 + i) * ldy + j;
+                *out = beta == 0 ? acc[i] : acc[i] + beta * *out;
+            }
+        }
+    }
+}
+
+/* ---- AVX-512 GEMV ---- */
+
+#if YOPO_X86 && defined(__GNUC__)
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+AVX512 static inline __m512 load16(int dtype, const uint16_t *p) {
+    __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    if (dtype == YOPO_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+AVX512 static inline __m512 load16_tail(int dtype, const uint16_t *p, __mmask16 mask) {
+    __m256i h = _mm256_maskz_loadu_epi16(mask, p);
+    if (dtype == YOPO_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+/* Up to 4 rows of x per pass over one weight row; two accumulators per x row. */
+AVX512 static void gemv_half_avx512(int dtype, size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                                    const uint16_t *w, size_t ldw, float beta, float *y, size_t ldy) {
+    size_t k32 = k & ~(size_t)31, k16 = k & ~(size_t)15;
+    __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);
+    for (size_t j = 0; j < n; j++) {
+        const uint16_t *wj = w + j * ldw;
+        for (size_t i0 = 0; i0 < m; i0 += 4) {
+            size_t mb = m - i0 < 4 ? m - i0 : 4;
+            const float *x0 = x + i0 * ldx, *x1 = x0 + (mb > 1 ? ldx : 0), *x2 = x0 + (mb > 2 ? 2 * ldx : 0),
+                        *x3 = x0 + (mb > 3 ? 3 * ldx : 0);
+            __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+            size_t t = 0;
+            for (; t < k32; t += 32) {
+                __m512 lo = load16(dtype, wj + t), hi = load16(dtype, wj + t + 16);
+                a0 = _mm512_fmadd_ps(lo, _mm512_loadu_ps(x0 + t), a0);
+                b0 = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x0 + t + 16), b0);
+                if (mb > 1) {
+                    a1 = _mm512_fmadd_ps(lo, _mm512_loadu_ps(x1 + t), a1);
+                    b1 = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x1 + t + 16), b1);
+                }
+                if (mb > 2) {
+                    a2 = _mm512_fmadd_ps(lo, _mm512_loadu_ps(x2 + t), a2);
+                    b2 = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x2 + t + 16), b2);
+                }
+                if (mb > 3) {
+                    a3 = _mm512_fmadd_ps(lo, _mm512_loadu_ps(x3 + t), a3);
+                    b3 = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x3 + t + 16), b3);
+                }
+            }
+            for (; t < k16; t += 16) {
+                __m512 v = load16(dtype, wj + t);
+                a0 = _mm512_fmadd_ps(v, _mm512_loadu_ps(x0 + t), a0);
+                if (mb > 1) a1 = _mm512_fmadd_ps(v, _mm512_loadu_ps(x1 + t), a1);
+                if (mb > 2) a2 = _mm512_fmadd_ps(v, _mm512_loadu_ps(x2 + t), a2);
+                if (mb > 3) a3 = _mm512_fmadd_ps(v, _mm512_loadu_ps(x3 + t), a3);
+            }
+            if (tail) {
+                __m512 v = load16_tail(dtype, wj + t, tail);
+                a0 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(tail, x0 + t), a0);
+                if (mb > 1) a1 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(tail, x1 + t), a1);
+                if (mb > 2) a2 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(tail, x2 + t), a2);
+                if (mb > 3) a3 = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(tail, x3 + t), a3);
+            }
+            float s[4] = {_mm512_reduce_add_ps(_mm512_add_ps(a0, b0)), _mm512_reduce_add_ps(_mm512_add_ps(a1, b1)),
+                          _mm512_reduce_add_ps(_mm512_add_ps(a2, b2)), _mm512_reduce_add_ps(_mm512_add_ps(a3, b3))};
+            for (size_t i = 0; i < mb; i++) {
+                float *out = y + (i0 + i) * ldy + j;
+                *out = beta == 0 ? s[i] : s[i] + beta * *out;
+            }
+        }
+    }
+}
+
+AVX512 static void half_to_f32_avx512(int dtype, size_t cols, const uint16_t *src, float *dst) {
+    size_t t = 0;
+    for (; t + 16 <= cols; t += 16) _mm512_storeu_ps(dst + t, load16(dtype, src + t));
+    for (; t < cols; t++) dst[t] = half_to_f32(dtype, src[t]);
+}
+#endif
+
+void yopo_gemv_half(int dtype, size_t m, size_t n, size_t k, const float *x, size_t ldx, const uint16_t *w,
+                    size_t ldw, float beta, float *y, size_t ldy) {
+#if YOPO_X86 && defined(__GNUC__)
+    if (yopo_kernels_level() >= YOPO_LEVEL_AVX512) {
+        gemv_half_avx512(dtype, m, n, k, x, ldx, w, ldw, beta, y, ldy);
+        return;
+    }
+#endif
+    gemv_half_portable(dtype, m, n, k, x, ldx, w, ldw, beta, y, ldy);
+}
+
+void yopo_half_to_f32(int dtype, size_t rows, size_t cols, const uint16_t *src, size_t lds, float *dst, size_t ldd) {
+    for (size_t r = 0; r < rows; r++) {
+        const uint16_t *s = src + r * lds;
+        float *d = dst + r * ldd;
+#if YOPO_X86 && defined(__GNUC__)
+        if (yopo_kernels_level() >= YOPO_LEVEL_AVX512) {
+            half_to_f32_avx512(dtype, cols, s, d);
+            continue;
+        }
+#endif
+        for (size_t t = 0; t < cols; t++) d[t] = half_to_f32(dtype, s[t]);
+    }
+}
+
+void yopo_f32_to_bf16(const float *src, uint16_t *dst, size_t count) {
+    for (size_t i = 0; i < count; i++) dst[i] = f32_to_bf16(src[i]);
+}
+
+void yopo_any_to_bf16(int dtype, size_t rows, size_t cols, const void *src, size_t lds, uint16_t *dst, size_t ldd) {
+    for (size_t r = 0; r < rows; r++) {
+        uint16_t *d = dst + r * ldd;
+        if (dtype == YOPO_F32) {
+            yopo_f32_to_bf16((const float *)src + r * lds, d, cols);
+        } else if (dtype == YOPO_BF16) {
+            memcpy(d, (const uint16_t *)src + r * lds, cols * 2);
+        } else {
+            const uint16_t *s = (const uint16_t *)src + r * lds;
+            for (size_t t = 0; t < cols; t++) d[t] = f32_to_bf16(f16_to_f32(s[t]));
+        }
+    }
+}
