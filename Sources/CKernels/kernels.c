@@ -123,6 +123,34 @@ AVX512 static inline __m512 load16_tail(int dtype, const uint16_t *p, __mmask16 
     return _mm512_cvtph_ps(h);
 }
 
+/* One row of x (decode): four weight rows per pass, so each x load feeds four FMAs. */
+AVX512 static size_t gemv_half_avx512_m1(int dtype, size_t n, size_t k, const float *x, const uint16_t *w, size_t ldw,
+                                         float beta, float *y) {
+    size_t k16 = k & ~(size_t)15, j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const uint16_t *w0 = w + j * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t t = 0; t < k16; t += 16) {
+            __m512 xv = _mm512_loadu_ps(x + t);
+            a0 = _mm512_fmadd_ps(load16(dtype, w0 + t), xv, a0);
+            a1 = _mm512_fmadd_ps(load16(dtype, w1 + t), xv, a1);
+            a2 = _mm512_fmadd_ps(load16(dtype, w2 + t), xv, a2);
+            a3 = _mm512_fmadd_ps(load16(dtype, w3 + t), xv, a3);
+        }
+        float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2),
+                      _mm512_reduce_add_ps(a3)};
+        for (size_t t = k16; t < k; t++) {
+            float xt = x[t];
+            s[0] += half_to_f32(dtype, w0[t]) * xt;
+            s[1] += half_to_f32(dtype, w1[t]) * xt;
+            s[2] += half_to_f32(dtype, w2[t]) * xt;
+            s[3] += half_to_f32(dtype, w3[t]) * xt;
+        }
+        for (int i = 0; i < 4; i++) y[j + i] = beta == 0 ? s[i] : s[i] + beta * y[j + i];
+    }
+    return j;
+}
+
 /* Up to 4 rows of x per pass over one weight row; two accumulators per x row. */
 AVX512 static void gemv_half_avx512(int dtype, size_t m, size_t n, size_t k, const float *x, size_t ldx,
                                     const uint16_t *w, size_t ldw, float beta, float *y, size_t ldy) {
@@ -188,7 +216,8 @@ void yopo_gemv_half(int dtype, size_t m, size_t n, size_t k, const float *x, siz
                     size_t ldw, float beta, float *y, size_t ldy) {
 #if YOPO_X86 && defined(__GNUC__)
     if (yopo_kernels_level() >= YOPO_LEVEL_AVX512) {
-        gemv_half_avx512(dtype, m, n, k, x, ldx, w, ldw, beta, y, ldy);
+        size_t done = m == 1 ? gemv_half_avx512_m1(dtype, n, k, x, w, ldw, beta, y) : 0;
+        gemv_half_avx512(dtype, m, n - done, k, x, ldx, w + done * ldw, ldw, beta, y + done, ldy);
         return;
     }
 #endif
@@ -225,4 +254,15 @@ void yopo_any_to_bf16(int dtype, size_t rows, size_t cols, const void *src, size
             for (size_t t = 0; t < cols; t++) d[t] = f32_to_bf16(f16_to_f32(s[t]));
         }
     }
+}
+
+uint64_t yopo_read_memory(const void *p, size_t bytes) {
+    const uint64_t *w = (const uint64_t *)p;
+    size_t n = bytes / 8;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        s0 += w[i]; s1 += w[i + 1]; s2 += w[i + 2]; s3 += w[i + 3];
+        s4 += w[i + 4]; s5 += w[i + 5]; s6 += w[i + 6]; s7 += w[i + 7];
+    }
+    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
 }

@@ -29,6 +29,9 @@ public struct PipelineOptions: Sendable {
     public var imageAspectMode: SquareMode?
     /// Compute threads (default: physical cores).
     public var threads: Int?
+    /// Precision of the large matrix products (default: bf16 for f16/bf16 checkpoints when the
+    /// CPU and oneDNN support it, else fp32; see `ComputePrecision`).
+    public var compute: ComputePrecision?
     /// Print a progress line while loading weights.
     public var showProgress: Bool
 
@@ -38,9 +41,10 @@ public struct PipelineOptions: Sendable {
     /// Parses string forms as the CLI passes them. Throws `GenerationError.invalidOption` naming the value.
     public init(
         visionTower: String? = nil, template: String? = nil, imageAspect: String? = nil,
-        threads: Int? = nil, showProgress: Bool = false
+        threads: Int? = nil, compute: String? = nil, showProgress: Bool = false
     ) throws {
         self.visionTower = visionTower
+        self.compute = try ComputePrecision(option: compute)
         if let template {
             guard let t = PromptTemplate(rawValue: template) else {
                 throw GenerationError.invalidOption(
@@ -194,6 +198,26 @@ func millisecondsSince(_ start: DispatchTime) -> Double {
 }
 
 /// Physical cores (Linux: distinct core ids in /proc/cpuinfo), else active processors.
+extension ComputePrecision {
+    /// Parses the CLI form: nil or `auto` → nil (automatic), `fp32`, `bf16`.
+    /// Throws `GenerationError.invalidOption` naming the value; `bf16` needs oneDNN with native bf16.
+    public init?(option: String?) throws {
+        guard let option, option != "auto" else { return nil }
+        guard let p = ComputePrecision(rawValue: option) else {
+            throw GenerationError.invalidOption("unknown compute precision \(option) (choose from auto, fp32, bf16)")
+        }
+        if p == .bf16 && !MatMul.bf16Available {
+            throw GenerationError.invalidOption("compute bf16 needs oneDNN and a CPU with AVX512_BF16; this machine has neither (use fp32)")
+        }
+        self = p
+    }
+
+    /// bf16 for half-precision weights when oneDNN's native bf16 matmul is available, else fp32.
+    public static func automatic(for weights: DType) -> ComputePrecision {
+        weights != .f32 && MatMul.bf16Available ? .bf16 : .fp32
+    }
+}
+
 public func physicalCoreCount() -> Int {
     #if os(Linux)
     if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
@@ -234,7 +258,7 @@ public final class LLaVAPipeline {
         }
         let threads = options.threads ?? physicalCoreCount()
         MatMul.setThreads(threads)
-        // On a terminal, a progress line while the weights load (F16/BF16 are converted to fp32).
+        // On a terminal, a progress line while the weights are mapped.
         var lastPercent = -1
         let progress: ((Int, Int) -> Void)? = options.showProgress ? { done, total in
             let percent = total > 0 ? 100 * done / total : 100
@@ -243,6 +267,7 @@ public final class LLaVAPipeline {
             FileHandle.standardError.write(Data("\rloading \(modelDirectory): \(percent)%".utf8))
         } : nil
         model = try LLaVAModel(directory: modelDirectory, visionTower: options.visionTower, progress: progress)
+        MatMul.precision = options.compute ?? .automatic(for: model.decoder.embedTokens.dtype)
         let configuration = model.configuration
         tokenizer = try loadTokenizer(
             directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: configuration.layout == .original)

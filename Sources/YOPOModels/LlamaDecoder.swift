@@ -93,6 +93,25 @@ public final class LlamaDecoder {
         inverseFrequencies = (0..<(hd / 2)).map { i in (1 / powf(theta, Float(2 * i) / Float(hd))) / factor }
     }
 
+    private init(config: LlamaConfiguration, layers: [Layer], embedTokens: WeightMatrix, norm: Tensor,
+                 lmHead: WeightMatrix, inverseFrequencies: [Float]) {
+        self.config = config
+        self.layers = layers
+        self.embedTokens = embedTokens
+        self.norm = norm
+        self.lmHead = lmHead
+        self.inverseFrequencies = inverseFrequencies
+    }
+
+    /// The first `count` layers with the same embeddings, final norm and head (benchmarks on a slice).
+    public func prefix(layers count: Int) -> LlamaDecoder {
+        precondition(count >= 1 && count <= layers.count, "layer prefix \(count) outside 1...\(layers.count)")
+        var c = config
+        c.numHiddenLayers = count
+        return LlamaDecoder(config: c, layers: Array(layers.prefix(count)), embedTokens: embedTokens, norm: norm,
+                            lmHead: lmHead, inverseFrequencies: inverseFrequencies)
+    }
+
     /// Bytes of every weight matrix (layers counted once each, shared or not).
     public var weightBytes: Int {
         layers.reduce(0) { total, l in

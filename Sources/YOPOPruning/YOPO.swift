@@ -218,3 +218,15 @@ public struct YOPOPlan: Sendable, Equatable {
         return (max(0, row - rho)...min(gridRows - 1, row + rho)).map { r in (r * gridColumns + c0, r * gridColumns + c1) }
     }
 }
+
+extension YOPOPlan {
+    /// The plan restricted to the first `count` layers (a benchmark slice of the full model): the
+    /// same window and FFN width, K clipped to `count`, the first `count` rows of the head mask.
+    public func prefix(layers count: Int) -> YOPOPlan {
+        precondition(count >= 1 && count <= shape.numHiddenLayers, "layer prefix \(count) outside 1...\(shape.numHiddenLayers)")
+        var sliced = shape
+        sliced.numHiddenLayers = count
+        return YOPOPlan(spec: spec, window: window, keptLayers: min(keptLayers, count),
+                        headMask: headMask.map { Array($0.prefix(count)) }, visualFFNWidth: visualFFNWidth, shape: sliced)
+    }
+}

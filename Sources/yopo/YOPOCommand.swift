@@ -84,6 +84,9 @@ struct Generate: OneLineErrorCommand {
     @Option(help: "Compute threads (default: physical cores).")
     var threads: Int?
 
+    @Option(help: "Matrix-product precision: auto (bf16 for f16/bf16 checkpoints where supported), fp32 or bf16.")
+    var compute: String = "auto"
+
     @Option(help: "Prompt template: vicuna_v1, llava_v1 or llava-hf (default: from the checkpoint layout).")
     var template: String?
 
@@ -116,7 +119,7 @@ struct Generate: OneLineErrorCommand {
         }
         let options = try PipelineOptions(
             visionTower: visionTower, template: template, imageAspect: imageAspect,
-            threads: threads, showProgress: !json && isatty(STDERR_FILENO) != 0)
+            threads: threads, compute: compute, showProgress: !json && isatty(STDERR_FILENO) != 0)
         let pipeline = try LLaVAPipeline(modelDirectory: model, options: options)
         guard let mode = YOPOMode(rawValue: yopoMode) else {
             throw GenerationError.invalidOption("unknown yopo mode \(yopoMode) (choose from skip, simulate)")

@@ -47,7 +47,7 @@ func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
     return m
 }
 
-final class LLaVAGoldenTests: XCTestCase {
+extension XCTestCase {
     /// Runs vision → projector → prefill → 20 greedy steps with the KV cache and compares each stage.
     func check(_ caseName: String, tolerance: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
         let (golden, tensors) = try GoldenCase.load(caseName)
@@ -96,6 +96,9 @@ final class LLaVAGoldenTests: XCTestCase {
         }
         XCTAssertEqual(generated, golden.greedy_ids, "greedy ids", file: file, line: line)
     }
+}
+
+final class LLaVAGoldenTests: XCTestCase {
 
     func testLlavaHFChelsea() throws { try check("hf_chelsea") }
     func testLlavaHFRocket() throws { try check("hf_rocket") }
@@ -127,5 +130,38 @@ final class HalfPrecisionAgreementTests: XCTestCase {
         // Rounding really happened: the half-precision logits are not the fp32 ones.
         XCTAssertGreaterThan(maxAbsDifference(f16, reference), 1e-3)
         XCTAssertGreaterThan(maxAbsDifference(bf16, reference), 1e-3)
+    }
+}
+
+/// The fast paths against the same goldens: the portable C kernels forced (the dispatch fallback),
+/// and bf16 compute (oneDNN) on the bf16 checkpoint within the documented bf16-compute tolerance.
+final class KernelPathGoldenTests: XCTestCase {
+    override func tearDown() {
+        MatMul.setKernelLevel(.avx512)
+        MatMul.precision = .fp32
+    }
+
+    /// Decode of half checkpoints runs the own GEMV; forced portable, the goldens still hold to 1e-4.
+    func testHalfCheckpointsWithPortableKernels() throws {
+        XCTAssertEqual(MatMul.setKernelLevel(.portable), .portable)
+        try check("hf_bf16_chelsea")
+        try check("hf_f16_chelsea")
+        XCTAssertEqual(MatMul.kernelLevel, .portable)
+    }
+
+    func testBFloat16ComputeAgreesWithFP32Compute() throws {
+        guard MatMul.bf16Available else { throw XCTSkip("oneDNN with native bf16 is not available here") }
+        let (golden, tensors) = try GoldenCase.load("hf_bf16_chelsea")
+        let model = try LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+        let pixels = try GoldenCase.load("hf_chelsea").1.load("pixel_values")  // same photo, stored pixels
+        MatMul.precision = .bf16
+        let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
+        let embeddings = try model.inputEmbeddings(ids: ids, images: [model.imageFeatures(pixels)])
+        let logits = model.decoder.forward(embeddings, cache: model.decoder.makeCache())
+        let reference = try tensors.load("logits")
+        let difference = maxAbsDifference(logits, reference)
+        print("bf16 compute vs fp32 compute, max |Δ logits| = \(difference)")
+        XCTAssertLessThan(difference, 0.5)
+        XCTAssertGreaterThan(difference, 1e-4)  // activations really were rounded
     }
 }

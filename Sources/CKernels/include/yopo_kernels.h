@@ -45,3 +45,7 @@ int yopo_dnnl_bf16_available(void);
 const char *yopo_dnnl_version(void);
 /* Threads of the OpenMP runtime oneDNN runs on (no-op without oneDNN). */
 void yopo_dnnl_set_threads(int n);
+
+/* Sums `bytes` (a multiple of 64) of memory as 64-bit words: a read-bandwidth probe for the
+ * decode bound. Returns the sum so the loads are not optimised away. */
+uint64_t yopo_read_memory(const void *p, size_t bytes);

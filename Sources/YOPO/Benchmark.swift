@@ -1,0 +1,154 @@
+import CKernels
+import Foundation
+import YOPOCore
+import YOPOModels
+import YOPOPruning
+
+/// `yopo bench`: vision encode, LLM prefill and decode timed on one model (random weights with
+/// real dimensions, or a checkpoint). The prompt is `[system][image grid][text]` given as
+/// embeddings of fixed token ids, so no tokenizer is needed. Numbers land in BENCHMARKS.md.
+public final class ModelBenchmark {
+    /// One pruning spec's timings.
+    public struct SpecResult: Codable, Sendable {
+        public var spec: String
+        public var mode: YOPOMode?
+        /// Median prefill over runs, milliseconds.
+        public var prefillMS: Double
+        public var runsMS: [Double]
+        /// Executed FLOPs of one prefill (docs/FLOPS.md `full`, LLM only).
+        public var executedFLOPs: Int
+        public var gflopsPerSecond: Double
+        /// Greedy-decode steps after the prefill (median step), or nil when none were timed.
+        public var decodeTokensPerSecond: Double?
+        public var decodeMSPerToken: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case spec, mode, prefillMS = "prefill_ms", runsMS = "runs_ms", executedFLOPs = "executed_flops"
+            case gflopsPerSecond = "gflops_per_second", decodeTokensPerSecond = "decode_tokens_per_second"
+            case decodeMSPerToken = "decode_ms_per_token"
+        }
+    }
+
+    public let decoder: LlamaDecoder
+    public let vision: CLIPVisionTower?
+    public let systemTokens: Int
+    public let gridRows: Int
+    public let gridColumns: Int
+    public let textTokens: Int
+    /// Shape YOPO specs are resolved against: the full model's when `decoder` is a slice of its first
+    /// layers (presets and official masks exist for full models only; the plan is then cut to the slice).
+    public let planShape: DecoderShape
+
+    public init(decoder: LlamaDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
+                textTokens: Int, planShape: DecoderShape? = nil) {
+        self.decoder = decoder
+        let c = decoder.config
+        self.planShape = planShape ?? DecoderShape(
+            numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads, intermediateSize: c.intermediateSize)
+        self.vision = vision
+        self.systemTokens = systemTokens
+        self.gridRows = gridRows
+        self.gridColumns = gridColumns
+        self.textTokens = textTokens
+    }
+
+    public var promptTokens: Int { systemTokens + gridRows * gridColumns + textTokens }
+
+    /// Times `runs` prefills (after one warm-up) with `spec` in `mode`, then `decodeTokens`
+    /// single-token steps through the KV cache of the last prefill.
+    public func run(spec: PruningSpec, mode: YOPOMode, runs: Int, decodeTokens: Int) throws -> SpecResult {
+        let c = decoder.config
+        let plan = try spec.resolve(for: planShape)?.prefix(layers: c.numHiddenLayers)
+        let shape = DecoderShape(
+            numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads, intermediateSize: c.intermediateSize)
+        // A fresh pruner per sequence for the token-pruning baselines.
+        func execution() throws -> DecoderExecution {
+            if let pruner = try spec.makePruner(for: shape) { return .tokenPruning(pruner) }
+            return DecoderExecution(plan: plan, mode: mode)
+        }
+        let inputs = decoder.embed((0..<promptTokens).map { ($0 * 7919) % c.vocabSize })
+        let image = ImageLayout(start: systemTokens, gridRows: gridRows, gridColumns: gridColumns)
+        let counter = FLOPCounter()
+        _ = decoder.forward(inputs, cache: decoder.makeCache(capacity: promptTokens), images: [image],
+                            execution: try execution(), counter: counter)
+        var times: [Double] = []
+        var cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
+        var last = DecoderExecution.dense
+        for _ in 0..<max(runs, 1) {
+            cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
+            last = try execution()
+            let execution = last
+            let start = DispatchTime.now()
+            _ = decoder.forward(inputs, cache: cache, images: [image], execution: execution)
+            times.append(millisecondsSince(start))
+        }
+        var steps: [Double] = []
+        for i in 0..<decodeTokens {
+            let token = decoder.embed([(i * 31 + 1) % c.vocabSize])
+            let start = DispatchTime.now()
+            _ = decoder.forward(token, cache: cache, execution: last)
+            steps.append(millisecondsSince(start))
+        }
+        let median = ModelBenchmark.median(times)
+        let step = steps.isEmpty ? nil : ModelBenchmark.median(steps)
+        return SpecResult(
+            spec: spec.description, mode: plan == nil ? nil : mode, prefillMS: median, runsMS: times,
+            executedFLOPs: counter.total, gflopsPerSecond: Double(counter.total) / (median / 1000) / 1e9,
+            decodeTokensPerSecond: step.map { 1000 / $0 }, decodeMSPerToken: step)
+    }
+
+    /// Median milliseconds of encoding one image with the vision tower (after one warm-up), and its FLOPs.
+    public func visionEncode(runs: Int) -> (ms: Double, flops: Int)? {
+        guard let vision else { return nil }
+        let s = vision.config.imageSize
+        let pixels = Tensor(shape: [3, s, s], values: (0..<(3 * s * s)).map { Float(($0 * 37) % 255) / 128 - 1 })
+        let counter = FLOPCounter()
+        _ = vision(pixels, counter: counter)
+        var times: [Double] = []
+        for _ in 0..<max(runs, 1) {
+            let start = DispatchTime.now()
+            _ = vision(pixels)
+            times.append(millisecondsSince(start))
+        }
+        return (ModelBenchmark.median(times), counter.total)
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+}
+
+/// Peak resident set size of this process so far, in bytes (`getrusage`; Linux reports KiB).
+public func peakResidentBytes() -> Int {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss * 1024
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    return usage.ru_maxrss
+    #endif
+}
+
+/// Read bandwidth of main memory in GB/s: the best of `repeats` passes over `bytes`, read by
+/// `MatMul.threads` threads (the decode bound's denominator).
+public func measureReadBandwidth(bytes: Int = 1 << 30, repeats: Int = 3) -> Double {
+    let storage = RawStorage(byteCount: bytes)
+    memset(storage.pointer, 1, bytes)
+    let sink = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
+    sink.initialize(repeating: 0, count: 64)
+    defer { sink.deallocate() }
+    var best = 0.0
+    let blocks = bytes / 64
+    for _ in 0..<repeats {
+        let start = DispatchTime.now()
+        parallelChunks(blocks, minimum: 1024) { b0, b1 in
+            let sum = yopo_read_memory(storage.pointer + b0 * 64, (b1 - b0) * 64)
+            sink[min(63, b0 * 64 / blocks)] &+= sum
+        }
+        let seconds = millisecondsSince(start) / 1000
+        best = max(best, Double(bytes) / seconds / 1e9)
+    }
+    return best
+}

@@ -1,0 +1,144 @@
+import XCTest
+import YOPOCore
+
+/// Every kernel of `MatMul.linear` against an fp64 reference on the same (rounded) operands,
+/// at every dispatch level this CPU has (the portable fallback always runs).
+final class MatMulTests: XCTestCase {
+    override func tearDown() {
+        MatMul.setKernelLevel(.avx512)
+        MatMul.precision = .fp32
+    }
+
+    /// Deterministic values in ±1.
+    func values(_ count: Int, seed: UInt64) -> [Float] {
+        var s = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        return (0..<count).map { _ in
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: s >> 11) % 2_000_001 - 1_000_000) / 1_000_000
+        }
+    }
+
+    /// A weight of `rows × columns` inside a wider buffer (row stride `columns + pad`), stored as `dtype`.
+    func weight(rows: Int, columns: Int, pad: Int, dtype: DType, seed: UInt64) -> WeightMatrix {
+        let stride = columns + pad
+        let dense = Tensor(shape: [rows, stride], values: values(rows * stride, seed: seed))
+        return WeightMatrix(dense).converted(to: dtype).leadingColumns(columns)
+    }
+
+    /// fp32 → bf16 → fp32 (round to nearest even).
+    func roundedToBF16(_ x: [Float]) -> [Float] {
+        WeightMatrix(Tensor(shape: [1, x.count], values: x)).converted(to: .bf16).toTensor().scalars
+    }
+
+    /// `C = A·Wᵀ + beta·C0` in fp64 from the fp32 values of A and W, each optionally rounded to bf16 first.
+    func reference(_ a: [Float], m: Int, _ w: WeightMatrix, beta: Float, c0: [Float], roundA: Bool = false,
+                   roundW: Bool = false) -> [Float] {
+        let k = w.columns, n = w.rows
+        let ar = roundA ? roundedToBF16(a) : a
+        let wr = roundW ? roundedToBF16(w.toTensor().scalars) : w.toTensor().scalars
+        var out = [Float](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = 0.0
+                for t in 0..<k { s += Double(ar[i * k + t]) * Double(wr[j * k + t]) }
+                out[i * n + j] = Float(s + Double(beta) * Double(c0[i * n + j]))
+            }
+        }
+        return out
+    }
+
+    func run(_ a: [Float], m: Int, _ w: WeightMatrix, beta: Float, c0: [Float]) -> [Float] {
+        var c = c0
+        a.withUnsafeBufferPointer { ap in
+            c.withUnsafeMutableBufferPointer { cp in
+                MatMul.linear(m: m, a: ap.baseAddress!, lda: w.columns, weight: w, beta: beta, c: cp.baseAddress!, ldc: w.rows)
+            }
+        }
+        return c
+    }
+
+    func assertClose(_ x: [Float], _ y: [Float], relative: Float, _ message: String,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(x.count, y.count, file: file, line: line)
+        let scale = max(1, y.map(abs).max() ?? 1)
+        let worst = zip(x, y).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThanOrEqual(worst / scale, relative, message, file: file, line: line)
+    }
+
+    /// Shapes hitting the GEMV (m ≤ 8, incl. the 4-row decode kernel and its row tail) and the
+    /// GEMM paths (m > 8), K with and without 16/32-element tails, strided weights, beta 0 and 1.
+    let shapes: [(m: Int, n: Int, k: Int)] = [
+        (1, 7, 37), (1, 9, 64), (2, 5, 33), (3, 6, 16), (5, 4, 100), (8, 3, 47), (9, 11, 40), (20, 70, 130),
+    ]
+
+    func checkFP32Compute() {
+        MatMul.precision = .fp32
+        for dtype in [DType.bf16, .f16, .f32] {
+            for (index, s) in shapes.enumerated() {
+                for beta: Float in [0, 1] {
+                    let w = weight(rows: s.n, columns: s.k, pad: index % 2 == 0 ? 0 : 5, dtype: dtype, seed: UInt64(index))
+                    let a = values(s.m * s.k, seed: 99 + UInt64(index)), c0 = values(s.m * s.n, seed: 7)
+                    assertClose(run(a, m: s.m, w, beta: beta, c0: c0), reference(a, m: s.m, w, beta: beta, c0: c0),
+                                relative: 2e-6, "\(MatMul.kernelLevel) \(dtype) \(s) beta \(beta)")
+                }
+            }
+        }
+    }
+
+    /// The portable C kernels, forced on any CPU (the dispatch fallback).
+    func testFP32ComputePortableKernels() {
+        XCTAssertEqual(MatMul.setKernelLevel(.portable), .portable)
+        checkFP32Compute()
+        XCTAssertEqual(MatMul.kernelLevel, .portable)
+    }
+
+    func testFP32ComputeAVX512Kernels() throws {
+        guard MatMul.setKernelLevel(.avx512) == .avx512 else { throw XCTSkip("this CPU has no AVX-512") }
+        checkFP32Compute()
+    }
+
+    /// bf16 compute: rows > 8 round A to bf16 and use oneDNN (non-bf16 weights rounded panel by
+    /// panel); ≤ 8 rows keep fp32 A (GEMV). Reference on the same rounded operands.
+    func testBF16ComputeThroughOneDNN() throws {
+        guard MatMul.bf16Available else { throw XCTSkip("oneDNN with native bf16 is not available here") }
+        MatMul.precision = .bf16
+        for dtype in [DType.bf16, .f16, .f32] {
+            for (index, s) in shapes.enumerated() {
+                for beta: Float in [0, 1] {
+                    let w = weight(rows: s.n, columns: s.k, pad: index % 2 == 0 ? 0 : 5, dtype: dtype, seed: UInt64(index))
+                    let a = values(s.m * s.k, seed: 99 + UInt64(index)), c0 = values(s.m * s.n, seed: 7)
+                    let gemm = s.m > MatMul.gemvMaxRows
+                    let expected = reference(a, m: s.m, w, beta: beta, c0: c0, roundA: gemm, roundW: gemm && dtype != .bf16)
+                    assertClose(run(a, m: s.m, w, beta: beta, c0: c0), expected, relative: 2e-6, "bf16 \(dtype) \(s) beta \(beta)")
+                }
+            }
+        }
+    }
+
+    /// Round-to-nearest-even and special values of the fp32 → bf16 conversion.
+    func testBFloat16Rounding() {
+        func bf(_ bits: UInt32) -> UInt16 {
+            let b = WeightMatrix(Tensor(shape: [1, 1], values: [Float(bitPattern: bits)])).converted(to: .bf16)
+            return b.base.load(as: UInt16.self)
+        }
+        XCTAssertEqual(bf(0x3F80_0000), 0x3F80)  // 1.0
+        XCTAssertEqual(bf(0x3F80_8000), 0x3F80)  // tie → even (down)
+        XCTAssertEqual(bf(0x3F81_8000), 0x3F82)  // tie → even (up)
+        XCTAssertEqual(bf(0x3F80_8001), 0x3F81)  // above the tie
+        XCTAssertEqual(bf(0x7F80_0000), 0x7F80)  // +inf
+        XCTAssertEqual(bf(0x7F7F_FFFF), 0x7F80)  // largest finite rounds to inf
+        XCTAssertEqual(bf(0x7FC0_0001) & 0x7FC0, 0x7FC0)  // NaN stays NaN
+    }
+
+    /// Row slices, column prefixes and gathers keep their elements (the pruned paths' views).
+    func testViewsAndGathers() {
+        let w = weight(rows: 6, columns: 8, pad: 3, dtype: .bf16, seed: 5)
+        let full = w.toTensor()
+        XCTAssertEqual(w.rows(2, 3).toTensor().scalars, Array(full.scalars[16..<40]))
+        XCTAssertEqual(w.leadingColumns(3).toTensor().scalars,
+                       (0..<6).flatMap { r in Array(full.scalars[(r * 8)..<(r * 8 + 3)]) })
+        XCTAssertEqual(w.gatherRows([4, 1]).toTensor().scalars, Array(full.scalars[32..<40]) + Array(full.scalars[8..<16]))
+        XCTAssertEqual(w.gatherColumnBlocks([6, 0], width: 2).toTensor().scalars,
+                       (0..<6).flatMap { r in [full[r, 6], full[r, 7], full[r, 0], full[r, 1]] })
+    }
+}
