@@ -2,6 +2,7 @@
  * m ≤ 8, see BENCHMARKS.md) and dtype conversions. A portable C path and an AVX-512 path,
  * chosen at run time. */
 #include "yopo_kernels.h"
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -34,11 +35,16 @@ int yopo_kernels_set_level(int level) {
     return current_level;
 }
 
+static int has_bf16 = -1;
+
 int yopo_cpu_has_avx512_bf16(void) {
 #if YOPO_X86 && defined(__GNUC__)
-    unsigned a, b, c, d;
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
-    return (a >> 5) & 1; /* CPUID.(EAX=7, ECX=1):EAX[5] = AVX512_BF16 */
+    if (has_bf16 < 0) { /* CPUID traps in a VM: ask once */
+        unsigned a, b, c, d;
+        __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
+        has_bf16 = (a >> 5) & 1; /* CPUID.(EAX=7, ECX=1):EAX[5] = AVX512_BF16 */
+    }
+    return has_bf16;
 #else
     return 0;
 #endif
@@ -224,6 +230,116 @@ void yopo_gemv_half(int dtype, size_t m, size_t n, size_t k, const float *x, siz
     gemv_half_portable(dtype, m, n, k, x, ldx, w, ldw, beta, y, ldy);
 }
 
+#if YOPO_X86 && defined(__GNUC__)
+/* Four weight rows per pass with VDPBF16PS (32 products per instruction); k tail in scalar. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void gemv_bf16_dp(size_t m, size_t n, size_t k, const uint16_t *x, size_t ldx, const uint16_t *w, size_t ldw,
+                         float beta, float *y, size_t ldy) {
+    size_t k32 = k & ~(size_t)31;
+    for (size_t i = 0; i < m; i++) {
+        const uint16_t *xi = x + i * ldx;
+        float *yi = y + i * ldy;
+        size_t j = 0;
+        for (; j < n; j += 4) {
+            size_t rows = n - j < 4 ? n - j : 4;
+            const uint16_t *wr[4];
+            for (size_t r = 0; r < 4; r++) wr[r] = w + (j + (r < rows ? r : 0)) * ldw;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t t = 0; t < k32; t += 32) {
+                __m512bh xv = (__m512bh)_mm512_loadu_si512(xi + t);
+                a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(wr[0] + t), xv);
+                a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(wr[1] + t), xv);
+                a2 = _mm512_dpbf16_ps(a2, (__m512bh)_mm512_loadu_si512(wr[2] + t), xv);
+                a3 = _mm512_dpbf16_ps(a3, (__m512bh)_mm512_loadu_si512(wr[3] + t), xv);
+            }
+            float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2),
+                          _mm512_reduce_add_ps(a3)};
+            for (size_t r = 0; r < rows; r++) {
+                for (size_t t = k32; t < k; t++) s[r] += bf16_to_f32(wr[r][t]) * bf16_to_f32(xi[t]);
+                yi[j + r] = beta == 0 ? s[r] : s[r] + beta * yi[j + r];
+            }
+        }
+    }
+}
+#endif
+
+void yopo_gemv_bf16(size_t m, size_t n, size_t k, const uint16_t *x, size_t ldx, const uint16_t *w, size_t ldw,
+                    float beta, float *y, size_t ldy) {
+#if YOPO_X86 && defined(__GNUC__)
+    if (yopo_kernels_level() >= YOPO_LEVEL_AVX512 && yopo_cpu_has_avx512_bf16()) {
+        gemv_bf16_dp(m, n, k, x, ldx, w, ldw, beta, y, ldy);
+        return;
+    }
+#endif
+    /* Fallback: x widened back to fp32 (exact), then the fp32-activation GEMV: the same products. */
+    float *wide = (float *)malloc(m * k * sizeof(float));
+    yopo_half_to_f32(YOPO_BF16, m, k, x, ldx, wide, k);
+    yopo_gemv_half(YOPO_BF16, m, n, k, wide, k, w, ldw, beta, y, ldy);
+    free(wide);
+}
+
+/* Row range [lo, hi) of part `t` of `parts`, in multiples of 4 rows (the decode kernels' unit). */
+static void split_rows(size_t n, int t, int parts, size_t *lo, size_t *hi) {
+    size_t quads = (n + 3) / 4;
+    *lo = quads * (size_t)t / (size_t)parts * 4;
+    *hi = quads * (size_t)(t + 1) / (size_t)parts * 4;
+    if (*lo > n) *lo = n;
+    if (*hi > n) *hi = n;
+}
+
+/* One GEMV call's arguments, shared by the threads of a parallel region. */
+struct gemv_job {
+    int parts, dtype, bf16_activations;
+    size_t m, n, k, ldx, ldw, ldy;
+    const void *x;
+    const uint16_t *w;
+    float beta;
+    float *y;
+};
+
+static void gemv_part(struct gemv_job *j, int t) {
+    size_t lo, hi;
+    split_rows(j->n, t, j->parts, &lo, &hi);
+    if (hi <= lo) return;
+    if (j->bf16_activations)
+        yopo_gemv_bf16(j->m, hi - lo, j->k, (const uint16_t *)j->x, j->ldx, j->w + lo * j->ldw, j->ldw, j->beta,
+                       j->y + lo, j->ldy);
+    else
+        yopo_gemv_half(j->dtype, j->m, hi - lo, j->k, (const float *)j->x, j->ldx, j->w + lo * j->ldw, j->ldw,
+                       j->beta, j->y + lo, j->ldy);
+}
+
+#if defined(__linux__)
+/* libgomp's entry points (the OpenMP runtime oneDNN runs on, linked with it): a parallel region
+ * on its thread pool, which oneDNN's calls keep warm. Called directly, so no -fopenmp is needed. */
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+extern int omp_get_thread_num(void);
+
+static void gemv_region(void *data) { gemv_part((struct gemv_job *)data, omp_get_thread_num()); }
+#endif
+
+static void run_gemv(struct gemv_job *j) {
+#if defined(__linux__)
+    if (j->parts > 1) {
+        GOMP_parallel(gemv_region, j, (unsigned)j->parts, 0);
+        return;
+    }
+#endif
+    for (int t = 0; t < j->parts; t++) gemv_part(j, t);
+}
+
+void yopo_gemv_half_mt(int threads, int dtype, size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                       const uint16_t *w, size_t ldw, float beta, float *y, size_t ldy) {
+    struct gemv_job j = {threads < 1 ? 1 : threads, dtype, 0, m, n, k, ldx, ldw, ldy, x, w, beta, y};
+    run_gemv(&j);
+}
+
+void yopo_gemv_bf16_mt(int threads, size_t m, size_t n, size_t k, const uint16_t *x, size_t ldx, const uint16_t *w,
+                       size_t ldw, float beta, float *y, size_t ldy) {
+    struct gemv_job j = {threads < 1 ? 1 : threads, YOPO_BF16, 1, m, n, k, ldx, ldw, ldy, x, w, beta, y};
+    run_gemv(&j);
+}
+
 void yopo_half_to_f32(int dtype, size_t rows, size_t cols, const uint16_t *src, size_t lds, float *dst, size_t ldd) {
     for (size_t r = 0; r < rows; r++) {
         const uint16_t *s = src + r * lds;
@@ -265,4 +381,15 @@ uint64_t yopo_read_memory(const void *p, size_t bytes) {
         s4 += w[i + 4]; s5 += w[i + 5]; s6 += w[i + 6]; s7 += w[i + 7];
     }
     return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+}
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+void yopo_retain_freed_memory(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 0x7FFFFFFF);
+#endif
 }

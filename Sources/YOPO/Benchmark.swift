@@ -54,9 +54,9 @@ public final class ModelBenchmark {
 
     public var promptTokens: Int { systemTokens + gridRows * gridColumns + textTokens }
 
-    /// Times `runs` prefills (after one warm-up) with `spec` in `mode`, then `decodeTokens`
-    /// single-token steps through the KV cache of the last prefill.
-    public func run(spec: PruningSpec, mode: YOPOMode, runs: Int, decodeTokens: Int) throws -> SpecResult {
+    /// Times `runs` prefills (after `warmup` untimed ones; the first also counts the executed FLOPs)
+    /// with `spec` in `mode`, then `decodeTokens` single-token steps through the last prefill's KV cache.
+    public func run(spec: PruningSpec, mode: YOPOMode, runs: Int, warmup: Int = 1, decodeTokens: Int) throws -> SpecResult {
         let c = decoder.config
         let plan = try spec.resolve(for: planShape)?.prefix(layers: c.numHiddenLayers)
         let shape = DecoderShape(
@@ -68,13 +68,20 @@ public final class ModelBenchmark {
         }
         let inputs = decoder.embed((0..<promptTokens).map { ($0 * 7919) % c.vocabSize })
         let image = ImageLayout(start: systemTokens, gridRows: gridRows, gridColumns: gridColumns)
+        // FLOPs come from one counted prefill: the first warm-up, or with no warm-up the first timed run
+        // (counting adds a few integer additions per row and head).
         let counter = FLOPCounter()
-        _ = decoder.forward(inputs, cache: decoder.makeCache(capacity: promptTokens), images: [image],
-                            execution: try execution(), counter: counter)
         var times: [Double] = []
         var cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
-        var last = DecoderExecution.dense
-        for _ in 0..<max(runs, 1) {
+        var last = try execution()
+        let start = DispatchTime.now()
+        _ = decoder.forward(inputs, cache: cache, images: [image], execution: last, counter: counter)
+        if warmup == 0 { times.append(millisecondsSince(start)) }
+        for _ in 1..<max(warmup, 1) {
+            _ = decoder.forward(inputs, cache: decoder.makeCache(capacity: promptTokens), images: [image],
+                                execution: try execution())
+        }
+        for _ in times.count..<max(runs, 1) {
             cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
             last = try execution()
             let execution = last
@@ -97,15 +104,19 @@ public final class ModelBenchmark {
             decodeTokensPerSecond: step.map { 1000 / $0 }, decodeMSPerToken: step)
     }
 
-    /// Median milliseconds of encoding one image with the vision tower (after one warm-up), and its FLOPs.
-    public func visionEncode(runs: Int) -> (ms: Double, flops: Int)? {
+    /// Median milliseconds of encoding one image with the vision tower (after `warmup` untimed
+    /// encodes, at least the counted one), and its FLOPs.
+    public func visionEncode(runs: Int, warmup: Int = 1) -> (ms: Double, flops: Int)? {
         guard let vision else { return nil }
         let s = vision.config.imageSize
         let pixels = Tensor(shape: [3, s, s], values: (0..<(3 * s * s)).map { Float(($0 * 37) % 255) / 128 - 1 })
         let counter = FLOPCounter()
-        _ = vision(pixels, counter: counter)
         var times: [Double] = []
-        for _ in 0..<max(runs, 1) {
+        let start = DispatchTime.now()
+        _ = vision(pixels, counter: counter)
+        if warmup == 0 { times.append(millisecondsSince(start)) }
+        for _ in 1..<max(warmup, 1) { _ = vision(pixels) }
+        for _ in times.count..<max(runs, 1) {
             let start = DispatchTime.now()
             _ = vision(pixels)
             times.append(millisecondsSince(start))

@@ -9,8 +9,8 @@ import CBLAS
 
 /// Precision of the large matrix products. `fp32`: fp32 operands (half weights widened);
 /// `bf16`: activations rounded to bfloat16 and multiplied with bf16 weights in oneDNN, fp32
-/// accumulation and output (as PyTorch's bf16 `linear` on CPU). Products with few rows (decode)
-/// always use fp32 activations.
+/// accumulation and output (as PyTorch's bf16 `linear` on CPU), for every row count when the
+/// weights are bf16 (f16/fp32 weights with few rows keep fp32 activations).
 public enum ComputePrecision: String, CaseIterable, Sendable, Codable {
     case fp32, bf16
 }
@@ -35,6 +35,23 @@ public enum MatMul {
         openblas_set_num_threads(Int32(threads))
         #endif
         yopo_dnnl_set_threads(Int32(threads))
+    }
+
+    /// Keeps freed activation buffers in the process (glibc: no trimming, mmap only above 32 MB), so
+    /// each layer's and each decode step's buffers reuse warm pages instead of faulting in fresh
+    /// zeroed ones from the kernel (measured: 4–8% of decode time). No-op elsewhere. Call once at start.
+    public static func retainFreedMemory() {
+        yopo_retain_freed_memory()
+    }
+
+    /// Runs `body` with OpenBLAS on one thread (restored afterwards), for regions that call SGEMM
+    /// from several of our own threads at once (attention heads in parallel). Not reentrant.
+    public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
+        #if !canImport(Accelerate)
+        if threads > 1 { openblas_set_num_threads(1) }
+        defer { if threads > 1 { openblas_set_num_threads(Int32(threads)) } }
+        #endif
+        return try body()
     }
 
     /// Whether oneDNN with a native bf16 matmul is available on this machine.
@@ -63,6 +80,7 @@ public enum MatMul {
     /// leading dimensions `lda`, `ldc`), with `weight` in its stored dtype:
     /// - fp32 weights, fp32 precision (or ≤ `gemvMaxRows` rows): OpenBLAS SGEMM;
     /// - f16/bf16 weights, ≤ `gemvMaxRows` rows: own GEMV (fp32 accumulate), threaded over rows of W;
+    ///   with `precision == .bf16` and bf16 weights, A is rounded to bf16 first (AVX512_BF16 kernel);
     /// - `precision == .bf16` with oneDNN: A rounded to bf16, oneDNN bf16 matmul (non-bf16 weights
     ///   converted panel by panel);
     /// - otherwise: weight panels widened to fp32, then SGEMM.
@@ -78,7 +96,11 @@ public enum MatMul {
             return
         }
         if m <= gemvMaxRows {
-            gemvHalf(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc)
+            if precision == .bf16 && w.dtype == .bf16 {
+                gemvBF16(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc)
+            } else {
+                gemvHalf(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc)
+            }
             return
         }
         if precision == .bf16 && bf16Available && bf16Matmul(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc) {
@@ -97,16 +119,27 @@ public enum MatMul {
         }
     }
 
-    /// Own GEMV for half weights, rows of W split across `threads`.
+    /// Own GEMV for half weights, rows of W split across `threads` (OpenMP, kept warm by oneDNN's runtime).
     private static func gemvHalf(
         m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        let code = w.dtype.kernelCode
-        parallelChunks(w.rows, minimum: 64) { r0, r1 in
-            yopo_gemv_half(code, m, r1 - r0, w.columns, a, lda,
-                           w.address(row: r0).assumingMemoryBound(to: UInt16.self), w.rowStride,
-                           beta, c + r0, ldc)
+        yopo_gemv_half_mt(Int32(w.rows >= 256 ? threads : 1), w.dtype.kernelCode, m, w.rows, w.columns, a, lda,
+                          w.base.assumingMemoryBound(to: UInt16.self), w.rowStride, beta, c, ldc)
+    }
+
+    /// bf16 compute with few rows: A rounded to bf16 (on the stack), own bf16·bf16 GEMV
+    /// (AVX512_BF16 dot products where the CPU has them), threaded over rows of W.
+    private static func gemvBF16(
+        m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let k = w.columns
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: m * k) { a16 in
+            let x = a16.baseAddress!
+            yopo_any_to_bf16(DType.f32.kernelCode, m, k, a, lda, x, k)
+            yopo_gemv_bf16_mt(Int32(w.rows >= 256 ? threads : 1), m, w.rows, k, x, k,
+                              w.base.assumingMemoryBound(to: UInt16.self), w.rowStride, beta, c, ldc)
         }
     }
 

@@ -112,6 +112,10 @@ public final class LlamaDecoder {
                             lmHead: lmHead, inverseFrequencies: inverseFrequencies)
     }
 
+    /// Weight bytes one decode step reads: every layer's matrices and the LM head (the embedding
+    /// lookup reads one row). The numerator of the decode bandwidth bound.
+    public var decodeWeightBytes: Int { weightBytes - embedTokens.byteCount }
+
     /// Bytes of every weight matrix (layers counted once each, shared or not).
     public var weightBytes: Int {
         layers.reduce(0) { total, l in
@@ -352,62 +356,82 @@ public final class LlamaDecoder {
         let blockSize = LlamaDecoder.queryBlock
         let scale = 1 / Float(hd).squareRoot()
         let maxKeys = past + n
-        let scores = Tensor(zeros: [blockSize, maxKeys])
-        for h in 0..<heads {
-            let g = h / group
-            let keyFactor: Float = plan == nil ? 1 : (alive && plan!.headKept(layer: index, head: h) ? 1 : 0)
-            var r0 = 0
-            while r0 < n {
-                let b = min(blockSize, n - r0)
-                // Keys [0, E): causal end of the block, extended over any image the block touches.
-                var end = past + r0 + b
-                for span in context.newImageRows where span.lowerBound < r0 + b && span.upperBound > r0 {
-                    end = max(end, past + span.upperBound)
-                }
-                MatMul.gemmABt(m: b, n: end, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
-                               b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: end)
-                for i in 0..<b {
-                    let r = r0 + i
-                    let row = scores.data + i * end
-                    let position = positions[r]
-                    // Causal mask; with a simulate window, the V×V block of a new image is overwritten.
-                    if let plan, plan.window != nil, let img = context.imageOfRow[r],
-                        context.newImages.contains(context.images[img])
-                    {
-                        let image = context.images[img]
-                        let qi = position - image.start
-                        for c in 0..<end {
-                            if image.range.contains(c) {
-                                row[c] = plan.inWindow(qi, c - image.start, gridColumns: image.gridColumns) ? row[c] : -.infinity
-                            } else if c > position {
-                                row[c] = -.infinity
+        // Keys [0, E) of the query block starting at r0: its causal end, extended over any image it touches.
+        func blockEnd(_ r0: Int, _ b: Int) -> Int {
+            var end = past + r0 + b
+            for span in context.newImageRows where span.lowerBound < r0 + b && span.upperBound > r0 {
+                end = max(end, past + span.upperBound)
+            }
+            return end
+        }
+        if let counter {
+            for r0 in stride(from: 0, to: n, by: blockSize) {
+                let b = min(blockSize, n - r0), end = blockEnd(r0, b)
+                for r in r0..<(r0 + b) { counter.add(heads * 2 * end * hd * 2, layer: index, context.groups[r]) }
+            }
+        }
+        // Captured probabilities per head, summed in head order afterwards (same rounding as one pass).
+        let headCaptures = captured.map { c in (0..<heads).map { _ in Tensor(zeros: c.shape) } }
+        // Heads run in parallel; each writes its own columns of context2 and its own capture buffer.
+        MatMul.withSingleThreadedBLAS {
+            // Few rows (decode): one thread, waking another costs more than the work.
+            parallelChunks(heads, minimum: n * maxKeys < 1 << 16 ? heads : 1) { h0, h1 in
+                let scores = Tensor(zeros: [min(blockSize, n), maxKeys])
+                for h in h0..<h1 {
+                    let g = h / group
+                    let keyFactor: Float = plan == nil ? 1 : (alive && plan!.headKept(layer: index, head: h) ? 1 : 0)
+                    var r0 = 0
+                    while r0 < n {
+                        let b = min(blockSize, n - r0)
+                        let end = blockEnd(r0, b)
+                        MatMul.gemmABt(m: b, n: end, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
+                                       b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: end)
+                        for i in 0..<b {
+                            let r = r0 + i
+                            let row = scores.data + i * end
+                            let position = positions[r]
+                            // Causal mask; with a simulate window, the V×V block of a new image is overwritten.
+                            if let plan, plan.window != nil, let img = context.imageOfRow[r],
+                                context.newImages.contains(context.images[img])
+                            {
+                                let image = context.images[img]
+                                let qi = position - image.start
+                                for c in 0..<end {
+                                    if image.range.contains(c) {
+                                        row[c] = plan.inWindow(qi, c - image.start, gridColumns: image.gridColumns) ? row[c] : -.infinity
+                                    } else if c > position {
+                                        row[c] = -.infinity
+                                    }
+                                }
+                            } else {
+                                for c in (past + r + 1)..<max(past + r + 1, end) { row[c] = -.infinity }
+                            }
+                            softmaxInPlace(row, count: end)
+                            if let slot = captureSlot[r], let headCaptures {
+                                let dst = headCaptures[h].data + slot * (past + n), inverse = 1 / Float(heads)
+                                for c in 0..<end { dst[c] = row[c] * inverse }
+                            }
+                            if plan != nil && keyFactor != 1 {
+                                for range in visualColumns {
+                                    for c in range where c < end { row[c] *= keyFactor }
+                                }
                             }
                         }
-                    } else {
-                        for c in (past + r + 1)..<max(past + r + 1, end) { row[c] = -.infinity }
+                        MatMul.gemmAB(m: b, n: hd, k: end, a: scores.data, lda: end, b: values.data + g * hd,
+                                      ldb: kvWidth, c: context2.data + r0 * qWidth + h * hd, ldc: qWidth)
+                        r0 += b
                     }
-                    softmaxInPlace(row, count: end)
-                    if let slot = captureSlot[r], let captured {
-                        let dst = captured.data + slot * (past + n), inverse = 1 / Float(heads)
-                        for c in 0..<end { dst[c] += row[c] * inverse }
-                    }
-                    if plan != nil && keyFactor != 1 {
-                        for range in visualColumns {
-                            for c in range where c < end { row[c] *= keyFactor }
+                    // Simulate query side: pruned heads' outputs at visual rows zeroed (mask row read afresh).
+                    if let plan, !plan.headKept(layer: index, head: h) {
+                        for r in 0..<n where context.groups[r] == .visual {
+                            (context2.data + r * qWidth + h * hd).update(repeating: 0, count: hd)
                         }
                     }
-                    counter?.add(2 * end * hd * 2, layer: index, context.groups[r])
-                }
-                MatMul.gemmAB(m: b, n: hd, k: end, a: scores.data, lda: end, b: values.data + g * hd,
-                              ldb: kvWidth, c: context2.data + r0 * qWidth + h * hd, ldc: qWidth)
-                r0 += b
-            }
-            // Simulate query side: pruned heads' outputs at visual rows zeroed (mask row read afresh).
-            if let plan, !plan.headKept(layer: index, head: h) {
-                for r in 0..<n where context.groups[r] == .visual {
-                    (context2.data + r * qWidth + h * hd).update(repeating: 0, count: hd)
                 }
             }
+        }
+        if let captured, let headCaptures {
+            for h in 0..<heads { addInPlace(captured, headCaptures[h]) }
         }
         let attended = linear(context2, l.oProj)
         addInPlace(attended, x)

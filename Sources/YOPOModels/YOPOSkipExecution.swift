@@ -179,55 +179,67 @@ extension LlamaDecoder {
         let scale = 1 / Float(hd).squareRoot()
         let block = LlamaDecoder.queryBlock
         let maxVisual = images.reduce(0) { $0 + $1.count }
-        let scores = Tensor(zeros: [block, pastText + t + maxVisual])
-        for h in 0..<heads {
-            let g = h / group
-            let headKeepsVisual = plan.visualAlive(layer: layer) && plan.headKept(layer: layer, head: h)
-            var r0 = 0
-            while r0 < t {
-                let b = min(block, t - r0)
-                let textKeys = pastText + r0 + b
-                let lastPosition = textPositions[r0 + b - 1]
-                // Visual segments this block reads: images before its last row, for kept heads.
-                var segments: [(image: ImageLayout, store: KVCache.VisualKV, column: Int)] = []
-                if headKeepsVisual {
-                    for (i, image) in images.enumerated() where image.start < lastPosition && i < stores.count {
-                        if let column = stores[i].column(of: g, headDim: hd) { segments.append((image, stores[i], column)) }
-                    }
+        // Heads in parallel (each writes its own columns of `context`); FLOPs per (head, row), summed after.
+        var rowFLOPs = [Int](repeating: 0, count: heads * t)
+        rowFLOPs.withUnsafeMutableBufferPointer { rowFLOPs in
+            MatMul.withSingleThreadedBLAS {
+                // Few rows (decode): one thread, waking another costs more than the work.
+                parallelChunks(heads, minimum: t * (pastText + t + maxVisual) < 1 << 16 ? heads : 1) { h0, h1 in
+                    let scores = Tensor(zeros: [min(block, t), pastText + t + maxVisual])
+                    for h in h0..<h1 {
+                        let g = h / group
+                        let headKeepsVisual = plan.visualAlive(layer: layer) && plan.headKept(layer: layer, head: h)
+                        var r0 = 0
+                        while r0 < t {
+                            let b = min(block, t - r0)
+                            let textKeys = pastText + r0 + b
+                            let lastPosition = textPositions[r0 + b - 1]
+                            // Visual segments this block reads: images before its last row, for kept heads.
+                            var segments: [(image: ImageLayout, store: KVCache.VisualKV, column: Int)] = []
+                            if headKeepsVisual {
+                                for (i, image) in images.enumerated() where image.start < lastPosition && i < stores.count {
+                                    if let column = stores[i].column(of: g, headDim: hd) { segments.append((image, stores[i], column)) }
+                                }
+                            }
+                            let total = textKeys + segments.reduce(0) { $0 + $1.image.count }
+                            MatMul.gemmABt(m: b, n: textKeys, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
+                                           b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: total)
+                            var offset = textKeys
+                            for s in segments {
+                                MatMul.gemmABt(m: b, n: s.image.count, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
+                                               b: s.store.keys.data + s.column, ldb: s.store.width, c: scores.data + offset, ldc: total)
+                                offset += s.image.count
+                            }
+                            for i in 0..<b {
+                                let row = scores.data + i * total
+                                let position = textPositions[r0 + i]
+                                // Text keys after this row (later in the block) are masked.
+                                for c in (pastText + r0 + i + 1)..<max(pastText + r0 + i + 1, textKeys) { row[c] = -.infinity }
+                                var o = textKeys
+                                for s in segments {
+                                    if s.image.start > position { for c in o..<(o + s.image.count) { row[c] = -.infinity } }
+                                    o += s.image.count
+                                }
+                                softmaxInPlace(row, count: total)
+                                rowFLOPs[h * t + r0 + i] = 2 * total * hd * 2
+                            }
+                            MatMul.gemmAB(m: b, n: hd, k: textKeys, a: scores.data, lda: total, b: values.data + g * hd, ldb: kvWidth,
+                                          c: context.data + r0 * qWidth + h * hd, ldc: qWidth)
+                            offset = textKeys
+                            for s in segments {
+                                MatMul.gemmAB(m: b, n: hd, k: s.image.count, a: scores.data + offset, lda: total,
+                                              b: s.store.values.data + s.column, ldb: s.store.width, beta: 1,
+                                              c: context.data + r0 * qWidth + h * hd, ldc: qWidth)
+                                offset += s.image.count
+                            }
+                            r0 += b
+                        }
                 }
-                let total = textKeys + segments.reduce(0) { $0 + $1.image.count }
-                MatMul.gemmABt(m: b, n: textKeys, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
-                               b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: total)
-                var offset = textKeys
-                for s in segments {
-                    MatMul.gemmABt(m: b, n: s.image.count, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
-                                   b: s.store.keys.data + s.column, ldb: s.store.width, c: scores.data + offset, ldc: total)
-                    offset += s.image.count
-                }
-                for i in 0..<b {
-                    let row = scores.data + i * total
-                    let position = textPositions[r0 + i]
-                    // Text keys after this row (later in the block) are masked.
-                    for c in (pastText + r0 + i + 1)..<max(pastText + r0 + i + 1, textKeys) { row[c] = -.infinity }
-                    var o = textKeys
-                    for s in segments {
-                        if s.image.start > position { for c in o..<(o + s.image.count) { row[c] = -.infinity } }
-                        o += s.image.count
-                    }
-                    softmaxInPlace(row, count: total)
-                    counter?.add(2 * total * hd * 2, layer: layer, groups[r0 + i])
-                }
-                MatMul.gemmAB(m: b, n: hd, k: textKeys, a: scores.data, lda: total, b: values.data + g * hd, ldb: kvWidth,
-                              c: context.data + r0 * qWidth + h * hd, ldc: qWidth)
-                offset = textKeys
-                for s in segments {
-                    MatMul.gemmAB(m: b, n: hd, k: s.image.count, a: scores.data + offset, lda: total,
-                                  b: s.store.values.data + s.column, ldb: s.store.width, beta: 1,
-                                  c: context.data + r0 * qWidth + h * hd, ldc: qWidth)
-                    offset += s.image.count
-                }
-                r0 += b
             }
+        }
+        }
+        if let counter {
+            for r in 0..<t { counter.add((0..<heads).reduce(0) { $0 + rowFLOPs[$1 * t + r] }, layer: layer, groups[r]) }
         }
         return context
     }
@@ -249,96 +261,106 @@ extension LlamaDecoder {
         let keys = cache.keys[layer], values = cache.values[layer]
         let stores = cache.visual[layer]
         let own = stores[imageIndex]
-        for (j, h) in kept.enumerated() {
-            let g = h / group
-            guard let column = own.column(of: g, headDim: hd) else { continue }
-            var earlier: [(store: KVCache.VisualKV, column: Int, count: Int)] = []
-            for i in 0..<imageIndex {
-                if let c = stores[i].column(of: g, headDim: hd) { earlier.append((stores[i], c, cache.images[i].count)) }
-            }
-            let before = textBefore + earlier.reduce(0) { $0 + $1.count }
-            let qBase = q.data + j * hd
-            // Scores against the keys before the image: one GEMM for all queries.
-            let prefix = Tensor(zeros: [n, max(before, 1)])
-            MatMul.gemmABt(m: n, n: textBefore, k: hd, alpha: scale, a: qBase, lda: width,
-                           b: keys.data + g * hd, ldb: kvWidth, c: prefix.data, ldc: max(before, 1))
-            var offset = textBefore
-            for e in earlier {
-                MatMul.gemmABt(m: n, n: e.count, k: hd, alpha: scale, a: qBase, lda: width,
-                               b: e.store.keys.data + e.column, ldb: e.store.width, c: prefix.data + offset, ldc: max(before, 1))
-                offset += e.count
-            }
-            let ownKeys = own.keys.data + column, ownValues = own.values.data + column
-            if plan.window != nil {
-                var local = [Float](repeating: 0, count: before + n)
-                for i in 0..<n {
-                    let qi = qBase + i * width
-                    let runs = plan.windowRuns(query: i, gridRows: image.gridRows, gridColumns: image.gridColumns)
-                    var count = 0
-                    for r in 0..<before { local[r] = prefix.data[i * max(before, 1) + r] }
-                    count = before
-                    for (a, b) in runs {
-                        for key in a...b {
-                            local[count] = scale * dot(qi, ownKeys + key * own.width, hd)
-                            count += 1
+        // Kept heads in parallel (each writes its own columns of `context`); FLOPs per head, summed after.
+        var headFLOPs = [Int](repeating: 0, count: kept.count)
+        headFLOPs.withUnsafeMutableBufferPointer { headFLOPs in
+            MatMul.withSingleThreadedBLAS {
+                parallelChunks(kept.count) { j0, j1 in
+                    for j in j0..<j1 {
+                        let h = kept[j]
+                        let g = h / group
+                        guard let column = own.column(of: g, headDim: hd) else { continue }
+                        var earlier: [(store: KVCache.VisualKV, column: Int, count: Int)] = []
+                        for i in 0..<imageIndex {
+                            if let c = stores[i].column(of: g, headDim: hd) { earlier.append((stores[i], c, cache.images[i].count)) }
                         }
-                    }
-                    local.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: count) }
-                    let out = context.data + i * width + j * hd
-                    // Keys before the image.
-                    var r = 0
-                    for t in 0..<textBefore {
-                        axpy(local[r], values.data + t * kvWidth + g * hd, out, hd)
-                        r += 1
-                    }
-                    for e in earlier {
-                        for t in 0..<e.count {
-                            axpy(local[r], e.store.values.data + t * e.store.width + e.column, out, hd)
-                            r += 1
+                        let before = textBefore + earlier.reduce(0) { $0 + $1.count }
+                        let qBase = q.data + j * hd
+                        // Scores against the keys before the image: one GEMM for all queries.
+                        let prefix = Tensor(zeros: [n, max(before, 1)])
+                        MatMul.gemmABt(m: n, n: textBefore, k: hd, alpha: scale, a: qBase, lda: width,
+                                       b: keys.data + g * hd, ldb: kvWidth, c: prefix.data, ldc: max(before, 1))
+                        var offset = textBefore
+                        for e in earlier {
+                            MatMul.gemmABt(m: n, n: e.count, k: hd, alpha: scale, a: qBase, lda: width,
+                                           b: e.store.keys.data + e.column, ldb: e.store.width, c: prefix.data + offset, ldc: max(before, 1))
+                            offset += e.count
                         }
-                    }
-                    for (a, b) in runs {
-                        for key in a...b {
-                            axpy(local[r], ownValues + key * own.width, out, hd)
-                            r += 1
+                        let ownKeys = own.keys.data + column, ownValues = own.values.data + column
+                        if plan.window != nil {
+                            var local = [Float](repeating: 0, count: before + n)
+                            for i in 0..<n {
+                                let qi = qBase + i * width
+                                let runs = plan.windowRuns(query: i, gridRows: image.gridRows, gridColumns: image.gridColumns)
+                                var count = 0
+                                for r in 0..<before { local[r] = prefix.data[i * max(before, 1) + r] }
+                                count = before
+                                for (a, b) in runs {
+                                    for key in a...b {
+                                        local[count] = scale * dot(qi, ownKeys + key * own.width, hd)
+                                        count += 1
+                                    }
+                                }
+                                local.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: count) }
+                                let out = context.data + i * width + j * hd
+                                // Keys before the image.
+                                var r = 0
+                                for t in 0..<textBefore {
+                                    axpy(local[r], values.data + t * kvWidth + g * hd, out, hd)
+                                    r += 1
+                                }
+                                for e in earlier {
+                                    for t in 0..<e.count {
+                                        axpy(local[r], e.store.values.data + t * e.store.width + e.column, out, hd)
+                                        r += 1
+                                    }
+                                }
+                                for (a, b) in runs {
+                                    for key in a...b {
+                                        axpy(local[r], ownValues + key * own.width, out, hd)
+                                        r += 1
+                                    }
+                                }
+                                headFLOPs[j] += 2 * count * hd * 2
+                            }
+                        } else {
+                            // Causal attention inside the image, in blocks of rows.
+                            let block = LlamaDecoder.queryBlock
+                            let scores = Tensor(zeros: [block, before + n])
+                            var r0 = 0
+                            while r0 < n {
+                                let b = min(block, n - r0)
+                                let total = before + r0 + b
+                                for i in 0..<b {
+                                    (scores.data + i * total).update(from: prefix.data + (r0 + i) * max(before, 1), count: before)
+                                }
+                                MatMul.gemmABt(m: b, n: r0 + b, k: hd, alpha: scale, a: qBase + r0 * width, lda: width,
+                                               b: ownKeys, ldb: own.width, c: scores.data + before, ldc: total)
+                                for i in 0..<b {
+                                    let row = scores.data + i * total
+                                    for c in (before + r0 + i + 1)..<max(before + r0 + i + 1, total) { row[c] = -.infinity }
+                                    softmaxInPlace(row, count: total)
+                                    headFLOPs[j] += 2 * total * hd * 2
+                                }
+                                let out = context.data + r0 * width + j * hd
+                                MatMul.gemmAB(m: b, n: hd, k: textBefore, a: scores.data, lda: total, b: values.data + g * hd,
+                                              ldb: kvWidth, c: out, ldc: width)
+                                var o = textBefore
+                                for e in earlier {
+                                    MatMul.gemmAB(m: b, n: hd, k: e.count, a: scores.data + o, lda: total, b: e.store.values.data + e.column,
+                                                  ldb: e.store.width, beta: 1, c: out, ldc: width)
+                                    o += e.count
+                                }
+                                MatMul.gemmAB(m: b, n: hd, k: r0 + b, a: scores.data + before, lda: total, b: ownValues,
+                                              ldb: own.width, beta: 1, c: out, ldc: width)
+                                r0 += b
+                            }
                         }
-                    }
-                    counter?.add(2 * count * hd * 2, layer: layer, .visual)
-                }
-            } else {
-                // Causal attention inside the image, in blocks of rows.
-                let block = LlamaDecoder.queryBlock
-                let scores = Tensor(zeros: [block, before + n])
-                var r0 = 0
-                while r0 < n {
-                    let b = min(block, n - r0)
-                    let total = before + r0 + b
-                    for i in 0..<b {
-                        (scores.data + i * total).update(from: prefix.data + (r0 + i) * max(before, 1), count: before)
-                    }
-                    MatMul.gemmABt(m: b, n: r0 + b, k: hd, alpha: scale, a: qBase + r0 * width, lda: width,
-                                   b: ownKeys, ldb: own.width, c: scores.data + before, ldc: total)
-                    for i in 0..<b {
-                        let row = scores.data + i * total
-                        for c in (before + r0 + i + 1)..<max(before + r0 + i + 1, total) { row[c] = -.infinity }
-                        softmaxInPlace(row, count: total)
-                        counter?.add(2 * total * hd * 2, layer: layer, .visual)
-                    }
-                    let out = context.data + r0 * width + j * hd
-                    MatMul.gemmAB(m: b, n: hd, k: textBefore, a: scores.data, lda: total, b: values.data + g * hd,
-                                  ldb: kvWidth, c: out, ldc: width)
-                    var o = textBefore
-                    for e in earlier {
-                        MatMul.gemmAB(m: b, n: hd, k: e.count, a: scores.data + o, lda: total, b: e.store.values.data + e.column,
-                                      ldb: e.store.width, beta: 1, c: out, ldc: width)
-                        o += e.count
-                    }
-                    MatMul.gemmAB(m: b, n: hd, k: r0 + b, a: scores.data + before, lda: total, b: ownValues,
-                                  ldb: own.width, beta: 1, c: out, ldc: width)
-                    r0 += b
                 }
             }
         }
+        }
+        counter?.add(headFLOPs.reduce(0, +), layer: layer, .visual)
         return context
     }
 }

@@ -56,8 +56,11 @@ struct Bench: OneLineErrorCommand {
     @Option(help: "YOPO mode: skip or simulate.")
     var yopoMode: String = "skip"
 
-    @Option(help: "Timed runs per spec (median reported), after one warm-up.")
+    @Option(help: "Timed runs per spec (median reported).")
     var runs: Int = 5
+
+    @Option(help: "Untimed warm-up prefills per spec before the timed runs.")
+    var warmup: Int = 1
 
     @Option(help: "Compute threads (default: physical cores).")
     var threads: Int?
@@ -84,7 +87,10 @@ struct Bench: OneLineErrorCommand {
         var visionEncodeMS: Double?
         var visionGFLOPs: Double?
         var weightBytes: Int
+        var decodeWeightBytes: Int
         var memoryReadGBPerSecond: Double?
+        /// memory read bandwidth / decode bytes per token.
+        var decodeBoundTokensPerSecond: Double?
         var peakRSSBytes: Int
         var results: [ModelBenchmark.SpecResult]
 
@@ -92,6 +98,7 @@ struct Bench: OneLineErrorCommand {
             case arch, layers, threads, weights, compute, oneDNN = "onednn", kernels
             case systemTokens = "system_tokens", visualTokens = "visual_tokens", grid, textTokens = "text_tokens"
             case visionEncodeMS = "vision_encode_ms", visionGFLOPs = "vision_gflops", weightBytes = "weight_bytes"
+            case decodeWeightBytes = "decode_weight_bytes", decodeBoundTokensPerSecond = "decode_bound_tokens_per_second"
             case memoryReadGBPerSecond = "memory_read_gb_per_second", peakRSSBytes = "peak_rss_bytes", results
         }
     }
@@ -102,6 +109,7 @@ struct Bench: OneLineErrorCommand {
             throw GenerationError.invalidOption("system-tokens must be ≥ 0 and text-tokens ≥ 1")
         }
         guard runs >= 1 else { throw GenerationError.invalidOption("runs must be at least 1") }
+        guard warmup >= 0 else { throw GenerationError.invalidOption("warmup must be ≥ 0") }
         guard decodeTokens >= 0 else { throw GenerationError.invalidOption("decode-tokens must be ≥ 0") }
         if let threads, threads < 1 { throw GenerationError.invalidOption("threads must be at least 1") }
         if let layers, layers < 1 { throw GenerationError.invalidOption("layers must be at least 1") }
@@ -150,10 +158,10 @@ struct Bench: OneLineErrorCommand {
 
         let bench = ModelBenchmark(decoder: decoder, vision: vision, systemTokens: systemTokens,
                                    gridRows: rows, gridColumns: columns, textTokens: textTokens, planShape: fullShape)
-        let encode = bench.visionEncode(runs: runs)
+        let encode = bench.visionEncode(runs: runs, warmup: warmup)
         var results: [ModelBenchmark.SpecResult] = []
         for spec in specs {
-            results.append(try bench.run(spec: spec, mode: mode, runs: runs, decodeTokens: decodeTokens))
+            results.append(try bench.run(spec: spec, mode: mode, runs: runs, warmup: warmup, decodeTokens: decodeTokens))
             if !json { printError("done: \(spec.description)") }
         }
         let bandwidth = decodeTokens > 0 ? measureReadBandwidth() : nil
@@ -163,7 +171,10 @@ struct Bench: OneLineErrorCommand {
             oneDNN: MatMul.oneDNNVersion, kernels: "\(MatMul.kernelLevel)",
             systemTokens: systemTokens, visualTokens: rows * columns, grid: [rows, columns], textTokens: textTokens,
             visionEncodeMS: encode?.ms, visionGFLOPs: encode.map { Double($0.flops) / 1e9 },
-            weightBytes: decoder.weightBytes, memoryReadGBPerSecond: bandwidth, peakRSSBytes: peakResidentBytes(),
+            weightBytes: decoder.weightBytes, decodeWeightBytes: decoder.decodeWeightBytes,
+            memoryReadGBPerSecond: bandwidth,
+            decodeBoundTokensPerSecond: bandwidth.map { $0 * 1e9 / Double(decoder.decodeWeightBytes) },
+            peakRSSBytes: peakResidentBytes(),
             results: results)
         if json {
             let encoder = JSONEncoder()
@@ -180,20 +191,24 @@ struct Bench: OneLineErrorCommand {
             print(String(format: "vision encode: %.0f ms (%.1f GFLOP, %.1f GFLOP/s)", ms, g, g / (ms / 1000)))
         }
         print(String(format: "weights: %.2f GB, peak RSS: %.2f GB", Double(r.weightBytes) / 1e9, Double(r.peakRSSBytes) / 1e9))
-        if let bw = r.memoryReadGBPerSecond {
-            print(String(format: "memory read bandwidth: %.1f GB/s → decode bound %.2f tokens/s for %.2f GB of decoder weights",
-                         bw, bw * 1e9 / Double(r.weightBytes), Double(r.weightBytes) / 1e9))
+        if let bw = r.memoryReadGBPerSecond, let bound = r.decodeBoundTokensPerSecond {
+            print(String(format: "memory read bandwidth: %.1f GB/s → decode bound %.2f tokens/s for %.2f GB read per token",
+                         bw, bound, Double(r.decodeWeightBytes) / 1e9))
         }
-        print("| spec | prefill ms (median) | executed GFLOP | GFLOP/s | predicted speed-up | measured speed-up | measured / predicted | decode tokens/s |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| spec | prefill ms (median) | executed GFLOP | GFLOP/s | predicted speed-up | measured speed-up | measured / predicted | decode tokens/s | % of decode bound |")
+        print("|---|---|---|---|---|---|---|---|---|")
         let base = r.results[0]
         for x in r.results {
             let predicted = Double(base.executedFLOPs) / Double(x.executedFLOPs)
             let measured = base.prefillMS / x.prefillMS
             let decode = x.decodeTokensPerSecond.map { String(format: "%.2f", $0) } ?? "–"
-            print(String(format: "| %@ | %.0f | %.1f | %.1f | %.2f× | %.2f× | %.0f%% | %@ |",
+            var fraction = "–"
+            if let tps = x.decodeTokensPerSecond, let bound = r.decodeBoundTokensPerSecond {
+                fraction = String(format: "%.0f%%", 100 * tps / bound)
+            }
+            print(String(format: "| %@ | %.0f | %.1f | %.1f | %.2f× | %.2f× | %.0f%% | %@ | %@ |",
                          x.spec, x.prefillMS, Double(x.executedFLOPs) / 1e9, x.gflopsPerSecond,
-                         predicted, measured, 100 * measured / predicted, decode))
+                         predicted, measured, 100 * measured / predicted, decode, fraction))
         }
     }
 
@@ -221,6 +236,102 @@ struct Bench: OneLineErrorCommand {
             return LlamaConfiguration(hiddenSize: 5120, numHiddenLayers: 40, numAttentionHeads: 40, intermediateSize: 13824)
         default:
             throw GenerationError.invalidOption("unknown arch \(arch) (llava-1.5-7b, llava-1.5-13b)")
+        }
+    }
+}
+
+/// `yopo bench-gemm`: GFLOP/s of each matrix-product path on the shapes LLaVA-1.5 runs, the
+/// measurements behind `MatMul.linear`'s choices (BENCHMARKS.md).
+struct BenchGEMM: OneLineErrorCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-gemm",
+        abstract: "Time every matrix-product path (OpenBLAS fp32, oneDNN bf16, own GEMV, widening fallback) per shape.")
+
+    @Option(help: "Shapes as MxKxN (C[M,N] = A[M,K]·W[N,K]ᵀ); repeat. Default: LLaVA-1.5-7B prefill, decode and CLIP shapes.")
+    var shape: [String] = []
+
+    @Option(help: "Timed repetitions per path (best reported), after one warm-up.")
+    var runs: Int = 5
+
+    @Option(help: "Compute threads (default: physical cores).")
+    var threads: Int?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    struct Row: Encodable {
+        var m, k, n: Int
+        var path: String
+        var ms: Double
+        var gflopsPerSecond: Double
+        var weightGBPerSecond: Double
+        enum CodingKeys: String, CodingKey {
+            case m, k, n, path, ms, gflopsPerSecond = "gflops_per_second", weightGBPerSecond = "weight_gb_per_second"
+        }
+    }
+
+    func execute() throws {
+        guard runs >= 1 else { throw GenerationError.invalidOption("runs must be at least 1") }
+        if let threads, threads < 1 { throw GenerationError.invalidOption("threads must be at least 1") }
+        let shapes: [(Int, Int, Int)] = try shape.isEmpty
+            ? [(641, 4096, 4096), (641, 4096, 11008), (641, 11008, 4096), (2048, 4096, 11008), (577, 1024, 4096),
+               (577, 4096, 1024), (1, 4096, 4096), (1, 4096, 11008), (1, 11008, 4096), (1, 4096, 32000), (4, 4096, 11008)]
+            : shape.map { text in
+                let p = text.lowercased().split(separator: "x").compactMap { Int($0) }
+                guard p.count == 3, p.allSatisfy({ $0 > 0 }) else {
+                    throw GenerationError.invalidOption("shape \(text) is not MxKxN with positive sizes (e.g. 641x4096x11008)")
+                }
+                return (p[0], p[1], p[2])
+            }
+        MatMul.setThreads(threads ?? physicalCoreCount())
+        var rows: [Row] = []
+        for (m, k, n) in shapes {
+            let a = Tensor(shape: [m, k], values: (0..<(m * k)).map { Float(($0 * 7) % 13) / 13 - 0.5 })
+            let c = Tensor(zeros: [m, n])
+            let f32 = WeightMatrix(randomRows: n, columns: k, dtype: .f32, scale: 0.02, seed: 1)
+            let bf16 = f32.converted(to: .bf16)
+            var paths: [(String, WeightMatrix, ComputePrecision, MatMul.KernelLevel)] = [
+                ("openblas-sgemm-fp32", f32, .fp32, .avx512),
+                ("bf16-weights-fp32-compute", bf16, .fp32, .avx512),
+            ]
+            if MatMul.bf16Available && m > MatMul.gemvMaxRows { paths.append(("onednn-bf16", bf16, .bf16, .avx512)) }
+            if m <= MatMul.gemvMaxRows {
+                paths.append(("own-gemv-bf16-portable", bf16, .fp32, .portable))
+                if MatMul.bf16Available { paths.append(("own-gemv-bf16-activations-bf16", bf16, .bf16, .avx512)) }
+            }
+            for (name, w, precision, level) in paths {
+                MatMul.precision = precision
+                MatMul.setKernelLevel(level)
+                var label = name
+                if name == "bf16-weights-fp32-compute" {
+                    label = m <= MatMul.gemvMaxRows ? "own-gemv-bf16-\(MatMul.kernelLevel)" : "bf16-widened-openblas-sgemm"
+                }
+                MatMul.linear(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                var best = Double.infinity
+                for _ in 0..<runs {
+                    let start = DispatchTime.now()
+                    MatMul.linear(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                    best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
+                }
+                rows.append(Row(m: m, k: k, n: n, path: label, ms: best,
+                                gflopsPerSecond: 2 * Double(m * k * n) / (best / 1000) / 1e9,
+                                weightGBPerSecond: Double(w.byteCount) / (best / 1000) / 1e9))
+            }
+        }
+        MatMul.precision = .fp32
+        MatMul.setKernelLevel(.avx512)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            FileHandle.standardOutput.write(try encoder.encode(rows) + Data("\n".utf8))
+            return
+        }
+        print("\(MatMul.threads) threads, oneDNN \(MatMul.oneDNNVersion ?? "absent"), own kernels \(MatMul.kernelLevel); best of \(runs)")
+        print("| M | K | N | path | ms | GFLOP/s | weight GB/s |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows {
+            print(String(format: "| %d | %d | %d | %@ | %.2f | %.1f | %.1f |", r.m, r.k, r.n, r.path, r.ms, r.gflopsPerSecond,
+                         r.weightGBPerSecond))
         }
     }
 }

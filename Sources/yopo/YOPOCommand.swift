@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import YOPO
+import YOPOCore
 import YOPOPruning
 
 /// `yopo`: thin commands over the YOPO library.
@@ -10,7 +11,7 @@ struct YOPOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "yopo",
         abstract: "Run LLaVA-1.5 on the CPU, with YOPO visual-computation pruning.",
-        subcommands: [Generate.self, Bench.self, FLOPs.self, Compare.self],
+        subcommands: [Generate.self, Bench.self, BenchGEMM.self, FLOPs.self, Compare.self],
         defaultSubcommand: Generate.self)
 }
 
@@ -26,6 +27,7 @@ protocol OneLineErrorCommand: ParsableCommand {
 
 extension OneLineErrorCommand {
     func run() throws {
+        MatMul.retainFreedMemory()
         do {
             try execute()
         } catch let error as CleanExit {

@@ -98,17 +98,26 @@ final class MatMulTests: XCTestCase {
     }
 
     /// bf16 compute: rows > 8 round A to bf16 and use oneDNN (non-bf16 weights rounded panel by
-    /// panel); ≤ 8 rows keep fp32 A (GEMV). Reference on the same rounded operands.
+    /// panel); ≤ 8 rows round A for bf16 weights (bf16 GEMV) and keep fp32 A for f16/fp32 weights.
+    /// Reference on the same rounded operands. The bf16 GEMV runs at both levels.
     func testBF16ComputeThroughOneDNN() throws {
         guard MatMul.bf16Available else { throw XCTSkip("oneDNN with native bf16 is not available here") }
         MatMul.precision = .bf16
+        for level in [MatMul.KernelLevel.avx512, .portable] {
+            MatMul.setKernelLevel(level)
+            checkBF16Compute()
+        }
+    }
+
+    func checkBF16Compute() {
         for dtype in [DType.bf16, .f16, .f32] {
             for (index, s) in shapes.enumerated() {
                 for beta: Float in [0, 1] {
                     let w = weight(rows: s.n, columns: s.k, pad: index % 2 == 0 ? 0 : 5, dtype: dtype, seed: UInt64(index))
                     let a = values(s.m * s.k, seed: 99 + UInt64(index)), c0 = values(s.m * s.n, seed: 7)
                     let gemm = s.m > MatMul.gemvMaxRows
-                    let expected = reference(a, m: s.m, w, beta: beta, c0: c0, roundA: gemm, roundW: gemm && dtype != .bf16)
+                    let expected = reference(a, m: s.m, w, beta: beta, c0: c0, roundA: gemm || dtype == .bf16,
+                                             roundW: gemm && dtype != .bf16)
                     assertClose(run(a, m: s.m, w, beta: beta, c0: c0), expected, relative: 2e-6, "bf16 \(dtype) \(s) beta \(beta)")
                 }
             }

@@ -26,6 +26,19 @@ void yopo_gemv_half(int dtype, size_t m, size_t n, size_t k,
                     const float *x, size_t ldx, const uint16_t *w, size_t ldw,
                     float beta, float *y, size_t ldy);
 
+/* y[i, j] = sum_k x[i, k] * w[j, k] + beta * y[i, j] with x and w both bfloat16, fp32 accumulation
+ * (bf16 compute for decode). Uses AVX512_BF16 dot products when the CPU has them and the level is
+ * AVX-512; otherwise widens x to fp32 and runs `yopo_gemv_half` (same products). */
+void yopo_gemv_bf16(size_t m, size_t n, size_t k, const uint16_t *x, size_t ldx, const uint16_t *w, size_t ldw,
+                    float beta, float *y, size_t ldy);
+
+/* The two GEMVs above with the rows of w split over `threads` threads of libgomp, the OpenMP
+ * runtime oneDNN already keeps warm (serial where libgomp is not linked). */
+void yopo_gemv_half_mt(int threads, int dtype, size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                       const uint16_t *w, size_t ldw, float beta, float *y, size_t ldy);
+void yopo_gemv_bf16_mt(int threads, size_t m, size_t n, size_t k, const uint16_t *x, size_t ldx, const uint16_t *w,
+                       size_t ldw, float beta, float *y, size_t ldy);
+
 /* Converts `rows` × `cols` elements of `dtype` (row stride `lds`) to fp32 (row stride `ldd`). */
 void yopo_half_to_f32(int dtype, size_t rows, size_t cols, const uint16_t *src, size_t lds,
                       float *dst, size_t ldd);
@@ -49,3 +62,6 @@ void yopo_dnnl_set_threads(int n);
 /* Sums `bytes` (a multiple of 64) of memory as 64-bit words: a read-bandwidth probe for the
  * decode bound. Returns the sum so the loads are not optimised away. */
 uint64_t yopo_read_memory(const void *p, size_t bytes);
+
+/* glibc: keep freed memory in the process (no trimming; mmap only above 32 MB). No-op elsewhere. */
+void yopo_retain_freed_memory(void);
