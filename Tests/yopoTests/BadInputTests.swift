@@ -197,6 +197,21 @@ final class BadInputTests: XCTestCase {
         try assertFails(generateArguments(model: hf, extra: ["--image-aspect", "stretch"]), with: "unknown image aspect mode stretch")
     }
 
+    func testInvalidBenchOptions() throws {
+        try assertFails(["bench", "--grid", "24by24"], with: "grid 24by24 is not ROWSxCOLUMNS")
+        try assertFails(["bench", "--visual-tokens", "0"], with: "visual-tokens must be at least 1")
+        try assertFails(["bench", "--random-weights", "int8"], with: "unknown random-weights type int8")
+        try assertFails(["bench", "--compute", "fp8"], with: "unknown compute precision fp8")
+        try assertFails(["bench", "--arch", "llava-1.5-70b"], with: "unknown arch llava-1.5-70b")
+        try assertFails(["bench", "--layers", "33"], with: "layers 33 exceeds llava-1.5-7b's 32")
+        try assertFails(["bench", "--runs", "0"], with: "runs must be at least 1")
+        try assertFails(["bench", "--warmup=-1"], with: "warmup must be ≥ 0")
+        try assertFails(["bench", "--threads", "0"], with: "threads must be at least 1")
+        try assertFails(["bench", "--model", Paths.model("missing")], with: "does not exist")
+        try assertFails(["bench-gemm", "--shape", "641x4096"], with: "shape 641x4096 is not MxKxN")
+        try assertFails(generateArguments(model: hf, extra: ["--compute", "fp16"]), with: "unknown compute precision fp16")
+    }
+
     /// A failed request leaves the pipeline usable: the next good request gives the golden ids.
     func testPipelineSurvivesBadRequest() throws {
         let pipeline = try LLaVAPipeline(modelDirectory: hf)

@@ -1,0 +1,63 @@
+import Foundation
+import XCTest
+
+/// `yopo bench` on the bundled tiny checkpoint: the executed FLOPs it reports equal the analytic
+/// `full` count (`yopo flops --convention full`, values below), for dense, a YOPO plan, a baseline
+/// and a non-square grid; the JSON carries every field BENCHMARKS.md reads.
+final class BenchCommandTests: XCTestCase {
+    struct Report: Decodable {
+        struct Result: Decodable {
+            var spec: String
+            var executed_flops: Int
+            var prefill_ms: Double
+            var runs_ms: [Double]
+            var decode_tokens_per_second: Double?
+        }
+        var layers: Int
+        var weights: String
+        var compute: String
+        var grid: [Int]
+        var visual_tokens: Int
+        var vision_gflops: Double?
+        var vision_encode_ms: Double?
+        var decode_weight_bytes: Int
+        var peak_rss_bytes: Int
+        var results: [Result]
+    }
+
+    func bench(_ extra: [String]) throws -> Report {
+        let run = try runYOPO(["bench", "--model", Paths.model("llava-hf-tiny"), "--runs", "2", "--warmup", "0", "--json"] + extra)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        return try JSONDecoder().decode(Report.self, from: Data(run.stdout.utf8))
+    }
+
+    func testExecutedFLOPsEqualTheAnalyticCount() throws {
+        let r = try bench(["--decode-tokens", "2", "--prune", "none", "--prune", "yopo:window=3,layers=2,ffn=2",
+                           "--prune", "fastv:k=1,r=0.5"])
+        XCTAssertEqual(r.results.map(\.spec), ["none", "yopo:window=3,layers=2,ffn=2", "fastv:k=1,r=0.5"])
+        // yopo flops --model llava-hf-tiny --convention full --prompt-tokens 30 [--prune …]: prefill totals.
+        XCTAssertEqual(r.results.map(\.executed_flops), [139_245_984, 26_498_208, 78_469_536])
+        XCTAssertEqual(r.vision_gflops.map { Int(($0 * 1e9).rounded()) }, 125_812_992)
+        XCTAssertEqual(r.layers, 3)
+        XCTAssertEqual(r.weights, "f32")
+        XCTAssertEqual(r.compute, "fp32")
+        XCTAssertEqual(r.grid, [24, 24])
+        // Decode reads every layer's matrices and the LM head, fp32: 4 · (3 · (q 24·24 + k, v 2·12·24 + o 24·24 + 3·64·24) + 32064·24).
+        XCTAssertEqual(r.decode_weight_bytes, 3_154_176)
+        for x in r.results {
+            XCTAssertEqual(x.runs_ms.count, 2)
+            XCTAssertNotNil(x.decode_tokens_per_second)
+        }
+        XCTAssertGreaterThan(r.peak_rss_bytes, 0)
+    }
+
+    func testNonSquareGrid() throws {
+        let r = try bench(["--grid", "3x5", "--no-vision", "--decode-tokens", "0"])
+        XCTAssertEqual(r.grid, [3, 5])
+        XCTAssertEqual(r.visual_tokens, 15)
+        XCTAssertNil(r.vision_encode_ms)
+        // yopo flops … --visual-tokens 15 --grid 3x5: prefill total.
+        XCTAssertEqual(r.results.map(\.executed_flops), [6_128_640])
+        XCTAssertNil(r.results[0].decode_tokens_per_second)
+    }
+}
