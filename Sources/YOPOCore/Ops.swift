@@ -72,7 +72,18 @@ public enum Activation: String, Sendable, Codable {
     /// Applies the activation element-wise in place.
     public func applyInPlace(_ x: Tensor) {
         let p = x.data
-        for i in 0..<x.count { p[i] = self(p[i]) }
+        parallelChunks(x.count, minimum: 1 << 15) { i0, i1 in
+            for i in i0..<i1 { p[i] = self(p[i]) }
+        }
+    }
+}
+
+/// SwiGLU's gating in place: `gate[i] = silu(gate[i]) · up[i]` (`[rows, I]` each), threaded.
+public func siluMultiplyInPlace(_ gate: Tensor, _ up: Tensor) {
+    precondition(gate.count == up.count, "swiglu: \(gate.shape) vs \(up.shape)")
+    let gp = gate.data, upp = up.data
+    parallelChunks(gate.count, minimum: 1 << 15) { i0, i1 in
+        for i in i0..<i1 { gp[i] = Activation.silu(gp[i]) * upp[i] }
     }
 }
 

@@ -440,8 +440,8 @@ public final class LlamaDecoder {
         let gate = linear(normed2, l.gateProj)
         let up = linear(normed2, l.upProj)
         let I = config.intermediateSize
-        let gp = gate.data, upp = up.data
-        for i in 0..<gate.count { gp[i] = Activation.silu(gp[i]) * upp[i] }
+        let gp = gate.data
+        siluMultiplyInPlace(gate, up)
         if let plan, plan.visualFFNWidth < I {
             // Simulate: gate/up channels ≥ int(I/r) zeroed at visual rows.
             for r in 0..<n where context.groups[r] == .visual {

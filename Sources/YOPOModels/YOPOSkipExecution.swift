@@ -139,8 +139,7 @@ extension LlamaDecoder {
         let gate = Tensor(zeros: [rows, width]), up = Tensor(zeros: [rows, width])
         MatMul.linear(m: rows, a: normed.data, lda: d, weight: l.gateProj.rows(0, width), c: gate.data, ldc: width)
         MatMul.linear(m: rows, a: normed.data, lda: d, weight: l.upProj.rows(0, width), c: up.data, ldc: width)
-        let gp = gate.data, upp = up.data
-        for i in 0..<gate.count { gp[i] = Activation.silu(gp[i]) * upp[i] }
+        siluMultiplyInPlace(gate, up)
         let out = x.copy()
         MatMul.linear(m: rows, a: gate.data, lda: width, weight: l.downProj.leadingColumns(width), beta: 1,
                       c: out.data, ldc: d)
