@@ -142,15 +142,15 @@ public func peakResidentBytes() -> Int {
     #endif
 }
 
-/// Read bandwidth of main memory in GB/s: the best of `repeats` passes over `bytes`, read by
-/// `MatMul.threads` threads (the decode bound's denominator).
-public func measureReadBandwidth(bytes: Int = 1 << 30, repeats: Int = 3) -> Double {
+/// Read bandwidth of main memory in GB/s: the median of `repeats` passes over `bytes`, read by
+/// `MatMul.threads` threads (the decode bound's denominator; a median, as decode is reported).
+public func measureReadBandwidth(bytes: Int = 1 << 30, repeats: Int = 5) -> Double {
     let storage = RawStorage(byteCount: bytes)
     memset(storage.pointer, 1, bytes)
     let sink = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
     sink.initialize(repeating: 0, count: 64)
     defer { sink.deallocate() }
-    var best = 0.0
+    var rates: [Double] = []
     let blocks = bytes / 64
     for _ in 0..<repeats {
         let start = DispatchTime.now()
@@ -159,7 +159,7 @@ public func measureReadBandwidth(bytes: Int = 1 << 30, repeats: Int = 3) -> Doub
             sink[min(63, b0 * 64 / blocks)] &+= sum
         }
         let seconds = millisecondsSince(start) / 1000
-        best = max(best, Double(bytes) / seconds / 1e9)
+        rates.append(Double(bytes) / seconds / 1e9)
     }
-    return best
+    return ModelBenchmark.median(rates)
 }

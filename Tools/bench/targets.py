@@ -142,7 +142,7 @@ def main():
     print("## LLaVA-1.5-7B, all 32 layers, bf16 weights (distinct per layer)\n")
     print("Prompt 35 system + 576 visual (24×24) + 30 text tokens, then 16 greedy decode steps through the KV cache. "
           "The vision tower is CLIP ViT-L/14-336 through its 23rd layer (LLaVA's feature layer −2). Decode bound: "
-          "memory read bandwidth (best of three 1 GB passes) ÷ bytes every step reads (all layers + LM head).\n")
+          "memory read bandwidth (median of five 1 GB passes, right after the decode steps) ÷ bytes every step reads (all layers + LM head).\n")
     print(f"```\n$ yopo bench --arch llava-1.5-7b --random-weights bf16 --prune none --prune yopo-25 --prune yopo-12 "
           f"--runs {a.runs} --decode-tokens 16\n```\n")
     print(f"vision encode {b7['vision_encode_ms']:.0f} ms ({b7['vision_gflops']:.1f} GFLOP); weights "
