@@ -6,7 +6,7 @@ PROMPT ?= What is shown?
 
 .PHONY: deps build run test fixtures clean
 
-# Installs the system libraries the package links (OpenBLAS, libjpeg-turbo, libpng) when missing.
+# Installs the system libraries the package links (OpenBLAS, oneDNN, libjpeg-turbo, libpng) when missing.
 deps:
 	@sh scripts/install-deps.sh
 

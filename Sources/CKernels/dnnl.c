@@ -53,11 +53,12 @@ static void init(void) {
     snprintf(version, sizeof version, "%d.%d.%d", v->major, v->minor, v->patch);
     if (dnnl_engine_create(&engine, dnnl_cpu, 0) || dnnl_stream_create(&stream, engine, dnnl_stream_default_flags))
         return;
-    /* Only a real bf16 kernel counts: oneDNN falls back to reference loops on CPUs without it. */
+    /* Only a real bf16 kernel counts (avx512_core_bf16 or AMX): oneDNN falls back to reference loops
+     * on CPUs without one. */
     dnnl_primitive_t p;
     const char *impl = "";
     if (create(64, 64, 64, 64, 64, 64, 0, &p, &impl) == dnnl_success) {
-        usable = strstr(impl, "ref") == NULL && strstr(impl, "bf16") != NULL;
+        usable = strstr(impl, "ref") == NULL && (strstr(impl, "bf16") != NULL || strstr(impl, "amx") != NULL);
         dnnl_primitive_destroy(p);
     }
 }

@@ -21,13 +21,18 @@ static int supported_level(void) {
 }
 
 static int current_level = -1;
+static int has_bf16 = -1;
+static int detect_bf16(void);
+
+/* Detected once at load, before any thread reads them. */
+__attribute__((constructor)) static void detect_cpu(void) {
+    current_level = supported_level();
+    has_bf16 = detect_bf16();
+}
 
 int yopo_kernels_supported_level(void) { return supported_level(); }
 
-int yopo_kernels_level(void) {
-    if (current_level < 0) current_level = supported_level();
-    return current_level;
-}
+int yopo_kernels_level(void) { return current_level; }
 
 int yopo_kernels_set_level(int level) {
     int top = supported_level();
@@ -35,20 +40,18 @@ int yopo_kernels_set_level(int level) {
     return current_level;
 }
 
-static int has_bf16 = -1;
-
-int yopo_cpu_has_avx512_bf16(void) {
+/* CPUID traps in a VM: asked once, at load. */
+static int detect_bf16(void) {
 #if YOPO_X86 && defined(__GNUC__)
-    if (has_bf16 < 0) { /* CPUID traps in a VM: ask once */
-        unsigned a, b, c, d;
-        __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
-        has_bf16 = (a >> 5) & 1; /* CPUID.(EAX=7, ECX=1):EAX[5] = AVX512_BF16 */
-    }
-    return has_bf16;
+    unsigned a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
+    return (a >> 5) & 1; /* CPUID.(EAX=7, ECX=1):EAX[5] = AVX512_BF16 */
 #else
     return 0;
 #endif
 }
+
+int yopo_cpu_has_avx512_bf16(void) { return has_bf16; }
 
 /* ---- scalar conversions ---- */
 
@@ -339,7 +342,14 @@ static void gemv_part(struct gemv_job *j, int t) {
 extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
 extern int omp_get_thread_num(void);
 
-static void gemv_region(void *data) { gemv_part((struct gemv_job *)data, omp_get_thread_num()); }
+extern int omp_get_num_threads(void);
+
+/* libgomp may grant fewer threads than asked (OMP_DYNAMIC, OMP_THREAD_LIMIT, nesting): the team
+ * shares out every part whatever its size. */
+static void gemv_region(void *data) {
+    struct gemv_job *j = (struct gemv_job *)data;
+    for (int t = omp_get_thread_num(); t < j->parts; t += omp_get_num_threads()) gemv_part(j, t);
+}
 #endif
 
 static void run_gemv(struct gemv_job *j) {
@@ -378,8 +388,30 @@ void yopo_half_to_f32(int dtype, size_t rows, size_t cols, const uint16_t *src, 
     }
 }
 
+#if YOPO_X86 && defined(__GNUC__)
+/* The scalar rounding above, 16 lanes at a time (bit-identical, NaN included). */
+AVX512 static size_t f32_to_bf16_avx512(const float *src, uint16_t *dst, size_t count) {
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7FFF), abs = _mm512_set1_epi32(0x7FFFFFFF),
+                  inf = _mm512_set1_epi32(0x7F800000), quiet = _mm512_set1_epi32(0x40);
+    size_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        __m512i u = _mm512_castps_si512(_mm512_loadu_ps(src + i));
+        __m512i high = _mm512_srli_epi32(u, 16);
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(high, one))), 16);
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs), inf);
+        r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(high, quiet));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(r));
+    }
+    return i;
+}
+#endif
+
 void yopo_f32_to_bf16(const float *src, uint16_t *dst, size_t count) {
-    for (size_t i = 0; i < count; i++) dst[i] = f32_to_bf16(src[i]);
+    size_t i = 0;
+#if YOPO_X86 && defined(__GNUC__)
+    if (yopo_kernels_level() >= YOPO_LEVEL_AVX512) i = f32_to_bf16_avx512(src, dst, count);
+#endif
+    for (; i < count; i++) dst[i] = f32_to_bf16(src[i]);
 }
 
 void yopo_any_to_bf16(int dtype, size_t rows, size_t cols, const void *src, size_t lds, uint16_t *dst, size_t ldd) {

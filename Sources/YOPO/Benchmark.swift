@@ -18,7 +18,7 @@ public final class ModelBenchmark {
         /// Executed FLOPs of one prefill (docs/FLOPS.md `full`, LLM only).
         public var executedFLOPs: Int
         public var gflopsPerSecond: Double
-        /// Greedy-decode steps after the prefill (median step), or nil when none were timed.
+        /// Single-token decode steps (fixed token ids) after the prefill: median step, or nil when none were timed.
         public var decodeTokensPerSecond: Double?
         public var decodeMSPerToken: Double?
 

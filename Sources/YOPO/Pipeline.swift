@@ -29,8 +29,8 @@ public struct PipelineOptions: Sendable {
     public var imageAspectMode: SquareMode?
     /// Compute threads (default: physical cores).
     public var threads: Int?
-    /// Precision of the large matrix products (default: bf16 for f16/bf16 checkpoints when the
-    /// CPU and oneDNN support it, else fp32; see `ComputePrecision`).
+    /// Precision of the matrix products (default: bf16 for BF16 checkpoints when the CPU and oneDNN
+    /// support it, else fp32; see `ComputePrecision`).
     public var compute: ComputePrecision?
     /// Print a progress line while loading weights.
     public var showProgress: Bool
@@ -212,9 +212,10 @@ extension ComputePrecision {
         self = p
     }
 
-    /// bf16 for half-precision weights when oneDNN's native bf16 matmul is available, else fp32.
+    /// bf16 for BF16 weights when oneDNN's native bf16 matmul is available, else fp32 (F16 weights
+    /// keep fp32 compute: rounding them to bf16 would drop three mantissa bits).
     public static func automatic(for weights: DType) -> ComputePrecision {
-        weights != .f32 && MatMul.bf16Available ? .bf16 : .fp32
+        weights == .bf16 && MatMul.bf16Available ? .bf16 : .fp32
     }
 }
 

@@ -20,9 +20,12 @@ public enum ComputePrecision: String, CaseIterable, Sendable, Codable {
 /// the thread count live in one place. Measurements behind each choice: BENCHMARKS.md.
 public enum MatMul {
     /// Threads of every hot path (BLAS, oneDNN, own kernels, attention). Set with `setThreads`.
+    /// `setThreads` and the products must run on the same thread (oneDNN's OpenMP setting is per
+    /// calling thread); the engine is driven from one thread at a time.
     nonisolated(unsafe) public private(set) static var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// Precision of products with more than `gemvMaxRows` rows (default fp32, bit-stable goldens).
+    /// Precision of the products (see `ComputePrecision`; default fp32, bit-stable goldens). A process
+    /// setting, like the thread count: `LLaVAPipeline` sets it from its options when it loads.
     nonisolated(unsafe) public static var precision: ComputePrecision = .fp32
 
     /// Products with at most this many rows use the GEMV kernels (weights read once).
@@ -77,7 +80,7 @@ public enum MatMul {
     }
 
     /// `C[m, weight.rows] = A[m, weight.columns] · weightᵀ + beta · C` (fp32 A and C, row-major,
-    /// leading dimensions `lda`, `ldc`), with `weight` in its stored dtype:
+    /// leading dimensions `lda` ≥ `weight.columns`, `ldc` ≥ `weight.rows`), with `weight` in its stored dtype:
     /// - fp32 weights, fp32 precision (or ≤ `gemvMaxRows` rows): OpenBLAS SGEMM;
     /// - f16/bf16 weights, ≤ `gemvMaxRows` rows: own GEMV (fp32 accumulate), threaded over rows of W;
     ///   with `precision == .bf16` and bf16 weights, A is rounded to bf16 first (AVX512_BF16 kernel);
@@ -103,10 +106,19 @@ public enum MatMul {
             }
             return
         }
-        if precision == .bf16 && bf16Available && bf16Matmul(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc) {
+        if precision == .bf16 && bf16Available {
+            bf16Matmul(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc)
             return
         }
-        // fp32 compute with half weights: widen panels of W, one SGEMM per panel.
+        widenedGEMM(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// fp32 compute with half weights: panels of W widened to fp32, one SGEMM per panel.
+    private static func widenedGEMM(
+        m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let n = w.rows, k = w.columns
         let panel = max(16, min(n, (1 << 21) / max(k, 1)))
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: panel * k)
         defer { scratch.deallocate() }
@@ -143,11 +155,12 @@ public enum MatMul {
         }
     }
 
-    /// oneDNN bf16 × bf16 → fp32. Returns false when oneDNN refuses (caller falls back).
+    /// oneDNN bf16 × bf16 → fp32. A panel oneDNN refuses is computed by `widenedGEMM` instead
+    /// (each panel of C is written exactly once, so `beta` applies once).
     private static func bf16Matmul(
         m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float,
         c: UnsafeMutablePointer<Float>, ldc: Int
-    ) -> Bool {
+    ) {
         let n = w.rows, k = w.columns
         let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: m * k)
         defer { a16.deallocate() }
@@ -155,8 +168,11 @@ public enum MatMul {
             yopo_any_to_bf16(DType.f32.kernelCode, r1 - r0, k, a + r0 * lda, lda, a16 + r0 * k, k)
         }
         if w.dtype == .bf16 {
-            return yopo_dnnl_matmul_bf16(m, n, k, a16, k, w.base.assumingMemoryBound(to: UInt16.self), w.rowStride,
-                                         beta, c, ldc) == 0
+            if yopo_dnnl_matmul_bf16(m, n, k, a16, k, w.base.assumingMemoryBound(to: UInt16.self), w.rowStride,
+                                     beta, c, ldc) != 0 {
+                widenedGEMM(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc)
+            }
+            return
         }
         let panel = max(16, min(n, (1 << 23) / max(k, 1)))
         let scratch = UnsafeMutablePointer<UInt16>.allocate(capacity: panel * k)
@@ -167,9 +183,10 @@ public enum MatMul {
                 yopo_any_to_bf16(w.dtype.kernelCode, r1 - r0, k, w.address(row: n0 + r0), w.rowStride,
                                  scratch + r0 * k, k)
             }
-            guard yopo_dnnl_matmul_bf16(m, rows, k, a16, k, scratch, k, beta, c + n0, ldc) == 0 else { return false }
+            if yopo_dnnl_matmul_bf16(m, rows, k, a16, k, scratch, k, beta, c + n0, ldc) != 0 {
+                widenedGEMM(m: m, a: a, lda: lda, weight: w.rows(n0, rows), beta: beta, c: c + n0, ldc: ldc)
+            }
         }
-        return true
     }
 
     /// `C[m, n] = alpha · A[m, k] · B[n, k]ᵀ + beta · C`, all row-major, with leading

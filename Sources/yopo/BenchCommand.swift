@@ -44,7 +44,7 @@ struct Bench: OneLineErrorCommand {
     @Option(help: "Text tokens after the image.")
     var textTokens: Int = 30
 
-    @Option(help: "Greedy decode steps timed after the prefill (0: none).")
+    @Option(help: "Decode steps (fixed token ids) timed after the prefill (0: none).")
     var decodeTokens: Int = 16
 
     @Flag(help: "Skip the vision-tower timing.")
@@ -168,6 +168,7 @@ struct Bench: OneLineErrorCommand {
             results.append(try bench.run(spec: spec, mode: mode, runs: runs, warmup: warmup, decodeTokens: decodeTokens))
             if !json { printError("done: \(spec.description)") }
         }
+        let peakRSS = peakResidentBytes()  // before the bandwidth probe's 1 GiB buffer
         let bandwidth = decodeTokens > 0 ? measureReadBandwidth() : nil
         let report = Report(
             arch: name, layers: decoder.config.numHiddenLayers, threads: threadCount,
@@ -178,7 +179,7 @@ struct Bench: OneLineErrorCommand {
             weightBytes: decoder.weightBytes, decodeWeightBytes: decoder.decodeWeightBytes,
             memoryReadGBPerSecond: bandwidth,
             decodeBoundTokensPerSecond: bandwidth.map { $0 * 1e9 / Double(decoder.decodeWeightBytes) },
-            peakRSSBytes: peakResidentBytes(),
+            peakRSSBytes: peakRSS,
             results: results)
         if json {
             let encoder = JSONEncoder()

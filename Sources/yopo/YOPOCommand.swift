@@ -86,7 +86,7 @@ struct Generate: OneLineErrorCommand {
     @Option(help: "Compute threads (default: physical cores).")
     var threads: Int?
 
-    @Option(help: "Matrix-product precision: auto (bf16 for f16/bf16 checkpoints where supported), fp32 or bf16.")
+    @Option(help: "Matrix-product precision: auto (bf16 for BF16 checkpoints where supported), fp32 or bf16.")
     var compute: String = "auto"
 
     @Option(help: "Prompt template: vicuna_v1, llava_v1 or llava-hf (default: from the checkpoint layout).")

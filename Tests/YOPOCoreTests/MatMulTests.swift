@@ -67,8 +67,10 @@ final class MatMulTests: XCTestCase {
 
     /// Shapes hitting the GEMV (m ≤ 8, incl. the 4-row decode kernel and its row tail) and the
     /// GEMM paths (m > 8), K with and without 16/32-element tails, strided weights, beta 0 and 1.
+    /// n ≥ 256 runs the threaded GEMV (every thread count the machine has), with a row tail.
     let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 7, 37), (1, 9, 64), (2, 5, 33), (3, 6, 16), (5, 4, 100), (8, 3, 47), (9, 11, 40), (20, 70, 130),
+        (1, 301, 260), (3, 259, 47),
     ]
 
     func checkFP32Compute() {
@@ -124,11 +126,22 @@ final class MatMulTests: XCTestCase {
         }
     }
 
-    /// Round-to-nearest-even and special values of the fp32 → bf16 conversion.
+    /// Round-to-nearest-even and special values of the fp32 → bf16 conversion, at both kernel levels
+    /// (17 copies of each value so the AVX-512 lanes and the scalar tail both see it).
     func testBFloat16Rounding() {
+        for level in [MatMul.KernelLevel.avx512, .portable] {
+            MatMul.setKernelLevel(level)
+            checkBFloat16Rounding()
+        }
+    }
+
+    func checkBFloat16Rounding() {
         func bf(_ bits: UInt32) -> UInt16 {
-            let b = WeightMatrix(Tensor(shape: [1, 1], values: [Float(bitPattern: bits)])).converted(to: .bf16)
-            return b.base.load(as: UInt16.self)
+            let b = WeightMatrix(Tensor(shape: [1, 17], values: [Float](repeating: Float(bitPattern: bits), count: 17)))
+                .converted(to: .bf16)
+            let lanes = (0..<17).map { b.base.load(fromByteOffset: 2 * $0, as: UInt16.self) }
+            XCTAssertEqual(Set(lanes).count, 1, "lanes disagree for \(String(bits, radix: 16))")
+            return lanes[16]
         }
         XCTAssertEqual(bf(0x3F80_0000), 0x3F80)  // 1.0
         XCTAssertEqual(bf(0x3F80_8000), 0x3F80)  // tie → even (down)
@@ -136,7 +149,8 @@ final class MatMulTests: XCTestCase {
         XCTAssertEqual(bf(0x3F80_8001), 0x3F81)  // above the tie
         XCTAssertEqual(bf(0x7F80_0000), 0x7F80)  // +inf
         XCTAssertEqual(bf(0x7F7F_FFFF), 0x7F80)  // largest finite rounds to inf
-        XCTAssertEqual(bf(0x7FC0_0001) & 0x7FC0, 0x7FC0)  // NaN stays NaN
+        XCTAssertEqual(bf(0x7F80_0001) & 0x7FC0, 0x7FC0)  // NaN stays NaN (plain rounding would give +inf)
+        XCTAssertEqual(bf(0xFFFF_FFFF) & 0x7FC0, 0x7FC0)  // (plain rounding would overflow to 0x0000)
     }
 
     /// Row slices, column prefixes and gathers keep their elements (the pruned paths' views).
@@ -149,5 +163,33 @@ final class MatMulTests: XCTestCase {
         XCTAssertEqual(w.gatherRows([4, 1]).toTensor().scalars, Array(full.scalars[32..<40]) + Array(full.scalars[8..<16]))
         XCTAssertEqual(w.gatherColumnBlocks([6, 0], width: 2).toTensor().scalars,
                        (0..<6).flatMap { r in [full[r, 6], full[r, 7], full[r, 0], full[r, 1]] })
+    }
+}
+
+extension MatMulTests {
+    /// Leading dimensions wider than the operands (A rows of `k + 3`, C rows of `n + 2`): the padding
+    /// of C stays untouched and every path reads A with its stride.
+    func testStridedOperands() throws {
+        for (precision, dtype, m) in [(ComputePrecision.fp32, DType.f32, 12), (.fp32, .bf16, 12), (.fp32, .bf16, 1),
+                                      (.fp32, .f16, 3)] + (MatMul.bf16Available ? [(.bf16, .bf16, 12), (.bf16, .bf16, 2)] : []) {
+            MatMul.precision = precision
+            let n = 9, k = 21, lda = k + 3, ldc = n + 2
+            let w = weight(rows: n, columns: k, pad: 0, dtype: dtype, seed: 3)
+            let a = values(m * lda, seed: 4)
+            var c = [Float](repeating: 7, count: m * ldc)
+            a.withUnsafeBufferPointer { ap in
+                c.withUnsafeMutableBufferPointer { cp in
+                    MatMul.linear(m: m, a: ap.baseAddress!, lda: lda, weight: w, c: cp.baseAddress!, ldc: ldc)
+                }
+            }
+            let dense = (0..<m).flatMap { r in Array(a[(r * lda)..<(r * lda + k)]) }
+            let gemm = m > MatMul.gemvMaxRows
+            let expected = reference(dense, m: m, w, beta: 0, c0: [Float](repeating: 0, count: m * n),
+                                     roundA: precision == .bf16, roundW: false)
+            let got = (0..<m).flatMap { r in Array(c[(r * ldc)..<(r * ldc + n)]) }
+            assertClose(got, expected, relative: 2e-6, "\(precision) \(dtype) m \(m) gemm \(gemm)")
+            XCTAssertEqual((0..<m).flatMap { r in Array(c[(r * ldc + n)..<(r * ldc + ldc)]) },
+                           [Float](repeating: 7, count: m * 2), "C padding untouched")
+        }
     }
 }

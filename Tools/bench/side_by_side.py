@@ -89,6 +89,8 @@ def parse_args():
     ap.add_argument("--yopo-json", metavar="FILE", help="read `yopo bench --json` output instead of running BIN")
     ap.add_argument("--dtypes", default="bf16,fp32", help="PyTorch precisions to time (comma list of bf16, fp32)")
     ap.add_argument("--skip", default="", help="PyTorch parts to skip (comma list of clip, gemm), e.g. for a 32-layer run")
+    ap.add_argument("--torch-json", metavar="FILE",
+                    help="reuse the PyTorch measurements of an earlier --json output instead of timing PyTorch again")
     ap.add_argument("--json", metavar="OUT", help="write every measurement and ratio as JSON")
     ap.add_argument("--markdown", metavar="OUT", help="write the table as Markdown")
     a = ap.parse_args()
@@ -459,7 +461,11 @@ def render(a, t, y, cmd):
 def main():
     a = parse_args()
     y, cmd = run_yopo(a)  # first: fails fast on a missing binary or an unsupported option
-    t = measure_torch(a)
+    if a.torch_json:
+        with open(a.torch_json, encoding="utf-8") as f:
+            t = json.load(f)["torch"]
+    else:
+        t = measure_torch(a)
     text = render(a, t, y, cmd)
     print(text)
     if a.markdown:

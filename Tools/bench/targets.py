@@ -99,7 +99,7 @@ def main():
           f"own kernels {b7.get('kernels')}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')} (left as the machine "
           f"sets it), PyTorch {s2['torch']['versions']['torch']}, transformers {s2['torch']['versions']['transformers']}. "
           f"Random weights with the real dimensions (they time like trained ones). Times are medians of {a.runs} runs "
-          "after one warm-up unless a table says otherwise; 2 threads everywhere.\n")
+          f"after one warm-up unless a table says otherwise; {b7['threads']} threads everywhere.\n")
     print("## Targets (issue 6)\n")
     print("| target | measured | | from |")
     print("|---|---|---|---|")
