@@ -15,7 +15,6 @@ log() { echo "$(date -u +%H:%M:%S) $*" >&2; }
 FASTV="fastv:k=2,r=0.94"   # executes 1.68 T prefill FLOPs at 576 visual tokens; yopo-12 executes 1.74 T
 
 log "GEMM paths per shape"
-$BIN bench-gemm --runs "$RUNS" > "$OUT/gemm.md"
 $BIN bench-gemm --runs "$RUNS" --json > "$OUT/gemm.json"
 
 log "7B, 32 distinct bf16 layers: vision, prefill, decode, RSS"

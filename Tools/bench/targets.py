@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--out", default="bench-out")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--fastv", default="fastv:k=2,r=0.94")
+    ap.add_argument("--note", action="append", default=[], metavar="TEXT",
+                    help="a line printed under the header (e.g. which commit measured which section)")
     a = ap.parse_args()
     gemm = load(a.out, "gemm.json")
     b7 = load(a.out, "bench_7b.json")
@@ -100,6 +102,10 @@ def main():
           f"sets it), PyTorch {s2['torch']['versions']['torch']}, transformers {s2['torch']['versions']['transformers']}. "
           f"Random weights with the real dimensions (they time like trained ones). Times are medians of {a.runs} runs "
           f"after one warm-up unless a table says otherwise; {b7['threads']} threads everywhere.\n")
+    for note in a.note:
+        print(f"- {note}")
+    if a.note:
+        print()
     print("## Targets (issue 6)\n")
     print("| target | measured | | from |")
     print("|---|---|---|---|")
@@ -117,10 +123,18 @@ def main():
               f"{y12['prefill_ms'] / 1000:.2f} s vs {t_masked_bf16 / 1000:.2f} s (PyTorch bf16, masked): "
               f"{t_masked_bf16 / y12['prefill_ms']:.2f}×", t_masked_bf16 >= 5 * y12["prefill_ms"],
               "side by side, 32 layers"))
+    # Every spec's decode step reads the same weight bytes; the fastest one bounds the probe from below.
+    fastest = max(r["decode_tokens_per_second"] for r in b7["results"])
+    caveat = ""
+    if fastest > b7["decode_bound_tokens_per_second"]:
+        caveat = (f"; the probe understates the peak: the fastest decode in this run ({max(r['decode_tokens_per_second'] for r in b7['results']):.2f} "
+                  f"tokens/s, {fastest * b7['decode_weight_bytes'] / 1e9:.1f} GB/s) puts dense decode at "
+                  f"{100 * dense['decode_tokens_per_second'] / fastest:.0f}% of what the machine streamed")
     print(row("decode ≥ 85% of the memory-bandwidth bound for the weights' bytes",
               f"{dense['decode_tokens_per_second']:.2f} tokens/s = {100 * decode_fraction:.0f}% of "
               f"{b7['decode_bound_tokens_per_second']:.2f} ({b7['memory_read_gb_per_second']:.1f} GB/s read ÷ "
-              f"{b7['decode_weight_bytes'] / 1e9:.2f} GB per token)", decode_fraction >= 0.85, "7B 32 layers"))
+              f"{b7['decode_weight_bytes'] / 1e9:.2f} GB per token){caveat}",
+              decode_fraction >= 0.85 and dense["decode_tokens_per_second"] >= 0.85 * fastest, "7B 32 layers"))
     print(row("CLIP ViT-L/14-336 encode ≤ 0.8 s",
               f"{b7['vision_encode_ms'] / 1000:.2f} s ({b7['vision_gflops']:.0f} GFLOP, "
               f"{b7['vision_gflops'] / (b7['vision_encode_ms'] / 1000):.0f} GFLOP/s; ≥ {b7['vision_gflops'] / best_gemm:.2f} s "
@@ -131,6 +145,35 @@ def main():
     print(row("7B bf16 model: peak RSS ≤ 16 GB", f"{b7['peak_rss_bytes'] / 1e9:.2f} GB (weights "
               f"{b7['weight_bytes'] / 1e9:.2f} GB, every layer distinct)", b7["peak_rss_bytes"] <= 16e9, "7B run"))
     print()
+    misses = []
+    if b7["vision_encode_ms"] > 800:
+        misses.append("**CLIP ≤ 0.8 s** needs more than the machine's best GEMM rate (the bound in the row); the gap to "
+                      "that bound is attention (per head, fp32 OpenBLAS, softmax with libm `expf`) and oneDNN's lower "
+                      "rate at K = 1024.")
+    if t_masked_bf16 < 5 * y12["prefill_ms"]:
+        misses.append("**yopo-12 ≥ 5× PyTorch masked**: after layer K only the 65 system and text rows are computed, "
+                      "and oneDNN multiplies 65-row products at 200–300 GFLOP/s (`yopo bench-gemm --shape 65x4096x11008`) "
+                      "as it re-packs the weights on every call; packing the weights once into oneDNN's blocked layout "
+                      "at load is the next step.")
+    if not (dense["prefill_ms"] <= 1.1 * t_dense_bf16 and y2_dense["prefill_ms"] <= 1.1 * t2_best):
+        misses.append("**1.1× PyTorch**: PyTorch bundles oneDNN 3.x for its bf16 `linear`; this engine links Debian's "
+                      "oneDNN 2.6. Run-to-run spread on this machine is about ±5%.")
+    if dense["gflops_per_second"] < 0.75 * best_gemm:
+        misses.append("**75% of the best GEMM**: the rest of a layer (attention per head, norms, RoPE) runs below "
+                      "the GEMM rate.")
+    if decode_fraction < 0.85 or dense["decode_tokens_per_second"] < 0.85 * fastest:
+        prompt = b7["system_tokens"] + b7["visual_tokens"] + b7["text_tokens"]
+        kv = b7["layers"] * prompt * 4096 * 2 * 4
+        misses.append(f"**decode**: a dense step also reads the fp32 KV cache ({kv / 1e9:.2f} GB at {prompt} tokens), "
+                      "which yopo-12 mostly does not keep; storing the cache in bf16 would halve that. This machine's "
+                      "memory bandwidth also moves from run to run (the probe read 28–48 GB/s over the session).")
+    if b7["peak_rss_bytes"] > 16e9:
+        misses.append("**RSS**: weights, the vision tower, the fp32 KV cache and activation buffers kept by the allocator.")
+    if misses:
+        print("Where a target is not met:\n")
+        for m in misses:
+            print(f"- {m}")
+    print()
     print("## Matrix-product paths per shape (the choices in `MatMul.linear`)\n")
     print("`C[M,N] = A[M,K]·W[N,K]ᵀ`, best of the runs. `onednn-bf16`: A rounded to bf16, oneDNN matmul (bf16 "
           "compute); `bf16-widened-openblas-sgemm`: bf16 weights widened to fp32 in panels, OpenBLAS SGEMM (fp32 "
@@ -138,9 +181,15 @@ def main():
           "and with bf16 activations under bf16 compute). Large products go to oneDNN (about 2× OpenBLAS fp32); "
           "decode goes to the own GEMV (OpenBLAS SGEMV on fp32 weights reads 8–15 GB/s, oneDNN's bf16 M=1 path "
           "15.8 GB/s when measured during development, the own kernel 28–35 GB/s).\n")
-    print(f"```\n$ yopo bench-gemm --runs {a.runs}\n{read(a.out, 'gemm.md')}\n```\n")
+    print(f"```\n$ yopo bench-gemm --runs {a.runs} --json\n```\n")
+    print("| M | K | N | path | ms | GFLOP/s | weight GB/s |\n|---|---|---|---|---|---|---|")
+    for r in gemm:
+        print(f"| {r['m']} | {r['k']} | {r['n']} | {r['path']} | {r['ms']:.2f} | {r['gflops_per_second']:.1f} | "
+              f"{r['weight_gb_per_second']:.1f} |")
+    print()
     print("## LLaVA-1.5-7B, all 32 layers, bf16 weights (distinct per layer)\n")
-    print("Prompt 35 system + 576 visual (24×24) + 30 text tokens, then 16 greedy decode steps through the KV cache. "
+    print("Prompt 35 system + 576 visual (24×24) + 30 text tokens, then 16 single-token decode steps (fixed token "
+          "ids) through the KV cache. "
           "The vision tower is CLIP ViT-L/14-336 through its 23rd layer (LLaVA's feature layer −2). Decode bound: "
           "memory read bandwidth (median of five 1 GB passes, right after the decode steps) ÷ bytes every step reads (all layers + LM head).\n")
     print(f"```\n$ yopo bench --arch llava-1.5-7b --random-weights bf16 --prune none --prune yopo-25 --prune yopo-12 "
