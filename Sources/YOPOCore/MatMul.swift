@@ -42,7 +42,8 @@ public enum MatMul {
 
     /// Keeps freed activation buffers in the process (glibc: no trimming, mmap only above 32 MB), so
     /// each layer's and each decode step's buffers reuse warm pages instead of faulting in fresh
-    /// zeroed ones from the kernel (measured: 4–8% of decode time). No-op elsewhere. Call once at start.
+    /// zeroed ones (perf showed the kernel's page zeroing at 4–8% of decode samples before; the
+    /// decode time moved less than this machine's run-to-run spread). No-op elsewhere. Call once at start.
     public static func retainFreedMemory() {
         yopo_retain_freed_memory()
     }

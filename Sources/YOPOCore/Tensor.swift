@@ -1,6 +1,7 @@
 import Foundation
 
-/// Element types a checkpoint may store. Compute is always fp32 (`Tensor`).
+/// Element types a checkpoint may store. `Tensor`s are fp32; linear weights keep their stored
+/// type (`WeightMatrix`) and `MatMul.linear` picks the kernel for it.
 public enum DType: String, Sendable, Codable, CaseIterable {
     case f32 = "F32"
     case f16 = "F16"
