@@ -406,6 +406,67 @@ AVX512 static size_t f32_to_bf16_avx512(const float *src, uint16_t *dst, size_t 
 }
 #endif
 
+#if YOPO_X86 && defined(__GNUC__)
+/* e^x for x ≤ 0 (Cephes expf's reduction and polynomial); x < -87.3 gives exactly 0. */
+AVX512 static inline __m512 exp_nonpositive(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.3f);
+    __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+    x = _mm512_max_ps(x, lo);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 q = _mm512_set1_ps(1.9875691500e-4f);
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.3981999507e-3f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(8.3334519073e-3f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(4.1665795894e-2f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.6666665459e-1f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(5.0000001201e-1f));
+    q = _mm512_fmadd_ps(q, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(q, n));
+}
+
+AVX512 static void softmax_avx512(float *p, size_t n) {
+    const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+    size_t n16 = n & ~(size_t)15;
+    __mmask16 tail = (__mmask16)((1u << (n - n16)) - 1);
+    __m512 vm = ninf;
+    for (size_t i = 0; i < n16; i += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(p + i));
+    if (tail) vm = _mm512_max_ps(vm, _mm512_mask_loadu_ps(ninf, tail, p + n16));
+    float m = _mm512_reduce_max_ps(vm);
+    if (m == -__builtin_inff()) {
+        memset(p, 0, n * sizeof(float));
+        return;
+    }
+    __m512 vmax = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
+    for (size_t i = 0; i < n16; i += 16) {
+        __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(p + i), vmax));
+        _mm512_storeu_ps(p + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (tail) {
+        __m512 e = _mm512_maskz_mov_ps(tail, exp_nonpositive(_mm512_sub_ps(_mm512_mask_loadu_ps(ninf, tail, p + n16), vmax)));
+        _mm512_mask_storeu_ps(p + n16, tail, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (size_t i = 0; i < n16; i += 16) _mm512_storeu_ps(p + i, _mm512_mul_ps(_mm512_loadu_ps(p + i), inv));
+    if (tail) _mm512_mask_storeu_ps(p + n16, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, p + n16), inv));
+}
+#endif
+
+int yopo_softmax_avx512(float *p, size_t n) {
+#if YOPO_X86 && defined(__GNUC__)
+    if (yopo_kernels_level() >= YOPO_LEVEL_AVX512 && n > 0) {
+        softmax_avx512(p, n);
+        return 1;
+    }
+#endif
+    (void)p;
+    (void)n;
+    return 0;
+}
+
 void yopo_f32_to_bf16(const float *src, uint16_t *dst, size_t count) {
     size_t i = 0;
 #if YOPO_X86 && defined(__GNUC__)

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Element-wise and row-wise ops on fp32 tensors, each following the PyTorch op named in its
@@ -87,10 +88,15 @@ public func siluMultiplyInPlace(_ gate: Tensor, _ up: Tensor) {
     }
 }
 
-/// Numerically stable softmax over `n` contiguous values, in place.
+/// Numerically stable softmax over `n` contiguous values, in place. Under bf16 compute
+/// (`MatMul.precision`), an AVX-512 kernel where the kernel level allows (exp within about 1 ulp of
+/// libm's, lanes summed in another order; entries 87.3 below the maximum, masked −inf included, give
+/// exactly 0). Under fp32 compute, this scalar loop with libm `exp`, so fp32 results stay those the
+/// goldens were checked with.
 @inline(__always)
 public func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count n: Int) {
     guard n > 0 else { return }
+    if MatMul.precision == .bf16 && yopo_softmax_avx512(p, n) != 0 { return }
     var m = -Float.infinity
     for i in 0..<n where p[i] > m { m = p[i] }
     if m == -Float.infinity {

@@ -193,3 +193,47 @@ extension MatMulTests {
         }
     }
 }
+
+extension MatMulTests {
+    /// The bf16-compute softmax kernel against libm in fp64: within 2e-6 relative per entry, exact
+    /// zeros for −inf and far-below-max entries, all −inf rows give zeros, sums to 1; fp32 compute
+    /// keeps the scalar loop (bit-identical to a libm reference).
+    func testSoftmaxKernels() {
+        func reference(_ x: [Float]) -> [Float] {
+            let m = x.max()!
+            guard m > -.infinity else { return x.map { _ in 0 } }
+            let e = x.map { exp(Double($0) - Double(m)) }
+            let s = e.reduce(0, +)
+            return e.map { Float($0 / s) }
+        }
+        func scalar(_ x: [Float]) -> [Float] {
+            let m = x.max()!
+            guard m > -.infinity else { return x.map { _ in 0 } }
+            var e = x.map { Foundation.exp($0 - m) }
+            let sum = e.reduce(0, +)
+            let inv = 1 / sum
+            for i in e.indices { e[i] *= inv }
+            return e
+        }
+        for n in [1, 5, 16, 17, 33, 641] {
+            var x = values(n, seed: UInt64(n)).map { $0 * 20 }
+            if n > 3 { x[1] = -.infinity; x[2] = x.max()! - 100 }
+            for precision in [ComputePrecision.bf16, .fp32] {
+                MatMul.precision = precision
+                var y = x
+                y.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: n) }
+                if precision == .fp32 {
+                    XCTAssertEqual(y, scalar(x), "fp32 keeps the libm loop, n \(n)")
+                } else {
+                    assertClose(y, reference(x), relative: 2e-6, "bf16 kernel n \(n)")
+                    if n > 3 { XCTAssertEqual(y[1], 0); XCTAssertEqual(y[2], 0) }
+                    XCTAssertEqual(y.reduce(0, +), 1, accuracy: 1e-5)
+                }
+            }
+        }
+        MatMul.precision = .bf16
+        var masked = [Float](repeating: -.infinity, count: 19)
+        masked.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: 19) }
+        XCTAssertEqual(masked, [Float](repeating: 0, count: 19))
+    }
+}

@@ -65,3 +65,8 @@ uint64_t yopo_read_memory(const void *p, size_t bytes);
 
 /* glibc: keep freed memory in the process (no trimming; mmap only above 32 MB). No-op elsewhere. */
 void yopo_retain_freed_memory(void);
+
+/* Softmax of `n` contiguous floats in place, AVX-512 (exp by range reduction + degree-6 polynomial,
+ * about 1 ulp; inputs below max - 87.3, -inf included, give exactly 0). Returns 0 when the level is
+ * portable and nothing was done (the caller runs its scalar loop). */
+int yopo_softmax_avx512(float *p, size_t n);
