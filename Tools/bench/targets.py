@@ -148,8 +148,7 @@ def main():
     misses = []
     if b7["vision_encode_ms"] > 800:
         misses.append("**CLIP ≤ 0.8 s** needs more than the machine's best GEMM rate (the bound in the row); the gap to "
-                      "that bound is attention (per head, fp32 OpenBLAS, softmax with libm `expf`) and oneDNN's lower "
-                      "rate at K = 1024.")
+                      "that bound is attention (per-head fp32 OpenBLAS products) and oneDNN's lower rate at K = 1024.")
     if t_masked_bf16 < 5 * y12["prefill_ms"]:
         misses.append("**yopo-12 ≥ 5× PyTorch masked**: after layer K only the 65 system and text rows are computed, "
                       "and oneDNN multiplies 65-row products at 200–300 GFLOP/s (`yopo bench-gemm --shape 65x4096x11008`) "
@@ -157,7 +156,7 @@ def main():
                       "at load is the next step.")
     if not (dense["prefill_ms"] <= 1.1 * t_dense_bf16 and y2_dense["prefill_ms"] <= 1.1 * t2_best):
         misses.append("**1.1× PyTorch**: PyTorch bundles oneDNN 3.x for its bf16 `linear`; this engine links Debian's "
-                      "oneDNN 2.6. Run-to-run spread on this machine is about ±5%.")
+                      "oneDNN 2.6. Run-to-run drift on this machine reaches ±10% (see the note above).")
     if dense["gflops_per_second"] < 0.75 * best_gemm:
         misses.append("**75% of the best GEMM**: the rest of a layer (attention per head, norms, RoPE) runs below "
                       "the GEMM rate.")
