@@ -39,6 +39,8 @@ public final class ModelBenchmark {
     /// layers (presets and official masks exist for full models only; the plan is then cut to the slice).
     public let planShape: DecoderShape
 
+    /// - Parameters: `decoder` and `vision` (nil: no vision timing) to time; the prompt is
+    ///   `systemTokens` + `gridRows × gridColumns` visual + `textTokens` rows; `planShape` as above.
     public init(decoder: LlamaDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
                 textTokens: Int, planShape: DecoderShape? = nil) {
         self.decoder = decoder
@@ -56,6 +58,7 @@ public final class ModelBenchmark {
 
     /// Times `runs` prefills (after `warmup` untimed ones; the first also counts the executed FLOPs)
     /// with `spec` in `mode`, then `decodeTokens` single-token steps through the last prefill's KV cache.
+    /// Times in milliseconds. Throws `PruningSpecError` when `spec` does not fit the decoder.
     public func run(spec: PruningSpec, mode: YOPOMode, runs: Int, warmup: Int = 1, decodeTokens: Int) throws -> SpecResult {
         let c = decoder.config
         let plan = try spec.resolve(for: planShape)?.prefix(layers: c.numHiddenLayers)

@@ -64,7 +64,8 @@ public final class CLIPVisionTower {
     }
 
     /// A tower with random weights of `config`'s dimensions (uniform ±0.02, norms 1, biases 0),
-    /// stored as `dtype`, for benchmarks. `featureLayer` as in the loading initializer.
+    /// stored as `dtype`, for benchmarks. `featureLayer` as in the loading initializer; throws
+    /// `ModelError.invalidConfiguration` for an invalid config or an out-of-range feature layer.
     public init(randomWeightsFor config: CLIPVisionConfiguration, featureLayer: Int, dtype: DType, seed: UInt64 = 100) throws {
         try config.validate()
         self.config = config

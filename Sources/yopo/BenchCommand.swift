@@ -232,16 +232,15 @@ struct Bench: OneLineErrorCommand {
         return (rows, visualTokens / rows)
     }
 
-    /// Decoder dimensions of a named architecture.
+    /// Decoder dimensions of a built-in architecture (`ModelDimensions.architectures`, shared with `yopo flops`).
     static func dimensions(_ arch: String) throws -> LlamaConfiguration {
-        switch arch {
-        case "llava-1.5-7b":
-            return LlamaConfiguration(hiddenSize: 4096, numHiddenLayers: 32, numAttentionHeads: 32, intermediateSize: 11008)
-        case "llava-1.5-13b":
-            return LlamaConfiguration(hiddenSize: 5120, numHiddenLayers: 40, numAttentionHeads: 40, intermediateSize: 13824)
-        default:
-            throw GenerationError.invalidOption("unknown arch \(arch) (llava-1.5-7b, llava-1.5-13b)")
+        guard let t = ModelDimensions.architectures[arch]?.text else {
+            let known = ModelDimensions.architectures.keys.sorted().joined(separator: ", ")
+            throw GenerationError.invalidOption("unknown arch \(arch) (\(known))")
         }
+        return LlamaConfiguration(
+            hiddenSize: t.hiddenSize, numHiddenLayers: t.numHiddenLayers, numAttentionHeads: t.numAttentionHeads,
+            numKeyValueHeads: t.numKeyValueHeads, intermediateSize: t.intermediateSize, vocabSize: t.vocabSize)
     }
 }
 

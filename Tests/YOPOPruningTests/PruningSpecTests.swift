@@ -148,3 +148,17 @@ final class PruningSpecTests: XCTestCase {
         fails("sparsevlm:tokens=192,keep=1", .invalidField(field: "tokens", reason: "give tokens or layers + keep, not both"))
     }
 }
+
+extension PruningSpecTests {
+    /// A plan cut to a layer slice keeps window and FFN width, clips K, and keeps the mask's first rows.
+    func testPlanPrefix() throws {
+        let full = try XCTUnwrap(try PruningSpec(parsing: "yopo-12").resolve(for: .llava15_7B))
+        let sliced = full.prefix(layers: 4)
+        XCTAssertEqual(sliced.shape.numHiddenLayers, 4)
+        XCTAssertEqual(sliced.keptLayers, 4)  // K = 8 clipped
+        XCTAssertEqual(sliced.window, full.window)
+        XCTAssertEqual(sliced.visualFFNWidth, full.visualFFNWidth)
+        XCTAssertEqual(sliced.headMask, full.headMask.map { Array($0.prefix(4)) })
+        XCTAssertEqual(full.prefix(layers: 20).keptLayers, full.keptLayers)  // K = 8 < 20 stays
+    }
+}

@@ -208,6 +208,7 @@ final class BadInputTests: XCTestCase {
         try assertFails(["bench", "--warmup=-1"], with: "warmup must be ≥ 0")
         try assertFails(["bench", "--threads", "0"], with: "threads must be at least 1")
         try assertFails(["bench", "--model", Paths.model("missing")], with: "does not exist")
+        try assertFails(["bench", "--model", hf, "--layers", "4"], with: "layers 4 exceeds the checkpoint's 3")
         try assertFails(["bench-gemm", "--shape", "641x4096"], with: "shape 641x4096 is not MxKxN")
         try assertFails(generateArguments(model: hf, extra: ["--compute", "fp16"]), with: "unknown compute precision fp16")
     }

@@ -60,4 +60,14 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(r.results.map(\.executed_flops), [6_128_640])
         XCTAssertNil(r.results[0].decode_tokens_per_second)
     }
+
+    /// `--layers 2` on the 3-layer checkpoint: the first two layers, and a YOPO plan resolved against
+    /// the full model then cut to them. Values: `yopo flops --convention full --prompt-tokens 30` on the
+    /// same config.json with `num_hidden_layers` 2 (dense, then `--prune yopo:window=3,layers=2,ffn=2`).
+    func testLayerSlice() throws {
+        let r = try bench(["--layers", "2", "--no-vision", "--decode-tokens", "1", "--prune", "none",
+                           "--prune", "yopo:window=3,layers=2,ffn=2"])
+        XCTAssertEqual(r.layers, 2)
+        XCTAssertEqual(r.results.map(\.executed_flops), [93_343_680, 25_275_072])
+    }
 }
