@@ -175,16 +175,34 @@ public final class LlamaDecoder {
                 visual: (0..<n).map { r in images.contains { $0.range.contains(start + r) } },
                 imageIndex: (0..<n).map { r in images.first { $0.range.contains(start + r) }.map { start + r - $0.start } ?? -1 })
             if let pruner, prefill { pruner.begin(inputs: inputs, rows: state, counter: counter) }
+            // In the last layer only the rows whose logits are wanted attend and go through the FFN.
+            func wantedRows() -> [Int] {
+                Array(Set(rows.map { r in
+                    guard let row = state.positions.indices.first(where: { state.positions[$0] == start + r && !state.visual[$0] })
+                        ?? state.positions.firstIndex(of: start + r)
+                    else { preconditionFailure("logits requested for row \(r), which was pruned") }
+                    return row
+                })).sorted()
+            }
             for (index, layer) in layers.enumerated() {
                 let past = cache.rows(index)
                 let rope = cache.reindexesPositions ? Array(past..<(past + state.count)) : state.positions
                 let context = DenseContext(rows: state, images: cache.images, newImages: images, plan: plan)
                 let capture = prefill ? pruner?.captureRows(layer: index, rows: state) : nil
+                let lastLayer = index == layers.count - 1
+                let rowsBefore = state
+                let afterAttention: ((Tensor?) -> [Int]?)? = prefill && !lastLayer ? pruner.map { pruner in
+                    { captured in pruner.rowsAfterAttention(index, rows: rowsBefore, captured: captured) }
+                } : nil
                 let captured: Tensor?
-                (h, captured) = denseLayer(layer, index: index, h, cache: cache, context: context, rope: rope,
-                                           capture: capture, counter: counter)
+                let kept: [Int]?
+                (h, captured, kept) = denseLayer(layer, index: index, h, cache: cache, context: context, rope: rope,
+                                                 capture: capture, queryRows: lastLayer ? wantedRows() : nil,
+                                                 afterAttention: afterAttention, counter: counter)
                 cache.appendRows(state.positions, layer: index)
-                if let pruner, prefill,
+                if let kept { state = state.selecting(kept) }
+                // A layer whose rows were dropped after attention has decided for this layer.
+                if let pruner, prefill, !lastLayer, kept == nil,
                     let decision = pruner.afterLayer(index, hidden: h, rows: state, ropePositions: rope, captured: captured,
                                                      probe: self, counter: counter)
                 {
@@ -316,34 +334,47 @@ public final class LlamaDecoder {
     public static let queryBlock = 64
 
     /// One dense layer; with a simulate plan, the official release's masks (METHOD.md §2).
+    /// Every row's keys and values are computed and cached; only `queryRows` attend, and only the rows
+    /// `afterAttention` keeps continue through o_proj and the FFN (work nobody reads is not done).
     /// - Parameters:
     ///   - rope: RoPE position of each row.
-    ///   - capture: rows whose head-averaged attention probabilities are returned (`[capture.count, past + n]`).
+    ///   - capture: rows whose head-averaged attention probabilities are returned (`[capture.count, past + n]`);
+    ///     they must be query rows.
+    ///   - queryRows: ascending rows whose attention output is wanted; nil = every row.
+    ///   - afterAttention: given the captured probabilities, the query rows whose hidden state a later
+    ///     computation reads (ascending), or nil for all of them.
+    /// - Returns: the layer output of the kept rows (`[kept, hidden_size]`), the captured probabilities,
+    ///   and the kept rows (nil = every row, in order).
     private func denseLayer(
         _ l: Layer, index: Int, _ x: Tensor, cache: KVCache, context: DenseContext, rope: [Int],
-        capture: [Int]?, counter: FLOPCounter?
-    ) -> (Tensor, Tensor?) {
+        capture: [Int]?, queryRows: [Int]?, afterAttention: ((Tensor?) -> [Int]?)?, counter: FLOPCounter?
+    ) -> (Tensor, Tensor?, [Int]?) {
         let n = x.rows, d = config.hiddenSize, hd = config.headDim
         let heads = config.numAttentionHeads, kvHeads = config.numKeyValueHeads
         let qWidth = heads * hd, kvWidth = kvHeads * hd, group = heads / kvHeads
         let past = cache.rows(index)
         let plan = context.plan
         let positions = context.rows.positions
+        let queries = queryRows ?? Array(0..<n)
+        let m = queries.count
         let captured = capture.map { Tensor(zeros: [$0.count, past + n]) }
         let captureSlot: [Int: Int] = Dictionary(uniqueKeysWithValues: (capture ?? []).enumerated().map { ($1, $0) })
+        precondition(captureSlot.keys.allSatisfy { queryRows == nil || queries.contains($0) }, "captured rows must attend")
 
+        func countRows(_ rows: [Int]) -> [TokenGroup: Int] {
+            var c: [TokenGroup: Int] = [:]
+            for r in rows { c[context.groups[r], default: 0] += 1 }
+            return c
+        }
         if let counter {
-            for (g, rows) in context.rowCounts() {
-                counter.addProduct(rows: rows, k: d, n: qWidth + 2 * kvWidth, layer: index, g)
-                counter.addProduct(rows: rows, k: qWidth, n: d, layer: index, g)
-                counter.addProduct(rows: rows, k: d, n: 3 * config.intermediateSize, layer: index, g)
-            }
+            for (g, rows) in context.rowCounts() { counter.addProduct(rows: rows, k: d, n: 2 * kvWidth, layer: index, g) }
+            for (g, rows) in countRows(queries) { counter.addProduct(rows: rows, k: d, n: qWidth, layer: index, g) }
         }
         let normed = rmsNorm(x, weight: l.inputNorm, eps: config.rmsNormEps)
-        let q = linear(normed, l.qProj)
+        let q = linear(queryRows == nil ? normed : LlamaDecoder.gather(normed, queries), l.qProj)
         let k = linear(normed, l.kProj)
         let v = linear(normed, l.vProj)
-        applyRoPE(q, heads: heads, positions: rope)
+        applyRoPE(q, heads: heads, positions: queryRows == nil ? rope : queries.map { rope[$0] })
         applyRoPE(k, heads: kvHeads, positions: rope)
         let keys = cache.keys[index], values = cache.values[index]
         (keys.data + past * kvWidth).update(from: k.data, count: n * kvWidth)
@@ -352,22 +383,24 @@ public final class LlamaDecoder {
         // Simulate mode: per-head key-side factor on visual columns (mask row for l < K, 0 after).
         let alive = plan?.visualAlive(layer: index) ?? true
         let visualColumns: [Range<Int>] = plan == nil ? [] : context.images.map { $0.range }
-        let context2 = Tensor(zeros: [n, qWidth])
+        let context2 = Tensor(zeros: [m, qWidth])
         let blockSize = LlamaDecoder.queryBlock
         let scale = 1 / Float(hd).squareRoot()
         let maxKeys = past + n
-        // Keys [0, E) of the query block starting at r0: its causal end, extended over any image it touches.
-        func blockEnd(_ r0: Int, _ b: Int) -> Int {
-            var end = past + r0 + b
-            for span in context.newImageRows where span.lowerBound < r0 + b && span.upperBound > r0 {
-                end = max(end, past + span.upperBound)
+        // Keys [0, E) of the block of query rows queries[j0 ..< j0 + b]: the causal end of its last row,
+        // extended over any image it touches.
+        func blockEnd(_ j0: Int, _ b: Int) -> Int {
+            let first = queries[j0], last = queries[j0 + b - 1]
+            var end = past + last + 1
+            for span in context.newImageRows where span.lowerBound <= last && span.upperBound > first {
+                if queries[j0..<(j0 + b)].contains(where: { span.contains($0) }) { end = max(end, past + span.upperBound) }
             }
             return end
         }
         if let counter {
-            for r0 in stride(from: 0, to: n, by: blockSize) {
-                let b = min(blockSize, n - r0), end = blockEnd(r0, b)
-                for r in r0..<(r0 + b) { counter.add(heads * 2 * end * hd * 2, layer: index, context.groups[r]) }
+            for j0 in stride(from: 0, to: m, by: blockSize) {
+                let b = min(blockSize, m - j0), end = blockEnd(j0, b)
+                for j in j0..<(j0 + b) { counter.add(heads * 2 * end * hd * 2, layer: index, context.groups[queries[j]]) }
             }
         }
         // Captured probabilities per head, summed in head order afterwards (same rounding as one pass).
@@ -375,19 +408,19 @@ public final class LlamaDecoder {
         // Heads run in parallel; each writes its own columns of context2 and its own capture buffer.
         MatMul.withSingleThreadedBLAS {
             // Few rows (decode): one thread, waking another costs more than the work.
-            parallelChunks(heads, minimum: n * maxKeys < 1 << 16 ? heads : 1) { h0, h1 in
-                let scores = Tensor(zeros: [min(blockSize, n), maxKeys])
+            parallelChunks(heads, minimum: m * maxKeys < 1 << 16 ? heads : 1) { h0, h1 in
+                let scores = Tensor(zeros: [min(blockSize, max(m, 1)), maxKeys])
                 for h in h0..<h1 {
                     let g = h / group
                     let keyFactor: Float = plan == nil ? 1 : (alive && plan!.headKept(layer: index, head: h) ? 1 : 0)
-                    var r0 = 0
-                    while r0 < n {
-                        let b = min(blockSize, n - r0)
-                        let end = blockEnd(r0, b)
-                        MatMul.gemmABt(m: b, n: end, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
+                    var j0 = 0
+                    while j0 < m {
+                        let b = min(blockSize, m - j0)
+                        let end = blockEnd(j0, b)
+                        MatMul.gemmABt(m: b, n: end, k: hd, alpha: scale, a: q.data + j0 * qWidth + h * hd, lda: qWidth,
                                        b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: end)
                         for i in 0..<b {
-                            let r = r0 + i
+                            let r = queries[j0 + i]
                             let row = scores.data + i * end
                             let position = positions[r]
                             // Causal mask; with a simulate window, the V×V block of a new image is overwritten.
@@ -418,13 +451,13 @@ public final class LlamaDecoder {
                             }
                         }
                         MatMul.gemmAB(m: b, n: hd, k: end, a: scores.data, lda: end, b: values.data + g * hd,
-                                      ldb: kvWidth, c: context2.data + r0 * qWidth + h * hd, ldc: qWidth)
-                        r0 += b
+                                      ldb: kvWidth, c: context2.data + j0 * qWidth + h * hd, ldc: qWidth)
+                        j0 += b
                     }
                     // Simulate query side: pruned heads' outputs at visual rows zeroed (mask row read afresh).
                     if let plan, !plan.headKept(layer: index, head: h) {
-                        for r in 0..<n where context.groups[r] == .visual {
-                            (context2.data + r * qWidth + h * hd).update(repeating: 0, count: hd)
+                        for j in 0..<m where context.groups[queries[j]] == .visual {
+                            (context2.data + j * qWidth + h * hd).update(repeating: 0, count: hd)
                         }
                     }
                 }
@@ -433,8 +466,19 @@ public final class LlamaDecoder {
         if let captured, let headCaptures {
             for h in 0..<heads { addInPlace(captured, headCaptures[h]) }
         }
-        let attended = linear(context2, l.oProj)
-        addInPlace(attended, x)
+
+        // Rows a later computation reads continue; the others stop here (their K/V are cached).
+        let outputs = afterAttention?(captured) ?? queries
+        let slot: [Int: Int] = outputs == queries ? [:] : Dictionary(uniqueKeysWithValues: queries.enumerated().map { ($1, $0) })
+        let attendedRows = outputs == queries ? context2 : LlamaDecoder.gather(context2, outputs.map { slot[$0]! })
+        if let counter {
+            for (g, rows) in countRows(outputs) {
+                counter.addProduct(rows: rows, k: qWidth, n: d, layer: index, g)
+                counter.addProduct(rows: rows, k: d, n: 3 * config.intermediateSize, layer: index, g)
+            }
+        }
+        let attended = linear(attendedRows, l.oProj)
+        addInPlace(attended, outputs.count == n ? x : LlamaDecoder.gather(x, outputs))
 
         let normed2 = rmsNorm(attended, weight: l.postAttentionNorm, eps: config.rmsNormEps)
         let gate = linear(normed2, l.gateProj)
@@ -444,13 +488,13 @@ public final class LlamaDecoder {
         siluMultiplyInPlace(gate, up)
         if let plan, plan.visualFFNWidth < I {
             // Simulate: gate/up channels ≥ int(I/r) zeroed at visual rows.
-            for r in 0..<n where context.groups[r] == .visual {
-                (gp + r * I + plan.visualFFNWidth).update(repeating: 0, count: I - plan.visualFFNWidth)
+            for (j, r) in outputs.enumerated() where context.groups[r] == .visual {
+                (gp + j * I + plan.visualFFNWidth).update(repeating: 0, count: I - plan.visualFFNWidth)
             }
         }
         let down = linear(gate, l.downProj)
         addInPlace(down, attended)
-        return (down, captured)
+        return (down, captured, outputs.count == n ? nil : outputs)
     }
 }
 

@@ -47,9 +47,15 @@ extension LlamaDecoder {
         cache.reserve(textRows.count)
         let pastText = cache.sequenceCount
         let allTextPositions = cache.sequencePositions + textPositions
+        // Text rows (indices into textRows) whose final state is read: the logit rows among them. Only
+        // they attend and go through o_proj and the FFN in the last layer.
+        let wantedText = Array(Set(logitRows.compactMap { textRows.firstIndex(of: $0) })).sorted()
 
         for index in 0..<layers.count {
             let l = layers[index]
+            let lastLayer = index == layers.count - 1
+            // The last layer visual rows take part in: later layers read only their keys and values.
+            let visualEnds = !plan.visualAlive(layer: index + 1)
             // Visual K/V first: text rows after an image read them in this layer.
             var visualQueries: [Tensor?] = Array(repeating: nil, count: newImages.count)
             let kept = plan.keptHeads(layer: index)
@@ -61,14 +67,18 @@ extension LlamaDecoder {
                     continue
                 }
                 let normed = rmsNorm(h, weight: l.inputNorm, eps: config.rmsNormEps)
-                let (q, kv) = visualProjections(l, normed, kept: kept, storedKV: storedKV, image: image, layer: index, counter: counter)
+                let (q, kv) = visualProjections(l, normed, kept: kept, storedKV: storedKV, image: image, queries: !visualEnds,
+                                                layer: index, counter: counter)
                 visualQueries[i] = q
                 cache.visual[index].append(kv)
             }
-            // Text rows: full projections.
+            // Text rows: full projections (q only for the rows that attend).
+            let queryText = lastLayer ? wantedText : Array(0..<textRows.count)
+            let allText = queryText.count == textRows.count
             let normedText = rmsNorm(text, weight: l.inputNorm, eps: config.rmsNormEps)
-            let q = linear(normedText, l.qProj), k = linear(normedText, l.kProj), v = linear(normedText, l.vProj)
-            applyRoPE(q, heads: config.numAttentionHeads, positions: textPositions)
+            let q = linear(allText ? normedText : LlamaDecoder.gather(normedText, queryText), l.qProj)
+            let k = linear(normedText, l.kProj), v = linear(normedText, l.vProj)
+            applyRoPE(q, heads: config.numAttentionHeads, positions: queryText.map { textPositions[$0] })
             applyRoPE(k, heads: config.numKeyValueHeads, positions: textPositions)
             let kvWidth = cache.width
             (cache.keys[index].data + pastText * kvWidth).update(from: k.data, count: textRows.count * kvWidth)
@@ -76,21 +86,24 @@ extension LlamaDecoder {
             if let counter {
                 let qWidth = config.numAttentionHeads * config.headDim
                 for (g, rows) in Dictionary(textGroups.map { ($0, 1) }, uniquingKeysWith: +) {
-                    counter.addProduct(rows: rows, k: d, n: qWidth + 2 * kvWidth, layer: index, g)
+                    counter.addProduct(rows: rows, k: d, n: 2 * kvWidth, layer: index, g)
+                }
+                for (g, rows) in Dictionary(queryText.map { (textGroups[$0], 1) }, uniquingKeysWith: +) {
+                    counter.addProduct(rows: rows, k: d, n: qWidth, layer: index, g)
                     counter.addProduct(rows: rows, k: qWidth, n: d, layer: index, g)
                     counter.addProduct(rows: rows, k: d, n: 3 * config.intermediateSize, layer: index, g)
                 }
             }
             let textContext = skipTextAttention(
-                q: q, layer: index, cache: cache, pastText: pastText, textPositions: textPositions,
+                q: q, queryRows: queryText, layer: index, cache: cache, pastText: pastText, textPositions: textPositions,
                 images: images, plan: plan, groups: textGroups, counter: counter)
             let attended = linear(textContext, l.oProj)
-            addInPlace(attended, text)
+            addInPlace(attended, allText ? text : LlamaDecoder.gather(text, queryText))
             text = ffn(l, attended, width: config.intermediateSize)
 
             // Visual rows of kept layers: windowed attention of kept heads, sliced FFN.
             for (i, image) in newImages.enumerated() {
-                guard let h = visual[i], plan.visualAlive(layer: index), let vq = visualQueries[i] else {
+                guard let h = visual[i], plan.visualAlive(layer: index), !visualEnds, let vq = visualQueries[i] else {
                     visual[i] = nil
                     continue
                 }
@@ -119,7 +132,7 @@ extension LlamaDecoder {
 
         let out = Tensor(zeros: [logitRows.count, d])
         for (i, r) in logitRows.enumerated() {
-            if let t = textRows.firstIndex(of: r) {
+            if let t = textRows.firstIndex(of: r).flatMap({ wantedText.firstIndex(of: $0) }) {
                 (out.data + i * d).update(from: text.data + t * d, count: d)
             } else if let imageIndex = newImages.firstIndex(where: { $0.range.contains(start + r) }), let h = visual[imageIndex] {
                 let row = start + r - newImages[imageIndex].start
@@ -146,31 +159,35 @@ extension LlamaDecoder {
         return out
     }
 
-    /// Q of the kept heads (`[n, kept · hd]`, RoPE applied) and the visual K/V store of the
-    /// key/value heads they use.
+    /// Q of the kept heads (`[n, kept · hd]`, RoPE applied; nil unless `queries`) and the visual K/V
+    /// store of the key/value heads they use.
     private func visualProjections(
-        _ l: Layer, _ normed: Tensor, kept: [Int], storedKV: [Int], image: ImageLayout, layer: Int, counter: FLOPCounter?
-    ) -> (Tensor, KVCache.VisualKV) {
+        _ l: Layer, _ normed: Tensor, kept: [Int], storedKV: [Int], image: ImageLayout, queries: Bool, layer: Int,
+        counter: FLOPCounter?
+    ) -> (Tensor?, KVCache.VisualKV) {
         let n = image.count, d = config.hiddenSize, hd = config.headDim
         // One GEMM per projection over the kept heads' rows (gathered when not all heads are kept).
-        let q = linear(normed, LlamaDecoder.gatherHeadRows(l.qProj, heads: kept, headDim: hd))
+        let q = queries ? linear(normed, LlamaDecoder.gatherHeadRows(l.qProj, heads: kept, headDim: hd)) : nil
         let keys = linear(normed, LlamaDecoder.gatherHeadRows(l.kProj, heads: storedKV, headDim: hd))
         let values = linear(normed, LlamaDecoder.gatherHeadRows(l.vProj, heads: storedKV, headDim: hd))
         let positions = Array(image.range)
-        applyRoPE(q, heads: kept.count, positions: positions)
+        if let q {
+            applyRoPE(q, heads: kept.count, positions: positions)
+            counter?.addProduct(rows: n, k: d, n: hd * kept.count, layer: layer, .visual)
+        }
         applyRoPE(keys, heads: storedKV.count, positions: positions)
-        counter?.addProduct(rows: n, k: d, n: hd * kept.count, layer: layer, .visual)
         counter?.addProduct(rows: n, k: d, n: 2 * hd * storedKV.count, layer: layer, .visual)
         return (q, KVCache.VisualKV(kvHeads: storedKV, keys: keys, values: values))
     }
 
-    /// Attention of the call's text rows: text keys causally, plus each image's stored visual keys
-    /// for heads that keep visual work in this layer. Softmax over the keys present.
+    /// Attention of the call's text rows `queryRows` (ascending indices into the call's text rows; `q`
+    /// holds their queries): text keys causally, plus each image's stored visual keys for heads that
+    /// keep visual work in this layer. Softmax over the keys present. Returns `[queryRows.count, H · hd]`.
     private func skipTextAttention(
-        q: Tensor, layer: Int, cache: KVCache, pastText: Int, textPositions: [Int],
+        q: Tensor, queryRows: [Int], layer: Int, cache: KVCache, pastText: Int, textPositions: [Int],
         images: [ImageLayout], plan: YOPOPlan, groups: [TokenGroup], counter: FLOPCounter?
     ) -> Tensor {
-        let t = q.rows, hd = config.headDim, heads = config.numAttentionHeads
+        let t = q.rows, newText = textPositions.count, hd = config.headDim, heads = config.numAttentionHeads
         let qWidth = heads * hd, kvWidth = cache.width, group = heads / config.numKeyValueHeads
         let context = Tensor(zeros: [t, qWidth])
         let keys = cache.keys[layer], values = cache.values[layer]
@@ -183,16 +200,17 @@ extension LlamaDecoder {
         rowFLOPs.withUnsafeMutableBufferPointer { rowFLOPs in
             MatMul.withSingleThreadedBLAS {
                 // Few rows (decode): one thread, waking another costs more than the work.
-                parallelChunks(heads, minimum: t * (pastText + t + maxVisual) < 1 << 16 ? heads : 1) { h0, h1 in
-                    let scores = Tensor(zeros: [min(block, t), pastText + t + maxVisual])
+                parallelChunks(heads, minimum: t * (pastText + newText + maxVisual) < 1 << 16 ? heads : 1) { h0, h1 in
+                    let scores = Tensor(zeros: [max(1, min(block, t)), pastText + newText + maxVisual])
                     for h in h0..<h1 {
                         let g = h / group
                         let headKeepsVisual = plan.visualAlive(layer: layer) && plan.headKept(layer: layer, head: h)
                         var r0 = 0
                         while r0 < t {
                             let b = min(block, t - r0)
-                            let textKeys = pastText + r0 + b
-                            let lastPosition = textPositions[r0 + b - 1]
+                            let lastRow = queryRows[r0 + b - 1]
+                            let textKeys = pastText + lastRow + 1
+                            let lastPosition = textPositions[lastRow]
                             // Visual segments this block reads: images before its last row, for kept heads.
                             var segments: [(image: ImageLayout, store: KVCache.VisualKV, column: Int)] = []
                             if headKeepsVisual {
@@ -211,9 +229,10 @@ extension LlamaDecoder {
                             }
                             for i in 0..<b {
                                 let row = scores.data + i * total
-                                let position = textPositions[r0 + i]
+                                let textRow = queryRows[r0 + i]
+                                let position = textPositions[textRow]
                                 // Text keys after this row (later in the block) are masked.
-                                for c in (pastText + r0 + i + 1)..<max(pastText + r0 + i + 1, textKeys) { row[c] = -.infinity }
+                                for c in (pastText + textRow + 1)..<max(pastText + textRow + 1, textKeys) { row[c] = -.infinity }
                                 var o = textKeys
                                 for s in segments {
                                     if s.image.start > position { for c in o..<(o + s.image.count) { row[c] = -.infinity } }
@@ -238,7 +257,7 @@ extension LlamaDecoder {
         }
         }
         if let counter {
-            for r in 0..<t { counter.add((0..<heads).reduce(0) { $0 + rowFLOPs[$1 * t + r] }, layer: layer, groups[r]) }
+            for r in 0..<t { counter.add((0..<heads).reduce(0) { $0 + rowFLOPs[$1 * t + r] }, layer: layer, groups[queryRows[r]]) }
         }
         return context
     }

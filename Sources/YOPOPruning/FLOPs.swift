@@ -1092,13 +1092,29 @@ public struct FLOPsModel: Sendable {
 
     private var denseRowFFN: Int { 2 * dimensions.text.hiddenSize * dimensions.text.intermediateSize * 3 }
 
+    /// Per-row k and v projection FLOPs: all a row costs in a layer after which nothing reads its
+    /// hidden state (its keys and values are still cached and read).
+    private var keyValueRowProjections: Int {
+        let t = dimensions.text
+        return 2 * t.hiddenSize * t.numKeyValueHeads * t.headDim * 2
+    }
+
+    /// Per-row q projection FLOPs (a row that attends).
+    private var queryRowProjection: Int {
+        let t = dimensions.text
+        return 2 * t.hiddenSize * t.numAttentionHeads * t.headDim
+    }
+
     /// One dense forward call over `groups.count` new rows after `cached` positions: blocks of 64
     /// query rows, a block of b rows at r0 attends to keys [0, cached + r0 + b), extended to the end
-    /// of every image (`images`, row ranges of the call) the block's rows intersect.
+    /// of every image (`images`, row ranges of the call) the block's rows intersect. In the last layer
+    /// only the call's last row (the one whose logits are wanted) attends and runs o_proj and the FFN;
+    /// the other rows compute their keys and values only.
     private func addDenseCall(
         _ b: inout FLOPsBreakdown, _ stage: FLOPStage, groups: [TokenGroup], cached: Int, images: [Range<Int>] = []
     ) {
         let t = dimensions.text, hd = t.headDim, H = t.numAttentionHeads
+        guard let lastGroup = groups.last else { return }
         var rows: [TokenGroup: Int] = [:]
         var attention: [TokenGroup: Int] = [:]
         var r0 = 0
@@ -1112,13 +1128,19 @@ public struct FLOPsModel: Sendable {
             r0 += size
         }
         for g in groups { rows[g, default: 0] += 1 }
-        for l in 0..<t.numHiddenLayers {
+        for l in 0..<(t.numHiddenLayers - 1) {
             for (g, count) in rows {
                 b.add(count * denseRowProjections, stage, layer: l, g, .projections)
                 b.add(count * denseRowFFN, stage, layer: l, g, .ffn)
             }
             for (g, flops) in attention { b.add(flops, stage, layer: l, g, .attention) }
         }
+        // Last layer: every row's k and v; the last row alone attends (keys [0, cached + rows)).
+        let last = t.numHiddenLayers - 1
+        for (g, count) in rows { b.add(count * keyValueRowProjections, stage, layer: last, g, .projections) }
+        b.add(denseRowProjections - keyValueRowProjections, stage, layer: last, lastGroup, .projections)
+        b.add(denseRowFFN, stage, layer: last, lastGroup, .ffn)
+        b.add(H * 2 * (cached + groups.count) * hd * 2, stage, layer: last, lastGroup, .attention)
     }
 
     /// Skip-mode prefill of `[s text][one image][text]` (or a prompt without an image).
@@ -1142,30 +1164,44 @@ public struct FLOPsModel: Sendable {
             }
         }
         let headsPerKV = t.numAttentionHeads / t.numKeyValueHeads
-        for l in 0..<t.numHiddenLayers {
+        let L = t.numHiddenLayers
+        for l in 0..<L {
             let kept = plan.keptHeads(layer: l).count  // 0 in layers ≥ K
             let stored = hasImage ? kept * n : 0  // visual keys stored over all heads of this layer
-            // Text rows: dense projections and FFN.
             let systemRows = hasImage ? s : 0
-            b.add(systemRows * denseRowProjections, .prefill, layer: l, .system, .projections)
-            b.add(systemRows * denseRowFFN, .prefill, layer: l, .system, .ffn)
-            b.add((textRows - systemRows) * denseRowProjections, .prefill, layer: l, .text, .projections)
-            b.add((textRows - systemRows) * denseRowFFN, .prefill, layer: l, .text, .ffn)
-            // Text queries in blocks of 64 text rows.
-            var r0 = 0
-            while r0 < textRows {
-                let size = min(Self.queryBlock, textRows - r0)
-                let textKeys = r0 + size
-                let afterImage = hasImage && r0 + size - 1 >= s
-                let perRow = 2 * (H * textKeys + (afterImage ? stored : 0)) * hd * 2
-                for i in r0..<(r0 + size) { b.add(perRow, .prefill, layer: l, group(i), .attention) }
-                r0 += size
+            if l < L - 1 {
+                // Text rows: dense projections and FFN.
+                b.add(systemRows * denseRowProjections, .prefill, layer: l, .system, .projections)
+                b.add(systemRows * denseRowFFN, .prefill, layer: l, .system, .ffn)
+                b.add((textRows - systemRows) * denseRowProjections, .prefill, layer: l, .text, .projections)
+                b.add((textRows - systemRows) * denseRowFFN, .prefill, layer: l, .text, .ffn)
+                // Text queries in blocks of 64 text rows.
+                var r0 = 0
+                while r0 < textRows {
+                    let size = min(Self.queryBlock, textRows - r0)
+                    let textKeys = r0 + size
+                    let afterImage = hasImage && r0 + size - 1 >= s
+                    let perRow = 2 * (H * textKeys + (afterImage ? stored : 0)) * hd * 2
+                    for i in r0..<(r0 + size) { b.add(perRow, .prefill, layer: l, group(i), .attention) }
+                    r0 += size
+                }
+            } else if textRows > 0 {
+                // Last layer: every text row's k and v; the last text row (the logits row) alone attends.
+                b.add(systemRows * keyValueRowProjections, .prefill, layer: l, .system, .projections)
+                b.add((textRows - systemRows) * keyValueRowProjections, .prefill, layer: l, .text, .projections)
+                let g = group(textRows - 1), afterImage = hasImage && textRows - 1 >= s
+                b.add(denseRowProjections - keyValueRowProjections, .prefill, layer: l, g, .projections)
+                b.add(denseRowFFN, .prefill, layer: l, g, .ffn)
+                b.add(2 * (H * textRows + (afterImage ? stored : 0)) * hd * 2, .prefill, layer: l, g, .attention)
             }
-            // Visual rows of kept layers: kept heads' q, k, v, o; sliced FFN; prefix + window attention.
-            if hasImage && plan.visualAlive(layer: l) {
-                // q and o for the kept heads; k and v for the key/value heads serving them.
-                let kvHeads = Set(plan.keptHeads(layer: l).map { $0 / headsPerKV }).count
-                b.add(2 * 2 * n * d * hd * kept + 2 * 2 * n * d * hd * kvHeads, .prefill, layer: l, .visual, .projections)
+            guard hasImage && plan.visualAlive(layer: l) else { continue }
+            // Visual rows of kept layers: k and v for the key/value heads serving a kept head.
+            let kvHeads = Set(plan.keptHeads(layer: l).map { $0 / headsPerKV }).count
+            b.add(2 * 2 * n * d * hd * kvHeads, .prefill, layer: l, .visual, .projections)
+            // Before the last layer visual rows take part in: kept heads' q and o, sliced FFN, prefix +
+            // window attention. In that last layer only their keys and values are read.
+            if plan.visualAlive(layer: l + 1) {
+                b.add(2 * 2 * n * d * hd * kept, .prefill, layer: l, .visual, .projections)
                 b.add(2 * n * d * plan.visualFFNWidth * 3, .prefill, layer: l, .visual, .ffn)
                 b.add(kept * 2 * visualQueryKeys * hd * 2, .prefill, layer: l, .visual, .attention)
             }
@@ -1207,6 +1243,8 @@ struct BaselineRows {
     var visualFirst: [Bool]
     /// PyramidDrop: boundary layer → rows its ranking covers (every current row).
     var ranking: [Int: Int] = [:]
+    /// FastV: ranking layer → image rows dropped inside it, after its attention (no o_proj, no FFN).
+    var stopped: [Int: Int] = [:]
     /// SparseVLM: pruning layer → deleted tokens clustered by DPC-kNN (m ≥ 2).
     var clustered: [Int: Int] = [:]
     /// SparseVLM: the rater product `[n, d]·[d, t]` at the start of the prefill (rows n, columns t).
@@ -1241,7 +1279,7 @@ extension FLOPsModel {
                 runs = [(.system, s), (.visual, v), (.text, text)]
                 if v > 0 { span = s..<(s + v) }
             }
-            addLayerCall(&prefill, .prefill, layer: l, runs: runs, cached: 0, span: span)
+            addLayerCall(&prefill, .prefill, layer: l, runs: runs, cached: 0, span: span, stoppedVisual: rows.stopped[l] ?? 0)
             if let ranked = rows.ranking[l] {
                 // q_proj of the last prompt row, k_proj of every row, one causal score row per head (up to
                 // the last row: all of them).
@@ -1306,7 +1344,9 @@ extension FLOPsModel {
             switch baseline {
             case .fastV(let settings):
                 if l == settings.k - 1, let fastV = pruner as? FastV {
-                    v = min(v, fastV.keptCount(imageTokens: v))
+                    let kept = min(v, fastV.keptCount(imageTokens: v))
+                    rows.stopped[l] = v - kept
+                    v = kept
                 }
             case .pyramidDrop(let settings):
                 if let stage = settings.layers.firstIndex(of: l + 1), let pdrop = pruner as? PyramidDrop {
@@ -1329,14 +1369,26 @@ extension FLOPsModel {
     }
 
     /// One dense layer call over `runs` of rows (token group, count) in order after `cached` stored
-    /// rows: projections and FFN per row; attention in blocks of 64 query rows, a block of b rows at
-    /// r0 attending to keys [0, cached + r0 + b), extended to `cached + span.upperBound` when the block
-    /// meets `span` (the image rows of the call).
+    /// rows: k and v projections per row; q, o and FFN per row that attends and continues; attention in
+    /// blocks of 64 query rows, a block of b rows at r0 attending to keys [0, cached + r0 + b), extended
+    /// to `cached + span.upperBound` when the block meets `span` (the image rows of the call).
+    /// `stoppedVisual` image rows attend but stop after attention (FastV's dropped rows: no o, no FFN).
+    /// In the last layer only the call's last row (the logits row) attends and continues.
     private func addLayerCall(
-        _ b: inout FLOPsBreakdown, _ stage: FLOPStage, layer: Int, runs: [(TokenGroup, Int)], cached: Int, span: Range<Int>?
+        _ b: inout FLOPsBreakdown, _ stage: FLOPStage, layer: Int, runs: [(TokenGroup, Int)], cached: Int, span: Range<Int>?,
+        stoppedVisual: Int = 0
     ) {
         let t = dimensions.text, hd = t.headDim, H = t.numAttentionHeads
         let total = runs.reduce(0) { $0 + $1.1 }
+        guard total > 0 else { return }
+        if layer == t.numHiddenLayers - 1 {
+            for (group, count) in runs { b.add(count * keyValueRowProjections, stage, layer: layer, group, .projections) }
+            let lastGroup = runs.last { $0.1 > 0 }!.0
+            b.add(denseRowProjections - keyValueRowProjections, stage, layer: layer, lastGroup, .projections)
+            b.add(denseRowFFN, stage, layer: layer, lastGroup, .ffn)
+            b.add(H * 2 * (cached + total) * hd * 2, stage, layer: layer, lastGroup, .attention)
+            return
+        }
         var attention = [Int](repeating: 0, count: runs.count)
         var r0 = 0
         while r0 < total {
@@ -1351,9 +1403,12 @@ extension FLOPsModel {
             }
             r0 += size
         }
+        let oProjection = denseRowProjections - keyValueRowProjections - queryRowProjection
         for (i, (group, count)) in runs.enumerated() {
-            b.add(count * denseRowProjections, stage, layer: layer, group, .projections)
-            b.add(count * denseRowFFN, stage, layer: layer, group, .ffn)
+            let continuing = group == .visual ? count - stoppedVisual : count
+            b.add(count * (keyValueRowProjections + queryRowProjection) + continuing * oProjection, stage, layer: layer,
+                  group, .projections)
+            b.add(continuing * denseRowFFN, stage, layer: layer, group, .ffn)
             b.add(attention[i], stage, layer: layer, group, .attention)
         }
     }

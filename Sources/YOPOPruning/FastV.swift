@@ -6,7 +6,8 @@ import YOPOCore
 /// over heads, ranks the image tokens; layers `K...` run on all text and the top `round(n·(1−R))`
 /// (or `keep`) image tokens, in their original order, with their ORIGINAL position ids. Pruned
 /// once at prefill; later layers cache only the rows they process. The ranking row is read from the
-/// attention the layer computes anyway; no full attention matrix is materialised.
+/// attention the layer computes anyway; no full attention matrix is materialised. The dropped rows stop
+/// right after layer K−1's attention (`rowsAfterAttention`): their o_proj and FFN there are never read.
 public final class FastV: TokenPruner {
     public let settings: FastVSettings
     public let reindexesPositions = false
@@ -44,16 +45,21 @@ public final class FastV: TokenPruner {
         layer == settings.k - 1 ? [queryPosition.flatMap { rows.positions.firstIndex(of: $0) } ?? rows.count - 1] : nil
     }
 
-    public func afterLayer(
-        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [Int], captured: Tensor?,
-        probe: DecoderProbe, counter: FLOPCounter?
-    ) -> PruneDecision? {
+    /// Layer K−1's ranking: the last prompt row's head-averaged attention (captured) ranks the image
+    /// rows; the rest of the image rows stop after this layer's attention (their K/V stay cached).
+    public func rowsAfterAttention(_ layer: Int, rows: RowState, captured: Tensor?) -> [Int]? {
         guard layer == settings.k - 1, let captured else { return nil }
         let visualRows = rows.visualRows
         let scores = visualRows.map { captured[0, $0] }
         let chosen = topIndices(scores, count: keptCount(imageTokens: visualRows.count)).map { visualRows[$0] }
         keptIndices.append(chosen.map { rows.imageIndex[$0] })
         let kept = Set(chosen)
-        return PruneDecision(keep: rows.positions.indices.filter { !rows.visual[$0] || kept.contains($0) })
+        return rows.positions.indices.filter { !rows.visual[$0] || kept.contains($0) }
     }
+
+    /// FastV decides inside layer K−1 (`rowsAfterAttention`).
+    public func afterLayer(
+        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [Int], captured: Tensor?,
+        probe: DecoderProbe, counter: FLOPCounter?
+    ) -> PruneDecision? { nil }
 }

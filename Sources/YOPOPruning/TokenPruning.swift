@@ -25,6 +25,12 @@ public struct RowState: Sendable, Equatable {
     public var count: Int { positions.count }
     /// Row indices of the visual rows, in order.
     public var visualRows: [Int] { visual.indices.filter { visual[$0] } }
+
+    /// The state of rows `indices` (ascending indices into these rows).
+    public func selecting(_ indices: [Int]) -> RowState {
+        RowState(positions: indices.map { positions[$0] }, visual: indices.map { visual[$0] },
+                 imageIndex: indices.map { imageIndex[$0] })
+    }
 }
 
 /// A pruner's decision after a layer.
@@ -61,6 +67,12 @@ public protocol TokenPruner: AnyObject {
     /// Rows (indices into `rows`) whose head-averaged attention probabilities layer `layer` should
     /// capture for the pruner, or nil.
     func captureRows(layer: Int, rows: RowState) -> [Int]?
+    /// Called inside `layer` once its attention is computed, with the captured probabilities
+    /// (`[captureRows.count, rows.count]`); returns the rows (ascending indices into `rows`) that
+    /// continue, or nil to keep everything. The rows left out skip the layer's o_proj and FFN (their
+    /// keys and values are cached), so a pruner that ranks on attention alone (FastV) drops them here.
+    /// `afterLayer` is not called for a layer that dropped rows here. Default: nil.
+    func rowsAfterAttention(_ layer: Int, rows: RowState, captured: Tensor?) -> [Int]?
     /// Called after `layer` with its output; returns what to keep, or nil to keep everything.
     /// `captured` is `[captureRows.count, rows.count]` when rows were requested.
     func afterLayer(
@@ -69,6 +81,10 @@ public protocol TokenPruner: AnyObject {
     ) -> PruneDecision?
     /// Image-relative indices kept at each pruning point (−1 = recycled token), for reports and tests.
     var keptIndices: [[Int]] { get }
+}
+
+extension TokenPruner {
+    public func rowsAfterAttention(_ layer: Int, rows: RowState, captured: Tensor?) -> [Int]? { nil }
 }
 
 /// Indices of the `count` largest `scores`, ties to the lower index, returned ascending.

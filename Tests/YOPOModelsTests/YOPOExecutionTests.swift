@@ -57,6 +57,46 @@ final class YOPOExecutionTests: XCTestCase {
             XCTAssertEqual(dense.ids, pruned.ids, "\(mode)")
         }
     }
+
+    /// Only the rows whose logits are wanted attend and run the FFN in the last layer (and skip mode's
+    /// visual rows stop after their keys and values in layer K − 1): asking for several rows gives each
+    /// the logits of a prefill that ends at that row, in dense, skip and simulate execution.
+    func testLogitRowsMatchPrefixPrefills() throws {
+        let (golden, tensors) = try GoldenCase.load("hf_chelsea")
+        let model = try LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+        let features = model.imageFeatures(try tensors.load("pixel_values"))
+        let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
+        let embeddings = try model.inputEmbeddings(ids: ids, images: [features])
+        let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
+        let n = ids.count
+        let wanted = [2, image.range.upperBound + 3, n - 1]  // a system row, a text row, the last row
+        XCTAssertLessThan(wanted[0], image.start)
+        let executions: [(String, DecoderExecution)] = [
+            ("dense", .dense), ("skip", .skip(try plan("yopo:window=3,layers=2,ffn=2", model))),
+            ("simulate", .simulate(try plan("yopo:window=3,layers=2,ffn=2", model))),
+        ]
+        for (name, execution) in executions {
+            let counter = FLOPCounter()
+            let all = model.decoder.forward(embeddings, cache: model.decoder.makeCache(capacity: n), images: [image],
+                                            execution: execution, counter: counter, logitRows: wanted)
+            XCTAssertEqual(all.shape, [3, model.configuration.text.vocabSize], name)
+            for (i, r) in wanted.enumerated() {
+                let prefix = model.decoder.forward(
+                    embeddings.rows(0, r + 1), cache: model.decoder.makeCache(capacity: n),
+                    images: r >= image.range.upperBound ? [image] : [], execution: execution)
+                XCTAssertLessThan(maxAbsDifference(all.rows(i, 1), prefix), 1e-4, "\(name) row \(r)")
+            }
+            // Last layer: the two extra rows add q and o (2·2·24·24), the FFN (2·24·64·3) and attention
+            // in one block with the last row (4 heads · 2·keys·6·2; keys: every row, or in skip mode every
+            // text row, as layer 2 holds no visual keys).
+            let single = FLOPCounter()
+            _ = model.decoder.forward(embeddings, cache: model.decoder.makeCache(capacity: n), images: [image],
+                                      execution: execution, counter: single)
+            let lastLayer = { (c: FLOPCounter) in c.counts.filter { $0.key.layer == 2 }.values.reduce(0, +) }
+            let keys = name == "skip" ? n - 576 : n
+            XCTAssertEqual(lastLayer(counter) - lastLayer(single), 2 * (2304 + 9216 + 96 * keys), name)
+        }
+    }
 }
 
 /// A pruning golden from Tools/reference/make_pruning_fixtures.py (independent Python implementation

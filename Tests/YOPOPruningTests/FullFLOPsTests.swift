@@ -62,6 +62,8 @@ final class FullFLOPsTests: XCTestCase {
         // 2·17·32·64·2 = 139264 + 36992 + 139264 = 315520, two layers. Projector 2·16·32·24 + 2·16·24·24.
         // Prefill: one block of 24 rows, keys 24 (the image span [3, 19) ends inside the block, so it does
         // not extend them): attention 4·24·24 = 2304 per row → 14976 per row and layer.
+        // The last layer: every row's k and v, 2·24·12·2 = 1152; only the last row (text) adds q and o
+        // (2304), the FFN (9216) and attention over all 24 keys (2304): 13824 more.
         // Decode step j: keys 25 + j, 4·24·(25 + j) = 2400 / 2496 → 15072 + 15168 per layer.
         var expected: [FLOPKey: Int] = [
             key(.vision, nil, .visual): 602112 + 2 * 315520,
@@ -70,21 +72,21 @@ final class FullFLOPsTests: XCTestCase {
             key(.decode, nil, .text): 2 * 1539072,
         ]
         for l in 0..<3 {
-            expected[key(.prefill, l, .system)] = 3 * 14976
-            expected[key(.prefill, l, .visual)] = 16 * 14976
-            expected[key(.prefill, l, .text)] = 5 * 14976
+            expected[key(.prefill, l, .system)] = 3 * (l < 2 ? 14976 : 1152)
+            expected[key(.prefill, l, .visual)] = 16 * (l < 2 ? 14976 : 1152)
+            expected[key(.prefill, l, .text)] = l < 2 ? 5 * 14976 : 5 * 1152 + 13824
             expected[key(.decode, l, .text)] = 15072 + 15168
         }
         XCTAssertEqual(r.counts, expected)
-        XCTAssertEqual(r.total, 7_062_368)
-        XCTAssertEqual(r.prefill.total, 7_062_368 - 2 * 1539072 - 3 * 30240)
+        XCTAssertEqual(r.total, 6_744_416)
+        XCTAssertEqual(r.prefill.total, 6_744_416 - 2 * 1539072 - 3 * 30240)
         XCTAssertEqual(r.decodeSteps.map(\.total), [1539072 + 3 * 15072, 1539072 + 3 * 15168])
         XCTAssertEqual(try model.decodeStep(1, layout: layout), r.decodeSteps[1])
         // Components.
         XCTAssertEqual(r.all.total(component: .patchEmbedding), 602112)
-        XCTAssertEqual(r.all.total(stage: .prefill, component: .attention), 3 * 24 * 2304)
-        XCTAssertEqual(r.all.total(stage: .prefill, component: .projections), 3 * 24 * 3456)
-        XCTAssertEqual(r.all.total(stage: .prefill, component: .ffn), 3 * 24 * 9216)
+        XCTAssertEqual(r.all.total(stage: .prefill, component: .attention), 2 * 24 * 2304 + 2304)
+        XCTAssertEqual(r.all.total(stage: .prefill, component: .projections), 2 * 24 * 3456 + 24 * 1152 + 2304)
+        XCTAssertEqual(r.all.total(stage: .prefill, component: .ffn), 2 * 24 * 9216 + 9216)
         XCTAssertEqual(r.all.total(component: .lmHead), 3 * 1539072)
         XCTAssertEqual(r.all.perLayer(stage: .decode)[2], 15072 + 15168)
         // Simulate mode does the dense work.
@@ -98,12 +100,14 @@ final class FullFLOPsTests: XCTestCase {
         let r = try model.full(layout, plan: try maskPlan("layers=2,window=3,ffn=3"), mode: .skip)
         // Text rows: 3 system + 5 text, one block of 8, text keys 8; its last row is after the image,
         // so kept heads add the 16 stored visual keys: per row 24·(4·8 + h_l·16).
-        //   layer 0 (h 4): 24·96 = 2304;  layer 1 (h 2): 24·64 = 1536;  layer 2 (dropped): 24·32 = 768.
-        // Visual rows, layers < 2: projections 2·16·24·6·(2·h_l + 2·g_l) (q and o over the h_l kept heads,
-        // k and v over the g_l key/value heads serving them: layer 0 h 4, g 2; layer 1 heads 0 and 2 → kv
-        // heads 0 and 1, g 2); FFN 2·16·24·21·3 = 48384; attention h_l · 24 · Σ_i (3 + k_i) =
-        // h_l · 24 · (16·3 + 100) (w 3 on 4 × 4: 10 · 10 in-window pairs).
-        //   layer 0: 55296 + 48384 + 14208 = 117888;  layer 1: 36864 + 48384 + 7104 = 92352.
+        //   layer 0 (h 4): 24·96 = 2304;  layer 1 (h 2): 24·64 = 1536.
+        // Layer 2 (dropped, last): text rows k and v only (1152), the last text row also q, o, FFN
+        // (2304 + 9216) and attention over the 8 text keys (24·32 = 768).
+        // Visual rows, layer 0: projections 2·16·24·6·(2·h_l + 2·g_l) (q and o over the h_l kept heads,
+        // k and v over the g_l key/value heads serving them: h 4, g 2); FFN 2·16·24·21·3 = 48384;
+        // attention h_l · 24 · Σ_i (3 + k_i) = h_l · 24 · (16·3 + 100) (w 3 on 4 × 4: 10 · 10 in-window
+        // pairs): 55296 + 48384 + 14208 = 117888. Layer 1 is the visual rows' last (layer 2 drops them):
+        // only k and v over g 2 (heads 0 and 2 → kv heads 0 and 1), 2·16·24·6·2·2 = 18432.
         // Decode step j: text keys 24 + j − 16 + 1 = 9 + j; 24·(4·(9 + j) + h_l·16) + 12672.
         let expected: [FLOPKey: Int] = [
             key(.vision, nil, .visual): 1233152,
@@ -112,29 +116,30 @@ final class FullFLOPsTests: XCTestCase {
             key(.decode, nil, .text): 2 * 1539072,
             key(.prefill, 0, .system): 3 * (12672 + 2304), key(.prefill, 0, .text): 5 * (12672 + 2304),
             key(.prefill, 1, .system): 3 * (12672 + 1536), key(.prefill, 1, .text): 5 * (12672 + 1536),
-            key(.prefill, 2, .system): 3 * (12672 + 768), key(.prefill, 2, .text): 5 * (12672 + 768),
+            key(.prefill, 2, .system): 3 * 1152, key(.prefill, 2, .text): 5 * 1152 + 2304 + 9216 + 768,
             key(.prefill, 0, .visual): 117888,
-            key(.prefill, 1, .visual): 92352,
+            key(.prefill, 1, .visual): 18432,
             key(.decode, 0, .text): (12672 + 24 * (36 + 64)) + (12672 + 24 * (40 + 64)),
             key(.decode, 1, .text): (12672 + 24 * (36 + 32)) + (12672 + 24 * (40 + 32)),
             key(.decode, 2, .text): (12672 + 24 * 36) + (12672 + 24 * 40),
         ]
         XCTAssertEqual(r.counts, expected)
         XCTAssertNil(r.counts[key(.prefill, 2, .visual)])  // dropped layer: visual rows cost nothing
-        XCTAssertEqual(r.all.total(stage: .prefill, group: .visual, component: .projections), 55296 + 36864)
-        XCTAssertEqual(r.all.total(stage: .prefill, group: .visual, component: .ffn), 2 * 48384)
-        XCTAssertEqual(r.all.total(stage: .prefill, group: .visual, component: .attention), 14208 + 7104)
-        XCTAssertEqual(r.total, 6_530_720)
+        XCTAssertEqual(r.all.total(stage: .prefill, group: .visual, component: .projections), 55296 + 18432)
+        XCTAssertEqual(r.all.total(stage: .prefill, group: .visual, component: .ffn), 48384)
+        XCTAssertEqual(r.all.total(stage: .prefill, group: .visual, component: .attention), 14208)
+        XCTAssertEqual(r.total, 6_370_784)
     }
 
-    /// A text-only prompt of 130 tokens: blocks of 64, 64, 2 with keys 64, 128, 130. No image, so
-    /// every row is `text` and a plan changes nothing.
+    /// A text-only prompt of 130 tokens: blocks of 64, 64, 2 with keys 64, 128, 130; in the last layer
+    /// only row 129 attends (130 keys). No image, so every row is `text` and a plan changes nothing.
     func testQueryBlocksWithoutImage() throws {
         let layout = PromptLayout(segments: [.text(130)], grid: .square(24), decodeSteps: 1)
         let r = try model.full(layout)
         let attention = 4 * 24 * (64 * 64 + 64 * 128 + 2 * 130)
-        XCTAssertEqual(r.all.perLayer(stage: .prefill, component: .attention), [0: attention, 1: attention, 2: attention])
+        XCTAssertEqual(r.all.perLayer(stage: .prefill, component: .attention), [0: attention, 1: attention, 2: 4 * 24 * 130])
         XCTAssertEqual(attention, 1_204_608)
+        XCTAssertEqual(r.counts[key(.prefill, 2, .text)], 130 * 1152 + 2304 + 9216 + 4 * 24 * 130)
         XCTAssertEqual(r.counts[key(.prefill, 0, .text)], 130 * 12672 + attention)
         XCTAssertEqual(r.counts[key(.decode, 0, .text)], 12672 + 4 * 24 * 131)
         XCTAssertNil(r.counts[key(.vision, nil, .visual)])
@@ -144,20 +149,21 @@ final class FullFLOPsTests: XCTestCase {
 
     /// Skip mode: 70 system rows, a 2 × 2 image, 60 text rows, K = 1, all heads, no window.
     /// Text blocks: [0, 64) system only, before the image (keys 64); [64, 128) = 6 system + 58 text,
-    /// after the image (keys 128 + stored); [128, 130) text (keys 130 + stored).
+    /// after the image (keys 128 + stored); [128, 130) text (keys 130 + stored). In the last layer only
+    /// the last text row attends (130 keys; layer 2 stores no visual keys).
     func testSkipBlocksSpanSystemAndText() throws {
         let layout = PromptLayout(systemTokens: 70, grid: .square(2), textTokens: 60)
         let plan = try XCTUnwrap(try PruningSpec(parsing: "yopo:layers=1").resolve(for: model.dimensions.decoderShape))
         let r = try model.full(layout, plan: plan, mode: .skip)
         // Layer 0 stores 4 heads × 4 visual keys = 16; layer 1 none.
         XCTAssertEqual(r.all.total(stage: .prefill, group: .system, component: .attention),
-                       (64 * 24 * 256 + 6 * 24 * 528) + 2 * (64 * 24 * 256 + 6 * 24 * 512))
-        XCTAssertEqual(r.all.perLayer(stage: .prefill, group: .system, component: .attention), [0: 469248, 1: 466944, 2: 466944])
+                       (64 * 24 * 256 + 6 * 24 * 528) + (64 * 24 * 256 + 6 * 24 * 512))
+        XCTAssertEqual(r.all.perLayer(stage: .prefill, group: .system, component: .attention), [0: 469248, 1: 466944])
         XCTAssertEqual(r.all.perLayer(stage: .prefill, group: .text, component: .attention),
-                       [0: 58 * 24 * 528 + 2 * 24 * 536, 1: 58 * 24 * 512 + 2 * 24 * 520, 2: 58 * 24 * 512 + 2 * 24 * 520])
-        // Visual rows, layer 0: 2·4·24·6·(2·4 + 2·2) (4 kept heads, 2 kv heads) + 2·4·24·64·3 +
-        // 4·24·4·(70 + 0 + 4) (no window: one causal block of the 4 image rows, keys s + r0 + b = 74).
-        XCTAssertEqual(r.counts[key(.prefill, 0, .visual)], 13824 + 36864 + 28416)
+                       [0: 58 * 24 * 528 + 2 * 24 * 536, 1: 58 * 24 * 512 + 2 * 24 * 520, 2: 24 * 4 * 130])
+        // Visual rows, layer 0, their last (K = 1): k and v over the 2 kv heads, 2·4·24·6·2·2; no q, o,
+        // FFN or attention (nothing reads their output).
+        XCTAssertEqual(r.counts[key(.prefill, 0, .visual)], 4608)
         XCTAssertNil(r.counts[key(.prefill, 1, .visual)])
     }
 
@@ -169,6 +175,9 @@ final class FullFLOPsTests: XCTestCase {
         XCTAssertEqual(r.counts[key(.prefill, 1, .system)], perRow)
         XCTAssertEqual(r.counts[key(.prefill, 1, .visual)], 8 * perRow)
         XCTAssertEqual(r.counts[key(.prefill, 1, .text)], 5 * perRow)
+        // Last layer: k and v per row (1152); the last row (text) q, o, FFN and 14 keys.
+        XCTAssertEqual(r.counts[key(.prefill, 2, .visual)], 8 * 1152)
+        XCTAssertEqual(r.counts[key(.prefill, 2, .text)], 5 * 1152 + 2304 + 9216 + 4 * 24 * 14)
         // Per image: patch 2·4·588·32 = 150528; per layer (N = 5) 40960 + 3200 + 40960; projector 6144 + 4608.
         XCTAssertEqual(r.counts[key(.vision, nil, .visual)], 2 * (150528 + 2 * 85120))
         XCTAssertEqual(r.counts[key(.projector, nil, .visual)], 2 * 10752)
@@ -185,23 +194,27 @@ final class FullFLOPsTests: XCTestCase {
         // Dense blocks 0–8 (rows 0–575) intersect the image span [5, 581), so their keys extend to 581:
         // system rows 5·(12672 + 96·581) = 342240; visual rows 571·(12672 + 96·581) + 5·(12672 + 96·640)
         // (rows 576–580 in block 9, keys 640); text rows 59·(12672 + 96·640) + 11·(12672 + 96·651).
-        XCTAssertEqual(dense.total, 269_184_000)
+        // Last layer: 1152 per row, the last row 2304 + 9216 + 96·651 more.
+        XCTAssertEqual(dense.total, 225_011_904)
         XCTAssertEqual(dense.counts[key(.vision, nil, .visual)], 125_812_992)
         XCTAssertEqual(dense.counts[key(.projector, nil, .visual)], 1_548_288)
         XCTAssertEqual(dense.counts[key(.prefill, 0, .system)], 342_240)
         XCTAssertEqual(dense.counts[key(.prefill, 0, .visual)], 39_454_368)
         XCTAssertEqual(dense.counts[key(.prefill, 0, .text)], 5_199_456)
+        XCTAssertEqual(dense.counts[key(.prefill, 2, .system)], 5 * 1152)
+        XCTAssertEqual(dense.counts[key(.prefill, 2, .visual)], 576 * 1152)
+        XCTAssertEqual(dense.counts[key(.prefill, 2, .text)], 70 * 1152 + 2304 + 9216 + 96 * 651)
         XCTAssertEqual(dense.counts[key(.decode, 0, .text)], 226_080)
         XCTAssertEqual(dense.counts[key(.decode, nil, .text)], 3 * 1_539_072)
 
         let skip = try model.full(layout, plan: try maskPlan("layers=2,window=5,ffn=2"), mode: .skip)
-        XCTAssertEqual(skip.total, 155_348_544)
+        XCTAssertEqual(skip.total, 149_951_040)
         let expected: [FLOPKey: Int] = [
             key(.vision, nil, .visual): 125_812_992, key(.projector, nil, .visual): 1_548_288,
             key(.prefill, nil, .text): 1_539_072, key(.decode, nil, .text): 4_617_216,
             key(.prefill, 0, .system): 370_560, key(.prefill, 0, .visual): 6_168_960, key(.prefill, 0, .text): 5_199_456,
-            key(.prefill, 1, .system): 232_320, key(.prefill, 1, .visual): 4_743_360, key(.prefill, 1, .text): 3_264_096,
-            key(.prefill, 2, .system): 94080, key(.prefill, 2, .text): 1_328_736,
+            key(.prefill, 1, .system): 232_320, key(.prefill, 1, .visual): 663_552, key(.prefill, 1, .text): 3_264_096,
+            key(.prefill, 2, .system): 5760, key(.prefill, 2, .text): 99360,
             key(.decode, 0, .text): 226_080, key(.decode, 1, .text): 143_136, key(.decode, 2, .text): 60192,
         ]
         XCTAssertEqual(skip.counts, expected)
@@ -214,7 +227,7 @@ final class FullFLOPsTests: XCTestCase {
     /// The default CLI prompt on the fixture (35 + 576 + 83, no decode): the number `yopo flops
     /// --model llava-hf-tiny --convention full` prints.
     func testFixtureDefaultPromptTotal() throws {
-        XCTAssertEqual(try model.full(PromptLayout(systemTokens: 35, grid: .square(24), textTokens: 83)).total, 279_230_592)
+        XCTAssertEqual(try model.full(PromptLayout(systemTokens: 35, grid: .square(24), textTokens: 83)).total, 229_998_144)
     }
 
     func testCLSKeptAndErrors() throws {
@@ -262,8 +275,10 @@ final class FullFLOPsTests: XCTestCase {
     }
 
     /// 7B, yopo-25 in skip mode against the yopo convention: the visual rows' projections and FFN are
-    /// exactly the convention's (h_l/H)·8nd² + 6ndF (no GQA, so k and v cover g_l = h_l heads); their attention adds the s prefix keys the
-    /// convention leaves out (h_l · 4·hd·n·s per layer); text rows differ only in the visual keys read.
+    /// exactly the convention's (h_l/H)·8nd² + 6ndF (no GQA, so k and v cover g_l = h_l heads) in layers
+    /// 0–14; in layer 15, their last, nothing reads their output, so only k and v ((h/H)·4nd²) are
+    /// done. Their attention adds the s prefix keys the convention leaves out (h_l · 4·hd·n·s per layer,
+    /// layers 0–14); text rows differ only in the visual keys read.
     func testSevenBillionPresetAgainstYOPOConvention() throws {
         let b7 = try FLOPsModel(.llava15_7B)
         let layout = PromptLayout(systemTokens: 35, grid: .square(24), textTokens: 83)
@@ -277,10 +292,14 @@ final class FullFLOPsTests: XCTestCase {
         let keptHeads = (0..<32).map { plan.keptHeads(layer: $0).count }.reduce(0, +)
         XCTAssertEqual(keptHeads, 275)  // headmask_7b_16, layers 0–15: 32 + 32 + 9 + 5 + 10 + 4 + 5 + 15 + 18 + 13 + 15 + 20 + 23 + 24 + 27 + 23
         let visual = { (c: FLOPComponent) in Double(skip.all.total(stage: .prefill, group: .visual, component: c)) }
+        XCTAssertEqual(convention.layers.count, 32)  // layers 16–31 count nothing
+        let last = convention.layers[15], keptLast = plan.keptHeads(layer: 15).count
+        XCTAssertEqual(keptLast, 23)
         XCTAssertEqual(visual(.projections) + visual(.ffn),
-                       convention.layers.reduce(0) { $0 + $1.projections + $1.ffn })
+                       convention.layers.reduce(0) { $0 + $1.projections + $1.ffn } - last.projections / 2 - last.ffn)
         XCTAssertEqual(visual(.attention),
-                       convention.layers.reduce(0) { $0 + $1.attention } + Double(keptHeads * 4 * 128 * 576 * 35))
+                       convention.layers.reduce(0) { $0 + $1.attention } - last.attention
+                           + Double((keptHeads - keptLast) * 4 * 128 * 576 * 35))
         for group in [TokenGroup.system, .text] {
             XCTAssertEqual(skip.all.total(stage: .prefill, group: group, component: .projections),
                            dense.all.total(stage: .prefill, group: group, component: .projections))

@@ -36,7 +36,7 @@ final class BenchCommandTests: XCTestCase {
                            "--prune", "fastv:k=1,r=0.5"])
         XCTAssertEqual(r.results.map(\.spec), ["none", "yopo:window=3,layers=2,ffn=2", "fastv:k=1,r=0.5"])
         // yopo flops --model llava-hf-tiny --convention full --prompt-tokens 30 [--prune …]: prefill totals.
-        XCTAssertEqual(r.results.map(\.executed_flops), [139_245_984, 26_498_208, 78_469_536])
+        XCTAssertEqual(r.results.map(\.executed_flops), [94_155_168, 18_980_640, 60_421_536])
         XCTAssertEqual(r.vision_gflops.map { Int(($0 * 1e9).rounded()) }, 125_812_992)
         XCTAssertEqual(r.layers, 3)
         XCTAssertEqual(r.weights, "f32")
@@ -57,7 +57,7 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(r.visual_tokens, 15)
         XCTAssertNil(r.vision_encode_ms)
         // yopo flops … --visual-tokens 15 --grid 3x5: prefill total.
-        XCTAssertEqual(r.results.map(\.executed_flops), [6_128_640])
+        XCTAssertEqual(r.results.map(\.executed_flops), [4_710_144])
         XCTAssertNil(r.results[0].decode_tokens_per_second)
     }
 
@@ -68,6 +68,6 @@ final class BenchCommandTests: XCTestCase {
         let r = try bench(["--layers", "2", "--no-vision", "--decode-tokens", "1", "--prune", "none",
                            "--prune", "yopo:window=3,layers=2,ffn=2"])
         XCTAssertEqual(r.layers, 2)
-        XCTAssertEqual(r.results.map(\.executed_flops), [93_343_680, 25_275_072])
+        XCTAssertEqual(r.results.map(\.executed_flops), [48_252_864, 14_218_560])
     }
 }

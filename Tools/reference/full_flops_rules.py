@@ -22,11 +22,17 @@ The rules, as implemented (FLOPs = 2 × multiply-adds; an [m, k] × [k, n] produ
 - dense attention, per head, blocks of 64 new rows: a block [r0, r0 + b) after P cached positions
   computes keys [0, E), E = P + r0 + b, raised to the end of every image span the block intersects;
   each of its rows costs 2·E·hd·2;
+- last decoder layer of a prefill: every row computes k and v; only the last row (the one whose logits
+  are wanted) computes q, attends to every key (2·T·hd·2 per head for T prompt rows), and runs o and
+  the FFN;
 - LM head 2·d·V for the last prefill row and every decode row;
 - skip mode (one image at most, n visual rows, s = text rows before it), layer l:
   text rows as dense for projections and FFN; visual rows in l < K: q and o over the h_l kept heads,
   k and v over the g_l key/value heads serving a kept head (query head h uses kv head h // (H / Hkv)),
-  FFN over F channels; nothing in l ≥ K;
+  FFN over F channels; nothing in l ≥ K; in the last layer they take part in (l = K − 1, or L − 1),
+  only k and v over the g_l heads, and no visual query;
+  last layer L − 1: text rows compute k and v, and only the last text row computes q, o and the FFN and
+  attends (all text keys, + n when it comes after the image and the head is kept in l < K);
   visual queries of a kept head in l < K: window: 2·(s + k_i)·hd·2 with k_i the in-window cells
   (Chebyshev radius (w − 1) // 2, clipped); no window: blocks of 64 image rows, a row of the block
   [r0, r0 + b) costs 2·(s + r0 + b)·hd·2; pruned heads nothing;
@@ -160,11 +166,20 @@ def full(D, lay, pl=None, mode="dense"):
     # Prefill, layer by layer.
     window_keys = None
     for l in range(L):
+        last_layer = l == L - 1
         if not skip:
-            for kind, group in rows:
+            for r, (kind, group) in enumerate(rows):
+                if last_layer and r != T - 1:
+                    # Nothing reads this row's output: its k and v only.
+                    c.add("prefill", l, group, "projections", proj_row(0, Hkv))
+                    continue
                 c.add("prefill", l, group, "projections", proj_row(H, Hkv))
                 c.add("prefill", l, group, "ffn", 2 * d * I * 3)
             for h in range(H):
+                if last_layer:
+                    # Only the logits row (the last) attends, to every key.
+                    c.add("prefill", l, rows[T - 1][1], "attention", 2 * T * hd * 2)
+                    continue
                 for r0 in range(0, T, B):
                     b = min(B, T - r0)
                     E = r0 + b
@@ -188,18 +203,32 @@ def full(D, lay, pl=None, mode="dense"):
                 ri, ci = divmod(i, grid_cols)
                 window_keys.append(sum(1 for rj in range(ri - rho, ri + rho + 1) for cj in range(ci - rho, ci + rho + 1)
                                        if 0 <= rj < grid_rows and 0 <= cj < grid_cols))
+        # Visual rows' last layer (the next one drops them): only their k and v are read later.
+        visual_ends = not (l + 1 < pl["K"] and l + 1 < L)
+        last_text = text_rows[-1] if text_rows else None
         for r in range(T):
             kind, group = rows[r]
             if kind == "text":
+                if last_layer and r != last_text:
+                    c.add("prefill", l, group, "projections", proj_row(0, Hkv))
+                    continue
                 c.add("prefill", l, group, "projections", proj_row(H, Hkv))
                 c.add("prefill", l, group, "ffn", 2 * d * I * 3)
+            elif alive and visual_ends:
+                c.add("prefill", l, group, "projections", proj_row(0, g))
             elif alive:
                 c.add("prefill", l, group, "projections", proj_row(len(kept), g))
                 c.add("prefill", l, group, "ffn", 2 * d * pl["F"] * 3)
         for h in range(H):
             head_kept = h in kept
+            if last_layer:
+                # Only the last text row (the logits row) attends: every text key, plus the image if kept.
+                if last_text is not None:
+                    keys = len(text_rows) + (n if last_text >= img1 and head_kept else 0)
+                    c.add("prefill", l, rows[last_text][1], "attention", 2 * keys * hd * 2)
+                continue
             # Visual queries.
-            if head_kept:
+            if head_kept and not visual_ends:
                 if pl["window"] is not None:
                     for i in range(n):
                         c.add("prefill", l, "visual", "attention", 2 * (s + window_keys[i]) * hd * 2)
