@@ -31,6 +31,11 @@ public enum MatMul {
     /// Products with at most this many rows use the GEMV kernels (weights read once).
     public static let gemvMaxRows = 8
 
+    /// bf16 compute with bf16 weights: products with `gemvMaxRows` < m ≤ this many rows use the own
+    /// bf16 GEMM (`ownGEMMBF16`) instead of oneDNN, when `ownGEMMBF16Available`. Chosen by
+    /// `yopo bench-gemm` (2 threads, Zen 4, oneDNN 2.6.3; numbers in `ownGEMMBF16`'s docs).
+    public static let ownGEMMMaxRows = 0
+
     /// Sets the threads of OpenBLAS, oneDNN's OpenMP runtime and our own loops.
     public static func setThreads(_ n: Int) {
         threads = max(1, n)
@@ -107,11 +112,60 @@ public enum MatMul {
             }
             return
         }
+        if usesOwnGEMM(m: m, weight: w) && ownGEMMBF16(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc) {
+            return
+        }
         if precision == .bf16 && bf16Available {
             bf16Matmul(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc)
             return
         }
         widenedGEMM(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// Whether the own bf16 GEMM can run here: the CPU has AVX512_BF16 and `kernelLevel` is `.avx512`.
+    public static var ownGEMMBF16Available: Bool { yopo_gemm_bf16_available() != 0 }
+
+    /// Whether `linear` sends an `m`-row product with `weight` to `ownGEMMBF16`: bf16 weights,
+    /// `precision == .bf16`, `gemvMaxRows` < m ≤ `ownGEMMMaxRows` and `ownGEMMBF16Available`.
+    public static func usesOwnGEMM(m: Int, weight w: WeightMatrix) -> Bool {
+        precision == .bf16 && w.dtype == .bf16 && m > gemvMaxRows && m <= ownGEMMMaxRows && ownGEMMBF16Available
+    }
+
+    /// Own bf16 GEMM: `C[m, weight.rows] = bf16(A)[m, weight.columns] · weightᵀ + beta · C`, A and C
+    /// fp32 row-major (leading dimensions `lda` ≥ `weight.columns`, `ldc` ≥ `weight.rows`), A rounded
+    /// to bf16 (nearest even) once per call into a per-thread buffer, `weight` bf16 read in its stored
+    /// `[rows, columns]` layout (any `rowStride`, no packing), VDPBF16PS dot products with fp32
+    /// accumulation, rows of W split over `threads` (default: `threads` for products of at least
+    /// 2²¹ multiply-adds and 64 weight rows, else 1). Any `precision`: callers (bench-gemm, tests) can
+    /// force this path; `linear` uses it as `usesOwnGEMM` says.
+    ///
+    /// Returns false, with C untouched, when the weight is not bf16, `ownGEMMBF16Available` is false
+    /// or scratch memory could not be allocated.
+    ///
+    /// Measured: see `ownGEMMMaxRows`.
+    @discardableResult
+    public static func ownGEMMBF16(
+        m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int, threads requested: Int? = nil
+    ) -> Bool {
+        guard w.dtype == .bf16, ownGEMMBF16Available else { return false }
+        let n = w.rows, k = w.columns
+        let team = requested ?? (n >= 64 && m * n * k >= 1 << 21 ? threads : 1)
+        return yopo_gemm_bf16_mt(Int32(max(1, team)), m, n, k, a, lda, w.base.assumingMemoryBound(to: UInt16.self),
+                                 w.rowStride, beta, c, ldc) == 0
+    }
+
+    /// The oneDNN path of `linear` forced for any m > 0: `C[m, weight.rows] = bf16(A) · bf16(weight)ᵀ + beta · C`
+    /// (A and non-bf16 weights rounded to bf16, fp32 accumulation and output; same operand layout as
+    /// `linear`). Returns false, with C untouched, when oneDNN's native bf16 matmul is not available.
+    @discardableResult
+    public static func oneDNNBF16(
+        m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) -> Bool {
+        guard bf16Available else { return false }
+        if m > 0 && w.rows > 0 { bf16Matmul(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc) }
+        return true
     }
 
     /// fp32 compute with half weights: panels of W widened to fp32, one SGEMM per panel.

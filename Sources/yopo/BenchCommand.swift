@@ -249,7 +249,7 @@ struct Bench: OneLineErrorCommand {
 struct BenchGEMM: OneLineErrorCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-gemm",
-        abstract: "Time every matrix-product path (OpenBLAS fp32, oneDNN bf16, own GEMV, widening fallback) per shape.")
+        abstract: "Time every matrix-product path (OpenBLAS fp32, oneDNN bf16, own bf16 GEMM, own GEMV, widening fallback) per shape.")
 
     @Option(help: "Shapes as MxKxN (C[M,N] = A[M,K]·W[N,K]ᵀ); repeat. Default: LLaVA-1.5-7B prefill, decode and CLIP shapes.")
     var shape: [String] = []
@@ -279,7 +279,8 @@ struct BenchGEMM: OneLineErrorCommand {
         if let threads, threads < 1 { throw GenerationError.invalidOption("threads must be at least 1") }
         let shapes: [(Int, Int, Int)] = try shape.isEmpty
             ? [(641, 4096, 4096), (641, 4096, 11008), (641, 11008, 4096), (2048, 4096, 11008), (577, 1024, 4096),
-               (577, 4096, 1024), (1, 4096, 4096), (1, 4096, 11008), (1, 11008, 4096), (1, 4096, 32000), (4, 4096, 11008)]
+               (577, 4096, 1024), (65, 4096, 4096), (65, 4096, 11008), (65, 11008, 4096), (1, 4096, 4096),
+               (1, 4096, 11008), (1, 11008, 4096), (1, 4096, 32000), (4, 4096, 11008)]
             : shape.map { text in
                 let p = text.lowercased().split(separator: "x").compactMap { Int($0) }
                 guard p.count == 3, p.allSatisfy({ $0 > 0 }) else {
@@ -294,27 +295,42 @@ struct BenchGEMM: OneLineErrorCommand {
             let c = Tensor(zeros: [m, n])
             let f32 = WeightMatrix(randomRows: n, columns: k, dtype: .f32, scale: 0.02, seed: 1)
             let bf16 = f32.converted(to: .bf16)
-            var paths: [(String, WeightMatrix, ComputePrecision, MatMul.KernelLevel)] = [
-                ("openblas-sgemm-fp32", f32, .fp32, .avx512),
-                ("bf16-weights-fp32-compute", bf16, .fp32, .avx512),
+            // (label, weight, precision, level, forced own bf16 GEMM)
+            var paths: [(String, WeightMatrix, ComputePrecision, MatMul.KernelLevel, Bool)] = [
+                ("openblas-sgemm-fp32", f32, .fp32, .avx512, false),
+                ("bf16-weights-fp32-compute", bf16, .fp32, .avx512, false),
             ]
-            if MatMul.bf16Available && m > MatMul.gemvMaxRows { paths.append(("onednn-bf16", bf16, .bf16, .avx512)) }
-            if m <= MatMul.gemvMaxRows {
-                paths.append(("own-gemv-bf16-portable", bf16, .fp32, .portable))
-                if MatMul.bf16Available { paths.append(("own-gemv-bf16-activations-bf16", bf16, .bf16, .avx512)) }
+            if m > MatMul.gemvMaxRows {
+                // Both forced, whichever `linear` would choose for this m.
+                if MatMul.bf16Available { paths.append(("onednn-bf16", bf16, .bf16, .avx512, false)) }
+                MatMul.setKernelLevel(.avx512)
+                if MatMul.ownGEMMBF16Available { paths.append(("own-gemm-bf16", bf16, .bf16, .avx512, true)) }
             }
-            for (name, w, precision, level) in paths {
+            if m <= MatMul.gemvMaxRows {
+                paths.append(("own-gemv-bf16-portable", bf16, .fp32, .portable, false))
+                if MatMul.bf16Available { paths.append(("own-gemv-bf16-activations-bf16", bf16, .bf16, .avx512, false)) }
+            }
+            for (name, w, precision, level, own) in paths {
                 MatMul.precision = precision
                 MatMul.setKernelLevel(level)
                 var label = name
                 if name == "bf16-weights-fp32-compute" {
                     label = m <= MatMul.gemvMaxRows ? "own-gemv-bf16-\(MatMul.kernelLevel)" : "bf16-widened-openblas-sgemm"
                 }
-                MatMul.linear(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                let product = {
+                    if own {
+                        MatMul.ownGEMMBF16(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                    } else if name == "onednn-bf16" {
+                        MatMul.oneDNNBF16(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                    } else {
+                        MatMul.linear(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                    }
+                }
+                product()
                 var best = Double.infinity
                 for _ in 0..<runs {
                     let start = DispatchTime.now()
-                    MatMul.linear(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                    product()
                     best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
                 }
                 rows.append(Row(m: m, k: k, n: n, path: label, ms: best,

@@ -39,6 +39,17 @@ void yopo_gemv_half_mt(int threads, int dtype, size_t m, size_t n, size_t k, con
 void yopo_gemv_bf16_mt(int threads, size_t m, size_t n, size_t k, const uint16_t *x, size_t ldx, const uint16_t *w,
                        size_t ldw, float beta, float *y, size_t ldy);
 
+/* Own bf16 GEMM for mid-size m (gemm_bf16.c): y[i, j] = sum_k bf16(x[i, k]) * w[j, k] + beta * y[i, j]
+ * for i < m, j < n, with x fp32 (row stride ldx; rounded to bf16, nearest even, once per call into a
+ * per-thread buffer), w bf16 [n, k] as stored (row stride ldw ≥ k, not packed), y fp32 (row stride
+ * ldy), fp32 accumulation with VDPBF16PS, the rows of w split over `threads` libgomp threads.
+ * Returns 0 when done; -1 with y untouched when the kernel is unavailable (see below) or scratch
+ * memory could not be allocated. */
+int yopo_gemm_bf16_mt(int threads, size_t m, size_t n, size_t k, const float *x, size_t ldx, const uint16_t *w,
+                      size_t ldw, float beta, float *y, size_t ldy);
+/* Whether `yopo_gemm_bf16_mt` runs: the CPU has AVX512_BF16 and the kernel level is AVX-512. */
+int yopo_gemm_bf16_available(void);
+
 /* Converts `rows` × `cols` elements of `dtype` (row stride `lds`) to fp32 (row stride `ldd`). */
 void yopo_half_to_f32(int dtype, size_t rows, size_t cols, const uint16_t *src, size_t lds,
                       float *dst, size_t ldd);
