@@ -30,11 +30,15 @@
 #define GEMM_NR 4
 #endif
 #ifndef GEMM_KC
-#define GEMM_KC 1024 /* multiple of 32 */
+#define GEMM_KC 2048 /* multiple of 32 */
 #endif
 /* Blocks of w prefetched ahead of the one being computed. */
 #ifndef PREFETCH_BLOCKS
 #define PREFETCH_BLOCKS 3
+#endif
+/* Bytes of bf16 a (m rows × a k span) the k spans are sized to (L2: 1 MB per Zen 4 core). */
+#ifndef A_SPAN_BYTES
+#define A_SPAN_BYTES (640 << 10)
 #endif
 #ifndef PREFETCH_HINT
 #define PREFETCH_HINT _MM_HINT_T1
@@ -254,7 +258,16 @@ static void gemm_part(struct gemm_job *j, int t, int parts, void (*barrier)(void
     if (__atomic_load_n(&j->failed, __ATOMIC_RELAXED)) return;
     size_t count = (j->n + GEMM_NR - 1) / GEMM_NR;
     size_t p0 = count * (size_t)t / (size_t)parts, p1 = count * (size_t)(t + 1) / (size_t)parts;
-    panels(p0, p1, j->m, j->n, j->k, j->a16, j->lda16, j->w, j->ldw, buf, j->beta, j->y, j->ldy);
+    /* k in spans whose rows of a fit L2 next to the rest (A_SPAN_BYTES), each a whole number of k
+     * blocks; the first span applies beta, the others add to c. */
+    size_t spans = (j->m * j->k * sizeof(uint16_t) + A_SPAN_BYTES - 1) / A_SPAN_BYTES;
+    size_t span = (j->k + spans - 1) / spans;
+    span = (span + GEMM_KC - 1) / GEMM_KC * GEMM_KC;
+    for (size_t k0 = 0; k0 < j->k; k0 += span) {
+        size_t ks = j->k - k0 < span ? j->k - k0 : span;
+        panels(p0, p1, j->m, j->n, ks, j->a16 + k0, j->lda16, j->w + k0, j->ldw, buf, k0 == 0 ? j->beta : 1, j->y,
+               j->ldy);
+    }
 }
 
 #if defined(__linux__)

@@ -34,7 +34,7 @@ public enum MatMul {
     /// bf16 compute with bf16 weights: products with `gemvMaxRows` < m ≤ this many rows use the own
     /// bf16 GEMM (`ownGEMMBF16`) instead of oneDNN, when `ownGEMMBF16Available`. Chosen by
     /// `yopo bench-gemm` (2 threads, Zen 4, oneDNN 2.6.3; numbers in `ownGEMMBF16`'s docs).
-    public static let ownGEMMMaxRows = 0
+    public static let ownGEMMMaxRows = 128
 
     /// Sets the threads of OpenBLAS, oneDNN's OpenMP runtime and our own loops.
     public static func setThreads(_ n: Int) {
