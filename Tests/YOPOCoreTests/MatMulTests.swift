@@ -100,7 +100,8 @@ final class MatMulTests: XCTestCase {
     }
 
     /// bf16 compute: rows > 8 round A to bf16 and use oneDNN (non-bf16 weights rounded panel by
-    /// panel); ≤ 8 rows round A for bf16 weights (bf16 GEMV) and keep fp32 A for f16/fp32 weights.
+    /// panel; bf16 weights with ≤ `ownGEMMMaxRows` rows at the AVX-512 level take the own bf16 GEMM);
+    /// ≤ 8 rows round A for bf16 weights (bf16 GEMV) and keep fp32 A for f16/fp32 weights.
     /// Reference on the same rounded operands. The bf16 GEMV runs at both levels.
     func testBF16ComputeThroughOneDNN() throws {
         guard MatMul.bf16Available else { throw XCTSkip("oneDNN with native bf16 is not available here") }
@@ -235,5 +236,100 @@ extension MatMulTests {
         var masked = [Float](repeating: -.infinity, count: 19)
         masked.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: 19) }
         XCTAssertEqual(masked, [Float](repeating: 0, count: 19))
+    }
+}
+
+extension MatMulTests {
+    /// The own bf16 GEMM (`MatMul.ownGEMMBF16`, forced) against an fp64 reference on the bf16-rounded
+    /// operands: m not a multiple of the 6-row tile (7, 9, 13, 65, 130), k with 32-element tails, across
+    /// the 2048-long k blocks (2100) and split into k spans that add to C (m × k × 2 bytes > 640 KB:
+    /// 130 × 4200, 65 × 5100), n not a multiple of the 4-row panel, strided
+    /// A and C (C padding untouched), W views with `rowStride > columns`, beta 0 and 1, 1 and 2 threads
+    /// (bit-identical: each element is summed in the same order whatever the split). Without AVX512_BF16
+    /// (or at the portable level) the test asserts that neither the forced entry nor `linear` uses it.
+    func testOwnGEMMBF16() throws {
+        MatMul.precision = .bf16
+        let w = weight(rows: 37, columns: 100, pad: 5, dtype: .bf16, seed: 1)
+        guard MatMul.ownGEMMBF16Available else {
+            XCTAssertFalse(MatMul.usesOwnGEMM(m: 65, weight: w), "no AVX512_BF16: linear keeps its other paths")
+            var c = [Float](repeating: 7, count: 65 * 37)
+            let a = values(65 * 100, seed: 2)
+            let ran = a.withUnsafeBufferPointer { ap in
+                c.withUnsafeMutableBufferPointer { cp in
+                    MatMul.ownGEMMBF16(m: 65, a: ap.baseAddress!, lda: 100, weight: w, c: cp.baseAddress!, ldc: 37)
+                }
+            }
+            XCTAssertFalse(ran)
+            XCTAssertEqual(c, [Float](repeating: 7, count: 65 * 37), "C untouched when the kernel cannot run")
+            return
+        }
+        let cases: [(m: Int, k: Int, n: Int, pad: Int, aPad: Int, cPad: Int, beta: Float)] = [
+            (9, 24, 5, 0, 0, 0, 0), (13, 100, 37, 5, 3, 2, 1), (65, 1100, 23, 3, 0, 0, 1), (130, 100, 70, 0, 7, 1, 0),
+            (65, 2100, 9, 0, 2, 3, 1), (20, 64, 1, 1, 0, 0, 0), (7, 33, 300, 2, 1, 1, 1),
+            (130, 4200, 6, 1, 1, 0, 0), (65, 5100, 5, 0, 0, 1, 1),
+        ]
+        for (index, s) in cases.enumerated() {
+            let w = weight(rows: s.n, columns: s.k, pad: s.pad, dtype: .bf16, seed: UInt64(10 + index))
+            XCTAssertEqual(w.rowStride, s.k + s.pad)
+            let lda = s.k + s.aPad, ldc = s.n + s.cPad
+            let a = values(s.m * lda, seed: UInt64(20 + index)), c0 = values(s.m * ldc, seed: UInt64(30 + index))
+            let dense = (0..<s.m).flatMap { r in Array(a[(r * lda)..<(r * lda + s.k)]) }
+            let c0Dense = (0..<s.m).flatMap { r in Array(c0[(r * ldc)..<(r * ldc + s.n)]) }
+            let expected = reference(dense, m: s.m, w, beta: s.beta, c0: c0Dense, roundA: true)
+            var results: [[Float]] = []
+            for threads in [1, 2] {
+                var c = c0
+                let ran = a.withUnsafeBufferPointer { ap in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        MatMul.ownGEMMBF16(m: s.m, a: ap.baseAddress!, lda: lda, weight: w, beta: s.beta,
+                                           c: cp.baseAddress!, ldc: ldc, threads: threads)
+                    }
+                }
+                XCTAssertTrue(ran, "\(s)")
+                let got = (0..<s.m).flatMap { r in Array(c[(r * ldc)..<(r * ldc + s.n)]) }
+                assertClose(got, expected, relative: 2e-6, "own GEMM \(s) threads \(threads)")
+                XCTAssertEqual((0..<s.m).flatMap { r in Array(c[(r * ldc + s.n)..<(r * ldc + ldc)]) },
+                               (0..<s.m).flatMap { r in Array(c0[(r * ldc + s.n)..<(r * ldc + ldc)]) },
+                               "C padding untouched \(s)")
+                results.append(got)
+            }
+            XCTAssertEqual(results[0], results[1], "1 and 2 threads bit-identical \(s)")
+        }
+    }
+
+    /// `linear`'s choice for bf16 weights under bf16 compute: the own GEMM exactly for
+    /// `gemvMaxRows` < m ≤ `ownGEMMMaxRows` at the AVX-512 level with AVX512_BF16 (then `linear`
+    /// gives the forced kernel's bits), never at the portable level, never for other dtypes or fp32
+    /// compute.
+    func testOwnGEMMDispatch() {
+        let bf16 = weight(rows: 11, columns: 40, pad: 0, dtype: .bf16, seed: 4)
+        let f16 = weight(rows: 11, columns: 40, pad: 0, dtype: .f16, seed: 4)
+        let hasKernel = MatMul.setKernelLevel(.avx512) == .avx512 && MatMul.ownGEMMBF16Available
+        for precision in [ComputePrecision.bf16, .fp32] {
+            MatMul.precision = precision
+            for m in [1, MatMul.gemvMaxRows, MatMul.gemvMaxRows + 1, 65, MatMul.ownGEMMMaxRows,
+                      MatMul.ownGEMMMaxRows + 1, 641] where m > 0 {
+                let inRange = m > MatMul.gemvMaxRows && m <= MatMul.ownGEMMMaxRows
+                XCTAssertEqual(MatMul.usesOwnGEMM(m: m, weight: bf16), precision == .bf16 && inRange && hasKernel,
+                               "\(precision) m \(m)")
+                XCTAssertFalse(MatMul.usesOwnGEMM(m: m, weight: f16), "f16 weights m \(m)")
+            }
+        }
+        MatMul.precision = .bf16
+        MatMul.setKernelLevel(.portable)
+        XCTAssertFalse(MatMul.ownGEMMBF16Available, "portable level")
+        XCTAssertFalse(MatMul.usesOwnGEMM(m: 65, weight: bf16), "portable level")
+        MatMul.setKernelLevel(.avx512)
+        let m = max(MatMul.gemvMaxRows + 1, min(65, MatMul.ownGEMMMaxRows))
+        guard hasKernel, MatMul.usesOwnGEMM(m: m, weight: bf16) else { return }
+        let a = values(m * 40, seed: 5), c0 = values(m * 11, seed: 6)
+        var forced = c0
+        a.withUnsafeBufferPointer { ap in
+            forced.withUnsafeMutableBufferPointer { cp in
+                XCTAssertTrue(MatMul.ownGEMMBF16(m: m, a: ap.baseAddress!, lda: 40, weight: bf16, beta: 1,
+                                                 c: cp.baseAddress!, ldc: 11))
+            }
+        }
+        XCTAssertEqual(run(a, m: m, bf16, beta: 1, c0: c0), forced, "linear runs the own GEMM for m \(m)")
     }
 }
