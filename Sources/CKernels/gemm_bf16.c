@@ -3,16 +3,18 @@
  * packing), a rounded to bf16 once per call, VDPBF16PS dot products along k, fp32 accumulation.
  *
  * Blocking: the rows of w are taken GEMM_NR at a time (a panel) and cut into GEMM_KC-long k blocks;
- * one block of the panel (GEMM_NR × GEMM_KC bf16, 8 KB) stays in L1 while every GEMM_MR-row tile of
- * a (m × GEMM_KC bf16, in L2) passes over it, so w is read from memory once per call. Each tile keeps
- * GEMM_MR × GEMM_NR zmm accumulators of 16 partial sums; between k blocks they live in a per-thread
- * buffer, after the last block 16 of them at a time are reduced by a transposing add tree. The tiles
- * prefetch the w block PREFETCH_BLOCKS ahead, one line per step. Threads (libgomp, as the GEMVs)
- * split the panels; they first round their share of a's rows (rows padded by one cache line, so a
- * tile's rows do not share an L1 set when k is a multiple of 2048).
+ * one block of the panel (GEMM_NR × GEMM_KC bf16, 16 KB) stays in L1 while every tile of ≤ GEMM_MR
+ * rows of a (m × GEMM_KC bf16, in L2) passes over it, so w is read from memory once per call. Each
+ * tile keeps GEMM_MR × GEMM_NR zmm accumulators of 16 partial sums; between k blocks they live in a
+ * per-thread buffer, after the last block 16 of them at a time are reduced by a transposing add tree.
+ * The tiles prefetch the w block PREFETCH_BLOCKS ahead into L2 and the next one into L1, one line per
+ * step. k is cut into spans whose part of a fits L2 (A_SPAN_BYTES; the later spans add to c).
+ * Threads (libgomp, as the GEMVs) split the panels; they first round their share of a's rows (rows
+ * padded by one cache line, so a tile's rows do not share an L1 set when k is a multiple of 2048).
  * Tuned on 2 Zen 4 cores (bench-gemm, M = 65): 6×4 tiles ran at ~95% of VDPBF16PS peak from L1,
  * 5×5 and 4×6 at 80–85%; KC 1024 ≈ 2048 > 512; copying each w block to a contiguous buffer (against
- * L1 set conflicts of rows 8 KB apart) cost more than it saved once a's rows were padded. */
+ * L1 set conflicts of rows 8 KB apart) cost more than it saved once a's rows were padded; prefetching
+ * a or unrolling k by 2 was slower. */
 #include "yopo_kernels.h"
 #include <stdlib.h>
 #include <string.h>
@@ -106,11 +108,12 @@ BF16 static inline __m512 reduce16(const __m512 *v) {
 
 /* One mr × nr tile over one k block of `kc` elements (a multiple of 32 except in the last block).
  * `first`: start from zero, else from `buf`; `last`: reduce and write c (with beta), else store to `buf`.
- * `pf`: a row of w to prefetch alongside, one line per 32-element step (a burst of prefetches stalls
- * once the miss buffers are full; spread out they cost next to nothing), or NULL. */
+ * `pf`, `pf_l1`: rows of w to prefetch into L2 and L1 alongside, one line per 32-element step (a
+ * burst of prefetches stalls once the miss buffers are full; spread out they cost next to nothing),
+ * or NULL. */
 BF16 static inline __attribute__((always_inline)) void tile(
     const int mr, const int nr, size_t kc, int first, int last, const uint16_t *a, size_t lda, const uint16_t *w,
-    size_t ldw, float *buf, float beta, float *c, size_t ldc, const uint16_t *pf) {
+    size_t ldw, float *buf, float beta, float *c, size_t ldc, const uint16_t *pf, const uint16_t *pf_l1) {
     __m512 acc[GEMM_MR][GEMM_NR];
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++)
@@ -118,6 +121,7 @@ BF16 static inline __attribute__((always_inline)) void tile(
     size_t k32 = kc & ~(size_t)31, t = 0;
     for (; t < k32; t += 32) {
         if (pf) _mm_prefetch((const char *)(pf + t), PREFETCH_HINT);
+        if (pf_l1) _mm_prefetch((const char *)(pf_l1 + t), _MM_HINT_T0);
         __m512bh wv[GEMM_NR];
         for (int j = 0; j < nr; j++) wv[j] = (__m512bh)_mm512_loadu_si512(w + j * ldw + t);
         for (int i = 0; i < mr; i++) {
@@ -157,13 +161,13 @@ BF16 static inline __attribute__((always_inline)) void tile(
 }
 
 typedef void (*tile_fn)(size_t, int, int, const uint16_t *, size_t, const uint16_t *, size_t, float *, float, float *,
-                        size_t, const uint16_t *);
+                        size_t, const uint16_t *, const uint16_t *);
 
 #define TILE(MR, NR)                                                                                              \
     BF16 static void tile_##MR##_##NR(size_t kc, int first, int last, const uint16_t *a, size_t lda,              \
                                       const uint16_t *w, size_t ldw, float *buf, float beta, float *c, size_t ldc, \
-                                      const uint16_t *pf) {                                                       \
-        tile(MR, NR, kc, first, last, a, lda, w, ldw, buf, beta, c, ldc, pf);                                      \
+                                      const uint16_t *pf, const uint16_t *pf_l1) {                                \
+        tile(MR, NR, kc, first, last, a, lda, w, ldw, buf, beta, c, ldc, pf, pf_l1);                               \
     }
 #define TILE_ROW(MR) TILE(MR, 1) TILE(MR, 2) TILE(MR, 3) TILE(MR, 4) TILE(MR, 5) TILE(MR, 6)
 TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_ROW(6)
@@ -208,23 +212,31 @@ static inline void prefetch_lines(const struct block *x, size_t l0, size_t l1, s
  * stride share at most GEMM_NR ways of an L1 set) while they prefetch the block PREFETCH_BLOCKS on. */
 static void panels(size_t p0, size_t p1, size_t m, size_t n, size_t k, const uint16_t *a, size_t lda,
                    const uint16_t *w, size_t ldw, float *buf, float beta, float *c, size_t ldc) {
+    /* The rows shared out evenly: `extra` tiles of base + 1 rows, then tiles of base rows (m = 80: ten
+     * of 6 and four of 5, not thirteen of 6 and a slow one of 2). */
     size_t mtiles = (m + GEMM_MR - 1) / GEMM_MR, kblocks = (k + GEMM_KC - 1) / GEMM_KC;
+    size_t base = m / mtiles, extra = m % mtiles;
     size_t count = (p1 - p0) * kblocks;
     for (size_t d = 0; d < PREFETCH_BLOCKS && d < count; d++) {
         struct block ahead = block_at(d, p0, n, k, w, ldw);
         prefetch_lines(&ahead, 0, ahead.lines, ldw);
     }
     for (size_t b = 0; b < count; b++) {
-        struct block cur = block_at(b, p0, n, k, w, ldw), ahead = cur;
-        int has_ahead = b + PREFETCH_BLOCKS < count;
+        struct block cur = block_at(b, p0, n, k, w, ldw), ahead = cur, next = cur;
+        int has_ahead = b + PREFETCH_BLOCKS < count, has_next = b + 1 < count;
         if (has_ahead) ahead = block_at(b + PREFETCH_BLOCKS, p0, n, k, w, ldw);
+        if (has_next) next = block_at(b + 1, p0, n, k, w, ldw);
         int first = cur.k0 == 0, last = cur.k0 + cur.kc >= k;
         for (size_t t = 0; t < mtiles; t++) {
-            size_t i0 = t * GEMM_MR, mr = m - i0 < GEMM_MR ? m - i0 : GEMM_MR;
-            /* Tile t prefetches row t of the block ahead (rows the tiles do not cover: after them). */
+            size_t i0 = t * base + (t < extra ? t : extra), mr = base + (t < extra);
+            /* Tile t prefetches row t of the block ahead into L2 (rows the tiles do not cover: after
+             * them); the last GEMM_NR tiles bring the next block's rows into L1, one row each. */
             const uint16_t *pf = has_ahead && t < ahead.nr ? ahead.src + t * ldw : NULL;
+            size_t row = t + GEMM_NR - mtiles; /* wraps (≥ nr) for the earlier tiles */
+            const uint16_t *pf_l1 = has_next && t + GEMM_NR >= mtiles && row < next.nr ? next.src + row * ldw : NULL;
             tiles[mr][cur.nr](cur.kc, first, last, a + i0 * lda + cur.k0, lda, cur.src, ldw,
-                              buf ? buf + t * GEMM_MR * GEMM_NR * 16 : NULL, beta, c + i0 * ldc + cur.j0, ldc, pf);
+                              buf ? buf + t * GEMM_MR * GEMM_NR * 16 : NULL, beta, c + i0 * ldc + cur.j0, ldc, pf,
+                              pf_l1);
         }
         if (has_ahead && mtiles < ahead.nr)
             prefetch_lines(&ahead, mtiles * (ahead.lines / ahead.nr), ahead.lines, ldw);
