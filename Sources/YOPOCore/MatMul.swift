@@ -8,9 +8,10 @@ import CBLAS
 #endif
 
 /// Precision of the large matrix products. `fp32`: fp32 operands (half weights widened);
-/// `bf16`: activations rounded to bfloat16 and multiplied with bf16 weights in oneDNN, fp32
-/// accumulation and output (as PyTorch's bf16 `linear` on CPU), for every row count when the
-/// weights are bf16 (f16/fp32 weights with few rows keep fp32 activations).
+/// `bf16`: activations rounded to bfloat16 and multiplied with bf16 weights in oneDNN (or the own
+/// bf16 GEMV / GEMM at few and mid-size row counts), fp32 accumulation and output (as PyTorch's bf16
+/// `linear` on CPU), for every row count when the weights are bf16 (f16/fp32 weights with few rows
+/// keep fp32 activations).
 public enum ComputePrecision: String, CaseIterable, Sendable, Codable {
     case fp32, bf16
 }
@@ -32,9 +33,31 @@ public enum MatMul {
     public static let gemvMaxRows = 8
 
     /// bf16 compute with bf16 weights: products with `gemvMaxRows` < m ≤ this many rows use the own
-    /// bf16 GEMM (`ownGEMMBF16`) instead of oneDNN, when `ownGEMMBF16Available`. Chosen by
-    /// `yopo bench-gemm` (2 threads, Zen 4, oneDNN 2.6.3; numbers in `ownGEMMBF16`'s docs).
-    public static let ownGEMMMaxRows = 128
+    /// bf16 GEMM (`ownGEMMBF16`) instead of oneDNN, when `ownGEMMBF16Available`.
+    ///
+    /// Chosen with `yopo bench-gemm` (2 threads, 2 Zen 4 cores, oneDNN 2.6.3; GFLOP/s, best of 3
+    /// rounds of best-of-5, measured back to back on a shared machine, ±5–10% run to run):
+    ///
+    /// | M×K×N | onednn-bf16 | own-gemm-bf16 |
+    /// |---|---|---|
+    /// | 16×4096×11008 | 184 | 309 |
+    /// | 32×4096×11008 | 284 | 372 |
+    /// | 48×4096×11008 | 330 | 396 |
+    /// | 65×4096×11008 | 342 | 396 |
+    /// | 65×4096×4096 | 348 | 390 |
+    /// | 65×11008×4096 | 350 | 392 |
+    /// | 80×4096×11008 | 376 | 396 |
+    /// | 96×4096×11008 / ×4096 / 11008×4096 | 377 / 367 / 373 | 394 / 384 / 364 |
+    /// | 112×4096×11008 / ×4096 / 11008×4096 | 384 / 390 / 381 | 408 / 392 / 379 |
+    /// | 128×4096×11008 / ×4096 / 11008×4096 | 394 / 363 / 380 | 384 / 397 / 368 |
+    /// | 256×4096×11008 | 428 | 412 |
+    /// | 641×4096×11008 / ×4096 | 421 / 412 | 394 / 357 |
+    ///
+    /// oneDNN re-packs W on every call, which costs most at few rows; the own kernel reads W as stored
+    /// but runs its tiles at ~85% of the VDPBF16PS peak against oneDNN's ~95%, so the two meet around
+    /// 100–128 rows. 112 is the last row count measured where the own kernel was not behind on any of
+    /// the three LLaMA-7B shapes.
+    public static let ownGEMMMaxRows = 112
 
     /// Sets the threads of OpenBLAS, oneDNN's OpenMP runtime and our own loops.
     public static func setThreads(_ n: Int) {
@@ -90,6 +113,8 @@ public enum MatMul {
     /// - fp32 weights, fp32 precision (or ≤ `gemvMaxRows` rows): OpenBLAS SGEMM;
     /// - f16/bf16 weights, ≤ `gemvMaxRows` rows: own GEMV (fp32 accumulate), threaded over rows of W;
     ///   with `precision == .bf16` and bf16 weights, A is rounded to bf16 first (AVX512_BF16 kernel);
+    /// - `precision == .bf16`, bf16 weights, `gemvMaxRows` < m ≤ `ownGEMMMaxRows`, AVX512_BF16 and the
+    ///   AVX-512 level (`usesOwnGEMM`): A rounded to bf16, own bf16 GEMM (`ownGEMMBF16`);
     /// - `precision == .bf16` with oneDNN: A rounded to bf16, oneDNN bf16 matmul (non-bf16 weights
     ///   converted panel by panel);
     /// - otherwise: weight panels widened to fp32, then SGEMM.
@@ -133,16 +158,16 @@ public enum MatMul {
 
     /// Own bf16 GEMM: `C[m, weight.rows] = bf16(A)[m, weight.columns] · weightᵀ + beta · C`, A and C
     /// fp32 row-major (leading dimensions `lda` ≥ `weight.columns`, `ldc` ≥ `weight.rows`), A rounded
-    /// to bf16 (nearest even) once per call into a per-thread buffer, `weight` bf16 read in its stored
-    /// `[rows, columns]` layout (any `rowStride`, no packing), VDPBF16PS dot products with fp32
-    /// accumulation, rows of W split over `threads` (default: `threads` for products of at least
-    /// 2²¹ multiply-adds and 64 weight rows, else 1). Any `precision`: callers (bench-gemm, tests) can
-    /// force this path; `linear` uses it as `usesOwnGEMM` says.
+    /// to bf16 (nearest even) once per call into a buffer kept by the calling thread (about
+    /// m × weight.columns × 2 bytes, reused by later calls, freed when the thread exits), `weight` bf16
+    /// read in its stored `[rows, columns]` layout (any `rowStride`, no packing), VDPBF16PS dot
+    /// products with fp32 accumulation, rows of W split over `threads` libgomp threads (nil:
+    /// `MatMul.threads` for products of at least 2²¹ multiply-adds and 64 weight rows, else 1). Any
+    /// `precision`: callers (bench-gemm, tests) can force this path; `linear` uses it as `usesOwnGEMM` says.
     ///
     /// Returns false, with C untouched, when the weight is not bf16, `ownGEMMBF16Available` is false
-    /// or scratch memory could not be allocated.
-    ///
-    /// Measured: see `ownGEMMMaxRows`.
+    /// or scratch memory could not be allocated. Each element of C is summed in the same order
+    /// whatever the thread count (bit-identical results). Measured against oneDNN: `ownGEMMMaxRows`.
     @discardableResult
     public static func ownGEMMBF16(
         m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float = 0,
