@@ -251,7 +251,7 @@ struct BenchGEMM: OneLineErrorCommand {
         commandName: "bench-gemm",
         abstract: "Time every matrix-product path (OpenBLAS fp32, oneDNN bf16, own bf16 GEMM, own GEMV, widening fallback) per shape.")
 
-    @Option(help: "Shapes as MxKxN (C[M,N] = A[M,K]·W[N,K]ᵀ); repeat. Default: LLaVA-1.5-7B prefill, decode and CLIP shapes.")
+    @Option(help: "Shapes as MxKxN (C[M,N] = A[M,K]·W[N,K]ᵀ); repeat. Default: LLaVA-1.5-7B prefill, YOPO text-row (M = 65), decode and CLIP shapes.")
     var shape: [String] = []
 
     @Option(help: "Timed repetitions per path (best reported), after one warm-up.")
