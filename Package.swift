@@ -64,7 +64,10 @@ let package = Package(
         .testTarget(name: "YOPOCoreTests", dependencies: ["YOPOCore", "YOPOFormats"]),
         .testTarget(name: "YOPOImageTests", dependencies: ["YOPOImage", "YOPOFormats", "YOPOCore"]),
         .testTarget(name: "YOPOTextTests", dependencies: ["YOPOText"]),
-        .testTarget(name: "YOPOModelsTests", dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage"]),
+        // Test-only: counts heap allocations (interposes glibc's malloc in the test process).
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .testTarget(name: "YOPOModelsTests",
+                    dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOFormats", "YOPOCore"]),
         .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning"]),
     ]

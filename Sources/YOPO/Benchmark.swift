@@ -94,9 +94,9 @@ public final class ModelBenchmark {
         }
         var steps: [Double] = []
         for i in 0..<decodeTokens {
-            let token = decoder.embed([(i * 31 + 1) % c.vocabSize])
+            let token = (i * 31 + 1) % c.vocabSize
             let start = DispatchTime.now()
-            _ = decoder.forward(token, cache: cache, execution: last)
+            _ = decoder.decode(token: token, cache: cache, execution: last)
             steps.append(millisecondsSince(start))
         }
         let median = ModelBenchmark.median(times)

@@ -468,8 +468,8 @@ public final class LLaVAPipeline {
             s.finished = true
         } else {
             s.counter.stage = .decode
-            s.logits = model.decoder.forward(
-                model.decoder.embed([next]), cache: s.cache, execution: s.execution, counter: s.counter)
+            // The cache's decode workspace holds these logits until the next step (no allocation).
+            s.logits = model.decoder.decode(token: next, cache: s.cache, execution: s.execution, counter: s.counter)
         }
         return piece
     }

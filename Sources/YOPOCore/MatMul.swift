@@ -110,7 +110,7 @@ public enum MatMul {
 
     /// `C[m, weight.rows] = A[m, weight.columns] · weightᵀ + beta · C` (fp32 A and C, row-major,
     /// leading dimensions `lda` ≥ `weight.columns`, `ldc` ≥ `weight.rows`), with `weight` in its stored dtype:
-    /// - fp32 weights, fp32 precision (or ≤ `gemvMaxRows` rows): OpenBLAS SGEMM;
+    /// - fp32 weights, fp32 precision (or ≤ `gemvMaxRows` rows): OpenBLAS SGEMM (SGEMV for one row);
     /// - f16/bf16 weights, ≤ `gemvMaxRows` rows: own GEMV (fp32 accumulate), threaded over rows of W;
     ///   with `precision == .bf16` and bf16 weights, A is rounded to bf16 first (AVX512_BF16 kernel);
     /// - `precision == .bf16`, bf16 weights, `gemvMaxRows` < m ≤ `ownGEMMMaxRows`, AVX512_BF16 and the
@@ -125,6 +125,12 @@ public enum MatMul {
         let n = w.rows, k = w.columns
         guard m > 0, n > 0 else { return }
         if w.dtype == .f32 && (precision == .fp32 || m <= gemvMaxRows || !bf16Available) {
+            if m == 1 {
+                // One row (decode): SGEMV; OpenBLAS's threaded SGEMM allocates its job list on every call.
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, w.base.assumingMemoryBound(to: Float.self),
+                            Int32(w.rowStride), a, 1, beta, c, 1)
+                return
+            }
             gemmABt(m: m, n: n, k: k, a: a, lda: lda, b: w.base.assumingMemoryBound(to: Float.self), ldb: w.rowStride,
                     beta: beta, c: c, ldc: ldc)
             return

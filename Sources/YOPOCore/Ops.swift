@@ -32,16 +32,19 @@ public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> 
 public func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float) -> Tensor {
     let d = x.columns
     let y = Tensor(zeros: x.shape)
-    let w = weight.data
-    for r in 0..<x.rows {
-        let src = x.data + r * d, dst = y.data + r * d
-        // The mean of squares in double: deep stacks amplify its rounding into the logits.
-        var sumSquares: Double = 0
-        for i in 0..<d { sumSquares += Double(src[i]) * Double(src[i]) }
-        let inv = 1 / (Float(sumSquares / Double(d)) + eps).squareRoot()
-        for i in 0..<d { dst[i] = w[i] * (src[i] * inv) }
-    }
+    for r in 0..<x.rows { rmsNormRow(x.data + r * d, weight: weight.data, into: y.data + r * d, count: d, eps: eps) }
     return y
+}
+
+/// `LlamaRMSNorm` of one row of `count` values into `y` (may not alias `x`); allocates nothing.
+public func rmsNormRow(
+    _ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count d: Int, eps: Float
+) {
+    // The mean of squares in double: deep stacks amplify its rounding into the logits.
+    var sumSquares: Double = 0
+    for i in 0..<d { sumSquares += Double(x[i]) * Double(x[i]) }
+    let inv = 1 / (Float(sumSquares / Double(d)) + eps).squareRoot()
+    for i in 0..<d { y[i] = w[i] * (x[i] * inv) }
 }
 
 /// `x += y` element-wise (the residual add). Shapes must have equal element counts.
@@ -82,9 +85,13 @@ public enum Activation: String, Sendable, Codable {
 /// SwiGLU's gating in place: `gate[i] = silu(gate[i]) · up[i]` (`[rows, I]` each), threaded.
 public func siluMultiplyInPlace(_ gate: Tensor, _ up: Tensor) {
     precondition(gate.count == up.count, "swiglu: \(gate.shape) vs \(up.shape)")
-    let gp = gate.data, upp = up.data
-    parallelChunks(gate.count, minimum: 1 << 15) { i0, i1 in
-        for i in i0..<i1 { gp[i] = Activation.silu(gp[i]) * upp[i] }
+    siluMultiplyInPlace(gate.data, up.data, count: gate.count)
+}
+
+/// `gate[i] = silu(gate[i]) · up[i]` for `count` values (threaded above 32768 values).
+public func siluMultiplyInPlace(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+    parallelChunks(count, minimum: 1 << 15) { i0, i1 in
+        for i in i0..<i1 { gate[i] = Activation.silu(gate[i]) * up[i] }
     }
 }
 

@@ -54,7 +54,8 @@ public final class KVCache {
         let values: Tensor
         /// Column offset of kv head `g` in the store, or nil when not stored.
         func column(of g: Int, headDim: Int) -> Int? {
-            kvHeads.firstIndex(of: g).map { $0 * headDim }
+            for i in 0..<kvHeads.count where kvHeads[i] == g { return i * headDim }
+            return nil
         }
         var width: Int { keys.columns }
     }
@@ -67,11 +68,25 @@ public final class KVCache {
         keys = (0..<layers).map { _ in Tensor(zeros: [max(capacity, 1), width]) }
         values = (0..<layers).map { _ in Tensor(zeros: [max(capacity, 1), width]) }
         visual = Array(repeating: [], count: layers)
-        layerPositions = Array(repeating: [], count: layers)
+        layerPositions = (0..<layers).map { _ in
+            var positions: [Int] = []
+            positions.reserveCapacity(max(capacity, 1))
+            return positions
+        }
+    }
+
+    /// The buffers decode steps reuse (created by the first one).
+    private var workspace: DecodeWorkspace?
+
+    func decodeWorkspace(_ config: LlamaConfiguration) -> DecodeWorkspace {
+        if let workspace { return workspace }
+        let created = DecodeWorkspace(config, keys: capacity)
+        workspace = created
+        return created
     }
 
     /// Rows in layer 0's sequence store (every layer's, unless tokens were pruned).
-    public var sequenceCount: Int { layerPositions.first?.count ?? 0 }
+    public var sequenceCount: Int { layerPositions.isEmpty ? 0 : layerPositions[0].count }
     /// Absolute positions of layer 0's rows.
     public var sequencePositions: [Int] { layerPositions.first ?? [] }
 
@@ -80,7 +95,8 @@ public final class KVCache {
 
     /// Makes room for `count` more sequence rows in every layer (amortised doubling; copies rows).
     func reserve(_ count: Int) {
-        let used = layerPositions.map(\.count).max() ?? 0
+        var used = 0  // (index loop: decode steps call this and must not allocate, even unoptimised)
+        for l in 0..<layerPositions.count { used = max(used, layerPositions[l].count) }
         guard used + count > capacity else { return }
         let newCapacity = max(used + count, capacity * 2)
         for l in 0..<layerCount {
@@ -89,6 +105,7 @@ public final class KVCache {
             v.data.update(from: values[l].data, count: layerPositions[l].count * width)
             keys[l] = k
             values[l] = v
+            layerPositions[l].reserveCapacity(newCapacity)
         }
         capacity = newCapacity
     }
@@ -96,6 +113,11 @@ public final class KVCache {
     /// Records the rows `layer` stored in this call (absolute positions, after it wrote them).
     func appendRows(_ positions: [Int], layer: Int) {
         layerPositions[layer] += positions
+    }
+
+    /// Records one row `layer` stored (a decode step; no allocation within the reserved capacity).
+    func appendRow(_ position: Int, layer: Int) {
+        layerPositions[layer].append(position)
     }
 
     /// Records that a call consumed positions `[length, length + total)`.

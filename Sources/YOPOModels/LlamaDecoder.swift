@@ -156,6 +156,12 @@ public final class LlamaDecoder {
     ) -> Tensor {
         let n = inputs.rows
         let start = cache.length
+        if n == 1 && images.isEmpty && (logitRows == nil || logitRows! == [0]) {
+            // A decode step: the allocation-free single-row path (same arithmetic), its logits copied.
+            cache.reserve(1)
+            cache.decodeWorkspace(config).hidden.update(from: inputs.data, count: config.hiddenSize)
+            return decodeStep(cache: cache, execution: execution, counter: counter).copy()
+        }
         for image in images {
             precondition(image.start >= start && image.range.upperBound <= start + n, "an image must lie inside one call")
         }
@@ -226,10 +232,11 @@ public final class LlamaDecoder {
     }
 
     /// Token group of absolute position `p` given the sequence's images (docs/FLOPS.md "Attribution").
+    /// (Index loops: the decode step calls this and must not allocate, even unoptimised.)
     static func group(of p: Int, images: [ImageLayout]) -> TokenGroup {
-        guard let first = images.first else { return .text }
-        if p < first.start { return .system }
-        for image in images where image.range.contains(p) { return .visual }
+        guard !images.isEmpty else { return .text }
+        if p < images[0].start { return .system }
+        for i in 0..<images.count where images[i].range.contains(p) { return .visual }
         return .text
     }
 
@@ -237,23 +244,36 @@ public final class LlamaDecoder {
     /// positions (transformers `apply_rotary_pos_emb`, rotate-half layout).
     func applyRoPE(_ x: Tensor, heads: Int, positions: [Int]) {
         precondition(positions.count == x.rows)
-        let hd = config.headDim, half = hd / 2, width = heads * hd
+        let half = config.headDim / 2, width = heads * config.headDim
         guard heads > 0 else { return }
-        var cosines = [Float](repeating: 0, count: half), sines = cosines
+        let cosines = UnsafeMutablePointer<Float>.allocate(capacity: max(half, 1))
+        let sines = UnsafeMutablePointer<Float>.allocate(capacity: max(half, 1))
+        defer { cosines.deallocate(); sines.deallocate() }
         for r in 0..<x.rows {
-            let position = Float(positions[r])
+            ropeAngles(position: positions[r], cosines: cosines, sines: sines)
+            rotate(x.data + r * width, heads: heads, cosines: cosines, sines: sines)
+        }
+    }
+
+    /// `cos` and `sin` of `position · inverseFrequencies[i]` for `i < head_dim / 2`.
+    func ropeAngles(position: Int, cosines: UnsafeMutablePointer<Float>, sines: UnsafeMutablePointer<Float>) {
+        let p = Float(position)
+        for i in 0..<(config.headDim / 2) {
+            let angle = p * inverseFrequencies[i]
+            cosines[i] = cos(angle)
+            sines[i] = sin(angle)
+        }
+    }
+
+    /// Rotates `heads` consecutive head vectors at `v` by the angles `ropeAngles` computed.
+    func rotate(_ v: UnsafeMutablePointer<Float>, heads: Int, cosines: UnsafePointer<Float>, sines: UnsafePointer<Float>) {
+        let hd = config.headDim, half = hd / 2
+        for h in 0..<heads {
+            let x = v + h * hd
             for i in 0..<half {
-                let angle = position * inverseFrequencies[i]
-                cosines[i] = cos(angle)
-                sines[i] = sin(angle)
-            }
-            for h in 0..<heads {
-                let v = x.data + r * width + h * hd
-                for i in 0..<half {
-                    let a = v[i], b = v[i + half]
-                    v[i] = a * cosines[i] - b * sines[i]
-                    v[i + half] = b * cosines[i] + a * sines[i]
-                }
+                let a = x[i], b = x[i + half]
+                x[i] = a * cosines[i] - b * sines[i]
+                x[i + half] = b * cosines[i] + a * sines[i]
             }
         }
     }
