@@ -428,7 +428,9 @@ def render(a, t, y, cmd):
         f"peak RSS {fmt(None if y.get('peak_rss_bytes') is None else y['peak_rss_bytes'] / 2**30, 2)} GiB "
         f"(PyTorch process: {t['peak_rss_bytes'] / 2**30:.2f} GiB).",
         f"- FLOPs (docs/FLOPS.md `full`, 2 per multiply-add; attention per head in 64-row causal query blocks "
-        f"extended to the image end; LM head on the last row): dense prefill {t['prefill_flops'] / 1e9:.1f} GFLOP "
+        f"extended to the image end; LM head on the last row; in the last layer only that row attends and runs "
+        f"o_proj and the FFN, as the engine does, while PyTorch computes every row there, so PyTorch's GFLOP/s "
+        f"below count less than it executes): dense prefill {t['prefill_flops'] / 1e9:.1f} GFLOP "
         f"(yopo executed_flops for none: {fmt(None if dense.get('executed_flops') is None else dense['executed_flops'] / 1e9)} GFLOP); "
         f"CLIP 24 layers {t['clip_flops'] / 1e9:.1f} GFLOP.",
         f"- PyTorch yopo-12 = the official release's dense masked computation (Tools/reference/make_pruning_fixtures.py, "
