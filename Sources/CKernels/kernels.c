@@ -352,6 +352,30 @@ static void gemv_region(void *data) {
 }
 #endif
 
+struct parallel_for_job {
+    int parts;
+    void (*fn)(void *, int);
+    void *context;
+};
+
+#if defined(__linux__)
+static void parallel_for_region(void *data) {
+    struct parallel_for_job *j = (struct parallel_for_job *)data;
+    for (int t = omp_get_thread_num(); t < j->parts; t += omp_get_num_threads()) j->fn(j->context, t);
+}
+#endif
+
+void yopo_parallel_for(int parts, void (*fn)(void *context, int part), void *context) {
+#if defined(__linux__)
+    if (parts > 1) {
+        struct parallel_for_job j = {parts, fn, context};
+        GOMP_parallel(parallel_for_region, &j, (unsigned)parts, 0);
+        return;
+    }
+#endif
+    for (int t = 0; t < parts; t++) fn(context, t);
+}
+
 static void run_gemv(struct gemv_job *j) {
 #if defined(__linux__)
     if (j->parts > 1) {

@@ -348,6 +348,16 @@ public func parallelChunks(_ count: Int, minimum: Int = 1, _ body: (Int, Int) ->
     }
 }
 
+/// Runs `body(context, part)` for every part in `0..<parts` on libgomp's thread pool (the one the
+/// GEMVs and oneDNN use; one after another where libgomp is not linked). Unlike `parallelChunks` it
+/// makes no heap allocation, so the decode step can use it; `body` cannot capture, so its state
+/// travels in `context`. Parts must touch disjoint memory.
+public func parallelParts(
+    _ parts: Int, context: UnsafeMutableRawPointer, _ body: @convention(c) (UnsafeMutableRawPointer?, Int32) -> Void
+) {
+    yopo_parallel_for(Int32(parts), body, context)
+}
+
 /// Carries a value into `concurrentPerform`; the caller guarantees the chunks touch disjoint memory.
 struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T

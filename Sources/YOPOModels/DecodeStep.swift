@@ -18,9 +18,12 @@ final class DecodeWorkspace {
     let gate, up: UnsafeMutablePointer<Float>
     /// `[head_dim / 2]` each: RoPE at the step's position.
     let cosines, sines: UnsafeMutablePointer<Float>
-    /// Attention scores of one head; grows with the keys (amortised doubling).
+    /// Attention scores, `[parts, scoresCapacity]` (one row per thread); grows with the keys.
     private(set) var scores: UnsafeMutablePointer<Float>
     private(set) var scoresCapacity: Int
+    private(set) var scoreParts: Int
+    /// The attention of the step's row, reused every layer.
+    let attention: DecodeAttention
     /// `[1, vocab_size]`.
     let logits: Tensor
     private let blocks: [UnsafeMutablePointer<Float>]
@@ -37,17 +40,20 @@ final class DecodeWorkspace {
         gate = buffer(config.intermediateSize); up = buffer(config.intermediateSize)
         cosines = buffer(config.headDim / 2); sines = buffer(config.headDim / 2)
         scoresCapacity = max(keys, 64)
+        scoreParts = 1
         scores = buffer(scoresCapacity)
         logits = Tensor(zeros: [1, config.vocabSize])
+        attention = DecodeAttention(config, q: q, context: context)
         blocks = [hidden, normed, attended, down, q, context, gate, up, cosines, sines]
     }
 
-    /// Makes room for `keys` scores.
-    func reserveScores(_ keys: Int) {
-        guard keys > scoresCapacity else { return }
+    /// Makes room for `keys` scores in each of `parts` rows.
+    func reserveScores(_ keys: Int, parts: Int) {
+        guard keys > scoresCapacity || parts > scoreParts else { return }
         scores.deallocate()
-        scoresCapacity = max(keys, 2 * scoresCapacity)
-        scores = UnsafeMutablePointer<Float>.allocate(capacity: scoresCapacity)
+        scoresCapacity = max(keys, scoresCapacity)
+        scoreParts = max(parts, scoreParts)
+        scores = UnsafeMutablePointer<Float>.allocate(capacity: scoresCapacity * scoreParts)
     }
 
     deinit {
@@ -82,7 +88,7 @@ extension LlamaDecoder {
     /// `forward` on a single row).
     func decodeStep(cache: KVCache, execution: DecoderExecution, counter: FLOPCounter?) -> Tensor {
         let d = config.hiddenSize, hd = config.headDim, heads = config.numAttentionHeads
-        let kvWidth = config.numKeyValueHeads * hd, qWidth = heads * hd, group = heads / config.numKeyValueHeads
+        let kvWidth = config.numKeyValueHeads * hd, qWidth = heads * hd
         let I = config.intermediateSize, eps = config.rmsNormEps
         let position = cache.length
         cache.reserve(1)
@@ -92,7 +98,6 @@ extension LlamaDecoder {
         let rowGroup = LlamaDecoder.group(of: position, images: cache.images)
         let skipPlan: YOPOPlan? = { if case .skip(let p) = execution { return p } else { return nil } }()
         let simulatePlan: YOPOPlan? = { if case .simulate(let p) = execution { return p } else { return nil } }()
-        let scale = 1 / Float(hd).squareRoot()
 
         for index in 0..<layers.count {
             let l = layers[index]
@@ -109,81 +114,26 @@ extension LlamaDecoder {
             counter?.addProduct(rows: 1, k: d, n: 2 * kvWidth, layer: index, rowGroup)
             counter?.addProduct(rows: 1, k: d, n: qWidth, layer: index, rowGroup)
 
-            // Attention of the one query row, head by head: scores by dot products, the context as a
-            // sum of value rows (OpenBLAS's sgemm allocates on some calls; these loops do not).
-            var attentionFLOPs = 0
-            func attend(_ h: Int, keys: UnsafePointer<Float>, keyStride: Int, count: Int, scores: UnsafeMutablePointer<Float>) {
-                let query = ws.q + h * hd
-                for j in 0..<count { scores[j] = scale * dot(query, keys + j * keyStride, hd) }
-            }
-            func accumulate(_ h: Int, values: UnsafePointer<Float>, valueStride: Int, count: Int,
-                            probabilities: UnsafePointer<Float>) {
-                let out = ws.context + h * hd
-                for j in 0..<count { axpy(probabilities[j], values + j * valueStride, out, hd) }
-            }
-            if let plan = skipPlan {
-                // Text keys of the sequence store, then each earlier image's stored visual keys for
-                // heads that keep visual work in this layer (YOPOSkipExecution's text attention, one row).
-                let stores = cache.visual[index]
-                let textKeys = row + 1
-                // (Index loops throughout: unoptimised builds allocate in generic iterators.)
-                let images = cache.images
-                var maxKeys = textKeys
-                for i in 0..<min(images.count, stores.count) { maxKeys += images[i].count }
-                ws.reserveScores(maxKeys)
-                let scores = ws.scores
-                for h in 0..<heads {
-                    let g = h / group
-                    let keepsVisual = plan.visualAlive(layer: index) && plan.headKept(layer: index, head: h)
-                    attend(h, keys: keys.data + g * hd, keyStride: kvWidth, count: textKeys, scores: scores)
-                    var total = textKeys
-                    if keepsVisual {
-                        for i in 0..<min(images.count, stores.count) where images[i].start < position {
-                            let image = images[i]
-                            guard let column = stores[i].column(of: g, headDim: hd) else { continue }
-                            attend(h, keys: stores[i].keys.data + column, keyStride: stores[i].width, count: image.count,
-                                   scores: scores + total)
-                            total += image.count
-                        }
-                    }
-                    softmaxInPlace(scores, count: total)
-                    attentionFLOPs += 2 * total * hd * 2
-                    (ws.context + h * hd).update(repeating: 0, count: hd)
-                    accumulate(h, values: values.data + g * hd, valueStride: kvWidth, count: textKeys, probabilities: scores)
-                    var offset = textKeys
-                    if keepsVisual {
-                        for i in 0..<min(images.count, stores.count) where images[i].start < position {
-                            let image = images[i]
-                            guard let column = stores[i].column(of: g, headDim: hd) else { continue }
-                            accumulate(h, values: stores[i].values.data + column, valueStride: stores[i].width,
-                                       count: image.count, probabilities: scores + offset)
-                            offset += image.count
-                        }
-                    }
-                }
-            } else {
-                // Every stored row of this layer (dense layer, one query row). Simulate: the official
-                // post-softmax factor on visual columns (mask row for l < K, 0 after).
-                let end = row + 1
-                ws.reserveScores(end)
-                let scores = ws.scores
-                let alive = simulatePlan?.visualAlive(layer: index) ?? true
-                for h in 0..<heads {
-                    let g = h / group
-                    attend(h, keys: keys.data + g * hd, keyStride: kvWidth, count: end, scores: scores)
-                    softmaxInPlace(scores, count: end)
-                    if let plan = simulatePlan, !(alive && plan.headKept(layer: index, head: h)) {
-                        let images = cache.images
-                        for i in 0..<images.count {
-                            let upper = min(images[i].range.upperBound, end)
-                            if upper > images[i].start { for c in images[i].start..<upper { scores[c] = 0 } }
-                        }
-                    }
-                    (ws.context + h * hd).update(repeating: 0, count: hd)
-                    accumulate(h, values: values.data + g * hd, valueStride: kvWidth, count: end, probabilities: scores)
-                }
-                attentionFLOPs = heads * 2 * end * hd * 2
-            }
+            // Attention (DecodeAttention): the store's rows, plus in skip runs the visual keys kept.
+            let job = ws.attention
+            job.layer = index
+            job.position = position
+            job.kvWidth = kvWidth
+            job.sequenceKeys = row + 1
+            job.keys = UnsafePointer(keys.data)
+            job.values = UnsafePointer(values.data)
+            job.skip = skipPlan
+            job.simulate = simulatePlan
+            job.images = cache.images
+            job.stores = skipPlan == nil ? [] : cache.visual[index]
+            var maxKeys = row + 1
+            if skipPlan != nil { for i in 0..<min(job.images.count, job.stores.count) { maxKeys += job.images[i].count } }
+            // Heads over threads once the work pays for waking them (as the prefill's attention).
+            let parts = heads * maxKeys < DecodeAttention.parallelMinimum ? 1 : min(MatMul.threads, heads)
+            ws.reserveScores(maxKeys, parts: parts)
+            job.scores = ws.scores
+            job.scoresStride = ws.scoresCapacity
+            let attentionFLOPs = job.run(parts: parts)
             counter?.add(attentionFLOPs, layer: index, rowGroup)
 
             // o_proj and the residual, then the SwiGLU FFN and the residual.
@@ -205,4 +155,122 @@ extension LlamaDecoder {
         counter?.addProduct(rows: 1, k: d, n: config.vocabSize, .text)
         return ws.logits
     }
+}
+
+/// The attention of a decode step's one query row in one layer, head by head: scores by dot
+/// products, softmax, the context as a sum of value rows (no BLAS: OpenBLAS's threaded sgemm
+/// allocates). With many keys the heads are shared out over libgomp's pool (`yopo_parallel_for`),
+/// which allocates nothing either. Set `layer`'s fields, then `run(parts:)`.
+final class DecodeAttention {
+    let heads, headDim, group: Int
+    let scale: Float
+    let q, context: UnsafeMutablePointer<Float>
+    /// Attention FLOPs of each head in the last run.
+    let headFLOPs: UnsafeMutablePointer<Int>
+    /// Heads × keys from which a step's attention is shared out over `MatMul.threads` (below it one
+    /// thread: waking another costs more than the work; 4096 × head_dim 128 is 2 MFLOP, ~100 µs on one
+    /// core, against a few µs to wake the pool). Tests lower it to run the threaded path.
+    nonisolated(unsafe) static var parallelMinimum = 1 << 12
+    /// Parts of the current run.
+    private(set) var parts = 1
+    // Per layer.
+    var layer = 0, position = 0, kvWidth = 0
+    /// Keys of the sequence store the row reads (its own included).
+    var sequenceKeys = 0
+    var keys: UnsafePointer<Float>?, values: UnsafePointer<Float>?
+    var scores: UnsafeMutablePointer<Float>?, scoresStride = 0
+    var skip: YOPOPlan?, simulate: YOPOPlan?
+    var images: [ImageLayout] = []
+    var stores: [KVCache.VisualKV] = []
+
+    init(_ config: LlamaConfiguration, q: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>) {
+        heads = config.numAttentionHeads
+        headDim = config.headDim
+        group = config.numAttentionHeads / config.numKeyValueHeads
+        scale = 1 / Float(config.headDim).squareRoot()
+        self.q = q
+        self.context = context
+        headFLOPs = UnsafeMutablePointer<Int>.allocate(capacity: heads)
+        headFLOPs.initialize(repeating: 0, count: heads)
+    }
+
+    deinit { headFLOPs.deallocate() }
+
+    /// Runs every head, split into `parts` parts (scores row `part` each), and returns the FLOPs.
+    func run(parts: Int) -> Int {
+        self.parts = parts
+        if parts > 1 {
+            parallelParts(parts, context: Unmanaged.passUnretained(self).toOpaque(), decodeAttentionPart)
+        } else {
+            run(part: 0, of: 1)
+        }
+        var total = 0
+        for h in 0..<heads { total += headFLOPs[h] }
+        return total
+    }
+
+    /// Heads `[heads · part / parts, heads · (part + 1) / parts)`.
+    func run(part: Int, of parts: Int) {
+        for h in (heads * part / parts)..<(heads * (part + 1) / parts) {
+            attend(head: h, scores: scores! + part * scoresStride)
+        }
+    }
+
+    private func scoreRow(_ h: Int, keys: UnsafePointer<Float>, stride: Int, count: Int, into scores: UnsafeMutablePointer<Float>) {
+        let query = q + h * headDim
+        for j in 0..<count { scores[j] = scale * dot(query, keys + j * stride, headDim) }
+    }
+
+    private func accumulate(_ h: Int, values: UnsafePointer<Float>, stride: Int, count: Int, probabilities: UnsafePointer<Float>) {
+        let out = context + h * headDim
+        for j in 0..<count { axpy(probabilities[j], values + j * stride, out, headDim) }
+    }
+
+    /// One head. Skip runs (YOPOSkipExecution's text attention, one row): the sequence store's keys,
+    /// then each earlier image's stored visual keys for heads that keep visual work in this layer.
+    /// Otherwise every stored row; simulate runs zero the visual columns after softmax for heads the
+    /// mask prunes and in dropped layers (the official post-softmax mask). Index loops throughout:
+    /// unoptimised builds allocate in generic iterators.
+    private func attend(head h: Int, scores: UnsafeMutablePointer<Float>) {
+        let g = h / group, hd = headDim
+        let keys = self.keys! + g * hd, values = self.values! + g * hd
+        scoreRow(h, keys: keys, stride: kvWidth, count: sequenceKeys, into: scores)
+        var total = sequenceKeys
+        var keepsVisual = false
+        if let plan = skip { keepsVisual = plan.visualAlive(layer: layer) && plan.headKept(layer: layer, head: h) }
+        let imageCount = min(images.count, stores.count)
+        if keepsVisual {
+            for i in 0..<imageCount where images[i].start < position {
+                guard let column = stores[i].column(of: g, headDim: hd) else { continue }
+                scoreRow(h, keys: stores[i].keys.data + column, stride: stores[i].width, count: images[i].count,
+                         into: scores + total)
+                total += images[i].count
+            }
+        }
+        softmaxInPlace(scores, count: total)
+        if let plan = simulate, !(plan.visualAlive(layer: layer) && plan.headKept(layer: layer, head: h)) {
+            for i in 0..<images.count {
+                let upper = min(images[i].range.upperBound, total)
+                if upper > images[i].start { for c in images[i].start..<upper { scores[c] = 0 } }
+            }
+        }
+        (context + h * hd).update(repeating: 0, count: hd)
+        accumulate(h, values: values, stride: kvWidth, count: sequenceKeys, probabilities: scores)
+        if keepsVisual {
+            var offset = sequenceKeys
+            for i in 0..<imageCount where images[i].start < position {
+                guard let column = stores[i].column(of: g, headDim: hd) else { continue }
+                accumulate(h, values: stores[i].values.data + column, stride: stores[i].width, count: images[i].count,
+                           probabilities: scores + offset)
+                offset += images[i].count
+            }
+        }
+        headFLOPs[h] = 2 * total * hd * 2
+    }
+}
+
+/// `yopo_parallel_for`'s callback: part `part` of the `DecodeAttention` at `context`.
+private let decodeAttentionPart: @convention(c) (UnsafeMutableRawPointer?, Int32) -> Void = { context, part in
+    let job = Unmanaged<DecodeAttention>.fromOpaque(context!).takeUnretainedValue()
+    job.run(part: Int(part), of: job.parts)
 }

@@ -157,7 +157,7 @@ public final class LlamaDecoder {
         let n = inputs.rows
         let start = cache.length
         if n == 1 && images.isEmpty && (logitRows == nil || logitRows! == [0]) {
-            // A decode step: the allocation-free single-row path (same arithmetic), its logits copied.
+            // A decode step: the allocation-free single-row path (DecodeStep.swift), its logits copied.
             cache.reserve(1)
             cache.decodeWorkspace(config).hidden.update(from: inputs.data, count: config.hiddenSize)
             return decodeStep(cache: cache, execution: execution, counter: counter).copy()

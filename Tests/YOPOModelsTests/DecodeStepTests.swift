@@ -76,6 +76,39 @@ final class DecodeStepTests: XCTestCase {
         XCTAssertEqual(run.allocations, 0, "bf16")
     }
 
+    /// The attention heads shared out over two threads (libgomp's pool): no allocation either, and the
+    /// same logits to the bit as one thread (each head is computed alone, in the same order).
+    func testThreadedAttentionAllocatesNothing() throws {
+        guard yopo_allocation_counting_supported() != 0 else { throw XCTSkip("allocation counting needs glibc") }
+        let threads = MatMul.threads, minimum = DecodeAttention.parallelMinimum
+        defer {
+            MatMul.setThreads(threads)
+            DecodeAttention.parallelMinimum = minimum
+        }
+        MatMul.setThreads(2)
+        DecodeAttention.parallelMinimum = 1 << 30
+        let serial = try countedDecode("hf_chelsea", execution: { _ in .dense })
+        DecodeAttention.parallelMinimum = 0
+        let threaded = try countedDecode("hf_chelsea", execution: { _ in .dense })
+        XCTAssertEqual(threaded.allocations, 0)
+        XCTAssertEqual(threaded.tokens, serial.tokens)
+
+        let model = serial.model
+        let (golden, _) = try GoldenCase.load("hf_chelsea")
+        let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
+        let embeddings = try model.inputEmbeddings(
+            ids: ids, images: [model.imageFeatures(try GoldenCase.load("hf_chelsea").1.load("pixel_values"))])
+        let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
+        var logits: [Tensor] = []
+        for threshold in [1 << 30, 0] {
+            DecodeAttention.parallelMinimum = threshold
+            let cache = model.decoder.makeCache(capacity: ids.count + 1)
+            _ = model.decoder.forward(embeddings, cache: cache, images: [image])
+            logits.append(model.decoder.decode(token: serial.tokens[0], cache: cache).copy())
+        }
+        XCTAssertEqual(maxAbsDifference(logits[0], logits[1]), 0)
+    }
+
     /// `decode(token:)` gives the logits a prefill of the prompt plus that token gives for its last row
     /// (the general multi-row path), and the golden's greedy tokens (KV-cached generation).
     func testDecodeMatchesPrefillAndGolden() throws {

@@ -77,6 +77,11 @@ uint64_t yopo_read_memory(const void *p, size_t bytes);
 /* glibc: keep freed memory in the process (no trimming; mmap only above 32 MB). No-op elsewhere. */
 void yopo_retain_freed_memory(void);
 
+/* Runs fn(context, part) for every part in [0, parts) on libgomp's thread pool (the team oneDNN and
+ * the GEMVs use; Linux), or one after another elsewhere or when parts <= 1. Parts must touch
+ * disjoint memory. Makes no heap allocation once the pool exists. */
+void yopo_parallel_for(int parts, void (*fn)(void *context, int part), void *context);
+
 /* Softmax of `n` contiguous floats in place, AVX-512 (exp by range reduction + degree-6 polynomial,
  * about 1 ulp; inputs below max - 87.3, -inf included, give exactly 0). Returns 0 when the level is
  * portable and nothing was done (the caller runs its scalar loop). */
