@@ -150,11 +150,15 @@ def main():
         misses.append("**CLIP ≤ 0.8 s** needs more than the machine's best GEMM rate (the bound in the row); the gap to "
                       "that bound is attention (per-head fp32 OpenBLAS products) and oneDNN's lower rate at K = 1024.")
     if t_masked_bf16 < 5 * y12["prefill_ms"]:
-        misses.append("**yopo-12 ≥ 5× PyTorch masked**: after layer K only the 65 system and text rows are computed; "
-                      "at 65 rows the own bf16 GEMM reaches 340–400 GFLOP/s (`yopo bench-gemm --shape 65x4096x11008`; "
-                      "oneDNN 2.6, which re-packs the weights on every call, 330–350), below the large-product rate, and "
-                      "the work outside the products (gathering the kept heads' weight rows, norms, RoPE, window "
-                      "attention) weighs more than in a dense layer.")
+        misses.append("**yopo-12 ≥ 5× PyTorch masked**: a profile of the 7B yopo-12 prefill (`perf record`, "
+                      "shared layers) puts about 39% of the samples in the own bf16 GEMM (the 65 system and text rows "
+                      "every layer computes; 340–400 GFLOP/s at 65 rows, `yopo bench-gemm --shape 65x4096x11008`), 36% "
+                      "in oneDNN's kernels (the 576 visual rows of layers 0–7), 7% in libgomp's barrier waits, and about "
+                      "1% each in window attention, norms, activations and the bf16 rounding of activations: the "
+                      "products run below the large-product rate, and half of them have only 65 rows.")
+    notes_after = ["**2-layer slice**: this engine computes only keys and values for the rows whose output nobody "
+                   "reads in the last layer (all but the logits row), PyTorch the whole layer; on a 2-layer slice that "
+                   "is half the slice, so the 32-layer ratio is the one that compares the engines."]
     if not (dense["prefill_ms"] <= 1.1 * t_dense_bf16 and y2_dense["prefill_ms"] <= 1.1 * t2_best):
         misses.append("**1.1× PyTorch**: PyTorch bundles oneDNN 3.x for its bf16 `linear`; this engine links Debian's "
                       "oneDNN 2.6. Run-to-run drift on this machine reaches ±10% (see the note above).")
@@ -173,6 +177,10 @@ def main():
         print("Where a target is not met:\n")
         for m in misses:
             print(f"- {m}")
+        print()
+    print("Reading the rows:\n")
+    for m in notes_after:
+        print(f"- {m}")
     print()
     print("## Matrix-product paths per shape (the choices in `MatMul.linear`)\n")
     print("`C[M,N] = A[M,K]·W[N,K]ᵀ`, best of the runs. `onednn-bf16`: A rounded to bf16, oneDNN matmul (bf16 "
