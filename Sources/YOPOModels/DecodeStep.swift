@@ -47,11 +47,12 @@ final class DecodeWorkspace {
         blocks = [hidden, normed, attended, down, q, context, gate, up, cosines, sines]
     }
 
-    /// Makes room for `keys` scores in each of `parts` rows.
+    /// Makes room for `keys` scores in each of `parts` rows (doubling, so a growing cache costs an
+    /// allocation only now and then).
     func reserveScores(_ keys: Int, parts: Int) {
         guard keys > scoresCapacity || parts > scoreParts else { return }
         scores.deallocate()
-        scoresCapacity = max(keys, scoresCapacity)
+        if keys > scoresCapacity { scoresCapacity = max(keys, 2 * scoresCapacity) }
         scoreParts = max(parts, scoreParts)
         scores = UnsafeMutablePointer<Float>.allocate(capacity: scoresCapacity * scoreParts)
     }
