@@ -80,7 +80,6 @@ extension LlamaDecoder {
         token: Int, cache: KVCache, execution: DecoderExecution = .dense, counter: FLOPCounter? = nil
     ) -> Tensor {
         precondition(token >= 0 && token < config.vocabSize, "token id \(token) outside the vocabulary")
-        cache.reserve(1)
         embedTokens.copyRow(token, to: cache.decodeWorkspace(config).hidden)
         return decodeStep(cache: cache, execution: execution, counter: counter)
     }

@@ -158,7 +158,6 @@ public final class LlamaDecoder {
         let start = cache.length
         if n == 1 && images.isEmpty && (logitRows == nil || logitRows! == [0]) {
             // A decode step: the allocation-free single-row path (DecodeStep.swift), its logits copied.
-            cache.reserve(1)
             cache.decodeWorkspace(config).hidden.update(from: inputs.data, count: config.hiddenSize)
             return decodeStep(cache: cache, execution: execution, counter: counter).copy()
         }
@@ -181,15 +180,15 @@ public final class LlamaDecoder {
                 visual: (0..<n).map { r in images.contains { $0.range.contains(start + r) } },
                 imageIndex: (0..<n).map { r in images.first { $0.range.contains(start + r) }.map { start + r - $0.start } ?? -1 })
             if let pruner, prefill { pruner.begin(inputs: inputs, rows: state, counter: counter) }
-            // In the last layer only the rows whose logits are wanted attend and go through the FFN.
-            func wantedRows() -> [Int] {
-                Array(Set(rows.map { r in
-                    guard let row = state.positions.indices.first(where: { state.positions[$0] == start + r && !state.visual[$0] })
-                        ?? state.positions.firstIndex(of: start + r)
-                    else { preconditionFailure("logits requested for row \(r), which was pruned") }
-                    return row
-                })).sorted()
+            // The current row holding call row `r` (a recycled token may share its position).
+            func stateRow(_ r: Int) -> Int {
+                guard let row = state.positions.indices.first(where: { state.positions[$0] == start + r && !state.visual[$0] })
+                    ?? state.positions.firstIndex(of: start + r)
+                else { preconditionFailure("logits requested for row \(r), which was pruned") }
+                return row
             }
+            // In the last layer only the rows whose logits are wanted attend and go through the FFN.
+            func wantedRows() -> [Int] { Array(Set(rows.map(stateRow))).sorted() }
             for (index, layer) in layers.enumerated() {
                 let past = cache.rows(index)
                 let rope = cache.reindexesPositions ? Array(past..<(past + state.count)) : state.positions
@@ -218,9 +217,7 @@ public final class LlamaDecoder {
             cache.advance(total: n)
             last = Tensor(zeros: [rows.count, config.hiddenSize])
             for (i, r) in rows.enumerated() {
-                guard let row = state.positions.indices.first(where: { state.positions[$0] == start + r && !state.visual[$0] })
-                    ?? state.positions.firstIndex(of: start + r)
-                else { preconditionFailure("logits requested for row \(r), which was pruned") }
+                let row = stateRow(r)
                 (last.data + i * config.hiddenSize).update(from: h.data + row * config.hiddenSize, count: config.hiddenSize)
             }
         case .skip(let plan):

@@ -1099,6 +1099,20 @@ public struct FLOPsModel: Sendable {
         return 2 * t.hiddenSize * t.numKeyValueHeads * t.headDim * 2
     }
 
+    /// The last layer of a call (docs/FLOPS.md "work nobody reads"): every row of `rows` (token group,
+    /// count) computes k and v; only the logits row, in `logitsGroup`, computes q, o and the FFN and
+    /// attends, per head to `keys` keys, plus `extraKeys` over all heads (skip mode's stored visual keys).
+    private func addLastLayer(
+        _ b: inout FLOPsBreakdown, _ stage: FLOPStage, layer: Int, rows: [(TokenGroup, Int)], logitsGroup: TokenGroup,
+        keys: Int, extraKeys: Int = 0
+    ) {
+        let t = dimensions.text
+        for (g, count) in rows where count > 0 { b.add(count * keyValueRowProjections, stage, layer: layer, g, .projections) }
+        b.add(denseRowProjections - keyValueRowProjections, stage, layer: layer, logitsGroup, .projections)
+        b.add(denseRowFFN, stage, layer: layer, logitsGroup, .ffn)
+        b.add(2 * (t.numAttentionHeads * keys + extraKeys) * t.headDim * 2, stage, layer: layer, logitsGroup, .attention)
+    }
+
     /// Per-row q projection FLOPs (a row that attends).
     private var queryRowProjection: Int {
         let t = dimensions.text
@@ -1135,12 +1149,9 @@ public struct FLOPsModel: Sendable {
             }
             for (g, flops) in attention { b.add(flops, stage, layer: l, g, .attention) }
         }
-        // Last layer: every row's k and v; the last row alone attends (keys [0, cached + rows)).
-        let last = t.numHiddenLayers - 1
-        for (g, count) in rows { b.add(count * keyValueRowProjections, stage, layer: last, g, .projections) }
-        b.add(denseRowProjections - keyValueRowProjections, stage, layer: last, lastGroup, .projections)
-        b.add(denseRowFFN, stage, layer: last, lastGroup, .ffn)
-        b.add(H * 2 * (cached + groups.count) * hd * 2, stage, layer: last, lastGroup, .attention)
+        // Last layer: the last row alone attends (keys [0, cached + rows)).
+        addLastLayer(&b, stage, layer: t.numHiddenLayers - 1, rows: Array(rows), logitsGroup: lastGroup,
+                     keys: cached + groups.count)
     }
 
     /// Skip-mode prefill of `[s text][one image][text]` (or a prompt without an image).
@@ -1186,13 +1197,11 @@ public struct FLOPsModel: Sendable {
                     r0 += size
                 }
             } else if textRows > 0 {
-                // Last layer: every text row's k and v; the last text row (the logits row) alone attends.
-                b.add(systemRows * keyValueRowProjections, .prefill, layer: l, .system, .projections)
-                b.add((textRows - systemRows) * keyValueRowProjections, .prefill, layer: l, .text, .projections)
-                let g = group(textRows - 1), afterImage = hasImage && textRows - 1 >= s
-                b.add(denseRowProjections - keyValueRowProjections, .prefill, layer: l, g, .projections)
-                b.add(denseRowFFN, .prefill, layer: l, g, .ffn)
-                b.add(2 * (H * textRows + (afterImage ? stored : 0)) * hd * 2, .prefill, layer: l, g, .attention)
+                // Last layer: the last text row (the logits row) alone attends, to every text key and the
+                // stored visual keys when it comes after the image.
+                let afterImage = hasImage && textRows - 1 >= s
+                addLastLayer(&b, .prefill, layer: l, rows: [(.system, systemRows), (.text, textRows - systemRows)],
+                             logitsGroup: group(textRows - 1), keys: textRows, extraKeys: afterImage ? stored : 0)
             }
             guard hasImage && plan.visualAlive(layer: l) else { continue }
             // Visual rows of kept layers: k and v for the key/value heads serving a kept head.
@@ -1382,11 +1391,7 @@ extension FLOPsModel {
         let total = runs.reduce(0) { $0 + $1.1 }
         guard total > 0 else { return }
         if layer == t.numHiddenLayers - 1 {
-            for (group, count) in runs { b.add(count * keyValueRowProjections, stage, layer: layer, group, .projections) }
-            let lastGroup = runs.last { $0.1 > 0 }!.0
-            b.add(denseRowProjections - keyValueRowProjections, stage, layer: layer, lastGroup, .projections)
-            b.add(denseRowFFN, stage, layer: layer, lastGroup, .ffn)
-            b.add(H * 2 * (cached + total) * hd * 2, stage, layer: layer, lastGroup, .attention)
+            addLastLayer(&b, stage, layer: layer, rows: runs, logitsGroup: runs.last { $0.1 > 0 }!.0, keys: cached + total)
             return
         }
         var attention = [Int](repeating: 0, count: runs.count)

@@ -205,10 +205,10 @@ final class YOPOCacheTests: XCTestCase {
         for mode in YOPOMode.allCases {
             let execution = DecoderExecution(plan: try plan(allPlan, model), mode: mode)
             let cache = model.decoder.makeCache()
-            var logits = model.decoder.forward(try model.inputEmbeddings(ids: ids, images: [features]), cache: cache,
-                                               images: [image], execution: execution)
+            _ = model.decoder.forward(try model.inputEmbeddings(ids: ids, images: [features]), cache: cache,
+                                      images: [image], execution: execution)
             for id in answer {
-                logits = model.decoder.forward(model.decoder.embed([id]), cache: cache, execution: execution)
+                _ = model.decoder.forward(model.decoder.embed([id]), cache: cache, execution: execution)
             }
             let cached = model.decoder.forward(model.decoder.embed(turn2), cache: cache, execution: execution)
             let full = model.decoder.forward(
