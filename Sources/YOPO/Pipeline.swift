@@ -162,10 +162,26 @@ public struct VisualKVReport: Codable, Sendable, Equatable {
 
 /// Wall-clock times of one request, in milliseconds.
 public struct Timings: Codable, Sendable, Equatable {
+    /// Loading the checkpoint (the pipeline's `init`).
     public var load: Double = 0
+    /// Reading, decoding, squaring, resizing and normalising the image files.
+    public var image: Double = 0
+    /// The vision tower and projector.
     public var vision: Double = 0
+    /// Embedding the prompt and the prefill forward pass.
     public var prefill: Double = 0
+    /// From the first sampled token to the last (0 when only the prefill's token was generated).
     public var decode: Double = 0
+}
+
+/// Why generation stopped (OpenAI's `finish_reason` words where they exist).
+public enum FinishReason: String, Codable, Sendable, Equatable {
+    /// The model produced its end-of-sequence token.
+    case stop
+    /// `maxTokens` tokens were generated.
+    case length
+    /// The context (`max_position_embeddings`, or the tokenizer's `model_max_length`) is full.
+    case context
 }
 
 /// What `yopo generate --json` prints.
@@ -177,17 +193,41 @@ public struct GenerationResult: Codable, Sendable {
     public var visualTokens: Int
     public var generatedTokens: Int
     public var timingsMS: Timings
+    /// Why generation stopped.
+    public var finishReason: FinishReason
+    /// The context length the run was bounded by, in tokens.
+    public var contextLength: Int
     public var prune: PruningReport
     public var flops: ExecutedFLOPs
     public var visualKVCache: VisualKVReport
 
+    /// Decode steps per second (tokens after the first, which the prefill produces); 0 without a decode step.
     public var decodeTokensPerSecond: Double {
         timingsMS.decode > 0 ? Double(max(generatedTokens - 1, 0)) / (timingsMS.decode / 1000) : 0
+    }
+
+    /// The one-line timing summary `yopo generate` prints on stderr, e.g.
+    /// `load 120 ms | image 4 ms | vision 21 ms | prefill 18 ms (591 tokens, 576 visual) | decode 5 ms (19 steps, 3800 tok/s)`.
+    /// A run that stopped at the context says so; a one-token run says that it had no decode step.
+    public var timingLine: String {
+        let t = timingsMS
+        var line = String(format: "load %.0f ms | image %.0f ms | vision %.0f ms | prefill %.0f ms (%d tokens, %d visual)",
+                          t.load, t.image, t.vision, t.prefill, promptTokens, visualTokens)
+        let steps = max(generatedTokens - 1, 0)
+        if steps == 0 {
+            line += generatedTokens == 1 ? " | 1 token, from the prefill (no decode step)" : " | no token generated"
+        } else {
+            line += String(format: " | decode %.0f ms (%d tokens, %d steps, %.1f tok/s)", t.decode, generatedTokens, steps,
+                           decodeTokensPerSecond)
+        }
+        if finishReason == .context { line += " | stopped: the context of \(contextLength) tokens is full" }
+        return line
     }
 
     enum CodingKeys: String, CodingKey {
         case text, tokenIDs = "token_ids", promptTokens = "prompt_tokens", visualTokens = "visual_tokens"
         case generatedTokens = "generated_tokens", timingsMS = "timings_ms"
+        case finishReason = "finish_reason", contextLength = "context_length"
         case prune, flops, visualKVCache = "visual_kv_cache"
     }
 }
@@ -400,6 +440,7 @@ public final class LLaVAPipeline {
         var generated: [Int] = []
         var text = ""
         var finished = false
+        var finishReason = FinishReason.length
         var timings = Timings()
         var decodeStart = DispatchTime.now()
     }
@@ -416,7 +457,9 @@ public final class LLaVAPipeline {
         var timings = Timings()
         timings.load = loadMilliseconds
         // Read the images first: a bad file fails before any model work.
+        let imageStart = DispatchTime.now()
         let pixelTensors = try request.imagePaths.map { try pixels(contentsOf: $0) }
+        timings.image = millisecondsSince(imageStart)
         let prompt = try tokenize(request.prompt, images: request.imagePaths.count)
         if plan != nil, let last = prompt.imageSpans.last, last.range.upperBound == prompt.ids.count {
             throw GenerationError.invalidOption("YOPO pruning needs text after the last image (the prompt ends with an image)")
@@ -430,7 +473,8 @@ public final class LLaVAPipeline {
         let prefillStart = DispatchTime.now()
         let embeddings = try model.inputEmbeddings(ids: prompt.ids, images: features)
         let limit = configuration.contextLength
-        let cache = model.decoder.makeCache(capacity: min(prompt.ids.count + request.parameters.maxTokens, limit))
+        // The prompt fits the context (tokenize checked it); maxTokens may be anything up to Int.max.
+        let cache = model.decoder.makeCache(capacity: prompt.ids.count + min(request.parameters.maxTokens, limit - prompt.ids.count))
         let grid = configuration.vision.gridSize
         let images = prompt.imageSpans.map { ImageLayout(start: $0.start, gridRows: grid, gridColumns: grid) }
         let execution = pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode)
@@ -459,13 +503,18 @@ public final class LLaVAPipeline {
         let next = s.sampler.next(UnsafeBufferPointer(start: logits.data, count: logits.count))
         if next == tokenizer.eosTokenID {
             s.finished = true
+            s.finishReason = .stop
             return ""
         }
         s.generated.append(next)
         let piece = s.detokenizer.append(next)
         s.text += piece
-        if s.generated.count >= s.request.parameters.maxTokens || s.cache.length >= model.configuration.contextLength {
+        if s.generated.count >= s.request.parameters.maxTokens {
             s.finished = true
+            s.finishReason = .length
+        } else if s.cache.length >= model.configuration.contextLength {
+            s.finished = true
+            s.finishReason = .context
         } else {
             s.counter.stage = .decode
             // The cache's decode workspace holds these logits until the next step (no allocation).
@@ -479,7 +528,8 @@ public final class LLaVAPipeline {
         timings.decode = s.generated.isEmpty ? 0 : millisecondsSince(s.decodeStart)
         return GenerationResult(
             text: s.text, tokenIDs: s.generated, promptTokens: s.promptTokens, visualTokens: s.visualTokens,
-            generatedTokens: s.generated.count, timingsMS: timings, prune: s.report, flops: ExecutedFLOPs(s.counter),
+            generatedTokens: s.generated.count, timingsMS: timings, finishReason: s.finishReason,
+            contextLength: model.configuration.contextLength, prune: s.report, flops: ExecutedFLOPs(s.counter),
             visualKVCache: VisualKVReport(visualBytes: s.cache.visualBytesUsed, denseVisualBytes: s.cache.denseVisualBytes))
     }
 }

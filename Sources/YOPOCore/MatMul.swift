@@ -59,14 +59,34 @@ public enum MatMul {
     /// the three LLaMA-7B shapes.
     public static let ownGEMMMaxRows = 112
 
-    /// Sets the threads of OpenBLAS, oneDNN's OpenMP runtime and our own loops.
+    /// Sets the threads of oneDNN's OpenMP runtime and of our own loops. OpenBLAS itself always runs
+    /// on one thread (`singleThreadedBLAS`): the fp32 products are shared out by `linear` over tiles
+    /// fixed by the shape, so every element is summed in the same order whatever the thread count.
     public static func setThreads(_ n: Int) {
         threads = max(1, n)
-        #if !canImport(Accelerate)
-        openblas_set_num_threads(Int32(threads))
-        #endif
+        _ = singleThreadedBLAS
         yopo_dnnl_set_threads(Int32(threads))
     }
+
+    /// OpenBLAS's threaded SGEMM and SGEMV split the products at boundaries that move with the thread
+    /// count, and several of its kernels (Haswell, Zen; also the SkylakeX path of K = 588) then round
+    /// differently: first-step logits of the bundled checkpoint differed in the last bits between
+    /// `--threads 1` and 2, and sampled tokens diverged. Its own threads also spin while waiting,
+    /// which on a busy 2-core machine made `--threads 2` 5–15× slower than 1 on small products.
+    /// So OpenBLAS runs single-threaded, set once before the first product.
+    private static let singleThreadedBLAS: Void = {
+        #if !canImport(Accelerate)
+        openblas_set_num_threads(1)
+        #endif
+    }()
+
+    /// Multiply-adds (m · n · k) from which an fp32 product is cut into tiles and shared out over
+    /// `threads`; smaller products run as one call on the calling thread (about 40–80 µs of work on one
+    /// core here, against several µs to wake the pool, and far more when the other core is busy).
+    public static let parallelMinimumMultiplyAdds = 1 << 22
+
+    /// Values a thread converts (fp32 → bf16, half → fp32) before another one is worth waking.
+    static let conversionMinimum = 1 << 15
 
     /// Keeps freed activation buffers in the process (glibc: no trimming, mmap only above 32 MB), so
     /// each layer's and each decode step's buffers reuse warm pages instead of faulting in fresh
@@ -76,15 +96,6 @@ public enum MatMul {
         yopo_retain_freed_memory()
     }
 
-    /// Runs `body` with OpenBLAS on one thread (restored afterwards), for regions that call SGEMM
-    /// from several of our own threads at once (attention heads in parallel). Not reentrant.
-    public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
-        #if !canImport(Accelerate)
-        if threads > 1 { openblas_set_num_threads(1) }
-        defer { if threads > 1 { openblas_set_num_threads(Int32(threads)) } }
-        #endif
-        return try body()
-    }
 
     /// Whether oneDNN with a native bf16 matmul is available on this machine.
     public static var bf16Available: Bool { yopo_dnnl_bf16_available() != 0 }
@@ -125,14 +136,8 @@ public enum MatMul {
         let n = w.rows, k = w.columns
         guard m > 0, n > 0 else { return }
         if w.dtype == .f32 && (precision == .fp32 || m <= gemvMaxRows || !bf16Available) {
-            if m == 1 {
-                // One row (decode): SGEMV; OpenBLAS's threaded SGEMM allocates its job list on every call.
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, w.base.assumingMemoryBound(to: Float.self),
-                            Int32(w.rowStride), a, 1, beta, c, 1)
-                return
-            }
-            gemmABt(m: m, n: n, k: k, a: a, lda: lda, b: w.base.assumingMemoryBound(to: Float.self), ldb: w.rowStride,
-                    beta: beta, c: c, ldc: ldc)
+            tiledGEMM(m: m, n: n, k: k, a: a, lda: lda, b: w.base.assumingMemoryBound(to: Float.self), ldb: w.rowStride,
+                      beta: beta, c: c, ldc: ldc)
             return
         }
         if m <= gemvMaxRows {
@@ -210,11 +215,74 @@ public enum MatMul {
         defer { scratch.deallocate() }
         for n0 in stride(from: 0, to: n, by: panel) {
             let rows = min(panel, n - n0)
-            parallelChunks(rows, minimum: 8) { r0, r1 in
+            parallelChunks(rows, minimum: max(8, conversionMinimum / max(k, 1))) { r0, r1 in
                 w.convertRows(n0 + r0, r1 - r0, to: scratch + r0 * k, rowStride: k)
             }
-            gemmABt(m: m, n: rows, k: k, a: a, lda: lda, b: scratch, ldb: k, beta: beta, c: c + n0, ldc: ldc)
+            tiledGEMM(m: m, n: rows, k: k, a: a, lda: lda, b: scratch, ldb: k, beta: beta, c: c + n0, ldc: ldc)
         }
+    }
+
+    /// How `tiledGEMM` cuts an `m × n` product with inner size `k`: a grid of `rowTiles × columnTiles`
+    /// tiles of `tileRows × tileColumns` (the last row and column of tiles take the rest). A function
+    /// of the shape alone, never of the thread count, so each element of C comes from the same
+    /// single-threaded BLAS call whatever `threads` is. Products below `parallelMinimumMultiplyAdds`
+    /// are one tile; larger ones get about 8 tiles (up to 8 column tiles of a multiple of 64 weight
+    /// rows, then row tiles of at least 64 rows when there are fewer), enough for 2–8 threads.
+    /// Measured against OpenBLAS's own threading (2 threads, 641×4096×11008 and 641×4096×4096, a busy
+    /// machine): within its run-to-run spread, 150–165 GFLOP/s either way.
+    public struct GEMMTiles: Equatable, Sendable {
+        public let tileRows, tileColumns, rowTiles, columnTiles: Int
+        public var count: Int { rowTiles * columnTiles }
+
+        public init(m: Int, n: Int, k: Int) {
+            let (mn, o1) = m.multipliedReportingOverflow(by: n)
+            let (mnk, o2) = mn.multipliedReportingOverflow(by: max(k, 1))
+            guard !o1, !o2, mnk >= MatMul.parallelMinimumMultiplyAdds, m * n > 1 else {
+                tileRows = max(m, 1); tileColumns = max(n, 1); rowTiles = 1; columnTiles = 1
+                return
+            }
+            // Up to 8 column tiles, each a multiple of 64 weight rows (fewer, wider tiles repack A less).
+            let columns = min(8, max(1, n / 64))
+            tileColumns = columns == 1 ? n : ((n + columns - 1) / columns + 63) / 64 * 64
+            columnTiles = (n + tileColumns - 1) / tileColumns
+            let wantedRows = max(1, 8 / columnTiles)
+            let rows = min(wantedRows, max(1, m / 64))
+            // Row tiles in multiples of 16 (a whole number of BLAS micro-tiles).
+            tileRows = rows == 1 ? m : ((m + rows - 1) / rows + 15) / 16 * 16
+            rowTiles = (m + tileRows - 1) / tileRows
+        }
+    }
+
+    /// `C[m, n] = A[m, k] · B[n, k]ᵀ + beta · C` (row-major fp32) as the tiles of `GEMMTiles` (one
+    /// single-threaded SGEMM, or SGEMV for one row, per tile), the tiles shared out over
+    /// `threads` on libgomp's pool. Results are bit-identical for every thread count; no heap
+    /// allocation (the decode step uses it).
+    public static func tiledGEMM(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        _ = singleThreadedBLAS
+        let tiles = GEMMTiles(m: m, n: n, k: k)
+        var job = TiledGEMMJob(tiles: tiles, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
+                               parts: min(threads, tiles.count))
+        if job.parts <= 1 {
+            for t in 0..<tiles.count { job.run(tile: t) }
+            return
+        }
+        withUnsafeMutablePointer(to: &job) { p in
+            parallelParts(p.pointee.parts, context: UnsafeMutableRawPointer(p), tiledGEMMPart)
+        }
+    }
+
+    /// Weights (m · rows · columns) from which a GEMV is split over `threads`: 2²⁰ half weights are
+    /// 2 MB, about 100 µs of reading on one core; below that waking the pool costs more than it saves.
+    public static let gemvParallelMinimum = 1 << 20
+
+    /// Threads of one GEMV: `threads` from `gemvParallelMinimum` weights and 256 weight rows on, else 1.
+    /// Each output is one row's dot product, so the result does not depend on the split.
+    static func gemvThreads(m: Int, weight w: WeightMatrix) -> Int {
+        w.rows >= 256 && m * w.rows * w.columns >= gemvParallelMinimum ? threads : 1
     }
 
     /// Own GEMV for half weights, rows of W split across `threads` (OpenMP, kept warm by oneDNN's runtime).
@@ -222,7 +290,7 @@ public enum MatMul {
         m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        yopo_gemv_half_mt(Int32(w.rows >= 256 ? threads : 1), w.dtype.kernelCode, m, w.rows, w.columns, a, lda,
+        yopo_gemv_half_mt(Int32(gemvThreads(m: m, weight: w)), w.dtype.kernelCode, m, w.rows, w.columns, a, lda,
                           w.base.assumingMemoryBound(to: UInt16.self), w.rowStride, beta, c, ldc)
     }
 
@@ -236,7 +304,7 @@ public enum MatMul {
         withUnsafeTemporaryAllocation(of: UInt16.self, capacity: m * k) { a16 in
             let x = a16.baseAddress!
             yopo_any_to_bf16(DType.f32.kernelCode, m, k, a, lda, x, k)
-            yopo_gemv_bf16_mt(Int32(w.rows >= 256 ? threads : 1), m, w.rows, k, x, k,
+            yopo_gemv_bf16_mt(Int32(gemvThreads(m: m, weight: w)), m, w.rows, k, x, k,
                               w.base.assumingMemoryBound(to: UInt16.self), w.rowStride, beta, c, ldc)
         }
     }
@@ -250,9 +318,13 @@ public enum MatMul {
         let n = w.rows, k = w.columns
         let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: m * k)
         defer { a16.deallocate() }
-        parallelChunks(m, minimum: 4) { r0, r1 in
+        parallelChunks(m, minimum: max(4, conversionMinimum / max(k, 1))) { r0, r1 in
             yopo_any_to_bf16(DType.f32.kernelCode, r1 - r0, k, a + r0 * lda, lda, a16 + r0 * k, k)
         }
+        // Small products on one OpenMP thread: waking the team costs more than the work.
+        let small = m * n * k < parallelMinimumMultiplyAdds && threads > 1
+        if small { yopo_dnnl_set_threads(1) }
+        defer { if small { yopo_dnnl_set_threads(Int32(threads)) } }
         if w.dtype == .bf16 {
             if yopo_dnnl_matmul_bf16(m, n, k, a16, k, w.base.assumingMemoryBound(to: UInt16.self), w.rowStride,
                                      beta, c, ldc) != 0 {
@@ -265,7 +337,7 @@ public enum MatMul {
         defer { scratch.deallocate() }
         for n0 in stride(from: 0, to: n, by: panel) {
             let rows = min(panel, n - n0)
-            parallelChunks(rows, minimum: 8) { r0, r1 in
+            parallelChunks(rows, minimum: max(8, conversionMinimum / max(k, 1))) { r0, r1 in
                 yopo_any_to_bf16(w.dtype.kernelCode, r1 - r0, k, w.address(row: n0 + r0), w.rowStride,
                                  scratch + r0 * k, k)
             }
@@ -362,4 +434,41 @@ public func parallelParts(
 struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// One `MatMul.tiledGEMM` call: part `p` of `parts` computes tiles p, p + parts, ….
+struct TiledGEMMJob {
+    let tiles: MatMul.GEMMTiles
+    let m, n, k: Int
+    let a: UnsafePointer<Float>
+    let lda: Int
+    let b: UnsafePointer<Float>
+    let ldb: Int
+    let beta: Float
+    let c: UnsafeMutablePointer<Float>
+    let ldc: Int
+    let parts: Int
+
+    func run(tile t: Int) {
+        let r0 = (t / tiles.columnTiles) * tiles.tileRows, c0 = (t % tiles.columnTiles) * tiles.tileColumns
+        let rows = min(tiles.tileRows, m - r0), columns = min(tiles.tileColumns, n - c0)
+        guard rows > 0, columns > 0 else { return }
+        if rows == 1 {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(columns), Int32(k), 1, b + c0 * ldb, Int32(ldb),
+                        a + r0 * lda, 1, beta, c + r0 * ldc + c0, 1)
+        } else {
+            MatMul.gemmABt(m: rows, n: columns, k: k, a: a + r0 * lda, lda: lda, b: b + c0 * ldb, ldb: ldb,
+                           beta: beta, c: c + r0 * ldc + c0, ldc: ldc)
+        }
+    }
+}
+
+/// `yopo_parallel_for`'s callback for `TiledGEMMJob`.
+private let tiledGEMMPart: @convention(c) (UnsafeMutableRawPointer?, Int32) -> Void = { context, part in
+    let job = context!.assumingMemoryBound(to: TiledGEMMJob.self).pointee
+    var t = Int(part)
+    while t < job.tiles.count {
+        job.run(tile: t)
+        t += job.parts
+    }
 }

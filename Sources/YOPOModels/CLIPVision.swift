@@ -143,16 +143,14 @@ public final class CLIPVisionTower {
         let context = Tensor(zeros: [n, d])
         let scale = 1 / Float(hd).squareRoot()
         // Heads in parallel, each writing its own columns of `context`.
-        MatMul.withSingleThreadedBLAS {
-            parallelChunks(heads) { h0, h1 in
-                let scores = Tensor(zeros: [n, n])
-                for h in h0..<h1 {
-                    MatMul.gemmABt(m: n, n: n, k: hd, alpha: scale, a: q.data + h * hd, lda: d,
-                                   b: k.data + h * hd, ldb: d, c: scores.data, ldc: n)
-                    for r in 0..<n { softmaxInPlace(scores.data + r * n, count: n) }
-                    MatMul.gemmAB(m: n, n: hd, k: n, a: scores.data, lda: n, b: v.data + h * hd, ldb: d,
-                                  c: context.data + h * hd, ldc: d)
-                }
+        parallelChunks(heads) { h0, h1 in
+            let scores = Tensor(zeros: [n, n])
+            for h in h0..<h1 {
+                MatMul.gemmABt(m: n, n: n, k: hd, alpha: scale, a: q.data + h * hd, lda: d,
+                               b: k.data + h * hd, ldb: d, c: scores.data, ldc: n)
+                for r in 0..<n { softmaxInPlace(scores.data + r * n, count: n) }
+                MatMul.gemmAB(m: n, n: hd, k: n, a: scores.data, lda: n, b: v.data + h * hd, ldb: d,
+                              c: context.data + h * hd, ldc: d)
             }
         }
         let attended = linear(context, l.outWeight, bias: l.outBias)

@@ -423,59 +423,57 @@ public final class LlamaDecoder {
         // Captured probabilities per head, summed in head order afterwards (same rounding as one pass).
         let headCaptures = captured.map { c in (0..<heads).map { _ in Tensor(zeros: c.shape) } }
         // Heads run in parallel; each writes its own columns of context2 and its own capture buffer.
-        MatMul.withSingleThreadedBLAS {
-            // Few rows (decode): one thread, waking another costs more than the work.
-            parallelChunks(heads, minimum: m * maxKeys < 1 << 16 ? heads : 1) { h0, h1 in
-                let scores = Tensor(zeros: [min(blockSize, max(m, 1)), maxKeys])
-                for h in h0..<h1 {
-                    let g = h / group
-                    let keyFactor: Float = plan == nil ? 1 : (alive && plan!.headKept(layer: index, head: h) ? 1 : 0)
-                    var j0 = 0
-                    while j0 < m {
-                        let b = min(blockSize, m - j0)
-                        let end = blockEnd(j0, b)
-                        MatMul.gemmABt(m: b, n: end, k: hd, alpha: scale, a: q.data + j0 * qWidth + h * hd, lda: qWidth,
-                                       b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: end)
-                        for i in 0..<b {
-                            let r = queries[j0 + i]
-                            let row = scores.data + i * end
-                            let position = positions[r]
-                            // Causal mask; with a simulate window, the V×V block of a new image is overwritten.
-                            if let plan, plan.window != nil, let img = context.imageOfRow[r],
-                                context.newImages.contains(context.images[img])
-                            {
-                                let image = context.images[img]
-                                let qi = position - image.start
-                                for c in 0..<end {
-                                    if image.range.contains(c) {
-                                        row[c] = plan.inWindow(qi, c - image.start, gridColumns: image.gridColumns) ? row[c] : -.infinity
-                                    } else if c > position {
-                                        row[c] = -.infinity
-                                    }
+        // Few rows (decode): one thread, waking another costs more than the work.
+        parallelChunks(heads, minimum: m * maxKeys < 1 << 16 ? heads : 1) { h0, h1 in
+            let scores = Tensor(zeros: [min(blockSize, max(m, 1)), maxKeys])
+            for h in h0..<h1 {
+                let g = h / group
+                let keyFactor: Float = plan == nil ? 1 : (alive && plan!.headKept(layer: index, head: h) ? 1 : 0)
+                var j0 = 0
+                while j0 < m {
+                    let b = min(blockSize, m - j0)
+                    let end = blockEnd(j0, b)
+                    MatMul.gemmABt(m: b, n: end, k: hd, alpha: scale, a: q.data + j0 * qWidth + h * hd, lda: qWidth,
+                                   b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: end)
+                    for i in 0..<b {
+                        let r = queries[j0 + i]
+                        let row = scores.data + i * end
+                        let position = positions[r]
+                        // Causal mask; with a simulate window, the V×V block of a new image is overwritten.
+                        if let plan, plan.window != nil, let img = context.imageOfRow[r],
+                            context.newImages.contains(context.images[img])
+                        {
+                            let image = context.images[img]
+                            let qi = position - image.start
+                            for c in 0..<end {
+                                if image.range.contains(c) {
+                                    row[c] = plan.inWindow(qi, c - image.start, gridColumns: image.gridColumns) ? row[c] : -.infinity
+                                } else if c > position {
+                                    row[c] = -.infinity
                                 }
-                            } else {
-                                for c in (past + r + 1)..<max(past + r + 1, end) { row[c] = -.infinity }
                             }
-                            softmaxInPlace(row, count: end)
-                            if let slot = captureSlot[r], let headCaptures {
-                                let dst = headCaptures[h].data + slot * (past + n), inverse = 1 / Float(heads)
-                                for c in 0..<end { dst[c] = row[c] * inverse }
-                            }
-                            if plan != nil && keyFactor != 1 {
-                                for range in visualColumns {
-                                    for c in range where c < end { row[c] *= keyFactor }
-                                }
+                        } else {
+                            for c in (past + r + 1)..<max(past + r + 1, end) { row[c] = -.infinity }
+                        }
+                        softmaxInPlace(row, count: end)
+                        if let slot = captureSlot[r], let headCaptures {
+                            let dst = headCaptures[h].data + slot * (past + n), inverse = 1 / Float(heads)
+                            for c in 0..<end { dst[c] = row[c] * inverse }
+                        }
+                        if plan != nil && keyFactor != 1 {
+                            for range in visualColumns {
+                                for c in range where c < end { row[c] *= keyFactor }
                             }
                         }
-                        MatMul.gemmAB(m: b, n: hd, k: end, a: scores.data, lda: end, b: values.data + g * hd,
-                                      ldb: kvWidth, c: context2.data + j0 * qWidth + h * hd, ldc: qWidth)
-                        j0 += b
                     }
-                    // Simulate query side: pruned heads' outputs at visual rows zeroed (mask row read afresh).
-                    if let plan, !plan.headKept(layer: index, head: h) {
-                        for j in 0..<m where context.groups[queries[j]] == .visual {
-                            (context2.data + j * qWidth + h * hd).update(repeating: 0, count: hd)
-                        }
+                    MatMul.gemmAB(m: b, n: hd, k: end, a: scores.data, lda: end, b: values.data + g * hd,
+                                  ldb: kvWidth, c: context2.data + j0 * qWidth + h * hd, ldc: qWidth)
+                    j0 += b
+                }
+                // Simulate query side: pruned heads' outputs at visual rows zeroed (mask row read afresh).
+                if let plan, !plan.headKept(layer: index, head: h) {
+                    for j in 0..<m where context.groups[queries[j]] == .visual {
+                        (context2.data + j * qWidth + h * hd).update(repeating: 0, count: hd)
                     }
                 }
             }

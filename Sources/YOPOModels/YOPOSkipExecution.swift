@@ -198,61 +198,59 @@ extension LlamaDecoder {
         // Heads in parallel (each writes its own columns of `context`); FLOPs per (head, row), summed after.
         var rowFLOPs = [Int](repeating: 0, count: heads * t)
         rowFLOPs.withUnsafeMutableBufferPointer { rowFLOPs in
-            MatMul.withSingleThreadedBLAS {
-                // Few rows (decode): one thread, waking another costs more than the work.
-                parallelChunks(heads, minimum: t * (pastText + newText + maxVisual) < 1 << 16 ? heads : 1) { h0, h1 in
-                    let scores = Tensor(zeros: [max(1, min(block, t)), pastText + newText + maxVisual])
-                    for h in h0..<h1 {
-                        let g = h / group
-                        let headKeepsVisual = plan.visualAlive(layer: layer) && plan.headKept(layer: layer, head: h)
-                        var r0 = 0
-                        while r0 < t {
-                            let b = min(block, t - r0)
-                            let lastRow = queryRows[r0 + b - 1]
-                            let textKeys = pastText + lastRow + 1
-                            let lastPosition = textPositions[lastRow]
-                            // Visual segments this block reads: images before its last row, for kept heads.
-                            var segments: [(image: ImageLayout, store: KVCache.VisualKV, column: Int)] = []
-                            if headKeepsVisual {
-                                for (i, image) in images.enumerated() where image.start < lastPosition && i < stores.count {
-                                    if let column = stores[i].column(of: g, headDim: hd) { segments.append((image, stores[i], column)) }
-                                }
+            // Few rows (decode): one thread, waking another costs more than the work.
+            parallelChunks(heads, minimum: t * (pastText + newText + maxVisual) < 1 << 16 ? heads : 1) { h0, h1 in
+                let scores = Tensor(zeros: [max(1, min(block, t)), pastText + newText + maxVisual])
+                for h in h0..<h1 {
+                    let g = h / group
+                    let headKeepsVisual = plan.visualAlive(layer: layer) && plan.headKept(layer: layer, head: h)
+                    var r0 = 0
+                    while r0 < t {
+                        let b = min(block, t - r0)
+                        let lastRow = queryRows[r0 + b - 1]
+                        let textKeys = pastText + lastRow + 1
+                        let lastPosition = textPositions[lastRow]
+                        // Visual segments this block reads: images before its last row, for kept heads.
+                        var segments: [(image: ImageLayout, store: KVCache.VisualKV, column: Int)] = []
+                        if headKeepsVisual {
+                            for (i, image) in images.enumerated() where image.start < lastPosition && i < stores.count {
+                                if let column = stores[i].column(of: g, headDim: hd) { segments.append((image, stores[i], column)) }
                             }
-                            let total = textKeys + segments.reduce(0) { $0 + $1.image.count }
-                            MatMul.gemmABt(m: b, n: textKeys, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
-                                           b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: total)
-                            var offset = textKeys
-                            for s in segments {
-                                MatMul.gemmABt(m: b, n: s.image.count, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
-                                               b: s.store.keys.data + s.column, ldb: s.store.width, c: scores.data + offset, ldc: total)
-                                offset += s.image.count
-                            }
-                            for i in 0..<b {
-                                let row = scores.data + i * total
-                                let textRow = queryRows[r0 + i]
-                                let position = textPositions[textRow]
-                                // Text keys after this row (later in the block) are masked.
-                                for c in (pastText + textRow + 1)..<max(pastText + textRow + 1, textKeys) { row[c] = -.infinity }
-                                var o = textKeys
-                                for s in segments {
-                                    if s.image.start > position { for c in o..<(o + s.image.count) { row[c] = -.infinity } }
-                                    o += s.image.count
-                                }
-                                softmaxInPlace(row, count: total)
-                                rowFLOPs[h * t + r0 + i] = 2 * total * hd * 2
-                            }
-                            MatMul.gemmAB(m: b, n: hd, k: textKeys, a: scores.data, lda: total, b: values.data + g * hd, ldb: kvWidth,
-                                          c: context.data + r0 * qWidth + h * hd, ldc: qWidth)
-                            offset = textKeys
-                            for s in segments {
-                                MatMul.gemmAB(m: b, n: hd, k: s.image.count, a: scores.data + offset, lda: total,
-                                              b: s.store.values.data + s.column, ldb: s.store.width, beta: 1,
-                                              c: context.data + r0 * qWidth + h * hd, ldc: qWidth)
-                                offset += s.image.count
-                            }
-                            r0 += b
                         }
-                }
+                        let total = textKeys + segments.reduce(0) { $0 + $1.image.count }
+                        MatMul.gemmABt(m: b, n: textKeys, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
+                                       b: keys.data + g * hd, ldb: kvWidth, c: scores.data, ldc: total)
+                        var offset = textKeys
+                        for s in segments {
+                            MatMul.gemmABt(m: b, n: s.image.count, k: hd, alpha: scale, a: q.data + r0 * qWidth + h * hd, lda: qWidth,
+                                           b: s.store.keys.data + s.column, ldb: s.store.width, c: scores.data + offset, ldc: total)
+                            offset += s.image.count
+                        }
+                        for i in 0..<b {
+                            let row = scores.data + i * total
+                            let textRow = queryRows[r0 + i]
+                            let position = textPositions[textRow]
+                            // Text keys after this row (later in the block) are masked.
+                            for c in (pastText + textRow + 1)..<max(pastText + textRow + 1, textKeys) { row[c] = -.infinity }
+                            var o = textKeys
+                            for s in segments {
+                                if s.image.start > position { for c in o..<(o + s.image.count) { row[c] = -.infinity } }
+                                o += s.image.count
+                            }
+                            softmaxInPlace(row, count: total)
+                            rowFLOPs[h * t + r0 + i] = 2 * total * hd * 2
+                        }
+                        MatMul.gemmAB(m: b, n: hd, k: textKeys, a: scores.data, lda: total, b: values.data + g * hd, ldb: kvWidth,
+                                      c: context.data + r0 * qWidth + h * hd, ldc: qWidth)
+                        offset = textKeys
+                        for s in segments {
+                            MatMul.gemmAB(m: b, n: hd, k: s.image.count, a: scores.data + offset, lda: total,
+                                          b: s.store.values.data + s.column, ldb: s.store.width, beta: 1,
+                                          c: context.data + r0 * qWidth + h * hd, ldc: qWidth)
+                            offset += s.image.count
+                        }
+                        r0 += b
+                    }
             }
         }
         }
@@ -279,102 +277,107 @@ extension LlamaDecoder {
         let keys = cache.keys[layer], values = cache.values[layer]
         let stores = cache.visual[layer]
         let own = stores[imageIndex]
+        // Every query's window holds the whole grid (a radius of at least the longer side − 1): the
+        // same keys as one symmetric block, so GEMMs replace the per-key dot products.
+        let windowCoversImage = plan.windowRadius.map { $0 >= max(image.gridRows, image.gridColumns) - 1 } ?? false
         // Kept heads in parallel (each writes its own columns of `context`); FLOPs per head, summed after.
         var headFLOPs = [Int](repeating: 0, count: kept.count)
         headFLOPs.withUnsafeMutableBufferPointer { headFLOPs in
-            MatMul.withSingleThreadedBLAS {
-                parallelChunks(kept.count) { j0, j1 in
-                    for j in j0..<j1 {
-                        let h = kept[j]
-                        let g = h / group
-                        guard let column = own.column(of: g, headDim: hd) else { continue }
-                        var earlier: [(store: KVCache.VisualKV, column: Int, count: Int)] = []
-                        for i in 0..<imageIndex {
-                            if let c = stores[i].column(of: g, headDim: hd) { earlier.append((stores[i], c, cache.images[i].count)) }
-                        }
-                        let before = textBefore + earlier.reduce(0) { $0 + $1.count }
-                        let qBase = q.data + j * hd
-                        // Scores against the keys before the image: one GEMM for all queries.
-                        let prefix = Tensor(zeros: [n, max(before, 1)])
-                        MatMul.gemmABt(m: n, n: textBefore, k: hd, alpha: scale, a: qBase, lda: width,
-                                       b: keys.data + g * hd, ldb: kvWidth, c: prefix.data, ldc: max(before, 1))
-                        var offset = textBefore
-                        for e in earlier {
-                            MatMul.gemmABt(m: n, n: e.count, k: hd, alpha: scale, a: qBase, lda: width,
-                                           b: e.store.keys.data + e.column, ldb: e.store.width, c: prefix.data + offset, ldc: max(before, 1))
-                            offset += e.count
-                        }
-                        let ownKeys = own.keys.data + column, ownValues = own.values.data + column
-                        if plan.window != nil {
-                            var local = [Float](repeating: 0, count: before + n)
-                            for i in 0..<n {
-                                let qi = qBase + i * width
-                                let runs = plan.windowRuns(query: i, gridRows: image.gridRows, gridColumns: image.gridColumns)
-                                var count = 0
-                                for r in 0..<before { local[r] = prefix.data[i * max(before, 1) + r] }
-                                count = before
-                                for (a, b) in runs {
-                                    for key in a...b {
-                                        local[count] = scale * dot(qi, ownKeys + key * own.width, hd)
-                                        count += 1
-                                    }
+            parallelChunks(kept.count) { j0, j1 in
+                for j in j0..<j1 {
+                    let h = kept[j]
+                    let g = h / group
+                    guard let column = own.column(of: g, headDim: hd) else { continue }
+                    var earlier: [(store: KVCache.VisualKV, column: Int, count: Int)] = []
+                    for i in 0..<imageIndex {
+                        if let c = stores[i].column(of: g, headDim: hd) { earlier.append((stores[i], c, cache.images[i].count)) }
+                    }
+                    let before = textBefore + earlier.reduce(0) { $0 + $1.count }
+                    let qBase = q.data + j * hd
+                    // Scores against the keys before the image: one GEMM for all queries.
+                    let prefix = Tensor(zeros: [n, max(before, 1)])
+                    MatMul.gemmABt(m: n, n: textBefore, k: hd, alpha: scale, a: qBase, lda: width,
+                                   b: keys.data + g * hd, ldb: kvWidth, c: prefix.data, ldc: max(before, 1))
+                    var offset = textBefore
+                    for e in earlier {
+                        MatMul.gemmABt(m: n, n: e.count, k: hd, alpha: scale, a: qBase, lda: width,
+                                       b: e.store.keys.data + e.column, ldb: e.store.width, c: prefix.data + offset, ldc: max(before, 1))
+                        offset += e.count
+                    }
+                    let ownKeys = own.keys.data + column, ownValues = own.values.data + column
+                    if plan.window != nil && !windowCoversImage {
+                        var local = [Float](repeating: 0, count: before + n)
+                        for i in 0..<n {
+                            let qi = qBase + i * width
+                            let runs = plan.windowRuns(query: i, gridRows: image.gridRows, gridColumns: image.gridColumns)
+                            var count = 0
+                            for r in 0..<before { local[r] = prefix.data[i * max(before, 1) + r] }
+                            count = before
+                            for (a, b) in runs {
+                                for key in a...b {
+                                    local[count] = scale * dot(qi, ownKeys + key * own.width, hd)
+                                    count += 1
                                 }
-                                local.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: count) }
-                                let out = context.data + i * width + j * hd
-                                // Keys before the image.
-                                var r = 0
-                                for t in 0..<textBefore {
-                                    axpy(local[r], values.data + t * kvWidth + g * hd, out, hd)
+                            }
+                            local.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: count) }
+                            let out = context.data + i * width + j * hd
+                            // Keys before the image.
+                            var r = 0
+                            for t in 0..<textBefore {
+                                axpy(local[r], values.data + t * kvWidth + g * hd, out, hd)
+                                r += 1
+                            }
+                            for e in earlier {
+                                for t in 0..<e.count {
+                                    axpy(local[r], e.store.values.data + t * e.store.width + e.column, out, hd)
                                     r += 1
                                 }
-                                for e in earlier {
-                                    for t in 0..<e.count {
-                                        axpy(local[r], e.store.values.data + t * e.store.width + e.column, out, hd)
-                                        r += 1
-                                    }
-                                }
-                                for (a, b) in runs {
-                                    for key in a...b {
-                                        axpy(local[r], ownValues + key * own.width, out, hd)
-                                        r += 1
-                                    }
-                                }
-                                headFLOPs[j] += 2 * count * hd * 2
                             }
-                        } else {
-                            // Causal attention inside the image, in blocks of rows.
-                            let block = LlamaDecoder.queryBlock
-                            let scores = Tensor(zeros: [block, before + n])
-                            var r0 = 0
-                            while r0 < n {
-                                let b = min(block, n - r0)
-                                let total = before + r0 + b
-                                for i in 0..<b {
-                                    (scores.data + i * total).update(from: prefix.data + (r0 + i) * max(before, 1), count: before)
+                            for (a, b) in runs {
+                                for key in a...b {
+                                    axpy(local[r], ownValues + key * own.width, out, hd)
+                                    r += 1
                                 }
-                                MatMul.gemmABt(m: b, n: r0 + b, k: hd, alpha: scale, a: qBase + r0 * width, lda: width,
-                                               b: ownKeys, ldb: own.width, c: scores.data + before, ldc: total)
-                                for i in 0..<b {
-                                    let row = scores.data + i * total
-                                    for c in (before + r0 + i + 1)..<max(before + r0 + i + 1, total) { row[c] = -.infinity }
-                                    softmaxInPlace(row, count: total)
-                                    headFLOPs[j] += 2 * total * hd * 2
-                                }
-                                let out = context.data + r0 * width + j * hd
-                                MatMul.gemmAB(m: b, n: hd, k: textBefore, a: scores.data, lda: total, b: values.data + g * hd,
-                                              ldb: kvWidth, c: out, ldc: width)
-                                var o = textBefore
-                                for e in earlier {
-                                    MatMul.gemmAB(m: b, n: hd, k: e.count, a: scores.data + o, lda: total, b: e.store.values.data + e.column,
-                                                  ldb: e.store.width, beta: 1, c: out, ldc: width)
-                                    o += e.count
-                                }
-                                MatMul.gemmAB(m: b, n: hd, k: r0 + b, a: scores.data + before, lda: total, b: ownValues,
-                                              ldb: own.width, beta: 1, c: out, ldc: width)
-                                r0 += b
                             }
+                            headFLOPs[j] += 2 * count * hd * 2
                         }
-                }
+                    } else {
+                        // Causal attention inside the image, in blocks of rows; a window that covers
+                        // the whole grid reads every key of the image (symmetric), as GEMMs too.
+                        let block = LlamaDecoder.queryBlock
+                        let scores = Tensor(zeros: [block, before + n])
+                        var r0 = 0
+                        while r0 < n {
+                            let b = min(block, n - r0)
+                            let ownCount = windowCoversImage ? n : r0 + b
+                            let total = before + ownCount
+                            for i in 0..<b {
+                                (scores.data + i * total).update(from: prefix.data + (r0 + i) * max(before, 1), count: before)
+                            }
+                            MatMul.gemmABt(m: b, n: ownCount, k: hd, alpha: scale, a: qBase + r0 * width, lda: width,
+                                           b: ownKeys, ldb: own.width, c: scores.data + before, ldc: total)
+                            for i in 0..<b {
+                                let row = scores.data + i * total
+                                if !windowCoversImage {
+                                    for c in (before + r0 + i + 1)..<max(before + r0 + i + 1, total) { row[c] = -.infinity }
+                                }
+                                softmaxInPlace(row, count: total)
+                                headFLOPs[j] += 2 * total * hd * 2
+                            }
+                            let out = context.data + r0 * width + j * hd
+                            MatMul.gemmAB(m: b, n: hd, k: textBefore, a: scores.data, lda: total, b: values.data + g * hd,
+                                          ldb: kvWidth, c: out, ldc: width)
+                            var o = textBefore
+                            for e in earlier {
+                                MatMul.gemmAB(m: b, n: hd, k: e.count, a: scores.data + o, lda: total, b: e.store.values.data + e.column,
+                                              ldb: e.store.width, beta: 1, c: out, ldc: width)
+                                o += e.count
+                            }
+                            MatMul.gemmAB(m: b, n: hd, k: ownCount, a: scores.data + before, lda: total, b: ownValues,
+                                          ldb: own.width, beta: 1, c: out, ldc: width)
+                            r0 += b
+                        }
+                    }
             }
         }
         }

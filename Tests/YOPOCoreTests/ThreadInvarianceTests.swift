@@ -1,0 +1,71 @@
+import XCTest
+import YOPOCore
+
+/// fp32 products give the same bits whatever `MatMul.threads` is (issue 11: sampled tokens diverged
+/// between `--threads 1` and 2 because OpenBLAS's threaded SGEMM splits where the thread count says).
+final class ThreadInvarianceTests: XCTestCase {
+    override func tearDown() { MatMul.setThreads(1) }
+
+    func values(_ count: Int, seed: UInt64) -> [Float] {
+        var s = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        return (0..<count).map { _ in
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: s >> 11) % 2_000_001 - 1_000_000) / 1_000_000
+        }
+    }
+
+    /// The tiling is a function of the shape: exact tiles for small, column-split, row-split and one-row shapes.
+    func testTilesDependOnTheShapeOnly() {
+        func tiles(_ m: Int, _ n: Int, _ k: Int) -> [Int] {
+            let t = MatMul.GEMMTiles(m: m, n: n, k: k)
+            return [t.tileRows, t.tileColumns, t.rowTiles, t.columnTiles]
+        }
+        // 591 × 64 × 24 = 907,776 multiply-adds < 2²²: one tile (the bundled checkpoint's FFN).
+        XCTAssertEqual(tiles(591, 64, 24), [591, 64, 1, 1])
+        // CLIP patch embedding of the bundled checkpoint: 576 × 32 × 588 ≥ 2²², n < 128 → rows split
+        // into 8 tiles of 80 rows (72 rounded up to 16), the last one 16 rows.
+        XCTAssertEqual(tiles(576, 32, 588), [80, 32, 8, 1])
+        // LLaMA-7B FFN prefill: 8 column tiles of 1408 (11008 / 8 = 1376 rounded up to 64).
+        XCTAssertEqual(tiles(641, 11008, 4096), [641, 1408, 1, 8])
+        // n = 200: 3 wanted column tiles of 67 → 64-multiples of 128, so 2; then 4 row tiles of 176
+        // (641 / 4 = 161 rounded up to 16), the last one 113 rows.
+        XCTAssertEqual(tiles(641, 200, 4096), [176, 128, 4, 2])
+        // One row (decode): column tiles only.
+        XCTAssertEqual(tiles(1, 4096, 4096), [1, 512, 1, 8])
+        // Overflowing sizes are one tile, never a trap.
+        XCTAssertEqual(tiles(Int.max, 2, 2), [Int.max, 2, 1, 1])
+    }
+
+    /// 1, 2 and 3 threads give bit-identical C on shapes where OpenBLAS's own threading did not,
+    /// and C matches an fp64 reference.
+    func testTiledGEMMIsBitIdenticalAcrossThreadCounts() {
+        for (m, k, n) in [(576, 588, 32), (591, 24, 32064), (641, 256, 1000), (1, 4096, 1100), (3, 512, 4096)] {
+            let a = values(m * k, seed: 1), b = values(n * k, seed: 2)
+            var results: [[Float]] = []
+            for threads in 1...3 {
+                MatMul.setThreads(threads)
+                var c = [Float](repeating: 0, count: m * n)
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        c.withUnsafeMutableBufferPointer { c in
+                            MatMul.tiledGEMM(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k,
+                                             c: c.baseAddress!, ldc: n)
+                        }
+                    }
+                }
+                results.append(c)
+            }
+            XCTAssertEqual(results[0], results[1], "\(m)x\(k)x\(n): 1 vs 2 threads")
+            XCTAssertEqual(results[0], results[2], "\(m)x\(k)x\(n): 1 vs 3 threads")
+            var worst: Double = 0
+            for i in stride(from: 0, to: m, by: max(1, m / 7)) {
+                for j in stride(from: 0, to: n, by: max(1, n / 13)) {
+                    var s = 0.0
+                    for p in 0..<k { s += Double(a[i * k + p]) * Double(b[j * k + p]) }
+                    worst = max(worst, abs(s - Double(results[0][i * n + j])) / max(1, abs(s)))
+                }
+            }
+            XCTAssertLessThan(worst, 1e-5, "\(m)x\(k)x\(n) against fp64")
+        }
+    }
+}
