@@ -17,7 +17,7 @@ run: build
 	$(SWIFT) run -c release yopo generate --model "$(MODEL)" --image "$(IMAGE)" --prompt "$(PROMPT)" --max-tokens 20
 
 test: deps
-	$(SWIFT) test
+	$(SWIFT) test --disable-swift-testing
 
 # Regenerates the golden fixtures with the Python reference (needs PyPI; not needed by tests).
 fixtures:

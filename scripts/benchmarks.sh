@@ -49,4 +49,6 @@ python3 Tools/bench/scaling_chart.py "$OUT"/scaling_576.json "$OUT"/scaling_1152
 
 log "writing BENCHMARKS.md"
 python3 Tools/bench/targets.py --out "$OUT" --runs "$RUNS" --fastv "$FASTV" > BENCHMARKS.md
+log "bundled default at 1 and 2 threads (appended to BENCHMARKS.md)"
+python3 Tools/bench/bundled_default.py --runs 9
 log "done"

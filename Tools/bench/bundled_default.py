@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Times `yopo generate` on the bundled default (the README's `make run`: llava-hf-tiny, chelsea.png)
+at 1 and 2 threads, on an idle machine and with one core kept busy by another process, and writes
+the table into BENCHMARKS.md between the `bundled-default` markers (replacing an older one, or
+appending it).
+
+    swift build -c release --product yopo
+    python3 Tools/bench/bundled_default.py --runs 9
+
+Each cell is the median of `--runs` runs of one process each (load excluded). Decode tokens/s counts
+the steps after the first token (which comes from the prefill). OPENBLAS_CORETYPE is left as the
+machine sets it.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+
+BEGIN = "<!-- bundled-default:begin -->"
+END = "<!-- bundled-default:end -->"
+
+
+def run(binary, threads, tokens):
+    out = subprocess.run(
+        [binary, "generate", "--model", "Tests/Fixtures/models/llava-hf-tiny",
+         "--image", "Tests/Fixtures/images/chelsea.png", "--prompt", "What is shown?",
+         "--max-tokens", str(tokens), "--threads", str(threads), "--json"],
+        check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    t = r["timings_ms"]
+    steps = max(r["generated_tokens"] - 1, 0)
+    return {"image": t["image"], "vision": t["vision"], "prefill": t["prefill"],
+            "decode_tps": steps / (t["decode"] / 1000) if t["decode"] > 0 else 0.0}
+
+
+def measure(binary, threads, runs, tokens):
+    rows = [run(binary, threads, tokens) for _ in range(runs)]
+    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--binary", default=".build/release/yopo")
+    ap.add_argument("--out", default="BENCHMARKS.md")
+    a = ap.parse_args()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    results = {}
+    for load in ("idle", "one core busy"):
+        hog = None
+        if load != "idle":
+            # Another process spinning on one core, as the test suite or a second job would.
+            hog = subprocess.Popen(["sh", "-c", "while :; do :; done"])
+        try:
+            for threads in (1, 2):
+                run(a.binary, threads, 4)  # warm the page cache
+                results[(load, threads)] = measure(a.binary, threads, a.runs, a.tokens)
+        finally:
+            if hog:
+                hog.kill()
+                hog.wait()
+    lines = [BEGIN, "", "## The bundled default at 1 and 2 threads (issue 11)", "",
+             f"`make run`'s job (llava-hf-tiny, chelsea.png, {a.tokens} tokens), medians of {a.runs} runs, "
+             f"commit {commit}, {datetime.date.today().isoformat()}. \"one core busy\": another process spins on "
+             "one of the two cores meanwhile. Small products run on one thread whatever `--threads` says "
+             "(`MatMul.parallelMinimumMultiplyAdds`, `gemvParallelMinimum`), so 2 threads must not be slower than 1.",
+             "", "```", "python3 Tools/bench/bundled_default.py " + f"--runs {a.runs} --tokens {a.tokens}", "```", "",
+             "| machine | threads | image ms | vision ms | prefill ms | decode tokens/s |",
+             "|---|---|---|---|---|---|"]
+    for (load, threads), r in results.items():
+        lines.append(f"| {load} | {threads} | {r['image']:.1f} | {r['vision']:.1f} | {r['prefill']:.1f} | "
+                     f"{r['decode_tps']:.0f} |")
+    for load in ("idle", "one core busy"):
+        one, two = results[(load, 1)], results[(load, 2)]
+        lines.append("")
+        lines.append(f"{load}: 2 threads / 1 thread: prefill {two['prefill'] / one['prefill']:.2f}×, "
+                     f"vision {two['vision'] / one['vision']:.2f}×, decode tokens/s {two['decode_tps'] / one['decode_tps']:.2f}×.")
+    lines += ["", END]
+    section = "\n".join(lines) + "\n"
+    text = open(a.out, encoding="utf-8").read() if os.path.exists(a.out) else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(a.out, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
