@@ -444,14 +444,15 @@ public final class LlamaDecoder {
                             context.newImages.contains(context.images[img])
                         {
                             let image = context.images[img]
-                            let qi = position - image.start
-                            for c in 0..<end {
-                                if image.range.contains(c) {
-                                    row[c] = plan.inWindow(qi, c - image.start, gridColumns: image.gridColumns) ? row[c] : -.infinity
-                                } else if c > position {
-                                    row[c] = -.infinity
-                                }
+                            // Keys before the image stay; inside it only the window's runs (the same
+                            // keys `YOPOPlan.inWindow` admits, a run per grid row); after it none.
+                            var next = image.start
+                            for (a, b) in plan.windowRuns(query: position - image.start, gridRows: image.gridRows,
+                                                          gridColumns: image.gridColumns) {
+                                for c in next..<max(next, min(image.start + a, end)) { row[c] = -.infinity }
+                                next = image.start + b + 1
                             }
+                            for c in next..<max(next, end) { row[c] = -.infinity }
                         } else {
                             for c in (past + r + 1)..<max(past + r + 1, end) { row[c] = -.infinity }
                         }
