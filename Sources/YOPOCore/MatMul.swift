@@ -81,9 +81,11 @@ public enum MatMul {
     }()
 
     /// Multiply-adds (m · n · k) from which an fp32 product is cut into tiles and shared out over
-    /// `threads`; smaller products run as one call on the calling thread (about 40–80 µs of work on one
-    /// core here, against several µs to wake the pool, and far more when the other core is busy).
-    public static let parallelMinimumMultiplyAdds = 1 << 22
+    /// `threads`, and from which attention shares its heads out (`attentionParallelMinimum`); smaller
+    /// work runs on the calling thread. 2²⁴ is about 0.2–0.3 ms on one core here, against several µs
+    /// to wake a thread on an idle machine and milliseconds when the other core is busy (every
+    /// product and head of the bundled checkpoint stays below it, so `--threads 2` runs it as 1 does).
+    public static let parallelMinimumMultiplyAdds = 1 << 24
 
     /// Values a thread converts (fp32 → bf16, half → fp32) before another one is worth waking.
     static let conversionMinimum = 1 << 15
@@ -428,6 +430,16 @@ public func parallelParts(
     _ parts: Int, context: UnsafeMutableRawPointer, _ body: @convention(c) (UnsafeMutableRawPointer?, Int32) -> Void
 ) {
     yopo_parallel_for(Int32(parts), body, context)
+}
+
+/// `minimum` for `parallelChunks(heads, minimum:)` over attention heads: all heads on one thread
+/// (`heads`) when the whole attention, heads × rows × keys × headDim multiply-adds (twice that with the
+/// values), is below `MatMul.parallelMinimumMultiplyAdds`, else one head per chunk. Overflow counts as large.
+public func attentionParallelMinimum(heads: Int, rows: Int, keys: Int, headDim: Int) -> Int {
+    let (a, o1) = heads.multipliedReportingOverflow(by: rows)
+    let (b, o2) = a.multipliedReportingOverflow(by: keys)
+    let (c, o3) = b.multipliedReportingOverflow(by: headDim)
+    return !o1 && !o2 && !o3 && c < MatMul.parallelMinimumMultiplyAdds ? max(heads, 1) : 1
 }
 
 /// Carries a value into `concurrentPerform`; the caller guarantees the chunks touch disjoint memory.

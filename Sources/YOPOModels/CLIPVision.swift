@@ -143,7 +143,7 @@ public final class CLIPVisionTower {
         let context = Tensor(zeros: [n, d])
         let scale = 1 / Float(hd).squareRoot()
         // Heads in parallel, each writing its own columns of `context`.
-        parallelChunks(heads) { h0, h1 in
+        parallelChunks(heads, minimum: attentionParallelMinimum(heads: heads, rows: n, keys: n, headDim: hd)) { h0, h1 in
             let scores = Tensor(zeros: [n, n])
             for h in h0..<h1 {
                 MatMul.gemmABt(m: n, n: n, k: hd, alpha: scale, a: q.data + h * hd, lda: d,

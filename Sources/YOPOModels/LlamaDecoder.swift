@@ -424,7 +424,7 @@ public final class LlamaDecoder {
         let headCaptures = captured.map { c in (0..<heads).map { _ in Tensor(zeros: c.shape) } }
         // Heads run in parallel; each writes its own columns of context2 and its own capture buffer.
         // Few rows (decode): one thread, waking another costs more than the work.
-        parallelChunks(heads, minimum: m * maxKeys < 1 << 16 ? heads : 1) { h0, h1 in
+        parallelChunks(heads, minimum: attentionParallelMinimum(heads: heads, rows: m, keys: maxKeys, headDim: hd)) { h0, h1 in
             let scores = Tensor(zeros: [min(blockSize, max(m, 1)), maxKeys])
             for h in h0..<h1 {
                 let g = h / group

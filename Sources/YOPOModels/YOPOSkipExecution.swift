@@ -199,7 +199,8 @@ extension LlamaDecoder {
         var rowFLOPs = [Int](repeating: 0, count: heads * t)
         rowFLOPs.withUnsafeMutableBufferPointer { rowFLOPs in
             // Few rows (decode): one thread, waking another costs more than the work.
-            parallelChunks(heads, minimum: t * (pastText + newText + maxVisual) < 1 << 16 ? heads : 1) { h0, h1 in
+            parallelChunks(heads, minimum: attentionParallelMinimum(
+                heads: heads, rows: t, keys: pastText + newText + maxVisual, headDim: hd)) { h0, h1 in
                 let scores = Tensor(zeros: [max(1, min(block, t)), pastText + newText + maxVisual])
                 for h in h0..<h1 {
                     let g = h / group
@@ -283,7 +284,8 @@ extension LlamaDecoder {
         // Kept heads in parallel (each writes its own columns of `context`); FLOPs per head, summed after.
         var headFLOPs = [Int](repeating: 0, count: kept.count)
         headFLOPs.withUnsafeMutableBufferPointer { headFLOPs in
-            parallelChunks(kept.count) { j0, j1 in
+            parallelChunks(kept.count, minimum: attentionParallelMinimum(
+                heads: kept.count, rows: n, keys: textBefore + n, headDim: hd)) { j0, j1 in
                 for j in j0..<j1 {
                     let h = kept[j]
                     let g = h / group
