@@ -88,9 +88,14 @@ public struct Sampler {
     public mutating func next(_ logits: UnsafeBufferPointer<Float>) -> Int {
         if parameters.temperature == 0 { return Sampler.argmax(logits) }
         let t = parameters.temperature
-        // Candidates sorted by descending logit; ties keep the lower id first.
+        // Candidates in a total order: descending logit, ties by the lower id, NaN as −∞ (a comparison
+        // with NaN would break the sort's ordering). Probabilities are summed in this order, one
+        // thread, so a seed gives the same tokens on every machine that computes the same logits.
         var order = Array(0..<logits.count)
-        order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        order.sort { i, j in
+            let a = logits[i].isNaN ? -Float.infinity : logits[i], b = logits[j].isNaN ? -Float.infinity : logits[j]
+            return a > b || (a == b && i < j)
+        }
         var keep = order.count
         if parameters.topK > 0, parameters.topK < keep {
             // Tokens tied with the k-th logit stay, as in transformers' TopKLogitsWarper.
