@@ -29,8 +29,8 @@ public enum BudgetError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .invalidBudget(let s): return "invalid budget: \(s)"
-        case .unsupported(let s): return "not supported: \(s)"
+        case .invalidBudget(let s): return oneLine("invalid budget: \(s)")
+        case .unsupported(let s): return oneLine("not supported: \(s)")
         }
     }
 }

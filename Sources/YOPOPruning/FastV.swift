@@ -16,17 +16,23 @@ public final class FastV: TokenPruner {
     /// Fixing it lets a recomputation over prompt + generated tokens make the same decision.
     public var queryPosition: Int?
 
-    /// Throws `PruningSpecError` for K outside [1, layers − 1] (K = 0, random dropping, is not
-    /// implemented), R outside [0, 1] or a negative keep.
+    /// Throws `PruningSpecError` for a model of fewer than 2 layers, K outside [1, layers − 1]
+    /// (K = 0, random dropping, is not implemented), R outside [0, 1] or a negative keep.
     public init(settings: FastVSettings, layers: Int) throws {
+        guard layers >= 2 else {
+            throw PruningSpecError.doesNotFit(
+                spec: settings.description, reason: "FastV needs a model of at least 2 layers (it prunes after layer k and before the last), and this one has \(layers)")
+        }
         guard settings.k >= 1 && settings.k < layers else {
-            throw PruningSpecError.invalidField(field: "k", reason: "\(settings.k) is outside [1, \(layers - 1)] for a \(layers)-layer model")
+            let zero = settings.k == 0 ? " (k=0, dropping before the first layer, is not implemented)" : ""
+            throw PruningSpecError.invalidField(
+                field: "k", reason: "\(settings.k) is outside [1, \(layers - 1)] for a \(layers)-layer model\(zero)")
         }
         if let r = settings.removalRatio, !(r >= 0 && r <= 1) {
-            throw PruningSpecError.invalidField(field: "r", reason: "\(r) is outside [0, 1]")
+            throw PruningSpecError.invalidField(field: "r", reason: "\(formatRatio(r)) is outside [0, 1]")
         }
         if let keep = settings.keep, keep < 0 {
-            throw PruningSpecError.invalidField(field: "keep", reason: "\(keep) must be ≥ 0")
+            throw PruningSpecError.invalidField(field: "keep", reason: "\(keep) is negative; allowed: an integer ≥ 0")
         }
         self.settings = settings
     }

@@ -15,16 +15,33 @@ public final class PyramidDrop: TokenPruner {
     public var queryPosition: Int?
 
     /// Throws `PruningSpecError` for boundaries that are not increasing within [1, layers − 1]
-    /// (a boundary needs a next layer to rank with) or λ outside (0, 1].
+    /// (a boundary needs a next layer to rank with; `.doesNotFit` for the default 8/16/24 on a
+    /// shallower model), λ outside (0, 1] or a keep list of another length.
     public init(settings: PyramidDropSettings, layers: Int) throws {
-        guard !settings.layers.isEmpty, zip(settings.layers, settings.layers.dropFirst()).allSatisfy({ $0 < $1 }),
-            settings.layers.first! >= 1, settings.layers.last! <= layers - 1
+        guard layers >= 2 else {
+            throw PruningSpecError.doesNotFit(
+                spec: settings.description, reason: "PyramidDrop needs a model of at least 2 layers (a boundary needs a later layer to rank with), and this one has \(layers)")
+        }
+        let boundaries = settings.layers
+        guard !boundaries.isEmpty, zip(boundaries, boundaries.dropFirst()).allSatisfy({ $0 < $1 }),
+            boundaries.first! >= 1, boundaries.last! <= layers - 1
         else {
+            let range = "within [1, \(layers - 1)]"
+            if boundaries == [8, 16, 24] {
+                let example = BudgetSolver.scaledBoundaries([8, 16, 24], layers: layers)
+                throw PruningSpecError.doesNotFit(
+                    spec: settings.description,
+                    reason: "its boundaries 8/16/24 (the default) need at least 25 layers, and this model has \(layers); pass layers= (increasing, \(range)), e.g. pdrop:layers=\(slashList(example)),ratio=0.5")
+            }
             throw PruningSpecError.invalidField(
-                field: "layers", reason: "\(settings.layers.map(String.init).joined(separator: "/")) must increase within [1, \(layers - 1)]")
+                field: "layers", reason: "\(slashList(boundaries)) must increase \(range) for a \(layers)-layer model (a boundary needs a later layer to rank with)")
         }
         guard settings.ratio > 0 && settings.ratio <= 1 else {
-            throw PruningSpecError.invalidField(field: "ratio", reason: "\(settings.ratio) is outside (0, 1]")
+            throw PruningSpecError.invalidField(field: "ratio", reason: "\(formatRatio(settings.ratio)) is outside (0, 1]")
+        }
+        if let keep = settings.keep, keep.count != boundaries.count || keep.contains(where: { $0 < 0 }) {
+            throw PruningSpecError.invalidField(
+                field: "keep", reason: "\(slashList(keep)) needs one count ≥ 0 per boundary (\(slashList(boundaries)))")
         }
         self.settings = settings
     }

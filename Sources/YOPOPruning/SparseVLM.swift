@@ -23,20 +23,42 @@ public final class SparseVLM: TokenPruner {
     /// generated tokens then makes the same decisions).
     public var fixedRaterPositions: [Int]?
 
-    /// Throws `PruningSpecError` for layers outside [0, layers − 2], unordered layers or keep lists
-    /// of another length.
+    /// Throws `PruningSpecError` for layers outside [0, layers − 2] (`.doesNotFit` for the v1.5
+    /// schedules' 2/6/15 on a shallower model, naming the fields to pass), unordered layers, keep
+    /// lists of another length or negative counts.
     public init(settings: SparseVLMSettings, layers: Int) throws {
-        guard !settings.layers.isEmpty, settings.layers.count == settings.keep.count,
-            zip(settings.layers, settings.layers.dropFirst()).allSatisfy({ $0 < $1 }),
+        let spec = Self.specText(settings)
+        guard layers >= 2 else {
+            throw PruningSpecError.doesNotFit(
+                spec: spec, reason: "SparseVLM needs a model of at least 2 layers (a pruning layer needs a later layer), and this one has \(layers)")
+        }
+        guard !settings.layers.isEmpty, settings.layers.count == settings.keep.count else {
+            throw PruningSpecError.invalidField(
+                field: "keep", reason: "\(settings.keep.count) counts for \(settings.layers.count) pruning layers (\(slashList(settings.layers))); give one per layer")
+        }
+        if let negative = settings.keep.first(where: { $0 < 0 }) {
+            throw PruningSpecError.invalidField(field: "keep", reason: "\(negative) is negative; allowed: integers ≥ 0")
+        }
+        guard zip(settings.layers, settings.layers.dropFirst()).allSatisfy({ $0 < $1 }),
             settings.layers.first! >= 0, settings.layers.last! <= layers - 2
         else {
+            let range = "within [0, \(layers - 2)]"
+            if spec.hasPrefix("sparsevlm:tokens=") {
+                let example = BudgetSolver.scaledSchedule(keep: settings.keep, layers: layers)
+                throw PruningSpecError.doesNotFit(
+                    spec: spec,
+                    reason: "it prunes after layers 2/6/15 (the v1.5 schedule), which needs at least 17 layers, and this model has \(layers); pass layers= (increasing, \(range)) and keep= (one count per layer) instead, e.g. sparsevlm:layers=\(slashList(example.layers)),keep=\(slashList(example.keep))")
+            }
             throw PruningSpecError.invalidField(
-                field: "tokens", reason: "pruning layers \(settings.layers) do not fit a \(layers)-layer model")
+                field: "layers", reason: "\(slashList(settings.layers)) must increase \(range) for a \(layers)-layer model (a pruning layer needs a later layer)")
         }
         self.settings = settings
     }
 
-    public var spec: String {
+    public var spec: String { Self.specText(settings) }
+
+    /// `sparsevlm:tokens=192` for a v1.5 schedule, else `sparsevlm:layers=…,keep=…`.
+    static func specText(_ settings: SparseVLMSettings) -> String {
         let schedules: [[Int]: Int] = [[300, 200, 110]: 192, [303, 110, 36]: 128, [66, 30, 17]: 64]
         if settings.layers == [2, 6, 15], let tokens = schedules[settings.keep] { return "sparsevlm:tokens=\(tokens)" }
         return "sparsevlm:layers=\(settings.layers.map(String.init).joined(separator: "/")),keep=\(settings.keep.map(String.init).joined(separator: "/"))"

@@ -18,18 +18,35 @@ public enum YOPOMode: String, Sendable, Codable, CaseIterable {
 
 /// The user's YOPO request (`yopo:window=5,layers=16,heads=PATH.npy,ffn=2`), any subset of fields.
 public struct YOPOSpec: Sendable, Equatable {
-    /// Window side w (odd, ≥ 1).
+    /// Window side w (odd, 1 … `maxWindow`).
     public var window: Int?
-    /// K, the number of leading layers that keep visual computation.
+    /// K, the number of leading layers that keep visual computation (0 … the model's layers).
     public var layers: Int?
-    /// Path of a `.npy` bool mask `[layers, heads]`, True = keep.
+    /// Path of a `.npy` mask `[layers, heads]` of bools or 0/1 values, true / 1 = keep.
     public var headsPath: String?
     /// Average kept heads per layer of an official mask (`heads-keep=16` → `headmask_7b_16`).
     public var headsKeep: Int?
-    /// FFN reduction factor r: visual rows use the first `int(I / r)` channels.
+    /// FFN reduction factor r ≥ 1: visual rows use the first `int(I / r)` channels.
     public var ffn: Double?
+    /// `heads` as the user wrote it (before it was joined to a base directory), for messages.
+    var headsPathAsGiven: String?
 
     public static let presets: Set<String> = ["yopo-25", "yopo-12"]
+    /// The presets in the order messages list them.
+    static let presetNames = ["yopo-25", "yopo-12"]
+
+    /// The largest window side: a window of 2·s − 1 already covers an s × s patch grid, so 999
+    /// covers any grid up to 500 × 500.
+    public static let maxWindow = 999
+
+    static let fields: [(name: String, allows: String)] = [
+        ("window", "an odd integer in [1, \(maxWindow)]"),
+        ("layers", "an integer from 0 to the model's layer count"),
+        ("heads", "a .npy file of 0/1 or bool entries, shape [layers, heads]"),
+        ("heads-keep", "\(officialHeadsKeep(prefix: "headmask_7b_")) on LLaVA-1.5-7B, \(officialHeadsKeep(prefix: "headmask_13b_")) on LLaVA-1.5-13B"),
+        ("ffn", "a number ≥ 1, at most the model's FFN width"),
+    ]
+    static var fieldNames: [String] { fields.map(\.name) }
 
     public init(window: Int? = nil, layers: Int? = nil, headsPath: String? = nil, headsKeep: Int? = nil, ffn: Double? = nil) {
         self.window = window
@@ -39,41 +56,40 @@ public struct YOPOSpec: Sendable, Equatable {
         self.ffn = ffn
     }
 
-    init(fields: [(String, String)], baseDirectory: String?) throws {
-        func integer(_ key: String, _ value: String) throws -> Int {
-            guard let v = Int(value) else { throw PruningSpecError.invalidField(field: key, reason: "'\(value)' is not an integer") }
-            return v
+    /// Two specs are equal when they ask for the same thing (the mask path as resolved).
+    public static func == (a: YOPOSpec, b: YOPOSpec) -> Bool {
+        a.window == b.window && a.layers == b.layers && a.headsPath == b.headsPath && a.headsKeep == b.headsKeep
+            && a.ffn == b.ffn
+    }
+
+    /// Parses the fields after `yopo:`. Throws `PruningSpecError` naming the field and what it allows.
+    init(parsing body: Substring, baseDirectory: String?) throws {
+        guard !body.isEmpty else {
+            throw PruningSpecError.syntax("yopo: needs at least one of window, layers, heads, heads-keep, ffn")
         }
-        for (key, value) in fields {
-            switch key {
-            case "window": window = try integer(key, value)
-            case "layers": layers = try integer(key, value)
-            case "heads":
-                if value.hasPrefix("/") || baseDirectory == nil {
-                    headsPath = value
-                } else {
-                    headsPath = (baseDirectory! as NSString).appendingPathComponent(value)
-                }
-            case "heads-keep": headsKeep = try integer(key, value)
-            case "ffn":
-                guard let v = Double(value) else { throw PruningSpecError.invalidField(field: key, reason: "'\(value)' is not a number") }
-                ffn = v
-            default:
-                throw PruningSpecError.invalidField(field: key, reason: "unknown field (window, layers, heads, heads-keep, ffn)")
+        let fields = try SpecFields(method: "yopo", body: body, allowed: Self.fields, spacedValues: ["heads"])
+        window = try fields.integer("window")
+        layers = try fields.integer("layers")
+        headsKeep = try fields.integer("heads-keep")
+        ffn = try fields.number("ffn")
+        if let value = fields["heads"] {
+            headsPathAsGiven = value
+            if value.hasPrefix("/") || value.hasPrefix("official:") || baseDirectory == nil {
+                headsPath = value
+            } else {
+                headsPath = (baseDirectory! as NSString).appendingPathComponent(value)
             }
         }
         if headsPath != nil && headsKeep != nil {
             throw PruningSpecError.invalidField(field: "heads", reason: "give heads or heads-keep, not both")
         }
-        if window == nil && layers == nil && headsPath == nil && headsKeep == nil && ffn == nil {
-            throw PruningSpecError.syntax("yopo: needs at least one of window, layers, heads, heads-keep, ffn")
+        if let window {
+            if window < 1 { throw fields.fail("window", "\(window) is below 1") }
+            if window > Self.maxWindow { throw fields.fail("window", "\(window) is above \(Self.maxWindow)") }
+            if window % 2 == 0 { throw fields.fail("window", "\(window) is even") }
         }
-        if let window, window < 1 || window % 2 == 0 {
-            throw PruningSpecError.invalidField(field: "window", reason: "\(window) must be an odd number ≥ 1")
-        }
-        if let ffn, !(ffn >= 1) {
-            throw PruningSpecError.invalidField(field: "ffn", reason: "\(ffn) must be ≥ 1")
-        }
+        if let headsKeep, headsKeep < 1 { throw fields.fail("heads-keep", "\(headsKeep) is below 1") }
+        if let ffn, !(ffn >= 1) { throw fields.fail("ffn", "\(fields["ffn"]!) is below 1") }
     }
 
     public var description: String {
@@ -82,94 +98,183 @@ public struct YOPOSpec: Sendable, Equatable {
         if let layers { parts.append("layers=\(layers)") }
         if let headsPath { parts.append("heads=\(headsPath)") }
         if let headsKeep { parts.append("heads-keep=\(headsKeep)") }
-        if let ffn { parts.append("ffn=\(ffn == ffn.rounded() ? String(Int(ffn)) : String(ffn))") }
+        if let ffn { parts.append("ffn=\(ffn == ffn.rounded() && abs(ffn) < 1e15 ? String(Int(ffn)) : String(ffn))") }
         return "yopo:" + parts.joined(separator: ",")
+    }
+
+    /// The heads-keep values of the official masks whose stem starts with `prefix`: `8, 16 or 24`.
+    static func officialHeadsKeep(prefix: String) -> String {
+        let values = OfficialHeadMaskData.masks.keys.compactMap { $0.hasPrefix(prefix) ? Int($0.dropFirst(prefix.count)) : nil }.sorted()
+        guard let last = values.last else { return "none" }
+        return values.count == 1 ? "\(last)" : values.dropLast().map(String.init).joined(separator: ", ") + " or \(last)"
+    }
+
+    /// `32 layers × 32 heads`.
+    static func shapeText(_ shape: DecoderShape) -> String {
+        "\(shape.numHiddenLayers) layer\(shape.numHiddenLayers == 1 ? "" : "s") × \(shape.numAttentionHeads) head\(shape.numAttentionHeads == 1 ? "" : "s")"
     }
 
     /// The presets, built from the official head masks (METHOD.md §5.4, best reconstruction; the
     /// paper's own configurations are uncertain): `yopo-25` = w 5, K = L/2, the mask keeping about
     /// half the heads, r 2; `yopo-12` = the same with K = L/4.
     /// 7B: 25.1% / 11.7% of the dense visual FLOPs; 13B: 26.1% / 12.9% (yopo convention, n = 576).
+    /// Throws `PruningSpecError.doesNotFit` on any other shape, naming the shapes the presets fit and
+    /// the fields (window, layers, ffn) that work on any model.
     public static func preset(_ name: String, for shape: DecoderShape) throws -> YOPOSpec {
+        guard presets.contains(name) else { throw PruningSpecError.syntax("unknown preset \(name) (\(presetNames.joined(separator: ", ")))") }
         let base: (mask: String, half: Int, quarter: Int)
         switch (shape.numHiddenLayers, shape.numAttentionHeads) {
         case (32, 32): base = ("headmask_7b_16", 16, 8)
         case (40, 40): base = ("headmask_13b_20", 20, 10)
         default:
-            throw PruningSpecError.invalidField(
-                field: name,
-                reason: "the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and 13B (40 × 40); this model has \(shape.numHiddenLayers) × \(shape.numAttentionHeads)")
+            let L = shape.numHiddenLayers
+            let k = name == "yopo-25" ? (L + 1) / 2 : (L + 3) / 4
+            throw PruningSpecError.doesNotFit(
+                spec: name,
+                reason: "the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads), and this model has \(shapeText(shape)); the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=\(max(0, k)),ffn=2")
         }
         var spec = YOPOSpec(window: 5, headsPath: "official:" + base.mask, ffn: 2)
-        switch name {
-        case "yopo-25": spec.layers = base.half
-        case "yopo-12": spec.layers = base.quarter
-        default: throw PruningSpecError.syntax("unknown preset \(name)")
-        }
+        spec.layers = name == "yopo-25" ? base.half : base.quarter
         return spec
     }
 
     /// Loads masks and checks every field against the decoder shape.
+    /// Throws `PruningSpecError` naming the field: layers outside [0, L], a mask file that is missing,
+    /// not a regular file, too large, not a .npy, not [L, H] or with an entry other than 0/1; a
+    /// heads-keep without an official mask for this shape; an ffn leaving no channel.
     public func resolve(for shape: DecoderShape) throws -> YOPOPlan {
         let L = shape.numHiddenLayers, H = shape.numAttentionHeads
         if let layers, layers < 0 || layers > L {
-            throw PruningSpecError.invalidField(field: "layers", reason: "\(layers) is outside [0, \(L)]")
+            throw PruningSpecError.invalidField(field: "layers", reason: "\(layers) is outside [0, \(L)] (this model has \(L) layers)")
         }
         var mask: [[Bool]]?
         if let headsPath {
             if headsPath.hasPrefix("official:") {
                 mask = try YOPOSpec.officialMask(String(headsPath.dropFirst("official:".count)))
             } else {
-                let array: NPYArray
-                do {
-                    array = try NPYArray(path: headsPath)
-                } catch {
-                    throw PruningSpecError.invalidField(field: "heads", reason: "\(error)")
-                }
-                guard array.shape.count == 2 else {
-                    throw PruningSpecError.invalidField(field: "heads", reason: "\(headsPath) has shape \(array.shape), expected [layers, heads]")
-                }
-                let flat = array.bools
-                mask = (0..<array.shape[0]).map { l in Array(flat[(l * array.shape[1])..<((l + 1) * array.shape[1])]) }
+                mask = try YOPOSpec.loadMask(path: headsPath, given: headsPathAsGiven ?? headsPath, shape: shape)
             }
         } else if let headsKeep {
-            let stem: String
+            let prefix: String?
             switch (L, H) {
-            case (32, 32): stem = "headmask_7b_\(headsKeep)"
-            case (40, 40): stem = "headmask_13b_\(headsKeep)"
-            default: stem = ""
+            case (32, 32): prefix = "headmask_7b_"
+            case (40, 40): prefix = "headmask_13b_"
+            default: prefix = nil
             }
-            guard OfficialHeadMaskData.masks[stem] != nil else {
-                let available = OfficialHeadMaskData.masks.keys.sorted().joined(separator: ", ")
+            guard let prefix else {
                 throw PruningSpecError.invalidField(
                     field: "heads-keep",
-                    reason: "no official mask keeps about \(headsKeep) heads per layer for a \(L)-layer × \(H)-head model (available: \(available))")
+                    reason: "official masks exist for LLaVA-1.5-7B (32 layers × 32 heads: heads-keep \(Self.officialHeadsKeep(prefix: "headmask_7b_"))) and LLaVA-1.5-13B (40 layers × 40 heads: \(Self.officialHeadsKeep(prefix: "headmask_13b_"))), and this model has \(Self.shapeText(shape)); give heads=PATH.npy, a [\(L), \(H)] mask, instead")
             }
-            mask = try YOPOSpec.officialMask(stem)
+            guard OfficialHeadMaskData.masks[prefix + String(headsKeep)] != nil else {
+                throw PruningSpecError.invalidField(
+                    field: "heads-keep",
+                    reason: "no official mask keeps about \(headsKeep) heads per layer of this \(Self.shapeText(shape)) model; allowed: \(Self.officialHeadsKeep(prefix: prefix))")
+            }
+            mask = try YOPOSpec.officialMask(prefix + String(headsKeep))
         }
         if let mask {
             let found = [mask.count, mask.first?.count ?? 0]
             guard found == [L, H] else {
                 throw PruningSpecError.invalidField(
-                    field: "heads", reason: "mask shape \(found) does not match the model's [\(L), \(H)] (layers, heads)")
+                    field: "heads", reason: "mask shape [\(found[0]), \(found[1])] does not match the model's [\(L), \(H)] (layers, heads)")
             }
         }
-        let width = ffn.map { Int(Double(shape.intermediateSize) / $0) }
-        if let width, width < 1 {
-            throw PruningSpecError.invalidField(field: "ffn", reason: "leaves no FFN channel of \(shape.intermediateSize)")
+        var width: Int?
+        if let ffn {
+            // ffn ≥ 1 and finite (parsing), so I / ffn is in [0, I].
+            let w = Int(Double(shape.intermediateSize) / ffn)
+            guard w >= 1 else {
+                throw PruningSpecError.invalidField(
+                    field: "ffn", reason: "\(formatRatio(ffn)) leaves no FFN channel of \(shape.intermediateSize); allowed: a number in [1, \(shape.intermediateSize)]")
+            }
+            width = w
         }
         return YOPOPlan(
             spec: self, window: window, keptLayers: layers ?? L, headMask: mask,
             visualFFNWidth: width ?? shape.intermediateSize, shape: shape)
     }
 
+    /// Bytes a `.npy` mask may take before it is read: the largest header (64 KiB + its 12-byte
+    /// prelude) plus `layers × heads` entries of at most 8 bytes; `Int.max` when that overflows.
+    static func maskByteLimit(_ shape: DecoderShape) -> Int {
+        let (cells, o1) = shape.numHiddenLayers.multipliedReportingOverflow(by: shape.numAttentionHeads)
+        let (data, o2) = cells.multipliedReportingOverflow(by: 8)
+        let (limit, o3) = data.addingReportingOverflow(65_536 + 12)
+        return o1 || o2 || o3 ? Int.max : limit
+    }
+
+    /// Reads a user's `.npy` head mask at `path` (`given` is the path as written, for messages):
+    /// a regular file within `maskByteLimit`, two dimensions `[layers, heads]` equal to the model's,
+    /// every entry 0 or 1 (bool, integer or float dtype). `[layers][heads]`, true = keep.
+    static func loadMask(path: String, given: String, shape: DecoderShape) throws -> [[Bool]] {
+        let L = shape.numHiddenLayers, H = shape.numAttentionHeads
+        let expected = "expected a .npy mask of 0/1 or bool entries with shape [layers, heads] = [\(L), \(H)]"
+        func fail(_ problem: String) -> PruningSpecError { .invalidField(field: "heads", reason: "\(problem); \(expected)") }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let code = errno
+            switch code {
+            case ENOENT, ENOTDIR: throw fail("no file '\(given)'")
+            case EACCES: throw fail("cannot read '\(given)': permission denied")
+            default: throw fail("cannot read '\(given)': \(String(cString: strerror(code)))")
+            }
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw fail("'\(given)' is a directory, not a file")
+        case S_IFCHR, S_IFBLK: throw fail("'\(given)' is a device, not a regular file")
+        case S_IFIFO: throw fail("'\(given)' is a pipe, not a regular file")
+        case S_IFSOCK: throw fail("'\(given)' is a socket, not a regular file")
+        default: throw fail("'\(given)' is not a regular file")
+        }
+        let limit = maskByteLimit(shape)
+        guard Int(info.st_size) <= limit else {
+            throw fail("'\(given)' is \(info.st_size) bytes, more than a [\(L), \(H)] mask takes (at most \(limit))")
+        }
+        let array: NPYArray
+        do {
+            array = try NPYArray(path: path)
+        } catch let FormatError.corrupt(_, reason) {
+            throw fail("'\(given)' cannot be read as .npy: \(reason)")
+        } catch FormatError.fileNotFound {
+            throw fail("cannot read '\(given)'")
+        } catch {
+            throw fail("'\(given)' cannot be read as .npy: \(error)")
+        }
+        guard array.shape.count == 2 else {
+            let dims = array.shape.count
+            throw PruningSpecError.invalidField(
+                field: "heads",
+                reason: "'\(given)' has shape [\(array.shape.map(String.init).joined(separator: ", "))] (\(dims) dimension\(dims == 1 ? "" : "s")), the model needs [\(L), \(H)] (layers, heads)")
+        }
+        guard array.shape == [L, H] else {
+            throw PruningSpecError.invalidField(
+                field: "heads", reason: "mask shape [\(array.shape[0]), \(array.shape[1])] does not match the model's [\(L), \(H)] (layers, heads)")
+        }
+        // The shape is [L, H], so values holds L·H entries (NPYArray reads exactly the shape's count).
+        guard array.values.count == L * H else { throw fail("'\(given)' holds \(array.values.count) entries, not \(L * H)") }
+        if let bad = array.values.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+            throw PruningSpecError.invalidField(
+                field: "heads",
+                reason: "'\(given)': entry [\(bad / H), \(bad % H)] (layer \(bad / H), head \(bad % H)) is \(formatRatio(array.values[bad])); a mask holds only 0/1 or true/false")
+        }
+        return (0..<L).map { l in array.values[(l * H)..<((l + 1) * H)].map { $0 == 1 } }
+    }
+
     /// An official mask by file stem (`headmask_7b_16`), `[layers][heads]`, true = keep.
     public static func officialMask(_ stem: String) throws -> [[Bool]] {
         guard let rows = OfficialHeadMaskData.masks[stem] else {
-            throw PruningSpecError.invalidField(field: "heads", reason: "no official mask \(stem)")
+            throw PruningSpecError.invalidField(
+                field: "heads", reason: "no official mask '\(stem)' (available: \(OfficialHeadMaskData.masks.keys.sorted().joined(separator: ", ")))")
         }
         return rows.map { $0.map { $0 == "1" } }
     }
+}
+
+/// `2`, `0.5`, `nan`: a number as messages show it (integers without `.0`).
+func formatRatio(_ x: Double) -> String {
+    x.isFinite && x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x)
 }
 
 /// A YOPO spec resolved against one decoder: what every layer does with visual rows.

@@ -176,12 +176,12 @@ final class FLOPsCommandTests: XCTestCase {
         try assertFails(b7 + ["--convention", "bogus"], with: "unknown --convention bogus (yopo, fastv, pdrop, sparsevlm, full)")
         try assertFails(b7 + ["--convention", "full", "--mode", "fast"], with: "unknown --mode fast (skip, simulate)")
         try assertFails(["--model", Paths.model("llava-hf-tiny"), "--prune", "yopo-25"],
-                        with: "the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and 13B (40 × 40); this model has 3 × 4")
+                        with: "prune spec yopo-25 does not fit this model: the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads), and this model has 3 layers × 4 heads")
         try assertFails(b7 + ["--prune", "yopo:layers=33"], with: "invalid prune spec field layers: 33 is outside [0, 32]")
-        try assertFails(b7 + ["--prune", "yopo:window=4"], with: "invalid prune spec field window: 4 must be an odd number ≥ 1")
-        try assertFails(b7 + ["--prune", "yopo:ffn=0.5"], with: "invalid prune spec field ffn: 0.5 must be ≥ 1")
+        try assertFails(b7 + ["--prune", "yopo:window=4"], with: "invalid prune spec field window: 4 is even; allowed: an odd integer in [1, 999]")
+        try assertFails(b7 + ["--prune", "yopo:ffn=0.5"], with: "invalid prune spec field ffn: 0.5 is below 1; allowed: a number ≥ 1, at most the model's FFN width")
         try assertFails(b7 + ["--prune", "yopo:speed=9"], with: "invalid prune spec field speed: unknown field")
-        try assertFails(b7 + ["--prune", "fastv:r=2"], with: "invalid prune spec field r: 2.0 must be in [0, 1]")
+        try assertFails(b7 + ["--prune", "fastv:r=2"], with: "invalid prune spec field r: 2 is outside [0, 1]; allowed: a number in [0, 1]")
         // A mask of the wrong shape.
         var header = "{'descr': '|b1', 'fortran_order': False, 'shape': (3, 4), }"
         while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }

@@ -65,14 +65,14 @@ final class PruningPipelineTests: XCTestCase {
         let base = ["generate", "--model", Paths.model("llava-hf-tiny"), "--image", Paths.image("chelsea.png"),
                     "--prompt", "What is shown?", "--max-tokens", "1"]
         let cases: [(String, String)] = [
-            ("yopo:window=4", "invalid prune spec field window: 4 must be an odd number ≥ 1"),
-            ("yopo:window=0", "invalid prune spec field window: 0 must be an odd number ≥ 1"),
-            ("yopo:layers=4", "invalid prune spec field layers: 4 is outside [0, 3]"),
-            ("yopo:ffn=0.5", "invalid prune spec field ffn: 0.5 must be ≥ 1"),
-            ("yopo:heads-keep=16", "invalid prune spec field heads-keep: no official mask keeps about 16 heads per layer for a 3-layer × 4-head model"),
-            ("yopo-25", "invalid prune spec field yopo-25: the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and 13B (40 × 40); this model has 3 × 4"),
-            ("yopo:colour=red", "invalid prune spec field colour: unknown field"),
-            ("fastest", "invalid prune spec: 'fastest' is not a method:key=value list or a preset"),
+            ("yopo:window=4", "invalid prune spec field window: 4 is even; allowed: an odd integer in [1, 999]"),
+            ("yopo:window=0", "invalid prune spec field window: 0 is below 1; allowed: an odd integer in [1, 999]"),
+            ("yopo:layers=4", "invalid prune spec field layers: 4 is outside [0, 3] (this model has 3 layers)"),
+            ("yopo:ffn=0.5", "invalid prune spec field ffn: 0.5 is below 1; allowed: a number ≥ 1, at most the model's FFN width"),
+            ("yopo:heads-keep=16", "invalid prune spec field heads-keep: official masks exist for LLaVA-1.5-7B (32 layers × 32 heads: heads-keep 8, 16 or 24) and LLaVA-1.5-13B (40 layers × 40 heads: 5, 10, 20 or 30), and this model has 3 layers × 4 heads; give heads=PATH.npy, a [3, 4] mask, instead"),
+            ("yopo-25", "prune spec yopo-25 does not fit this model: the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads), and this model has 3 layers × 4 heads; the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=2,ffn=2"),
+            ("yopo:colour=red", "invalid prune spec field colour: unknown field (window, layers, heads, heads-keep, ffn)"),
+            ("fastest", "invalid prune spec: 'fastest' is not none, a preset (yopo-25, yopo-12) or method:key=value (methods: yopo, fastv, pdrop, sparsevlm)"),
         ]
         for (spec, message) in cases {
             let r = try runYOPO(base + ["--prune", spec])
