@@ -221,6 +221,7 @@ public struct LLaVAConfiguration: Sendable {
             let towerConfigPath = (towerDirectory as NSString).appendingPathComponent("config.json")
             let tower = try decodeJSONFile(CLIPDirectoryConfiguration.self, path: towerConfigPath)
             let vision = tower.visionConfig
+            try inFile(towerConfigPath) { try vision.validate(keyPrefix: tower.keyPrefix) }
             if let mm = c.mmHiddenSize, mm != vision.hiddenSize {
                 throw ModelError.invalidConfiguration(
                     "mm_hidden_size \(mm) does not match the vision tower's hidden_size \(vision.hiddenSize) in \(towerDirectory)")
