@@ -293,10 +293,7 @@ public final class LLaVAPipeline {
     /// Throws `ModelError`, `FormatError`, `TokenizerError` or `GenerationError`, each naming the problem.
     public init(modelDirectory: String, options: PipelineOptions = PipelineOptions()) throws {
         let start = DispatchTime.now()
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: modelDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ModelError.invalidConfiguration("model directory \(modelDirectory) does not exist")
-        }
+        try checkModelDirectory(modelDirectory)
         let threads = options.threads ?? physicalCoreCount()
         MatMul.setThreads(threads)
         // On a terminal, a progress line while the weights are mapped.

@@ -12,13 +12,24 @@ public struct NPYArray: Sendable, Equatable {
     /// The values as booleans (non-zero = true).
     public var bools: [Bool] { values.map { $0 != 0 } }
 
-    /// Reads `path`. Throws `FormatError.fileNotFound` or `.corrupt` naming the file and the problem
-    /// (bad magic, Fortran order, unsupported dtype, data shorter than the shape).
+    /// Largest `.npy` file read, in bytes (head masks are a few kilobytes).
+    public static let maximumFileSize = 128 << 20
+    /// Largest element count (and largest single dimension) accepted, so a shape cannot make a
+    /// reader of the array allocate without bound even when another dimension is 0.
+    public static let maximumElementCount = 1 << 24
+
+    /// Reads `path`. Throws `FormatError.fileNotFound`, `.unreadable` (a directory, a device, a file
+    /// over `maximumFileSize`) or `.corrupt` naming the file and the problem (see `init(data:path:)`).
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw FormatError.fileNotFound(path) }
+        let data = try readSmallFile(path, limit: Self.maximumFileSize, kind: ".npy file")
         try self.init(data: data, path: path)
     }
 
+    /// Parses the bytes of a `.npy` file; `path` names the source in errors.
+    /// Throws `FormatError.corrupt`: bad magic, a header length past the end of the file, no
+    /// `descr` or `shape`, Fortran order, an unsupported dtype, a shape that is not a tuple of
+    /// non-negative integers each at most `maximumElementCount` with a product at most
+    /// `maximumElementCount`, data shorter than the shape needs.
     public init(data: Data, path: String = "<memory>") throws {
         let bytes = [UInt8](data)
         func fail(_ reason: String) -> FormatError { .corrupt(path, reason: reason) }
@@ -38,7 +49,9 @@ public struct NPYArray: Sendable, Equatable {
         default:
             throw fail("unsupported .npy version \(major)")
         }
-        guard headerStart + headerLength <= bytes.count else { throw fail("truncated header") }
+        guard headerLength <= bytes.count - headerStart else {
+            throw fail("header length \(headerLength) runs past the end of the file (\(bytes.count) bytes)")
+        }
         let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
         func field(_ name: String) -> String? {
             guard let r = header.range(of: "'\(name)':") else { return nil }
@@ -50,11 +63,32 @@ public struct NPYArray: Sendable, Equatable {
         let descr = String(descrField.dropFirst().prefix { $0 != quote })
         if let order = field("fortran_order"), order.hasPrefix("True") { throw fail("Fortran order is not supported") }
         guard let shapeField = field("shape"), let open = shapeField.firstIndex(of: "("),
-            let close = shapeField.firstIndex(of: ")")
+            let close = shapeField.firstIndex(of: ")"), open < close
         else { throw fail("header has no shape") }
-        let shape = shapeField[shapeField.index(after: open)..<close].split(separator: ",")
-            .compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        let count = shape.reduce(1, *)
+        let shapeText = String(shapeField[open...close])
+        let limit = Self.maximumElementCount
+        var shape: [Int] = []
+        var items = shapeField[shapeField.index(after: open)..<close].split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        // `()` is a scalar; a one-element tuple is written `(5,)`.
+        if items.last == "" && (items.count == 1 || !items[items.count - 2].isEmpty) { items.removeLast() }
+        for text in items {
+            guard let d = Int(text), d >= 0 else {
+                throw fail("shape \(shapeText) must be a tuple of non-negative integers")
+            }
+            guard d <= limit else {
+                throw fail("shape \(shapeText) has a dimension over the \(limit)-element limit")
+            }
+            shape.append(d)
+        }
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= limit else {
+                throw fail("shape \(shapeText) holds more than \(limit) elements")
+            }
+            count = product
+        }
         let itemSize: Int
         switch descr {
         case "|b1", "|u1", "<u1": itemSize = 1
@@ -63,7 +97,7 @@ public struct NPYArray: Sendable, Equatable {
         default: throw fail("unsupported dtype \(descr) (bool, uint8, int32, int64, float32, float64)")
         }
         let dataStart = headerStart + headerLength
-        guard bytes.count - dataStart >= count * itemSize else {
+        guard bytes.count - dataStart >= count * itemSize else {  // count ≤ 2^24, itemSize ≤ 8: no overflow
             throw fail("data holds \(bytes.count - dataStart) bytes, shape \(shape) needs \(count * itemSize)")
         }
         var values = [Double](repeating: 0, count: count)

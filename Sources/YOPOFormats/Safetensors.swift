@@ -5,13 +5,17 @@ import YOPOCore
 public enum FormatError: Error, CustomStringConvertible, Equatable {
     case fileNotFound(String)
     case corrupt(String, reason: String)
+    /// The path exists but cannot be read as a file: a directory, a device, a file over the size
+    /// limit of its kind, a read error.
+    case unreadable(String, reason: String)
     case unsupportedDType(tensor: String, dtype: String)
     case missingTensor(String)
 
     public var description: String {
         switch self {
-        case .fileNotFound(let p): return "file not found: \(p)"
+        case .fileNotFound(let p): return p.isEmpty ? "file not found: the path is empty" : "file not found: \(p)"
         case .corrupt(let p, let reason): return "corrupt file \(p): \(reason)"
+        case .unreadable(let p, let reason): return "cannot read \(p): \(reason)"
         case .unsupportedDType(let t, let d):
             return "tensor \(t) has unsupported dtype \(d) (supported: F32, F16, BF16)"
         case .missingTensor(let t): return "tensor \(t) is missing from the checkpoint"
@@ -25,16 +29,17 @@ public final class MappedFile: @unchecked Sendable {
     public let base: UnsafeRawPointer
     public let size: Int
 
-    /// Maps `path` read-only. Throws `FormatError.fileNotFound` or `.corrupt` (empty file, mmap failure).
+    /// Maps `path` read-only. Throws `FormatError.fileNotFound`, `.unreadable` (a directory, a
+    /// device or pipe) or `.corrupt` (empty file, mmap failure).
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw FormatError.fileNotFound(path) }
+        let fd: Int32
+        switch openRegularFile(path) {
+        case .success(let opened): (fd, size) = opened
+        case .failure(.missing): throw FormatError.fileNotFound(path)
+        case .failure(let problem): throw FormatError.unreadable(path, reason: problem.reason)
+        }
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw FormatError.corrupt(path, reason: "cannot stat") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw FormatError.corrupt(path, reason: "not a regular file") }
-        size = Int(st.st_size)
         guard size > 0 else { throw FormatError.corrupt(path, reason: "file is empty") }
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
             throw FormatError.corrupt(path, reason: "mmap failed")
@@ -55,6 +60,7 @@ public struct TensorInfo: Sendable, Equatable {
     public let byteRange: Range<Int>
 
     public var dtype: DType? { DType(rawValue: dtypeName) }
+    /// Elements in `shape` (checked against overflow when the header was read).
     public var count: Int { shape.reduce(1, *) }
 }
 
@@ -65,19 +71,43 @@ public final class SafetensorsFile: @unchecked Sendable {
     public let tensors: [String: TensorInfo]
     public let metadata: [String: String]
 
-    /// Opens and validates the header: offsets inside the file, byte counts matching shape × dtype.
+    /// Largest JSON header accepted, in bytes (the limit of the reference `safetensors` reader).
+    public static let maximumHeaderLength = 100_000_000
+
+    /// Bytes per element of the safetensors dtypes, for the byte-count check (tensors of any of
+    /// these dtypes are validated; only F32, F16 and BF16 can be loaded).
+    static let elementSizes: [String: Int] = [
+        "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+        "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+    ]
+
+    /// Opens and validates the header: a length inside the file and at most
+    /// `maximumHeaderLength`, a JSON object whose tensor entries have a dtype string, a shape of
+    /// non-negative integers whose element count fits in `Int`, and `data_offsets` `[begin, end]`
+    /// with 0 ≤ begin ≤ end ≤ the data section's size, `end − begin` being the element count × the
+    /// dtype's size. Throws `FormatError` naming the file (and the tensor).
     public init(path: String) throws {
         file = try MappedFile(path: path)
-        guard file.size >= 8 else { throw FormatError.corrupt(path, reason: "shorter than the 8-byte header length") }
-        let headerLength = Int(UInt64(littleEndian: file.base.loadUnaligned(as: UInt64.self)))
-        guard headerLength > 0, headerLength <= file.size - 8 else {
-            throw FormatError.corrupt(path, reason: "header length \(headerLength) exceeds the file size \(file.size)")
+        func corrupt(_ reason: String) -> FormatError { .corrupt(path, reason: reason) }
+        guard file.size >= 8 else {
+            throw corrupt("shorter than the 8-byte header length (\(file.size) bytes)")
         }
+        let storedLength = UInt64(littleEndian: file.base.loadUnaligned(as: UInt64.self))
+        guard storedLength > 0 else { throw corrupt("header length is 0") }
+        guard storedLength <= UInt64(file.size - 8) else {
+            throw corrupt("header length \(storedLength) exceeds the file size \(file.size)")
+        }
+        guard storedLength <= UInt64(Self.maximumHeaderLength) else {
+            throw corrupt("header length \(storedLength) is over the \(Self.maximumHeaderLength)-byte limit")
+        }
+        let headerLength = Int(storedLength)
         let headerData = Data(bytes: file.base + 8, count: headerLength)
-        guard let json = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
-            throw FormatError.corrupt(path, reason: "header is not a JSON object")
+        let parsed = try? JSONSerialization.jsonObject(with: headerData)
+        guard let json = parsed as? [String: Any] else {
+            throw corrupt(parsed == nil ? "header is not valid JSON" : "header is not a JSON object")
         }
         let dataStart = 8 + headerLength
+        let dataSize = file.size - dataStart
         var tensors: [String: TensorInfo] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in json {
@@ -85,20 +115,49 @@ public final class SafetensorsFile: @unchecked Sendable {
                 for (k, v) in (value as? [String: Any]) ?? [:] { metadata[k] = "\(v)" }
                 continue
             }
-            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-                let shape = (entry["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                let offsets = (entry["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                offsets.count == 2
-            else { throw FormatError.corrupt(path, reason: "malformed header entry for \(name)") }
-            let begin = dataStart + offsets[0], end = dataStart + offsets[1]
-            guard offsets[0] >= 0, begin <= end, end <= file.size else {
-                throw FormatError.corrupt(path, reason: "tensor \(name) lies outside the file (truncated?)")
+            guard let entry = value as? [String: Any] else {
+                throw corrupt("header entry \(name) is not an object")
             }
-            let info = TensorInfo(name: name, dtypeName: dtype, shape: shape, byteRange: begin..<end)
-            if let dt = info.dtype, dt.byteSize * info.count != end - begin {
-                throw FormatError.corrupt(path, reason: "tensor \(name): \(end - begin) bytes for shape \(shape) \(dtype)")
+            guard let dtype = entry["dtype"] as? String else {
+                throw corrupt("tensor \(name) has no dtype string")
             }
-            tensors[name] = info
+            guard let shapeList = entry["shape"] as? [Any] else {
+                throw corrupt("tensor \(name) has no shape list")
+            }
+            var shape: [Int] = []
+            for dimension in shapeList {
+                guard let d = jsonInteger(dimension), d >= 0 else {
+                    throw corrupt("tensor \(name): shape \(describeJSON(shapeList)) must list non-negative integers")
+                }
+                shape.append(d)
+            }
+            var count = 1
+            for d in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow else {
+                    throw corrupt("tensor \(name): shape \(shape) has more elements than a 64-bit count holds")
+                }
+                count = product
+            }
+            guard let offsets = entry["data_offsets"] as? [Any], offsets.count == 2,
+                let begin = jsonInteger(offsets[0]), let end = jsonInteger(offsets[1]),
+                begin >= 0, begin <= end
+            else {
+                let found = (entry["data_offsets"]).map(describeJSON) ?? "none"
+                throw corrupt("tensor \(name): data_offsets must be two integers 0 ≤ begin ≤ end, found \(found)")
+            }
+            guard end <= dataSize else {
+                throw corrupt(
+                    "tensor \(name) lies outside the file (truncated?): data_offsets [\(begin), \(end)], data section of \(dataSize) bytes")
+            }
+            if let elementSize = Self.elementSizes[dtype] {
+                let (bytes, overflow) = count.multipliedReportingOverflow(by: elementSize)
+                guard !overflow, bytes == end - begin else {
+                    throw corrupt("tensor \(name): \(end - begin) bytes for shape \(shape) \(dtype)")
+                }
+            }
+            tensors[name] = TensorInfo(
+                name: name, dtypeName: dtype, shape: shape, byteRange: (dataStart + begin)..<(dataStart + end))
         }
         self.tensors = tensors
         self.metadata = metadata
@@ -150,27 +209,48 @@ public final class SafetensorsArchive: @unchecked Sendable {
     /// Tensor name → file holding it.
     public private(set) var location: [String: String] = [:]
 
+    /// Largest `model.safetensors.index.json` read, in bytes (a 70B checkpoint's is about 100 kB).
+    public static let maximumIndexSize = 64 << 20
+
     /// Opens the weights in `directory`. Throws `FormatError.fileNotFound` when no safetensors
-    /// file exists, `.corrupt` when the index names a missing shard or a tensor the shard lacks.
+    /// file exists, `.unreadable` when the index is not a readable file of at most
+    /// `maximumIndexSize` bytes, `.corrupt` when the index is not a JSON object with a `weight_map`
+    /// object of tensor name → shard file name, names a missing shard or a tensor the shard lacks.
     public init(directory: String) throws {
         self.directory = directory
         let fm = FileManager.default
         let indexPath = (directory as NSString).appendingPathComponent("model.safetensors.index.json")
         if fm.fileExists(atPath: indexPath) {
-            guard let data = fm.contents(atPath: indexPath),
-                let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let map = json["weight_map"] as? [String: String]
-            else { throw FormatError.corrupt(indexPath, reason: "no weight_map object") }
-            for shard in Set(map.values) {
+            let data = try readSmallFile(indexPath, limit: Self.maximumIndexSize, kind: "safetensors index")
+            func corrupt(_ reason: String) -> FormatError { .corrupt(indexPath, reason: reason) }
+            guard !data.isEmpty else { throw corrupt("file is empty") }
+            guard let parsed = try? JSONSerialization.jsonObject(with: data) else {
+                throw corrupt("not valid JSON")
+            }
+            guard let json = parsed as? [String: Any] else {
+                throw corrupt("must be a JSON object with a weight_map, found \(describeJSON(parsed))")
+            }
+            guard let mapValue = json["weight_map"] else { throw corrupt("no weight_map object") }
+            guard let rawMap = mapValue as? [String: Any] else {
+                throw corrupt("weight_map must be an object of tensor name → shard file, found \(describeJSON(mapValue))")
+            }
+            var map: [String: String] = [:]
+            for (name, value) in rawMap {
+                guard let shard = value as? String, !shard.isEmpty else {
+                    throw corrupt("weight_map entry \(name) must name a shard file (a string), found \(describeJSON(value))")
+                }
+                map[name] = shard
+            }
+            for shard in Set(map.values).sorted() {
                 let p = (directory as NSString).appendingPathComponent(shard)
                 guard fm.fileExists(atPath: p) else {
-                    throw FormatError.corrupt(indexPath, reason: "shard \(shard) is listed but missing")
+                    throw corrupt("shard \(shard) is listed but missing")
                 }
                 files[shard] = try SafetensorsFile(path: p)
             }
             for (name, shard) in map {
                 guard files[shard]?.tensors[name] != nil else {
-                    throw FormatError.corrupt(indexPath, reason: "tensor \(name) is listed in \(shard) but not stored there")
+                    throw corrupt("tensor \(name) is listed in \(shard) but not stored there")
                 }
                 location[name] = shard
             }
@@ -207,5 +287,28 @@ public final class SafetensorsArchive: @unchecked Sendable {
     public func loadMatrix(_ name: String) throws -> WeightMatrix {
         guard let f = location[name], let file = files[f] else { throw FormatError.missingTensor(name) }
         return try file.loadMatrix(name)
+    }
+}
+
+/// An integer JSON value (as `JSONSerialization` returns it) that fits in `Int`, else nil
+/// (booleans, fractions, strings, integers beyond `Int`).
+func jsonInteger(_ value: Any) -> Int? {
+    if String(describing: type(of: value)).contains("Boolean") || value is String { return nil }
+    return value as? Int
+}
+
+/// A short rendering of a `JSONSerialization` value for messages.
+func describeJSON(_ value: Any) -> String {
+    switch value {
+    case let s as String: return s.count > 40 ? "\"\(s.prefix(40))…\"" : "\"\(s)\""
+    case let list as [Any]:
+        let shown = list.prefix(8).map(describeJSON).joined(separator: ", ")
+        return "[" + shown + (list.count > 8 ? ", …]" : "]")
+    case is [String: Any]: return "an object"
+    case is NSNull: return "null"
+    default:
+        if String(describing: type(of: value)).contains("Boolean") { return (value as? Bool) == true ? "true" : "false" }
+        if let n = value as? NSNumber { return n.stringValue }
+        return "\(value)"
     }
 }

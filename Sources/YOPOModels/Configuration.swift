@@ -1,5 +1,6 @@
 import Foundation
 import YOPOCore
+import YOPOFormats
 
 /// Errors raised while building or running a model. Each message names what is wrong.
 public enum ModelError: Error, CustomStringConvertible, Equatable {
@@ -28,21 +29,236 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Decodes `T` from a JSON file, with errors naming the file. Throws `ModelError.invalidConfiguration`.
+/// Largest config.json read, in bytes (a real one is a few kilobytes).
+public let maximumConfigFileSize = 16 << 20
+
+/// Decodes `T` from a JSON file, with errors naming the file and the key.
+///
+/// The file must be a regular file of at most `maximumConfigFileSize` bytes holding a JSON object.
+/// Throws `ModelError.invalidConfiguration` with one line: `PATH is a directory…`, `PATH is empty`,
+/// `PATH is not valid JSON`, `PATH must be a JSON object, found a list`, `PATH: missing key K`,
+/// `PATH: K must be an integer, found 24.5`, or a field's own message prefixed by `PATH: `.
 public func decodeJSONFile<T: Decodable>(_ type: T.Type, path: String) throws -> T {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw ModelError.invalidConfiguration("cannot read \(path)")
+    let data: Data
+    do {
+        data = try readSmallFile(path, limit: maximumConfigFileSize, kind: "config file")
+    } catch let e as FormatError {
+        throw ModelError.invalidConfiguration("\(e)")
+    }
+    guard !data.isEmpty else { throw ModelError.invalidConfiguration("\(path) is empty") }
+    guard let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+        throw ModelError.invalidConfiguration("\(path) is not valid JSON")
+    }
+    guard tree is [String: Any] else {
+        throw ModelError.invalidConfiguration("\(path) must be a JSON object, found \(describeJSONKind(tree))")
+    }
+    func keyPath(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
+    func value(at codingPath: [CodingKey]) -> Any? {
+        var node: Any? = tree
+        for key in codingPath {
+            if let index = key.intValue, let list = node as? [Any] {
+                node = index < list.count ? list[index] : nil
+            } else {
+                node = (node as? [String: Any])?[key.stringValue]
+            }
+        }
+        return node
     }
     do {
         return try JSONDecoder().decode(T.self, from: data)
-    } catch let DecodingError.keyNotFound(key, _) {
-        throw ModelError.invalidConfiguration("\(path): missing key \(key.stringValue)")
-    } catch let DecodingError.typeMismatch(_, ctx) {
+    } catch ModelError.invalidConfiguration(let reason) {
+        throw ModelError.invalidConfiguration("\(path): \(reason)")
+    } catch DecodingError.keyNotFound(let key, let context) {
+        throw ModelError.invalidConfiguration("\(path): missing key \(keyPath(context.codingPath + [key]))")
+    } catch DecodingError.typeMismatch(let expected, let context) where !context.codingPath.isEmpty {
         throw ModelError.invalidConfiguration(
-            "\(path): wrong type at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))")
+            "\(path): \(keyPath(context.codingPath)) must be \(describeExpectedType(expected)), found \(describeJSONValue(value(at: context.codingPath)))")
+    } catch DecodingError.valueNotFound(let expected, let context) where !context.codingPath.isEmpty {
+        throw ModelError.invalidConfiguration(
+            "\(path): \(keyPath(context.codingPath)) must be \(describeExpectedType(expected)), found null")
+    } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+        throw ModelError.invalidConfiguration(
+            "\(path): \(keyPath(context.codingPath)) has a value that cannot be used: \(describeJSONValue(value(at: context.codingPath)))")
     } catch {
-        throw ModelError.invalidConfiguration("\(path) is not valid JSON")
+        throw ModelError.invalidConfiguration("\(path) cannot be read as a model configuration")
     }
+}
+
+/// A type as a user would name a JSON value of it.
+func describeExpectedType(_ type: Any.Type) -> String {
+    switch type {
+    case is Int.Type: return "an integer"
+    case is Float.Type, is Double.Type: return "a number"
+    case is String.Type: return "a string"
+    case is Bool.Type: return "true or false"
+    default:
+        let name = String(describing: type)
+        if name.hasPrefix("Array") { return "a list" }
+        if name.hasPrefix("Dictionary") { return "an object" }
+        return "a value of another kind"
+    }
+}
+
+/// The kind of a `JSONSerialization` value: `a list`, `a string`, …
+func describeJSONKind(_ value: Any?) -> String {
+    switch value {
+    case nil, is NSNull: return "null"
+    case is [Any]: return "a list"
+    case is [String: Any]: return "an object"
+    case is String: return "a string"
+    default:
+        if String(describing: type(of: value!)).contains("Boolean") { return "true or false" }
+        return "a number"
+    }
+}
+
+/// A short rendering of a `JSONSerialization` value: `24.5`, `"two"`, `[1, 2]`, `an object`.
+func describeJSONValue(_ value: Any?) -> String {
+    switch value {
+    case nil, is NSNull: return "null"
+    case let s as String: return s.count > 40 ? "\"\(s.prefix(40))…\"" : "\"\(s)\""
+    case let list as [Any]:
+        let shown = list.prefix(6).map { describeJSONValue($0) }.joined(separator: ", ")
+        return "[" + shown + (list.count > 6 ? ", …]" : "]")
+    case is [String: Any]: return "an object"
+    default:
+        if String(describing: type(of: value!)).contains("Boolean") { return (value as? Bool) == true ? "true" : "false" }
+        if let n = value as? NSNumber { return n.stringValue }
+        return "a value"
+    }
+}
+
+/// A JSON value read only to be shown in a message (`24.5`, `"yarn"`, `[1, 2]`, `an object`).
+struct JSONSummary: Decodable {
+    var text: String
+
+    init(from decoder: Decoder) throws {
+        if let c = try? decoder.singleValueContainer() {
+            if c.decodeNil() { text = "null"; return }
+            if let b = try? c.decode(Bool.self) { text = b ? "true" : "false"; return }
+            if let i = try? c.decode(Int.self) { text = "\(i)"; return }
+            if let d = try? c.decode(Double.self) { text = "\(d)"; return }
+            if let s = try? c.decode(String.self) { text = s.count > 40 ? "\"\(s.prefix(40))…\"" : "\"\(s)\""; return }
+        }
+        if var list = try? decoder.unkeyedContainer() {
+            var items: [String] = []
+            while !list.isAtEnd, items.count < 6, let item = try? list.decode(JSONSummary.self) { items.append(item.text) }
+            text = "[" + items.joined(separator: ", ") + (list.isAtEnd ? "]" : ", …]")
+            return
+        }
+        text = "an object"
+    }
+}
+
+/// Typed reads of config.json keys whose failures name the key path and the value found.
+/// A key that is absent or `null` takes the default, as transformers does.
+extension KeyedDecodingContainer {
+    /// `text_config.hidden_size`-style path of `key`.
+    func keyPath(_ key: Key) -> String { (codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".") }
+
+    /// The value at `key`, rendered for a message.
+    func found(_ key: Key) -> String { (try? decode(JSONSummary.self, forKey: key))?.text ?? "an unreadable value" }
+
+    func isAbsent(_ key: Key) -> Bool { !contains(key) || ((try? decodeNil(forKey: key)) ?? false) }
+
+    func mismatch(_ key: Key, _ expected: String) -> ModelError {
+        .invalidConfiguration("\(keyPath(key)) must be \(expected), found \(found(key))")
+    }
+
+    func integer(_ key: Key) throws -> Int? {
+        if isAbsent(key) { return nil }
+        // Booleans are not integers; Int decoding of 5.0 succeeds, of 24.5 or 1e30 fails.
+        if (try? decode(Bool.self, forKey: key)) != nil { throw mismatch(key, "an integer") }
+        guard let v = try? decode(Int.self, forKey: key) else { throw mismatch(key, "an integer") }
+        return v
+    }
+
+    func number(_ key: Key) throws -> Double? {
+        if isAbsent(key) { return nil }
+        if (try? decode(Bool.self, forKey: key)) != nil { throw mismatch(key, "a number") }
+        guard let v = try? decode(Double.self, forKey: key), v.isFinite else { throw mismatch(key, "a number") }
+        return v
+    }
+
+    func string(_ key: Key) throws -> String? {
+        if isAbsent(key) { return nil }
+        guard let v = try? decode(String.self, forKey: key) else { throw mismatch(key, "a string") }
+        return v
+    }
+
+    func boolean(_ key: Key) throws -> Bool? {
+        if isAbsent(key) { return nil }
+        guard let v = try? decode(Bool.self, forKey: key) else { throw mismatch(key, "true or false") }
+        return v
+    }
+
+    /// Throws unless the value at `key` is a JSON object (`text_config`, `vision_config`).
+    func requireObject(_ key: Key) throws {
+        guard (try? nestedContainer(keyedBy: AnyCodingKey.self, forKey: key)) != nil else { throw mismatch(key, "an object") }
+    }
+
+    /// An integer or a list of integers (`eos_token_id`).
+    func integers(_ key: Key) throws -> [Int]? {
+        if isAbsent(key) { return nil }
+        if (try? decode(Bool.self, forKey: key)) != nil { throw mismatch(key, "an integer or a list of integers") }
+        if let v = try? decode(Int.self, forKey: key) { return [v] }
+        if let v = try? decode([Int].self, forKey: key) { return v }
+        throw mismatch(key, "an integer or a list of integers")
+    }
+}
+
+/// Any key of a JSON object.
+struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// A checked sum of products, nil on overflow.
+func checkedSumOfProducts(_ terms: [[Int]]) -> Int? {
+    var total = 0
+    for factors in terms {
+        var product = 1
+        for f in factors {
+            let (p, overflow) = product.multipliedReportingOverflow(by: f)
+            if overflow { return nil }
+            product = p
+        }
+        let (sum, overflow) = total.addingReportingOverflow(product)
+        if overflow { return nil }
+        total = sum
+    }
+    return total
+}
+
+/// Checks `value` lies in `range`; the message names `key` (with its prefix) and the allowed range.
+func requireInRange(_ value: Int, _ range: ClosedRange<Int>, _ key: String) throws {
+    guard range.contains(value) else {
+        throw ModelError.invalidConfiguration(
+            "\(key) must be an integer from \(range.lowerBound) to \(range.upperBound), found \(value)")
+    }
+}
+
+/// The largest sizes a configuration may give. They are far above any released LLaMA or CLIP
+/// (LLaMA-3.1-405B: hidden 16384, intermediate 53248, 126 layers, 128 heads; vocabularies ≤ 262144)
+/// and keep every product of sizes — weight counts, KV widths, FLOPs of a prompt of a few thousand
+/// tokens — inside 64-bit integers.
+public enum ConfigurationLimits {
+    public static let hiddenSize = 65536
+    public static let intermediateSize = 262_144
+    public static let layers = 512
+    public static let attentionHeads = 1024
+    public static let headDim = 1024
+    public static let vocabSize = 1 << 22
+    /// `max_position_embeddings`, `tokenizer_model_max_length`.
+    public static let contextLength = 1 << 24
+    /// CLIP `image_size`, pixels.
+    public static let imageSize = 16384
+    /// Patches per side of the vision grid (`image_size / patch_size`).
+    public static let gridSize = 256
+    /// Weights of the decoder, and of the vision tower (each).
+    public static let parameters = 1 << 42
 }
 
 /// `rope_scaling` / `rope_parameters` (transformers 4.x writes `rope_scaling: {type, factor}` and a
@@ -55,6 +271,42 @@ public struct RopeParameters: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case ropeType = "rope_type", type, ropeTheta = "rope_theta", factor
+    }
+
+    public init(ropeType: String?, type: String?, ropeTheta: Float?, factor: Float?) {
+        self.ropeType = ropeType
+        self.type = type
+        self.ropeTheta = ropeTheta
+        self.factor = factor
+    }
+
+    /// Reads the keys with messages naming the key path (`text_config.rope_parameters.rope_type`),
+    /// the allowed values and the value found. Throws `ModelError.invalidConfiguration`.
+    public init(from decoder: Decoder) throws {
+        let c: KeyedDecodingContainer<CodingKeys>
+        do {
+            c = try decoder.container(keyedBy: CodingKeys.self)
+        } catch {
+            let path = decoder.codingPath.map(\.stringValue).joined(separator: ".")
+            let found = (try? JSONSummary(from: decoder))?.text ?? "another value"
+            throw ModelError.invalidConfiguration("\(path) must be an object such as {\"rope_type\": \"linear\", \"factor\": 2}, found \(found)")
+        }
+        ropeType = try c.string(.ropeType)
+        type = try c.string(.type)
+        for (key, value) in [(CodingKeys.ropeType, ropeType), (.type, type)] {
+            if let value, value != "default", value != "linear" {
+                throw ModelError.invalidConfiguration(
+                    "\(c.keyPath(key)) \"\(value)\" is not supported (default, linear)")
+            }
+        }
+        ropeTheta = try c.number(.ropeTheta).map(Float.init)
+        factor = try c.number(.factor).map(Float.init)
+        if let ropeTheta, !(ropeTheta.isFinite && ropeTheta > 0) {
+            throw ModelError.invalidConfiguration("\(c.keyPath(.ropeTheta)) must be a positive number, found \(c.found(.ropeTheta))")
+        }
+        if let factor, !(factor.isFinite && factor > 0) {
+            throw ModelError.invalidConfiguration("\(c.keyPath(.factor)) must be a positive number, found \(c.found(.factor))")
+        }
     }
 
     /// `default` or `linear` (others are rejected at load).
@@ -79,10 +331,13 @@ public struct LlamaConfiguration: Codable, Sendable {
     /// Linear RoPE scaling factor (positions divided by it); 1 when absent.
     public var ropeScalingFactor: Float
     public var bosTokenID: Int?
-    public var eosTokenID: Int?
+    /// `eos_token_id`: one id or a list of ids (transformers accepts both); empty when absent.
+    public var eosTokenIDs: [Int]
+    /// The first of `eosTokenIDs`.
+    public var eosTokenID: Int? { eosTokenIDs.first }
 
     /// `hidden_size / num_attention_heads` unless `head_dim` is given.
-    public var headDim: Int { explicitHeadDim ?? hiddenSize / numAttentionHeads }
+    public var headDim: Int { explicitHeadDim ?? hiddenSize / max(numAttentionHeads, 1) }
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", numHiddenLayers = "num_hidden_layers"
@@ -113,34 +368,35 @@ public struct LlamaConfiguration: Codable, Sendable {
         self.ropeTheta = ropeTheta
         self.ropeScalingFactor = ropeScalingFactor
         self.bosTokenID = 1
-        self.eosTokenID = 2
+        self.eosTokenIDs = [2]
     }
 
+    /// Reads the keys; a key of the wrong JSON type throws `ModelError.invalidConfiguration`
+    /// naming its path and the value found (sizes are range-checked by `validate`).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 4096
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? 32
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? 32
-        numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? 11008
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? 32000
-        rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? 1e-6
-        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048
-        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
-        hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "silu"
-        explicitHeadDim = try c.decodeIfPresent(Int.self, forKey: .explicitHeadDim)
-        bosTokenID = try? c.decodeIfPresent(Int.self, forKey: .bosTokenID)
-        eosTokenID = try? c.decodeIfPresent(Int.self, forKey: .eosTokenID)
+        hiddenSize = try c.integer(.hiddenSize) ?? 4096
+        numHiddenLayers = try c.integer(.numHiddenLayers) ?? 32
+        numAttentionHeads = try c.integer(.numAttentionHeads) ?? 32
+        numKeyValueHeads = try c.integer(.numKeyValueHeads) ?? numAttentionHeads
+        intermediateSize = try c.integer(.intermediateSize) ?? 11008
+        vocabSize = try c.integer(.vocabSize) ?? 32000
+        rmsNormEps = Float(try c.number(.rmsNormEps) ?? 1e-6)
+        maxPositionEmbeddings = try c.integer(.maxPositionEmbeddings) ?? 2048
+        tieWordEmbeddings = try c.boolean(.tieWordEmbeddings) ?? false
+        hiddenAct = try c.string(.hiddenAct) ?? "silu"
+        explicitHeadDim = try c.integer(.explicitHeadDim)
+        bosTokenID = try c.integer(.bosTokenID)
+        eosTokenIDs = try c.integers(.eosTokenID) ?? []
         let scaling = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeScaling)
         let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
-        ropeTheta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10000
-        let rope = scaling ?? parameters
-        switch rope?.kind ?? "default" {
-        case "default": ropeScalingFactor = 1
-        case "linear": ropeScalingFactor = rope?.factor ?? 1
-        case let other:
-            throw ModelError.invalidConfiguration("rope scaling type \(other) is not supported (default, linear)")
+        let theta = try c.number(.ropeTheta).map(Float.init)
+        if let theta, !(theta.isFinite && theta > 0) {
+            throw ModelError.invalidConfiguration("\(c.keyPath(.ropeTheta)) must be a positive number, found \(c.found(.ropeTheta))")
         }
+        ropeTheta = theta ?? parameters?.ropeTheta ?? 10000
+        let rope = scaling ?? parameters
+        ropeScalingFactor = rope?.kind == "linear" ? rope?.factor ?? 1 : 1
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -163,17 +419,55 @@ public struct LlamaConfiguration: Codable, Sendable {
         }
     }
 
-    /// Checks the numbers are usable. Throws `ModelError.invalidConfiguration` naming the field.
-    public func validate() throws {
-        func require(_ ok: Bool, _ what: String) throws {
-            if !ok { throw ModelError.invalidConfiguration(what) }
+    /// Checks every size against `ConfigurationLimits` and against each other, and the parameter
+    /// count with checked arithmetic, before anything is allocated or multiplied.
+    /// - Parameter keyPrefix: how the keys are named in messages (`text_config.` for llava-hf, empty
+    ///   for original LLaVA, where the LLaMA keys are top-level).
+    /// Throws `ModelError.invalidConfiguration` naming the key, the allowed values and the value found.
+    public func validate(keyPrefix: String = "text_config.") throws {
+        func fail(_ what: String) -> ModelError { .invalidConfiguration(what) }
+        let limits = ConfigurationLimits.self
+        try requireInRange(hiddenSize, 1...limits.hiddenSize, keyPrefix + "hidden_size")
+        try requireInRange(intermediateSize, 1...limits.intermediateSize, keyPrefix + "intermediate_size")
+        try requireInRange(numHiddenLayers, 1...limits.layers, keyPrefix + "num_hidden_layers")
+        try requireInRange(numAttentionHeads, 1...limits.attentionHeads, keyPrefix + "num_attention_heads")
+        try requireInRange(numKeyValueHeads, 1...numAttentionHeads, keyPrefix + "num_key_value_heads")
+        guard numAttentionHeads % numKeyValueHeads == 0 else {
+            throw fail("\(keyPrefix)num_attention_heads \(numAttentionHeads) must be a multiple of num_key_value_heads \(numKeyValueHeads)")
         }
-        try require(hiddenSize > 0 && numHiddenLayers > 0 && intermediateSize > 0 && vocabSize > 0,
-                    "text_config sizes must be positive")
-        try require(numAttentionHeads > 0 && numKeyValueHeads > 0 && numAttentionHeads % numKeyValueHeads == 0,
-                    "num_attention_heads \(numAttentionHeads) must be a multiple of num_key_value_heads \(numKeyValueHeads)")
-        try require(headDim % 2 == 0, "head_dim \(headDim) must be even for RoPE")
-        try require(hiddenAct == "silu", "hidden_act \(hiddenAct) is not supported (silu)")
+        if let explicitHeadDim {
+            try requireInRange(explicitHeadDim, 2...limits.headDim, keyPrefix + "head_dim")
+        } else {
+            guard (2...limits.headDim).contains(headDim) else {
+                throw fail("\(keyPrefix)hidden_size / num_attention_heads gives head_dim \(headDim) (\(hiddenSize) / \(numAttentionHeads)); it must be from 2 to \(limits.headDim) (or set head_dim)")
+            }
+        }
+        guard headDim % 2 == 0 else { throw fail("\(keyPrefix)head_dim \(headDim) must be even for RoPE") }
+        try requireInRange(vocabSize, 1...limits.vocabSize, keyPrefix + "vocab_size")
+        try requireInRange(maxPositionEmbeddings, 1...limits.contextLength, keyPrefix + "max_position_embeddings")
+        guard rmsNormEps.isFinite, rmsNormEps >= 0 else {
+            throw fail("\(keyPrefix)rms_norm_eps must be a number ≥ 0, found \(rmsNormEps)")
+        }
+        guard ropeTheta.isFinite, ropeTheta > 0 else {
+            throw fail("\(keyPrefix)rope_theta must be a positive number, found \(ropeTheta)")
+        }
+        guard ropeScalingFactor.isFinite, ropeScalingFactor > 0 else {
+            throw fail("\(keyPrefix)rope scaling factor must be a positive number, found \(ropeScalingFactor)")
+        }
+        guard hiddenAct == "silu" else { throw fail("\(keyPrefix)hidden_act \(hiddenAct) is not supported (silu)") }
+        if let bos = bosTokenID, !(0..<vocabSize).contains(bos) {
+            throw fail("\(keyPrefix)bos_token_id \(bos) is outside the vocabulary (0 to \(vocabSize - 1))")
+        }
+        for eos in eosTokenIDs where !(0..<vocabSize).contains(eos) {
+            throw fail("\(keyPrefix)eos_token_id \(eos) is outside the vocabulary (0 to \(vocabSize - 1))")
+        }
+        let d = hiddenSize, q = numAttentionHeads * headDim, kv = numKeyValueHeads * headDim
+        let perLayer = checkedSumOfProducts([[2, d, q], [2, d, kv], [3, d, intermediateSize], [2, d]])
+        let total = perLayer.flatMap { checkedSumOfProducts([[numHiddenLayers, $0], [2, vocabSize, d], [d]]) }
+        guard let total, total <= limits.parameters else {
+            throw fail(
+                "\(keyPrefix)hidden_size \(d), intermediate_size \(intermediateSize), num_hidden_layers \(numHiddenLayers) and vocab_size \(vocabSize) give more than \(limits.parameters) weights")
+        }
     }
 }
 
@@ -190,8 +484,8 @@ public struct CLIPVisionConfiguration: Codable, Sendable {
     public var layerNormEps: Float
 
     /// Patches per side (24 for 336/14).
-    public var gridSize: Int { imageSize / patchSize }
-    public var headDim: Int { hiddenSize / numAttentionHeads }
+    public var gridSize: Int { imageSize / max(patchSize, 1) }
+    public var headDim: Int { hiddenSize / max(numAttentionHeads, 1) }
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
@@ -220,32 +514,60 @@ public struct CLIPVisionConfiguration: Codable, Sendable {
         self.layerNormEps = layerNormEps
     }
 
+    /// Reads the keys; a key of the wrong JSON type or an unknown `hidden_act` throws
+    /// `ModelError.invalidConfiguration` naming its path (sizes are range-checked by `validate`).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 768
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? 3072
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? 12
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? 12
-        numChannels = try c.decodeIfPresent(Int.self, forKey: .numChannels) ?? 3
-        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? 224
-        patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize) ?? 32
-        let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "quick_gelu"
+        hiddenSize = try c.integer(.hiddenSize) ?? 768
+        intermediateSize = try c.integer(.intermediateSize) ?? 3072
+        numHiddenLayers = try c.integer(.numHiddenLayers) ?? 12
+        numAttentionHeads = try c.integer(.numAttentionHeads) ?? 12
+        numChannels = try c.integer(.numChannels) ?? 3
+        imageSize = try c.integer(.imageSize) ?? 224
+        patchSize = try c.integer(.patchSize) ?? 32
+        let act = try c.string(.hiddenAct) ?? "quick_gelu"
         guard let a = Activation(rawValue: act) else {
-            throw ModelError.invalidConfiguration("vision hidden_act \(act) is not supported")
+            throw ModelError.invalidConfiguration("\(c.keyPath(.hiddenAct)) \(act) is not supported (quick_gelu, gelu)")
         }
         hiddenAct = a
-        layerNormEps = try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? 1e-5
+        layerNormEps = Float(try c.number(.layerNormEps) ?? 1e-5)
     }
 
-    public func validate() throws {
-        guard hiddenSize > 0, numAttentionHeads > 0, hiddenSize % numAttentionHeads == 0 else {
-            throw ModelError.invalidConfiguration("vision hidden_size \(hiddenSize) must be a multiple of num_attention_heads \(numAttentionHeads)")
+    /// Checks every size against `ConfigurationLimits` and against each other, and the parameter
+    /// count with checked arithmetic.
+    /// - Parameter keyPrefix: how the keys are named in messages (`vision_config.`, or empty for a
+    ///   bare `CLIPVisionModel` config).
+    /// Throws `ModelError.invalidConfiguration` naming the key, the allowed values and the value found.
+    public func validate(keyPrefix: String = "vision_config.") throws {
+        func fail(_ what: String) -> ModelError { .invalidConfiguration(what) }
+        let limits = ConfigurationLimits.self
+        try requireInRange(hiddenSize, 1...limits.hiddenSize, keyPrefix + "hidden_size")
+        try requireInRange(intermediateSize, 1...limits.intermediateSize, keyPrefix + "intermediate_size")
+        try requireInRange(numHiddenLayers, 1...limits.layers, keyPrefix + "num_hidden_layers")
+        try requireInRange(numAttentionHeads, 1...limits.attentionHeads, keyPrefix + "num_attention_heads")
+        guard hiddenSize % numAttentionHeads == 0 else {
+            throw fail("\(keyPrefix)hidden_size \(hiddenSize) must be a multiple of num_attention_heads \(numAttentionHeads)")
         }
-        guard patchSize > 0, imageSize >= patchSize, imageSize % patchSize == 0 else {
-            throw ModelError.invalidConfiguration("vision image_size \(imageSize) must be a multiple of patch_size \(patchSize)")
+        guard numChannels == 3 else { throw fail("\(keyPrefix)num_channels must be 3, found \(numChannels)") }
+        try requireInRange(imageSize, 1...limits.imageSize, keyPrefix + "image_size")
+        try requireInRange(patchSize, 1...imageSize, keyPrefix + "patch_size")
+        guard imageSize % patchSize == 0 else {
+            throw fail("\(keyPrefix)image_size \(imageSize) must be a multiple of patch_size \(patchSize)")
         }
-        guard numHiddenLayers > 0, numChannels == 3 else {
-            throw ModelError.invalidConfiguration("vision num_hidden_layers must be positive and num_channels 3")
+        guard gridSize <= limits.gridSize else {
+            throw fail("\(keyPrefix)image_size \(imageSize) / patch_size \(patchSize) gives a \(gridSize)×\(gridSize) patch grid; at most \(limits.gridSize)×\(limits.gridSize) is supported")
+        }
+        guard layerNormEps.isFinite, layerNormEps >= 0 else {
+            throw fail("\(keyPrefix)layer_norm_eps must be a number ≥ 0, found \(layerNormEps)")
+        }
+        let d = hiddenSize, positions = gridSize * gridSize + 1
+        let perLayer = checkedSumOfProducts([[4, d, d], [2, d, intermediateSize], [10, d]])
+        let total = perLayer.flatMap {
+            checkedSumOfProducts([[numHiddenLayers, $0], [d, 3, patchSize, patchSize], [positions, d], [3, d]])
+        }
+        guard let total, total <= limits.parameters else {
+            throw fail(
+                "\(keyPrefix)hidden_size \(d), intermediate_size \(intermediateSize), num_hidden_layers \(numHiddenLayers) and patch_size \(patchSize) give more than \(limits.parameters) weights")
         }
     }
 }
@@ -254,15 +576,20 @@ public struct CLIPVisionConfiguration: Codable, Sendable {
 /// or of a bare `CLIPVisionModel` (`model_type: clip_vision_model`, keys at the top level).
 public struct CLIPDirectoryConfiguration: Decodable, Sendable {
     public var visionConfig: CLIPVisionConfiguration
+    /// How the vision keys are named in messages: `vision_config.` when nested, else empty.
+    public var keyPrefix: String
 
     enum CodingKeys: String, CodingKey { case visionConfig = "vision_config", modelType = "model_type" }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        if let v = try c.decodeIfPresent(CLIPVisionConfiguration.self, forKey: .visionConfig) {
-            visionConfig = v
+        if !c.isAbsent(.visionConfig) {
+            try c.requireObject(.visionConfig)
+            visionConfig = try c.decode(CLIPVisionConfiguration.self, forKey: .visionConfig)
+            keyPrefix = "vision_config."
         } else {
             visionConfig = try CLIPVisionConfiguration(from: decoder)
+            keyPrefix = ""
         }
     }
 }

@@ -13,10 +13,16 @@ public enum LLaVALayout: String, Sendable, Codable {
     case original
 }
 
-/// llava-hf `config.json` (`LlavaConfig`). Omitted keys take `LlavaConfig` defaults.
+/// llava-hf `config.json` (`LlavaConfig`). Omitted keys take `LlavaConfig` defaults; a missing
+/// `text_config` / `vision_config` is recorded (`textConfigGiven`), since `LlavaConfig`'s defaults
+/// (LLaMA-7B, CLIP ViT-L/14-336) only fit a checkpoint whose weights have those sizes.
 public struct LlavaHFConfiguration: Decodable, Sendable {
     public var textConfig: LlamaConfiguration
     public var visionConfig: CLIPVisionConfiguration
+    /// Whether config.json has `text_config` (else `textConfig` holds LLaMA-7B's defaults).
+    public var textConfigGiven: Bool
+    /// Whether config.json has `vision_config` (else `visionConfig` is `.llavaDefault`).
+    public var visionConfigGiven: Bool
     public var imageTokenIndex: Int
     public var visionFeatureLayer: Int
     public var visionFeatureSelectStrategy: String
@@ -33,18 +39,28 @@ public struct LlavaHFConfiguration: Decodable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        textConfig = try c.decodeIfPresent(LlamaConfiguration.self, forKey: .textConfig)
-            ?? LlamaConfiguration(from: EmptyDecoder())
-        visionConfig = try c.decodeIfPresent(CLIPVisionConfiguration.self, forKey: .visionConfig) ?? .llavaDefault
-        imageTokenIndex = try c.decodeIfPresent(Int.self, forKey: .imageTokenIndex)
-            ?? c.decodeIfPresent(Int.self, forKey: .imageTokenID) ?? 32000
+        textConfigGiven = !c.isAbsent(.textConfig)
+        if textConfigGiven {
+            try c.requireObject(.textConfig)
+            textConfig = try c.decode(LlamaConfiguration.self, forKey: .textConfig)
+        } else {
+            textConfig = LlamaConfiguration()
+        }
+        visionConfigGiven = !c.isAbsent(.visionConfig)
+        if visionConfigGiven {
+            try c.requireObject(.visionConfig)
+            visionConfig = try c.decode(CLIPVisionConfiguration.self, forKey: .visionConfig)
+        } else {
+            visionConfig = .llavaDefault
+        }
+        imageTokenIndex = try c.integer(.imageTokenIndex) ?? c.integer(.imageTokenID) ?? 32000
         if let list = try? c.decode([Int].self, forKey: .visionFeatureLayer) {
             throw ModelError.invalidConfiguration("vision_feature_layer lists several layers \(list); only one is supported")
         }
-        visionFeatureLayer = try c.decodeIfPresent(Int.self, forKey: .visionFeatureLayer) ?? -2
-        visionFeatureSelectStrategy = try c.decodeIfPresent(String.self, forKey: .visionFeatureSelectStrategy) ?? "default"
-        projectorHiddenAct = try c.decodeIfPresent(String.self, forKey: .projectorHiddenAct) ?? "gelu"
-        multimodalProjectorBias = try c.decodeIfPresent(Bool.self, forKey: .multimodalProjectorBias) ?? true
+        visionFeatureLayer = try c.integer(.visionFeatureLayer) ?? -2
+        visionFeatureSelectStrategy = try c.string(.visionFeatureSelectStrategy) ?? "default"
+        projectorHiddenAct = try c.string(.projectorHiddenAct) ?? "gelu"
+        multimodalProjectorBias = try c.boolean(.multimodalProjectorBias) ?? true
     }
 }
 
@@ -72,47 +88,41 @@ public struct LlavaOriginalConfiguration: Decodable, Sendable {
     public init(from decoder: Decoder) throws {
         textConfig = try LlamaConfiguration(from: decoder)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        mmVisionTower = try c.decodeIfPresent(String.self, forKey: .mmVisionTower)
-        mmVisionSelectLayer = try c.decodeIfPresent(Int.self, forKey: .mmVisionSelectLayer) ?? -2
-        mmVisionSelectFeature = try c.decodeIfPresent(String.self, forKey: .mmVisionSelectFeature) ?? "patch"
-        mmProjectorType = try c.decodeIfPresent(String.self, forKey: .mmProjectorType) ?? "linear"
-        mmHiddenSize = try c.decodeIfPresent(Int.self, forKey: .mmHiddenSize)
-        imageAspectRatio = try c.decodeIfPresent(String.self, forKey: .imageAspectRatio)
-        mmUseImStartEnd = try c.decodeIfPresent(Bool.self, forKey: .mmUseImStartEnd) ?? false
-        mmPatchMergeType = try c.decodeIfPresent(String.self, forKey: .mmPatchMergeType)
-        tokenizerModelMaxLength = try c.decodeIfPresent(Int.self, forKey: .tokenizerModelMaxLength)
+        mmVisionTower = try c.string(.mmVisionTower)
+        mmVisionSelectLayer = try c.integer(.mmVisionSelectLayer) ?? -2
+        mmVisionSelectFeature = try c.string(.mmVisionSelectFeature) ?? "patch"
+        mmProjectorType = try c.string(.mmProjectorType) ?? "linear"
+        mmHiddenSize = try c.integer(.mmHiddenSize)
+        imageAspectRatio = try c.string(.imageAspectRatio)
+        mmUseImStartEnd = try c.boolean(.mmUseImStartEnd) ?? false
+        mmPatchMergeType = try c.string(.mmPatchMergeType)
+        tokenizerModelMaxLength = try c.integer(.tokenizerModelMaxLength)
     }
 }
 
-/// A decoder that has no keys: decoding from it yields every type's defaults.
-struct EmptyDecoder: Decoder {
-    var codingPath: [CodingKey] = []
-    var userInfo: [CodingUserInfoKey: Any] = [:]
-    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        KeyedDecodingContainer(EmptyContainer<Key>())
+/// Checks `path` names an existing checkpoint directory. `what` names it in messages
+/// (`model directory`, `vision tower directory`). Throws `ModelError.invalidConfiguration`:
+/// an empty path, a path that does not exist, a regular file or another non-directory.
+public func checkModelDirectory(_ path: String, what: String = "model directory") throws {
+    guard !path.isEmpty else { throw ModelError.invalidConfiguration("\(what) path is empty") }
+    var st = stat()
+    guard stat(path, &st) == 0 else { throw ModelError.invalidConfiguration("\(what) \(path) does not exist") }
+    switch st.st_mode & S_IFMT {
+    case S_IFDIR: return
+    case S_IFREG:
+        throw ModelError.invalidConfiguration(
+            "\(what) \(path) is a file, not a checkpoint directory (a directory with config.json and *.safetensors)")
+    default:
+        throw ModelError.invalidConfiguration("\(what) \(path) is not a directory")
     }
-    func unkeyedContainer() throws -> UnkeyedDecodingContainer {
-        throw DecodingError.typeMismatch([Any].self, .init(codingPath: [], debugDescription: "empty"))
-    }
-    func singleValueContainer() throws -> SingleValueDecodingContainer {
-        throw DecodingError.typeMismatch(Any.self, .init(codingPath: [], debugDescription: "empty"))
-    }
-    struct EmptyContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-        var codingPath: [CodingKey] = []
-        var allKeys: [Key] = []
-        func contains(_ key: Key) -> Bool { false }
-        func decodeNil(forKey key: Key) throws -> Bool { true }
-        func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-            throw DecodingError.keyNotFound(key, .init(codingPath: [], debugDescription: "empty"))
-        }
-        func nestedContainer<N: CodingKey>(keyedBy type: N.Type, forKey key: Key) throws -> KeyedDecodingContainer<N> {
-            KeyedDecodingContainer(EmptyContainer<N>())
-        }
-        func nestedUnkeyedContainer(forKey key: Key) throws -> UnkeyedDecodingContainer {
-            throw DecodingError.keyNotFound(key, .init(codingPath: [], debugDescription: "empty"))
-        }
-        func superDecoder() throws -> Decoder { EmptyDecoder() }
-        func superDecoder(forKey key: Key) throws -> Decoder { EmptyDecoder() }
+}
+
+/// Runs `body`, prefixing the message of a `ModelError.invalidConfiguration` with `path: `.
+func inFile<T>(_ path: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch ModelError.invalidConfiguration(let reason) {
+        throw ModelError.invalidConfiguration("\(path): \(reason)")
     }
 }
 
@@ -135,14 +145,25 @@ public struct LLaVAConfiguration: Sendable {
     public var visionTowerDirectory: String
     /// Largest prompt + generation length the model supports.
     public var contextLength: Int
+    /// Where the text keys were read, and how they are named in messages (`text_config.` or empty).
+    public var configPath: String
+    public var textKeyPrefix: String
+    /// Where the vision keys were read (the tower's config.json for the original layout), and how
+    /// they are named in messages (`vision_config.` or empty).
+    public var visionConfigPath: String
+    public var visionKeyPrefix: String
 
     /// Visual tokens per image: grid² (+1 when CLS is kept).
     public var visualTokensPerImage: Int { vision.gridSize * vision.gridSize + (dropsCLS ? 0 : 1) }
 
-    /// Reads `directory/config.json` and resolves the layout, the vision tower and the image mode.
+    /// Reads `directory/config.json` and resolves the layout, the vision tower and the image mode,
+    /// then validates every size (`LlamaConfiguration.validate`, `CLIPVisionConfiguration.validate`,
+    /// the feature layer, the context length), so `yopo generate`, `flops --model`
+    /// and `bench --model` share one check before anything is allocated or multiplied.
     /// - Parameter visionTower: overrides the vision tower directory (original layout).
-    /// Throws `ModelError.invalidConfiguration` naming the problem.
+    /// Throws `ModelError.invalidConfiguration` naming the file, the key and the problem.
     public static func load(directory: String, visionTower: String? = nil) throws -> LLaVAConfiguration {
+        try checkModelDirectory(directory)
         let configPath = (directory as NSString).appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: configPath) else {
             throw ModelError.invalidConfiguration("no config.json in \(directory)")
@@ -153,52 +174,144 @@ public struct LLaVAConfiguration: Sendable {
         }
         let header = try decodeJSONFile(Header.self, path: configPath)
         let architecture = header.architectures?.first ?? ""
+        var configuration: LLaVAConfiguration
         if architecture == "LlavaForConditionalGeneration" || (architecture.isEmpty && header.model_type == "llava") {
             let c = try decodeJSONFile(LlavaHFConfiguration.self, path: configPath)
             guard let act = Activation(rawValue: c.projectorHiddenAct) else {
-                throw ModelError.invalidConfiguration("projector_hidden_act \(c.projectorHiddenAct) is not supported")
+                throw ModelError.invalidConfiguration(
+                    "\(configPath): projector_hidden_act \(c.projectorHiddenAct) is not supported (gelu, quick_gelu, silu)")
             }
             let strategy = c.visionFeatureSelectStrategy
             guard strategy == "default" || strategy == "full" else {
-                throw ModelError.invalidConfiguration("vision_feature_select_strategy \(strategy) is not supported")
+                throw ModelError.invalidConfiguration(
+                    "\(configPath): vision_feature_select_strategy \(strategy) is not supported (default, full)")
             }
-            return LLaVAConfiguration(
+            if let tower = visionTower { try checkModelDirectory(tower, what: "vision tower directory") }
+            if !c.textConfigGiven || !c.visionConfigGiven {
+                try checkDefaultsMatchWeights(directory: directory, configPath: configPath, text: !c.textConfigGiven,
+                                              vision: !c.visionConfigGiven)
+            }
+            configuration = LLaVAConfiguration(
                 layout: .llavaHF, text: c.textConfig, vision: c.visionConfig, imageTokenIndex: c.imageTokenIndex,
                 visionFeatureLayer: c.visionFeatureLayer, dropsCLS: strategy == "default",
                 projectorActivation: act, projectorBias: c.multimodalProjectorBias, imageAspectMode: .crop,
                 visionTowerDirectory: visionTower ?? directory,
-                contextLength: c.textConfig.maxPositionEmbeddings)
-        }
-        if architecture.hasPrefix("LlavaLlama") || header.model_type == "llava_llama" || header.model_type == "llava" {
+                contextLength: c.textConfig.maxPositionEmbeddings,
+                configPath: configPath, textKeyPrefix: "text_config.",
+                visionConfigPath: configPath, visionKeyPrefix: "vision_config.")
+        } else if architecture.hasPrefix("LlavaLlama") || header.model_type == "llava_llama" || header.model_type == "llava" {
             let c = try decodeJSONFile(LlavaOriginalConfiguration.self, path: configPath)
-            guard c.mmProjectorType == "mlp2x_gelu" else {
-                throw ModelError.invalidConfiguration("mm_projector_type \(c.mmProjectorType) is not supported (mlp2x_gelu)")
-            }
-            guard !c.mmUseImStartEnd else {
-                throw ModelError.invalidConfiguration("mm_use_im_start_end is not supported")
-            }
             let feature = c.mmVisionSelectFeature
-            guard feature == "patch" || feature == "cls_patch" else {
-                throw ModelError.invalidConfiguration("mm_vision_select_feature \(feature) is not supported")
+            try inFile(configPath) {
+                guard c.mmProjectorType == "mlp2x_gelu" else {
+                    throw ModelError.invalidConfiguration("mm_projector_type \(c.mmProjectorType) is not supported (mlp2x_gelu)")
+                }
+                guard !c.mmUseImStartEnd else {
+                    throw ModelError.invalidConfiguration("mm_use_im_start_end is not supported")
+                }
+                guard feature == "patch" || feature == "cls_patch" else {
+                    throw ModelError.invalidConfiguration("mm_vision_select_feature \(feature) is not supported (patch, cls_patch)")
+                }
+                if let n = c.tokenizerModelMaxLength {
+                    try requireInRange(n, 1...ConfigurationLimits.contextLength, "tokenizer_model_max_length")
+                }
             }
             let towerDirectory = try resolveVisionTower(
                 override: visionTower, configured: c.mmVisionTower, checkpoint: directory)
             let towerConfigPath = (towerDirectory as NSString).appendingPathComponent("config.json")
-            let vision = try decodeJSONFile(CLIPDirectoryConfiguration.self, path: towerConfigPath).visionConfig
+            let tower = try decodeJSONFile(CLIPDirectoryConfiguration.self, path: towerConfigPath)
+            let vision = tower.visionConfig
+            try inFile(towerConfigPath) { try vision.validate(keyPrefix: tower.keyPrefix) }
             if let mm = c.mmHiddenSize, mm != vision.hiddenSize {
                 throw ModelError.invalidConfiguration(
                     "mm_hidden_size \(mm) does not match the vision tower's hidden_size \(vision.hiddenSize) in \(towerDirectory)")
             }
-            return LLaVAConfiguration(
+            configuration = LLaVAConfiguration(
                 layout: .original, text: c.textConfig, vision: vision, imageTokenIndex: -200,
                 visionFeatureLayer: c.mmVisionSelectLayer, dropsCLS: feature == "patch",
                 projectorActivation: .gelu, projectorBias: true,
                 imageAspectMode: try aspectMode(c.imageAspectRatio),
                 visionTowerDirectory: towerDirectory,
-                contextLength: c.tokenizerModelMaxLength ?? c.textConfig.maxPositionEmbeddings)
+                contextLength: c.tokenizerModelMaxLength ?? c.textConfig.maxPositionEmbeddings,
+                configPath: configPath, textKeyPrefix: "",
+                visionConfigPath: towerConfigPath, visionKeyPrefix: tower.keyPrefix)
+        } else {
+            throw ModelError.invalidConfiguration(
+                "\(configPath): architecture \(architecture.isEmpty ? "(none)" : architecture) is not a LLaVA-1.5 model")
         }
-        throw ModelError.invalidConfiguration(
-            "\(configPath): architecture \(architecture.isEmpty ? "(none)" : architecture) is not a LLaVA-1.5 model")
+        try configuration.validate()
+        return configuration
+    }
+
+    /// Every size checked, each message prefixed by the file it comes from.
+    func validate() throws {
+        try inFile(configPath) { try text.validate(keyPrefix: textKeyPrefix) }
+        try inFile(visionConfigPath) { try vision.validate(keyPrefix: visionKeyPrefix) }
+        try inFile(configPath) {
+            let total = vision.numHiddenLayers
+            guard (-(total + 1)...total).contains(visionFeatureLayer) else {
+                let key = layout == .llavaHF ? "vision_feature_layer" : "mm_vision_select_layer"
+                throw ModelError.invalidConfiguration(
+                    "\(key) \(visionFeatureLayer) is outside the \(total)-layer vision tower (allowed: \(-(total + 1)) to \(total))")
+            }
+        }
+    }
+
+    /// The llava-hf image token must be a row of the embedding table (checked once the weights
+    /// are known to match the vocabulary, so a wrong vocab_size is named by the tensor first).
+    func checkImageToken() throws {
+        if layout == .llavaHF, imageTokenIndex < 0 || imageTokenIndex >= text.vocabSize {
+            throw ModelError.invalidConfiguration(
+                "\(configPath): image_token_index \(imageTokenIndex) is outside the vocabulary of \(text.vocabSize)")
+        }
+    }
+
+    /// With `text_config` (`vision_config`) absent, `LlavaConfig` assumes LLaMA-7B (CLIP
+    /// ViT-L/14-336) sizes. That is kept only when the stored weights have those sizes; otherwise
+    /// the missing key is named, instead of silently describing another model.
+    static func checkDefaultsMatchWeights(directory: String, configPath: String, text: Bool, vision: Bool) throws {
+        let archive = try? SafetensorsArchive(directory: directory)
+        func stored(_ names: [String]) -> (String, [Int])? {
+            for n in names { if let info = archive?.info(n) { return (n, info.shape) } }
+            return nil
+        }
+        func check(_ key: String, _ defaults: String, _ names: [String], _ expected: [Int]) throws {
+            let found = stored(names)
+            guard found?.1 != expected else { return }
+            let seen = found.map { "\($0.0) has shape \($0.1)" } ?? "no \(names[0]) is stored"
+            throw ModelError.invalidConfiguration(
+                "\(configPath) has no \(key), so transformers would assume \(defaults), but the weights do not match (\(seen), expected \(expected)); add the checkpoint's \(key)")
+        }
+        if text {
+            try check("text_config", "LLaMA-7B sizes (hidden_size 4096, 32 layers, vocab_size 32000)",
+                      ["language_model.model.embed_tokens.weight", "model.language_model.embed_tokens.weight"], [32000, 4096])
+        }
+        if vision {
+            let prefixes = ["vision_tower.vision_model.", "model.vision_tower.vision_model."]
+            let defaults = "CLIP ViT-L/14-336 sizes (hidden_size 1024, patch_size 14, image_size 336)"
+            try check("vision_config", defaults, prefixes.map { $0 + "embeddings.patch_embedding.weight" }, [1024, 3, 14, 14])
+            try check("vision_config", defaults, prefixes.map { $0 + "embeddings.position_embedding.weight" }, [577, 1024])
+        }
+    }
+
+    /// The decoder and vision layers stored in `weights` must be the ones the config describes: a
+    /// `num_hidden_layers` below the stored count would silently run fewer layers. Throws
+    /// `ModelError.invalidConfiguration` naming the key and both counts.
+    func checkStoredLayers(_ weights: WeightStore) throws {
+        func describe(_ indices: Set<Int>, _ kind: String) -> String {
+            let top = indices.max() ?? -1
+            return indices.count == top + 1 ? "\(indices.count) \(kind) layers" : "\(kind) layers numbered up to \(top)"
+        }
+        let textLayers = weights.layerIndices(prefix: "layers.")
+        if textLayers.count != text.numHiddenLayers || (textLayers.max() ?? -1) != text.numHiddenLayers - 1 {
+            throw ModelError.invalidConfiguration(
+                "\(configPath): \(textKeyPrefix)num_hidden_layers is \(text.numHiddenLayers) but the checkpoint stores \(describe(textLayers, "decoder"))")
+        }
+        let visionLayers = weights.layerIndices(prefix: "vision.encoder.layers.")
+        if let top = visionLayers.max(), top >= vision.numHiddenLayers {
+            throw ModelError.invalidConfiguration(
+                "\(visionConfigPath): \(visionKeyPrefix)num_hidden_layers is \(vision.numHiddenLayers) but the checkpoint stores \(describe(visionLayers, "vision"))")
+        }
     }
 
     static func aspectMode(_ value: String?) throws -> SquareMode {
@@ -215,12 +328,13 @@ public struct LLaVAConfiguration: Sendable {
             fm.fileExists(atPath: (path as NSString).appendingPathComponent("config.json"))
         }
         if let override {
+            try checkModelDirectory(override, what: "vision tower directory")
             guard isTower(override) else {
                 throw ModelError.invalidConfiguration("vision tower directory \(override) has no config.json")
             }
             return override
         }
-        guard let configured else {
+        guard let configured, !configured.isEmpty else {
             throw ModelError.invalidConfiguration("config.json names no mm_vision_tower; pass --vision-tower DIR")
         }
         let candidate = configured.hasPrefix("/") ? configured : (checkpoint as NSString).appendingPathComponent(configured)
@@ -322,12 +436,15 @@ public final class LLaVAModel {
             try weights.add(archive, map: LLaVAWeightNames.original)
             try weights.add(try SafetensorsArchive(directory: config.visionTowerDirectory), map: LLaVAWeightNames.clipDirectory)
         }
+        try config.checkStoredLayers(weights)
         weights.progress = progress
         try self.init(configuration: config, weights: weights)
     }
 
-    /// Builds the model from canonical-named weights. Throws `ModelError` on a missing/mis-shaped tensor.
+    /// Builds the model from canonical-named weights. Throws `ModelError` on an invalid configuration
+    /// (see `LLaVAConfiguration.load`) or a missing/mis-shaped tensor.
     public init(configuration: LLaVAConfiguration, weights: WeightStore) throws {
+        try configuration.validate()
         self.configuration = configuration
         let d = configuration.text.hiddenSize, dv = configuration.vision.hiddenSize
         visionTower = try CLIPVisionTower(
@@ -342,11 +459,7 @@ public final class LLaVAModel {
             projector2Bias = nil
         }
         decoder = try LlamaDecoder(config: configuration.text, weights: weights)
-        if configuration.layout == .llavaHF,
-            configuration.imageTokenIndex < 0 || configuration.imageTokenIndex >= configuration.text.vocabSize {
-            throw ModelError.invalidConfiguration(
-                "image_token_index \(configuration.imageTokenIndex) is outside the vocabulary of \(configuration.text.vocabSize)")
-        }
+        try configuration.checkImageToken()
     }
 
     /// Vision-tower features of the selected layer.

@@ -81,6 +81,18 @@ public final class WeightStore {
         return dtypes.count == 1 ? dtypes.first : nil
     }
 
+    /// The layer numbers `N` of registered canonical names `prefix` + `N.` + … (`layers.` for the
+    /// decoder, `vision.encoder.layers.` for the vision tower).
+    public func layerIndices(prefix: String) -> Set<Int> {
+        var indices = Set<Int>()
+        for name in sources.keys where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let dot = rest.firstIndex(of: "."), let n = Int(rest[..<dot]), n >= 0 else { continue }
+            indices.insert(n)
+        }
+        return indices
+    }
+
     /// Canonical names registered but never taken: an unexpected tensor in the checkpoint.
     public var unusedNames: [String] { untaken.sorted() }
 }

@@ -93,16 +93,43 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
             if let s = model[key]?.string, !s.isEmpty { throw unsupported("BPE \(key)") }
         }
         guard let vocabMembers = model["vocab"]?.members else { throw corrupt("model.vocab is not an object") }
+        let addedList: [JSONValue]
+        if let value = root["added_tokens"], !value.isNull {
+            guard let list = value.array else { throw corrupt("added_tokens is not a list") }
+            addedList = list
+        } else {
+            addedList = []
+        }
+        // Ids index a table of spellings, so they are bounded by the number of tokens defined: an
+        // id of 10^9 would otherwise allocate gigabytes.
+        let idLimit = vocabMembers.count + addedList.count + configuration.addedTokens.count
+        let idRule = "ids must be from 0 to \(idLimit - 1), the number of tokens defined"
+        var tokens = [String?](repeating: nil, count: idLimit)
         var vocab = ByteStringTable(capacity: vocabMembers.count)
         var maxID = -1
         for m in vocabMembers {
             let (token, value) = (m.key, m.value)
-            guard let id = value.int, id >= 0 else { throw corrupt("id of \(token) is not a number") }
-            guard vocab.insert(token, id) else { throw corrupt("token \(token) appears twice in model.vocab") }
+            guard let id = value.int else {
+                throw corrupt("id of token \(printable(token)) in model.vocab must be an integer, found \(value.summary)")
+            }
+            guard id >= 0, id < idLimit else {
+                throw corrupt("token \(printable(token)) in model.vocab has id \(id); \(idRule)")
+            }
+            if let other = tokens[id] {
+                throw corrupt("tokens \(printable(other)) and \(printable(token)) share id \(id) in model.vocab")
+            }
+            guard vocab.insert(token, id) else { throw corrupt("token \(printable(token)) appears twice in model.vocab") }
+            tokens[id] = token
             maxID = max(maxID, id)
         }
 
-        let mergeList = model["merges"]?.array ?? []
+        let mergeList: [JSONValue]
+        if let value = model["merges"], !value.isNull {
+            guard let list = value.array else { throw corrupt("model.merges is not a list") }
+            mergeList = list
+        } else {
+            mergeList = []
+        }
         var merges: [UInt64: (rank: Int32, id: Int32)] = [:]
         merges.reserveCapacity(mergeList.count)
         for (rank, entry) in mergeList.enumerated() {
@@ -115,16 +142,24 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
             guard pair.count == 2 else { throw corrupt("merge \(rank + 1) is not a pair of tokens") }
             guard let a = vocab[pair[0]], let b = vocab[pair[1]], let merged = vocab[pair[0] + pair[1]] else {
                 let text = pair.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
-                throw corrupt("merge \(rank + 1) (\(text)) uses a token missing from the vocabulary")
+                throw corrupt("merge \(rank + 1) (\(printable(text))) uses a token missing from the vocabulary")
             }
             merges[UInt64(a) << 32 | UInt64(b)] = (Int32(rank), Int32(merged))
         }
 
         var added: [AddedToken] = []
-        for entry in root["added_tokens"]?.array ?? [] {
-            guard let id = entry["id"]?.int, id >= 0, let content = entry["content"]?.string else {
+        var addedContent: [Int: String] = [:]
+        for entry in addedList {
+            guard let id = entry["id"]?.int, let content = entry["content"]?.string else {
                 throw corrupt("added token without id or content")
             }
+            guard id >= 0, id < idLimit else {
+                throw corrupt("added token \(printable(content)) has id \(id); \(idRule)")
+            }
+            if let other = addedContent[id], other != content {
+                throw corrupt("added tokens \(printable(other)) and \(printable(content)) share id \(id)")
+            }
+            addedContent[id] = content
             let special = entry["special"]?.bool ?? false
             added.append(AddedToken(
                 id: id, content: content, special: special,
@@ -133,12 +168,16 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         }
         // Added tokens known only to tokenizer_config.json (older checkpoints).
         let known = Set(added.map(\.id))
-        added += configuration.addedTokens.filter { !known.contains($0.id) }
+        for t in configuration.addedTokens where !known.contains(t.id) {
+            guard t.id >= 0, t.id < idLimit else {
+                throw corrupt("added token \(printable(t.content)) of tokenizer_config.json has id \(t.id); \(idRule)")
+            }
+            added.append(t)
+        }
         added.sort { $0.id < $1.id }
 
         let size = max(maxID + 1, (added.map(\.id).max() ?? -1) + 1)
-        var tokens = [String?](repeating: nil, count: size)
-        for m in vocabMembers { tokens[m.value.int!] = m.key }
+        tokens.removeLast(idLimit - size)
         for t in added { tokens[t.id] = t.content }
 
         self.configuration = configuration
@@ -162,6 +201,9 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         self.preTokenizer = try Self.parsePreTokenizer(root["pre_tokenizer"], unsupported)
         self.decoder = try Self.parseDecoder(root["decoder"], unsupported)
         (templatePrefix, templateSuffix) = try Self.parsePostProcessor(root["post_processor"], unsupported)
+        if let bad = (templatePrefix + templateSuffix).first(where: { $0 < 0 || $0 >= size }) {
+            throw corrupt("post_processor special token id \(bad) is outside the vocabulary (0 to \(size - 1))")
+        }
 
         let byContent = addedByContent
         func id(_ spelling: String?) -> Int? {

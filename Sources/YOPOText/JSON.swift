@@ -35,6 +35,18 @@ indirect enum JSONValue {
     var members: [JSONMember]? { if case .object(let m) = self { return m } else { return nil } }
     var isNull: Bool { if case .null = self { return true } else { return false } }
 
+    /// A short rendering for messages: `5`, `-1.5`, `"two"`, `a list`, `an object`.
+    var summary: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let d): return d == d.rounded() && abs(d) < 9e15 ? "\(Int(d))" : "\(d)"
+        case .string(let s): return "\"" + printable(s) + "\""
+        case .array: return "a list"
+        case .object: return "an object"
+        }
+    }
+
     /// Parses a whole document. Throws `JSONError` with the byte offset of the problem.
     static func parse(_ data: Data) throws -> JSONValue {
         try data.withUnsafeBytes { raw in

@@ -106,7 +106,14 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
 
         // Added tokens of tokenizer_config.json, then the special tokens the slow tokenizer splits out.
         var added: [Int: AddedToken] = [:]
-        for t in configuration.addedTokens { added[t.id] = t }
+        let idLimit = n + configuration.addedTokens.count
+        for t in configuration.addedTokens {
+            guard t.id >= 0, t.id < idLimit else {
+                throw TokenizerError.corrupt(
+                    path, reason: "added token \(printable(t.content)) of tokenizer_config.json has id \(t.id); ids must be from 0 to \(idLimit - 1), the number of tokens defined")
+            }
+            added[t.id] = t
+        }
         var specials = Set<Int>()
         func special(_ spelling: String?, fallback: Int?) -> Int? {
             guard let s = spelling ?? fallback.map({ model.pieces[$0].piece }) else { return nil }

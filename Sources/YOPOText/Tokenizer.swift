@@ -1,4 +1,5 @@
 import Foundation
+import YOPOFormats
 
 /// Errors raised while loading tokenizer files. Each message is one line naming the file or directory.
 public enum TokenizerError: Error, CustomStringConvertible, Equatable {
@@ -7,6 +8,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case fileNotFound(String)
     /// The file exists but cannot be parsed.
     case corrupt(String, reason: String)
+    /// The path cannot be read as a file: a directory, a device, a file over `maximumTokenizerFileSize`.
+    case unreadable(String, reason: String)
     /// The file is valid but uses a feature this package does not implement.
     case unsupported(String, feature: String)
 
@@ -16,6 +19,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
             return "no tokenizer in \(d): expected tokenizer.model (SentencePiece) or tokenizer.json (HF tokenizers)"
         case .fileNotFound(let p): return "tokenizer file not found: \(p)"
         case .corrupt(let p, let reason): return "corrupt tokenizer file \(p): \(reason)"
+        case .unreadable(let p, let reason): return "cannot read tokenizer file \(p): \(reason)"
         case .unsupported(let p, let feature): return "unsupported tokenizer feature in \(p): \(feature)"
         }
     }
@@ -142,15 +146,34 @@ public func tokenizerFile(in directory: URL, preferSentencePiece: Bool) throws -
     }
 }
 
+/// Largest tokenizer file read, in bytes (LLaMA's tokenizer.json is 1.8 MB, the largest vocabularies'
+/// about 35 MB), so a huge or endless file cannot exhaust memory.
+public let maximumTokenizerFileSize = 64 << 20
+
+/// The bytes of a tokenizer file. Throws `TokenizerError.fileNotFound`, `.unreadable` (a directory,
+/// a device, a file over `maximumTokenizerFileSize`) or `.corrupt` (empty).
 func readFile(_ url: URL) throws -> Data {
-    guard FileManager.default.fileExists(atPath: url.path) else { throw TokenizerError.fileNotFound(url.path) }
+    let data: Data
     do {
-        let data = try Data(contentsOf: url, options: .mappedIfSafe)
-        guard !data.isEmpty else { throw TokenizerError.corrupt(url.path, reason: "file is empty") }
-        return data
-    } catch let e as TokenizerError {
-        throw e
-    } catch {
-        throw TokenizerError.corrupt(url.path, reason: "cannot read: \(error.localizedDescription)")
+        data = try readSmallFile(url.path, limit: maximumTokenizerFileSize, kind: "tokenizer file")
+    } catch FormatError.fileNotFound {
+        throw TokenizerError.fileNotFound(url.path)
+    } catch FormatError.unreadable(_, let reason) {
+        throw TokenizerError.unreadable(url.path, reason: reason)
     }
+    guard !data.isEmpty else { throw TokenizerError.corrupt(url.path, reason: "file is empty") }
+    return data
+}
+
+/// `s` for a one-line message: control characters escaped, at most 40 characters.
+func printable(_ s: String) -> String {
+    var out = ""
+    for scalar in s.unicodeScalars.prefix(40) {
+        if scalar.properties.generalCategory == .control || scalar == "\u{2028}" || scalar == "\u{2029}" {
+            out += scalar.escaped(asASCII: true)
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return s.unicodeScalars.count > 40 ? out + "…" : out
 }

@@ -25,11 +25,13 @@ public struct TokenizerConfiguration: Sendable, Equatable {
 
     /// Reads `tokenizer_config.json`, `special_tokens_map.json` and `added_tokens.json` from
     /// `directory`; missing files leave the fields unset.
-    /// Throws `TokenizerError.corrupt` naming a file that is not a JSON object.
+    /// Throws `TokenizerError.corrupt` naming a file that is not a JSON object, an added token whose
+    /// id is not a non-negative integer or that has no content, a `model_max_length` below 1;
+    /// `.unreadable` for a file that is a directory, a device or over `maximumTokenizerFileSize`.
     public init(directory: URL) throws {
         let config = directory.appendingPathComponent("tokenizer_config.json")
         if FileManager.default.fileExists(atPath: config.path) {
-            apply(try Self.jsonObject(at: config))
+            try apply(try Self.jsonObject(at: config), path: config.path)
         }
         let map = directory.appendingPathComponent("special_tokens_map.json")
         if FileManager.default.fileExists(atPath: map.path) {
@@ -47,8 +49,9 @@ public struct TokenizerConfiguration: Sendable, Equatable {
             let known = Set(addedTokens.map(\.id))
             for m in try Self.jsonObject(at: added).members ?? [] {
                 let (content, value) = (m.key, m.value)
-                guard let id = value.int else {
-                    throw TokenizerError.corrupt(added.path, reason: "id of \(content) is not a number")
+                guard let id = value.int, id >= 0 else {
+                    throw TokenizerError.corrupt(
+                        added.path, reason: "id of \(printable(content)) must be a non-negative integer, found \(value.summary)")
                 }
                 if !known.contains(id) {
                     addedTokens.append(AddedToken(id: id, content: content, special: additionalSpecialTokens.contains(content)))
@@ -58,8 +61,8 @@ public struct TokenizerConfiguration: Sendable, Equatable {
         }
     }
 
-    /// Applies the keys of a parsed `tokenizer_config.json` object.
-    mutating func apply(_ json: JSONValue) {
+    /// Applies the keys of a parsed `tokenizer_config.json` object; `path` names it in errors.
+    mutating func apply(_ json: JSONValue, path: String = "tokenizer_config.json") throws {
         addBOSToken = json["add_bos_token"]?.bool ?? addBOSToken
         addEOSToken = json["add_eos_token"]?.bool ?? addEOSToken
         bosToken = Self.tokenString(json["bos_token"]) ?? bosToken
@@ -70,12 +73,24 @@ public struct TokenizerConfiguration: Sendable, Equatable {
         for key in ["additional_special_tokens", "extra_special_tokens"] {
             if let list = json[key]?.array { additionalSpecialTokens += list.compactMap(Self.tokenString) }
         }
-        if let n = json["model_max_length"]?.double, n < 1e15 { modelMaxLength = Int(n) }
+        if let value = json["model_max_length"], !value.isNull {
+            // transformers writes 1e30 (or larger) for "no limit".
+            guard let n = value.double, n >= 1 else {
+                throw TokenizerError.corrupt(path, reason: "model_max_length must be a positive integer, found \(value.summary)")
+            }
+            if n < 1e15 { modelMaxLength = Int(n) }
+        }
         if let decoder = json["added_tokens_decoder"]?.members {
             var tokens: [AddedToken] = []
             for m in decoder {
                 let (key, t) = (m.key, m.value)
-                guard let id = Int(key), let content = t["content"]?.string else { continue }
+                guard let id = Int(key), id >= 0 else {
+                    throw TokenizerError.corrupt(
+                        path, reason: "added_tokens_decoder key \(printable(key)) is not a token id (a non-negative integer)")
+                }
+                guard let content = t["content"]?.string else {
+                    throw TokenizerError.corrupt(path, reason: "added_tokens_decoder entry \(id) has no content string")
+                }
                 tokens.append(AddedToken(
                     id: id, content: content, special: t["special"]?.bool ?? false,
                     singleWord: t["single_word"]?.bool ?? false, lstrip: t["lstrip"]?.bool ?? false,

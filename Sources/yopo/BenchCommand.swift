@@ -128,10 +128,6 @@ struct Bench: OneLineErrorCommand {
 
         let decoder: LlamaDecoder, vision: CLIPVisionTower?, name: String, fullShape: DecoderShape
         if let model {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw GenerationError.invalidOption("model directory \(model) does not exist")
-            }
             let llava = try LLaVAModel(directory: model)
             guard layers == nil || layers! <= llava.configuration.text.numHiddenLayers else {
                 throw GenerationError.invalidOption("layers \(layers!) exceeds the checkpoint's \(llava.configuration.text.numHiddenLayers)")
