@@ -171,7 +171,7 @@ struct Bench: OneLineErrorCommand {
                 decoder: decoder.config, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
                 threads: threadCount, bandwidthProbe: decodeTokens > 0)
             try limits.require(need, threads: threadCount, what: "bench",
-                               for: "\(name)'s activations and caches (\(promptTokens) prompt tokens, \(decodeTokens) decode steps)",
+                               for: "\(name)'s activations and caches (\(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
                                hint: Self.fewerTokens)
         } else {
             var config = try Bench.dimensions(arch)
@@ -250,6 +250,9 @@ struct Bench: OneLineErrorCommand {
         }
     }
 
+    /// `1 decode step`, `16 decode steps`.
+    static func steps(_ n: Int) -> String { "\(n) decode step\(n == 1 ? "" : "s")" }
+
     static let fewerTokens = "use fewer tokens (--visual-tokens, --grid, --system-tokens, --text-tokens, --decode-tokens)"
 
     /// Refuses, before any weight is generated, a random-weights run that does not fit this machine:
@@ -268,7 +271,7 @@ struct Bench: OneLineErrorCommand {
             : "\(n) distinct \(type) layer\(n == 1 ? "" : "s")"
         let weightsDominate = (weights ?? 0) >= (run ?? Int.max)
         try limits.require(total, threads: threads, what: "bench",
-                           for: "\(arch) (\(layerText), \(promptTokens) prompt tokens, \(decodeTokens) decode steps)",
+                           for: "\(arch) (\(layerText), \(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
                            hint: weightsDominate && !sharedLayers ? "use --layers N or --shared-layers"
                                : weightsDominate ? "use --layers N" : Self.fewerTokens)
     }

@@ -93,8 +93,15 @@ struct MemoryLimits {
             throw ArgumentError("\(what) needs about \(Self.gib(bytes)) for \(detail), this machine has \(Self.gib(physicalBytes)); \(hint)")
         }
         if let limit = addressSpaceBytes {
-            let reserved = Double(mappedBytes) + Double(threads) * Double(Self.perThreadReservation) + Double(Self.addressSpaceHeadroom)
-            if Double(bytes) + reserved > Double(limit) {
+            let base = Double(mappedBytes) + Double(Self.addressSpaceHeadroom) + Double(bytes)
+            let perThread = Double(Self.perThreadReservation)
+            if base + Double(threads) * perThread > Double(limit) {
+                let fitting = Int(((Double(limit) - base) / perThread).rounded(.down))
+                if fitting >= 1 {
+                    // The threads' reservations, not the run, are what does not fit.
+                    throw ArgumentError(
+                        "\(what) needs about \(Self.gib(bytes)) for \(detail) and \(threads) threads reserve about \(Self.gib(threads * Self.perThreadReservation)), more than the \(Self.gib(limit)) address-space limit (ulimit -v) leaves; use --threads \(fitting) or fewer")
+                }
                 throw ArgumentError(
                     "\(what) needs about \(Self.gib(bytes)) for \(detail), more than the \(Self.gib(limit)) address-space limit (ulimit -v) leaves; \(hint)")
             }

@@ -109,6 +109,10 @@ let sweepCLIValueCases: [SweepCase] = {
     add("bench-fp32-slice-memory",
         "bench needs about 8.3 GiB for llava-1.5-7b (6 distinct fp32 layers, 641 prompt tokens, 16 decode steps), more than the 8.0 GiB address-space limit (ulimit -v) leaves; use --layers N or --shared-layers",
         ["bench", "--random-weights", "fp32", "--layers", "6"])
+    // The run fits; 44 threads' reservations (160 MiB each) on top of it do not.
+    add("bench-threads-address-space",
+        "bench needs about 1.3 GiB for llava-hf-tiny's activations and caches (641 prompt tokens, 1 decode step) and 44 threads reserve about 6.9 GiB, more than the 8.0 GiB address-space limit (ulimit -v) leaves; use --threads ",
+        ["bench", "--model", hf, "--threads", "44", "--decode-tokens", "1"])
     add("bench-million-tokens-memory",
         "bench needs about 358.9 GiB for llava-1.5-7b (1 layer sharing one bf16 weight set, 1000065 prompt tokens, 16 decode steps)",
         ["bench", "--shared-layers", "--layers", "1", "--visual-tokens", "1000000"])
