@@ -127,6 +127,82 @@ public final class ModelBenchmark {
         return (ModelBenchmark.median(times), counter.total)
     }
 
+    // MARK: memory estimates
+
+    /// Bytes of the weights `LlamaDecoder(randomWeightsFor:dtype:sharedLayers:)` and, when `vision` is
+    /// given, `CLIPVisionTower(randomWeightsFor:featureLayer:dtype:)` allocate: every decoder matrix
+    /// (one set when `sharedLayers`), embeddings and LM head, fp32 norms, and the tower's matrices and
+    /// fp32 embeddings. Checked arithmetic: nil when the count leaves 64 bits (nothing that large fits).
+    public static func estimatedWeightBytes(
+        decoder c: LlamaConfiguration, dtype: DType, sharedLayers: Bool, vision: CLIPVisionConfiguration?
+    ) -> Int? {
+        let b = dtype.byteSize, d = c.hiddenSize, m = c.intermediateSize
+        guard let qWidth = checkedProduct(c.numAttentionHeads, c.headDim),
+            let kvWidth = checkedProduct(c.numKeyValueHeads, c.headDim),
+            let perLayerParams = checkedSum(checkedProduct(2, d, qWidth), checkedProduct(2, d, kvWidth), checkedProduct(3, d, m)),
+            let layerBytes = checkedSum(checkedProduct(perLayerParams, b), checkedProduct(2, d, 4))
+        else { return nil }
+        var total = checkedSum(
+            checkedProduct(layerBytes, sharedLayers ? 1 : c.numHiddenLayers), checkedProduct(2, c.vocabSize, d, b), 4 * d)
+        if let v = vision {
+            let dv = v.hiddenSize, p = v.patchSize, g = v.imageSize / max(v.patchSize, 1)
+            let layer = checkedSum(checkedProduct(4, dv, dv, b), checkedProduct(2, dv, v.intermediateSize, b),
+                                   checkedProduct(10, dv, 4), checkedProduct(v.intermediateSize, 4))
+            total = checkedSum(total, checkedProduct(layer ?? -1, v.numHiddenLayers), checkedProduct(dv, 3, p, p, b),
+                               checkedProduct(checkedSum(checkedProduct(g, g), 2) ?? -1, dv, 4))
+        }
+        return total
+    }
+
+    /// Bytes a `run(spec:mode:runs:warmup:decodeTokens:)` series allocates on top of the weights, for a
+    /// prompt of `promptTokens` rows (`textTokens` of them after the image) and `decodeTokens` steps on
+    /// `threads` threads: two KV caches alive at once (fp32 keys and values of every layer, capacity
+    /// prompt + decode), the prefill's fp32 activations (hidden states, q, k, v, attention output,
+    /// SwiGLU), per-thread score blocks, the baselines' captured attention rows (every head, up to the
+    /// text rows plus one, against the whole prompt), the 1 GiB read-bandwidth probe when
+    /// `bandwidthProbe`, and 256 MiB for the rest. An estimate to refuse runs that cannot fit, not an
+    /// exact count; checked arithmetic: nil beyond 64 bits.
+    public static func estimatedRunBytes(
+        decoder c: LlamaConfiguration, promptTokens: Int, textTokens: Int, decodeTokens: Int, threads: Int,
+        bandwidthProbe: Bool
+    ) -> Int? {
+        let d = c.hiddenSize, m = c.intermediateSize
+        guard let qWidth = checkedProduct(c.numAttentionHeads, c.headDim),
+            let kvWidth = checkedProduct(c.numKeyValueHeads, c.headDim),
+            let capacity = checkedSum(promptTokens, decodeTokens)
+        else { return nil }
+        let cache = checkedProduct(2, c.numHiddenLayers, 2, capacity, kvWidth, 4)
+        let rowWidth = checkedSum(checkedProduct(7, d), checkedProduct(2, qWidth), checkedProduct(2, kvWidth), checkedProduct(3, m))
+        let activations = checkedProduct(promptTokens, rowWidth ?? -1, 4)
+        let scores = checkedProduct(max(threads, 1), LlamaDecoder.queryBlock, capacity, 4)
+        let captures = checkedProduct(c.numAttentionHeads + 1, textTokens + 1, capacity, 4)
+        return checkedSum(cache, activations, scores, captures, bandwidthProbe ? 1 << 30 : 0, 256 << 20)
+    }
+
+    /// The product of non-negative `factors`; nil when one is nil or negative, or the product leaves 64 bits.
+    static func checkedProduct(_ factors: Int?...) -> Int? {
+        var result = 1
+        for factor in factors {
+            guard let factor, factor >= 0 else { return nil }
+            let (p, overflow) = result.multipliedReportingOverflow(by: factor)
+            if overflow { return nil }
+            result = p
+        }
+        return result
+    }
+
+    /// The sum of non-negative `terms`; nil when one is nil or negative, or the sum leaves 64 bits.
+    static func checkedSum(_ terms: Int?...) -> Int? {
+        var result = 0
+        for term in terms {
+            guard let term, term >= 0 else { return nil }
+            let (s, overflow) = result.addingReportingOverflow(term)
+            if overflow { return nil }
+            result = s
+        }
+        return result
+    }
+
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2

@@ -193,7 +193,31 @@ public struct ModelDimensions: Sendable, Equatable, Codable {
         try require(
             v.patchSize > 0 && v.imageSize >= v.patchSize && v.imageSize % v.patchSize == 0,
             "vision image_size \(v.imageSize) must be a positive multiple of patch_size \(v.patchSize)")
+        // Bounds that keep every per-token product the counts form (d·H·hd, d·I, d·V, p²·dv, …)
+        // inside 64-bit integers; the layout's bound (`FLOPsModel.full`) covers the token counts.
+        let size = ModelDimensions.maxSize, count = ModelDimensions.maxCount
+        for (value, field) in [(t.hiddenSize, "hidden_size"), (t.headDim, "head_dim"), (t.intermediateSize, "intermediate_size"),
+                               (t.vocabSize, "vocab_size"), (v.hiddenSize, "vision hidden_size"),
+                               (v.intermediateSize, "vision intermediate_size"), (v.imageSize, "vision image_size")] {
+            try require(value <= size, "\(field) \(value) is above \(size)")
+        }
+        for (value, field) in [(t.numHiddenLayers, "num_hidden_layers"), (t.numAttentionHeads, "num_attention_heads"),
+                               (v.numHiddenLayers, "vision num_hidden_layers")] {
+            try require(value <= count, "\(field) \(value) is above \(count)")
+        }
+        let d = Double(t.hiddenSize), q = Double(t.numAttentionHeads) * Double(t.headDim)
+        let kv = Double(t.numKeyValueHeads) * Double(t.headDim), dv = Double(v.hiddenSize)
+        let perToken = 4 * d * q + 4 * d * kv + 6 * d * Double(t.intermediateSize) + 2 * d * Double(t.vocabSize)
+            + 8 * dv * (dv + Double(v.intermediateSize)) + 6 * Double(v.patchSize) * Double(v.patchSize) * dv + 4 * (dv + d) * d
+        try require(
+            perToken < 1e15,
+            "one token's FLOPs would exceed 10¹⁵ (hidden_size \(t.hiddenSize), attention width \(t.numAttentionHeads) × \(t.headDim), intermediate_size \(t.intermediateSize), vocab_size \(t.vocabSize))")
     }
+
+    /// Largest `hidden_size`, `head_dim`, `intermediate_size`, `vocab_size` and vision sizes (2²⁴).
+    public static let maxSize = 1 << 24
+    /// Most layers and heads (2¹⁶).
+    public static let maxCount = 1 << 16
 }
 
 // MARK: - Prompt layout
@@ -211,11 +235,16 @@ public struct VisualGrid: Sendable, Equatable, Hashable, Codable, CustomStringCo
     /// A `side` × `side` grid.
     public static func square(_ side: Int) -> VisualGrid { VisualGrid(rows: side, columns: side) }
 
-    /// Parses `RxC` (`24x24`, also `24×24`). Throws `FLOPsError.invalidLayout`.
+    /// Parses `RxC` (`24x24`, also `24×24`), at most `PromptLayout.maxTokens` cells. Throws
+    /// `FLOPsError.invalidLayout`.
     public init(parsing text: String) throws {
         let parts = text.lowercased().replacingOccurrences(of: "×", with: "x").split(separator: "x", omittingEmptySubsequences: false)
         guard parts.count == 2, let r = Int(parts[0]), let c = Int(parts[1]), r > 0, c > 0 else {
             throw FLOPsError.invalidLayout("grid '\(text)' is not ROWSxCOLUMNS with positive sizes (e.g. 24x24)")
+        }
+        let (cells, overflow) = r.multipliedReportingOverflow(by: c)
+        guard !overflow, cells <= PromptLayout.maxTokens else {
+            throw FLOPsError.invalidLayout("grid '\(text)' has more than \(PromptLayout.maxTokens) cells")
         }
         self.init(rows: r, columns: c)
     }
@@ -930,15 +959,21 @@ public struct FLOPsModel: Sendable {
     private func skipPlan(_ layout: PromptLayout, plan: YOPOPlan?, mode: YOPOMode) throws -> YOPOPlan? {
         try layout.validate(dimensions)
         // An upper bound of the run (all query-key pairs, every row dense) must fit in 64 bits.
+        // Evaluated in Double (the validated sizes keep each factor small; their products need not be).
         let t = dimensions.text, v = dimensions.vision
-        let N = Double(layout.grid.cells + 1), rows = Double(layout.promptTokens(dimensions) + layout.decodeSteps)
-        let vision = Double(layout.imageCount) * (2 * N * 3 * Double(v.patchSize * v.patchSize * v.hiddenSize)
-            + Double(v.layersComputed) * (8 * N * Double(v.hiddenSize) * Double(v.hiddenSize + v.intermediateSize) + 4 * N * N * Double(v.hiddenSize))
-            + 4 * N * Double(v.hiddenSize + t.hiddenSize) * Double(t.hiddenSize))
-        let decoder = Double(t.numHiddenLayers) * rows
-            * (Double(denseRowProjections + denseRowFFN) + 4 * rows * Double(t.numAttentionHeads * t.headDim))
-            + 2 * rows * Double(t.hiddenSize * t.vocabSize)
-        guard vision + decoder < 4e18 else {
+        let N = Double(layout.grid.cells) + 1, rows = Double(layout.promptTokens(dimensions)) + Double(layout.decodeSteps)
+        let dv = Double(v.hiddenSize), d = Double(t.hiddenSize)
+        let qWidth = Double(t.numAttentionHeads) * Double(t.headDim), kvWidth = Double(t.numKeyValueHeads) * Double(t.headDim)
+        let vision = Double(layout.imageCount) * (2 * N * 3 * Double(v.patchSize) * Double(v.patchSize) * dv
+            + Double(v.layersComputed) * (8 * N * dv * (dv + Double(v.intermediateSize)) + 4 * N * N * dv)
+            + 4 * N * (dv + d) * d)
+        let rowProjections = 4 * d * qWidth + 4 * d * kvWidth, rowFFN = 6 * d * Double(t.intermediateSize)
+        let decoder = Double(t.numHiddenLayers) * rows * (rowProjections + rowFFN + 4 * rows * qWidth)
+            + 2 * rows * d * Double(t.vocabSize)
+        // The baselines' selection work (rankings, SparseVLM's rater and clustering): at most
+        // two more projections per row and layer, and 2·rows²·d.
+        let selection = Double(t.numHiddenLayers) * rows * (2 * rowProjections + 2 * rows * d)
+        guard vision + decoder + selection < 4e18 else {
             throw FLOPsError.invalidLayout("the run's FLOPs would exceed the 64-bit integer range")
         }
         guard let plan else { return nil }

@@ -17,55 +17,66 @@ struct Bench: OneLineErrorCommand {
             prefill speed-up over the first spec next to the speed-up its executed FLOPs predict.
             """)
 
-    @Option(help: "Model dimensions: llava-1.5-7b or llava-1.5-13b.")
-    var arch: String = "llava-1.5-7b"
+    /// Most tokens of each prompt part (and of the whole prompt), and most decode steps.
+    static let maxTokens = 1 << 20, maxDecodeTokens = 1 << 16
+    /// Most timed runs and warm-ups per spec.
+    static let maxRuns = 1000
 
-    @Option(help: "A LLaVA checkpoint directory to time instead of random weights.")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Model dimensions: llava-1.5-7b or llava-1.5-13b (default: llava-1.5-7b).", valueName: "name"))
+    var arch: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("A LLaVA checkpoint directory to time instead of random weights.", valueName: "dir"))
     var model: String?
 
-    @Option(help: "Random weights' storage: bf16 or fp32.")
-    var randomWeights: String = "bf16"
+    @Option(parsing: .unconditional, help: ArgumentHelp("Random weights' storage: bf16 or fp32 (default: bf16).", valueName: "type"))
+    var randomWeights: String?
 
     @Flag(help: "Every decoder layer shares one random weight set (fits a small machine; decode and RSS not representative).")
     var sharedLayers = false
 
-    @Option(help: "Decoder layers (default: the model's).")
-    var layers: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Decoder layers, at least 1 (default: the model's).", valueName: "n"))
+    var layers: String?
 
-    @Option(help: "Tokens before the image.")
-    var systemTokens: Int = 35
+    @Option(parsing: .unconditional, help: ArgumentHelp("Tokens before the image, 0 to 1048576.", valueName: "n"))
+    var systemTokens: String = "35"
 
-    @Option(help: "Visual tokens (any count: laid out on the most nearly square grid, or give --grid).")
-    var visualTokens: Int = 576
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Visual tokens, 1 to 1048576 (laid out on the most nearly square grid, or give --grid).", valueName: "n"))
+    var visualTokens: String?
 
-    @Option(help: "Image grid as ROWSxCOLUMNS (overrides --visual-tokens).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Image grid as ROWSxCOLUMNS, at most 1048576 cells (instead of --visual-tokens).", valueName: "grid"))
     var grid: String?
 
-    @Option(help: "Text tokens after the image.")
-    var textTokens: Int = 30
+    @Option(parsing: .unconditional, help: ArgumentHelp("Text tokens after the image, 1 to 1048576.", valueName: "n"))
+    var textTokens: String = "30"
 
-    @Option(help: "Decode steps (fixed token ids) timed after the prefill (0: none).")
-    var decodeTokens: Int = 16
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Decode steps (fixed token ids) timed after the prefill, 0 to 65536 (0: none).", valueName: "n"))
+    var decodeTokens: String = "16"
 
     @Flag(help: "Skip the vision-tower timing.")
     var noVision = false
 
-    @Option(help: "A pruning spec to time; repeat for several (the first is the baseline).")
+    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp(
+        "A pruning spec to time (none, yopo-25, yopo-12, yopo:…, fastv:…, pdrop:…, sparsevlm:…); repeat for several (the first is the baseline).",
+        valueName: "spec"))
     var prune: [String] = []
 
-    @Option(help: "YOPO mode: skip or simulate.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("YOPO mode: skip or simulate.", valueName: "mode"))
     var yopoMode: String = "skip"
 
-    @Option(help: "Timed runs per spec (median reported).")
-    var runs: Int = 5
+    @Option(parsing: .unconditional, help: ArgumentHelp("Timed runs per spec (median reported), 1 to 1000.", valueName: "n"))
+    var runs: String = "5"
 
-    @Option(help: "Untimed warm-up prefills per spec before the timed runs.")
-    var warmup: Int = 1
+    @Option(parsing: .unconditional, help: ArgumentHelp("Untimed warm-up prefills per spec before the timed runs, 0 to 1000.", valueName: "n"))
+    var warmup: String = "1"
 
-    @Option(help: "Compute threads (default: physical cores).")
-    var threads: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Compute threads, at least 1 (default: physical cores).", valueName: "n"))
+    var threads: String?
 
-    @Option(help: "Matrix-product precision: auto, fp32 or bf16.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Matrix-product precision: auto, fp32 or bf16.", valueName: "precision"))
     var compute: String = "auto"
 
     @Flag(help: "Print JSON instead of a table.")
@@ -104,33 +115,43 @@ struct Bench: OneLineErrorCommand {
     }
 
     func execute() throws {
+        // Every option first, then the memory the run needs, then the weights.
+        let limits = MemoryLimits.current()
         let (rows, columns) = try gridShape()
-        guard systemTokens >= 0, textTokens >= 1 else {
-            throw GenerationError.invalidOption("system-tokens must be ≥ 0 and text-tokens ≥ 1")
+        let systemTokens = try OptionValue.integer(self.systemTokens, "system-tokens", min: 0, max: Self.maxTokens)
+        let textTokens = try OptionValue.integer(self.textTokens, "text-tokens", min: 1, max: Self.maxTokens)
+        let decodeTokens = try OptionValue.integer(self.decodeTokens, "decode-tokens", min: 0, max: Self.maxDecodeTokens)
+        let runs = try OptionValue.integer(self.runs, "runs", min: 1, max: Self.maxRuns)
+        let warmup = try OptionValue.integer(self.warmup, "warmup", min: 0, max: Self.maxRuns)
+        let layers = try OptionValue.optionalInteger(self.layers, "layers", min: 1, max: Self.maxTokens)
+        let threadCount = try limits.threads(threads) ?? limits.defaultThreads
+        let promptTokens = systemTokens + rows * columns + textTokens  // each ≤ 2²⁰: no overflow
+        guard promptTokens <= Self.maxTokens else {
+            throw ArgumentError(
+                "the prompt has \(promptTokens) tokens (\(systemTokens) system + \(rows * columns) visual + \(textTokens) text), more than \(Self.maxTokens); lower --system-tokens, --visual-tokens (--grid) or --text-tokens")
         }
-        guard runs >= 1 else { throw GenerationError.invalidOption("runs must be at least 1") }
-        guard warmup >= 0 else { throw GenerationError.invalidOption("warmup must be ≥ 0") }
-        guard decodeTokens >= 0 else { throw GenerationError.invalidOption("decode-tokens must be ≥ 0") }
-        if let threads, threads < 1 { throw GenerationError.invalidOption("threads must be at least 1") }
-        if let layers, layers < 1 { throw GenerationError.invalidOption("layers must be at least 1") }
-        guard let mode = YOPOMode(rawValue: yopoMode) else {
-            throw GenerationError.invalidOption("unknown yopo mode \(yopoMode) (choose from skip, simulate)")
+        let mode = try parseYOPOMode(yopoMode)
+        if model != nil {
+            if arch != nil { throw ArgumentError("give --arch or --model, not both") }
+            if randomWeights != nil { throw ArgumentError("--random-weights goes with --arch (random weights), not --model") }
+            if sharedLayers { throw ArgumentError("--shared-layers goes with --arch (random weights), not --model") }
         }
-        guard let storage = ["bf16": DType.bf16, "fp32": DType.f32][randomWeights] else {
-            throw GenerationError.invalidOption("unknown random-weights type \(randomWeights) (choose from bf16, fp32)")
+        let arch = self.arch ?? "llava-1.5-7b"
+        let storageName = randomWeights ?? "bf16"
+        guard let storage = ["bf16": DType.bf16, "fp32": DType.f32][storageName.lowercased()] else {
+            throw ArgumentError("unknown random-weights type \(storageName) (choose from bf16, fp32)")
         }
         let requested = try ComputePrecision(option: compute)
         let specs = try (prune.isEmpty ? ["none"] : prune).map {
             try PruningSpec(parsing: $0, baseDirectory: FileManager.default.currentDirectoryPath)
         }
-        let threadCount = threads ?? physicalCoreCount()
         MatMul.setThreads(threadCount)
 
         let decoder: LlamaDecoder, vision: CLIPVisionTower?, name: String, fullShape: DecoderShape
         if let model {
             let llava = try LLaVAModel(directory: model)
             guard layers == nil || layers! <= llava.configuration.text.numHiddenLayers else {
-                throw GenerationError.invalidOption("layers \(layers!) exceeds the checkpoint's \(llava.configuration.text.numHiddenLayers)")
+                throw ArgumentError("--layers \(layers!) exceeds the checkpoint's \(llava.configuration.text.numHiddenLayers)")
             }
             decoder = layers.map { llava.decoder.prefix(layers: $0) } ?? llava.decoder
             let t = llava.configuration.text
@@ -138,16 +159,25 @@ struct Bench: OneLineErrorCommand {
                                      intermediateSize: t.intermediateSize)
             vision = noVision ? nil : llava.visionTower
             name = (model as NSString).lastPathComponent
+            // The weights are in memory now; what the run adds on top of them.
+            let need = ModelBenchmark.estimatedRunBytes(
+                decoder: decoder.config, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
+                threads: threadCount, bandwidthProbe: decodeTokens > 0)
+            try limits.require(need, threads: threadCount, what: "bench",
+                               for: "\(name)'s activations and caches (\(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
+                               hint: Self.fewerTokens)
         } else {
             var config = try Bench.dimensions(arch)
             fullShape = DecoderShape(numHiddenLayers: config.numHiddenLayers, numAttentionHeads: config.numAttentionHeads,
                                      intermediateSize: config.intermediateSize)
             if let layers {
                 guard layers <= config.numHiddenLayers else {
-                    throw GenerationError.invalidOption("layers \(layers) exceeds \(arch)'s \(config.numHiddenLayers)")
+                    throw ArgumentError("--layers \(layers) exceeds \(arch)'s \(config.numHiddenLayers)")
                 }
                 config.numHiddenLayers = layers
             }
+            try requireMemory(config: config, arch: arch, storage: storage, promptTokens: promptTokens, textTokens: textTokens,
+                              decodeTokens: decodeTokens, threads: threadCount, limits: limits)
             if !json { printError("generating \(storage.rawValue) random weights for \(arch) (\(config.numHiddenLayers) layers)…") }
             decoder = try LlamaDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers)
             vision = noVision ? nil : try CLIPVisionTower(
@@ -213,16 +243,50 @@ struct Bench: OneLineErrorCommand {
         }
     }
 
+    /// `1 decode step`, `16 decode steps`.
+    static func steps(_ n: Int) -> String { "\(n) decode step\(n == 1 ? "" : "s")" }
+
+    static let fewerTokens = "use fewer tokens (--visual-tokens, --grid, --system-tokens, --text-tokens, --decode-tokens)"
+
+    /// Refuses, before any weight is generated, a random-weights run that does not fit this machine:
+    /// the hint names --layers / --shared-layers when the weights dominate, fewer tokens otherwise.
+    private func requireMemory(config: LlamaConfiguration, arch: String, storage: DType, promptTokens: Int, textTokens: Int,
+                               decodeTokens: Int, threads: Int, limits: MemoryLimits) throws {
+        let weights = ModelBenchmark.estimatedWeightBytes(
+            decoder: config, dtype: storage, sharedLayers: sharedLayers, vision: noVision ? nil : .llavaDefault)
+        let run = ModelBenchmark.estimatedRunBytes(
+            decoder: config, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
+            threads: threads, bandwidthProbe: decodeTokens > 0)
+        let total = weights.flatMap { w in run.flatMap { r in w.addingReportingOverflow(r).overflow ? nil : w + r } }
+        let n = config.numHiddenLayers, type = storage == .bf16 ? "bf16" : "fp32"  // the --random-weights words
+        let layerText = sharedLayers
+            ? "\(n) layer\(n == 1 ? "" : "s") sharing one \(type) weight set"
+            : "\(n) distinct \(type) layer\(n == 1 ? "" : "s")"
+        let weightsDominate = (weights ?? 0) >= (run ?? Int.max)
+        try limits.require(total, threads: threads, what: "bench",
+                           for: "\(arch) (\(layerText), \(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
+                           hint: weightsDominate && !sharedLayers ? "use --layers N or --shared-layers"
+                               : weightsDominate ? "use --layers N" : Self.fewerTokens)
+    }
+
     /// `--grid RxC`, else the most nearly square factorisation of `--visual-tokens` (rows ≤ columns).
     private func gridShape() throws -> (Int, Int) {
         if let grid {
-            let parts = grid.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2, parts[0] > 0, parts[1] > 0 else {
-                throw GenerationError.invalidOption("grid \(grid) is not ROWSxCOLUMNS (e.g. 24x48)")
+            if visualTokens != nil { throw ArgumentError("give --visual-tokens or --grid, not both") }
+            let parts = grid.lowercased().replacingOccurrences(of: "×", with: "x")
+                .split(separator: "x", omittingEmptySubsequences: false)
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+            let sides = parts.compactMap { Int($0) }
+            guard parts.count == 2, sides.count == 2, sides[0] > 0, sides[1] > 0 else {
+                throw ArgumentError("--grid \(grid) is not ROWSxCOLUMNS with positive sizes (e.g. 24x48)")
             }
-            return (parts[0], parts[1])
+            let (cells, overflow) = sides[0].multipliedReportingOverflow(by: sides[1])
+            guard !overflow, cells <= Self.maxTokens else {
+                throw ArgumentError("--grid \(grid) has more than \(Self.maxTokens) cells")
+            }
+            return (sides[0], sides[1])
         }
-        guard visualTokens > 0 else { throw GenerationError.invalidOption("visual-tokens must be at least 1") }
+        let visualTokens = try OptionValue.integer(self.visualTokens ?? "576", "visual-tokens", min: 1, max: Self.maxTokens)
         var rows = Int(Double(visualTokens).squareRoot())
         while visualTokens % rows != 0 { rows -= 1 }
         return (rows, visualTokens / rows)
@@ -232,7 +296,7 @@ struct Bench: OneLineErrorCommand {
     static func dimensions(_ arch: String) throws -> LlamaConfiguration {
         guard let t = ModelDimensions.architectures[arch]?.text else {
             let known = ModelDimensions.architectures.keys.sorted().joined(separator: ", ")
-            throw GenerationError.invalidOption("unknown arch \(arch) (\(known))")
+            throw ArgumentError("unknown arch \(arch) (\(known))")
         }
         return LlamaConfiguration(
             hiddenSize: t.hiddenSize, numHiddenLayers: t.numHiddenLayers, numAttentionHeads: t.numAttentionHeads,
@@ -247,17 +311,55 @@ struct BenchGEMM: OneLineErrorCommand {
         commandName: "bench-gemm",
         abstract: "Time every matrix-product path (OpenBLAS fp32, oneDNN bf16, own bf16 GEMM, own GEMV, widening fallback) per shape.")
 
-    @Option(help: "Shapes as MxKxN (C[M,N] = A[M,K]·W[N,K]ᵀ); repeat. Default: LLaVA-1.5-7B prefill, YOPO text-row (M = 65), decode and CLIP shapes.")
+    /// Most rows, columns or depth of one product (BLAS takes 32-bit sizes).
+    static let maxSide = 1 << 24
+
+    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp(
+        "Shapes as MxKxN (C[M,N] = A[M,K]·W[N,K]ᵀ), each size 1 to 16777216; repeat. Default: LLaVA-1.5-7B prefill, YOPO text-row (M = 65), decode and CLIP shapes.",
+        valueName: "shape"))
     var shape: [String] = []
 
-    @Option(help: "Timed repetitions per path (best reported), after one warm-up.")
-    var runs: Int = 5
+    @Option(parsing: .unconditional, help: ArgumentHelp("Timed repetitions per path (best reported), after one warm-up, 1 to 1000.", valueName: "n"))
+    var runs: String = "5"
 
-    @Option(help: "Compute threads (default: physical cores).")
-    var threads: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Compute threads, at least 1 (default: physical cores).", valueName: "n"))
+    var threads: String?
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
+
+    /// Parses `MxKxN`. Throws `ArgumentError` naming the shape.
+    static func parseShape(_ text: String) throws -> (Int, Int, Int) {
+        let parts = text.lowercased().replacingOccurrences(of: "×", with: "x").split(separator: "x", omittingEmptySubsequences: false)
+        let words = parts.map { $0.trimmingCharacters(in: .whitespaces) }
+        // Digits beyond 64 bits count as too large, not as malformed.
+        let sizes = words.map { Int($0) ?? (OptionValue.isInteger($0) && !$0.hasPrefix("-") ? Int.max : nil) }.compactMap { $0 }
+        guard parts.count == 3, sizes.count == 3, sizes.allSatisfy({ $0 > 0 }) else {
+            throw ArgumentError("--shape \(text) is not MxKxN with positive sizes (e.g. 641x4096x11008)")
+        }
+        guard sizes.allSatisfy({ $0 <= maxSide }) else {
+            throw ArgumentError("--shape \(text) has a size above \(maxSide) (each of M, K, N must be 1 to \(maxSide))")
+        }
+        return (sizes[0], sizes[1], sizes[2])
+    }
+
+    /// Bytes one shape's buffers take: A twice (its values are built in an array first), C, the
+    /// fp32 weight, its bf16 copy and a reordered bf16 copy (oneDNN), plus 64 MiB; nil beyond 64 bits.
+    static func estimatedBytes(m: Int, k: Int, n: Int) -> Int? {
+        func product(_ a: Int, _ b: Int, _ c: Int) -> Int? {
+            let (ab, o1) = a.multipliedReportingOverflow(by: b)
+            let (abc, o2) = ab.multipliedReportingOverflow(by: c)
+            return o1 || o2 ? nil : abc
+        }
+        guard let a = product(m, k, 8), let c = product(m, n, 4), let w = product(n, k, 8) else { return nil }
+        var total = 64 << 20
+        for x in [a, c, w] {
+            let (sum, overflow) = total.addingReportingOverflow(x)
+            if overflow { return nil }
+            total = sum
+        }
+        return total
+    }
 
     struct Row: Encodable {
         var m, k, n: Int
@@ -271,20 +373,20 @@ struct BenchGEMM: OneLineErrorCommand {
     }
 
     func execute() throws {
-        guard runs >= 1 else { throw GenerationError.invalidOption("runs must be at least 1") }
-        if let threads, threads < 1 { throw GenerationError.invalidOption("threads must be at least 1") }
+        let limits = MemoryLimits.current()
+        let runs = try OptionValue.integer(self.runs, "runs", min: 1, max: Bench.maxRuns)
+        let threadCount = try limits.threads(threads) ?? limits.defaultThreads
         let shapes: [(Int, Int, Int)] = try shape.isEmpty
             ? [(641, 4096, 4096), (641, 4096, 11008), (641, 11008, 4096), (2048, 4096, 11008), (577, 1024, 4096),
                (577, 4096, 1024), (65, 4096, 4096), (65, 4096, 11008), (65, 11008, 4096), (1, 4096, 4096),
                (1, 4096, 11008), (1, 11008, 4096), (1, 4096, 32000), (4, 4096, 11008)]
-            : shape.map { text in
-                let p = text.lowercased().split(separator: "x").compactMap { Int($0) }
-                guard p.count == 3, p.allSatisfy({ $0 > 0 }) else {
-                    throw GenerationError.invalidOption("shape \(text) is not MxKxN with positive sizes (e.g. 641x4096x11008)")
-                }
-                return (p[0], p[1], p[2])
-            }
-        MatMul.setThreads(threads ?? physicalCoreCount())
+            : shape.map(Self.parseShape)
+        // One shape's buffers live at a time: the largest must fit.
+        for (m, k, n) in shapes {
+            try limits.require(Self.estimatedBytes(m: m, k: k, n: n), threads: threadCount, what: "bench-gemm",
+                               for: "--shape \(m)x\(k)x\(n)", hint: "use smaller sizes")
+        }
+        MatMul.setThreads(threadCount)
         var rows: [Row] = []
         for (m, k, n) in shapes {
             let a = Tensor(shape: [m, k], values: (0..<(m * k)).map { Float(($0 * 7) % 13) / 13 - 0.5 })
@@ -330,7 +432,7 @@ struct BenchGEMM: OneLineErrorCommand {
                     best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
                 }
                 rows.append(Row(m: m, k: k, n: n, path: label, ms: best,
-                                gflopsPerSecond: 2 * Double(m * k * n) / (best / 1000) / 1e9,
+                                gflopsPerSecond: 2 * Double(m) * Double(k) * Double(n) / (best / 1000) / 1e9,
                                 weightGBPerSecond: Double(w.byteCount) / (best / 1000) / 1e9))
             }
         }

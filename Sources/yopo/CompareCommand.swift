@@ -28,42 +28,48 @@ struct Compare: OneLineErrorCommand {
             solved once, for the samples' mean prompt layout.
             """)
 
-    @Option(help: "Checkpoint directory (config.json + safetensors).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Checkpoint directory (config.json + safetensors).", valueName: "dir"))
     var model: String?
 
-    @Option(help: "CLIP vision tower directory (original LLaVA layout).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("CLIP vision tower directory (original LLaVA layout).", valueName: "dir"))
     var visionTower: String?
 
-    @Option(help: "Image file (JPEG or PNG).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Image file (JPEG or PNG); one for now.", valueName: "file"))
     var image: String?
 
-    @Option(help: "The question or instruction.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("The question or instruction; - reads it from stdin.", valueName: "text"))
     var prompt: String?
 
-    @Option(parsing: .unconditional, help: "FLOPs target as a share of the dense count: 25% or 0.25.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("FLOPs target as a share of the dense count, in (0%, 100%]: 25% or 0.25.", valueName: "share"))
     var budget: String?
 
-    @Option(help: "Convention the budget is counted in: yopo, fastv, pdrop or sparsevlm.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Convention the budget is counted in: yopo, fastv, pdrop or sparsevlm.", valueName: "convention"))
     var convention: String = "yopo"
 
-    @Option(help: "YOPO spec to run instead of the preset / solver choice (e.g. yopo:window=5,layers=16,heads-keep=16,ffn=2).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "YOPO spec or preset to run instead of the preset / solver choice (e.g. yopo:window=5,layers=16,heads-keep=16,ffn=2).",
+        valueName: "spec"))
     var yopo: String?
 
-    @Option(help: "How YOPO runs: skip (the work is not done) or simulate (the official numerics, dense work).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "How YOPO runs: skip (the work is not done) or simulate (the official numerics, dense work).", valueName: "mode"))
     var yopoMode: String = "skip"
 
-    @Option(parsing: .unconditional, help: "Greedy dense tokens fed to every method for top-1 agreement.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Greedy dense tokens fed to every method for top-1 agreement, 1 to 1048576.", valueName: "n"))
     var steps: String = "20"
 
-    @Option(help: "JSONL file of {\"image\": PATH, \"prompt\": TEXT} samples (instead of --image/--prompt).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "JSONL file of {\"image\": PATH, \"prompt\": TEXT} samples, at most 64 MiB (instead of --image/--prompt).", valueName: "file"))
     var input: String?
 
-    @Option(help: "Compute threads (default: physical cores).")
-    var threads: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Compute threads, at least 1 (default: physical cores).", valueName: "n"))
+    var threads: String?
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    /// Largest `--input` file read.
+    static let maxInputBytes = 64 << 20
 
     struct Sample {
         var image: String
@@ -74,22 +80,40 @@ struct Compare: OneLineErrorCommand {
 
     /// Reads `--input`: one JSON object per non-empty line with string fields `image` and `prompt`.
     static func readSamples(_ path: String) throws -> [Sample] {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ArgumentError("cannot read --input '\(path)': no such file")
+        }
+        guard !isDirectory.boolValue else { throw ArgumentError("--input '\(path)' is a directory, not a JSONL file") }
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard attributes?[.type] as? FileAttributeType == .typeRegular else {
+            throw ArgumentError("--input '\(path)' is not a regular file (a JSONL file of {\"image\", \"prompt\"} lines)")
+        }
+        if let size = attributes?[.size] as? Int, size > maxInputBytes {
+            throw ArgumentError("--input '\(path)' is \(size >> 20) MiB; at most \(maxInputBytes >> 20) MiB of samples are read")
+        }
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.read(upToCount: maxInputBytes + 1) ?? Data() else {
+            throw ArgumentError("cannot read --input '\(path)': permission denied or unreadable")
+        }
+        guard data.count <= maxInputBytes else {
+            throw ArgumentError("--input '\(path)' is larger than \(maxInputBytes >> 20) MiB; at most \(maxInputBytes >> 20) MiB of samples are read")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ArgumentError("--input '\(path)' is not UTF-8 text (one {\"image\", \"prompt\"} JSON object per line)")
         }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         var samples: [Sample] = []
-        for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let text = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if text.isEmpty { continue }
             let where_ = "\(path) line \(i + 1)"
             guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-                throw ArgumentError("\(where_) is not a JSON object")
+                throw ArgumentError("\(where_) is not a JSON object (each line: {\"image\": PATH, \"prompt\": TEXT})")
             }
-            guard let image = object["image"] as? String, !image.isEmpty else {
+            guard let image = object["image"] as? String, !image.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw ArgumentError("\(where_) has no \"image\" string")
             }
-            guard let prompt = object["prompt"] as? String, !prompt.isEmpty else {
+            guard let prompt = object["prompt"] as? String, !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw ArgumentError("\(where_) has no \"prompt\" string")
             }
             let resolved = image.hasPrefix("/") ? image : base.appendingPathComponent(image).path
@@ -265,13 +289,10 @@ struct Compare: OneLineErrorCommand {
             }
             throw ArgumentError("unknown --convention \(convention) (yopo, fastv, pdrop, sparsevlm)")
         }
-        guard let mode = YOPOMode(rawValue: yopoMode.lowercased()) else {
-            throw ArgumentError("unknown --yopo-mode \(yopoMode) (skip, simulate)")
-        }
-        guard let stepCount = Int(steps.trimmingCharacters(in: .whitespaces)), stepCount >= 1 else {
-            throw ArgumentError("--steps '\(steps)' must be an integer ≥ 1")
-        }
-        if let threads, threads < 1 { throw ArgumentError("--threads must be at least 1") }
+        let mode = try parseYOPOMode(yopoMode)
+        let stepCount = try OptionValue.integer(steps, "steps", min: 1, max: Generate.maxTokenCount)
+        let limits = MemoryLimits.current()
+        let threadCount = try limits.threads(threads) ?? limits.defaultThreads
         let yopoSpec = try yopo.map { try PruningSpec(parsing: $0, baseDirectory: FileManager.default.currentDirectoryPath) }
         if let yopoSpec {
             switch yopoSpec {
@@ -285,14 +306,14 @@ struct Compare: OneLineErrorCommand {
             samples = try Self.readSamples(input)
         } else {
             guard let image, let prompt else { throw ArgumentError("give --image and --prompt (or --input FILE.jsonl)") }
-            samples = [Sample(image: image, prompt: prompt)]
+            samples = [Sample(image: image, prompt: try OptionValue.prompt(prompt))]
         }
         for sample in samples where !FileManager.default.fileExists(atPath: sample.image) {
             throw ArgumentError("cannot read image '\(sample.image)': no such file")
         }
 
         let options = try PipelineOptions(
-            visionTower: visionTower, threads: threads, showProgress: !json && isatty(STDERR_FILENO) != 0)
+            visionTower: visionTower, threads: threadCount, showProgress: !json && isatty(STDERR_FILENO) != 0)
         let pipeline = try LLaVAPipeline(modelDirectory: model, options: options)
         let dims = try ModelDimensions(
             pipeline.model.configuration, name: URL(fileURLWithPath: model).standardizedFileURL.lastPathComponent)

@@ -36,37 +36,45 @@ struct FLOPs: OneLineErrorCommand {
             visual tokens).
             """)
 
-    @Option(help: "Built-in dimensions: llava-1.5-7b or llava-1.5-13b.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Built-in dimensions: llava-1.5-7b or llava-1.5-13b.", valueName: "name"))
     var arch: String?
 
-    @Option(help: "Checkpoint directory: dimensions from its config.json.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Checkpoint directory: dimensions from its config.json.", valueName: "dir"))
     var model: String?
 
-    @Option(help: "CLIP vision tower directory (original LLaVA layout with --model).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("CLIP vision tower directory (original LLaVA layout with --model).", valueName: "dir"))
     var visionTower: String?
 
-    @Option(help: "Pruning: a YOPO spec or preset, or a baseline (fastv:…, pdrop:…, sparsevlm:…).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Pruning: none, a YOPO preset (yopo-25, yopo-12) or spec (yopo:…), or a baseline (fastv:…, pdrop:…, sparsevlm:…).",
+        valueName: "spec"))
     var prune: String = "none"
 
-    @Option(parsing: .unconditional, help: "Visual tokens of the image (default: the model's grid, 576).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Visual tokens of the image, 0 to 16777216 (default: the model's grid, 576).", valueName: "n"))
     var visualTokens: String?
 
-    @Option(parsing: .unconditional, help: "Patch grid ROWSxCOLUMNS of the image (e.g. 24x48); sets the visual tokens.")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Patch grid ROWSxCOLUMNS of the image (e.g. 24x48), at most 16777216 cells; sets the visual tokens.", valueName: "grid"))
     var grid: String?
 
-    @Option(parsing: .unconditional, help: "Tokens before the image (BOS + system prompt + \" USER: \"; 35 for vicuna_v1).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Tokens before the image, 0 to 16777216 (BOS + system prompt + \" USER: \"; 35 for vicuna_v1).", valueName: "n"))
     var systemTokens: String = "35"
 
-    @Option(parsing: .unconditional, help: "Text tokens after the image (question + \" ASSISTANT:\").")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Text tokens after the image, 0 to 16777216 (question + \" ASSISTANT:\").", valueName: "n"))
     var promptTokens: String = "83"
 
-    @Option(parsing: .unconditional, help: "Generated tokens fed back through the decoder (full convention).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Generated tokens fed back through the decoder (full convention), 0 to 65536.", valueName: "n"))
     var decodeSteps: String = "0"
 
-    @Option(help: "yopo, fastv, pdrop, sparsevlm or full.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("yopo, fastv, pdrop, sparsevlm or full.", valueName: "convention"))
     var convention: String?
 
-    @Option(help: "YOPO execution for full: skip (pruned work not done) or simulate (dense work, masks).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "YOPO execution for full: skip (pruned work not done) or simulate (dense work, masks).", valueName: "mode"))
     var mode: String = "skip"
 
     @Flag(help: "Print the Markdown scaling table (dense vs yopo-25 / yopo-12, 576 … 9216 visual tokens).")
@@ -75,13 +83,11 @@ struct FLOPs: OneLineErrorCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
-
+    /// A token count: 0 to `PromptLayout.maxTokens` (decode steps: to `PromptLayout.maxDecodeSteps`),
+    /// so every count the FLOPs model multiplies stays inside 64 bits.
     static func count(_ value: String, _ option: String) throws -> Int {
-        guard let v = Int(value.trimmingCharacters(in: .whitespaces)) else {
-            throw ArgumentError("--\(option) '\(value)' is not an integer")
-        }
-        guard v >= 0 else { throw ArgumentError("--\(option) \(v) must be ≥ 0") }
-        return v
+        try OptionValue.integer(value, option, min: 0,
+                                max: option == "decode-steps" ? PromptLayout.maxDecodeSteps : PromptLayout.maxTokens)
     }
 
     func dimensions() throws -> ModelDimensions {
@@ -132,7 +138,13 @@ struct FLOPs: OneLineErrorCommand {
         var images = 1
         var gridIsGuess = false
         if let grid {
-            imageGrid = try VisualGrid(parsing: grid)
+            do {
+                imageGrid = try VisualGrid(parsing: grid)
+            } catch let error as FLOPsError {
+                // "--grid …" in the option's words (the library says "invalid prompt layout: grid …").
+                if case .invalidLayout(let s) = error { throw ArgumentError("--" + s) }
+                throw error
+            }
             if let visualTokens, try Self.count(visualTokens, "visual-tokens") != imageGrid.cells + cls {
                 throw ArgumentError("--visual-tokens \(visualTokens) does not match --grid \(imageGrid) (\(imageGrid.cells + cls) tokens)")
             }

@@ -255,7 +255,7 @@ final class CompareCommandTests: XCTestCase {
         try assertFails(compareArguments(["--convention", "flopz"]), with: "unknown --convention flopz (yopo, fastv, pdrop, sparsevlm)")
         try assertFails(compareArguments(["--convention", "full"]), with: "--convention full cannot set a budget")
         try assertFails(compareArguments(["--yopo-mode", "fast"]), with: "unknown --yopo-mode fast (skip, simulate)")
-        try assertFails(compareArguments(["--steps", "0"]), with: "--steps '0' must be an integer ≥ 1")
+        try assertFails(compareArguments(["--steps", "0"]), with: "--steps must be at least 1 (got 0)")
         try assertFails(compareArguments(["--yopo", "fastv:k=2"]), with: "--yopo takes a YOPO spec or preset")
         try assertFails(compareArguments(["--yopo", "yopo-25"]), with: "the preset is defined for LLaVA-1.5-7B")
         try assertFails(["compare", "--model", hf, "--image", image, "--prompt", "x"], with: "give --budget")

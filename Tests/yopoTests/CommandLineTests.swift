@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+
+/// Runs `yopo` with `arguments` and `stdin` bytes on its standard input, bounded by a timeout.
+func runYOPO(_ arguments: [String], stdin: Data, timeout: TimeInterval = 120) throws -> RunResult {
+    let process = Process()
+    process.executableURL = Paths.executable
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input
+    try process.run()
+    DispatchQueue.global().async {
+        try? input.fileHandleForWriting.write(contentsOf: stdin)
+        try? input.fileHandleForWriting.close()
+    }
+    final class Box: @unchecked Sendable { var data = Data() }
+    let outBox = Box(), errBox = Box()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.enter()
+    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    if group.wait(timeout: .now() + timeout) == .timedOut {
+        process.terminate()
+        XCTFail("yopo \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
+    }
+    process.waitUntilExit()
+    return RunResult(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
+                     stderr: String(decoding: errBox.data, as: UTF8.self))
+}
+
+/// The command line itself: `--version` and help exit 0 with their text on stdout, the default
+/// subcommand still runs without its word, and `--prompt -` reads the prompt from stdin.
+final class CommandLineTests: XCTestCase {
+    let hf = Paths.model("llava-hf-tiny"), image = Paths.image("chelsea.png")
+
+    func testVersionPrintsTheVersionAndExitsZero() throws {
+        let run = try runYOPO(["--version"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(run.stdout, "yopo 0.1.0\n")
+        XCTAssertEqual(run.stderr, "")
+    }
+
+    func testRootHelpListsEveryCommandAndExitsZero() throws {
+        for arguments in [["--help"], ["-h"], ["help"]] {
+            let run = try runYOPO(arguments)
+            XCTAssertEqual(run.status, 0, "\(arguments): \(run.stderr)")
+            XCTAssertEqual(run.stderr, "", "\(arguments)")
+            XCTAssertTrue(run.stdout.hasPrefix("OVERVIEW: Run LLaVA-1.5 on the CPU, with YOPO visual-computation pruning."), run.stdout)
+            for command in ["generate (default)", "bench ", "bench-gemm ", "flops ", "compare "] {
+                XCTAssertTrue(run.stdout.contains("  " + command), "\(arguments): no \(command) in \(run.stdout)")
+            }
+            XCTAssertTrue(run.stdout.contains("yopo --version prints the version."), run.stdout)
+        }
+    }
+
+    /// `generate --help` names every pruning method with one example, and the stdin prompt.
+    func testGenerateHelpListsEveryPruningMethod() throws {
+        for arguments in [["generate", "--help"], ["help", "generate"], ["generate", "--model", hf, "-h"]] {
+            let run = try runYOPO(arguments + [], timeout: 60)
+            XCTAssertEqual(run.status, 0, "\(arguments): \(run.stderr)")
+            XCTAssertEqual(run.stderr, "")
+            XCTAssertTrue(run.stdout.hasPrefix("OVERVIEW: Answer a prompt about an image with a LLaVA-1.5 checkpoint."), run.stdout)
+            // Help wraps lines; compare without the line breaks and indentation.
+            let flat = run.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            for example in ["none;", "yopo-25,", "yopo-12;", "yopo:window=5,layers=16,heads=MASK.npy,ffn=2;", "fastv:k=2,r=0.5;",
+                            "pdrop:layers=8/16/24,ratio=0.5;", "sparsevlm:tokens=192"] {
+                XCTAssertTrue(flat.contains(example), "\(arguments): --prune help lacks \(example): \(flat)")
+            }
+            XCTAssertTrue(flat.contains("--prompt <text> The question or instruction; - reads it from stdin."), flat)
+            XCTAssertTrue(flat.contains("--max-tokens <n> Maximum number of tokens to generate, 1 to 1048576. (default: 128)"), flat)
+        }
+    }
+
+    func testSubcommandHelpExitsZero() throws {
+        for command in ["bench", "bench-gemm", "flops", "compare"] {
+            let run = try runYOPO([command, "--help"], timeout: 60)
+            XCTAssertEqual(run.status, 0, "\(command): \(run.stderr)")
+            XCTAssertEqual(run.stderr, "")
+            XCTAssertTrue(run.stdout.contains("USAGE: yopo \(command) "), run.stdout)
+        }
+    }
+
+    /// `--prompt -`: the prompt comes from stdin (its trailing newline dropped) and the answer is the
+    /// reference's greedy ids for that prompt, exactly as with `--prompt "What is shown?"`.
+    func testPromptFromStdin() throws {
+        let golden = try GoldenIDs.load("hf_chelsea")
+        let run = try runYOPO(["generate", "--model", hf, "--image", image, "--prompt", "-", "--max-tokens", "20", "--json"],
+                              stdin: Data("What is shown?\n".utf8))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["token_ids"] as? [Int], golden.greedy_ids)
+        XCTAssertEqual(object["prompt_tokens"] as? Int, golden.input_ids.count)
+    }
+
+    /// No subcommand word: `generate`, the default, as before (same ids as the bundled default run).
+    func testDefaultSubcommandStillRuns() throws {
+        let golden = try GoldenIDs.load("hf_chelsea")
+        let run = try runYOPO(["--model", hf, "--image", image, "--prompt", "What is shown?", "--max-tokens", "20", "--json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["token_ids"] as? [Int], golden.greedy_ids)
+    }
+
+    /// `--option=value` and a value that starts with `-` (a negative number, a prompt) reach the command.
+    func testValuesThatLookLikeOptions() throws {
+        let run = try runYOPO(["generate", "--model=" + hf, "--image", image, "--prompt", "-- what is shown?",
+                               "--max-tokens=2", "--seed", "+3", "--json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["generated_tokens"] as? Int, 2)
+    }
+}
