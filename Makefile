@@ -14,7 +14,7 @@ build: deps
 	$(SWIFT) build -c release --product yopo
 
 run: build
-	$(SWIFT) run -c release yopo generate --model "$(MODEL)" --image "$(IMAGE)" --prompt "$(PROMPT)" --max-tokens 20
+	$(SWIFT) run -c release yopo generate --model "$(MODEL)" --image "$(IMAGE)" --prompt "$(PROMPT)" --max-tokens 20 --print-token-ids
 
 test: deps
 	$(SWIFT) test --disable-swift-testing

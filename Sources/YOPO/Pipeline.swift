@@ -522,7 +522,8 @@ public final class LLaVAPipeline {
 
     func finish(_ s: Sequence) -> GenerationResult {
         var timings = s.timings
-        timings.decode = s.generated.isEmpty ? 0 : millisecondsSince(s.decodeStart)
+        // One token comes from the prefill's logits: no decode step ran.
+        timings.decode = s.generated.count <= 1 ? 0 : millisecondsSince(s.decodeStart)
         return GenerationResult(
             text: s.text, tokenIDs: s.generated, promptTokens: s.promptTokens, visualTokens: s.visualTokens,
             generatedTokens: s.generated.count, timingsMS: timings, finishReason: s.finishReason,

@@ -137,12 +137,15 @@ struct Generate: OneLineErrorCommand {
         "Image squaring: pad (original LLaVA) or crop (llava-hf) (default: from the checkpoint).", valueName: "mode"))
     var imageAspect: String?
 
-    // Lead: this list is hard-coded for now; once `PruningSpec.examples` (every method with one example)
-    // lands in YOPOPruning, build this text from it so help and parser cannot drift apart.
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Visual-computation pruning, one spec: none; YOPO presets yopo-25, yopo-12; a YOPO spec "
-            + "yopo:window=5,layers=16,heads=MASK.npy,ffn=2; FastV fastv:k=2,r=0.5; PyramidDrop "
-            + "pdrop:layers=8/16/24,ratio=0.5; SparseVLM sparsevlm:tokens=192 (docs/PRUNING.md).", valueName: "spec"))
+    /// `--prune`'s help: every method with one example (from `PruningSpec.examples`, the list the
+    /// parser's tests check, so help and parser cannot drift apart).
+    static let pruneHelp = ArgumentHelp(
+        "Visual-computation pruning, one spec: " + PruningSpec.examples.map(\.example).joined(separator: " | ")
+            + " (docs/PRUNING.md).",
+        discussion: PruningSpec.examples.map { "\($0.example): \($0.description)." }.joined(separator: "\n"),
+        valueName: "spec")
+
+    @Option(parsing: .unconditional, help: Generate.pruneHelp)
     var prune: String = "none"
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
@@ -154,6 +157,9 @@ struct Generate: OneLineErrorCommand {
 
     @Flag(help: "Log progress details to stderr.")
     var verbose = false
+
+    @Flag(help: "After the text, print the generated token ids on stderr (to compare with a reference).")
+    var printTokenIds = false
 
     func execute() throws {
         // Every option is checked before the checkpoint loads.
@@ -195,11 +201,8 @@ struct Generate: OneLineErrorCommand {
             FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
         } else {
             FileHandle.standardOutput.write(Data("\n".utf8))
-            let t = result.timingsMS
-            printError(String(
-                format: "load %.0f ms | vision %.0f ms | prefill %.0f ms (%d tokens, %d visual) | decode %.0f ms (%d tokens, %.2f tok/s)",
-                t.load, t.vision, t.prefill, result.promptTokens, result.visualTokens, t.decode,
-                result.generatedTokens, result.decodeTokensPerSecond))
+            if printTokenIds { printError("token ids: " + result.tokenIDs.map(String.init).joined(separator: " ")) }
+            printError(result.timingLine)
         }
     }
 }

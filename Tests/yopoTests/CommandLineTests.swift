@@ -65,9 +65,14 @@ final class CommandLineTests: XCTestCase {
             XCTAssertTrue(run.stdout.hasPrefix("OVERVIEW: Answer a prompt about an image with a LLaVA-1.5 checkpoint."), run.stdout)
             // Help wraps lines; compare without the line breaks and indentation.
             let flat = run.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-            for example in ["none;", "yopo-25,", "yopo-12;", "yopo:window=5,layers=16,heads=MASK.npy,ffn=2;", "fastv:k=2,r=0.5;",
-                            "pdrop:layers=8/16/24,ratio=0.5;", "sparsevlm:tokens=192"] {
-                XCTAssertTrue(flat.contains(example), "\(arguments): --prune help lacks \(example): \(flat)")
+            XCTAssertTrue(flat.contains(
+                "--prune <spec> Visual-computation pruning, one spec: none | yopo:window=5,layers=16,heads-keep=16,ffn=2 | yopo-25 "
+                    + "| yopo-12 | fastv:k=2,r=0.5 | pdrop:layers=8/16/24,ratio=0.5 | sparsevlm:tokens=192 (docs/PRUNING.md)."),
+                "\(arguments): \(flat.prefix(300))")
+            // Then each method's example with what its fields allow.
+            for line in ["fastv:k=2,r=0.5: FastV: after layer k (1 to L−1, default 2)", "sparsevlm:tokens=192: SparseVLM v1.5:",
+                         "pdrop:layers=8/16/24,ratio=0.5: PyramidDrop:", "yopo-12: YOPO preset, about 12% of the visual FLOPs"] {
+                XCTAssertTrue(flat.contains(line), "\(arguments): --prune help lacks \(line)")
             }
             XCTAssertTrue(flat.contains("--prompt <text> The question or instruction; - reads it from stdin."), flat)
             XCTAssertTrue(flat.contains("--max-tokens <n> Maximum number of tokens to generate, 1 to 1048576. (default: 128)"), flat)

@@ -88,7 +88,7 @@ final class GenerateCommandTests: XCTestCase {
         XCTAssertEqual(object["visual_tokens"] as? Int, 576)
         XCTAssertEqual(object["generated_tokens"] as? Int, 20)
         let timings = try XCTUnwrap(object["timings_ms"] as? [String: Double])
-        XCTAssertEqual(Set(timings.keys), ["load", "vision", "prefill", "decode"])
+        XCTAssertEqual(Set(timings.keys), ["load", "image", "vision", "prefill", "decode"])
         XCTAssertNotNil(object["text"] as? String)
     }
 

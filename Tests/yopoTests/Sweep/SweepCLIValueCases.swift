@@ -93,7 +93,7 @@ let sweepCLIValueCases: [SweepCase] = {
         ["bench", "--random-weights", "int8"])
     add("bench-yopo-mode-unknown", "unknown --yopo-mode quick (skip, simulate)", ["bench", "--yopo-mode", "quick"])
     add("bench-threads-word", "--threads 'all' is not an integer (allowed: 1 to 44)", ["bench", "--threads", "all"])
-    add("bench-model-is-a-file", "--model \(hf)/config.json is a file, not a checkpoint directory (config.json + safetensors)",
+    add("bench-model-is-a-file", "model directory \(hf)/config.json is a file, not a checkpoint directory",
         ["bench", "--model", hf + "/config.json"])
     add("bench-model-and-arch", "give --arch or --model, not both", ["bench", "--model", hf, "--arch", "llava-1.5-7b"])
     add("bench-shared-layers-with-model", "--shared-layers goes with --arch (random weights), not --model",

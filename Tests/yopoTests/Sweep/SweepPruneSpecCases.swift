@@ -21,11 +21,12 @@ let sweepPruneSpecCases: [SweepCase] = {
     }
     let tinyMask = "expected a .npy mask of 0/1 or bool entries with shape [layers, heads] = [3, 4]"
 
-    // 1. The empty spec is an error, not `none`.
-    let empty = "invalid prune spec: empty prune spec; use none, a preset (yopo-25, yopo-12) or method:key=value"
+    // 1. The empty spec is an error, not `none` (the command line refuses an empty value first; the
+    // library's own message for an empty spec is in PruningSpecTests).
+    let empty = "--prune is empty; expected visual-computation pruning, one spec: none | yopo:window=5,layers=16,heads-keep=16,ffn=2 | yopo-25"
     generate("empty-spec", "", empty)
     generate("blank-spec", "   ", empty)
-    cases.append(SweepCase(.pruneSpecs, "compare-empty-yopo-spec", message: empty,
+    cases.append(SweepCase(.pruneSpecs, "compare-empty-yopo-spec", message: "--yopo is empty; expected YOPO spec or preset",
                            sweepCompare(["--yopo", ""])))
 
     // 2. Presets and baseline defaults on a model they do not fit say what fits and which fields to pass.
