@@ -45,25 +45,17 @@ public struct PixelValues: Sendable, Equatable {
 public struct ImagePreprocessor: Sendable {
     public let config: ImagePreprocessorConfig
 
-    /// - Throws: `ImageError.invalidArgument` when mean/std do not have 3 entries, a std is 0, or a
-    ///   size is below 1.
+    /// - Throws: `ImageError.invalidConfiguration` when mean/std do not have 3 finite entries, a
+    ///   std is not positive, or a size is outside `ImagePreprocessorConfig.sizeRange` (1…8192).
     public init(config: ImagePreprocessorConfig = .clipViTLarge336) throws(ImageError) {
-        guard config.imageMean.count == 3, config.imageStd.count == 3 else {
-            throw .invalidArgument("image_mean and image_std must have 3 entries (R, G, B)")
-        }
-        guard !config.imageStd.contains(0) else { throw .invalidArgument("image_std contains 0") }
-        guard config.cropHeight >= 1, config.cropWidth >= 1 else { throw .invalidArgument("crop_size must be at least 1") }
-        switch config.size {
-        case .shortestEdge(let n) where n < 1: throw .invalidArgument("size.shortest_edge must be at least 1")
-        case .exact(let h, let w) where h < 1 || w < 1: throw .invalidArgument("size height and width must be at least 1")
-        default: break
-        }
+        try config.validate()
         self.config = config
     }
 
     /// The `expand2square` background: `tuple(int(m * 255) for m in image_mean)`, i.e.
-    /// (122, 116, 104) for CLIP's mean (truncation, not rounding).
+    /// (122, 116, 104) for CLIP's mean (truncation, not rounding; clamped to 0…255).
     public var padColor: (r: UInt8, g: UInt8, b: UInt8) {
+        // validate() keeps the mean in 0…255, so the product fits an Int.
         let c = config.imageMean.map { UInt8(clamping: Int($0 * 255)) }
         return (c[0], c[1], c[2])
     }
