@@ -333,25 +333,82 @@ public final class LLaVAPipeline {
 
     /// The image processor settings: `preprocessor_config.json`, else the `image_processor` object of
     /// `processor_config.json` (transformers 5), searched in `directories` in order; CLIP ViT-L/14-336
-    /// defaults when none exists.
+    /// defaults when none exists (or `image_processor` is absent or null).
+    ///
+    /// The output must have a fixed size for the vision tower: a config with `do_center_crop` false
+    /// and an exact `size` ({"height": h, "width": w}) is returned as the equivalent centre crop to
+    /// h × w (a no-op crop, same pixels), so the caller's crop-size check covers it; one whose output
+    /// would follow each image's shape is refused.
+    /// - Throws: `ModelError.invalidConfiguration` naming the file and, for a bad value, its key
+    ///   (e.g. `image_processor.size.shortest_edge`), the value and what is allowed; also for a file
+    ///   that is not a regular file, is larger than 1 MiB or is not a JSON object.
     static func loadPreprocessorConfig(_ directories: [String]) throws -> ImagePreprocessorConfig {
+        let maxBytes = 1 << 20
+        /// The file's bytes, nil when there is no such file; bounded, never blocks on a pipe.
+        func read(_ path: String) throws -> Data? {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            guard info.st_mode & S_IFMT == S_IFREG else {
+                let kind = info.st_mode & S_IFMT == S_IFDIR ? "a directory" : "not a regular file"
+                throw ModelError.invalidConfiguration("\(path) is \(kind); expected a JSON file")
+            }
+            guard info.st_size <= maxBytes else {
+                throw ModelError.invalidConfiguration("\(path) is \(info.st_size) bytes, more than the 1 MiB allowed for an image processor config")
+            }
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw ModelError.invalidConfiguration("cannot read \(path)")
+            }
+            defer { try? handle.close() }
+            let data = (try? handle.read(upToCount: maxBytes + 1)) ?? nil
+            guard let data else { throw ModelError.invalidConfiguration("cannot read \(path)") }
+            guard data.count <= maxBytes else {
+                throw ModelError.invalidConfiguration("\(path) is more than the 1 MiB allowed for an image processor config")
+            }
+            return data
+        }
+        /// Decodes `data` (a JSON object) as a config; `prefix` is the key path of the config in the file.
+        func decode(_ data: Data, path: String, prefix: String) throws -> ImagePreprocessorConfig? {
+            guard let json = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+                throw ModelError.invalidConfiguration("\(path) is not valid JSON")
+            }
+            guard let object = json as? [String: Any] else {
+                throw ModelError.invalidConfiguration("\(path) must hold a JSON object")
+            }
+            var config: ImagePreprocessorConfig
+            do {
+                if prefix.isEmpty {
+                    config = try JSONDecoder().decode(ImagePreprocessorConfig.self, from: data)
+                } else {
+                    guard let inner = object[prefix], !(inner is NSNull) else { return nil }
+                    struct Wrapper: Decodable { var image_processor: ImagePreprocessorConfig }
+                    config = try JSONDecoder().decode(Wrapper.self, from: data).image_processor
+                }
+            } catch let ImageError.invalidConfiguration(key, problem) {
+                let name = [prefix, key].filter { !$0.isEmpty }.joined(separator: ".")
+                throw ModelError.invalidConfiguration("\(path): \(name.isEmpty ? "the config" : name) \(problem)")
+            } catch {
+                throw ModelError.invalidConfiguration("\(path) is not a usable image processor config")
+            }
+            guard let output = config.fixedOutputSize else {
+                let name = prefix.isEmpty ? "do_center_crop" : "\(prefix).do_center_crop"
+                throw ModelError.invalidConfiguration(
+                    "\(path): \(name) is false and size is not an exact {\"height\": h, \"width\": w}, so the "
+                        + "image size would follow each input; the vision tower needs a fixed size (set do_center_crop "
+                        + "to true or give size as height and width)")
+            }
+            if !config.doCenterCrop {
+                config.doCenterCrop = true
+                config.cropHeight = output.height
+                config.cropWidth = output.width
+            }
+            return config
+        }
         for directory in directories {
             let direct = (directory as NSString).appendingPathComponent("preprocessor_config.json")
-            if let data = FileManager.default.contents(atPath: direct) {
-                do {
-                    return try JSONDecoder().decode(ImagePreprocessorConfig.self, from: data)
-                } catch {
-                    throw ModelError.invalidConfiguration("\(direct) is not a usable image processor config: \(error)")
-                }
-            }
+            if let data = try read(direct), let config = try decode(data, path: direct, prefix: "") { return config }
             let processor = (directory as NSString).appendingPathComponent("processor_config.json")
-            if let data = FileManager.default.contents(atPath: processor) {
-                struct Wrapper: Decodable { var image_processor: ImagePreprocessorConfig? }
-                do {
-                    if let c = try JSONDecoder().decode(Wrapper.self, from: data).image_processor { return c }
-                } catch {
-                    throw ModelError.invalidConfiguration("\(processor) is not a usable image processor config: \(error)")
-                }
+            if let data = try read(processor), let config = try decode(data, path: processor, prefix: "image_processor") {
+                return config
             }
         }
         return .clipViTLarge336

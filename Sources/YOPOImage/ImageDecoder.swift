@@ -36,8 +36,8 @@ public struct ImageDecoder: Sendable {
     /// Default `maxFileSize`: 256 MiB.
     public static let defaultMaxFileSize = 256 << 20
 
-    /// Largest file `decode(contentsOf:)` reads, in bytes. Guards against huge uploads and
-    /// endless non-regular files (`/dev/zero`, pipes) with `ImageError.fileTooLarge`.
+    /// Largest file `decode(contentsOf:)` reads, in bytes. Guards against huge files (refused from
+    /// their size, before reading) and endless pipes with `ImageError.fileTooLarge`.
     public var maxFileSize: Int
 
     public init(maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount,
@@ -49,9 +49,9 @@ public struct ImageDecoder: Sendable {
     /// Reads and decodes the file at `path`. The format comes from the file's magic bytes; the
     /// extension is never consulted.
     /// - Returns: the image as interleaved 8-bit RGB.
-    /// - Throws: `ImageError` (`.fileNotFound`, `.unreadableFile`, `.fileTooLarge`, `.emptyFile`,
-    ///   `.unsupportedFormat`, `.truncated`, `.corrupt`, `.unsupportedFeature`, `.tooLarge`), each
-    ///   naming `path`.
+    /// - Throws: `ImageError` (`.emptyPath`, `.fileNotFound`, `.unreadableFile` (also for a
+    ///   directory, a device or a socket), `.fileTooLarge`, `.emptyFile`, `.unsupportedFormat`,
+    ///   `.truncated`, `.corrupt`, `.unsupportedFeature`, `.tooLarge`), each naming `path`.
     public func decode(contentsOf path: String) throws(ImageError) -> RGBImage {
         let bytes = try readFile(path)
         return try decode(bytes, source: path)
@@ -71,26 +71,59 @@ public struct ImageDecoder: Sendable {
         }
     }
 
+    /// Reads the whole file, refusing what cannot be an image file before reading any of it: an
+    /// empty path, a directory, a character or block device (`/dev/zero`, a terminal), a socket, a
+    /// regular file above `maxFileSize` bytes. Pipes (`/dev/stdin`, `<(…)`, named pipes) are read
+    /// up to `maxFileSize` bytes; a named pipe nobody writes to reads as empty instead of blocking.
     private func readFile(_ path: String) throws(ImageError) -> [UInt8] {
-        guard let file = fopen(path, "rb") else {
-            let code = errno
-            if code == ENOENT || code == ENOTDIR { throw .fileNotFound(path: path) }
-            throw .unreadableFile(path: path, reason: String(cString: strerror(code)))
+        guard !path.isEmpty else { throw .emptyPath }
+        func failure(_ code: Int32) -> ImageError {
+            if code == ENOENT || code == ENOTDIR { return .fileNotFound(path: path) }
+            return .unreadableFile(path: path, reason: String(cString: strerror(code)))
         }
-        defer { fclose(file) }
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw failure(errno) }
+        let kind = info.st_mode & S_IFMT
+        switch kind {
+        case S_IFDIR: throw .unreadableFile(path: path, reason: "it is a directory, not an image file")
+        case S_IFCHR, S_IFBLK: throw .unreadableFile(path: path, reason: "it is a device, not an image file")
+        case S_IFSOCK: throw .unreadableFile(path: path, reason: "it is a socket, not an image file")
+        case S_IFREG:
+            if info.st_size > maxFileSize { throw .fileTooLarge(path: path, limit: maxFileSize) }
+        default: break  // FIFO: read below, bounded
+        }
+        // O_NONBLOCK so that opening a named pipe without a writer does not wait for one; reads are
+        // blocking again afterwards (a pipe without writers then reads as end of file).
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw failure(errno) }
+        defer { close(fd) }
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        // The type of what was opened (the path may have changed since stat).
+        guard fstat(fd, &info) == 0 else { throw failure(errno) }
+        let openedKind = info.st_mode & S_IFMT
+        guard openedKind == S_IFREG || openedKind == S_IFIFO else {
+            throw .unreadableFile(path: path, reason: "it is not a regular file or a pipe")
+        }
+        if openedKind == S_IFREG && info.st_size > maxFileSize { throw .fileTooLarge(path: path, limit: maxFileSize) }
+
         var bytes: [UInt8] = []
+        if openedKind == S_IFREG { bytes.reserveCapacity(Int(info.st_size)) }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-            if bytes.count > maxFileSize { throw .fileTooLarge(path: path, limit: maxFileSize) }
-            if n < chunk.count {
-                if ferror(file) != 0 {
-                    // Reading a directory fails here with EISDIR on Linux.
-                    throw .unreadableFile(path: path, reason: String(cString: strerror(errno)))
-                }
-                break
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .unreadableFile(path: path, reason: String(cString: strerror(errno)))
             }
+            if n == 0 { break }
+            // Checked before appending: never holds more than maxFileSize + one chunk.
+            let (total, overflow) = bytes.count.addingReportingOverflow(n)
+            if overflow || total > maxFileSize { throw .fileTooLarge(path: path, limit: maxFileSize) }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        if bytes.isEmpty && openedKind == S_IFIFO {
+            throw .unreadableFile(path: path, reason: "it is a pipe and no data arrived on it")
         }
         return bytes
     }

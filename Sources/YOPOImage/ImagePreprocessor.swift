@@ -45,25 +45,33 @@ public struct PixelValues: Sendable, Equatable {
 public struct ImagePreprocessor: Sendable {
     public let config: ImagePreprocessorConfig
 
-    /// - Throws: `ImageError.invalidArgument` when mean/std do not have 3 entries, a std is 0, or a
-    ///   size is below 1.
+    /// Default `maxSide`: 65535 pixels, the largest side a JPEG can have.
+    public static let defaultMaxSide = 65535
+
+    /// Largest side, in pixels, of any image the pipeline works with, whether it is materialised or
+    /// not: the padded square in `.pad` mode and the resized image (before the centre crop). An
+    /// image that would exceed it is refused with `ImageError.paddedSquareTooLarge` or
+    /// `.resizedImageTooLarge` ("too elongated") before any work is done.
+    public var maxSide: Int = ImagePreprocessor.defaultMaxSide
+
+    /// Largest buffer, in pixels, allocated on the way from decoded image to output (each resize
+    /// pass, its weight tables, the output). Default `ImageDecoder.defaultMaxPixelCount`
+    /// (8192 × 8192). Neither the padded square nor the full resized image is ever materialised:
+    /// only the part of them the centre crop keeps is computed, so with a 336 crop the buffers stay
+    /// at most `336 × maxSide` pixels.
+    public var maxWorkingPixels: Int = ImageDecoder.defaultMaxPixelCount
+
+    /// - Throws: `ImageError.invalidConfiguration` when mean/std do not have 3 finite entries, a
+    ///   std is not positive, or a size is outside `ImagePreprocessorConfig.sizeRange` (1…8192).
     public init(config: ImagePreprocessorConfig = .clipViTLarge336) throws(ImageError) {
-        guard config.imageMean.count == 3, config.imageStd.count == 3 else {
-            throw .invalidArgument("image_mean and image_std must have 3 entries (R, G, B)")
-        }
-        guard !config.imageStd.contains(0) else { throw .invalidArgument("image_std contains 0") }
-        guard config.cropHeight >= 1, config.cropWidth >= 1 else { throw .invalidArgument("crop_size must be at least 1") }
-        switch config.size {
-        case .shortestEdge(let n) where n < 1: throw .invalidArgument("size.shortest_edge must be at least 1")
-        case .exact(let h, let w) where h < 1 || w < 1: throw .invalidArgument("size height and width must be at least 1")
-        default: break
-        }
+        try config.validate()
         self.config = config
     }
 
     /// The `expand2square` background: `tuple(int(m * 255) for m in image_mean)`, i.e.
-    /// (122, 116, 104) for CLIP's mean (truncation, not rounding).
+    /// (122, 116, 104) for CLIP's mean (truncation, not rounding; clamped to 0…255).
     public var padColor: (r: UInt8, g: UInt8, b: UInt8) {
+        // validate() keeps the mean in 0…255, so the product fits an Int.
         let c = config.imageMean.map { UInt8(clamping: Int($0 * 255)) }
         return (c[0], c[1], c[2])
     }
@@ -71,30 +79,75 @@ public struct ImagePreprocessor: Sendable {
     /// Output size of the resize step for a `width` × `height` input, as (width, height);
     /// transformers' `get_resize_output_image_size(…, default_to_square=False)`:
     /// short side → n, long side → `int(n · long / short)` computed in double and truncated.
+    /// A side too large to represent is returned as `Int.max` (`resizeAndCrop` refuses it).
+    /// - Precondition: `width`, `height` ≥ 1.
     public func resizedSize(width: Int, height: Int) -> (width: Int, height: Int) {
+        precondition(width >= 1 && height >= 1, "image size must be at least 1x1")
         switch config.size {
         case .exact(let h, let w):
             return (w, h)
         case .shortestEdge(let n):
             let (short, long) = width <= height ? (width, height) : (height, width)
-            let newLong = Int(Double(n * long) / Double(short))
+            let (product, overflow) = n.multipliedReportingOverflow(by: long)
+            let quotient = Double(product) / Double(short)
+            let newLong = overflow || !(quotient < Double(Int.max)) ? Int.max : Int(quotient)
             return width <= height ? (n, newLong) : (newLong, n)
         }
     }
 
-    /// The geometric part of the pipeline: [pad] → resize → centre crop, in 8-bit RGB.
-    /// With `.clipViTLarge336` the result is 336 × 336.
-    /// - Throws: `ImageError.invalidArgument` only for an inconsistent config.
-    public func resizeAndCrop(_ image: RGBImage, mode: SquareMode) throws(ImageError) -> RGBImage {
-        var current = mode == .pad ? image.paddedToSquare(fill: padColor) : image
+    /// The geometric part of the pipeline: [pad] → resize → centre crop, in 8-bit RGB, byte for byte
+    /// what transformers / original LLaVA get from Pillow. With `.clipViTLarge336` the result is
+    /// 336 × 336.
+    ///
+    /// The padded square and the full resized image are not built: only the part of the resize
+    /// the centre crop keeps is computed (bit-identical, see `PaddedCanvas`), so an elongated
+    /// image costs no more memory than a square one.
+    /// - Parameter source: names the image in errors (e.g. its path).
+    /// - Throws: `ImageError.paddedSquareTooLarge` / `.resizedImageTooLarge` when the padded square
+    ///   or the resized image would have a side above `maxSide`; `.workingBufferTooLarge` when a
+    ///   buffer would exceed `maxWorkingPixels`.
+    public func resizeAndCrop(_ image: RGBImage, mode: SquareMode, source: String? = nil) throws(ImageError) -> RGBImage {
+        var canvas = PaddedCanvas(image)
+        if mode == .pad && image.width != image.height {
+            let side = max(image.width, image.height)
+            guard side <= maxSide else {
+                throw .paddedSquareTooLarge(source: source, width: image.width, height: image.height, side: side,
+                                            limit: maxSide)
+            }
+            canvas = PaddedCanvas(image, width: side, height: side, x: (side - image.width) / 2,
+                                  y: (side - image.height) / 2, fill: padColor)
+        }
+        var outW = canvas.width, outH = canvas.height
         if config.doResize {
-            let target = resizedSize(width: current.width, height: current.height)
-            current = try current.resized(width: target.width, height: target.height, filter: config.resample)
+            (outW, outH) = resizedSize(width: canvas.width, height: canvas.height)
+            guard outW <= maxSide, outH <= maxSide else {
+                throw .resizedImageTooLarge(source: source, width: image.width, height: image.height,
+                                            resizedWidth: outW, resizedHeight: outH, limit: maxSide)
+            }
         }
-        if config.doCenterCrop {
-            current = try current.centerCropped(width: config.cropWidth, height: config.cropHeight)
+        let check = { (w: Int, h: Int, step: String) throws(ImageError) in
+            try checkWorkingBuffer(w, h, limit: maxWorkingPixels, image: image, source: source, step: step)
         }
-        return current
+        guard config.doCenterCrop else {
+            return try canvas.resampled(width: outW, height: outH, filter: config.resample, columns: 0..<outW,
+                                        rows: 0..<outH, check: check)
+        }
+        // transformers' center_crop: offset ⌊(size − crop) / 2⌋ into a larger image; a smaller one
+        // is centred on zeros at ⌈(crop − size) / 2⌉.
+        func cropWindow(_ size: Int, _ crop: Int) -> (window: Range<Int>, at: Int) {
+            let offset = size >= crop ? floorDiv(size - crop, 2) : -((crop - size + 1) / 2)
+            let window = max(0, offset)..<min(size, offset + crop)
+            return (window, window.lowerBound - offset)
+        }
+        let (xs, atX) = cropWindow(outW, config.cropWidth)
+        let (ys, atY) = cropWindow(outH, config.cropHeight)
+        try check(config.cropWidth, config.cropHeight, "the centre crop")
+        let part = try canvas.resampled(width: outW, height: outH, filter: config.resample, columns: xs, rows: ys,
+                                        check: check)
+        if part.width == config.cropWidth && part.height == config.cropHeight { return part }
+        var cropped = RGBImage(width: config.cropWidth, height: config.cropHeight, color: (0, 0, 0))
+        cropped.paste(part, x: atX, y: atY)
+        return cropped
     }
 
     /// Rescale and normalise an 8-bit image into CHW float32 (no geometry).
@@ -126,17 +179,17 @@ public struct ImagePreprocessor: Sendable {
         return PixelValues(channels: 3, height: image.height, width: image.width, values: out)
     }
 
-    /// The full pipeline: `normalize(resizeAndCrop(image, mode:))`.
+    /// The full pipeline: `normalize(resizeAndCrop(image, mode:source:))`.
     /// - Returns: `[3, cropHeight, cropWidth]` float32 values (3 × 336 × 336 for LLaVA-1.5).
     /// - Throws: as `resizeAndCrop`.
-    public func preprocess(_ image: RGBImage, mode: SquareMode) throws(ImageError) -> PixelValues {
-        normalize(try resizeAndCrop(image, mode: mode))
+    public func preprocess(_ image: RGBImage, mode: SquareMode, source: String? = nil) throws(ImageError) -> PixelValues {
+        normalize(try resizeAndCrop(image, mode: mode, source: source))
     }
 
     /// Decodes the file at `path` with `decoder` and preprocesses it.
     /// - Throws: the decoder's `ImageError`s, then as `preprocess`.
     public func preprocess(contentsOf path: String, mode: SquareMode,
                            decoder: ImageDecoder = ImageDecoder()) throws(ImageError) -> PixelValues {
-        try preprocess(try decoder.decode(contentsOf: path), mode: mode)
+        try preprocess(try decoder.decode(contentsOf: path), mode: mode, source: path)
     }
 }

@@ -77,104 +77,246 @@ public struct ImagePreprocessorConfig: Codable, Sendable, Equatable {
         case resample
     }
 
-    private struct SizeKeys: Decodable {
-        var shortestEdge: Int?
-        var longestEdge: Int?
-        var height: Int?
-        var width: Int?
-        enum CodingKeys: String, CodingKey {
-            case shortestEdge = "shortest_edge", longestEdge = "longest_edge", height, width
-        }
+    /// Allowed `size` / `crop_size` values, in pixels. The vision tower's input is a few hundred
+    /// pixels (336 for LLaVA-1.5); 8192 × 8192 is the decoder's pixel budget.
+    public static let sizeRange = 1...8192
+    /// Allowed `image_mean` entries (the mean is in rescaled units: 0…1 after `rescale_factor`
+    /// 1/255, 0…255 without rescaling).
+    public static let meanRange = 0.0...255.0
+    /// Largest `image_std` entry; entries must also be greater than 0.
+    public static let maxStd = 255.0
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ s: String) { stringValue = s }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
-    /// Decodes with CLIPImageProcessor defaults for absent keys.
-    /// - Throws: `DecodingError.dataCorrupted` naming the key for values transformers would reject
-    ///   or that this package does not implement (`longest_edge`, NEAREST resampling, a mean/std
-    ///   without 3 entries, a zero std, sizes below 1).
+    /// Decodes with CLIPImageProcessor defaults for absent keys (and for `null`, as transformers
+    /// treats `None`). `size` and `crop_size` take an integer or an object; `image_mean` and
+    /// `image_std` a number or a list of 3 numbers.
+    /// - Throws: `ImageError.invalidConfiguration` naming the key (e.g. `size.shortest_edge`), the
+    ///   value found and what is allowed, for a value of the wrong type, out of range
+    ///   (sizes 1…8192, mean 0…255, std in (0, 255], `rescale_factor` in (0, 1], `resample` 1…5)
+    ///   or not implemented (`size.longest_edge`, NEAREST resampling); also when the config is not
+    ///   a JSON object (key: the empty string).
     public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let c = try? decoder.container(keyedBy: AnyKey.self) else {
+            throw ImageError.invalidConfiguration(
+                key: "", problem: "is \(Self.describe(try decoder.singleValueContainer())); allowed: a JSON object")
+        }
         let d = ImagePreprocessorConfig()
-        func channels(_ key: CodingKeys, _ fallback: [Double]) throws -> [Double] {
-            guard c.contains(key) else { return fallback }
-            if let scalar = try? c.decode(Double.self, forKey: key) { return [scalar, scalar, scalar] }
-            let values = try c.decode([Double].self, forKey: key)
+        func present(_ key: String) -> Bool {
+            c.contains(AnyKey(key)) && (try? c.decodeNil(forKey: AnyKey(key))) != true
+        }
+        func fail(_ key: String, _ container: KeyedDecodingContainer<AnyKey>, name: String? = nil,
+                  allowed: String) -> ImageError {
+            let what = Self.describe(container, AnyKey(key))
+            return .invalidConfiguration(key: name ?? key, problem: "is \(what); allowed: \(allowed)")
+        }
+        func bool(_ key: String, _ fallback: Bool) throws -> Bool {
+            guard present(key) else { return fallback }
+            guard let value = try? c.decode(Bool.self, forKey: AnyKey(key)) else {
+                throw fail(key, c, allowed: "true or false")
+            }
+            return value
+        }
+        func channels(_ key: String, _ fallback: [Double]) throws -> [Double] {
+            guard present(key) else { return fallback }
+            if let scalar = try? c.decode(Double.self, forKey: AnyKey(key)) { return [scalar, scalar, scalar] }
+            guard let values = try? c.decode([Double].self, forKey: AnyKey(key)) else {
+                if (try? c.nestedUnkeyedContainer(forKey: AnyKey(key))) != nil {
+                    throw ImageError.invalidConfiguration(
+                        key: key, problem: "has an entry that is not a number; allowed: a number or a list of 3 numbers (R, G, B)")
+                }
+                throw fail(key, c, allowed: "a number or a list of 3 numbers (R, G, B)")
+            }
             guard values.count == 3 else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c,
-                    debugDescription: "\(key.rawValue) must have 3 entries (R, G, B), got \(values.count)")
+                throw ImageError.invalidConfiguration(
+                    key: key, problem: "has \(values.count) entries; allowed: a number or a list of 3 numbers (R, G, B)")
             }
             return values
         }
-        imageMean = try channels(.imageMean, d.imageMean)
-        imageStd = try channels(.imageStd, d.imageStd)
-        if imageStd.contains(0) {
-            throw DecodingError.dataCorruptedError(forKey: .imageStd, in: c, debugDescription: "image_std contains 0")
+        /// A whole number in `sizeRange` at `key` of `container`; `name` is its full key path.
+        func pixels(_ key: String, in container: KeyedDecodingContainer<AnyKey>, name: String) throws -> Int {
+            let allowed = "whole numbers from \(Self.sizeRange.lowerBound) to \(Self.sizeRange.upperBound)"
+            guard let value = try? container.decode(Double.self, forKey: AnyKey(key)),
+                  value.rounded() == value, value >= Double(Self.sizeRange.lowerBound),
+                  value <= Double(Self.sizeRange.upperBound) else {
+                throw fail(key, container, name: name, allowed: allowed)
+            }
+            return Int(value)
         }
+        /// `size` / `crop_size`: an integer, or an object with `height` and `width` (and, for `size`,
+        /// `shortest_edge`).
+        func sizeObject(_ key: String) throws -> (shortestEdge: Int?, height: Int?, width: Int?, longestEdge: Bool) {
+            let isSize = key == "size"
+            let forms = isSize ? "a whole number, {\"shortest_edge\": n} or {\"height\": h, \"width\": w}"
+                : "a whole number or {\"height\": h, \"width\": w}"
+            if (try? c.decode(Double.self, forKey: AnyKey(key))) != nil {
+                let n = try pixels(key, in: c, name: key)
+                return isSize ? (n, nil, nil, false) : (nil, n, n, false)
+            }
+            guard let object = try? c.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey(key)) else {
+                throw fail(key, c, allowed: forms)
+            }
+            func field(_ name: String) throws -> Int? {
+                guard object.contains(AnyKey(name)), (try? object.decodeNil(forKey: AnyKey(name))) != true else { return nil }
+                return try pixels(name, in: object, name: "\(key).\(name)")
+            }
+            let longest = object.contains(AnyKey("longest_edge")) && (try? object.decodeNil(forKey: AnyKey("longest_edge"))) != true
+            let result = (isSize ? try field("shortest_edge") : nil, try field("height"), try field("width"), longest)
+            if isSize && result.0 != nil { return result }
+            switch (result.1, result.2) {
+            case (_?, _?): return result
+            case (_?, nil): throw ImageError.invalidConfiguration(key: key, problem: "has height but no width; allowed: \(forms)")
+            case (nil, _?): throw ImageError.invalidConfiguration(key: key, problem: "has width but no height; allowed: \(forms)")
+            case (nil, nil):
+                if isSize && longest { return result }
+                throw ImageError.invalidConfiguration(
+                    key: key, problem: "has \(isSize ? "neither shortest_edge nor height and width" : "no height and width"); "
+                        + "allowed: \(forms)")
+            }
+        }
+
+        imageMean = try channels("image_mean", d.imageMean)
+        imageStd = try channels("image_std", d.imageStd)
 
         size = d.size
-        if c.contains(.size) {
-            if let n = try? c.decode(Int.self, forKey: .size) {
+        if present("size") {
+            let s = try sizeObject("size")
+            if s.longestEdge {
+                throw ImageError.invalidConfiguration(
+                    key: "size.longest_edge", problem: "is not supported; allowed: shortest_edge, or height and width")
+            }
+            if let n = s.shortestEdge {
                 size = .shortestEdge(n)
-            } else {
-                let s = try c.decode(SizeKeys.self, forKey: .size)
-                if s.longestEdge != nil {
-                    throw DecodingError.dataCorruptedError(forKey: .size, in: c,
-                        debugDescription: "size.longest_edge is not supported; use shortest_edge or height/width")
-                }
-                if let n = s.shortestEdge {
-                    size = .shortestEdge(n)
-                } else if let h = s.height, let w = s.width {
-                    size = .exact(height: h, width: w)
-                } else {
-                    throw DecodingError.dataCorruptedError(forKey: .size, in: c,
-                        debugDescription: "size needs shortest_edge, or height and width")
-                }
+            } else if let h = s.height, let w = s.width {
+                size = .exact(height: h, width: w)
             }
         }
-        let sizeIsValid: Bool
-        switch size {
-        case .shortestEdge(let n): sizeIsValid = n >= 1
-        case .exact(let h, let w): sizeIsValid = h >= 1 && w >= 1
-        }
-        if !sizeIsValid {
-            throw DecodingError.dataCorruptedError(forKey: .size, in: c, debugDescription: "size must be at least 1")
-        }
-
         cropHeight = d.cropHeight
         cropWidth = d.cropWidth
-        if c.contains(.cropSize) {
-            if let n = try? c.decode(Int.self, forKey: .cropSize) {
-                cropHeight = n
-                cropWidth = n
-            } else {
-                let s = try c.decode(SizeKeys.self, forKey: .cropSize)
-                guard let h = s.height, let w = s.width else {
-                    throw DecodingError.dataCorruptedError(forKey: .cropSize, in: c,
-                        debugDescription: "crop_size needs height and width")
-                }
-                cropHeight = h
-                cropWidth = w
-            }
-        }
-        if cropHeight < 1 || cropWidth < 1 {
-            throw DecodingError.dataCorruptedError(forKey: .cropSize, in: c, debugDescription: "crop_size must be at least 1")
+        if present("crop_size") {
+            let s = try sizeObject("crop_size")
+            cropHeight = s.height ?? d.cropHeight
+            cropWidth = s.width ?? d.cropWidth
         }
 
-        doResize = try c.decodeIfPresent(Bool.self, forKey: .doResize) ?? d.doResize
-        doCenterCrop = try c.decodeIfPresent(Bool.self, forKey: .doCenterCrop) ?? d.doCenterCrop
-        doRescale = try c.decodeIfPresent(Bool.self, forKey: .doRescale) ?? d.doRescale
-        rescaleFactor = try c.decodeIfPresent(Double.self, forKey: .rescaleFactor) ?? d.rescaleFactor
-        doNormalize = try c.decodeIfPresent(Bool.self, forKey: .doNormalize) ?? d.doNormalize
-        doConvertRGB = try c.decodeIfPresent(Bool.self, forKey: .doConvertRGB) ?? d.doConvertRGB
-        if let number = try c.decodeIfPresent(Int.self, forKey: .resample) {
-            guard let filter = ResampleFilter(rawValue: number) else {
-                throw DecodingError.dataCorruptedError(forKey: .resample, in: c,
-                    debugDescription: "resample \(number) is not supported; supported: 1 (LANCZOS), 2 (BILINEAR), "
-                        + "3 (BICUBIC), 4 (BOX), 5 (HAMMING)")
+        doResize = try bool("do_resize", d.doResize)
+        doCenterCrop = try bool("do_center_crop", d.doCenterCrop)
+        doRescale = try bool("do_rescale", d.doRescale)
+        doNormalize = try bool("do_normalize", d.doNormalize)
+        doConvertRGB = try bool("do_convert_rgb", d.doConvertRGB)
+        rescaleFactor = d.rescaleFactor
+        if present("rescale_factor") {
+            guard let r = try? c.decode(Double.self, forKey: AnyKey("rescale_factor")) else {
+                throw fail("rescale_factor", c, allowed: "a number greater than 0 and at most 1 (e.g. 1/255 = 0.00392156862745098)")
+            }
+            rescaleFactor = r
+        }
+        resample = d.resample
+        if present("resample") {
+            let allowed = "1 (LANCZOS), 2 (BILINEAR), 3 (BICUBIC), 4 (BOX), 5 (HAMMING)"
+            guard let number = try? c.decode(Double.self, forKey: AnyKey("resample")), number.rounded() == number,
+                  abs(number) < 1e9, let filter = ResampleFilter(rawValue: Int(number)) else {
+                if (try? c.decode(Double.self, forKey: AnyKey("resample"))) == 0 {
+                    throw ImageError.invalidConfiguration(
+                        key: "resample", problem: "is 0 (NEAREST), which is not supported; allowed: \(allowed)")
+                }
+                throw fail("resample", c, allowed: allowed)
             }
             resample = filter
-        } else {
-            resample = d.resample
         }
+        try validate()
+    }
+
+    /// Checks every value against the ranges `init(from:)` enforces (for configs built in code).
+    /// - Throws: `ImageError.invalidConfiguration` naming the first bad key.
+    public func validate() throws(ImageError) {
+        func number(_ v: Double) -> String { Self.format(v) }
+        for (key, values) in [("image_mean", imageMean), ("image_std", imageStd)] where values.count != 3 {
+            throw .invalidConfiguration(key: key, problem: "has \(values.count) entries; allowed: a list of 3 numbers (R, G, B)")
+        }
+        for (i, m) in imageMean.enumerated() where !Self.meanRange.contains(m) {
+            throw .invalidConfiguration(
+                key: "image_mean", problem: "entry \(i + 1) is \(number(m)); allowed: numbers from 0 to 255")
+        }
+        for (i, s) in imageStd.enumerated() where !(s > 0 && s <= Self.maxStd) {
+            throw .invalidConfiguration(
+                key: "image_std", problem: "entry \(i + 1) is \(number(s)); allowed: numbers greater than 0 and at most 255")
+        }
+        let range = Self.sizeRange
+        let allowed = "whole numbers from \(range.lowerBound) to \(range.upperBound)"
+        switch size {
+        case .shortestEdge(let n) where !range.contains(n):
+            throw .invalidConfiguration(key: "size.shortest_edge", problem: "is \(n); allowed: \(allowed)")
+        case .exact(let h, _) where !range.contains(h):
+            throw .invalidConfiguration(key: "size.height", problem: "is \(h); allowed: \(allowed)")
+        case .exact(_, let w) where !range.contains(w):
+            throw .invalidConfiguration(key: "size.width", problem: "is \(w); allowed: \(allowed)")
+        default: break
+        }
+        if !range.contains(cropHeight) {
+            throw .invalidConfiguration(key: "crop_size.height", problem: "is \(cropHeight); allowed: \(allowed)")
+        }
+        if !range.contains(cropWidth) {
+            throw .invalidConfiguration(key: "crop_size.width", problem: "is \(cropWidth); allowed: \(allowed)")
+        }
+        if !(rescaleFactor > 0 && rescaleFactor <= 1) {
+            throw .invalidConfiguration(
+                key: "rescale_factor",
+                problem: "is \(number(rescaleFactor)); allowed: a number greater than 0 and at most 1 (e.g. 1/255 = 0.00392156862745098)")
+        }
+    }
+
+    /// The size of `resizeAndCrop`'s output when it does not depend on the image: the crop with
+    /// `do_center_crop`, the exact `size` with `do_resize` alone; nil otherwise (the output would
+    /// follow the input's shape).
+    public var fixedOutputSize: (width: Int, height: Int)? {
+        if doCenterCrop { return (cropWidth, cropHeight) }
+        if doResize, case .exact(let h, let w) = size { return (w, h) }
+        return nil
+    }
+
+    /// `100000`, `0.5`, `1e+300`.
+    static func format(_ v: Double) -> String {
+        if v.rounded() == v && abs(v) < 1e15 { return String(Int(v)) }
+        return "\(v)"
+    }
+
+    /// The JSON value at `key`, in words: `the string "336"`, `the number 0.5`, `a list`, `null`, ….
+    private static func describe(_ c: KeyedDecodingContainer<AnyKey>, _ key: AnyKey) -> String {
+        if (try? c.decodeNil(forKey: key)) == true { return "null" }
+        if let b = try? c.decode(Bool.self, forKey: key) { return b ? "true" : "false" }
+        if let v = try? c.decode(Double.self, forKey: key) { return format(v) }
+        if let s = try? c.decode(String.self, forKey: key) { return "the string \(quoted(s))" }
+        if var list = try? c.nestedUnkeyedContainer(forKey: key) {
+            var n = 0
+            while !list.isAtEnd, (try? list.decode(Discard.self)) != nil { n += 1 }
+            return n == 1 ? "a list of 1 entry" : "a list of \(n) entries"
+        }
+        if (try? c.nestedContainer(keyedBy: AnyKey.self, forKey: key)) != nil { return "an object" }
+        return "a number out of range"
+    }
+
+    private static func describe(_ c: SingleValueDecodingContainer) -> String {
+        if c.decodeNil() { return "null" }
+        if let b = try? c.decode(Bool.self) { return b ? "true" : "false" }
+        if let v = try? c.decode(Double.self) { return format(v) }
+        if let s = try? c.decode(String.self) { return "the string \(quoted(s))" }
+        return "a list"
+    }
+
+    private static func quoted(_ s: String) -> String {
+        s.count > 40 ? "\"\(s.prefix(40))…\"" : "\"\(s)\""
+    }
+
+    /// Decodes (and drops) any JSON value.
+    private struct Discard: Decodable {
+        init(from decoder: Decoder) throws {}
     }
 
     /// Encodes in transformers 5's dictionary form (`size` and `crop_size` as objects).

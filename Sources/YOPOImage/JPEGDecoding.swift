@@ -20,7 +20,12 @@ func decodeJPEG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Ima
             throw .invalidArgument("out of memory creating a JPEG decoder for '\(source)'")
         }
         defer { yopo_jpeg_close(ctx) }
-        guard ok != 0 else { throw failure(ctx) }
+        guard ok != 0 else {
+            if ctx.pointee.err.msg_code == Int32(JERR_EMPTY_IMAGE.rawValue) {
+                throw .corrupt(source: source, format: .jpeg, detail: "the header gives a width or height of 0")
+            }
+            throw failure(ctx)
+        }
         // Pillow refuses a header that needed the fake EOI libjpeg inserts at the end of data.
         if ctx.pointee.hit_end_of_data != 0 { throw truncated }
 
@@ -28,6 +33,22 @@ func decodeJPEG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Ima
         try checkPixelBudget(width: width, height: height, limit: maxPixelCount, source: source)
 
         let components = Int(ctx.pointee.cinfo.num_components)
+        // A Huffman-coded file spends at least 2 bits on every 8×8 block (a DC code and an
+        // end-of-block code), at least 1 in a progressive file's DC scans. A file too short for that
+        // cannot hold the image: libjpeg would fill the rest with grey at the full decoding cost, so
+        // it is refused before decoding. (Arithmetic coding has no such floor; the pixel budget
+        // bounds those.)
+        if ctx.pointee.cinfo.arith_code == 0, components >= 1, let info = ctx.pointee.cinfo.comp_info {
+            var blocks = 0
+            for i in 0..<components {
+                blocks += Int(info[i].width_in_blocks) * Int(info[i].height_in_blocks)
+            }
+            let bitsPerBlock = ctx.pointee.cinfo.progressive_mode != 0 ? 1 : 2
+            if blocks * bitsPerBlock > buffer.count * 8 {
+                throw .truncated(source: source, format: .jpeg,
+                                 detail: "the \(buffer.count)-byte file is too short to hold a \(width)×\(height) image")
+            }
+        }
         switch components {
         case 1: ctx.pointee.cinfo.out_color_space = JCS_GRAYSCALE
         case 3: ctx.pointee.cinfo.out_color_space = JCS_RGB
@@ -45,8 +66,14 @@ func decodeJPEG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Ima
               outChannels == components else {
             throw .corrupt(source: source, format: .jpeg, detail: "decoder output does not match the header")
         }
-        var raw = [UInt8](repeating: 0, count: width * height * outChannels)
-        let read = raw.withUnsafeMutableBufferPointer { yopo_jpeg_read_all(ctx, $0.baseAddress, width * outChannels) }
+        // width × height passed the pixel budget, so this product is bounded; checked anyway.
+        let (rowBytes, rowOverflow) = width.multipliedReportingOverflow(by: outChannels)
+        let (rawCount, rawOverflow) = rowBytes.multipliedReportingOverflow(by: height)
+        guard !rowOverflow, !rawOverflow else {
+            throw .tooLarge(source: source, width: width, height: height, maxPixelCount: maxPixelCount)
+        }
+        var raw = [UInt8](repeating: 0, count: rawCount)
+        let read = raw.withUnsafeMutableBufferPointer { yopo_jpeg_read_all(ctx, $0.baseAddress, rowBytes) }
         guard read != 0 else { throw failure(ctx) }
         // A baseline file cut short decodes with grey filler after libjpeg's warning; Pillow raises
         // "image file is truncated" in that case, and so do we.

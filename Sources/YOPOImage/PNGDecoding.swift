@@ -13,6 +13,7 @@ func decodePNG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Imag
         return .corrupt(source: source, format: .png, detail: message.isEmpty ? "unknown libpng error" : message)
     }
 
+    try checkPNGHeader(bytes, source: source, maxPixelCount: maxPixelCount)
     return try bytes.withUnsafeBufferPointer { (buffer) throws(ImageError) -> RGBImage in
         guard let ctx = yopo_png_open(buffer.baseAddress, buffer.count) else {
             throw .invalidArgument("out of memory creating a PNG decoder for '\(source)'")
@@ -33,7 +34,12 @@ func decodePNG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Imag
                                       detail: "\(channels) channels of \(depth) bits after expansion")
         }
 
-        var raw = [UInt8](repeating: 0, count: rowBytes * height)
+        // width × height passed the pixel budget, so these products are bounded; checked anyway.
+        let (rawCount, rawOverflow) = rowBytes.multipliedReportingOverflow(by: height)
+        guard !rawOverflow, rowBytes > 0 else {
+            throw .tooLarge(source: source, width: width, height: height, maxPixelCount: maxPixelCount)
+        }
+        var raw = [UInt8](repeating: 0, count: rawCount)
         let read = raw.withUnsafeMutableBufferPointer { (buf) -> Int32 in
             var rows: [UnsafeMutablePointer<UInt8>?] = (0..<height).map { buf.baseAddress! + $0 * rowBytes }
             return rows.withUnsafeMutableBufferPointer { yopo_png_read_image(ctx, $0.baseAddress) }
@@ -83,4 +89,62 @@ func pngSamplesToRGB(_ raw: [UInt8], pixelCount: Int, channels: Int, depth: Int,
         }
     }
     return out
+}
+
+/// The largest width or height libpng reads by default (`PNG_USER_WIDTH_MAX`, `PNG_USER_HEIGHT_MAX`).
+let pngMaxSide = 1_000_000
+
+/// Deflate's largest expansion: a 258-byte match in 2 bits, 1032 output bytes per input byte.
+let deflateMaxRatio = 1032
+
+/// Checks the IHDR chunk before libpng sees the file, so that a bad header gets a message naming
+/// the field, and a file that announces more pixels than it can hold fails before any allocation:
+/// - each field against the PNG specification (libpng rejects the same values, with one message
+///   for all: "Invalid IHDR data"), and each side against libpng's 1,000,000-pixel limit;
+/// - `width × height` against `maxPixelCount` (`.tooLarge`);
+/// - the pixel data against what the file's bytes can inflate to at most (`.truncated`): a
+///   100-byte file announcing 8192 × 8192 pixels cannot be complete, and libpng would only notice
+///   after allocating and inflating row by row.
+/// A file too short to hold an IHDR, or whose first chunk is not one, is left to libpng.
+func checkPNGHeader(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(ImageError) {
+    guard bytes.count >= 33, Array(bytes[12..<16]) == Array("IHDR".utf8) else { return }
+    func u32(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
+    func corrupt(_ detail: String) -> ImageError { .corrupt(source: source, format: .png, detail: "IHDR: " + detail) }
+    let length = u32(8)
+    guard length == 13 else { throw corrupt("the header chunk is \(length) bytes long; allowed: 13") }
+    let width = u32(16), height = u32(20)
+    let depth = Int(bytes[24]), colorType = Int(bytes[25])
+    let compression = Int(bytes[26]), filter = Int(bytes[27]), interlace = Int(bytes[28])
+    let limit = 0x7FFF_FFFF
+    for (name, value) in [("width", width), ("height", height)] {
+        if value == 0 { throw corrupt("\(name) is 0; allowed: 1 to \(limit)") }
+        if value > limit { throw corrupt("\(name) is \(value); allowed: 1 to \(limit)") }
+    }
+    let depths: [Int: (name: String, depths: [Int], channels: Int)] = [
+        0: ("greyscale", [1, 2, 4, 8, 16], 1), 2: ("RGB", [8, 16], 3), 3: ("palette", [1, 2, 4, 8], 1),
+        4: ("greyscale with alpha", [8, 16], 2), 6: ("RGBA", [8, 16], 4),
+    ]
+    guard let kind = depths[colorType] else {
+        throw corrupt("colour type \(colorType) does not exist; allowed: 0 (greyscale), 2 (RGB), 3 (palette), "
+                      + "4 (greyscale with alpha), 6 (RGBA)")
+    }
+    guard kind.depths.contains(depth) else {
+        throw corrupt("bit depth \(depth) is not allowed for \(kind.name) images; allowed: "
+                      + kind.depths.map(String.init).joined(separator: ", "))
+    }
+    guard compression == 0 else { throw corrupt("compression method \(compression) does not exist; allowed: 0") }
+    guard filter == 0 else { throw corrupt("filter method \(filter) does not exist; allowed: 0") }
+    guard interlace <= 1 else { throw corrupt("interlace method \(interlace) does not exist; allowed: 0 (none), 1 (Adam7)") }
+    try checkPixelBudget(width: width, height: height, limit: maxPixelCount, source: source)
+    for (name, value) in [("width", width), ("height", height)] where value > pngMaxSide {
+        throw .unsupportedFeature(source: source, format: .png,
+                                  detail: "\(name) \(value) is more than the \(pngMaxSide) pixels a side libpng reads")
+    }
+    // width × height ≤ maxPixelCount here, so the products below are bounded.
+    let pixelBytes = width * height * kind.channels * depth / 8
+    let (most, overflow) = bytes.count.multipliedReportingOverflow(by: deflateMaxRatio)
+    if !overflow && pixelBytes > most + 1024 {
+        throw .truncated(source: source, format: .png,
+                         detail: "the \(bytes.count)-byte file is too short to hold a \(width)×\(height) image")
+    }
 }

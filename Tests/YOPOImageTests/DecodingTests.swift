@@ -112,7 +112,7 @@ final class DecodingTests: XCTestCase {
 
     func testDirectoryIsUnreadable() {
         let path = Fixtures.path("invalid")
-        assertImageError("cannot read image '\(path)': Is a directory") { () throws(ImageError) in
+        assertImageError("cannot read image '\(path)': it is a directory, not an image file") { () throws(ImageError) in
             try decoder.decode(contentsOf: path)
         }
     }
@@ -185,8 +185,8 @@ final class DecodingTests: XCTestCase {
 
     func testHugeHeaderIsRefusedBeforeAllocation() {
         let path = Fixtures.path("invalid/huge_header.png")
-        assertImageError("cannot decode image '\(path)': 30000x30000 = 900000000 pixels exceeds the limit of "
-                         + "67108864 pixels (ImageDecoder.maxPixelCount)") { () throws(ImageError) in
+        assertImageError("cannot decode image '\(path)': it is 30000×30000 = 900000000 pixels, more than the "
+                         + "67108864 (8192×8192) allowed") { () throws(ImageError) in
             try decoder.decode(contentsOf: path)
         }
     }
@@ -194,13 +194,13 @@ final class DecodingTests: XCTestCase {
     func testPixelLimitIsConfigurable() throws {
         let small = ImageDecoder(maxPixelCount: 200 * 150 - 1)
         let jpeg = Fixtures.path("synthetic/baseline420.jpg")
-        assertImageError("cannot decode image '\(jpeg)': 200x150 = 30000 pixels exceeds the limit of 29999 pixels "
-                         + "(ImageDecoder.maxPixelCount)") { () throws(ImageError) in
+        assertImageError("cannot decode image '\(jpeg)': it is 200×150 = 30000 pixels, more than the 29999 allowed") {
+            () throws(ImageError) in
             try small.decode(contentsOf: jpeg)
         }
         let png = Fixtures.path("synthetic/portrait.png")
-        assertImageError("cannot decode image '\(png)': 120x200 = 24000 pixels exceeds the limit of 20000 pixels "
-                         + "(ImageDecoder.maxPixelCount)") { () throws(ImageError) in
+        assertImageError("cannot decode image '\(png)': it is 120×200 = 24000 pixels, more than the 20000 allowed") {
+            () throws(ImageError) in
             try ImageDecoder(maxPixelCount: 20000).decode(contentsOf: png)
         }
         // Exactly at the limit is allowed.
@@ -209,13 +209,15 @@ final class DecodingTests: XCTestCase {
 
     func testFileSizeLimit() throws {
         let path = Fixtures.path("synthetic/baseline420.jpg")  // 8,658 bytes
-        assertImageError("cannot read image '\(path)': the file is larger than the limit of 8000 bytes "
-                         + "(ImageDecoder.maxFileSize)") { () throws(ImageError) in
+        assertImageError("cannot read image '\(path)': the file is larger than the limit of 8000 bytes") {
+            () throws(ImageError) in
             try ImageDecoder(maxFileSize: 8000).decode(contentsOf: path)
         }
-        // An endless device stops at the limit instead of exhausting memory.
-        assertImageError("cannot read image '/dev/zero': the file is larger than the limit of 100000 bytes "
-                         + "(ImageDecoder.maxFileSize)") { () throws(ImageError) in
+        // The default limit is stated in MiB as well.
+        XCTAssertEqual(ImageError.fileTooLarge(path: "a.png", limit: ImageDecoder.defaultMaxFileSize).description,
+                       "cannot read image 'a.png': the file is larger than the limit of 268435456 bytes (256 MiB)")
+        // An endless device is refused without reading it.
+        assertImageError("cannot read image '/dev/zero': it is a device, not an image file") { () throws(ImageError) in
             try ImageDecoder(maxFileSize: 100_000).decode(contentsOf: "/dev/zero")
         }
         XCTAssertEqual(try ImageDecoder(maxFileSize: 8658).decode(contentsOf: path).height, 150)
