@@ -209,7 +209,7 @@ let sweepImageCases: [SweepCase] = {
         try handle.close()
         return sweepGenerate(image: path)
     })
-    cases.append(SweepCase(.images, "empty-path", message: "cannot read image: the image path is empty", sweepGenerate(image: "")))
+    cases.append(SweepCase(.images, "empty-path", message: "--image is empty; expected image file (JPEG or PNG)", sweepGenerate(image: "")))
     cases.append(SweepCase(.images, "path-through-a-file", message: "chelsea.png/inside.png': no such file",
                            sweepGenerate(image: Paths.image("chelsea.png") + "/inside.png")))
     cases.append(SweepCase(.images, "symlink-loop", message: "': Too many levels of symbolic links") { s in
