@@ -62,13 +62,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "YOPOCoreTests", dependencies: ["YOPOCore", "YOPOFormats"]),
-        .testTarget(name: "YOPOImageTests", dependencies: ["YOPOImage", "YOPOFormats", "YOPOCore"]),
+        // Test-only helpers shared by several test targets (a PNG writer for hostile images).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "YOPOImageTests", dependencies: ["YOPOImage", "YOPOFormats", "YOPOCore", "TestSupport"]),
         .testTarget(name: "YOPOTextTests", dependencies: ["YOPOText"]),
         // Test-only: counts heap allocations (interposes glibc's malloc in the test process).
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "YOPOModelsTests",
                     dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOFormats", "YOPOCore"]),
-        .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning"]),
+        .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "TestSupport"]),
     ]
 )

@@ -1,36 +1,6 @@
 import Foundation
 import XCTest
 
-/// Runs `yopo` with `arguments` and `stdin` bytes on its standard input, bounded by a timeout.
-func runYOPO(_ arguments: [String], stdin: Data, timeout: TimeInterval = 120) throws -> RunResult {
-    let process = Process()
-    process.executableURL = Paths.executable
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = input
-    try process.run()
-    DispatchQueue.global().async {
-        try? input.fileHandleForWriting.write(contentsOf: stdin)
-        try? input.fileHandleForWriting.close()
-    }
-    final class Box: @unchecked Sendable { var data = Data() }
-    let outBox = Box(), errBox = Box()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    if group.wait(timeout: .now() + timeout) == .timedOut {
-        process.terminate()
-        XCTFail("yopo \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
-    }
-    process.waitUntilExit()
-    return RunResult(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
-                     stderr: String(decoding: errBox.data, as: UTF8.self))
-}
-
 /// The command line itself: `--version` and help exit 0 with their text on stdout, the default
 /// subcommand still runs without its word, and `--prompt -` reads the prompt from stdin.
 final class CommandLineTests: XCTestCase {

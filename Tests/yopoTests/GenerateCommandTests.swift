@@ -37,40 +37,54 @@ struct RunResult {
     var status: Int32
     var stdout: String
     var stderr: String
+    /// The signal that ended the process, if one did (then `status` is that signal's number).
+    var signal: Int32? = nil
+    /// Whether the run outlived its timeout (it was then killed).
+    var timedOut = false
 }
 
-/// Runs `yopo` with `arguments`, no stdin, bounded by a timeout so a hang fails the test.
-func runYOPO(_ arguments: [String], timeout: TimeInterval = 120) throws -> RunResult {
+/// Runs `yopo` with `arguments`, bounded by a timeout so a hang fails the test: `stdin` bytes on its
+/// standard input (none: /dev/null); with `addressSpaceLimitKiB`, under that `ulimit -v`. With
+/// `failOnTimeout` a timeout is a test failure here; otherwise the caller reads `timedOut`.
+func runYOPO(_ arguments: [String], stdin: Data? = nil, addressSpaceLimitKiB: Int? = nil, timeout: TimeInterval = 120,
+             failOnTimeout: Bool = true) throws -> RunResult {
     let process = Process()
-    process.executableURL = Paths.executable
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
+    if let addressSpaceLimitKiB {
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -v \(addressSpaceLimitKiB) && exec \"$0\" \"$@\"", Paths.executable.path] + arguments
+    } else {
+        process.executableURL = Paths.executable
+        process.arguments = arguments
+    }
+    let out = Pipe(), err = Pipe(), input = Pipe()
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
     try process.run()
+    if let stdin {
+        DispatchQueue.global().async {
+            try? input.fileHandleForWriting.write(contentsOf: stdin)
+            try? input.fileHandleForWriting.close()
+        }
+    }
     final class Box: @unchecked Sendable { var data = Data() }
     let outBox = Box(), errBox = Box()
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async {
-        outBox.data = out.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
+    DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     group.enter()
-    DispatchQueue.global().async {
-        errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
+    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    var timedOut = false
     if group.wait(timeout: .now() + timeout) == .timedOut {
-        process.terminate()
-        XCTFail("yopo \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
+        timedOut = true
+        kill(process.processIdentifier, SIGKILL)
+        if failOnTimeout { XCTFail("yopo \(arguments.joined(separator: " ")) did not finish within \(timeout) s") }
     }
     process.waitUntilExit()
-    let outData = outBox.data, errData = errBox.data
     return RunResult(
-        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData, as: UTF8.self))
+        status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
+        stderr: String(decoding: errBox.data, as: UTF8.self),
+        signal: process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil, timedOut: timedOut)
 }
 
 final class GenerateCommandTests: XCTestCase {

@@ -156,40 +156,12 @@ final class SweepTests: XCTestCase {
 
     /// Runs `yopo arguments` under the address-space limit; nil when it failed as a bad input must.
     static func check(_ arguments: [String], stdin: Data?, message: String) throws -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "ulimit -v \(addressSpaceLimitKiB) && exec \"$0\" \"$@\"", Paths.executable.path] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let input = Pipe()
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        try process.run()
-        if let stdin {
-            DispatchQueue.global().async {
-                try? input.fileHandleForWriting.write(contentsOf: stdin)
-                try? input.fileHandleForWriting.close()
-            }
-        }
-        final class Box: @unchecked Sendable { var data = Data() }
-        let outBox = Box(), errBox = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return "did not finish within \(Int(timeout)) s"
-        }
-        process.waitUntilExit()
-        let stdout = String(decoding: outBox.data, as: UTF8.self)
-        let stderr = String(decoding: errBox.data, as: UTF8.self)
-        if process.terminationReason == .uncaughtSignal {
-            return "killed by signal \(process.terminationStatus); stderr: \(stderr.prefix(400))"
-        }
-        if process.terminationStatus != 1 { return "exit status \(process.terminationStatus), expected 1; stderr: \(stderr.prefix(400))" }
+        let run = try runYOPO(arguments, stdin: stdin, addressSpaceLimitKiB: addressSpaceLimitKiB, timeout: timeout,
+                              failOnTimeout: false)
+        let stdout = run.stdout, stderr = run.stderr
+        if run.timedOut { return "did not finish within \(Int(timeout)) s" }
+        if let signal = run.signal { return "killed by signal \(signal); stderr: \(stderr.prefix(400))" }
+        if run.status != 1 { return "exit status \(run.status), expected 1; stderr: \(stderr.prefix(400))" }
         let lines = stderr.split(separator: "\n", omittingEmptySubsequences: true)
         if lines.count != 1 { return "expected one stderr line, got \(lines.count): \(stderr.prefix(600))" }
         if !stderr.hasPrefix("error: ") { return "stderr does not start with 'error: ': \(stderr)" }

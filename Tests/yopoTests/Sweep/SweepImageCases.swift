@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 
 /// Bad-input sweep: images and image-processor configs. Each row: area, unique name, the text the
 /// one error line must contain, and the command line (see SweepHarness.swift). Messages start
 /// right after the scratch path where the path is part of the line.
 ///
-/// Hostile PNGs are built here (`SweepPNG`); JPEG variants patch the frame header of a fixture.
+/// Hostile PNGs are built with `TestPNG` (the TestSupport target); JPEG variants patch the frame header of a fixture.
 let sweepImageCases: [SweepCase] = {
     let hf = Paths.model("llava-hf-tiny"), original = Paths.model("llava-v1.5-tiny")
     let clip = Paths.model("clip-vit-tiny")
@@ -26,12 +27,12 @@ let sweepImageCases: [SweepCase] = {
     for (w, h) in [(65536, 1), (1, 65536), (100_000, 3), (7, 90_000)] {
         let side = max(w, h)
         imageRow("pad-\(w)x\(h)", "' (\(w)×\(h)): it is too elongated to pad to a square; the square would be "
-                 + "\(side)×\(side) pixels, \(padLimit)", { SweepPNG.make(width: UInt32(w), height: UInt32(h), colorType: 0) },
+                 + "\(side)×\(side) pixels, \(padLimit)", { TestPNG.make(width: UInt32(w), height: UInt32(h), colorType: 0) },
                  ["--image-aspect", "pad"])
     }
     // The original layout pads by default (image_aspect_ratio "pad").
     imageRow("original-layout-pad-70000x2", "' (70000×2): it is too elongated to pad to a square; the square would be "
-             + "70000×70000 pixels, \(padLimit)", { SweepPNG.make(width: 70000, height: 2, colorType: 2) },
+             + "70000×70000 pixels, \(padLimit)", { TestPNG.make(width: 70000, height: 2, colorType: 2) },
              model: original, ["--vision-tower", clip])
 
     let resizeLimit = "more than 65535 pixels a side allowed"
@@ -39,21 +40,21 @@ let sweepImageCases: [SweepCase] = {
         let long = max(w, h) * 336 / min(w, h)
         let size = w > h ? "\(long)×336" : "336×\(long)"
         imageRow("crop-\(w)x\(h)", "' (\(w)×\(h)): it is too elongated to resize; the resized image would be \(size) "
-                 + "pixels, \(resizeLimit)", { SweepPNG.make(width: UInt32(w), height: UInt32(h), colorType: 2) })
+                 + "pixels, \(resizeLimit)", { TestPNG.make(width: UInt32(w), height: UInt32(h), colorType: 2) })
     }
     // JPEG: the largest side libjpeg-turbo reads, frame header patched into a 1000×872 4:4:4 photo
     // (whose scan holds enough blocks for 65500 pixels).
     for (w, h) in [(65500, 1), (1, 65500)] {
         imageRow("crop-jpeg-\(w)x\(h)", "' (\(w)×\(h)): it is too elongated to resize; the resized image would be "
                  + (w > h ? "22008000×336" : "336×22008000") + " pixels, \(resizeLimit)",
-                 { SweepPNG.patchingJPEGFrame(fixture("hubble_deep_field.jpg"), width: w, height: h) }, file: "image.jpg")
+                 { TestPNG.patchingJPEGFrame(fixture("hubble_deep_field.jpg"), width: w, height: h) }, file: "image.jpg")
     }
     imageRow("original-layout-crop-250x1", "' (250×1): it is too elongated to resize; the resized image would be "
-             + "84000×336 pixels, \(resizeLimit)", { SweepPNG.make(width: 250, height: 1, colorType: 6) },
+             + "84000×336 pixels, \(resizeLimit)", { TestPNG.make(width: 250, height: 1, colorType: 6) },
              model: original, ["--vision-tower", clip, "--image-aspect", "crop"])
     cases.append(SweepCase(.images, "compare-crop-1x400", message: "' (1×400): it is too elongated to resize; the resized "
                            + "image would be 336×134400 pixels, \(resizeLimit)") { s in
-        ["compare", "--model", hf, "--image", try s.write("tall.png", Data(SweepPNG.make(width: 1, height: 400, colorType: 4))),
+        ["compare", "--model", hf, "--image", try s.write("tall.png", Data(TestPNG.make(width: 1, height: 400, colorType: 4))),
          "--prompt", "What is shown?", "--budget", "50%"]
     })
 
@@ -62,26 +63,26 @@ let sweepImageCases: [SweepCase] = {
     cases.append(SweepCase(.images, "png-header-30000x30000", message: "': it is 30000×30000 = 900000000 pixels, more than "
                            + "the 67108864 (8192×8192) allowed", sweepGenerate(image: Paths.image("invalid/huge_header.png"))))
     imageRow("png-header-8193x8192", "': it is 8193×8192 = 67117056 pixels, more than the 67108864 (8192×8192) allowed",
-             { SweepPNG.make(width: 8193, height: 8192, colorType: 0) })
+             { TestPNG.make(width: 8193, height: 8192, colorType: 0) })
     imageRow("png-header-2147483647-square", "': it is 2147483647×2147483647 = 4611686014132420609 pixels, more than the "
-             + "67108864 (8192×8192) allowed", { SweepPNG.make(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF) })
+             + "67108864 (8192×8192) allowed", { TestPNG.make(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF) })
     imageRow("png-width-1000001", "': unsupported PNG variant (width 1000001 is more than the 1000000 pixels a side libpng reads)",
-             { SweepPNG.make(width: 1_000_001, height: 1, colorType: 0) })
+             { TestPNG.make(width: 1_000_001, height: 1, colorType: 0) })
     // Within the pixel budget, but the file cannot hold the pixels it announces (deflate ≤ 1032:1).
     for (name, depth, colorType, interlace) in [("rgba16", UInt8(16), UInt8(6), UInt8(0)), ("grey-interlaced", 8, 0, 1),
                                                 ("bilevel", 1, 0, 0)] {
-        let bytes = SweepPNG.make(width: 8192, height: 8192, depth: depth, colorType: colorType, interlace: interlace,
-                                  zlib: SweepPNG.zlibZeros(count: 100))
+        let bytes = TestPNG.make(width: 8192, height: 8192, depth: depth, colorType: colorType, interlace: interlace,
+                                  zlib: TestPNG.zlibZeros(count: 100))
         imageRow("png-bomb-8192x8192-\(name)", "': truncated PNG data (the \(bytes.count)-byte file is too short to hold "
                  + "a 8192×8192 image)", { bytes })
     }
     for name in ["gray", "progressive", "cmyk"] {
-        let bytes = SweepPNG.patchingJPEGFrame(fixture("synthetic/\(name).jpg"), width: 8192, height: 8192)
+        let bytes = TestPNG.patchingJPEGFrame(fixture("synthetic/\(name).jpg"), width: 8192, height: 8192)
         imageRow("jpeg-bomb-8192x8192-\(name)", "': truncated JPEG data (the \(bytes.count)-byte file is too short to hold "
                  + "a 8192×8192 image)", { bytes }, file: "image.jpg")
     }
     imageRow("jpeg-header-65535x65535", "': corrupt JPEG data (Maximum supported image dimension is 65500 pixels)",
-             { SweepPNG.patchingJPEGFrame(fixture("rocket.jpg"), width: 65535, height: 65535) }, file: "image.jpg")
+             { TestPNG.patchingJPEGFrame(fixture("rocket.jpg"), width: 65535, height: 65535) }, file: "image.jpg")
 
     // MARK: Image processor configs (llava-hf: processor_config.json's image_processor)
 
@@ -203,7 +204,7 @@ let sweepImageCases: [SweepCase] = {
     })
     cases.append(SweepCase(.images, "sparse-300-megabyte-file", message: "': the file is larger than the limit of "
                            + "268435456 bytes (256 MiB)") { s in
-        let path = try s.write("huge.png", Data(SweepPNG.make(width: 4, height: 4)))
+        let path = try s.write("huge.png", Data(TestPNG.make(width: 4, height: 4)))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.truncate(atOffset: 300_000_000)
         try handle.close()
@@ -219,34 +220,34 @@ let sweepImageCases: [SweepCase] = {
 
     // MARK: Truncated and corrupt PNG
 
-    let png64 = SweepPNG.make(width: 64, height: 64, rows: (0..<64).map { y in (0..<192).map { UInt8(($0 * 7 + y * 13) & 255) } })
+    let png64 = TestPNG.make(width: 64, height: 64, rows: (0..<64).map { y in (0..<192).map { UInt8(($0 * 7 + y * 13) & 255) } })
     for cut in [8, 20, 33, png64.count * 2 / 5, png64.count - 20] {
         imageRow("png-truncated-at-\(cut)", "': truncated PNG data (premature end of data)", { Array(png64.prefix(cut)) })
     }
-    let interlaced = SweepPNG.make(width: 64, height: 64, interlace: 1,
+    let interlaced = TestPNG.make(width: 64, height: 64, interlace: 1,
                                    rows: (0..<64).map { y in (0..<192).map { UInt8(($0 + y) & 255) } })
     imageRow("png-interlaced-truncated", "': truncated PNG data (premature end of data)", { Array(interlaced.prefix(interlaced.count / 2)) })
     for (name, header, message) in [
-        ("bit-depth-7", SweepPNG.be32(4) + SweepPNG.be32(4) + [7, 2, 0, 0, 0],
+        ("bit-depth-7", TestPNG.be32(4) + TestPNG.be32(4) + [7, 2, 0, 0, 0],
          "IHDR: bit depth 7 is not allowed for RGB images; allowed: 8, 16"),
-        ("colour-type-5", SweepPNG.be32(4) + SweepPNG.be32(4) + [8, 5, 0, 0, 0],
+        ("colour-type-5", TestPNG.be32(4) + TestPNG.be32(4) + [8, 5, 0, 0, 0],
          "IHDR: colour type 5 does not exist; allowed: 0 (greyscale), 2 (RGB), 3 (palette), 4 (greyscale with alpha), 6 (RGBA)"),
-        ("width-0", SweepPNG.be32(0) + SweepPNG.be32(4) + [8, 2, 0, 0, 0], "IHDR: width is 0; allowed: 1 to 2147483647"),
-        ("height-0", SweepPNG.be32(4) + SweepPNG.be32(0) + [8, 2, 0, 0, 0], "IHDR: height is 0; allowed: 1 to 2147483647"),
-        ("interlace-2", SweepPNG.be32(4) + SweepPNG.be32(4) + [8, 2, 0, 0, 2],
+        ("width-0", TestPNG.be32(0) + TestPNG.be32(4) + [8, 2, 0, 0, 0], "IHDR: width is 0; allowed: 1 to 2147483647"),
+        ("height-0", TestPNG.be32(4) + TestPNG.be32(0) + [8, 2, 0, 0, 0], "IHDR: height is 0; allowed: 1 to 2147483647"),
+        ("interlace-2", TestPNG.be32(4) + TestPNG.be32(4) + [8, 2, 0, 0, 2],
          "IHDR: interlace method 2 does not exist; allowed: 0 (none), 1 (Adam7)"),
-        ("ihdr-12-bytes", SweepPNG.be32(4) + SweepPNG.be32(4) + [8, 2, 0, 0], "IHDR: the header chunk is 12 bytes long; allowed: 13"),
+        ("ihdr-12-bytes", TestPNG.be32(4) + TestPNG.be32(4) + [8, 2, 0, 0], "IHDR: the header chunk is 12 bytes long; allowed: 13"),
     ] {
-        imageRow("png-ihdr-\(name)", "': corrupt PNG data (\(message))", { SweepPNG.make(width: 4, height: 4, ihdr: header) })
+        imageRow("png-ihdr-\(name)", "': corrupt PNG data (\(message))", { TestPNG.make(width: 4, height: 4, ihdr: header) })
     }
     imageRow("png-no-idat", "': corrupt PNG data (IEND: out of place)", {
-        let full = SweepPNG.make(width: 4, height: 4)
-        return Array(full.prefix(33)) + SweepPNG.chunk("IEND", [])
+        let full = TestPNG.make(width: 4, height: 4)
+        return Array(full.prefix(33)) + TestPNG.chunk("IEND", [])
     })
     imageRow("png-palette-without-plte", "': corrupt PNG data (IDAT: Missing PLTE before IDAT)",
-             { SweepPNG.make(width: 4, height: 4, colorType: 3) })
+             { TestPNG.make(width: 4, height: 4, colorType: 3) })
     imageRow("png-bad-zlib-header", "': corrupt PNG data (IDAT: incorrect header check)",
-             { SweepPNG.make(width: 4, height: 4, zlib: [0x12, 0x34, 0x56, 0x78, 0x9A]) })
+             { TestPNG.make(width: 4, height: 4, zlib: [0x12, 0x34, 0x56, 0x78, 0x9A]) })
 
     // MARK: Truncated and corrupt JPEG
 
@@ -260,9 +261,9 @@ let sweepImageCases: [SweepCase] = {
     }, file: "image.jpg")
     imageRow("jpeg-soi-only", "': truncated JPEG data (JPEG datastream contains no image)", { [0xFF, 0xD8, 0xFF] }, file: "image.jpg")
     imageRow("jpeg-frame-0x0", "': corrupt JPEG data (the header gives a width or height of 0)",
-             { SweepPNG.patchingJPEGFrame(fixture("rocket.jpg"), width: 0, height: 0) }, file: "image.jpg")
+             { TestPNG.patchingJPEGFrame(fixture("rocket.jpg"), width: 0, height: 0) }, file: "image.jpg")
     imageRow("jpeg-precision-12", "': corrupt JPEG data (Unsupported JPEG data precision 12)",
-             { SweepPNG.patchingJPEGFrame(fixture("rocket.jpg"), width: 640, height: 427, precision: 12) }, file: "image.jpg")
+             { TestPNG.patchingJPEGFrame(fixture("rocket.jpg"), width: 640, height: 427, precision: 12) }, file: "image.jpg")
 
     // MARK: Other formats (WebP and text are in BadInputTests)
 
@@ -281,92 +282,3 @@ let sweepImageCases: [SweepCase] = {
     return cases
 }()
 
-/// A minimal PNG writer (copy of Tests/YOPOImageTests/TestPNG.swift; separate test target): IHDR
-/// fields written as given, pixel data as stored deflate or, for zeros, fixed-Huffman 258-byte runs.
-enum SweepPNG {
-    static func channels(colorType: UInt8) -> Int { [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType] ?? 1 }
-
-    /// `rows`: unfiltered scanlines; nil: zeros (1 KB of them when the image would need more than
-    /// 64 MiB); `zlib` replaces the IDAT payload, `ihdr` the 13 IHDR bytes.
-    static func make(width: UInt32, height: UInt32, depth: UInt8 = 8, colorType: UInt8 = 2, interlace: UInt8 = 0,
-                     rows: [[UInt8]]? = nil, zlib: [UInt8]? = nil, ihdr: [UInt8]? = nil) -> [UInt8] {
-        let header = ihdr ?? (be32(width) + be32(height) + [depth, colorType, 0, 0, interlace])
-        let payload: [UInt8]
-        if let zlib {
-            payload = zlib
-        } else if let rows {
-            payload = zlibStored(rows.flatMap { [0] + $0 })
-        } else {
-            let bits = Int(width).multipliedReportingOverflow(by: channels(colorType: colorType) * Int(depth))
-            let raw = ((bits.partialValue + 7) / 8 + 1).multipliedReportingOverflow(by: Int(height))
-            payload = zlibZeros(count: bits.overflow || raw.overflow || raw.partialValue > 1 << 26 ? 1024 : raw.partialValue)
-        }
-        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", payload)
-            + chunk("IEND", [])
-    }
-
-    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
-        let typed = Array(type.utf8) + data
-        return be32(UInt32(data.count)) + typed + be32(crc32(typed))
-    }
-
-    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
-
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        for b in bytes {
-            c ^= UInt32(b)
-            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        }
-        return c ^ 0xFFFF_FFFF
-    }
-
-    static func zlibStored(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x78, 0x01]
-        var i = 0
-        repeat {
-            let n = min(65535, data.count - i)
-            out += [i + n == data.count ? 1 : 0, UInt8(n & 255), UInt8(n >> 8), UInt8(~n & 255), UInt8((~n >> 8) & 255)]
-            out += data[i..<(i + n)]
-            i += n
-        } while i < data.count
-        var a: UInt32 = 1, b: UInt32 = 0
-        for x in data { a = (a + UInt32(x)) % 65521; b = (b + a) % 65521 }
-        return out + be32(b << 16 | a)
-    }
-
-    /// zlib stream of `count` zeros: fixed Huffman, a literal 0, then length-258 matches at distance 1.
-    static func zlibZeros(count: Int) -> [UInt8] {
-        var bytes: [UInt8] = [], used = 8
-        func push(_ bit: Int) {
-            if used == 8 { bytes.append(0); used = 0 }
-            bytes[bytes.count - 1] |= UInt8(bit) << UInt8(used)
-            used += 1
-        }
-        func code(_ value: Int, _ length: Int) { for i in stride(from: length - 1, through: 0, by: -1) { push((value >> i) & 1) } }
-        push(1); push(1); push(0)  // BFINAL, BTYPE = 01 (LSB first)
-        var left = count
-        if left > 0 { code(0x30, 8); left -= 1 }
-        while left >= 258 { code(0b1100_0101, 8); code(0, 5); left -= 258 }
-        while left > 0 { code(0x30, 8); left -= 1 }
-        code(0, 7)
-        return [0x78, 0x01] + bytes + be32(UInt32(count % 65521) << 16 | 1)
-    }
-
-    /// `jpeg` with its frame header (SOF0/1/2) set to `width × height` (and `precision`).
-    static func patchingJPEGFrame(_ jpeg: [UInt8], width: Int, height: Int, precision: UInt8? = nil) -> [UInt8] {
-        var b = jpeg
-        var i = 2
-        while i + 9 < b.count, b[i] == 0xFF {
-            let marker = b[i + 1], length = Int(b[i + 2]) << 8 | Int(b[i + 3])
-            if [0xC0, 0xC1, 0xC2].contains(marker) {
-                if let precision { b[i + 4] = precision }
-                b[i + 5] = UInt8(height >> 8); b[i + 6] = UInt8(height & 255)
-                b[i + 7] = UInt8(width >> 8); b[i + 8] = UInt8(width & 255)
-                return b
-            }
-            i += 2 + length
-        }
-        preconditionFailure("no frame header")
-    }
-}

@@ -3,16 +3,16 @@ import Foundation
 /// A minimal PNG writer for hostile test images (Foundation has no zlib on Linux): IHDR fields are
 /// written as given, unchecked, so bad headers can be built; pixel data is stored (uncompressed)
 /// deflate, or, for all-zero data, a fixed-Huffman stream of 258-byte runs (about 160:1).
-/// A copy lives in Tests/yopoTests/Sweep/SweepImageCases.swift (separate test target).
-enum TestPNG {
+/// Shared by YOPOImageTests and the yopoTests sweep (the TestSupport target).
+public enum TestPNG {
     /// Colour type → samples per pixel.
-    static func channels(colorType: UInt8) -> Int { [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType] ?? 1 }
+    public static func channels(colorType: UInt8) -> Int { [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType] ?? 1 }
 
     /// A PNG of `width × height` (colour type, bit depth, interlace as given). Pixel data: `rows`
     /// (unfiltered scanlines, each prefixed here with filter byte 0) or zeros (1 KB of zeros when the
     /// image would need more than 64 MiB: a bomb); `zlib` replaces the
     /// IDAT payload; `ihdr` the 13 IHDR bytes.
-    static func make(width: UInt32, height: UInt32, depth: UInt8 = 8, colorType: UInt8 = 2, interlace: UInt8 = 0,
+    public static func make(width: UInt32, height: UInt32, depth: UInt8 = 8, colorType: UInt8 = 2, interlace: UInt8 = 0,
                      rows: [[UInt8]]? = nil, zlib: [UInt8]? = nil, ihdr: [UInt8]? = nil, extraChunks: [(String, [UInt8])] = [])
         -> [UInt8] {
         let header = ihdr ?? (be32(width) + be32(height) + [depth, colorType, 0, 0, interlace])
@@ -35,14 +35,14 @@ enum TestPNG {
         return out
     }
 
-    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+    public static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
         let typed = Array(type.utf8) + data
         return be32(UInt32(data.count)) + typed + be32(crc32(typed))
     }
 
-    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
+    public static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
 
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
         var c: UInt32 = 0xFFFF_FFFF
         for b in bytes {
             c ^= UInt32(b)
@@ -51,7 +51,7 @@ enum TestPNG {
         return c ^ 0xFFFF_FFFF
     }
 
-    static func adler32(_ bytes: [UInt8]) -> UInt32 {
+    public static func adler32(_ bytes: [UInt8]) -> UInt32 {
         var a: UInt32 = 1, b: UInt32 = 0
         for x in bytes {
             a = (a + UInt32(x)) % 65521
@@ -61,7 +61,7 @@ enum TestPNG {
     }
 
     /// zlib stream of stored deflate blocks.
-    static func zlibStored(_ data: [UInt8]) -> [UInt8] {
+    public static func zlibStored(_ data: [UInt8]) -> [UInt8] {
         var out: [UInt8] = [0x78, 0x01]
         var i = 0
         repeat {
@@ -76,7 +76,7 @@ enum TestPNG {
 
     /// zlib stream inflating to `count` zero bytes: one fixed-Huffman block, a literal 0 then
     /// matches of length 258 at distance 1, then literals.
-    static func zlibZeros(count: Int) -> [UInt8] {
+    public static func zlibZeros(count: Int) -> [UInt8] {
         var bits = BitWriter()
         bits.write(1, count: 1)  // BFINAL
         bits.write(1, count: 2)  // BTYPE = 01, fixed Huffman (LSB first)
@@ -112,7 +112,7 @@ enum TestPNG {
     }
 
     /// `jpeg` with its frame header (SOF0/1/2) changed to `width × height`, and `precision` if given.
-    static func patchingJPEGFrame(_ jpeg: [UInt8], width: Int, height: Int, precision: UInt8? = nil) -> [UInt8] {
+    public static func patchingJPEGFrame(_ jpeg: [UInt8], width: Int, height: Int, precision: UInt8? = nil) -> [UInt8] {
         var b = jpeg
         var i = 2
         while i + 9 < b.count, b[i] == 0xFF {
