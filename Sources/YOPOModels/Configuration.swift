@@ -240,6 +240,17 @@ func requireInRange(_ value: Int, _ range: ClosedRange<Int>, _ key: String) thro
     }
 }
 
+/// The sizes every transformer config has (LLaMA's and CLIP's), each within `ConfigurationLimits`.
+/// Throws `ModelError.invalidConfiguration` naming `keyPrefix` + the key.
+func requireTransformerSizes(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
+                             keyPrefix: String) throws {
+    let limits = ConfigurationLimits.self
+    try requireInRange(hiddenSize, 1...limits.hiddenSize, keyPrefix + "hidden_size")
+    try requireInRange(intermediateSize, 1...limits.intermediateSize, keyPrefix + "intermediate_size")
+    try requireInRange(numHiddenLayers, 1...limits.layers, keyPrefix + "num_hidden_layers")
+    try requireInRange(numAttentionHeads, 1...limits.attentionHeads, keyPrefix + "num_attention_heads")
+}
+
 /// The largest sizes a configuration may give. They are far above any released LLaMA or CLIP
 /// (LLaMA-3.1-405B: hidden 16384, intermediate 53248, 126 layers, 128 heads; vocabularies ≤ 262144)
 /// and keep every product of sizes — weight counts, KV widths, FLOPs of a prompt of a few thousand
@@ -427,10 +438,8 @@ public struct LlamaConfiguration: Codable, Sendable {
     public func validate(keyPrefix: String = "text_config.") throws {
         func fail(_ what: String) -> ModelError { .invalidConfiguration(what) }
         let limits = ConfigurationLimits.self
-        try requireInRange(hiddenSize, 1...limits.hiddenSize, keyPrefix + "hidden_size")
-        try requireInRange(intermediateSize, 1...limits.intermediateSize, keyPrefix + "intermediate_size")
-        try requireInRange(numHiddenLayers, 1...limits.layers, keyPrefix + "num_hidden_layers")
-        try requireInRange(numAttentionHeads, 1...limits.attentionHeads, keyPrefix + "num_attention_heads")
+        try requireTransformerSizes(hiddenSize: hiddenSize, intermediateSize: intermediateSize, numHiddenLayers: numHiddenLayers,
+                                    numAttentionHeads: numAttentionHeads, keyPrefix: keyPrefix)
         try requireInRange(numKeyValueHeads, 1...numAttentionHeads, keyPrefix + "num_key_value_heads")
         guard numAttentionHeads % numKeyValueHeads == 0 else {
             throw fail("\(keyPrefix)num_attention_heads \(numAttentionHeads) must be a multiple of num_key_value_heads \(numKeyValueHeads)")
@@ -541,10 +550,8 @@ public struct CLIPVisionConfiguration: Codable, Sendable {
     public func validate(keyPrefix: String = "vision_config.") throws {
         func fail(_ what: String) -> ModelError { .invalidConfiguration(what) }
         let limits = ConfigurationLimits.self
-        try requireInRange(hiddenSize, 1...limits.hiddenSize, keyPrefix + "hidden_size")
-        try requireInRange(intermediateSize, 1...limits.intermediateSize, keyPrefix + "intermediate_size")
-        try requireInRange(numHiddenLayers, 1...limits.layers, keyPrefix + "num_hidden_layers")
-        try requireInRange(numAttentionHeads, 1...limits.attentionHeads, keyPrefix + "num_attention_heads")
+        try requireTransformerSizes(hiddenSize: hiddenSize, intermediateSize: intermediateSize, numHiddenLayers: numHiddenLayers,
+                                    numAttentionHeads: numAttentionHeads, keyPrefix: keyPrefix)
         guard hiddenSize % numAttentionHeads == 0 else {
             throw fail("\(keyPrefix)hidden_size \(hiddenSize) must be a multiple of num_attention_heads \(numAttentionHeads)")
         }
