@@ -71,6 +71,6 @@ let package = Package(
         .testTarget(name: "YOPOModelsTests",
                     dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOFormats", "YOPOCore"]),
-        .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "TestSupport"]),
+        .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOCore", "TestSupport"]),
     ]
 )

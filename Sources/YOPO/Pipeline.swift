@@ -217,8 +217,8 @@ public struct GenerationResult: Codable, Sendable {
         if steps == 0 {
             line += generatedTokens == 1 ? " | 1 token, from the prefill (no decode step)" : " | no token generated"
         } else {
-            line += String(format: " | decode %.0f ms (%d tokens, %d steps, %.1f tok/s)", t.decode, generatedTokens, steps,
-                           decodeTokensPerSecond)
+            line += String(format: " | decode %.0f ms (%d tokens, %d step%@, %.1f tok/s)", t.decode, generatedTokens, steps,
+                           steps == 1 ? "" : "s", decodeTokensPerSecond)
         }
         if finishReason == .context { line += " | stopped: the context of \(contextLength) tokens is full" }
         return line

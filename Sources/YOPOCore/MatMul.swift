@@ -85,7 +85,8 @@ public enum MatMul {
     /// work runs on the calling thread. 2²⁴ is about 0.2–0.3 ms on one core here, against several µs
     /// to wake a thread on an idle machine and milliseconds when the other core is busy (every
     /// product and head of the bundled checkpoint stays below it, so `--threads 2` runs it as 1 does).
-    public static let parallelMinimumMultiplyAdds = 1 << 24
+    /// Tests lower it to run the parallel paths on the small fixtures (a process setting, like `threads`).
+    nonisolated(unsafe) public static var parallelMinimumMultiplyAdds = 1 << 24
 
     /// Values a thread converts (fp32 → bf16, half → fp32) before another one is worth waking.
     static let conversionMinimum = 1 << 15
@@ -350,7 +351,9 @@ public enum MatMul {
     }
 
     /// `C[m, n] = alpha · A[m, k] · B[n, k]ᵀ + beta · C`, all row-major, with leading
-    /// dimensions (row strides, in elements) `lda`, `ldb`, `ldc`.
+    /// dimensions (row strides, in elements) `lda`, `ldb`, `ldc`. One OpenBLAS call on the calling
+    /// thread (OpenBLAS never threads here; `tiledGEMM` and the attention heads share work out), so
+    /// it is safe to call from several threads at once.
     @inline(__always)
     public static func gemmABt(
         m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -358,12 +361,13 @@ public enum MatMul {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        _ = singleThreadedBLAS
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), alpha,
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// `C[m, n] = alpha · A[m, k] · B[k, n] + beta · C`, all row-major.
+    /// `C[m, n] = alpha · A[m, k] · B[k, n] + beta · C`, all row-major; one OpenBLAS call on the calling thread.
     @inline(__always)
     public static func gemmAB(
         m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -371,6 +375,7 @@ public enum MatMul {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        _ = singleThreadedBLAS
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))

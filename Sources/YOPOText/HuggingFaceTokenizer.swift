@@ -16,6 +16,9 @@ import Foundation
 /// TemplateProcessing | Sequence of those; decoder null | Sequence | Replace (string pattern) |
 /// ByteFallback | Fuse | Strip | Metaspace.
 public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
+    /// The largest token id a `tokenizer.json` may use: 2²² − 1, far above every released vocabulary
+    /// (Gemma's 262,144), so the id table stays below 64 MiB whatever the file says.
+    public static let maxTokenID = (1 << 22) - 1
     public let configuration: TokenizerConfiguration
     public let vocabularySize: Int
     public let bosTokenID: Int?
@@ -100,13 +103,14 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         } else {
             addedList = []
         }
-        // Ids index a table of spellings, so they are bounded by the number of tokens defined: an
-        // id of 10^9 would otherwise allocate gigabytes.
-        let idLimit = vocabMembers.count + addedList.count + configuration.addedTokens.count
-        let idRule = "ids must be from 0 to \(idLimit - 1), the number of tokens defined"
-        var tokens = [String?](repeating: nil, count: idLimit)
+        // Ids index a table of spellings (gaps allowed, as HF tokenizers allows them), so they are
+        // bounded: an id of 10^9 would otherwise allocate gigabytes. The table grows to the largest id.
+        let idLimit = HuggingFaceTokenizer.maxTokenID + 1
+        let idRule = "ids must be from 0 to \(HuggingFaceTokenizer.maxTokenID)"
+        var tokens: [String?] = []
+        tokens.reserveCapacity(vocabMembers.count + addedList.count)
+        func slot(_ id: Int) { if id >= tokens.count { tokens.append(contentsOf: repeatElement(nil, count: id + 1 - tokens.count)) } }
         var vocab = ByteStringTable(capacity: vocabMembers.count)
-        var maxID = -1
         for m in vocabMembers {
             let (token, value) = (m.key, m.value)
             guard let id = value.int else {
@@ -115,12 +119,12 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
             guard id >= 0, id < idLimit else {
                 throw corrupt("token \(printable(token)) in model.vocab has id \(id); \(idRule)")
             }
+            slot(id)
             if let other = tokens[id] {
                 throw corrupt("tokens \(printable(other)) and \(printable(token)) share id \(id) in model.vocab")
             }
             guard vocab.insert(token, id) else { throw corrupt("token \(printable(token)) appears twice in model.vocab") }
             tokens[id] = token
-            maxID = max(maxID, id)
         }
 
         let mergeList: [JSONValue]
@@ -176,15 +180,16 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         }
         added.sort { $0.id < $1.id }
 
-        let size = max(maxID + 1, (added.map(\.id).max() ?? -1) + 1)
-        tokens.removeLast(idLimit - size)
-        for t in added { tokens[t.id] = t.content }
+        for t in added {
+            slot(t.id)
+            tokens[t.id] = t.content
+        }
 
         self.configuration = configuration
         self.vocab = vocab
         self.tokens = tokens
         self.merges = merges
-        self.vocabularySize = size
+        self.vocabularySize = tokens.count
         self.addedTokens = added
         self.addedByID = Dictionary(added.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         self.addedByContent = Dictionary(added.map { (Array($0.content.utf8), $0) }, uniquingKeysWith: { a, _ in a })
@@ -201,6 +206,7 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         self.preTokenizer = try Self.parsePreTokenizer(root["pre_tokenizer"], unsupported)
         self.decoder = try Self.parseDecoder(root["decoder"], unsupported)
         (templatePrefix, templateSuffix) = try Self.parsePostProcessor(root["post_processor"], unsupported)
+        let size = tokens.count
         if let bad = (templatePrefix + templateSuffix).first(where: { $0 < 0 || $0 >= size }) {
             throw corrupt("post_processor special token id \(bad) is outside the vocabulary (0 to \(size - 1))")
         }

@@ -18,23 +18,29 @@ final class HostileTokenizerTests: XCTestCase {
     func testHugeTokenIDIsRejectedBeforeAllocating() {
         // 10^9 would be a 16 GB table of spellings.
         assertCorrupt(#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1000000000}, "merges": []}}"#,
-                      "token b in model.vocab has id 1000000000; ids must be from 0 to 1, the number of tokens defined")
+                      "token b in model.vocab has id 1000000000; ids must be from 0 to 4194303")
         assertCorrupt(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 1000000000, "content": "<x>"}]}"#,
-                      "added token <x> has id 1000000000; ids must be from 0 to 1, the number of tokens defined")
+                      "added token <x> has id 1000000000; ids must be from 0 to 4194303")
         // Beyond Int32 (the lookup table's id type) too.
         assertCorrupt(#"{"model": {"type": "BPE", "vocab": {"a": 4294967296}, "merges": []}}"#,
-                      "token a in model.vocab has id 4294967296; ids must be from 0 to 0, the number of tokens defined")
+                      "token a in model.vocab has id 4294967296; ids must be from 0 to 4194303")
+    }
+
+    /// Gaps in the ids are allowed (HF tokenizers allows them); the table grows to the largest id.
+    func testVocabularyWithGapsLoads() throws {
+        let json = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 7}, "merges": []}, "added_tokens": [{"id": 20, "content": "<x>"}]}"#
+        XCTAssertEqual(try load(json).vocabularySize, 21)
     }
 
     func testNegativeAndNonIntegerIDs() {
         assertCorrupt(#"{"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}}"#,
-                      "token a in model.vocab has id -1; ids must be from 0 to 0, the number of tokens defined")
+                      "token a in model.vocab has id -1; ids must be from 0 to 4194303")
         assertCorrupt(#"{"model": {"type": "BPE", "vocab": {"a": 0.5}, "merges": []}}"#,
                       "id of token a in model.vocab must be an integer, found 0.5")
         assertCorrupt(#"{"model": {"type": "BPE", "vocab": {"a": "zero"}, "merges": []}}"#,
                       "id of token a in model.vocab must be an integer, found \"zero\"")
         assertCorrupt(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": -3, "content": "<x>"}]}"#,
-                      "added token <x> has id -3; ids must be from 0 to 1, the number of tokens defined")
+                      "added token <x> has id -3; ids must be from 0 to 4194303")
     }
 
     func testDuplicateIDs() {
@@ -69,7 +75,7 @@ final class HostileTokenizerTests: XCTestCase {
         var c = TokenizerConfiguration()
         c.addedTokens = [AddedToken(id: 1_000_000_000, content: "<big>", special: true)]
         assertCorrupt(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#,
-                      "added token <big> of tokenizer_config.json has id 1000000000; ids must be from 0 to 1, the number of tokens defined",
+                      "added token <big> of tokenizer_config.json has id 1000000000; ids must be from 0 to 4194303",
                       configuration: c)
         XCTAssertThrowsError(try SentencePieceTokenizer(data: Data(contentsOf: Fixtures.url("tokenizer.model")), configuration: c, path: "m")) { e in
             XCTAssertEqual(e as? TokenizerError, .corrupt(

@@ -167,11 +167,11 @@ let sweepCheckpointCases: [SweepCase] = {
     // MARK: tokenizer files
 
     let tokenizers: [(String, String, String)] = [
-        ("tokenizer-id-1e9", "token b in model.vocab has id 1000000000; ids must be from 0 to 1, the number of tokens defined",
+        ("tokenizer-id-1e9", "token b in model.vocab has id 1000000000; ids must be from 0 to 4194303",
          #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1000000000}, "merges": []}}"#),
-        ("tokenizer-id-beyond-int32", "token a in model.vocab has id 4294967296; ids must be from 0 to 0",
+        ("tokenizer-id-beyond-int32", "token a in model.vocab has id 4294967296; ids must be from 0 to 4194303",
          #"{"model": {"type": "BPE", "vocab": {"a": 4294967296}, "merges": []}}"#),
-        ("tokenizer-negative-id", "token a in model.vocab has id -7; ids must be from 0 to 1",
+        ("tokenizer-negative-id", "token a in model.vocab has id -7; ids must be from 0 to 4194303",
          #"{"model": {"type": "BPE", "vocab": {"a": -7, "b": 0}, "merges": []}}"#),
         ("tokenizer-fractional-id", "id of token a in model.vocab must be an integer, found 0.5",
          #"{"model": {"type": "BPE", "vocab": {"a": 0.5}, "merges": []}}"#),
@@ -181,9 +181,9 @@ let sweepCheckpointCases: [SweepCase] = {
          #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b", "a z"]}}"#),
         ("tokenizer-merges-not-list", "model.merges is not a list",
          #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": {"a": "b"}}}"#),
-        ("tokenizer-added-id-1e9", "added token <image> has id 1000000000; ids must be from 0 to 1",
+        ("tokenizer-added-id-1e9", "added token <image> has id 1000000000; ids must be from 0 to 4194303",
          #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 1000000000, "content": "<image>"}]}"#),
-        ("tokenizer-added-negative-id", "added token <image> has id -1; ids must be from 0 to 1",
+        ("tokenizer-added-negative-id", "added token <image> has id -1; ids must be from 0 to 4194303",
          #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": -1, "content": "<image>"}]}"#),
         ("tokenizer-added-duplicate-ids", "added tokens <image> and <pad> share id 1",
          #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 1, "content": "<image>"}, {"id": 1, "content": "<pad>"}]}"#),
@@ -226,7 +226,7 @@ let sweepCheckpointCases: [SweepCase] = {
          #"{"added_tokens_decoder": {"-5": {"content": "<x>"}}}"#),
         ("tokenizer-config-decoder-no-content", "added_tokens_decoder entry 32005 has no content string",
          #"{"added_tokens_decoder": {"32005": {"special": true}}}"#),
-        ("tokenizer-config-added-id-1e9", "added token <big> of tokenizer_config.json has id 1000000000; ids must be from 0 to 32005",
+        ("tokenizer-config-added-id-1e9", "added token <big> of tokenizer_config.json has id 1000000000; ids must be from 0 to 4194303",
          #"{"added_tokens_decoder": {"1000000000": {"content": "<big>", "special": true}}}"#),
         ("tokenizer-config-array", "tokenizer_config.json: top level is not a JSON object", "[]"),
     ]

@@ -107,6 +107,8 @@ final class SweepTests: XCTestCase {
     /// The issue asks for at least 150 cases across all six areas, names unique per area.
     func testSweepCoversEveryArea() {
         let cases = Self.allCases
+        let counts = SweepArea.allCases.map { area in "\(area.rawValue) \(cases.filter { $0.area == area }.count)" }
+        print("bad-input sweep: \(cases.count) cases (\(counts.joined(separator: ", ")))")
         XCTAssertGreaterThanOrEqual(cases.count, 150)
         for area in SweepArea.allCases {
             let names = cases.filter { $0.area == area }.map(\.name)
