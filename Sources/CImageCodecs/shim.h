@@ -26,7 +26,10 @@ typedef struct yopo_jpeg {
     struct jpeg_decompress_struct cinfo; /* first member: the callbacks cast back to yopo_jpeg */
     struct jpeg_error_mgr err;
     jmp_buf jump;
+    struct jpeg_progress_mgr progress;
     int hit_end_of_data; /* libjpeg warned JWRN_JPEG_EOF: the data ended before the image did */
+    int max_scans;       /* more scans than this are refused (see yopo_jpeg_progress) */
+    int too_many_scans;  /* the decode stopped because the file has more than max_scans scans */
     char message[JMSG_LENGTH_MAX];
 } yopo_jpeg;
 
@@ -49,9 +52,24 @@ static void yopo_jpeg_emit_message(j_common_ptr cinfo, int level) {
 
 static void yopo_jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
 
-/* Creates a decompressor over `data` (which must outlive the context) and reads the header.
-   Returns NULL only when memory is exhausted; check yopo_jpeg_open_ok for header errors. */
-static inline yopo_jpeg *yopo_jpeg_open(const unsigned char *data, unsigned long size, int *ok) {
+/* libjpeg-turbo's advice against progressive files with an absurd number of scans (libjpeg.txt,
+   "progress monitor"; djpeg -maxscans; TurboJPEG's TJFLAG_LIMITSCANS, 500): every scan, even an
+   empty one, visits every block of the image, so thousands of 10-byte scans cost minutes. The
+   monitor runs at least once per scan while the input is absorbed; past the limit it stops the
+   decode through the usual error path. */
+static void yopo_jpeg_progress(j_common_ptr cinfo) {
+    yopo_jpeg *ctx = (yopo_jpeg *)cinfo;
+    if (cinfo->is_decompressor && ctx->cinfo.input_scan_number > ctx->max_scans) {
+        ctx->too_many_scans = 1;
+        snprintf(ctx->message, sizeof(ctx->message), "more than %d scans", ctx->max_scans);
+        longjmp(ctx->jump, 1);
+    }
+}
+
+/* Creates a decompressor over `data` (which must outlive the context) that refuses files with more
+   than `max_scans` scans, and reads the header.
+   Returns NULL only when memory is exhausted; *ok is 0 after a header error. */
+static inline yopo_jpeg *yopo_jpeg_open(const unsigned char *data, unsigned long size, int max_scans, int *ok) {
     yopo_jpeg *ctx = (yopo_jpeg *)calloc(1, sizeof(yopo_jpeg));
     *ok = 0;
     if (ctx == NULL) {
@@ -61,10 +79,13 @@ static inline yopo_jpeg *yopo_jpeg_open(const unsigned char *data, unsigned long
     ctx->err.error_exit = yopo_jpeg_error_exit;
     ctx->err.emit_message = yopo_jpeg_emit_message;
     ctx->err.output_message = yopo_jpeg_output_message;
+    ctx->max_scans = max_scans;
+    ctx->progress.progress_monitor = yopo_jpeg_progress;
     if (setjmp(ctx->jump)) {
         return ctx;
     }
     jpeg_create_decompress(&ctx->cinfo);
+    ctx->cinfo.progress = &ctx->progress; /* after create: jpeg_create_decompress zeroes cinfo */
     jpeg_mem_src(&ctx->cinfo, data, size);
     jpeg_read_header(&ctx->cinfo, TRUE);
     *ok = 1;

@@ -48,17 +48,24 @@ public struct ImagePreprocessor: Sendable {
     /// Default `maxSide`: 65535 pixels, the largest side a JPEG can have.
     public static let defaultMaxSide = 65535
 
-    /// Largest side, in pixels, of any image the pipeline works with, whether it is materialised or
-    /// not: the padded square in `.pad` mode and the resized image (before the centre crop). An
-    /// image that would exceed it is refused with `ImageError.paddedSquareTooLarge` or
-    /// `.resizedImageTooLarge` ("too elongated") before any work is done.
+    /// Largest side, in pixels, of the padded square in `.pad` mode and of the resized image when
+    /// it is built in full (`do_center_crop` off). An image that would exceed it is refused with
+    /// `ImageError.paddedSquareTooLarge` or `.resizedImageTooLarge` ("too elongated") before any
+    /// work is done. With the centre crop on, only the crop window of the resize is computed (its
+    /// weight tables cover the window only), so the resized size is bounded by `maxResizedSide`
+    /// instead: a 200 × 1 image, resized to 67200 × 336 and cropped, works.
     public var maxSide: Int = ImagePreprocessor.defaultMaxSide
+
+    /// Largest side of the (virtual) resized image before the centre crop: 2^31 − 1, the largest
+    /// side Pillow (whose sizes are C ints) can resize to, so the result stays Pillow's. Larger
+    /// sides, and sides too large to compute, are refused with `.resizedImageTooLarge`.
+    public static let maxResizedSide = Int(Int32.max)
 
     /// Largest buffer, in pixels, allocated on the way from decoded image to output (each resize
     /// pass, its weight tables, the output). Default `ImageDecoder.defaultMaxPixelCount`
     /// (8192 × 8192). Neither the padded square nor the full resized image is ever materialised:
     /// only the part of them the centre crop keeps is computed, so with a 336 crop the buffers stay
-    /// at most `336 × maxSide` pixels.
+    /// at most 336 × the longer of the image's and the padded square's sides.
     public var maxWorkingPixels: Int = ImageDecoder.defaultMaxPixelCount
 
     /// - Throws: `ImageError.invalidConfiguration` when mean/std do not have 3 finite entries, a
@@ -104,7 +111,8 @@ public struct ImagePreprocessor: Sendable {
     /// image costs no more memory than a square one.
     /// - Parameter source: names the image in errors (e.g. its path).
     /// - Throws: `ImageError.paddedSquareTooLarge` / `.resizedImageTooLarge` when the padded square
-    ///   or the resized image would have a side above `maxSide`; `.workingBufferTooLarge` when a
+    ///   or the full resized image would have a side above `maxSide` (a resize that is centre-cropped:
+    ///   above `maxResizedSide`); `.workingBufferTooLarge` when a
     ///   buffer would exceed `maxWorkingPixels`.
     public func resizeAndCrop(_ image: RGBImage, mode: SquareMode, source: String? = nil) throws(ImageError) -> RGBImage {
         var canvas = PaddedCanvas(image)
@@ -120,9 +128,11 @@ public struct ImagePreprocessor: Sendable {
         var outW = canvas.width, outH = canvas.height
         if config.doResize {
             (outW, outH) = resizedSize(width: canvas.width, height: canvas.height)
-            guard outW <= maxSide, outH <= maxSide else {
+            // Only a resize that is built in full is held to maxSide; a cropped one costs its window.
+            let limit = config.doCenterCrop ? Self.maxResizedSide : maxSide
+            guard outW <= limit, outH <= limit else {
                 throw .resizedImageTooLarge(source: source, width: image.width, height: image.height,
-                                            resizedWidth: outW, resizedHeight: outH, limit: maxSide)
+                                            resizedWidth: outW, resizedHeight: outH, limit: limit)
             }
         }
         let check = { (w: Int, h: Int, step: String) throws(ImageError) in

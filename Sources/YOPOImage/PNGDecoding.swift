@@ -147,4 +147,59 @@ func checkPNGHeader(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws
         throw .truncated(source: source, format: .png,
                          detail: "the \(bytes.count)-byte file is too short to hold a \(width)×\(height) image")
     }
+    try checkPNGDataSize(bytes, source: source, width: width, height: height,
+                         bitsPerPixel: kind.channels * depth, interlaced: interlace == 1)
+}
+
+/// The most image data (IDAT) bytes a PNG of the given size may have: its filtered scanlines
+/// (`filteredPNGSize`), plus a quarter of them and 64 KiB for the deflate and zlib framing. zlib
+/// expands incompressible data by 5 bytes per 64 KiB stored block, but simple encoders (e.g.
+/// stb_image_write) only write fixed-Huffman blocks, whose literals take up to 9 bits (+12.5%).
+func pngMaxDataSize(filtered: Int) -> Int {
+    let (sum, overflow) = filtered.addingReportingOverflow(filtered / 4 + 65536)
+    return overflow ? Int.max : sum
+}
+
+/// Bytes of filtered scanlines (a filter byte and the packed pixels per row, per Adam7 pass when
+/// interlaced) of a `width × height` PNG; `Int.max` if too large to compute.
+func filteredPNGSize(width: Int, height: Int, bitsPerPixel: Int, interlaced: Bool) -> Int {
+    // Adam7 passes: (x start, y start, x step, y step).
+    let passes = interlaced ? [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+                               (0, 1, 1, 2)]
+                            : [(0, 0, 1, 1)]
+    var total = 0
+    for (x0, y0, dx, dy) in passes where width > x0 && height > y0 {
+        let passWidth = (width - x0 + dx - 1) / dx, passHeight = (height - y0 + dy - 1) / dy
+        let (bits, o1) = passWidth.multipliedReportingOverflow(by: bitsPerPixel)
+        let (rows, o2) = ((bits + 7) / 8 + 1).multipliedReportingOverflow(by: passHeight)
+        let (sum, o3) = total.addingReportingOverflow(rows)
+        if o1 || o2 || o3 { return Int.max }
+        total = sum
+    }
+    return total
+}
+
+/// Refuses a PNG whose image data (the IDAT chunks together) is far larger than its pixels can
+/// need (`pngMaxDataSize`). libpng inflates the whole zlib stream, also after the last row, so a
+/// 1×1 image with 4 MB of compressed zeros costs the inflation of 4 GB (9 s; minutes at the file
+/// size limit). Chunks are walked by their length fields only; a malformed or truncated chunk
+/// list ends the walk and is left to libpng.
+func checkPNGDataSize(_ bytes: [UInt8], source: String, width: Int, height: Int, bitsPerPixel: Int,
+                      interlaced: Bool) throws(ImageError) {
+    var position = 8, data = 0
+    while position + 8 <= bytes.count {
+        let length = Int(bytes[position]) << 24 | Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8
+            | Int(bytes[position + 3])
+        let type = bytes[(position + 4)..<(position + 8)]
+        if type.elementsEqual("IEND".utf8) { break }
+        if type.elementsEqual("IDAT".utf8) { data += length }  // ≤ 2^32 per chunk, ≤ 256 MiB file: no overflow
+        position += 12 + length
+    }
+    let filtered = filteredPNGSize(width: width, height: height, bitsPerPixel: bitsPerPixel, interlaced: interlaced)
+    let most = pngMaxDataSize(filtered: filtered)
+    if data > most {
+        throw .corrupt(source: source, format: .png,
+                       detail: "\(data) bytes of compressed image data, more than the \(most) a \(width)×\(height) "
+                           + "image can need (its \(filtered) bytes of pixel rows, plus deflate overhead)")
+    }
 }

@@ -127,4 +127,27 @@ public enum TestPNG {
         }
         preconditionFailure("no frame header")
     }
+
+    /// A greyscale progressive JPEG (SOF2) of `width × height`: one DC scan coding every block as
+    /// "no change" (1 bit a block), then `acScans` empty AC scans (a scan header, no data: libjpeg
+    /// only warns, and still visits every block), then EOI. With thousands of scans this is the
+    /// "progressive scan" denial of service libjpeg-turbo's TJFLAG_LIMITSCANS guards against.
+    public static func progressiveJPEG(width: Int, height: Int, acScans: Int) -> [UInt8] {
+        func segment(_ marker: UInt8, _ body: [UInt8]) -> [UInt8] {
+            [0xFF, marker, UInt8((body.count + 2) >> 8), UInt8((body.count + 2) & 255)] + body
+        }
+        var out: [UInt8] = [0xFF, 0xD8]
+        out += segment(0xDB, [0] + [UInt8](repeating: 1, count: 64))  // DQT 0: all ones
+        out += segment(0xC2, [8, UInt8(height >> 8), UInt8(height & 255), UInt8(width >> 8), UInt8(width & 255),
+                              1, 1, 0x11, 0])  // SOF2, one component
+        // DHT DC 0 and AC 0: one 1-bit code "0", for category 0 (DC) / end of block (AC).
+        out += segment(0xC4, [0x00, 1] + [UInt8](repeating: 0, count: 15) + [0])
+        out += segment(0xC4, [0x10, 1] + [UInt8](repeating: 0, count: 15) + [0])
+        out += segment(0xDA, [1, 1, 0x00, 0, 0, 0])  // DC first scan
+        let blocks = ((width + 7) / 8) * ((height + 7) / 8)
+        out += [UInt8](repeating: 0, count: (blocks + 7) / 8)
+        let acScan = segment(0xDA, [1, 1, 0x00, 1, 63, 0])  // AC 1…63 first scan, no data
+        for _ in 0..<acScans { out += acScan }
+        return out + [0xFF, 0xD9]
+    }
 }

@@ -111,31 +111,49 @@ final class BoundsTests: XCTestCase {
 
     func testResizedSideIsBounded() throws {
         let p = try ImagePreprocessor(config: .clipViTLarge336)
-        // 196 × 336 = 65856 > 65535; 195 × 336 = 65520 fits.
-        assertImageError("cannot preprocess image 196×1: it is too elongated to resize; the resized image would be "
-                         + "65856×336 pixels, more than 65535 pixels a side allowed") { () throws(ImageError) in
-            try p.resizeAndCrop(RGBImage(width: 196, height: 1, color: (1, 2, 3)), mode: .crop)
+        // Centre-cropped, the resize is only computed in the crop window: 67200 × 336 is no obstacle.
+        // Pillow's sizes are C ints, so a resized side above 2^31 − 1 is refused (1 × 6400000 →
+        // 336 × 2150400000), and one too large to compute is reported as such.
+        assertImageError("cannot preprocess image 'thin.png' (1×6400000): it is too elongated to resize; the resized "
+                         + "image would be 336×2150400000 pixels, more than 2147483647 pixels a side allowed")
+        { () throws(ImageError) in
+            try p.resizeAndCrop(RGBImage(width: 1, height: 6_400_000, color: (1, 2, 3)), mode: .crop, source: "thin.png")
         }
-        assertImageError("cannot preprocess image 'thin.png' (1×60000): it is too elongated to resize; the resized image "
-                         + "would be 336×20160000 pixels, more than 65535 pixels a side allowed") { () throws(ImageError) in
-            try p.resizeAndCrop(RGBImage(width: 1, height: 60000, color: (1, 2, 3)), mode: .crop, source: "thin.png")
-        }
-        XCTAssertEqual(try p.resizeAndCrop(noise(width: 195, height: 1, seed: 3), mode: .crop).width, 336)
-        // The limit is configurable; just below it the result equals the materialised pipeline.
-        var small = try ImagePreprocessor(config: .init(size: .shortestEdge(16), cropHeight: 16, cropWidth: 16))
-        small.maxSide = 1000
-        assertImageError("cannot preprocess image 63×1: it is too elongated to resize; the resized image would be "
-                         + "1008×16 pixels, more than 1000 pixels a side allowed") { () throws(ImageError) in
-            try small.resizeAndCrop(RGBImage(width: 63, height: 1, color: (1, 2, 3)), mode: .crop)
-        }
-        let fits = noise(width: 62, height: 1, seed: 5)
-        XCTAssertEqual(try small.resizeAndCrop(fits, mode: .crop), try materialised(small, fits, .crop))
-        // A side too large to compute is reported as such, not as a wrapped number.
         XCTAssertTrue(p.resizedSize(width: 1, height: 1 << 62) == (336, Int.max))
         XCTAssertEqual(ImageError.resizedImageTooLarge(source: nil, width: 1, height: 1 << 62, resizedWidth: 336,
                                                        resizedHeight: Int.max, limit: 65535).description,
                        "cannot preprocess image 1×4611686018427387904: it is too elongated to resize; the resized image "
                        + "would be too large to compute, more than 65535 pixels a side allowed")
+        // Without the centre crop the resized image is built in full and maxSide applies; just
+        // below it the result equals the materialised pipeline.
+        var full = try ImagePreprocessor(config: .init(size: .shortestEdge(16), cropHeight: 16, cropWidth: 16,
+                                                       doCenterCrop: false))
+        full.maxSide = 1000
+        assertImageError("cannot preprocess image 63×1: it is too elongated to resize; the resized image would be "
+                         + "1008×16 pixels, more than 1000 pixels a side allowed") { () throws(ImageError) in
+            try full.resizeAndCrop(RGBImage(width: 63, height: 1, color: (1, 2, 3)), mode: .crop)
+        }
+        let fits = noise(width: 62, height: 1, seed: 5)
+        XCTAssertEqual(try full.resizeAndCrop(fits, mode: .crop), try materialised(full, fits, .crop))
+        // With the crop, the same maxSide no longer refuses it, and the window equals the full resize cropped.
+        var cropped = try ImagePreprocessor(config: .init(size: .shortestEdge(16), cropHeight: 16, cropWidth: 16))
+        cropped.maxSide = 1000
+        let long = noise(width: 63, height: 1, seed: 6)
+        XCTAssertEqual(try cropped.resizeAndCrop(long, mode: .crop), try materialised(cropped, long, .crop))
+    }
+
+    /// Issue 11 review: crop mode used to refuse 200 × 1 ("67200×336 … more than 65535 pixels a
+    /// side") although it never builds the resized image. These now give the 336 × 336 crop, the
+    /// 200 × 1 one byte for byte as the materialised (Pillow-exact) pipeline.
+    func testElongatedImagesPreprocessInCropMode() throws {
+        let p = try ImagePreprocessor(config: .clipViTLarge336)
+        for (w, h) in [(200, 1), (1, 200), (8000, 1), (1, 8000), (60000, 1)] {
+            let values = try p.preprocess(noise(width: w, height: h, seed: UInt64(w + h)), mode: .crop)
+            XCTAssertEqual(values.shape, [3, 336, 336], "\(w)x\(h)")
+            XCTAssertEqual(values.values.count, 3 * 336 * 336)
+        }
+        let line = noise(width: 200, height: 1, seed: 21)
+        XCTAssertEqual(try p.resizeAndCrop(line, mode: .crop), try materialised(p, line, .crop))
     }
 
     func testWorkingBuffersAreBounded() throws {

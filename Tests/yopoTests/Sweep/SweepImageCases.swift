@@ -20,6 +20,8 @@ let sweepImageCases: [SweepCase] = {
     }
     @Sendable func fixture(_ name: String) -> [UInt8] { [UInt8](try! Data(contentsOf: URL(fileURLWithPath: Paths.image(name)))) }
     let allowedSizes = "allowed: whole numbers from 1 to 8192"
+    let processorFixture = try! JSONSerialization.jsonObject(
+        with: Data(contentsOf: URL(fileURLWithPath: hf).appendingPathComponent("processor_config.json"))) as! [String: Any]
 
     // MARK: Elongated images: the padded square (pad mode) or the resize (crop mode) above 65535 a side
 
@@ -35,28 +37,24 @@ let sweepImageCases: [SweepCase] = {
              + "70000×70000 pixels, \(padLimit)", { TestPNG.make(width: 70000, height: 2, colorType: 2) },
              model: original, ["--vision-tower", clip])
 
-    let resizeLimit = "more than 65535 pixels a side allowed"
-    for (w, h) in [(60000, 1), (1, 60000), (196, 1), (1, 196), (3000, 10)] {
-        let long = max(w, h) * 336 / min(w, h)
-        let size = w > h ? "\(long)×336" : "336×\(long)"
-        imageRow("crop-\(w)x\(h)", "' (\(w)×\(h)): it is too elongated to resize; the resized image would be \(size) "
-                 + "pixels, \(resizeLimit)", { TestPNG.make(width: UInt32(w), height: UInt32(h), colorType: 2) })
+    // Crop mode computes only the crop window of the resize (200×1 → 67200×336 works), so only a
+    // resized side above Pillow's C-int limit is refused: here with shortest_edge 8192.
+    let resizeLimit = "more than 2147483647 pixels a side allowed"
+    let edge8192: Data = {
+        var json = processorFixture
+        var inner = json["image_processor"] as! [String: Any]
+        inner["size"] = ["shortest_edge": 8192]
+        json["image_processor"] = inner
+        return try! JSONSerialization.data(withJSONObject: json)
+    }()
+    for (w, h) in [(1_000_000, 1), (1, 262_144)] {
+        let size = w > h ? "\(8192 * w)×8192" : "8192×\(8192 * h)"
+        cases.append(SweepCase(.images, "crop-shortest-edge-8192-\(w)x\(h)", message: "' (\(w)×\(h)): it is too elongated "
+                               + "to resize; the resized image would be \(size) pixels, \(resizeLimit)") { s in
+            sweepGenerate(model: try s.replaced("processor_config.json", in: "llava-hf-tiny", with: edge8192),
+                          image: try s.write("image.png", Data(TestPNG.make(width: UInt32(w), height: UInt32(h), colorType: 0))))
+        })
     }
-    // JPEG: the largest side libjpeg-turbo reads, frame header patched into a 1000×872 4:4:4 photo
-    // (whose scan holds enough blocks for 65500 pixels).
-    for (w, h) in [(65500, 1), (1, 65500)] {
-        imageRow("crop-jpeg-\(w)x\(h)", "' (\(w)×\(h)): it is too elongated to resize; the resized image would be "
-                 + (w > h ? "22008000×336" : "336×22008000") + " pixels, \(resizeLimit)",
-                 { TestPNG.patchingJPEGFrame(fixture("hubble_deep_field.jpg"), width: w, height: h) }, file: "image.jpg")
-    }
-    imageRow("original-layout-crop-250x1", "' (250×1): it is too elongated to resize; the resized image would be "
-             + "84000×336 pixels, \(resizeLimit)", { TestPNG.make(width: 250, height: 1, colorType: 6) },
-             model: original, ["--vision-tower", clip, "--image-aspect", "crop"])
-    cases.append(SweepCase(.images, "compare-crop-1x400", message: "' (1×400): it is too elongated to resize; the resized "
-                           + "image would be 336×134400 pixels, \(resizeLimit)") { s in
-        ["compare", "--model", hf, "--image", try s.write("tall.png", Data(TestPNG.make(width: 1, height: 400, colorType: 4))),
-         "--prompt", "What is shown?", "--budget", "50%"]
-    })
 
     // MARK: Decompression bombs: refused from the header, before any pixel memory
 
@@ -81,13 +79,20 @@ let sweepImageCases: [SweepCase] = {
         imageRow("jpeg-bomb-8192x8192-\(name)", "': truncated JPEG data (the \(bytes.count)-byte file is too short to hold "
                  + "a 8192×8192 image)", { bytes }, file: "image.jpg")
     }
+    // 64×64 with 2000 empty AC scans (20 KB): refused at scan 501, before the scans cost anything
+    // (at 8192×8192, 2000 scans took 17 s; 20000 would pass the timeout).
+    imageRow("jpeg-progressive-2000-scans", "': unsupported JPEG variant (a progressive image with more than 500 scans; "
+             + "allowed: at most 500)", { TestPNG.progressiveJPEG(width: 64, height: 64, acScans: 2000) }, file: "image.jpg")
+    // 1×1 with 3 MB of compressed zeros (0.5 GB inflated; libpng inflates all of it after the row).
+    let idatBomb = TestPNG.zlibZeros(count: 500_000_000 / 160 * 160)
+    imageRow("png-1x1-with-3mb-idat", "': corrupt PNG data (\(idatBomb.count) bytes of compressed image data, more than the "
+             + "65538 a 1×1 image can need (its 2 bytes of pixel rows, plus deflate overhead))",
+             { TestPNG.make(width: 1, height: 1, colorType: 0, zlib: idatBomb) })
     imageRow("jpeg-header-65535x65535", "': corrupt JPEG data (Maximum supported image dimension is 65500 pixels)",
              { TestPNG.patchingJPEGFrame(fixture("rocket.jpg"), width: 65535, height: 65535) }, file: "image.jpg")
 
     // MARK: Image processor configs (llava-hf: processor_config.json's image_processor)
 
-    let processorFixture = try! JSONSerialization.jsonObject(
-        with: Data(contentsOf: URL(fileURLWithPath: hf).appendingPathComponent("processor_config.json"))) as! [String: Any]
     func processorRow(_ name: String, _ message: String, _ edit: @escaping @Sendable (inout [String: Any]) -> Void) {
         let json: [String: Any] = {
             var json = processorFixture
