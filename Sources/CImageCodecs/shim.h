@@ -1,6 +1,7 @@
 #pragma once
 #include <stdio.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <setjmp.h>
@@ -131,6 +132,8 @@ typedef struct yopo_png {
     size_t size;
     size_t pos;
     int hit_end_of_data; /* a read asked for bytes past the end of the buffer */
+    size_t tail_limit;   /* with in_tail: the last position the last row may read up to */
+    int in_tail;         /* the last row of the last pass is being read */
     char message[256];
 } yopo_png;
 
@@ -151,6 +154,9 @@ static void yopo_png_read_data(png_structp png, png_bytep out, size_t count) {
     if (count > ctx->size - ctx->pos) {
         ctx->hit_end_of_data = 1;
         png_error(png, "unexpected end of data");
+    }
+    if (ctx->in_tail && ctx->pos + count > ctx->tail_limit) {
+        png_error(png, "the compressed image data goes on long after the last row");
     }
     memcpy(out, ctx->data + ctx->pos, count);
     ctx->pos += count;
@@ -207,12 +213,28 @@ static inline int yopo_png_prepare(yopo_png *ctx) {
     return 1;
 }
 
-/* Decodes the whole image into `rows` (one pointer per row, each png_get_rowbytes long). */
-static inline int yopo_png_read_image(yopo_png *ctx, unsigned char **rows) {
+/* Decodes the whole image into `rows` (one pointer per row, each `rowbytes` = png_get_rowbytes long),
+   pass by pass as png_read_image does. After the last row libpng inflates whatever compressed data
+   is left, to the end of the zlib stream: a small file of compressed zeros after a valid image would
+   inflate for minutes. So while the last row is read, at most 16 rows' worth + 1 MiB more file bytes
+   may be taken: deflate needs about one row's worth for one row, and even IDAT chunks of one byte
+   each (12 bytes of chunk framing per byte) stay inside; the rest can only be such a tail. */
+static inline int yopo_png_read_image(yopo_png *ctx, unsigned char **rows, size_t rowbytes) {
     if (setjmp(ctx->jump)) {
         return 0;
     }
-    png_read_image(ctx->png, rows);
+    int passes = png_set_interlace_handling(ctx->png);
+    png_uint_32 height = png_get_image_height(ctx->png, ctx->info);
+    for (int p = 0; p < passes; p++) {
+        for (png_uint_32 y = 0; y < height; y++) {
+            if (p == passes - 1 && y + 1 == height) {
+                size_t room = rowbytes <= (SIZE_MAX - (1u << 20)) / 16 ? 16 * rowbytes + (1u << 20) : SIZE_MAX;
+                ctx->tail_limit = ctx->pos <= SIZE_MAX - room ? ctx->pos + room : SIZE_MAX;
+                ctx->in_tail = 1;
+            }
+            png_read_row(ctx->png, rows[y], NULL);
+        }
+    }
     return 1;
 }
 

@@ -42,7 +42,7 @@ func decodePNG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Imag
         var raw = [UInt8](repeating: 0, count: rawCount)
         let read = raw.withUnsafeMutableBufferPointer { (buf) -> Int32 in
             var rows: [UnsafeMutablePointer<UInt8>?] = (0..<height).map { buf.baseAddress! + $0 * rowBytes }
-            return rows.withUnsafeMutableBufferPointer { yopo_png_read_image(ctx, $0.baseAddress) }
+            return rows.withUnsafeMutableBufferPointer { yopo_png_read_image(ctx, $0.baseAddress, rowBytes) }
         }
         guard read != 0 else { throw failure(ctx) }
 

@@ -88,6 +88,11 @@ let sweepImageCases: [SweepCase] = {
     imageRow("png-1x1-with-3mb-idat", "': corrupt PNG data (\(idatBomb.count) bytes of compressed image data, more than the "
              + "65538 a 1×1 image can need (its 2 bytes of pixel rows, plus deflate overhead))",
              { TestPNG.make(width: 1, height: 1, colorType: 0, zlib: idatBomb) })
+    // A valid 2048×2048 grey image whose zlib stream goes on with ~700 MB of compressed zeros (4 MB of
+    // file, inside what the header's size allows): libpng would inflate them all after the last row.
+    imageRow("png-2048x2048-zero-tail-after-the-rows",
+             "': corrupt PNG data (the compressed image data goes on long after the last row)",
+             { TestPNG.make(width: 2048, height: 2048, colorType: 0, zlib: TestPNG.zlibZeros(count: 700_000_000)) })
     imageRow("jpeg-header-65535x65535", "': corrupt JPEG data (Maximum supported image dimension is 65500 pixels)",
              { TestPNG.patchingJPEGFrame(fixture("rocket.jpg"), width: 65535, height: 65535) }, file: "image.jpg")
 
