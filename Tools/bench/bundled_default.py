@@ -88,7 +88,7 @@ def main():
              "(`MatMul.parallelMinimumMultiplyAdds`, `gemvParallelMinimum`, `attentionParallelMinimum`), and on this checkpoint "
              "every product and attention is below them, so both settings run the same one-thread code (strace sees no "
              "thread started beyond OpenBLAS's idle pool) and the gaps between the 1- and 2-thread rows are the machine's "
-             "run-to-run spread. Before (commit 61fd8d0, OpenBLAS threaded, two other processes spinning): 2 threads took "
+             "run-to-run spread: the image column, code that never looks at the thread count, moves as much. Before (commit 61fd8d0, OpenBLAS threaded, two other processes spinning): 2 threads took "
              "vision 345 ms vs 61, prefill 284 ms vs 60 and decoded 82 vs 830 tokens/s.",
              "", "```", "python3 Tools/bench/bundled_default.py " + f"--runs {a.runs} --tokens {a.tokens}", "```", "",
              "| machine | threads | image ms | vision ms | prefill ms | decode tokens/s |",
