@@ -26,8 +26,8 @@ func oneLine(_ text: String) -> String {
 /// drift from the declarations. Every option takes the next word as its value (`.unconditional`), so
 /// `--max-tokens -1` reaches its range check.
 enum CommandLineShape {
-    /// The subcommand words, in help order.
-    static let commands = ["generate", "bench", "bench-gemm", "flops", "compare"]
+    /// The subcommand words, in help order (from the root command's declaration).
+    static let commands = YOPOCommand.configuration.subcommands.map { $0._commandName }
     static var commandList: String { commands.joined(separator: ", ") }
 
     /// One option or flag as ArgumentParser declares it.
