@@ -180,6 +180,14 @@ extension KeyedDecodingContainer {
         return v
     }
 
+    /// A number stored as fp32, as the model computes with it: finite and within Float's range
+    /// (1e300 would silently become infinity).
+    func float(_ key: Key) throws -> Float? {
+        guard let v = try number(key) else { return nil }
+        guard abs(v) <= Double(Float.greatestFiniteMagnitude) else { throw mismatch(key, "a number within fp32's range (±3.4e38)") }
+        return Float(v)
+    }
+
     func string(_ key: Key) throws -> String? {
         if isAbsent(key) { return nil }
         guard let v = try? decode(String.self, forKey: key) else { throw mismatch(key, "a string") }
@@ -310,8 +318,8 @@ public struct RopeParameters: Codable, Sendable, Equatable {
                     "\(c.keyPath(key)) \"\(value)\" is not supported (default, linear)")
             }
         }
-        ropeTheta = try c.number(.ropeTheta).map(Float.init)
-        factor = try c.number(.factor).map(Float.init)
+        ropeTheta = try c.float(.ropeTheta)
+        factor = try c.float(.factor)
         if let ropeTheta, !(ropeTheta.isFinite && ropeTheta > 0) {
             throw ModelError.invalidConfiguration("\(c.keyPath(.ropeTheta)) must be a positive number, found \(c.found(.ropeTheta))")
         }
@@ -392,7 +400,7 @@ public struct LlamaConfiguration: Codable, Sendable {
         numKeyValueHeads = try c.integer(.numKeyValueHeads) ?? numAttentionHeads
         intermediateSize = try c.integer(.intermediateSize) ?? 11008
         vocabSize = try c.integer(.vocabSize) ?? 32000
-        rmsNormEps = Float(try c.number(.rmsNormEps) ?? 1e-6)
+        rmsNormEps = try c.float(.rmsNormEps) ?? 1e-6
         maxPositionEmbeddings = try c.integer(.maxPositionEmbeddings) ?? 2048
         tieWordEmbeddings = try c.boolean(.tieWordEmbeddings) ?? false
         hiddenAct = try c.string(.hiddenAct) ?? "silu"
@@ -401,7 +409,7 @@ public struct LlamaConfiguration: Codable, Sendable {
         eosTokenIDs = try c.integers(.eosTokenID) ?? []
         let scaling = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeScaling)
         let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
-        let theta = try c.number(.ropeTheta).map(Float.init)
+        let theta = try c.float(.ropeTheta)
         if let theta, !(theta.isFinite && theta > 0) {
             throw ModelError.invalidConfiguration("\(c.keyPath(.ropeTheta)) must be a positive number, found \(c.found(.ropeTheta))")
         }
@@ -539,7 +547,7 @@ public struct CLIPVisionConfiguration: Codable, Sendable {
             throw ModelError.invalidConfiguration("\(c.keyPath(.hiddenAct)) \(act) is not supported (quick_gelu, gelu)")
         }
         hiddenAct = a
-        layerNormEps = Float(try c.number(.layerNormEps) ?? 1e-5)
+        layerNormEps = try c.float(.layerNormEps) ?? 1e-5
     }
 
     /// Checks every size against `ConfigurationLimits` and against each other, and the parameter

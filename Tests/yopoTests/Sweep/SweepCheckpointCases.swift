@@ -284,6 +284,10 @@ let sweepCheckpointCases: [SweepCase] = {
         ("rope-scaling-string", "rope_scaling",
          "text_config.rope_scaling must be an object such as {\"rope_type\": \"linear\", \"factor\": 2}, found \"linear\"", "linear", "flops"),
         ("rms-norm-eps-negative", "rms_norm_eps", "text_config.rms_norm_eps must be a number ≥ 0, found -1.0", -1, "generate"),
+        ("rms-norm-eps-beyond-fp32", "rms_norm_eps",
+         "text_config.rms_norm_eps must be a number within fp32's range (±3.4e38), found 1e+300", 1e300, "flops"),
+        ("rope-theta-beyond-fp32", "rope_theta",
+         "text_config.rope_theta must be a number within fp32's range (±3.4e38), found 1e+300", 1e300, "generate"),
         ("tie-embeddings-string", "tie_word_embeddings", "text_config.tie_word_embeddings must be true or false, found \"yes\"", "yes", "flops"),
         ("hidden-act-gelu", "hidden_act", "text_config.hidden_act gelu is not supported (silu)", "gelu", "flops"),
     ]
