@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import YOPOCore
+import YOPOFormats
 import YOPOImage
 import YOPOModels
 import YOPOPruning
@@ -343,28 +344,13 @@ public final class LLaVAPipeline {
     ///   (e.g. `image_processor.size.shortest_edge`), the value and what is allowed; also for a file
     ///   that is not a regular file, is larger than 1 MiB or is not a JSON object.
     static func loadPreprocessorConfig(_ directories: [String]) throws -> ImagePreprocessorConfig {
-        let maxBytes = 1 << 20
-        /// The file's bytes, nil when there is no such file; bounded, never blocks on a pipe.
+        /// The file's bytes, nil when there is no such file; bounded (1 MiB), never blocks on a pipe.
         func read(_ path: String) throws -> Data? {
-            var info = stat()
-            guard stat(path, &info) == 0 else { return nil }
-            guard info.st_mode & S_IFMT == S_IFREG else {
-                let kind = info.st_mode & S_IFMT == S_IFDIR ? "a directory" : "not a regular file"
-                throw ModelError.invalidConfiguration("\(path) is \(kind); expected a JSON file")
+            do {
+                return try readSmallFile(path, limit: 1 << 20, kind: "processor config")
+            } catch FormatError.fileNotFound {
+                return nil
             }
-            guard info.st_size <= maxBytes else {
-                throw ModelError.invalidConfiguration("\(path) is \(info.st_size) bytes, more than the 1 MiB allowed for an image processor config")
-            }
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw ModelError.invalidConfiguration("cannot read \(path)")
-            }
-            defer { try? handle.close() }
-            let data = (try? handle.read(upToCount: maxBytes + 1)) ?? nil
-            guard let data else { throw ModelError.invalidConfiguration("cannot read \(path)") }
-            guard data.count <= maxBytes else {
-                throw ModelError.invalidConfiguration("\(path) is more than the 1 MiB allowed for an image processor config")
-            }
-            return data
         }
         /// Decodes `data` (a JSON object) as a config; `prefix` is the key path of the config in the file.
         func decode(_ data: Data, path: String, prefix: String) throws -> ImagePreprocessorConfig? {

@@ -167,12 +167,12 @@ let sweepImageCases: [SweepCase] = {
             sweepGenerate(model: try s.replaced("processor_config.json", in: "llava-hf-tiny", with: Data(text.utf8)))
         })
     }
-    cases.append(SweepCase(.images, "processor-config-directory", message: "processor_config.json is a directory; expected a JSON file") { s in
+    cases.append(SweepCase(.images, "processor-config-directory", message: "processor_config.json: it is a directory, not a file") { s in
         let dir = try s.linkedCopy(of: "llava-hf-tiny", skip: ["processor_config.json"])
         try FileManager.default.createDirectory(atPath: dir + "/processor_config.json", withIntermediateDirectories: false)
         return sweepGenerate(model: dir)
     })
-    cases.append(SweepCase(.images, "processor-config-dev-zero", message: "processor_config.json is not a regular file; expected a JSON file") { s in
+    cases.append(SweepCase(.images, "processor-config-dev-zero", message: "processor_config.json: it is not a regular file (a device, pipe or socket)") { s in
         let dir = try s.linkedCopy(of: "llava-hf-tiny", skip: ["processor_config.json"])
         try FileManager.default.createSymbolicLink(atPath: dir + "/processor_config.json", withDestinationPath: "/dev/zero")
         return sweepGenerate(model: dir)
