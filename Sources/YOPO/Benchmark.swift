@@ -179,29 +179,6 @@ public final class ModelBenchmark {
         return checkedSum(cache, activations, scores, captures, bandwidthProbe ? 1 << 30 : 0, 256 << 20)
     }
 
-    /// The product of non-negative `factors`; nil when one is nil or negative, or the product leaves 64 bits.
-    static func checkedProduct(_ factors: Int?...) -> Int? {
-        var result = 1
-        for factor in factors {
-            guard let factor, factor >= 0 else { return nil }
-            let (p, overflow) = result.multipliedReportingOverflow(by: factor)
-            if overflow { return nil }
-            result = p
-        }
-        return result
-    }
-
-    /// The sum of non-negative `terms`; nil when one is nil or negative, or the sum leaves 64 bits.
-    static func checkedSum(_ terms: Int?...) -> Int? {
-        var result = 0
-        for term in terms {
-            guard let term, term >= 0 else { return nil }
-            let (s, overflow) = result.addingReportingOverflow(term)
-            if overflow { return nil }
-            result = s
-        }
-        return result
-    }
 
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()

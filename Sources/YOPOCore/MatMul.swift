@@ -238,9 +238,7 @@ public enum MatMul {
         public var count: Int { rowTiles * columnTiles }
 
         public init(m: Int, n: Int, k: Int) {
-            let (mn, o1) = m.multipliedReportingOverflow(by: n)
-            let (mnk, o2) = mn.multipliedReportingOverflow(by: max(k, 1))
-            guard !o1, !o2, mnk >= MatMul.parallelMinimumMultiplyAdds, m * n > 1 else {
+            guard let mnk = checkedProduct(m, n, max(k, 1)), mnk >= MatMul.parallelMinimumMultiplyAdds, m * n > 1 else {
                 tileRows = max(m, 1); tileColumns = max(n, 1); rowTiles = 1; columnTiles = 1
                 return
             }
@@ -441,10 +439,8 @@ public func parallelParts(
 /// (`heads`) when the whole attention, heads × rows × keys × headDim multiply-adds (twice that with the
 /// values), is below `MatMul.parallelMinimumMultiplyAdds`, else one head per chunk. Overflow counts as large.
 public func attentionParallelMinimum(heads: Int, rows: Int, keys: Int, headDim: Int) -> Int {
-    let (a, o1) = heads.multipliedReportingOverflow(by: rows)
-    let (b, o2) = a.multipliedReportingOverflow(by: keys)
-    let (c, o3) = b.multipliedReportingOverflow(by: headDim)
-    return !o1 && !o2 && !o3 && c < MatMul.parallelMinimumMultiplyAdds ? max(heads, 1) : 1
+    guard let work = checkedProduct(heads, rows, keys, headDim), work < MatMul.parallelMinimumMultiplyAdds else { return 1 }
+    return max(heads, 1)
 }
 
 /// Carries a value into `concurrentPerform`; the caller guarantees the chunks touch disjoint memory.

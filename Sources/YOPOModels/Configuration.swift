@@ -223,23 +223,6 @@ struct AnyCodingKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
-/// A checked sum of products, nil on overflow.
-func checkedSumOfProducts(_ terms: [[Int]]) -> Int? {
-    var total = 0
-    for factors in terms {
-        var product = 1
-        for f in factors {
-            let (p, overflow) = product.multipliedReportingOverflow(by: f)
-            if overflow { return nil }
-            product = p
-        }
-        let (sum, overflow) = total.addingReportingOverflow(product)
-        if overflow { return nil }
-        total = sum
-    }
-    return total
-}
-
 /// Checks `value` lies in `range`; the message names `key` (with its prefix) and the allowed range.
 func requireInRange(_ value: Int, _ range: ClosedRange<Int>, _ key: String) throws {
     guard range.contains(value) else {
@@ -479,8 +462,9 @@ public struct LlamaConfiguration: Codable, Sendable {
             throw fail("\(keyPrefix)eos_token_id \(eos) is outside the vocabulary (0 to \(vocabSize - 1))")
         }
         let d = hiddenSize, q = numAttentionHeads * headDim, kv = numKeyValueHeads * headDim
-        let perLayer = checkedSumOfProducts([[2, d, q], [2, d, kv], [3, d, intermediateSize], [2, d]])
-        let total = perLayer.flatMap { checkedSumOfProducts([[numHiddenLayers, $0], [2, vocabSize, d], [d]]) }
+        let perLayer = checkedSum(checkedProduct(2, d, q), checkedProduct(2, d, kv), checkedProduct(3, d, intermediateSize),
+                                  checkedProduct(2, d))
+        let total = perLayer.flatMap { checkedSum(checkedProduct(numHiddenLayers, $0), checkedProduct(2, vocabSize, d), d) }
         guard let total, total <= limits.parameters else {
             throw fail(
                 "\(keyPrefix)hidden_size \(d), intermediate_size \(intermediateSize), num_hidden_layers \(numHiddenLayers) and vocab_size \(vocabSize) give more than \(limits.parameters) weights")
@@ -576,9 +560,10 @@ public struct CLIPVisionConfiguration: Codable, Sendable {
             throw fail("\(keyPrefix)layer_norm_eps must be a number ≥ 0, found \(layerNormEps)")
         }
         let d = hiddenSize, positions = gridSize * gridSize + 1
-        let perLayer = checkedSumOfProducts([[4, d, d], [2, d, intermediateSize], [10, d]])
+        let perLayer = checkedSum(checkedProduct(4, d, d), checkedProduct(2, d, intermediateSize), checkedProduct(10, d))
         let total = perLayer.flatMap {
-            checkedSumOfProducts([[numHiddenLayers, $0], [d, 3, patchSize, patchSize], [positions, d], [3, d]])
+            checkedSum(checkedProduct(numHiddenLayers, $0), checkedProduct(d, 3, patchSize, patchSize),
+                       checkedProduct(positions, d), checkedProduct(3, d))
         }
         guard let total, total <= limits.parameters else {
             throw fail(
