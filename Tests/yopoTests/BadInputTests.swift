@@ -17,24 +17,13 @@ final class BadInputTests: XCTestCase {
 
     /// A checkpoint directory whose files link to the fixture's, except those listed in `skip`.
     func linkedCopy(of model: String, skip: Set<String> = [], name: String = "model") throws -> URL {
-        let source = URL(fileURLWithPath: Paths.model(model))
-        let target = scratch.appendingPathComponent(name)
-        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
-        for file in try FileManager.default.contentsOfDirectory(atPath: source.path) where !skip.contains(file) {
-            try FileManager.default.createSymbolicLink(
-                at: target.appendingPathComponent(file), withDestinationURL: source.appendingPathComponent(file))
-        }
-        return target
+        URL(fileURLWithPath: try SweepScratch(directory: scratch).linkedCopy(of: model, skip: skip, name: name))
     }
 
-    /// Rewrites `config.json` of `directory` (a linked copy) through `edit`.
+    /// Writes `config.json` of `directory` (a linked copy without one) as the fixture's through `edit`.
     func editConfig(_ directory: URL, from model: String, _ edit: (inout [String: Any]) -> Void) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.model(model)).appendingPathComponent("config.json"))
-        var json = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
-        edit(&json)
-        let path = directory.appendingPathComponent("config.json")
-        try? FileManager.default.removeItem(at: path)
-        try JSONSerialization.data(withJSONObject: json).write(to: path)
+        try SweepScratch(directory: directory.deletingLastPathComponent())
+            .writeConfig(of: model, into: directory.path, edit)
     }
 
     func generateArguments(model: String, image: String = Paths.image("chelsea.png"), prompt: String = "What is shown?",

@@ -70,12 +70,18 @@ struct SweepScratch: Sendable {
     /// A linked copy of `model` whose `config.json` is `edit` applied to the fixture's.
     func editedConfig(of model: String, name: String = "model", _ edit: (inout [String: Any]) -> Void) throws -> String {
         let dir = try linkedCopy(of: model, skip: ["config.json"], name: name)
+        try writeConfig(of: model, into: dir, edit)
+        return dir
+    }
+
+    /// Writes `dir/config.json` as fixture `model`'s with `edit` applied (replacing any file there).
+    func writeConfig(of model: String, into dir: String, _ edit: (inout [String: Any]) -> Void) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: Paths.model(model)).appendingPathComponent("config.json"))
         var json = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         edit(&json)
-        try JSONSerialization.data(withJSONObject: json).write(
-            to: URL(fileURLWithPath: dir).appendingPathComponent("config.json"))
-        return dir
+        let path = URL(fileURLWithPath: dir).appendingPathComponent("config.json")
+        try? FileManager.default.removeItem(at: path)
+        try JSONSerialization.data(withJSONObject: json).write(to: path)
     }
 
     /// A linked copy of `model` with `file` replaced by `contents`.
