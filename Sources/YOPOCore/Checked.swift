@@ -2,6 +2,7 @@ import Foundation
 
 /// The product of non-negative `factors`; nil when one is nil or negative, or the product leaves
 /// 64 bits. For sizes read from files or options (nil propagates, so checked expressions nest).
+/// The variadic arguments make an array: not for the allocation-free decode step.
 public func checkedProduct(_ factors: Int?...) -> Int? {
     var result = 1
     for factor in factors {

@@ -238,7 +238,10 @@ public enum MatMul {
         public var count: Int { rowTiles * columnTiles }
 
         public init(m: Int, n: Int, k: Int) {
-            guard let mnk = checkedProduct(m, n, max(k, 1)), mnk >= MatMul.parallelMinimumMultiplyAdds, m * n > 1 else {
+            // Not `checkedProduct`: its variadic array would allocate, and the decode step comes here.
+            let (mn, o1) = m.multipliedReportingOverflow(by: n)
+            let (mnk, o2) = mn.multipliedReportingOverflow(by: max(k, 1))
+            guard !o1, !o2, mnk >= MatMul.parallelMinimumMultiplyAdds, m * n > 1 else {
                 tileRows = max(m, 1); tileColumns = max(n, 1); rowTiles = 1; columnTiles = 1
                 return
             }
