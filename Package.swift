@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "YOPOFormats", targets: ["YOPOFormats"]),
         .library(name: "YOPOImage", targets: ["YOPOImage"]),
         .library(name: "YOPOText", targets: ["YOPOText"]),
+        .library(name: "YOPOEngine", targets: ["YOPOEngine"]),
         .library(name: "YOPOModels", targets: ["YOPOModels"]),
         .library(name: "YOPOPruning", targets: ["YOPOPruning"]),
         .executable(name: "yopo", targets: ["yopo"]),
@@ -42,12 +43,14 @@ let package = Package(
         .target(name: "YOPOFormats", dependencies: ["YOPOCore"]),
         .target(name: "YOPOImage", dependencies: ["CImageCodecs"]),
         .target(name: "YOPOText", dependencies: ["YOPOFormats"]),
+        // The family-neutral decoder: plans, prefill, decode step, KV cache. Knows no family and no method.
+        .target(name: "YOPOEngine", dependencies: ["YOPOCore"]),
         .target(
-            name: "YOPOPruning", dependencies: ["YOPOCore", "YOPOFormats"],
+            name: "YOPOPruning", dependencies: ["YOPOCore", "YOPOFormats", "YOPOEngine"],
             exclude: ["LICENSE-yopo-official"]),
         .target(
             name: "YOPOModels",
-            dependencies: ["YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOPruning"]),
+            dependencies: ["YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOEngine"]),
         .target(
             name: "YOPO",
             dependencies: [
@@ -69,8 +72,8 @@ let package = Package(
         // Test-only: counts heap allocations (interposes glibc's malloc in the test process).
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "YOPOModelsTests",
-                    dependencies: ["YOPOModels", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
+                    dependencies: ["YOPOModels", "YOPOEngine", "YOPO", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOFormats", "YOPOCore"]),
-        .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOCore", "TestSupport"]),
+        .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOEngine", "YOPOCore", "TestSupport"]),
     ]
 )

@@ -29,7 +29,7 @@ public final class ModelBenchmark {
         }
     }
 
-    public let decoder: LlamaDecoder
+    public let decoder: TextDecoder
     public let vision: CLIPVisionTower?
     public let systemTokens: Int
     public let gridRows: Int
@@ -41,10 +41,10 @@ public final class ModelBenchmark {
 
     /// - Parameters: `decoder` and `vision` (nil: no vision timing) to time; the prompt is
     ///   `systemTokens` + `gridRows × gridColumns` visual + `textTokens` rows; `planShape` as above.
-    public init(decoder: LlamaDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
+    public init(decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
                 textTokens: Int, planShape: DecoderShape? = nil) {
         self.decoder = decoder
-        let c = decoder.config
+        let c = decoder.spec
         self.planShape = planShape ?? DecoderShape(
             numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads, intermediateSize: c.intermediateSize)
         self.vision = vision
@@ -60,7 +60,7 @@ public final class ModelBenchmark {
     /// with `spec` in `mode`, then `decodeTokens` single-token steps through the last prefill's KV cache.
     /// Times in milliseconds. Throws `PruningSpecError` when `spec` does not fit the decoder.
     public func run(spec: PruningSpec, mode: YOPOMode, runs: Int, warmup: Int = 1, decodeTokens: Int) throws -> SpecResult {
-        let c = decoder.config
+        let c = decoder.spec
         let plan = try spec.resolve(for: planShape)?.prefix(layers: c.numHiddenLayers)
         let shape = DecoderShape(
             numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads, intermediateSize: c.intermediateSize)
@@ -78,25 +78,25 @@ public final class ModelBenchmark {
         var cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
         var last = try execution()
         let start = DispatchTime.now()
-        _ = decoder.forward(inputs, cache: cache, images: [image], execution: last, counter: counter)
+        _ = decoder.forward(inputs, cache: cache, images: [image], plan: last, counter: counter)
         if warmup == 0 { times.append(millisecondsSince(start)) }
         for _ in 1..<max(warmup, 1) {
             _ = decoder.forward(inputs, cache: decoder.makeCache(capacity: promptTokens), images: [image],
-                                execution: try execution())
+                                plan: try execution())
         }
         for _ in times.count..<max(runs, 1) {
             cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
             last = try execution()
             let execution = last
             let start = DispatchTime.now()
-            _ = decoder.forward(inputs, cache: cache, images: [image], execution: execution)
+            _ = decoder.forward(inputs, cache: cache, images: [image], plan: execution)
             times.append(millisecondsSince(start))
         }
         var steps: [Double] = []
         for i in 0..<decodeTokens {
             let token = (i * 31 + 1) % c.vocabSize
             let start = DispatchTime.now()
-            _ = decoder.decode(token: token, cache: cache, execution: last)
+            _ = decoder.decode(token: token, cache: cache, plan: last)
             steps.append(millisecondsSince(start))
         }
         let median = ModelBenchmark.median(times)
@@ -129,7 +129,7 @@ public final class ModelBenchmark {
 
     // MARK: memory estimates
 
-    /// Bytes of the weights `LlamaDecoder(randomWeightsFor:dtype:sharedLayers:)` and, when `vision` is
+    /// Bytes of the weights `TextDecoder(randomWeightsFor:dtype:sharedLayers:)` and, when `vision` is
     /// given, `CLIPVisionTower(randomWeightsFor:featureLayer:dtype:)` allocate: every decoder matrix
     /// (one set when `sharedLayers`), embeddings and LM head, fp32 norms, and the tower's matrices and
     /// fp32 embeddings. Checked arithmetic: nil when the count leaves 64 bits (nothing that large fits).
@@ -163,7 +163,7 @@ public final class ModelBenchmark {
     /// `bandwidthProbe`, and 256 MiB for the rest. An estimate to refuse runs that cannot fit, not an
     /// exact count; checked arithmetic: nil beyond 64 bits.
     public static func estimatedRunBytes(
-        decoder c: LlamaConfiguration, promptTokens: Int, textTokens: Int, decodeTokens: Int, threads: Int,
+        decoder c: DecoderSpec, promptTokens: Int, textTokens: Int, decodeTokens: Int, threads: Int,
         bandwidthProbe: Bool
     ) -> Int? {
         let d = c.hiddenSize, m = c.intermediateSize
@@ -174,7 +174,7 @@ public final class ModelBenchmark {
         let cache = checkedProduct(2, c.numHiddenLayers, 2, capacity, kvWidth, 4)
         let rowWidth = checkedSum(checkedProduct(7, d), checkedProduct(2, qWidth), checkedProduct(2, kvWidth), checkedProduct(3, m))
         let activations = checkedProduct(promptTokens, rowWidth ?? -1, 4)
-        let scores = checkedProduct(max(threads, 1), LlamaDecoder.queryBlock, capacity, 4)
+        let scores = checkedProduct(max(threads, 1), attentionQueryBlock, capacity, 4)
         let captures = checkedProduct(c.numAttentionHeads + 1, textTokens + 1, capacity, 4)
         return checkedSum(cache, activations, scores, captures, bandwidthProbe ? 1 << 30 : 0, 256 << 20)
     }

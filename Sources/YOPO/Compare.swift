@@ -68,7 +68,7 @@ extension LLaVAPipeline {
             }
             fed.append(next)
             s.counter.stage = .decode
-            s.logits = model.decoder.decode(token: next, cache: s.cache, execution: s.execution, counter: s.counter)
+            s.logits = model.decoder.decode(token: next, cache: s.cache, plan: s.execution, counter: s.counter)
         }
         var timings = s.timings
         timings.decode = fed.isEmpty ? 0 : millisecondsSince(decodeStart)

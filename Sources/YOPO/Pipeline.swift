@@ -519,7 +519,7 @@ public final class LLaVAPipeline {
         let images = prompt.imageSpans.map { ImageLayout(start: $0.start, gridRows: grid, gridColumns: grid) }
         let execution = pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode)
         counter.stage = .prefill
-        let logits = model.decoder.forward(embeddings, cache: cache, images: images, execution: execution, counter: counter)
+        let logits = model.decoder.forward(embeddings, cache: cache, images: images, plan: execution, counter: counter)
         timings.prefill = millisecondsSince(prefillStart)
 
         let report = PruningReport(
@@ -558,7 +558,7 @@ public final class LLaVAPipeline {
         } else {
             s.counter.stage = .decode
             // The cache's decode workspace holds these logits until the next step (no allocation).
-            s.logits = model.decoder.decode(token: next, cache: s.cache, execution: s.execution, counter: s.counter)
+            s.logits = model.decoder.decode(token: next, cache: s.cache, plan: s.execution, counter: s.counter)
         }
         return piece
     }

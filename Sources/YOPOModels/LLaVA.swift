@@ -2,7 +2,7 @@ import Foundation
 import YOPOCore
 import YOPOFormats
 import YOPOImage
-import YOPOPruning
+import YOPOEngine
 
 /// Which stack wrote a LLaVA checkpoint (REFERENCE.md §1).
 public enum LLaVALayout: String, Sendable, Codable {
@@ -345,7 +345,7 @@ public struct LLaVAConfiguration: Sendable {
 }
 
 /// Tensor-name mapping (`sanitize`) from each checkpoint layout to the canonical names used by
-/// `CLIPVisionTower` (`vision.*`), `LlamaDecoder` (no prefix) and the projector
+/// `CLIPVisionTower` (`vision.*`), the LLaMA decoder (no prefix) and the projector
 /// (`multi_modal_projector.linear_{1,2}.*`). Returns nil for stored tensors LLaVA never reads;
 /// throws `ModelError.unknownTensor` for names no layout defines.
 public enum LLaVAWeightNames {
@@ -412,7 +412,7 @@ public enum LLaVAWeightNames {
 public final class LLaVAModel {
     public let configuration: LLaVAConfiguration
     public let visionTower: CLIPVisionTower
-    public let decoder: LlamaDecoder
+    public let decoder: TextDecoder
     let projector1Weight, projector2Weight: WeightMatrix
     let projector1Bias, projector2Bias: Tensor?
 
@@ -458,7 +458,7 @@ public final class LLaVAModel {
             projector1Bias = nil
             projector2Bias = nil
         }
-        decoder = try LlamaDecoder(config: configuration.text, weights: weights)
+        decoder = try TextDecoder(llama: configuration.text, weights: weights)
         try configuration.checkImageToken()
     }
 
@@ -515,28 +515,5 @@ public final class LLaVAModel {
             }
         }
         return out
-    }
-}
-
-extension ModelDimensions {
-    /// The dimensions of a loaded checkpoint configuration. The vision layers computed follow
-    /// `vision_feature_layer` (−2: all but the last). Throws `ModelError.invalidConfiguration` for a
-    /// feature layer outside the tower.
-    public init(_ c: LLaVAConfiguration, name: String) throws {
-        let total = c.vision.numHiddenLayers
-        let computed = c.visionFeatureLayer < 0 ? total + 1 + c.visionFeatureLayer : c.visionFeatureLayer
-        guard computed >= 0 && computed <= total else {
-            throw ModelError.invalidConfiguration("vision_feature_layer \(c.visionFeatureLayer) is outside the \(total)-layer vision tower")
-        }
-        self.init(
-            name: name,
-            text: Text(
-                hiddenSize: c.text.hiddenSize, numHiddenLayers: c.text.numHiddenLayers,
-                numAttentionHeads: c.text.numAttentionHeads, numKeyValueHeads: c.text.numKeyValueHeads,
-                headDim: c.text.headDim, intermediateSize: c.text.intermediateSize, vocabSize: c.text.vocabSize),
-            vision: Vision(
-                hiddenSize: c.vision.hiddenSize, intermediateSize: c.vision.intermediateSize,
-                numHiddenLayers: total, layersComputed: computed, patchSize: c.vision.patchSize,
-                imageSize: c.vision.imageSize, dropsCLS: c.dropsCLS))
     }
 }

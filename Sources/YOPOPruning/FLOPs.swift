@@ -828,7 +828,7 @@ public struct FLOPsModel: Sendable {
         self.dimensions = dimensions
     }
 
-    /// Rows per attention block (docs/FLOPS.md; the engine's `LlamaDecoder.queryBlock`).
+    /// Rows per attention block (docs/FLOPS.md; the engine's `attentionQueryBlock`).
     public static let queryBlock = 64
 
     // MARK: published conventions

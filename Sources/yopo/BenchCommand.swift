@@ -147,7 +147,7 @@ struct Bench: OneLineErrorCommand {
         }
         MatMul.setThreads(threadCount)
 
-        let decoder: LlamaDecoder, vision: CLIPVisionTower?, name: String, fullShape: DecoderShape
+        let decoder: TextDecoder, vision: CLIPVisionTower?, name: String, fullShape: DecoderShape
         if let model {
             let llava = try LLaVAModel(directory: model)
             guard layers == nil || layers! <= llava.configuration.text.numHiddenLayers else {
@@ -161,7 +161,7 @@ struct Bench: OneLineErrorCommand {
             name = (model as NSString).lastPathComponent
             // The weights are in memory now; what the run adds on top of them.
             let need = ModelBenchmark.estimatedRunBytes(
-                decoder: decoder.config, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
+                decoder: decoder.spec, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
                 threads: threadCount, bandwidthProbe: decodeTokens > 0)
             try limits.require(need, threads: threadCount, what: "bench",
                                for: "\(name)'s activations and caches (\(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
@@ -179,7 +179,7 @@ struct Bench: OneLineErrorCommand {
             try requireMemory(config: config, arch: arch, storage: storage, promptTokens: promptTokens, textTokens: textTokens,
                               decodeTokens: decodeTokens, threads: threadCount, limits: limits)
             if !json { printError("generating \(storage.rawValue) random weights for \(arch) (\(config.numHiddenLayers) layers)…") }
-            decoder = try LlamaDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers)
+            decoder = try TextDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers)
             vision = noVision ? nil : try CLIPVisionTower(
                 randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage)
             name = arch
@@ -197,7 +197,7 @@ struct Bench: OneLineErrorCommand {
         let peakRSS = peakResidentBytes()  // before the bandwidth probe's 1 GiB buffer
         let bandwidth = decodeTokens > 0 ? measureReadBandwidth() : nil
         let report = Report(
-            arch: name, layers: decoder.config.numHiddenLayers, threads: threadCount,
+            arch: name, layers: decoder.spec.numHiddenLayers, threads: threadCount,
             weights: decoder.embedTokens.dtype.rawValue.lowercased(), compute: MatMul.precision.rawValue,
             oneDNN: MatMul.oneDNNVersion, kernels: "\(MatMul.kernelLevel)",
             systemTokens: systemTokens, visualTokens: rows * columns, grid: [rows, columns], textTokens: textTokens,
@@ -255,7 +255,7 @@ struct Bench: OneLineErrorCommand {
         let weights = ModelBenchmark.estimatedWeightBytes(
             decoder: config, dtype: storage, sharedLayers: sharedLayers, vision: noVision ? nil : .llavaDefault)
         let run = ModelBenchmark.estimatedRunBytes(
-            decoder: config, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
+            decoder: config.decoderSpec, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
             threads: threads, bandwidthProbe: decodeTokens > 0)
         let total = weights.flatMap { w in run.flatMap { r in w.addingReportingOverflow(r).overflow ? nil : w + r } }
         let n = config.numHiddenLayers, type = storage == .bf16 ? "bf16" : "fp32"  // the --random-weights words

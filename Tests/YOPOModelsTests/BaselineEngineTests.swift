@@ -5,6 +5,7 @@ import YOPOFormats
 import YOPOImage
 import YOPOPruning
 @testable import YOPOModels
+import YOPO
 
 /// Token-pruning baselines in the engine: pruning really shortens the rows, decoding through the
 /// KV cache equals recomputing everything with the same decisions.
@@ -25,11 +26,11 @@ final class BaselineEngineTests: XCTestCase {
             let first = try pruner(spec)
             let cache = model.decoder.makeCache()
             var logits = model.decoder.forward(try model.inputEmbeddings(ids: ids, images: [features]), cache: cache,
-                                               images: [image], execution: .tokenPruning(first))
+                                               images: [image], plan: .tokenPruning(first))
             var generated: [Int] = []
             for _ in 0..<6 {
                 generated.append(Sampler_argmax(logits))
-                logits = model.decoder.forward(model.decoder.embed([generated.last!]), cache: cache, execution: .tokenPruning(first))
+                logits = model.decoder.forward(model.decoder.embed([generated.last!]), cache: cache, plan: .tokenPruning(first))
             }
             // Recompute prompt + generated tokens in one prefill, deciding on the same query/raters.
             let second = try pruner(spec)
@@ -38,7 +39,7 @@ final class BaselineEngineTests: XCTestCase {
             if let s = second as? SparseVLM, let f = first as? SparseVLM { s.fixedRaterPositions = f.raterPositions }
             let recomputed = model.decoder.forward(
                 try model.inputEmbeddings(ids: ids + generated, images: [features]), cache: model.decoder.makeCache(),
-                images: [image], execution: .tokenPruning(second))
+                images: [image], plan: .tokenPruning(second))
             XCTAssertEqual(first.keptIndices, second.keptIndices, spec)
             XCTAssertLessThan(maxAbsDifference(logits, recomputed), 1e-4, spec)
             // Later layers really hold fewer rows.
@@ -113,13 +114,13 @@ final class BaselineGoldenTests: XCTestCase {
             let embeddings = try model.inputEmbeddings(ids: golden.input_ids, images: [features])
             let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
             let cache = model.decoder.makeCache(capacity: golden.input_ids.count + 20)
-            var logits = model.decoder.forward(embeddings, cache: cache, images: [image], execution: .tokenPruning(pruner))
+            var logits = model.decoder.forward(embeddings, cache: cache, images: [image], plan: .tokenPruning(pruner))
             XCTAssertEqual(pruner.keptIndices, golden.kept_indices, name)
             XCTAssertLessThan(maxAbsDifference(logits, expected), 1e-4, name)
             var ids: [Int] = []
             for _ in 0..<golden.greedy_ids.count {
                 ids.append(Sampler_argmax(logits))
-                logits = model.decoder.forward(model.decoder.embed([ids.last!]), cache: cache, execution: .tokenPruning(pruner))
+                logits = model.decoder.forward(model.decoder.embed([ids.last!]), cache: cache, plan: .tokenPruning(pruner))
             }
             XCTAssertEqual(ids, golden.greedy_ids, name)
         }

@@ -3,6 +3,7 @@ import XCTest
 import YOPOCore
 import YOPOPruning
 @testable import YOPOModels
+import YOPO
 
 /// The token-pruning baselines (FastV, PyramidDrop, SparseVLM) run in the engine, and the engine's
 /// executed-FLOPs counter equals the analytic `full` count (docs/FLOPS.md "Token-pruning baselines")

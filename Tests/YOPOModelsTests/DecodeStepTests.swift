@@ -3,9 +3,10 @@ import XCTest
 
 @testable import YOPOCore
 @testable import YOPOModels
+@testable import YOPOEngine
 @testable import YOPOPruning
 
-/// The decode step (`LlamaDecoder.decode`): no heap allocation once the cache has its workspace,
+/// The decode step (`TextDecoder.decode`): no heap allocation once the cache has its workspace,
 /// in every execution, on fp32 weights (OpenBLAS) and on bf16 weights under bf16 compute (own GEMV).
 final class DecodeStepTests: XCTestCase {
     override func tearDown() {
@@ -26,17 +27,17 @@ final class DecodeStepTests: XCTestCase {
         _ = tensors
         let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
         let cache = model.decoder.makeCache(capacity: ids.count + warmup + steps)
-        var next = Sampler_argmax(model.decoder.forward(embeddings, cache: cache, images: [image], execution: exec))
+        var next = Sampler_argmax(model.decoder.forward(embeddings, cache: cache, images: [image], plan: exec))
         var tokens = [next]
         tokens.reserveCapacity(1 + warmup + steps)
         for _ in 0..<warmup {
-            next = Sampler_argmax(model.decoder.decode(token: next, cache: cache, execution: exec))
+            next = Sampler_argmax(model.decoder.decode(token: next, cache: cache, plan: exec))
             tokens.append(next)
         }
         let before = yopo_allocation_count()
         yopo_allocation_counting(1)
         for _ in 0..<steps {
-            next = Sampler_argmax(model.decoder.decode(token: next, cache: cache, execution: exec))
+            next = Sampler_argmax(model.decoder.decode(token: next, cache: cache, plan: exec))
             tokens.append(next)
         }
         yopo_allocation_counting(0)

@@ -4,6 +4,7 @@ import YOPOCore
 import YOPOFormats
 import YOPOImage
 @testable import YOPOModels
+@testable import YOPOEngine
 
 /// Fixture paths (Tests/Fixtures, a sibling of this target's folder).
 enum Fixtures {

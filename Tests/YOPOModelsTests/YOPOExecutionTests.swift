@@ -5,6 +5,7 @@ import YOPOFormats
 import YOPOImage
 import YOPOPruning
 @testable import YOPOModels
+import YOPO
 
 /// Runs a golden case's prompt through the decoder with a given execution; returns first logits and greedy ids.
 func runCase(
@@ -22,14 +23,14 @@ func runCase(
     let image = ImageLayout(start: start, gridRows: 24, gridColumns: 24)
     let cache = model.decoder.makeCache(capacity: ids.count + steps)
     counter?.stage = .prefill
-    let first = model.decoder.forward(embeddings, cache: cache, images: [image], execution: exec, counter: counter)
+    let first = model.decoder.forward(embeddings, cache: cache, images: [image], plan: exec, counter: counter)
     var logits = first
     var generated: [Int] = []
     counter?.stage = .decode
     for _ in 0..<steps {
         let next = Sampler_argmax(logits)
         generated.append(next)
-        logits = model.decoder.forward(model.decoder.embed([next]), cache: cache, execution: exec, counter: counter)
+        logits = model.decoder.forward(model.decoder.embed([next]), cache: cache, plan: exec, counter: counter)
     }
     return (first, generated, cache)
 }
@@ -78,12 +79,12 @@ final class YOPOExecutionTests: XCTestCase {
         for (name, execution) in executions {
             let counter = FLOPCounter()
             let all = model.decoder.forward(embeddings, cache: model.decoder.makeCache(capacity: n), images: [image],
-                                            execution: execution, counter: counter, logitRows: wanted)
+                                            plan: execution, counter: counter, logitRows: wanted)
             XCTAssertEqual(all.shape, [3, model.configuration.text.vocabSize], name)
             for (i, r) in wanted.enumerated() {
                 let prefix = model.decoder.forward(
                     embeddings.rows(0, r + 1), cache: model.decoder.makeCache(capacity: n),
-                    images: r >= image.range.upperBound ? [image] : [], execution: execution)
+                    images: r >= image.range.upperBound ? [image] : [], plan: execution)
                 XCTAssertLessThan(maxAbsDifference(all.rows(i, 1), prefix), 1e-4, "\(name) row \(r)")
             }
             // Last layer: the two extra rows add q and o (2·2·24·24), the FFN (2·24·64·3) and attention
@@ -91,7 +92,7 @@ final class YOPOExecutionTests: XCTestCase {
             // text row, as layer 2 holds no visual keys).
             let single = FLOPCounter()
             _ = model.decoder.forward(embeddings, cache: model.decoder.makeCache(capacity: n), images: [image],
-                                      execution: execution, counter: single)
+                                      plan: execution, counter: single)
             let lastLayer = { (c: FLOPCounter) in c.counts.filter { $0.key.layer == 2 }.values.reduce(0, +) }
             let keys = name == "skip" ? n - 576 : n
             XCTAssertEqual(lastLayer(counter) - lastLayer(single), 2 * (2304 + 9216 + 96 * keys), name)
@@ -146,13 +147,13 @@ final class YOPOGoldenTests: XCTestCase {
             let embeddings = try model.inputEmbeddings(ids: golden.input_ids, images: [features])
             let image = ImageLayout(start: golden.image_span[0], gridRows: golden.grid[0], gridColumns: golden.grid[1])
             let cache = model.decoder.makeCache(capacity: golden.input_ids.count + 20)
-            var logits = model.decoder.forward(embeddings, cache: cache, images: [image], execution: execution)
+            var logits = model.decoder.forward(embeddings, cache: cache, images: [image], plan: execution)
             XCTAssertLessThan(maxAbsDifference(logits, expected), 1e-4, name)
             var ids: [Int] = []
             for _ in 0..<golden.greedy_ids.count {
                 let next = Sampler_argmax(logits)
                 ids.append(next)
-                logits = model.decoder.forward(model.decoder.embed([next]), cache: cache, execution: execution)
+                logits = model.decoder.forward(model.decoder.embed([next]), cache: cache, plan: execution)
             }
             XCTAssertEqual(ids, golden.greedy_ids, name)
         }
@@ -206,14 +207,14 @@ final class YOPOCacheTests: XCTestCase {
             let execution = DecoderExecution(plan: try plan(allPlan, model), mode: mode)
             let cache = model.decoder.makeCache()
             _ = model.decoder.forward(try model.inputEmbeddings(ids: ids, images: [features]), cache: cache,
-                                      images: [image], execution: execution)
+                                      images: [image], plan: execution)
             for id in answer {
-                _ = model.decoder.forward(model.decoder.embed([id]), cache: cache, execution: execution)
+                _ = model.decoder.forward(model.decoder.embed([id]), cache: cache, plan: execution)
             }
-            let cached = model.decoder.forward(model.decoder.embed(turn2), cache: cache, execution: execution)
+            let cached = model.decoder.forward(model.decoder.embed(turn2), cache: cache, plan: execution)
             let full = model.decoder.forward(
                 try model.inputEmbeddings(ids: ids + answer + turn2, images: [features]), cache: model.decoder.makeCache(),
-                images: [image], execution: execution)
+                images: [image], plan: execution)
             XCTAssertLessThan(maxAbsDifference(cached, full), 1e-4, "\(mode)")
             XCTAssertEqual(cache.length, ids.count + answer.count + turn2.count)
         }
@@ -273,10 +274,10 @@ extension ExecutedFLOPsTests {
             let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
             let cache = model.decoder.makeCache()
             counter.stage = .prefill
-            var logits = model.decoder.forward(embeddings, cache: cache, images: [image], execution: .skip(plan), counter: counter)
+            var logits = model.decoder.forward(embeddings, cache: cache, images: [image], plan: .skip(plan), counter: counter)
             counter.stage = .decode
             for _ in 0..<2 {
-                logits = model.decoder.forward(model.decoder.embed([Sampler_argmax(logits)]), cache: cache, execution: .skip(plan), counter: counter)
+                logits = model.decoder.forward(model.decoder.embed([Sampler_argmax(logits)]), cache: cache, plan: .skip(plan), counter: counter)
             }
             let layout = PromptLayout(
                 systemTokens: golden.image_span[0], grid: VisualGrid(rows: 24, columns: 24),

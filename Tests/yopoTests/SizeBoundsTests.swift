@@ -54,13 +54,13 @@ final class SizeBoundsTests: XCTestCase {
         XCTAssertNoThrow(try FLOPsModel(.llava15_13B))
     }
 
-    /// The estimate of the decoder's weights is exactly what `LlamaDecoder(randomWeightsFor:)` holds:
+    /// The estimate of the decoder's weights is exactly what `TextDecoder(randomWeightsFor:)` holds:
     /// its matrices (`weightBytes`) plus the fp32 norms.
     func testWeightEstimateEqualsTheRandomDecoder() throws {
         let config = LlamaConfiguration(hiddenSize: 64, numHiddenLayers: 3, numAttentionHeads: 4, numKeyValueHeads: 2,
                                         intermediateSize: 96, vocabSize: 100)
         for (dtype, shared) in [(DType.bf16, false), (DType.f32, false), (DType.bf16, true)] {
-            let decoder = try LlamaDecoder(randomWeightsFor: config, dtype: dtype, sharedLayers: shared)
+            let decoder = try TextDecoder(randomWeightsFor: config, dtype: dtype, sharedLayers: shared)
             let layers = shared ? 1 : 3
             let norms: Int = layers * 2 * 64 * 4 + 64 * 4
             // `weightBytes` counts a shared set once per layer; it is stored once.
@@ -88,11 +88,11 @@ final class SizeBoundsTests: XCTestCase {
         let caches: Int = 2 * 32 * 2 * 657 * 4096 * 4
         let activations: Int = 641 * (11 * 4096 + 3 * 11008) * 4
         let scores: Int = 2 * 64 * 657 * 4, captures: Int = 33 * 31 * 657 * 4
-        XCTAssertEqual(ModelBenchmark.estimatedRunBytes(decoder: config, promptTokens: 641, textTokens: 30, decodeTokens: 16,
+        XCTAssertEqual(ModelBenchmark.estimatedRunBytes(decoder: config.decoderSpec, promptTokens: 641, textTokens: 30, decodeTokens: 16,
                                                         threads: 2, bandwidthProbe: true),
                        caches + activations + scores + captures + (1 << 30) + (256 << 20))
         // Sizes whose products leave 64 bits give nil, not a trap.
-        XCTAssertNil(ModelBenchmark.estimatedRunBytes(decoder: config, promptTokens: Int.max / 2, textTokens: 30, decodeTokens: 16,
+        XCTAssertNil(ModelBenchmark.estimatedRunBytes(decoder: config.decoderSpec, promptTokens: Int.max / 2, textTokens: 30, decodeTokens: 16,
                                                       threads: 2, bandwidthProbe: false))
     }
 }

@@ -3,6 +3,7 @@ import XCTest
 import YOPO
 import YOPOCore
 @testable import YOPOModels
+@testable import YOPOEngine
 
 /// The same seed gives the same tokens whatever `--threads` is (issue 11: with `--temperature 0.8
 /// --seed 7`, 1 and 2 threads diverged at token 13, so the same seed gave other text on machines

@@ -1,24 +1,6 @@
 import Foundation
 import YOPOCore
 
-/// Where the images sit in one sequence: absolute positions and the patch grid of each.
-public struct ImageLayout: Sendable, Equatable {
-    /// First absolute position of the image's tokens.
-    public var start: Int
-    /// Patch grid (rows, columns); the image occupies `rows · columns` positions in raster order.
-    public var gridRows: Int
-    public var gridColumns: Int
-
-    public init(start: Int, gridRows: Int, gridColumns: Int) {
-        self.start = start
-        self.gridRows = gridRows
-        self.gridColumns = gridColumns
-    }
-
-    public var count: Int { gridRows * gridColumns }
-    public var range: Range<Int> { start..<(start + count) }
-}
-
 /// Keys and values of every decoder layer for one sequence.
 ///
 /// Rows are kept in two stores per layer: the *sequence* store (`[capacity, Hkv · head_dim]`, every
@@ -78,9 +60,9 @@ public final class KVCache {
     /// The buffers decode steps reuse (created by the first one).
     private var workspace: DecodeWorkspace?
 
-    func decodeWorkspace(_ config: LlamaConfiguration) -> DecodeWorkspace {
+    func decodeWorkspace(_ spec: DecoderSpec) -> DecodeWorkspace {
         if let workspace { return workspace }
-        let created = DecodeWorkspace(config, keys: capacity)
+        let created = DecodeWorkspace(spec, keys: capacity)
         workspace = created
         return created
     }

@@ -1,6 +1,5 @@
 import Foundation
 import YOPOCore
-import YOPOPruning
 
 // One generated token through the decoder and its KV cache, with buffers allocated once per cache
 // and reused: after the first step a decode step makes no heap allocation (the test counts them).
@@ -28,7 +27,7 @@ final class DecodeWorkspace {
     let logits: Tensor
     private let blocks: [UnsafeMutablePointer<Float>]
 
-    init(_ config: LlamaConfiguration, keys: Int) {
+    init(_ config: DecoderSpec, keys: Int) {
         let d = config.hiddenSize, qWidth = config.numAttentionHeads * config.headDim
         func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
@@ -63,54 +62,57 @@ final class DecodeWorkspace {
     }
 }
 
-extension LlamaDecoder {
+extension TextDecoder {
     /// Runs one token through the decoder after the cache's contents (a decode step) and returns its
     /// logits. Buffers live in `cache` and are reused, so once the cache has room for the new
     /// position (see `makeCache(capacity:)`) the step allocates nothing.
     /// - Parameters:
     ///   - token: the token id, in `[0, vocab_size)`; its position is `cache.length`.
     ///   - cache: updated in place with the new keys and values.
-    ///   - execution: as for the prefill (`.skip` reads the visual keys each layer kept; `.simulate`
-    ///     applies the official release's post-softmax visual-key mask; token pruning reads the rows
-    ///     each layer stored).
+    ///   - plan: as for the prefill (skip execution reads the visual keys each layer kept; simulate
+    ///     applies the official release's post-softmax visual-key mask; after token pruning each
+    ///     layer reads the rows it stored).
     ///   - counter: receives the executed FLOPs (docs/FLOPS.md "decode step"), if given.
     /// - Returns: `[1, vocab_size]` fp32 logits in the cache's workspace: valid until the next decode
     ///   step on this cache (copy them to keep them).
     public func decode(
-        token: Int, cache: KVCache, execution: DecoderExecution = .dense, counter: FLOPCounter? = nil
+        token: Int, cache: KVCache, plan: DecoderPlan = .dense, counter: FLOPCounter? = nil
     ) -> Tensor {
-        precondition(token >= 0 && token < config.vocabSize, "token id \(token) outside the vocabulary")
-        embedTokens.copyRow(token, to: cache.decodeWorkspace(config).hidden)
-        return decodeStep(cache: cache, execution: execution, counter: counter)
+        precondition(token >= 0 && token < spec.vocabSize, "token id \(token) outside the vocabulary")
+        embedTokens.copyRow(token, to: cache.decodeWorkspace(spec).hidden)
+        return decodeStep(cache: cache, plan: plan, counter: counter)
     }
 
     /// The decode step on the embedding in the cache workspace's `hidden` buffer (`decode`, and
     /// `forward` on a single row).
-    func decodeStep(cache: KVCache, execution: DecoderExecution, counter: FLOPCounter?) -> Tensor {
-        let d = config.hiddenSize, hd = config.headDim, heads = config.numAttentionHeads
-        let kvWidth = config.numKeyValueHeads * hd, qWidth = heads * hd
-        let I = config.intermediateSize, eps = config.rmsNormEps
+    func decodeStep(cache: KVCache, plan: DecoderPlan, counter: FLOPCounter?) -> Tensor {
+        let d = spec.hiddenSize, hd = spec.headDim, heads = spec.numAttentionHeads
+        let kvWidth = spec.numKeyValueHeads * hd, qWidth = heads * hd
+        let I = spec.intermediateSize, eps = spec.rmsNormEps
         let position = cache.length
         cache.reserve(1)
-        let ws = cache.decodeWorkspace(config)
+        let ws = cache.decodeWorkspace(spec)
         // Skip runs: the sequence store holds text rows only, one row index for every layer.
         let sequenceRow = cache.sequenceCount
-        let rowGroup = LlamaDecoder.group(of: position, images: cache.images)
-        let skipPlan: YOPOPlan? = { if case .skip(let p) = execution { return p } else { return nil } }()
-        let simulatePlan: YOPOPlan? = { if case .simulate(let p) = execution { return p } else { return nil } }()
+        let rowGroup = TextDecoder.group(of: position, images: cache.images)
+        let separate = plan.separatesVisualRows
 
         for index in 0..<layers.count {
             let l = layers[index]
             // Row of the layer's sequence store this token takes, and its RoPE position.
-            let row = skipPlan == nil ? cache.rows(index) : sequenceRow
-            ropeAngles(position: cache.reindexesPositions ? row : position, cosines: ws.cosines, sines: ws.sines)
-            rmsNormRow(ws.hidden, weight: l.inputNorm.data, into: ws.normed, count: d, eps: eps)
+            let row = separate ? sequenceRow : cache.rows(index)
+            rotaryAngles(position: cache.reindexesPositions ? row : position, cosines: ws.cosines, sines: ws.sines)
+            rmsNormRow(ws.hidden, weight: l.inputLayernorm.data, into: ws.normed, count: d, eps: eps)
             let keys = cache.keys[index], values = cache.values[index]
+            let k = keys.data + row * kvWidth, v = values.data + row * kvWidth
             MatMul.linear(m: 1, a: ws.normed, lda: d, weight: l.qProj, c: ws.q, ldc: qWidth)
-            MatMul.linear(m: 1, a: ws.normed, lda: d, weight: l.kProj, c: keys.data + row * kvWidth, ldc: kvWidth)
-            MatMul.linear(m: 1, a: ws.normed, lda: d, weight: l.vProj, c: values.data + row * kvWidth, ldc: kvWidth)
+            MatMul.linear(m: 1, a: ws.normed, lda: d, weight: l.kProj, c: k, ldc: kvWidth)
+            MatMul.linear(m: 1, a: ws.normed, lda: d, weight: l.vProj, c: v, ldc: kvWidth)
+            if let b = l.qBias { for i in 0..<qWidth { ws.q[i] += b.data[i] } }
+            if let b = l.kBias { for i in 0..<kvWidth { k[i] += b.data[i] } }
+            if let b = l.vBias { for i in 0..<kvWidth { v[i] += b.data[i] } }
             rotate(ws.q, heads: heads, cosines: ws.cosines, sines: ws.sines)
-            rotate(keys.data + row * kvWidth, heads: config.numKeyValueHeads, cosines: ws.cosines, sines: ws.sines)
+            rotate(k, heads: spec.numKeyValueHeads, cosines: ws.cosines, sines: ws.sines)
             counter?.addProduct(rows: 1, k: d, n: 2 * kvWidth, layer: index, rowGroup)
             counter?.addProduct(rows: 1, k: d, n: qWidth, layer: index, rowGroup)
 
@@ -122,12 +124,13 @@ extension LlamaDecoder {
             job.sequenceKeys = row + 1
             job.keys = UnsafePointer(keys.data)
             job.values = UnsafePointer(values.data)
-            job.skip = skipPlan
-            job.simulate = simulatePlan
+            job.plan = plan.layer(index)
+            job.separate = separate
+            job.simulate = plan.execution == .simulate
             job.images = cache.images
-            job.stores = skipPlan == nil ? [] : cache.visual[index]
+            job.stores = separate ? cache.visual[index] : []
             var maxKeys = row + 1
-            if skipPlan != nil { for i in 0..<min(job.images.count, job.stores.count) { maxKeys += job.images[i].count } }
+            if separate { for i in 0..<min(job.images.count, job.stores.count) { maxKeys += job.images[i].count } }
             // Heads over threads once the work pays for waking them (as the prefill's attention).
             let parts = heads * maxKeys < DecodeAttention.parallelMinimum ? 1 : min(MatMul.threads, heads)
             ws.reserveScores(maxKeys, parts: parts)
@@ -138,8 +141,9 @@ extension LlamaDecoder {
 
             // o_proj and the residual, then the SwiGLU FFN and the residual.
             MatMul.linear(m: 1, a: ws.context, lda: qWidth, weight: l.oProj, c: ws.attended, ldc: d)
+            if let b = l.oBias { for i in 0..<d { ws.attended[i] += b.data[i] } }
             for i in 0..<d { ws.attended[i] += ws.hidden[i] }
-            rmsNormRow(ws.attended, weight: l.postAttentionNorm.data, into: ws.normed, count: d, eps: eps)
+            rmsNormRow(ws.attended, weight: l.postAttentionLayernorm.data, into: ws.normed, count: d, eps: eps)
             MatMul.linear(m: 1, a: ws.normed, lda: d, weight: l.gateProj, c: ws.gate, ldc: I)
             MatMul.linear(m: 1, a: ws.normed, lda: d, weight: l.upProj, c: ws.up, ldc: I)
             siluMultiplyInPlace(ws.gate, ws.up, count: I)
@@ -151,8 +155,8 @@ extension LlamaDecoder {
         }
         cache.advance(total: 1)
         rmsNormRow(ws.hidden, weight: norm.data, into: ws.normed, count: d, eps: eps)
-        MatMul.linear(m: 1, a: ws.normed, lda: d, weight: lmHead, c: ws.logits.data, ldc: config.vocabSize)
-        counter?.addProduct(rows: 1, k: d, n: config.vocabSize, .text)
+        MatMul.linear(m: 1, a: ws.normed, lda: d, weight: lmHead, c: ws.logits.data, ldc: spec.vocabSize)
+        counter?.addProduct(rows: 1, k: d, n: spec.vocabSize, .text)
         return ws.logits
     }
 }
@@ -179,11 +183,13 @@ final class DecodeAttention {
     var sequenceKeys = 0
     var keys: UnsafePointer<Float>?, values: UnsafePointer<Float>?
     var scores: UnsafeMutablePointer<Float>?, scoresStride = 0
-    var skip: YOPOPlan?, simulate: YOPOPlan?
+    /// The layer's plan; whether visual keys live in their own stores (skip) or are masked (simulate).
+    var plan = LayerPlan.full
+    var separate = false, simulate = false
     var images: [ImageLayout] = []
     var stores: [KVCache.VisualKV] = []
 
-    init(_ config: LlamaConfiguration, q: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>) {
+    init(_ config: DecoderSpec, q: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>) {
         heads = config.numAttentionHeads
         headDim = config.headDim
         group = config.numAttentionHeads / config.numKeyValueHeads
@@ -236,8 +242,7 @@ final class DecodeAttention {
         let keys = self.keys! + g * hd, values = self.values! + g * hd
         scoreRow(h, keys: keys, stride: kvWidth, count: sequenceKeys, into: scores)
         var total = sequenceKeys
-        var keepsVisual = false
-        if let plan = skip { keepsVisual = plan.visualAlive(layer: layer) && plan.headKept(layer: layer, head: h) }
+        let keepsVisual = separate && plan.headDoesVisualWork(h)
         let imageCount = min(images.count, stores.count)
         if keepsVisual {
             for i in 0..<imageCount where images[i].start < position {
@@ -248,7 +253,7 @@ final class DecodeAttention {
             }
         }
         softmaxInPlace(scores, count: total)
-        if let plan = simulate, !(plan.visualAlive(layer: layer) && plan.headKept(layer: layer, head: h)) {
+        if simulate && !plan.headDoesVisualWork(h) {
             for i in 0..<images.count {
                 let upper = min(images[i].range.upperBound, total)
                 if upper > images[i].start { for c in images[i].start..<upper { scores[c] = 0 } }

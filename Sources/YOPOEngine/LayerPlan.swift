@@ -1,0 +1,87 @@
+import Foundation
+
+/// What one decoder layer does with visual rows: the data a pruning method hands the engine
+/// (METHOD.md §2–§3). The engine reads it; it knows no method. `LayerPlan.full` prunes nothing.
+public struct LayerPlan: Sendable, Equatable {
+    /// Whether visual rows take part in this layer (YOPO's layer drop: false from layer K on).
+    public var visualAlive: Bool
+    /// Heads doing visual work (ascending; nil = every head): the others neither attend to visual
+    /// keys nor produce output at visual rows (YOPO's inactive-head pruning).
+    public var visualHeads: [Int]?
+    /// Chebyshev radius of the neighbourhood a visual query attends to inside its own image (nil =
+    /// the whole image, causally in skip mode).
+    public var neighbourRadius: Int?
+    /// Intermediate channels visual rows use (nil = all; YOPO's sparse visual FFN keeps the first ones).
+    public var visualFFNWidth: Int?
+
+    public init(visualAlive: Bool = true, visualHeads: [Int]? = nil, neighbourRadius: Int? = nil, visualFFNWidth: Int? = nil) {
+        self.visualAlive = visualAlive
+        self.visualHeads = visualHeads
+        self.neighbourRadius = neighbourRadius
+        self.visualFFNWidth = visualFFNWidth
+    }
+
+    /// Every visual row, head and channel; full attention.
+    public static let full = LayerPlan()
+
+    /// Whether `head` does visual work here (alive layer, head listed).
+    @inline(__always)
+    public func headDoesVisualWork(_ head: Int) -> Bool {
+        guard visualAlive else { return false }
+        guard let heads = visualHeads else { return true }
+        var i = 0  // (index loop: the decode step must not allocate, even unoptimised)
+        while i < heads.count {
+            if heads[i] == head { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// The heads doing visual work among `0..<heads` (none in a dropped layer).
+    public func visualHeadList(heads: Int) -> [Int] {
+        guard visualAlive else { return [] }
+        return visualHeads ?? Array(0..<heads)
+    }
+}
+
+/// How a plan's pruned visual work is executed.
+public enum PlanExecution: String, Sendable, Codable, CaseIterable {
+    /// The work is not done: visual rows leave the computation, softmax is over the keys kept,
+    /// visual keys/values are stored only for the heads that still read them.
+    case skip
+    /// The official release's numerics: dense computation with post-softmax masks, no
+    /// renormalisation. With `LayerPlan.full` everywhere this is the dense model.
+    case simulate
+}
+
+/// A decoder run's plan: one `LayerPlan` per layer, how it executes, and the row hooks of a token
+/// pruning method. Dense is the plan that prunes nothing (`DecoderPlan.dense`).
+public struct DecoderPlan {
+    /// Per layer; layers past the end use `LayerPlan.full`.
+    public var layers: [LayerPlan]
+    public var execution: PlanExecution
+    /// Token pruning between layers at prefill (FastV, PyramidDrop, SparseVLM), if any.
+    public var hooks: RowHook?
+
+    public init(layers: [LayerPlan], execution: PlanExecution, hooks: RowHook? = nil) {
+        self.layers = layers
+        self.execution = execution
+        self.hooks = hooks
+    }
+
+    /// Every row through every layer.
+    public static var dense: DecoderPlan { DecoderPlan(layers: [], execution: .simulate) }
+
+    /// Dense layers with token-pruning hooks.
+    public static func rowHooks(_ hooks: RowHook) -> DecoderPlan { DecoderPlan(layers: [], execution: .simulate, hooks: hooks) }
+
+    /// The plan of `layer`.
+    @inline(__always)
+    public func layer(_ index: Int) -> LayerPlan { index < layers.count ? layers[index] : .full }
+
+    /// Whether any layer prunes visual work (a window, heads, a drop or a narrower FFN).
+    public var prunesVisualWork: Bool { layers.contains { $0 != .full } }
+
+    /// Skip execution with something to skip: visual rows are kept apart from the sequence store.
+    var separatesVisualRows: Bool { execution == .skip && hooks == nil }
+}
