@@ -305,7 +305,13 @@ public final class LLaVAPipeline {
             lastPercent = percent
             FileHandle.standardError.write(Data("\rloading \(modelDirectory): \(percent)%".utf8))
         } : nil
-        model = try LLaVAModel(directory: modelDirectory, visionTower: options.visionTower, progress: progress)
+        // The family registry picks the loader from config.json; the pipeline's processor, prompt
+        // and template are LLaVA's (families with other ones arrive with their own, issue 15).
+        let loaded = try ModelRegistry.load(directory: modelDirectory, visionTower: options.visionTower, progress: progress)
+        guard let llava = loaded as? LLaVAModel else {
+            throw ModelError.invalidConfiguration("\(modelDirectory): generation runs LLaVA-shaped models; this one is \(type(of: loaded))")
+        }
+        model = llava
         MatMul.precision = options.compute ?? .automatic(for: model.decoder.embedTokens.dtype)
         let configuration = model.configuration
         tokenizer = try loadTokenizer(

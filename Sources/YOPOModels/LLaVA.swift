@@ -162,20 +162,12 @@ public struct LLaVAConfiguration: Sendable {
     /// and `bench --model` share one check before anything is allocated or multiplied.
     /// - Parameter visionTower: overrides the vision tower directory (original layout).
     /// Throws `ModelError.invalidConfiguration` naming the file, the key and the problem.
-    public static func load(directory: String, visionTower: String? = nil) throws -> LLaVAConfiguration {
-        try checkModelDirectory(directory)
-        let configPath = (directory as NSString).appendingPathComponent("config.json")
-        guard FileManager.default.fileExists(atPath: configPath) else {
-            throw ModelError.invalidConfiguration("no config.json in \(directory)")
-        }
-        struct Header: Decodable {
-            var architectures: [String]?
-            var model_type: String?
-        }
-        let header = try decodeJSONFile(Header.self, path: configPath)
-        let architecture = header.architectures?.first ?? ""
+    /// - Parameter layout: reads the file in this layout whatever its `architectures` says (a family
+    ///   whose checkpoints are llava-hf-shaped under another name); nil = from the header.
+    public static func load(directory: String, visionTower: String? = nil, layout: LLaVALayout? = nil) throws -> LLaVAConfiguration {
+        let (header, configPath) = try CheckpointHeader.read(directory: directory)
         var configuration: LLaVAConfiguration
-        if architecture == "LlavaForConditionalGeneration" || (architecture.isEmpty && header.model_type == "llava") {
+        if let chosen = layout ?? LLaVAFamily.layout(of: header), chosen == .llavaHF {
             let c = try decodeJSONFile(LlavaHFConfiguration.self, path: configPath)
             guard let act = Activation(rawValue: c.projectorHiddenAct) else {
                 throw ModelError.invalidConfiguration(
@@ -199,7 +191,7 @@ public struct LLaVAConfiguration: Sendable {
                 contextLength: c.textConfig.maxPositionEmbeddings,
                 configPath: configPath, textKeyPrefix: "text_config.",
                 visionConfigPath: configPath, visionKeyPrefix: "vision_config.")
-        } else if architecture.hasPrefix("LlavaLlama") || header.model_type == "llava_llama" || header.model_type == "llava" {
+        } else if (layout ?? LLaVAFamily.layout(of: header)) == .original {
             let c = try decodeJSONFile(LlavaOriginalConfiguration.self, path: configPath)
             let feature = c.mmVisionSelectFeature
             try inFile(configPath) {
@@ -236,8 +228,8 @@ public struct LLaVAConfiguration: Sendable {
                 configPath: configPath, textKeyPrefix: "",
                 visionConfigPath: towerConfigPath, visionKeyPrefix: tower.keyPrefix)
         } else {
-            throw ModelError.invalidConfiguration(
-                "\(configPath): architecture \(architecture.isEmpty ? "(none)" : architecture) is not a LLaVA-1.5 model")
+            let architecture = header.architecture.isEmpty ? "(none)" : header.architecture
+            throw ModelError.invalidConfiguration("\(configPath): architecture \(architecture) is not a LLaVA-1.5 model")
         }
         try configuration.validate()
         return configuration
@@ -407,9 +399,34 @@ public enum LLaVAWeightNames {
     }
 }
 
+/// The LLaVA-1.5 family: llava-hf `LlavaForConditionalGeneration` and original
+/// `LlavaLlamaForCausalLM` checkpoints (REFERENCE.md §1).
+public enum LLaVAFamily: ModelFamily {
+    public static let name = "LLaVA-1.5"
+    public static let architectures = ["LlavaForConditionalGeneration", "LlavaLlamaForCausalLM"]
+
+    /// The layout a header names, or nil when it is not a LLaVA checkpoint.
+    static func layout(of header: CheckpointHeader) -> LLaVALayout? {
+        let architecture = header.architecture
+        if architecture == "LlavaForConditionalGeneration" || (architecture.isEmpty && header.modelType == "llava") {
+            return .llavaHF
+        }
+        if architecture.hasPrefix("LlavaLlama") || header.modelType == "llava_llama" || header.modelType == "llava" {
+            return .original
+        }
+        return nil
+    }
+
+    public static func accepts(_ header: CheckpointHeader) -> Bool { layout(of: header) != nil }
+
+    public static func load(directory: String, visionTower: String?, progress: ((Int, Int) -> Void)?) throws -> any VisionLanguageModel {
+        try LLaVAModel(directory: directory, visionTower: visionTower, progress: progress)
+    }
+}
+
 /// LLaVA-1.5: CLIP vision tower → `mlp2x_gelu` projector → LLaMA decoder.
 /// Follows transformers `LlavaForConditionalGeneration` and original LLaVA `LlavaLlamaForCausalLM`.
-public final class LLaVAModel {
+public final class LLaVAModel: VisionLanguageModel {
     public let configuration: LLaVAConfiguration
     public let visionTower: CLIPVisionTower
     public let decoder: TextDecoder
@@ -422,8 +439,11 @@ public final class LLaVAModel {
     ///   - visionTower: CLIP directory for the original layout (else `mm_vision_tower` if local).
     /// Throws `ModelError` / `FormatError` naming the file or tensor at fault.
     /// - Parameter progress: called after each tensor with (bytes loaded, bytes in the checkpoint).
-    public convenience init(directory: String, visionTower: String? = nil, progress: ((Int, Int) -> Void)? = nil) throws {
-        let config = try LLaVAConfiguration.load(directory: directory, visionTower: visionTower)
+    /// - Parameters `layout`, `textLayout`: for families whose checkpoints are LLaVA-shaped under other
+    ///   names (see `LLaVAConfiguration.load(layout:)`, `LlamaTensorLayout`).
+    public convenience init(directory: String, visionTower: String? = nil, progress: ((Int, Int) -> Void)? = nil,
+                            layout: LLaVALayout? = nil, textLayout: LlamaTensorLayout = .llama) throws {
+        let config = try LLaVAConfiguration.load(directory: directory, visionTower: visionTower, layout: layout)
         let weights = WeightStore()
         let archive = try SafetensorsArchive(directory: directory)
         switch config.layout {
@@ -438,12 +458,12 @@ public final class LLaVAModel {
         }
         try config.checkStoredLayers(weights)
         weights.progress = progress
-        try self.init(configuration: config, weights: weights)
+        try self.init(configuration: config, weights: weights, textLayout: textLayout)
     }
 
     /// Builds the model from canonical-named weights. Throws `ModelError` on an invalid configuration
     /// (see `LLaVAConfiguration.load`) or a missing/mis-shaped tensor.
-    public init(configuration: LLaVAConfiguration, weights: WeightStore) throws {
+    public init(configuration: LLaVAConfiguration, weights: WeightStore, textLayout: LlamaTensorLayout = .llama) throws {
         try configuration.validate()
         self.configuration = configuration
         let d = configuration.text.hiddenSize, dv = configuration.vision.hiddenSize
@@ -458,9 +478,12 @@ public final class LLaVAModel {
             projector1Bias = nil
             projector2Bias = nil
         }
-        decoder = try TextDecoder(llama: configuration.text, weights: weights)
+        decoder = try TextDecoder(llama: configuration.text, weights: weights, layout: textLayout)
         try configuration.checkImageToken()
     }
+
+    public var imageTokenIndex: Int { configuration.imageTokenIndex }
+    public var visualTokensPerImage: Int { configuration.visualTokensPerImage }
 
     /// Vision-tower features of the selected layer.
     /// - Parameter pixels: `[3, S, S]` normalised pixels.
