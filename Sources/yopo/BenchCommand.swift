@@ -141,7 +141,8 @@ struct Bench: OneLineErrorCommand {
         guard let storage = ["bf16": DType.bf16, "fp32": DType.f32][storageName.lowercased()] else {
             throw ArgumentError("unknown random-weights type \(storageName) (choose from bf16, fp32)")
         }
-        let requested = try ComputePrecision(option: compute)
+        let requested = try parseCompute(compute)
+        try ExecutionOptions(compute: requested).validate()
         let specs = try (prune.isEmpty ? ["none"] : prune).map {
             try PruningSpec(parsing: $0, baseDirectory: FileManager.default.currentDirectoryPath)
         }

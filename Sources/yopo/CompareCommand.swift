@@ -312,11 +312,11 @@ struct Compare: OneLineErrorCommand {
             throw ArgumentError("cannot read image '\(sample.image)': no such file")
         }
 
-        let options = try PipelineOptions(
-            visionTower: visionTower, threads: threadCount, showProgress: !json && isatty(STDERR_FILENO) != 0)
-        let pipeline = try LLaVAPipeline(modelDirectory: model, options: options)
-        let dims = try ModelDimensions(
-            pipeline.model.configuration, name: URL(fileURLWithPath: model).standardizedFileURL.lastPathComponent)
+        let options = SessionOptions(
+            visionTower: visionTower, execution: ExecutionOptions(threads: threadCount),
+            showProgress: !json && isatty(STDERR_FILENO) != 0)
+        let pipeline = try Session(modelDirectory: model, options: options)
+        let dims = try pipeline.dimensions()
         let flopsModel = try FLOPsModel(dims)
         let layouts = try samples.map { try pipeline.promptLayout($0.prompt) }
         func mean(_ values: [Int]) -> Int { Int((Double(values.reduce(0, +)) / Double(values.count)).rounded()) }

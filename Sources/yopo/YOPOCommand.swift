@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import YOPO
 import YOPOCore
+import YOPOImage
 import YOPOPruning
+import YOPOText
 
 /// `yopo`: thin commands over the YOPO library.
 @main
@@ -71,6 +73,31 @@ extension OneLineErrorCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// `--template`. Throws `ArgumentError` naming the value.
+func parseTemplate(_ text: String?) throws -> PromptTemplate? {
+    guard let text else { return nil }
+    guard let t = PromptTemplate(rawValue: text) else {
+        throw ArgumentError("unknown template \(text) (choose from \(PromptTemplate.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+    return t
+}
+
+/// `--image-aspect`. Throws `ArgumentError` naming the value.
+func parseImageAspect(_ text: String?) throws -> SquareMode? {
+    guard let text else { return nil }
+    guard let m = SquareMode(rawValue: text) else { throw ArgumentError("unknown image aspect mode \(text) (choose from pad, crop)") }
+    return m
+}
+
+/// `--compute`: `auto` → nil (automatic), `fp32`, `bf16`.
+func parseCompute(_ text: String) throws -> ComputePrecision? {
+    guard text != "auto" else { return nil }
+    guard let p = ComputePrecision(rawValue: text) else {
+        throw ArgumentError("unknown compute precision \(text) (choose from auto, fp32, bf16)")
+    }
+    return p
 }
 
 /// The YOPO execution mode of `--yopo-mode` (`skip`, `simulate`; any case).
@@ -178,21 +205,24 @@ struct Generate: OneLineErrorCommand {
         let threadCount = try limits.threads(threads) ?? limits.defaultThreads
         let mode = try parseYOPOMode(yopoMode)
         let spec = try PruningSpec(parsing: prune, baseDirectory: FileManager.default.currentDirectoryPath)
-        let options = try PipelineOptions(
-            visionTower: visionTower, template: template, imageAspect: imageAspect,
-            threads: threadCount, compute: compute, showProgress: !json && isatty(STDERR_FILENO) != 0)
+        let options = SessionOptions(
+            visionTower: visionTower, template: try parseTemplate(template), imageAspectMode: try parseImageAspect(imageAspect),
+            execution: ExecutionOptions(threads: threadCount, compute: try parseCompute(compute)),
+            showProgress: !json && isatty(STDERR_FILENO) != 0)
+        try options.execution.validate()
         let text = try OptionValue.prompt(prompt)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = verbose ? .debug : .warning
             return handler
         }
-        let pipeline = try LLaVAPipeline(modelDirectory: model, options: options)
+        let session = try Session(modelDirectory: model, options: options)
         let request = GenerationRequest(
             prompt: text, imagePaths: [image], parameters: parameters, prune: spec, yopoMode: mode)
-        let result = try pipeline.generate(request) { text in
-            if !json {
-                FileHandle.standardOutput.write(Data(text.utf8))
+        let result = try session.generate(request) { event in
+            guard !json else { return }
+            switch event {
+            case .token(_, let text), .finished(_, let text): FileHandle.standardOutput.write(Data(text.utf8))
             }
         }
         if json {

@@ -206,7 +206,7 @@ final class BadInputTests: XCTestCase {
 
     /// A failed request leaves the pipeline usable: the next good request gives the golden ids.
     func testPipelineSurvivesBadRequest() throws {
-        let pipeline = try LLaVAPipeline(modelDirectory: hf)
+        let pipeline = try Session(modelDirectory: hf)
         XCTAssertThrowsError(try pipeline.generate(GenerationRequest(
             prompt: "What is shown?", imagePaths: [Paths.image("invalid/truncated.jpg")])))
         let result = try pipeline.generate(GenerationRequest(

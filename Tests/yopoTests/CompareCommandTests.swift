@@ -142,7 +142,7 @@ final class CompareCommandTests: XCTestCase {
 
         // KL and teacher forcing, from the library: prefill logits, and each method's own greedy answer
         // (until it first departs from dense, the forced argmax must be that answer).
-        let pipeline = try LLaVAPipeline(modelDirectory: hf)
+        let pipeline = try Session(modelDirectory: hf)
         let base = GenerationRequest(prompt: question, imagePaths: [Paths.image("chelsea.png")])
         let denseLogits = try pipeline.prefillLogits(base)
         XCTAssertEqual(argmax(denseLogits), reference[0])

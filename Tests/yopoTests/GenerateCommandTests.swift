@@ -109,7 +109,7 @@ final class GenerateCommandTests: XCTestCase {
     /// Original layout through the CLI: vision tower found from `mm_vision_tower`, vicuna_v1, pad.
     func testOriginalLayoutStreamsTextAndTimings() throws {
         let golden = try GoldenIDs.load("orig_astronaut")
-        let pipeline = try LLaVAPipeline(modelDirectory: Paths.model("llava-v1.5-tiny"))
+        let pipeline = try Session(modelDirectory: Paths.model("llava-v1.5-tiny"))
         let expectedText = pipeline.tokenizer.decode(golden.greedy_ids, skipSpecialTokens: true)
         let run = try runYOPO([
             "generate", "--model", Paths.model("llava-v1.5-tiny"),

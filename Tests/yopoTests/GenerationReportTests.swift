@@ -10,7 +10,7 @@ final class GenerationReportTests: XCTestCase {
 
     /// One token comes from the prefill: no decode step, and the line says so instead of "0.00 tok/s".
     func testOneTokenRunHasNoDecodeStep() throws {
-        let pipeline = try LLaVAPipeline(modelDirectory: Paths.model("llava-hf-tiny"))
+        let pipeline = try Session(modelDirectory: Paths.model("llava-hf-tiny"))
         let result = try pipeline.generate(GenerationRequest(prompt: prompt, imagePaths: chelsea, parameters: .init(maxTokens: 1)))
         XCTAssertEqual(result.tokenIDs, [4748])
         XCTAssertEqual(result.finishReason, .length)
@@ -33,7 +33,7 @@ final class GenerationReportTests: XCTestCase {
             text["max_position_embeddings"] = 596
             json["text_config"] = text
         }
-        let pipeline = try LLaVAPipeline(modelDirectory: model)
+        let pipeline = try Session(modelDirectory: model)
         let result = try pipeline.generate(GenerationRequest(prompt: prompt, imagePaths: chelsea, parameters: .init(maxTokens: 50)))
         XCTAssertEqual(result.finishReason, .context)
         XCTAssertEqual(result.contextLength, 596)

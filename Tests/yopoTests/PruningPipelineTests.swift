@@ -8,7 +8,7 @@ final class PruningPipelineTests: XCTestCase {
 
     /// A batch of two different prompts (and photos) gives exactly what each gives alone, in both modes.
     func testBatchEqualsEachAlone() throws {
-        let pipeline = try LLaVAPipeline(modelDirectory: Paths.model("llava-hf-tiny"))
+        let pipeline = try Session(modelDirectory: Paths.model("llava-hf-tiny"))
         let spec = try PruningSpec(parsing: plan, baseDirectory: Paths.fixtures.path)
         for mode in YOPOMode.allCases {
             let requests = [
@@ -91,7 +91,7 @@ final class PruningPipelineTests: XCTestCase {
 final class BaselinePipelineTests: XCTestCase {
     /// Batch of two different prompts equals each alone, for every baseline.
     func testBaselineBatchEqualsEachAlone() throws {
-        let pipeline = try LLaVAPipeline(modelDirectory: Paths.model("llava-hf-tiny"))
+        let pipeline = try Session(modelDirectory: Paths.model("llava-hf-tiny"))
         for text in ["fastv:k=2,r=0.5", "pdrop:layers=1/2,ratio=0.5", "sparsevlm:layers=0/1,keep=100/50"] {
             let spec = try PruningSpec(parsing: text)
             let requests = [

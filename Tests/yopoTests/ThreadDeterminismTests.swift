@@ -40,9 +40,9 @@ final class ThreadDeterminismTests: XCTestCase {
         var runs: [Int: [[Int]]] = [:]
         var greedy: [Int: [Int]] = [:]
         for threads in 1...3 {
-            var options = PipelineOptions()
+            var options = SessionOptions()
             options.threads = threads
-            let pipeline = try LLaVAPipeline(modelDirectory: Paths.model("llava-hf-tiny"), options: options)
+            let pipeline = try Session(modelDirectory: Paths.model("llava-hf-tiny"), options: options)
             XCTAssertEqual(MatMul.threads, threads)
             runs[threads] = try seeds.map { seed in
                 try pipeline.generate(GenerationRequest(

@@ -1,0 +1,505 @@
+import Foundation
+import Logging
+import YOPOCore
+import YOPOFormats
+import YOPOImage
+import YOPOModels
+import YOPOPruning
+import YOPOText
+
+/// A checkpoint loaded once, serving many requests: images (files or bytes) and a conversation in,
+/// tokens streamed out, cancellable between decode steps. `yopo generate`, `compare` and
+/// `bench --model` run through it; a server keeps one per model.
+///
+/// Holds the model (through `ModelRegistry`), its tokenizer, prompt template and image
+/// preprocessor (REFERENCE.md: the original stack for `LlavaLlamaForCausalLM` checkpoints,
+/// transformers' for llava-hf ones; families with their own processor and prompt bring them in
+/// issue 15).
+///
+/// **One request at a time.** A session runs its requests one after another, never interleaved:
+/// the synchronous calls (`generate(_:cancellation:onEvent:)`, `score`, …) wait until the request
+/// before them is done; `stream(_:)` and `generate(_:) async` queue theirs on the session's own
+/// serial queue (first come, first served) and neither block the caller nor occupy a thread of the
+/// Swift concurrency pool while they compute. Every request runs with the session's threads and
+/// precision. So concurrent callers on one session get the results each would get alone.
+public final class Session: @unchecked Sendable {
+    /// The checkpoint directory as given.
+    public let modelDirectory: String
+    public let model: LLaVAModel
+    public let tokenizer: any Tokenizer
+    public let template: PromptTemplate
+    public let preprocessor: ImagePreprocessor
+    public let squareMode: SquareMode
+    /// Threads and precision every request of this session runs with.
+    public let execution: ExecutionOptions
+    /// Time spent in `init`, in milliseconds.
+    public let loadMilliseconds: Double
+    let logger = Logger(label: "yopo.session")
+
+    /// Held while a request runs (requests never interleave).
+    private let turn = NSLock()
+    /// Where `stream` and `generate(_:) async` requests wait, in order.
+    private let queue = DispatchQueue(label: "yopo.session", qos: .userInitiated)
+    private let statusLock = NSLock()
+    private var current = Status(running: false, waiting: 0)
+
+    /// What a session is doing, for a server's health and metrics.
+    public struct Status: Sendable, Equatable {
+        /// Whether a request is running.
+        public var running: Bool
+        /// Requests waiting for their turn.
+        public var waiting: Int
+
+        public init(running: Bool, waiting: Int) {
+            self.running = running
+            self.waiting = waiting
+        }
+    }
+
+    public var status: Status {
+        statusLock.lock()
+        defer { statusLock.unlock() }
+        return current
+    }
+
+    /// Loads a checkpoint directory (either LLaVA layout) with its tokenizer and image
+    /// preprocessor. Throws `GenerationError` for unusable execution options (before anything is
+    /// read), then `ModelError`, `FormatError` or `TokenizerError`, each naming the problem.
+    public init(modelDirectory: String, options: SessionOptions = SessionOptions()) throws {
+        let start = DispatchTime.now()
+        try options.execution.validate()
+        try checkModelDirectory(modelDirectory)
+        self.modelDirectory = modelDirectory
+        // On a terminal, a progress line while the weights are mapped.
+        var lastPercent = -1
+        let progress: ((Int, Int) -> Void)? = options.showProgress ? { done, total in
+            let percent = total > 0 ? 100 * done / total : 100
+            guard percent != lastPercent else { return }
+            lastPercent = percent
+            FileHandle.standardError.write(Data("\rloading \(modelDirectory): \(percent)%".utf8))
+        } : nil
+        // The family registry picks the loader from config.json; the processor, prompt and
+        // template are LLaVA's (families with other ones arrive with their own, issue 15).
+        let loaded = try ModelRegistry.load(directory: modelDirectory, visionTower: options.visionTower, progress: progress)
+        guard let llava = loaded as? LLaVAModel else {
+            throw ModelError.invalidConfiguration("\(modelDirectory): generation runs LLaVA-shaped models; this one is \(type(of: loaded))")
+        }
+        model = llava
+        execution = options.execution
+        execution.apply(weights: model.decoder.embedTokens.dtype)
+        let configuration = model.configuration
+        tokenizer = try loadTokenizer(
+            directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: configuration.layout == .original)
+        template = options.template ?? (configuration.layout == .original ? .vicunaV1 : .llavaHF)
+        let preprocessorConfig = try Session.loadPreprocessorConfig([modelDirectory, configuration.visionTowerDirectory])
+        preprocessor = try ImagePreprocessor(config: preprocessorConfig)
+        guard preprocessorConfig.cropHeight == configuration.vision.imageSize,
+            preprocessorConfig.cropWidth == configuration.vision.imageSize
+        else {
+            throw ModelError.invalidConfiguration(
+                "image processor crop size \(preprocessorConfig.cropHeight)×\(preprocessorConfig.cropWidth) does not match the vision tower's image_size \(configuration.vision.imageSize)")
+        }
+        squareMode = options.imageAspectMode ?? configuration.imageAspectMode
+        loadMilliseconds = millisecondsSince(start)
+        if options.showProgress {
+            FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+        }
+        logger.debug(
+            "loaded", metadata: [
+                "layout": "\(configuration.layout.rawValue)", "template": "\(template.rawValue)",
+                "image": "\(squareMode.rawValue)", "threads": "\(execution.resolvedThreads)",
+            ])
+    }
+
+    // MARK: requests
+
+    /// Runs one request: reads and encodes its images, prefills, then decodes until EOS,
+    /// `maxTokens`, a full context or `cancellation`, calling `onEvent` with each token (its id and
+    /// the text it completed) and finally `.finished`. Waits for the session's current request first.
+    /// Throws `GenerationError`, `PromptError`, `PruningSpecError`, `ImageError` or `ModelError`
+    /// for a request that cannot run; the session stays usable. Cancellation is not an error: the
+    /// result has finish reason `cancelled` and what was generated before it (nothing when the
+    /// token was set before the request started; the prefill, once begun, runs to its end).
+    public func generate(
+        _ request: GenerationRequest, cancellation: CancellationToken? = nil,
+        onEvent: (GenerationEvent) -> Void = { _ in }
+    ) throws -> GenerationResult {
+        try exclusive { try run(request, cancellation: cancellation, onEvent: onEvent) }
+    }
+
+    /// Queues `request` and streams its events: `.token` per generated token, then `.finished`
+    /// with the result. Cancelling the consuming task (or dropping the stream, or `cancellation`)
+    /// stops generation between decode steps; errors end the stream. See `generate(_:cancellation:onEvent:)`.
+    public func stream(
+        _ request: GenerationRequest, cancellation: CancellationToken? = nil
+    ) -> AsyncThrowingStream<GenerationEvent, any Error> {
+        let token = cancellation ?? CancellationToken()
+        return AsyncThrowingStream { continuation in
+            continuation.onTermination = { termination in
+                if case .cancelled = termination { token.cancel() }
+            }
+            enqueue {
+                do {
+                    _ = try self.run(request, cancellation: token) { continuation.yield($0) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Queues `request` and returns its result; cancelling the calling task stops it between
+    /// decode steps (the result then has finish reason `cancelled`).
+    public func generate(_ request: GenerationRequest) async throws -> GenerationResult {
+        let token = CancellationToken()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (done: CheckedContinuation<GenerationResult, any Error>) in
+                enqueue { done.resume(with: Result { try self.run(request, cancellation: token) { _ in } }) }
+            }
+        } onCancel: {
+            token.cancel()
+        }
+    }
+
+    /// Runs several requests as one batch: every sequence is prefilled, then they decode in lock
+    /// step, each with its own KV cache and plan. Results are those of running each alone.
+    public func generate(batch requests: [GenerationRequest]) throws -> [GenerationResult] {
+        try exclusive {
+            var sequences = try requests.map { try start($0) }
+            while sequences.contains(where: { !$0.finished }) {
+                for i in sequences.indices where !sequences[i].finished { _ = step(&sequences[i]) }
+            }
+            return sequences.map { s in
+                var s = s
+                s.text += s.detokenizer.finish()
+                return finish(s)
+            }
+        }
+    }
+
+    /// Runs `body` as this session's request: after the one before it, with the session's
+    /// threads and precision. `queued`: the request was counted as waiting when it was queued.
+    func exclusive<T>(queued: Bool = false, _ body: () throws -> T) rethrows -> T {
+        if !queued { updateStatus { $0.waiting += 1 } }
+        turn.lock()
+        updateStatus {
+            $0.waiting -= 1
+            $0.running = true
+        }
+        defer {
+            updateStatus { $0.running = false }
+            turn.unlock()
+        }
+        // Another session in this process may have set other values since (process globals until
+        // issue 12's execution context).
+        execution.apply(weights: model.decoder.embedTokens.dtype)
+        return try body()
+    }
+
+    /// Runs `job` on the session's queue as a request counted from now.
+    private func enqueue(_ job: @escaping @Sendable () -> Void) {
+        updateStatus { $0.waiting += 1 }
+        queue.async { self.exclusive(queued: true, job) }
+    }
+
+    private func updateStatus(_ change: (inout Status) -> Void) {
+        statusLock.lock()
+        change(&current)
+        statusLock.unlock()
+    }
+
+    /// One request, inside `exclusive`: the events of `generate(_:cancellation:onEvent:)`.
+    func run(
+        _ request: GenerationRequest, cancellation: CancellationToken?, onEvent: (GenerationEvent) -> Void
+    ) throws -> GenerationResult {
+        if cancellation?.isCancelled == true {
+            let result = notStarted(request)
+            onEvent(.finished(result, trailingText: ""))
+            return result
+        }
+        var sequence = try start(request)
+        while !sequence.finished {
+            if cancellation?.isCancelled == true {
+                sequence.finished = true
+                sequence.finishReason = .cancelled
+                break
+            }
+            if let (id, piece) = step(&sequence) { onEvent(.token(id: id, text: piece)) }
+        }
+        let tail = sequence.detokenizer.finish()
+        sequence.text += tail
+        let result = finish(sequence)
+        onEvent(.finished(result, trailingText: tail))
+        return result
+    }
+
+    /// The result of a request cancelled before it started: nothing ran.
+    func notStarted(_ request: GenerationRequest) -> GenerationResult {
+        var timings = Timings()
+        timings.load = loadMilliseconds
+        return GenerationResult(
+            text: "", tokenIDs: [], promptTokens: 0, visualTokens: 0, generatedTokens: 0, timingsMS: timings,
+            finishReason: .cancelled, contextLength: model.configuration.contextLength,
+            prune: PruningReport(spec: request.prune.description), flops: ExecutedFLOPs(FLOPCounter()),
+            visualKVCache: VisualKVReport(visualBytes: 0, denseVisualBytes: 0))
+    }
+
+    // MARK: checkpoint facts
+
+    /// The checkpoint's dimensions for the FLOPs model, named after its directory.
+    /// Throws `ModelError.invalidConfiguration` as `ModelDimensions.init(_:name:)`.
+    public func dimensions() throws -> ModelDimensions {
+        try ModelDimensions(model.configuration, name: URL(fileURLWithPath: modelDirectory).standardizedFileURL.lastPathComponent)
+    }
+
+    /// The decoder shape pruning specs are resolved against.
+    public var decoderShape: DecoderShape {
+        let c = model.configuration.text
+        return DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
+                            intermediateSize: c.intermediateSize)
+    }
+
+
+    // MARK: prompt and images
+
+    /// The conversation as ids with image spans located in the stream (each message's images
+    /// before its text unless it places them with `<image>`). Throws `GenerationError` for a
+    /// conversation of the wrong shape, `PromptError` (placeholder/image count mismatch, prompt
+    /// longer than the context).
+    public func tokenize(_ messages: [ChatMessage]) throws -> PromptTokens {
+        let request = GenerationRequest(messages: messages)
+        return try tokenize(turns: request.chatTurns(), images: request.images.count)
+    }
+
+    /// One question as ids: `<image>` in `prompt` places the image explicitly; otherwise it is put
+    /// before the question, as LLaVA's training data does. Throws `PromptError`.
+    public func tokenize(_ prompt: String, images: Int) throws -> PromptTokens {
+        let explicit = prompt.contains(PromptTemplate.imagePlaceholder)
+        return try tokenize(turns: [ChatTurn.user(prompt, images: explicit ? 0 : images)], images: images)
+    }
+
+    func tokenize(turns: [ChatTurn], images: Int) throws -> PromptTokens {
+        let configuration = model.configuration
+        var tokens = try tokenizePrompt(
+            template.render(turns), tokenizer: tokenizer, imageTokenization: template.imageTokenization,
+            images: images, tokensPerImage: configuration.visualTokensPerImage,
+            contextLength: configuration.contextLength)
+        // The template's image marker (−200 for the original chunked path, 32000 for llava-hf)
+        // becomes the id this checkpoint's embedding step looks for.
+        if tokens.imageTokenID != configuration.imageTokenIndex {
+            tokens.ids = tokens.ids.map { $0 == tokens.imageTokenID ? configuration.imageTokenIndex : $0 }
+            tokens.imageTokenID = configuration.imageTokenIndex
+        }
+        return tokens
+    }
+
+    /// Decodes and preprocesses one image file into `[3, S, S]` pixels. Throws `ImageError`.
+    public func pixels(contentsOf path: String) throws -> Tensor {
+        try pixels(of: .path(path))
+    }
+
+    /// Decodes and preprocesses one image (a file, or JPEG/PNG bytes) into `[3, S, S]` pixels.
+    /// Bytes are decoded as a file with the same contents would be, and bounded the same way
+    /// (`ImageDecoder.defaultMaxFileSize`); their messages name them `<image N: B bytes>` with
+    /// `index` + 1 as N. Throws `ImageError`.
+    public func pixels(of image: ImageInput, index: Int = 0) throws -> Tensor {
+        let p: PixelValues
+        switch image {
+        case .path(let path):
+            p = try preprocessor.preprocess(contentsOf: path, mode: squareMode)
+        case .data(let data):
+            let decoder = ImageDecoder()
+            let label = "<image \(index + 1): \(data.count) bytes>"
+            guard data.count <= decoder.maxFileSize else { throw ImageError.fileTooLarge(path: label, limit: decoder.maxFileSize) }
+            p = try preprocessor.preprocess(try decoder.decode([UInt8](data), source: label), mode: squareMode, source: label)
+        }
+        return Tensor(shape: p.shape, values: p.values)
+    }
+
+    // MARK: one sequence
+
+    /// One sequence in flight.
+    struct Sequence {
+        let request: GenerationRequest
+        let cache: KVCache
+        let execution: DecoderExecution
+        let counter: FLOPCounter
+        let promptTokens: Int
+        let visualTokens: Int
+        let report: PruningReport
+        var sampler: Sampler
+        var detokenizer: StreamingDetokenizer
+        var logits: Tensor
+        var generated: [Int] = []
+        var text = ""
+        var finished = false
+        var finishReason = FinishReason.length
+        var timings = Timings()
+        var decodeStart = DispatchTime.now()
+    }
+
+    /// Validates, reads the images, tokenizes, encodes the images and prefills.
+    func start(_ request: GenerationRequest) throws -> Sequence {
+        try request.parameters.validate()
+        let configuration = model.configuration
+        let plan = try request.prune.resolve(for: decoderShape)
+        let pruner = try request.prune.makePruner(for: decoderShape)
+        if plan != nil && !configuration.dropsCLS {
+            throw GenerationError.invalidOption("YOPO pruning needs the patch grid; this checkpoint keeps the CLS token")
+        }
+        var timings = Timings()
+        timings.load = loadMilliseconds
+        // Read the images first: a bad file fails before any model work.
+        let imageStart = DispatchTime.now()
+        let images = request.images
+        let pixelTensors = try images.enumerated().map { try pixels(of: $1, index: $0) }
+        timings.image = millisecondsSince(imageStart)
+        let prompt = try tokenize(turns: request.chatTurns(), images: images.count)
+        if plan != nil, let last = prompt.imageSpans.last, last.range.upperBound == prompt.ids.count {
+            throw GenerationError.invalidOption("YOPO pruning needs text after the last image (the prompt ends with an image)")
+        }
+
+        let counter = FLOPCounter()
+        let visionStart = DispatchTime.now()
+        let features = pixelTensors.map { model.imageFeatures($0, counter: counter) }
+        timings.vision = millisecondsSince(visionStart)
+
+        let prefillStart = DispatchTime.now()
+        let embeddings = try model.inputEmbeddings(ids: prompt.ids, images: features)
+        let limit = configuration.contextLength
+        // The prompt fits the context (tokenize checked it); maxTokens may be anything up to Int.max.
+        let cache = model.decoder.makeCache(capacity: prompt.ids.count + min(request.parameters.maxTokens, limit - prompt.ids.count))
+        let grid = configuration.vision.gridSize
+        let layouts = prompt.imageSpans.map { ImageLayout(start: $0.start, gridRows: grid, gridColumns: grid) }
+        let execution = pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode)
+        counter.stage = .prefill
+        let logits = model.decoder.forward(embeddings, cache: cache, images: layouts, plan: execution, counter: counter)
+        timings.prefill = millisecondsSince(prefillStart)
+
+        let report = PruningReport(
+            spec: request.prune.description, mode: plan == nil ? nil : request.yopoMode, window: plan?.window,
+            keptLayers: plan?.keptLayers,
+            keptHeadsPerLayer: plan.map { p in (0..<p.shape.numHiddenLayers).map { p.keptHeads(layer: $0).count } },
+            visualFFNWidth: plan?.visualFFNWidth, keptImageTokens: pruner?.keptIndices.map(\.count))
+        return Sequence(
+            request: request, cache: cache, execution: execution, counter: counter, promptTokens: prompt.ids.count,
+            visualTokens: prompt.imageSpans.reduce(0) { $0 + $1.length }, report: report,
+            sampler: Sampler(parameters: request.parameters),
+            detokenizer: tokenizer.makeStreamingDetokenizer(skipSpecialTokens: true), logits: logits,
+            timings: timings)
+    }
+
+    /// Samples the next token of `s` and runs the decoder on it unless the sequence ends. Returns
+    /// the token and the text it completed, or nil at end of sequence.
+    func step(_ s: inout Sequence) -> (id: Int, text: String)? {
+        if s.generated.isEmpty { s.decodeStart = DispatchTime.now() }
+        let logits = s.logits
+        let next = s.sampler.next(UnsafeBufferPointer(start: logits.data, count: logits.count))
+        if next == tokenizer.eosTokenID {
+            s.finished = true
+            s.finishReason = .stop
+            return nil
+        }
+        s.generated.append(next)
+        let piece = s.detokenizer.append(next)
+        s.text += piece
+        if s.generated.count >= s.request.parameters.maxTokens {
+            s.finished = true
+            s.finishReason = .length
+        } else if s.cache.length >= model.configuration.contextLength {
+            s.finished = true
+            s.finishReason = .context
+        } else {
+            s.counter.stage = .decode
+            // The cache's decode workspace holds these logits until the next step (no allocation).
+            s.logits = model.decoder.decode(token: next, cache: s.cache, plan: s.execution, counter: s.counter)
+        }
+        return (next, piece)
+    }
+
+    func finish(_ s: Sequence) -> GenerationResult {
+        var timings = s.timings
+        // One token comes from the prefill's logits: no decode step ran.
+        timings.decode = s.generated.count <= 1 ? 0 : millisecondsSince(s.decodeStart)
+        return GenerationResult(
+            text: s.text, tokenIDs: s.generated, promptTokens: s.promptTokens, visualTokens: s.visualTokens,
+            generatedTokens: s.generated.count, timingsMS: timings, finishReason: s.finishReason,
+            contextLength: model.configuration.contextLength, prune: s.report, flops: ExecutedFLOPs(s.counter),
+            visualKVCache: VisualKVReport(visualBytes: s.cache.visualBytesUsed, denseVisualBytes: s.cache.denseVisualBytes))
+    }
+}
+
+@available(*, deprecated, renamed: "Session")
+public typealias LLaVAPipeline = Session
+
+extension Session {
+    /// The image processor settings: `preprocessor_config.json`, else the `image_processor` object of
+    /// `processor_config.json` (transformers 5), searched in `directories` in order; CLIP ViT-L/14-336
+    /// defaults when none exists (or `image_processor` is absent or null).
+    ///
+    /// The output must have a fixed size for the vision tower: a config with `do_center_crop` false
+    /// and an exact `size` ({"height": h, "width": w}) is returned as the equivalent centre crop to
+    /// h × w (a no-op crop, same pixels), so the caller's crop-size check covers it; one whose output
+    /// would follow each image's shape is refused.
+    /// - Throws: `ModelError.invalidConfiguration` naming the file and, for a bad value, its key
+    ///   (e.g. `image_processor.size.shortest_edge`), the value and what is allowed; also for a file
+    ///   that is not a regular file, is larger than 1 MiB or is not a JSON object.
+    static func loadPreprocessorConfig(_ directories: [String]) throws -> ImagePreprocessorConfig {
+        /// The file's bytes, nil when there is no such file; bounded (1 MiB), never blocks on a pipe.
+        func read(_ path: String) throws -> Data? {
+            do {
+                return try readSmallFile(path, limit: 1 << 20, kind: "processor config")
+            } catch FormatError.fileNotFound {
+                return nil
+            }
+        }
+        /// Decodes `data` (a JSON object) as a config; `prefix` is the key path of the config in the file.
+        func decode(_ data: Data, path: String, prefix: String) throws -> ImagePreprocessorConfig? {
+            guard let json = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+                throw ModelError.invalidConfiguration("\(path) is not valid JSON")
+            }
+            guard let object = json as? [String: Any] else {
+                throw ModelError.invalidConfiguration("\(path) must hold a JSON object")
+            }
+            var config: ImagePreprocessorConfig
+            do {
+                if prefix.isEmpty {
+                    config = try JSONDecoder().decode(ImagePreprocessorConfig.self, from: data)
+                } else {
+                    guard let inner = object[prefix], !(inner is NSNull) else { return nil }
+                    struct Wrapper: Decodable { var image_processor: ImagePreprocessorConfig }
+                    config = try JSONDecoder().decode(Wrapper.self, from: data).image_processor
+                }
+            } catch let ImageError.invalidConfiguration(key, problem) {
+                let name = [prefix, key].filter { !$0.isEmpty }.joined(separator: ".")
+                throw ModelError.invalidConfiguration("\(path): \(name.isEmpty ? "the config" : name) \(problem)")
+            } catch {
+                throw ModelError.invalidConfiguration("\(path) is not a usable image processor config")
+            }
+            guard let output = config.fixedOutputSize else {
+                let name = prefix.isEmpty ? "do_center_crop" : "\(prefix).do_center_crop"
+                throw ModelError.invalidConfiguration(
+                    "\(path): \(name) is false and size is not an exact {\"height\": h, \"width\": w}, so the "
+                        + "image size would follow each input; the vision tower needs a fixed size (set do_center_crop "
+                        + "to true or give size as height and width)")
+            }
+            if !config.doCenterCrop {
+                config.doCenterCrop = true
+                config.cropHeight = output.height
+                config.cropWidth = output.width
+            }
+            return config
+        }
+        for directory in directories {
+            let direct = (directory as NSString).appendingPathComponent("preprocessor_config.json")
+            if let data = try read(direct), let config = try decode(data, path: direct, prefix: "") { return config }
+            let processor = (directory as NSString).appendingPathComponent("processor_config.json")
+            if let data = try read(processor), let config = try decode(data, path: processor, prefix: "image_processor") {
+                return config
+            }
+        }
+        return .clipViTLarge336
+    }
+
+}
