@@ -203,6 +203,31 @@ final class CompareCommandTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.hasPrefix("mean    dense ") && $0.hasSuffix("8/8 (100.0%)") }, table.stdout)
     }
 
+    /// The experiment in process (the library type the command prints): the same rows as the command.
+    func testComparisonRunsInTheLibrary() throws {
+        let session = try Session(modelDirectory: hf)
+        let comparison = try Comparison(budget: try FLOPsBudget(parsing: budget), steps: 3)
+        let report = try comparison.run(on: session, samples: [Comparison.Sample(image: .path(Paths.image("chelsea.png")), prompt: question)])
+        XCTAssertEqual(report.samples[0].rows.map(\.method), ["dense", "YOPO", "FastV", "PDrop", "SparseVLM"])
+        XCTAssertEqual(report.samples[0].rows[0].kl, 0)
+        XCTAssertEqual(report.samples[0].rows[0].top1Matches, 3)
+        XCTAssertEqual(report.samples[0].referenceTokens, Array(try GoldenIDs.load("hf_chelsea").greedy_ids.prefix(3)))
+        XCTAssertNil(report.mean)
+        XCTAssertTrue(report.table().hasPrefix("model       llava-hf-tiny\nbudget      75% of the dense FLOPs"), report.table())
+        // Image bytes are the same sample.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: Paths.image("chelsea.png")))
+        let fromBytes = try comparison.run(on: session, samples: [Comparison.Sample(image: .data(bytes), prompt: question)])
+        XCTAssertEqual(fromBytes.samples[0].rows.map(\.argmax), report.samples[0].rows.map(\.argmax))
+        XCTAssertEqual(fromBytes.samples[0].image, "<\(bytes.count) bytes>")
+
+        XCTAssertThrowsError(try Comparison(budget: try FLOPsBudget(fraction: 0.5), convention: .full)) {
+            XCTAssertTrue("\($0)".contains("the full convention cannot set a budget"), "\($0)")
+        }
+        XCTAssertThrowsError(try Comparison(budget: try FLOPsBudget(fraction: 0.5), yopo: try PruningSpec(parsing: "fastv:k=2,r=0.5"))) {
+            XCTAssertTrue("\($0)".contains("takes a YOPO spec or preset"), "\($0)")
+        }
+    }
+
     // MARK: YOPO settings
 
     /// --yopo overrides the solver; simulate mode does the dense work.
