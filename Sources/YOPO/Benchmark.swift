@@ -39,10 +39,36 @@ public final class ModelBenchmark {
     /// layers (presets and official masks exist for full models only; the plan is then cut to the slice).
     public let planShape: DecoderShape
 
+    /// The session whose model is timed (nil for random weights): runs take their turn on it.
+    public let session: Session?
+
     /// - Parameters: `decoder` and `vision` (nil: no vision timing) to time; the prompt is
     ///   `systemTokens` + `gridRows × gridColumns` visual + `textTokens` rows; `planShape` as above.
-    public init(decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
-                textTokens: Int, planShape: DecoderShape? = nil) {
+    ///   The caller sets threads and precision (`ExecutionOptions.apply`).
+    public convenience init(decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
+                            textTokens: Int, planShape: DecoderShape? = nil) {
+        self.init(decoder: decoder, vision: vision, systemTokens: systemTokens, gridRows: gridRows, gridColumns: gridColumns,
+                  textTokens: textTokens, planShape: planShape, session: nil)
+    }
+
+    /// Times a session's model: its decoder (its first `layers` when given; YOPO plans are resolved
+    /// for the whole model and cut to them) and, with `vision`, its vision tower. Each run is a
+    /// request of the session: after the one before it, with the session's threads and precision.
+    /// Throws `GenerationError.invalidParameter` for `layers` outside 1 … the model's layers.
+    public convenience init(session: Session, layers: Int? = nil, vision: Bool = true, systemTokens: Int, gridRows: Int,
+                            gridColumns: Int, textTokens: Int) throws {
+        let full = session.model.decoder
+        if let layers, layers < 1 || layers > full.spec.numHiddenLayers {
+            throw GenerationError.invalidParameter("layers \(layers) is outside 1 to the checkpoint's \(full.spec.numHiddenLayers)")
+        }
+        self.init(decoder: layers.map { full.prefix(layers: $0) } ?? full, vision: vision ? session.model.visionTower : nil,
+                  systemTokens: systemTokens, gridRows: gridRows, gridColumns: gridColumns, textTokens: textTokens,
+                  planShape: session.decoderShape, session: session)
+    }
+
+    private init(decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
+                 textTokens: Int, planShape: DecoderShape?, session: Session?) {
+        self.session = session
         self.decoder = decoder
         let c = decoder.spec
         self.planShape = planShape ?? DecoderShape(
@@ -60,6 +86,16 @@ public final class ModelBenchmark {
     /// with `spec` in `mode`, then `decodeTokens` single-token steps through the last prefill's KV cache.
     /// Times in milliseconds. Throws `PruningSpecError` when `spec` does not fit the decoder.
     public func run(spec: PruningSpec, mode: YOPOMode, runs: Int, warmup: Int = 1, decodeTokens: Int) throws -> SpecResult {
+        try exclusive { try timed(spec: spec, mode: mode, runs: runs, warmup: warmup, decodeTokens: decodeTokens) }
+    }
+
+    /// `body` as a request of the session, if there is one.
+    private func exclusive<T>(_ body: () throws -> T) rethrows -> T {
+        guard let session else { return try body() }
+        return try session.exclusive(body)
+    }
+
+    private func timed(spec: PruningSpec, mode: YOPOMode, runs: Int, warmup: Int, decodeTokens: Int) throws -> SpecResult {
         let c = decoder.spec
         let plan = try spec.resolve(for: planShape)?.prefix(layers: c.numHiddenLayers)
         let shape = DecoderShape(
@@ -111,6 +147,10 @@ public final class ModelBenchmark {
     /// encodes, at least the counted one), and its FLOPs.
     public func visionEncode(runs: Int, warmup: Int = 1) -> (ms: Double, flops: Int)? {
         guard let vision else { return nil }
+        return exclusive { encode(vision, runs: runs, warmup: warmup) }
+    }
+
+    private func encode(_ vision: CLIPVisionTower, runs: Int, warmup: Int) -> (ms: Double, flops: Int) {
         let s = vision.config.imageSize
         let pixels = Tensor(shape: [3, s, s], values: (0..<(3 * s * s)).map { Float(($0 * 37) % 255) / 128 - 1 })
         let counter = FLOPCounter()

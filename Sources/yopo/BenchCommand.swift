@@ -146,31 +146,29 @@ struct Bench: OneLineErrorCommand {
         let specs = try (prune.isEmpty ? ["none"] : prune).map {
             try PruningSpec(parsing: $0, baseDirectory: FileManager.default.currentDirectoryPath)
         }
-        MatMul.setThreads(threadCount)
+        let execution = ExecutionOptions(threads: threadCount, compute: requested)
 
-        let decoder: TextDecoder, vision: CLIPVisionTower?, name: String, fullShape: DecoderShape
+        let bench: ModelBenchmark, name: String
         if let model {
-            let llava = try LLaVAModel(directory: model)
-            guard layers == nil || layers! <= llava.configuration.text.numHiddenLayers else {
-                throw ArgumentError("--layers \(layers!) exceeds the checkpoint's \(llava.configuration.text.numHiddenLayers)")
+            let session = try Session(modelDirectory: model, options: SessionOptions(execution: execution))
+            let checkpointLayers = session.model.decoder.spec.numHiddenLayers
+            if let layers, layers > checkpointLayers {
+                throw ArgumentError("--layers \(layers) exceeds the checkpoint's \(checkpointLayers)")
             }
-            decoder = layers.map { llava.decoder.prefix(layers: $0) } ?? llava.decoder
-            let t = llava.configuration.text
-            fullShape = DecoderShape(numHiddenLayers: t.numHiddenLayers, numAttentionHeads: t.numAttentionHeads,
-                                     intermediateSize: t.intermediateSize)
-            vision = noVision ? nil : llava.visionTower
+            bench = try ModelBenchmark(session: session, layers: layers, vision: !noVision, systemTokens: systemTokens,
+                                       gridRows: rows, gridColumns: columns, textTokens: textTokens)
             name = (model as NSString).lastPathComponent
             // The weights are in memory now; what the run adds on top of them.
             let need = ModelBenchmark.estimatedRunBytes(
-                decoder: decoder.spec, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
+                decoder: bench.decoder.spec, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
                 threads: threadCount, bandwidthProbe: decodeTokens > 0)
             try limits.require(need, threads: threadCount, what: "bench",
                                for: "\(name)'s activations and caches (\(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
                                hint: Self.fewerTokens)
         } else {
             var config = try Bench.dimensions(arch)
-            fullShape = DecoderShape(numHiddenLayers: config.numHiddenLayers, numAttentionHeads: config.numAttentionHeads,
-                                     intermediateSize: config.intermediateSize)
+            let fullShape = DecoderShape(numHiddenLayers: config.numHiddenLayers, numAttentionHeads: config.numAttentionHeads,
+                                         intermediateSize: config.intermediateSize)
             if let layers {
                 guard layers <= config.numHiddenLayers else {
                     throw ArgumentError("--layers \(layers) exceeds \(arch)'s \(config.numHiddenLayers)")
@@ -179,16 +177,16 @@ struct Bench: OneLineErrorCommand {
             }
             try requireMemory(config: config, arch: arch, storage: storage, promptTokens: promptTokens, textTokens: textTokens,
                               decodeTokens: decodeTokens, threads: threadCount, limits: limits)
+            // Before the weights: generating them runs on the compute threads.
+            execution.apply(weights: storage)
             if !json { printError("generating \(storage.rawValue) random weights for \(arch) (\(config.numHiddenLayers) layers)…") }
-            decoder = try TextDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers)
-            vision = noVision ? nil : try CLIPVisionTower(
-                randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage)
+            let decoder = try TextDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers)
+            let vision = noVision ? nil : try CLIPVisionTower(randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage)
+            bench = ModelBenchmark(decoder: decoder, vision: vision, systemTokens: systemTokens,
+                                   gridRows: rows, gridColumns: columns, textTokens: textTokens, planShape: fullShape)
             name = arch
         }
-        MatMul.precision = requested ?? .automatic(for: decoder.embedTokens.dtype)
-
-        let bench = ModelBenchmark(decoder: decoder, vision: vision, systemTokens: systemTokens,
-                                   gridRows: rows, gridColumns: columns, textTokens: textTokens, planShape: fullShape)
+        let decoder = bench.decoder
         let encode = bench.visionEncode(runs: runs, warmup: warmup)
         var results: [ModelBenchmark.SpecResult] = []
         for spec in specs {
@@ -387,7 +385,8 @@ struct BenchGEMM: OneLineErrorCommand {
             try limits.require(Self.estimatedBytes(m: m, k: k, n: n), threads: threadCount, what: "bench-gemm",
                                for: "--shape \(m)x\(k)x\(n)", hint: "use smaller sizes")
         }
-        MatMul.setThreads(threadCount)
+        // fp32 to start with; each path below sets the precision and kernel level it measures.
+        ExecutionOptions(threads: threadCount, compute: .fp32).apply(weights: .f32)
         var rows: [Row] = []
         for (m, k, n) in shapes {
             let a = Tensor(shape: [m, k], values: (0..<(m * k)).map { Float(($0 * 7) % 13) / 13 - 0.5 })
