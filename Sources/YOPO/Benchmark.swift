@@ -259,3 +259,49 @@ public func measureReadBandwidth(bytes: Int = 1 << 30, repeats: Int = 5) -> Doub
     }
     return ModelBenchmark.median(rates)
 }
+
+/// Errors of benchmark settings, one line each.
+public enum BenchmarkError: Error, CustomStringConvertible, Equatable {
+    /// A product shape that is not `MxKxN` with sizes 1 to `ProductShape.maxSide`; the text names it.
+    case invalidShape(String)
+
+    public var description: String {
+        switch self {
+        case .invalidShape(let s): return s
+        }
+    }
+}
+
+/// The shape of one matrix product, C[M, N] = A[M, K] · W[N, K]ᵀ, as `yopo bench-gemm` times it.
+public struct ProductShape: Sendable, Equatable, CustomStringConvertible {
+    /// Most rows, columns or depth of one product (BLAS takes 32-bit sizes).
+    public static let maxSide = 1 << 24
+
+    public var m: Int, k: Int, n: Int
+
+    public init(m: Int, k: Int, n: Int) {
+        self.m = m
+        self.k = k
+        self.n = n
+    }
+
+    /// Parses `MxKxN` (`×` or `x`, any case). Throws `BenchmarkError.invalidShape` naming the text:
+    /// not three positive integers, or a size above `maxSide` (digits beyond 64 bits count as too large).
+    public init(parsing text: String) throws {
+        let parts = text.lowercased().replacingOccurrences(of: "×", with: "x").split(separator: "x", omittingEmptySubsequences: false)
+        let words = parts.map { $0.trimmingCharacters(in: .whitespaces) }
+        func isDigits(_ w: String) -> Bool { !w.isEmpty && w.allSatisfy { $0.isASCII && $0.isNumber } }
+        let sizes = words.compactMap { Int($0) ?? (isDigits($0) ? Int.max : nil) }
+        guard parts.count == 3, sizes.count == 3, sizes.allSatisfy({ $0 > 0 }) else {
+            throw BenchmarkError.invalidShape("shape \(text) is not MxKxN with positive sizes (e.g. 641x4096x11008)")
+        }
+        guard sizes.allSatisfy({ $0 <= Self.maxSide }) else {
+            throw BenchmarkError.invalidShape(
+                "shape \(text) has a size above \(Self.maxSide) (each of M, K, N must be 1 to \(Self.maxSide))")
+        }
+        self.init(m: sizes[0], k: sizes[1], n: sizes[2])
+    }
+
+    /// `641x4096x11008`.
+    public var description: String { "\(m)x\(k)x\(n)" }
+}

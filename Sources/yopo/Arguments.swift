@@ -37,6 +37,8 @@ enum CommandLineShape {
         var repeating: Bool
         var required: Bool
         var abstract: String
+        /// The values a word-list option takes (`ExpressibleByArgument` enums), else empty.
+        var allowed: [String]
         /// Position in the command's declaration (required options are reported in this order).
         var order: Int
     }
@@ -70,7 +72,8 @@ enum CommandLineShape {
                     options[long] = OptionShape(
                         name: long, takesValue: kind == "option", repeating: argument["isRepeating"] as? Bool ?? false,
                         required: kind == "option" && !(argument["isOptional"] as? Bool ?? true),
-                        abstract: argument["abstract"] as? String ?? "", order: order)
+                        abstract: argument["abstract"] as? String ?? "", allowed: argument["allValues"] as? [String] ?? [],
+                        order: order)
                 }
             }
             table[name] = options
@@ -174,6 +177,10 @@ enum CommandLineShape {
     /// `Checkpoint directory (config.json + safetensors).` → `checkpoint directory (config.json + safetensors)`.
     static func describe(_ abstract: String) -> String {
         var text = abstract.trimmingCharacters(in: .whitespaces)
+        // The default (help only) is not what the option expects.
+        if text.hasSuffix(")"), let start = text.range(of: " (default: ", options: .backwards) {
+            text = String(text[..<start.lowerBound])
+        }
         if text.hasSuffix(".") { text.removeLast() }
         // Lower-case the first word unless it is an acronym (CLIP, JSONL).
         let firstWord = text.prefix { $0.isLetter }
@@ -239,104 +246,42 @@ enum CommandLineShape {
         return previous[b.count]
     }
 
-    /// One line for an error ArgumentParser reports (the shape check catches nearly all first).
-    static func message(for error: Error) -> String {
+    /// One line for an error ArgumentParser reports while parsing `arguments` (the shape check
+    /// catches the shape first; what is left are values the options' types refuse).
+    static func message(for error: Error, arguments: [String]) -> String {
         var text = oneLine(YOPOCommand.message(for: error))
         if text.hasPrefix("Error: ") { text.removeFirst(7) }
+        if let options = optionTable()[command(of: arguments)], let value = valueMessage(text, options: options) { return value }
         if let first = text.first, first.isUppercase { text = first.lowercased() + text.dropFirst() }
         return text.isEmpty ? "invalid command line (see yopo --help)" : text
     }
-}
 
-// MARK: - Option values
-
-/// Option values the commands declare as text and parse here: ArgumentParser would read `-1` as an
-/// unknown option ("Missing value"), so the value reaches its range check instead, and every bad value
-/// gets one line naming the option and what is allowed.
-enum OptionValue {
-    /// An integer in `min ... max`. Throws `ArgumentError`: empty, not an integer, below or above the range
-    /// (also for digits beyond 64 bits).
-    static func integer(_ text: String, _ option: String, min: Int, max: Int) throws -> Int {
-        let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        let allowed = "allowed: \(min) to \(max)"
-        guard !t.isEmpty else { throw ArgumentError("--\(option) is empty (\(allowed))") }
-        if let v = Int(t) {
-            guard v >= min else { throw ArgumentError("--\(option) must be at least \(min) (got \(t))") }
-            guard v <= max else { throw ArgumentError("--\(option) must be at most \(max) (got \(t))") }
-            return v
-        }
-        if isInteger(t) {
-            // Digits beyond Int: out of range on their side.
-            throw ArgumentError(t.hasPrefix("-") ? "--\(option) must be at least \(min) (got \(t))" : "--\(option) must be at most \(max) (got \(t))")
-        }
-        throw ArgumentError("--\(option) '\(text)' is not an integer (\(allowed))")
+    /// The subcommand `arguments` run (generate when they start with an option).
+    static func command(of arguments: [String]) -> String {
+        guard let first = arguments.first, commands.contains(first) else { return "generate" }
+        return first
     }
 
-    /// An optional integer option.
-    static func optionalInteger(_ text: String?, _ option: String, min: Int, max: Int) throws -> Int? {
-        try text.map { try integer($0, option, min: min, max: max) }
-    }
-
-    /// Any 64-bit unsigned integer (a seed).
-    static func unsigned(_ text: String, _ option: String) throws -> UInt64 {
-        let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        let allowed = "allowed: 0 to \(UInt64.max)"
-        guard !t.isEmpty else { throw ArgumentError("--\(option) is empty (\(allowed))") }
-        if let v = UInt64(t) { return v }
-        if isInteger(t) {
-            throw ArgumentError(t.hasPrefix("-") ? "--\(option) must be at least 0 (got \(t))" : "--\(option) must be at most \(UInt64.max) (got \(t))")
-        }
-        throw ArgumentError("--\(option) '\(text)' is not an integer (\(allowed))")
-    }
-
-    /// A finite Float. `check` returns the range phrase (`must be at least 0`) when the value is out
-    /// of range; `allowed` names the range for values that are not numbers.
-    static func number(_ text: String, _ option: String, allowed: String, check: (Float) -> String?) throws -> Float {
-        let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !t.isEmpty else { throw ArgumentError("--\(option) is empty (allowed: \(allowed))") }
-        guard let v = Double(t) else { throw ArgumentError("--\(option) '\(text)' is not a number (allowed: \(allowed))") }
-        guard v.isFinite, Float(v).isFinite else {
-            throw ArgumentError("--\(option) must be a finite number (got \(t); allowed: \(allowed))")
-        }
-        let f = Float(v)
-        if let problem = check(f) { throw ArgumentError("--\(option) \(problem) (got \(t))") }
-        return f
-    }
-
-    /// Optional sign, then digits only.
-    static func isInteger(_ t: String) -> Bool {
-        let digits = t.hasPrefix("-") || t.hasPrefix("+") ? t.dropFirst() : Substring(t)
-        return !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber }
-    }
-
-    /// Most bytes `--prompt -` reads from stdin.
-    static let maxStdinPromptBytes = 1 << 20
-
-    /// The prompt: `text`, or stdin when `text` is `-`. Throws `ArgumentError` for an empty prompt, an
-    /// empty or oversized stdin, or stdin that is not UTF-8.
-    static func prompt(_ text: String, _ option: String = "prompt") throws -> String {
-        guard text == "-" else {
-            guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                throw ArgumentError("--\(option) is empty; give the question or instruction (or - to read it from stdin)")
+    /// ArgumentParser's "The value 'V' is invalid for '--NAME <v>'…" in this command line's words:
+    /// the option's own message when its transform threw one (it names the option, the value and what
+    /// is allowed), "unknown --NAME V (choose from …)" for a word-list option, else "--NAME 'V' is not
+    /// valid; expected …" with the option's help. Nil for any other message.
+    static func valueMessage(_ text: String, options: [String: OptionShape]) -> String? {
+        let prefix = "The value '"
+        guard text.hasPrefix(prefix) else { return nil }
+        // Longest names first, so --visual-tokens is not taken for a --visual option.
+        for option in options.values.sorted(by: { $0.name.count > $1.name.count }) {
+            guard let marker = text.range(of: "' is invalid for '--\(option.name)") else { continue }
+            let rest = text[marker.upperBound...]
+            guard let end = rest.firstIndex(of: "'"), rest.first == " " || rest.first == "'" else { continue }
+            let value = String(text[text.index(text.startIndex, offsetBy: prefix.count)..<marker.lowerBound])
+            let detail = rest[rest.index(after: end)...]
+            if detail.hasPrefix(": ") { return String(detail.dropFirst(2)) }
+            if !option.allowed.isEmpty {
+                return "unknown --\(option.name) \(value) (choose from \(option.allowed.joined(separator: ", ")))"
             }
-            return text
+            return "--\(option.name) '\(value)' is not valid; expected \(describe(option.abstract))"
         }
-        var data = Data()
-        let input = FileHandle.standardInput
-        while data.count <= maxStdinPromptBytes {
-            guard let chunk = try? input.read(upToCount: 1 << 16), !chunk.isEmpty else { break }
-            data.append(chunk)
-        }
-        guard data.count <= maxStdinPromptBytes else {
-            throw ArgumentError("--\(option) -: stdin holds more than \(maxStdinPromptBytes / 1024) KiB; a prompt must be shorter")
-        }
-        guard let decoded = String(data: data, encoding: .utf8) else {
-            throw ArgumentError("--\(option) -: stdin is not UTF-8 text")
-        }
-        let prompt = decoded.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !prompt.isEmpty else {
-            throw ArgumentError("--\(option) -: stdin is empty; pipe the question in (e.g. echo 'What is shown?' | yopo generate … --prompt -)")
-        }
-        return prompt
+        return nil
     }
 }

@@ -22,65 +22,63 @@ struct Bench: OneLineErrorCommand {
     /// Most timed runs and warm-ups per spec.
     static let maxRuns = 1000
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Model dimensions: llava-1.5-7b or llava-1.5-13b (default: llava-1.5-7b).", valueName: "name"))
-    var arch: String?
+    /// `--arch` (default llava-1.5-7b, random weights) or `--model` (a checkpoint, through a session).
+    @OptionGroup var dimensions: DimensionsOptions
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("A LLaVA checkpoint directory to time instead of random weights.", valueName: "dir"))
-    var model: String?
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Random weights' storage: bf16 or fp32 (default: bf16).", valueName: "type"))
-    var randomWeights: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Random weights' storage (default: bf16).", valueName: "type"))
+    var randomWeights: WeightStorage?
 
     @Flag(help: "Every decoder layer shares one random weight set (fits a small machine; decode and RSS not representative).")
     var sharedLayers = false
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Decoder layers, at least 1 (default: the model's).", valueName: "n"))
-    var layers: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Decoder layers, at least 1 (default: the model's).", valueName: "n"),
+            transform: OptionValue.integer("layers", 1...Bench.maxTokens))
+    var layers: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Tokens before the image, 0 to 1048576.", valueName: "n"))
-    var systemTokens: String = "35"
-
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Visual tokens, 1 to 1048576 (laid out on the most nearly square grid, or give --grid).", valueName: "n"))
-    var visualTokens: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Tokens before the image, 0 to 1048576.", valueName: "n", default: 35),
+            transform: OptionValue.integer("system-tokens", 0...Bench.maxTokens))
+    var systemTokens: Int = 35
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Image grid as ROWSxCOLUMNS, at most 1048576 cells (instead of --visual-tokens).", valueName: "grid"))
-    var grid: String?
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Text tokens after the image, 1 to 1048576.", valueName: "n"))
-    var textTokens: String = "30"
+        "Visual tokens, 1 to 1048576 (laid out on the most nearly square grid, or give --grid).", valueName: "n"),
+            transform: OptionValue.integer("visual-tokens", 1...Bench.maxTokens))
+    var visualTokens: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Decode steps (fixed token ids) timed after the prefill, 0 to 65536 (0: none).", valueName: "n"))
-    var decodeTokens: String = "16"
+        "Image grid as ROWSxCOLUMNS, at most 1048576 cells (instead of --visual-tokens).", valueName: "grid"),
+            transform: OptionValue.grid(maxCells: Bench.maxTokens))
+    var grid: VisualGrid?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Text tokens after the image, 1 to 1048576.", valueName: "n", default: 30),
+            transform: OptionValue.integer("text-tokens", 1...Bench.maxTokens))
+    var textTokens: Int = 30
+
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Decode steps (fixed token ids) timed after the prefill, 0 to 65536 (0: none).", valueName: "n", default: 16),
+            transform: OptionValue.integer("decode-tokens", 0...Bench.maxDecodeTokens))
+    var decodeTokens: Int = 16
 
     @Flag(help: "Skip the vision-tower timing.")
     var noVision = false
 
     @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp(
         "A pruning spec to time (none, yopo-25, yopo-12, yopo:…, fastv:…, pdrop:…, sparsevlm:…); repeat for several (the first is the baseline).",
-        valueName: "spec"))
-    var prune: [String] = []
+        valueName: "spec"), transform: OptionValue.pruneSpec)
+    var prune: [PruningSpec] = []
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("YOPO mode: skip or simulate.", valueName: "mode"))
-    var yopoMode: String = "skip"
+    @OptionGroup var mode: YOPOModeOption
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Timed runs per spec (median reported), 1 to 1000.", valueName: "n"))
-    var runs: String = "5"
+    @Option(parsing: .unconditional, help: ArgumentHelp("Timed runs per spec (median reported), 1 to 1000.", valueName: "n", default: 5),
+            transform: OptionValue.integer("runs", 1...Bench.maxRuns))
+    var runs: Int = 5
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Untimed warm-up prefills per spec before the timed runs, 0 to 1000.", valueName: "n"))
-    var warmup: String = "1"
+    @Option(parsing: .unconditional, help: ArgumentHelp("Untimed warm-up prefills per spec before the timed runs, 0 to 1000.", valueName: "n", default: 1),
+            transform: OptionValue.integer("warmup", 0...Bench.maxRuns))
+    var warmup: Int = 1
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Compute threads, at least 1 (default: physical cores).", valueName: "n"))
-    var threads: String?
+    @OptionGroup var compute: ComputeOptions
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Matrix-product precision: auto, fp32 or bf16.", valueName: "precision"))
-    var compute: String = "auto"
-
-    @Flag(help: "Print JSON instead of a table.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     /// Everything `--json` prints.
     struct Report: Encodable {
@@ -118,39 +116,28 @@ struct Bench: OneLineErrorCommand {
         // Every option first, then the memory the run needs, then the weights.
         let limits = MemoryLimits.current()
         let (rows, columns) = try gridShape()
-        let systemTokens = try OptionValue.integer(self.systemTokens, "system-tokens", min: 0, max: Self.maxTokens)
-        let textTokens = try OptionValue.integer(self.textTokens, "text-tokens", min: 1, max: Self.maxTokens)
-        let decodeTokens = try OptionValue.integer(self.decodeTokens, "decode-tokens", min: 0, max: Self.maxDecodeTokens)
-        let runs = try OptionValue.integer(self.runs, "runs", min: 1, max: Self.maxRuns)
-        let warmup = try OptionValue.integer(self.warmup, "warmup", min: 0, max: Self.maxRuns)
-        let layers = try OptionValue.optionalInteger(self.layers, "layers", min: 1, max: Self.maxTokens)
-        let threadCount = try limits.threads(threads) ?? limits.defaultThreads
         let promptTokens = systemTokens + rows * columns + textTokens  // each ≤ 2²⁰: no overflow
         guard promptTokens <= Self.maxTokens else {
             throw ArgumentError(
                 "the prompt has \(promptTokens) tokens (\(systemTokens) system + \(rows * columns) visual + \(textTokens) text), more than \(Self.maxTokens); lower --system-tokens, --visual-tokens (--grid) or --text-tokens")
         }
-        let mode = try parseYOPOMode(yopoMode)
+        try dimensions.validate()
+        let model = dimensions.model
         if model != nil {
-            if arch != nil { throw ArgumentError("give --arch or --model, not both") }
             if randomWeights != nil { throw ArgumentError("--random-weights goes with --arch (random weights), not --model") }
             if sharedLayers { throw ArgumentError("--shared-layers goes with --arch (random weights), not --model") }
         }
-        let arch = self.arch ?? "llava-1.5-7b"
-        let storageName = randomWeights ?? "bf16"
-        guard let storage = ["bf16": DType.bf16, "fp32": DType.f32][storageName.lowercased()] else {
-            throw ArgumentError("unknown random-weights type \(storageName) (choose from bf16, fp32)")
-        }
-        let requested = try parseCompute(compute)
-        try ExecutionOptions(compute: requested).validate()
-        let specs = try (prune.isEmpty ? ["none"] : prune).map {
-            try PruningSpec(parsing: $0, baseDirectory: FileManager.default.currentDirectoryPath)
-        }
-        let execution = ExecutionOptions(threads: threadCount, compute: requested)
+        let storage = (randomWeights ?? .bf16).dtype
+        let execution = try compute.execution()
+        let threadCount = execution.resolvedThreads
+        let specs = prune.isEmpty ? [PruningSpec.none] : prune
+        let mode = self.mode.yopoMode
+        let json = output.json
 
         let bench: ModelBenchmark, name: String
         if let model {
-            let session = try Session(modelDirectory: model, options: SessionOptions(execution: execution))
+            let session = try Session(
+                modelDirectory: model, options: SessionOptions(visionTower: dimensions.visionTower, execution: execution))
             let checkpointLayers = session.model.decoder.spec.numHiddenLayers
             if let layers, layers > checkpointLayers {
                 throw ArgumentError("--layers \(layers) exceeds the checkpoint's \(checkpointLayers)")
@@ -166,25 +153,26 @@ struct Bench: OneLineErrorCommand {
                                for: "\(name)'s activations and caches (\(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
                                hint: Self.fewerTokens)
         } else {
-            var config = try Bench.dimensions(arch)
+            let arch = dimensions.arch ?? ArchitectureName(argument: "llava-1.5-7b")!
+            var config = arch.decoderConfiguration
             let fullShape = DecoderShape(numHiddenLayers: config.numHiddenLayers, numAttentionHeads: config.numAttentionHeads,
                                          intermediateSize: config.intermediateSize)
             if let layers {
                 guard layers <= config.numHiddenLayers else {
-                    throw ArgumentError("--layers \(layers) exceeds \(arch)'s \(config.numHiddenLayers)")
+                    throw ArgumentError("--layers \(layers) exceeds \(arch.name)'s \(config.numHiddenLayers)")
                 }
                 config.numHiddenLayers = layers
             }
-            try requireMemory(config: config, arch: arch, storage: storage, promptTokens: promptTokens, textTokens: textTokens,
+            try requireMemory(config: config, arch: arch.name, storage: storage, promptTokens: promptTokens, textTokens: textTokens,
                               decodeTokens: decodeTokens, threads: threadCount, limits: limits)
             // Before the weights: generating them runs on the compute threads.
             execution.apply(weights: storage)
-            if !json { printError("generating \(storage.rawValue) random weights for \(arch) (\(config.numHiddenLayers) layers)…") }
+            if !json { printError("generating \(storage.rawValue) random weights for \(arch.name) (\(config.numHiddenLayers) layers)…") }
             let decoder = try TextDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers)
             let vision = noVision ? nil : try CLIPVisionTower(randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage)
             bench = ModelBenchmark(decoder: decoder, vision: vision, systemTokens: systemTokens,
                                    gridRows: rows, gridColumns: columns, textTokens: textTokens, planShape: fullShape)
-            name = arch
+            name = arch.name
         }
         let decoder = bench.decoder
         let encode = bench.visionEncode(runs: runs, warmup: warmup)
@@ -272,34 +260,12 @@ struct Bench: OneLineErrorCommand {
     private func gridShape() throws -> (Int, Int) {
         if let grid {
             if visualTokens != nil { throw ArgumentError("give --visual-tokens or --grid, not both") }
-            let parts = grid.lowercased().replacingOccurrences(of: "×", with: "x")
-                .split(separator: "x", omittingEmptySubsequences: false)
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-            let sides = parts.compactMap { Int($0) }
-            guard parts.count == 2, sides.count == 2, sides[0] > 0, sides[1] > 0 else {
-                throw ArgumentError("--grid \(grid) is not ROWSxCOLUMNS with positive sizes (e.g. 24x48)")
-            }
-            let (cells, overflow) = sides[0].multipliedReportingOverflow(by: sides[1])
-            guard !overflow, cells <= Self.maxTokens else {
-                throw ArgumentError("--grid \(grid) has more than \(Self.maxTokens) cells")
-            }
-            return (sides[0], sides[1])
+            return (grid.rows, grid.columns)
         }
-        let visualTokens = try OptionValue.integer(self.visualTokens ?? "576", "visual-tokens", min: 1, max: Self.maxTokens)
+        let visualTokens = self.visualTokens ?? 576
         var rows = Int(Double(visualTokens).squareRoot())
         while visualTokens % rows != 0 { rows -= 1 }
         return (rows, visualTokens / rows)
-    }
-
-    /// Decoder dimensions of a built-in architecture (`ModelDimensions.architectures`, shared with `yopo flops`).
-    static func dimensions(_ arch: String) throws -> LlamaConfiguration {
-        guard let t = ModelDimensions.architectures[arch]?.text else {
-            let known = ModelDimensions.architectures.keys.sorted().joined(separator: ", ")
-            throw ArgumentError("unknown arch \(arch) (\(known))")
-        }
-        return LlamaConfiguration(
-            hiddenSize: t.hiddenSize, numHiddenLayers: t.numHiddenLayers, numAttentionHeads: t.numAttentionHeads,
-            numKeyValueHeads: t.numKeyValueHeads, intermediateSize: t.intermediateSize, vocabSize: t.vocabSize)
     }
 }
 
@@ -310,37 +276,18 @@ struct BenchGEMM: OneLineErrorCommand {
         commandName: "bench-gemm",
         abstract: "Time every matrix-product path (OpenBLAS fp32, oneDNN bf16, own bf16 GEMM, own GEMV, widening fallback) per shape.")
 
-    /// Most rows, columns or depth of one product (BLAS takes 32-bit sizes).
-    static let maxSide = 1 << 24
-
     @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp(
         "Shapes as MxKxN (C[M,N] = A[M,K]·W[N,K]ᵀ), each size 1 to 16777216; repeat. Default: LLaVA-1.5-7B prefill, YOPO text-row (M = 65), decode and CLIP shapes.",
-        valueName: "shape"))
-    var shape: [String] = []
+        valueName: "shape"), transform: OptionValue.productShape)
+    var shape: [ProductShape] = []
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Timed repetitions per path (best reported), after one warm-up, 1 to 1000.", valueName: "n"))
-    var runs: String = "5"
+    @Option(parsing: .unconditional, help: ArgumentHelp("Timed repetitions per path (best reported), after one warm-up, 1 to 1000.", valueName: "n", default: 5),
+            transform: OptionValue.integer("runs", 1...Bench.maxRuns))
+    var runs: Int = 5
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Compute threads, at least 1 (default: physical cores).", valueName: "n"))
-    var threads: String?
+    @OptionGroup var threads: ThreadOptions
 
-    @Flag(help: "Print JSON instead of a table.")
-    var json = false
-
-    /// Parses `MxKxN`. Throws `ArgumentError` naming the shape.
-    static func parseShape(_ text: String) throws -> (Int, Int, Int) {
-        let parts = text.lowercased().replacingOccurrences(of: "×", with: "x").split(separator: "x", omittingEmptySubsequences: false)
-        let words = parts.map { $0.trimmingCharacters(in: .whitespaces) }
-        // Digits beyond 64 bits count as too large, not as malformed.
-        let sizes = words.map { Int($0) ?? (OptionValue.isInteger($0) && !$0.hasPrefix("-") ? Int.max : nil) }.compactMap { $0 }
-        guard parts.count == 3, sizes.count == 3, sizes.allSatisfy({ $0 > 0 }) else {
-            throw ArgumentError("--shape \(text) is not MxKxN with positive sizes (e.g. 641x4096x11008)")
-        }
-        guard sizes.allSatisfy({ $0 <= maxSide }) else {
-            throw ArgumentError("--shape \(text) has a size above \(maxSide) (each of M, K, N must be 1 to \(maxSide))")
-        }
-        return (sizes[0], sizes[1], sizes[2])
-    }
+    @OptionGroup var output: OutputOptions
 
     /// Bytes one shape's buffers take: A twice (its values are built in an array first), C, the
     /// fp32 weight, its bf16 copy and a reordered bf16 copy (oneDNN), plus 64 MiB; nil beyond 64 bits.
@@ -373,13 +320,12 @@ struct BenchGEMM: OneLineErrorCommand {
 
     func execute() throws {
         let limits = MemoryLimits.current()
-        let runs = try OptionValue.integer(self.runs, "runs", min: 1, max: Bench.maxRuns)
-        let threadCount = try limits.threads(threads) ?? limits.defaultThreads
-        let shapes: [(Int, Int, Int)] = try shape.isEmpty
+        let threadCount = threads.count
+        let shapes: [(Int, Int, Int)] = shape.isEmpty
             ? [(641, 4096, 4096), (641, 4096, 11008), (641, 11008, 4096), (2048, 4096, 11008), (577, 1024, 4096),
                (577, 4096, 1024), (65, 4096, 4096), (65, 4096, 11008), (65, 11008, 4096), (1, 4096, 4096),
                (1, 4096, 11008), (1, 11008, 4096), (1, 4096, 32000), (4, 4096, 11008)]
-            : shape.map(Self.parseShape)
+            : shape.map { ($0.m, $0.k, $0.n) }
         // One shape's buffers live at a time: the largest must fit.
         for (m, k, n) in shapes {
             try limits.require(Self.estimatedBytes(m: m, k: k, n: n), threads: threadCount, what: "bench-gemm",
@@ -438,7 +384,7 @@ struct BenchGEMM: OneLineErrorCommand {
         }
         MatMul.precision = .fp32
         MatMul.setKernelLevel(.avx512)
-        if json {
+        if output.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             FileHandle.standardOutput.write(try encoder.encode(rows) + Data("\n".utf8))

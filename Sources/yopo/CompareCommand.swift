@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import YOPO
-import YOPOModels
 import YOPOPruning
 
 /// `yopo compare`: dense, YOPO and the token-pruning baselines at one FLOPs budget, side by side.
@@ -28,11 +27,7 @@ struct Compare: OneLineErrorCommand {
             solved once, for the samples' mean prompt layout.
             """)
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Checkpoint directory (config.json + safetensors).", valueName: "dir"))
-    var model: String?
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("CLIP vision tower directory (original LLaVA layout).", valueName: "dir"))
-    var visionTower: String?
+    @OptionGroup var session: SessionOptionGroup
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Image file (JPEG or PNG); one for now.", valueName: "file"))
     var image: String?
@@ -40,33 +35,30 @@ struct Compare: OneLineErrorCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("The question or instruction; - reads it from stdin.", valueName: "text"))
     var prompt: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("FLOPs target as a share of the dense count, in (0%, 100%]: 25% or 0.25.", valueName: "share"))
-    var budget: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("FLOPs target as a share of the dense count, in (0%, 100%]: 25% or 0.25.", valueName: "share"),
+            transform: OptionValue.budget)
+    var budget: FLOPsBudget?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Convention the budget is counted in: yopo, fastv, pdrop or sparsevlm.", valueName: "convention"))
-    var convention: String = "yopo"
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Convention the budget is counted in (full, this engine's own count, is a column of the report).", valueName: "convention"))
+    var convention: BudgetConvention = .yopo
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "YOPO spec or preset to run instead of the preset / solver choice (e.g. yopo:window=5,layers=16,heads-keep=16,ffn=2).",
-        valueName: "spec"))
-    var yopo: String?
+        valueName: "spec"), transform: OptionValue.pruneSpec)
+    var yopo: PruningSpec?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "How YOPO runs: skip (the work is not done) or simulate (the official numerics, dense work).", valueName: "mode"))
-    var yopoMode: String = "skip"
+    @OptionGroup var mode: YOPOModeOption
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Greedy dense tokens fed to every method for top-1 agreement, 1 to 1048576.", valueName: "n"))
-    var steps: String = "20"
+    @Option(parsing: .unconditional, help: ArgumentHelp("Greedy dense tokens fed to every method for top-1 agreement, 1 to 1048576.", valueName: "n", default: 20),
+            transform: OptionValue.integer("steps", 1...SamplingOptions.maxTokenCount))
+    var steps: Int = 20
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "JSONL file of {\"image\": PATH, \"prompt\": TEXT} samples, at most 64 MiB (instead of --image/--prompt).", valueName: "file"))
     var input: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Compute threads, at least 1 (default: physical cores).", valueName: "n"))
-    var threads: String?
-
-    @Flag(help: "Print one JSON object instead of a table.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     /// Largest `--input` file read.
     static let maxInputBytes = 64 << 20
@@ -122,26 +114,11 @@ struct Compare: OneLineErrorCommand {
 
     func execute() throws {
         // Everything that can be checked without the model first.
-        guard let model else { throw ArgumentError("give --model DIR") }
-        guard let budgetText = budget else { throw ArgumentError("give --budget (e.g. 25% or 0.25)") }
-        let target = try FLOPsBudget(parsing: budgetText)
-        guard let chosen = FLOPsConvention(rawValue: convention.lowercased()), Comparison.conventions.contains(chosen) else {
-            if convention.lowercased() == "full" {
-                throw ArgumentError("--convention full cannot set a budget: choose yopo, fastv, pdrop or sparsevlm (full is reported as a column)")
-            }
-            throw ArgumentError("unknown --convention \(convention) (yopo, fastv, pdrop, sparsevlm)")
+        guard let budget else { throw ArgumentError("give --budget (e.g. 25% or 0.25)") }
+        if let yopo, !yopo.isYOPO {
+            throw ArgumentError("--yopo takes a YOPO spec or preset (yopo-25, yopo-12, yopo:…), not \(yopo.description)")
         }
-        let mode = try parseYOPOMode(yopoMode)
-        let stepCount = try OptionValue.integer(steps, "steps", min: 1, max: Generate.maxTokenCount)
-        let limits = MemoryLimits.current()
-        let threadCount = try limits.threads(threads) ?? limits.defaultThreads
-        let yopoSpec = try yopo.map { try PruningSpec(parsing: $0, baseDirectory: FileManager.default.currentDirectoryPath) }
-        if let yopoSpec {
-            switch yopoSpec {
-            case .yopo, .preset: break
-            default: throw ArgumentError("--yopo takes a YOPO spec or preset (yopo-25, yopo-12, yopo:…), not \(yopoSpec.description)")
-            }
-        }
+        let options = try session.sessionOptions(json: output.json)
         let samples: [Comparison.Sample]
         if let input {
             guard image == nil && prompt == nil else { throw ArgumentError("give --image and --prompt, or --input, not both") }
@@ -153,14 +130,11 @@ struct Compare: OneLineErrorCommand {
         for sample in samples where !FileManager.default.fileExists(atPath: sample.label) {
             throw ArgumentError("cannot read image '\(sample.label)': no such file")
         }
+        let comparison = try Comparison(
+            budget: budget, convention: convention.convention, yopo: yopo, yopoMode: mode.yopoMode, steps: steps)
 
-        let options = SessionOptions(
-            visionTower: visionTower, execution: ExecutionOptions(threads: threadCount),
-            showProgress: !json && isatty(STDERR_FILENO) != 0)
-        let comparison = try Comparison(budget: target, convention: chosen, yopo: yopoSpec, yopoMode: mode, steps: stepCount)
-        let session = try Session(modelDirectory: model, options: options)
-        let report = try comparison.run(on: session, samples: samples)
-        if json {
+        let report = try comparison.run(on: try Session(modelDirectory: session.model, options: options), samples: samples)
+        if output.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))

@@ -36,101 +36,79 @@ struct FLOPs: OneLineErrorCommand {
             visual tokens).
             """)
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Built-in dimensions: llava-1.5-7b or llava-1.5-13b.", valueName: "name"))
-    var arch: String?
+    /// `--arch` or `--model` (its config.json's dimensions; `--vision-tower` for the original layout).
+    @OptionGroup var dimensionOptions: DimensionsOptions
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Checkpoint directory: dimensions from its config.json.", valueName: "dir"))
-    var model: String?
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("CLIP vision tower directory (original LLaVA layout with --model).", valueName: "dir"))
-    var visionTower: String?
+    @Option(parsing: .unconditional, help: PruningOptions.help, transform: OptionValue.pruneSpec)
+    var prune: PruningSpec = .none
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Pruning: none, a YOPO preset (yopo-25, yopo-12) or spec (yopo:…), or a baseline (fastv:…, pdrop:…, sparsevlm:…).",
-        valueName: "spec"))
-    var prune: String = "none"
+        "Visual tokens of the image, 0 to 16777216 (default: the model's grid, 576).", valueName: "n"),
+            transform: OptionValue.integer("visual-tokens", 0...PromptLayout.maxTokens))
+    var visualTokens: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Visual tokens of the image, 0 to 16777216 (default: the model's grid, 576).", valueName: "n"))
-    var visualTokens: String?
+        "Patch grid ROWSxCOLUMNS of the image (e.g. 24x48), at most 16777216 cells; sets the visual tokens.", valueName: "grid"),
+            transform: OptionValue.grid(maxCells: PromptLayout.maxTokens))
+    var grid: VisualGrid?
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Patch grid ROWSxCOLUMNS of the image (e.g. 24x48), at most 16777216 cells; sets the visual tokens.", valueName: "grid"))
-    var grid: String?
+        "Tokens before the image, 0 to 16777216 (BOS + system prompt + \" USER: \"; 35 for vicuna_v1).", valueName: "n", default: 35),
+            transform: OptionValue.integer("system-tokens", 0...PromptLayout.maxTokens))
+    var systemTokens: Int = 35
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Tokens before the image, 0 to 16777216 (BOS + system prompt + \" USER: \"; 35 for vicuna_v1).", valueName: "n"))
-    var systemTokens: String = "35"
+        "Text tokens after the image, 0 to 16777216 (question + \" ASSISTANT:\").", valueName: "n", default: 83),
+            transform: OptionValue.integer("prompt-tokens", 0...PromptLayout.maxTokens))
+    var promptTokens: Int = 83
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Text tokens after the image, 0 to 16777216 (question + \" ASSISTANT:\").", valueName: "n"))
-    var promptTokens: String = "83"
+        "Generated tokens fed back through the decoder (full convention), 0 to 65536.", valueName: "n", default: 0),
+            transform: OptionValue.integer("decode-steps", 0...PromptLayout.maxDecodeSteps))
+    var decodeSteps: Int = 0
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Generated tokens fed back through the decoder (full convention), 0 to 65536.", valueName: "n"))
-    var decodeSteps: String = "0"
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("yopo, fastv, pdrop, sparsevlm or full.", valueName: "convention"))
-    var convention: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("The counting convention (default: yopo).", valueName: "convention"))
+    var convention: FLOPsConvention?
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "YOPO execution for full: skip (pruned work not done) or simulate (dense work, masks).", valueName: "mode"))
-    var mode: String = "skip"
+    var mode: YOPOMode = .skip
 
     @Flag(help: "Print the Markdown scaling table (dense vs yopo-25 / yopo-12, 576 … 9216 visual tokens).")
     var scaling = false
 
-    @Flag(help: "Print one JSON object instead of a table.")
-    var json = false
-
-    /// A token count: 0 to `PromptLayout.maxTokens` (decode steps: to `PromptLayout.maxDecodeSteps`),
-    /// so every count the FLOPs model multiplies stays inside 64 bits.
-    static func count(_ value: String, _ option: String) throws -> Int {
-        try OptionValue.integer(value, option, min: 0,
-                                max: option == "decode-steps" ? PromptLayout.maxDecodeSteps : PromptLayout.maxTokens)
-    }
+    @OptionGroup var output: OutputOptions
 
     func dimensions() throws -> ModelDimensions {
-        switch (arch, model) {
-        case (nil, nil): throw ArgumentError("give --arch (\(Self.archNames)) or --model DIR")
-        case (.some, .some): throw ArgumentError("give --arch or --model, not both")
-        case (let name?, nil):
-            guard visionTower == nil else { throw ArgumentError("--vision-tower goes with --model") }
-            guard let d = ModelDimensions.architectures[name.lowercased()] else {
-                throw ArgumentError("unknown --arch \(name) (\(Self.archNames))")
-            }
-            return d
+        try dimensionOptions.validate()
+        switch (dimensionOptions.arch, dimensionOptions.model) {
+        case (let arch?, _): return arch.dimensions
         case (nil, let directory?):
-            return try ModelDimensions(LLaVAConfiguration.load(directory: directory, visionTower: visionTower),
+            return try ModelDimensions(LLaVAConfiguration.load(directory: directory, visionTower: dimensionOptions.visionTower),
                                        name: URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent)
+        case (nil, nil): throw ArgumentError("give --arch (\(DimensionsOptions.archNames)) or --model DIR")
         }
     }
-
-    static var archNames: String { ModelDimensions.architectures.keys.sorted().joined(separator: ", ") }
 
     func execute() throws {
         let dims = try dimensions()
         let model = try FLOPsModel(dims)
-        let system = try Self.count(systemTokens, "system-tokens")
-        let text = try Self.count(promptTokens, "prompt-tokens")
-        let steps = try Self.count(decodeSteps, "decode-steps")
+        let system = systemTokens, text = promptTokens, steps = decodeSteps
+        let json = output.json
 
         if scaling {
-            for (given, option) in [(visualTokens, "--visual-tokens"), (grid, "--grid"), (convention, "--convention")] where given != nil {
+            for (given, option) in [(visualTokens != nil, "--visual-tokens"), (grid != nil, "--grid"), (convention != nil, "--convention")]
+            where given {
                 throw ArgumentError("--scaling prints a fixed table; drop \(option)")
             }
-            if prune != "none" { throw ArgumentError("--scaling prints a fixed table; drop --prune") }
+            if prune != .none { throw ArgumentError("--scaling prints a fixed table; drop --prune") }
             if json { throw ArgumentError("--scaling prints Markdown; drop --json") }
             print(try model.scalingTable(systemTokens: system, textTokens: text), terminator: "")
             return
         }
 
-        guard let chosen = FLOPsConvention(rawValue: (convention ?? "yopo").lowercased()) else {
-            throw ArgumentError("unknown --convention \(convention ?? "") (\(FLOPsConvention.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
-        guard let executionMode = YOPOMode(rawValue: mode.lowercased()) else {
-            throw ArgumentError("unknown --mode \(mode) (skip, simulate)")
-        }
+        let chosen = convention ?? .yopo
+        let executionMode = mode
 
         // The image: its grid, and whether the grid was only inferred from a non-square count.
         let cls = dims.vision.dropsCLS ? 0 : 1
@@ -138,18 +116,11 @@ struct FLOPs: OneLineErrorCommand {
         var images = 1
         var gridIsGuess = false
         if let grid {
-            do {
-                imageGrid = try VisualGrid(parsing: grid)
-            } catch let error as FLOPsError {
-                // "--grid …" in the option's words (the library says "invalid prompt layout: grid …").
-                if case .invalidLayout(let s) = error { throw ArgumentError("--" + s) }
-                throw error
-            }
-            if let visualTokens, try Self.count(visualTokens, "visual-tokens") != imageGrid.cells + cls {
+            imageGrid = grid
+            if let visualTokens, visualTokens != imageGrid.cells + cls {
                 throw ArgumentError("--visual-tokens \(visualTokens) does not match --grid \(imageGrid) (\(imageGrid.cells + cls) tokens)")
             }
-        } else if let visualTokens {
-            let n = try Self.count(visualTokens, "visual-tokens")
+        } else if let n = visualTokens {
             if n == 0 {
                 images = 0
             } else {
@@ -169,18 +140,19 @@ struct FLOPs: OneLineErrorCommand {
             : PromptLayout(systemTokens: system, grid: imageGrid, textTokens: text, decodeSteps: steps)
 
         // The method.
-        let specText = prune.trimmingCharacters(in: .whitespaces).isEmpty ? "none" : prune.trimmingCharacters(in: .whitespaces)
-        let baseline = try BaselineSpec.parse(specText)
+        var baseline: BaselineSpec?
         var plan: YOPOPlan?
-        if baseline == nil {
-            plan = try PruningSpec(parsing: specText).resolve(for: dims.decoderShape)
+        if case .baseline(let b) = prune {
+            baseline = b
+        } else {
+            plan = try prune.resolve(for: dims.decoderShape)
             if let window = plan?.window, gridIsGuess {
                 throw ArgumentError(
                     "a window (\(window)) needs the image grid, and \(imageGrid.cells + cls) visual tokens are not a square: give --grid ROWSxCOLUMNS")
             }
         }
         let context = FLOPsReportContext(
-            dimensions: dims, layout: layout, prune: specText, mode: chosen == .full && plan != nil ? executionMode : nil)
+            dimensions: dims, layout: layout, prune: prune.description, mode: chosen == .full && plan != nil ? executionMode : nil)
 
         let output: Data
         if chosen == .full {

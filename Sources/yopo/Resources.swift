@@ -67,8 +67,7 @@ struct MemoryLimits {
 
     /// `--threads`: 1 to `maxThreads`. Throws `ArgumentError` naming the range and, under an
     /// address-space limit, why it is lower.
-    func threads(_ text: String?) throws -> Int? {
-        guard let text else { return nil }
+    func threads(_ text: String) throws -> Int {
         let most = maxThreads
         do {
             return try OptionValue.integer(text, "threads", min: 1, max: most)

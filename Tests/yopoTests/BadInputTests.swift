@@ -184,16 +184,16 @@ final class BadInputTests: XCTestCase {
         // (generateArguments gives --max-tokens 2 already, and an option given twice is an error of its own.)
         try assertFails(["generate", "--model", hf, "--image", Paths.image("chelsea.png"), "--prompt", "What is shown?", "--max-tokens", "0"],
                         with: "max-tokens must be at least 1")
-        try assertFails(generateArguments(model: hf, extra: ["--template", "chatml"]), with: "unknown template chatml")
-        try assertFails(generateArguments(model: hf, extra: ["--image-aspect", "stretch"]), with: "unknown image aspect mode stretch")
+        try assertFails(generateArguments(model: hf, extra: ["--template", "chatml"]), with: "unknown --template chatml (choose from vicuna_v1, llava_v1, llava-hf)")
+        try assertFails(generateArguments(model: hf, extra: ["--image-aspect", "stretch"]), with: "unknown --image-aspect stretch (choose from pad, crop)")
     }
 
     func testInvalidBenchOptions() throws {
-        try assertFails(["bench", "--grid", "24by24"], with: "grid 24by24 is not ROWSxCOLUMNS")
+        try assertFails(["bench", "--grid", "24by24"], with: "--grid '24by24' is not ROWSxCOLUMNS")
         try assertFails(["bench", "--visual-tokens", "0"], with: "visual-tokens must be at least 1")
-        try assertFails(["bench", "--random-weights", "int8"], with: "unknown random-weights type int8")
-        try assertFails(["bench", "--compute", "fp8"], with: "unknown compute precision fp8")
-        try assertFails(["bench", "--arch", "llava-1.5-70b"], with: "unknown arch llava-1.5-70b")
+        try assertFails(["bench", "--random-weights", "int8"], with: "unknown --random-weights int8 (choose from bf16, fp32)")
+        try assertFails(["bench", "--compute", "fp8"], with: "unknown --compute fp8 (choose from auto, fp32, bf16)")
+        try assertFails(["bench", "--arch", "llava-1.5-70b"], with: "unknown --arch llava-1.5-70b (choose from llava-1.5-13b, llava-1.5-7b)")
         try assertFails(["bench", "--layers", "33"], with: "layers 33 exceeds llava-1.5-7b's 32")
         try assertFails(["bench", "--runs", "0"], with: "runs must be at least 1")
         try assertFails(["bench", "--warmup=-1"], with: "--warmup must be at least 0 (got -1)")
@@ -201,7 +201,7 @@ final class BadInputTests: XCTestCase {
         try assertFails(["bench", "--model", Paths.model("missing")], with: "does not exist")
         try assertFails(["bench", "--model", hf, "--layers", "4"], with: "layers 4 exceeds the checkpoint's 3")
         try assertFails(["bench-gemm", "--shape", "641x4096"], with: "shape 641x4096 is not MxKxN")
-        try assertFails(generateArguments(model: hf, extra: ["--compute", "fp16"]), with: "unknown compute precision fp16")
+        try assertFails(generateArguments(model: hf, extra: ["--compute", "fp16"]), with: "unknown --compute fp16 (choose from auto, fp32, bf16)")
     }
 
     /// A failed request leaves the pipeline usable: the next good request gives the golden ids.

@@ -166,15 +166,15 @@ final class FLOPsCommandTests: XCTestCase {
     }
 
     func testBadArguments() throws {
-        try assertFails(["--arch", "gpt-5"], with: "unknown --arch gpt-5 (llava-1.5-13b, llava-1.5-7b)")
+        try assertFails(["--arch", "gpt-5"], with: "unknown --arch gpt-5 (choose from llava-1.5-13b, llava-1.5-7b)")
         try assertFails([], with: "give --arch (llava-1.5-13b, llava-1.5-7b) or --model DIR")
         try assertFails(b7 + ["--model", Paths.model("llava-hf-tiny")], with: "give --arch or --model, not both")
         try assertFails(b7 + ["--visual-tokens", "-5"], with: "--visual-tokens must be at least 0 (got -5)")
         try assertFails(b7 + ["--system-tokens", "-1"], with: "--system-tokens must be at least 0 (got -1)")
         try assertFails(b7 + ["--prompt-tokens", "-2"], with: "--prompt-tokens must be at least 0 (got -2)")
         try assertFails(b7 + ["--decode-steps", "many"], with: "--decode-steps 'many' is not an integer (allowed: 0 to 65536)")
-        try assertFails(b7 + ["--convention", "bogus"], with: "unknown --convention bogus (yopo, fastv, pdrop, sparsevlm, full)")
-        try assertFails(b7 + ["--convention", "full", "--mode", "fast"], with: "unknown --mode fast (skip, simulate)")
+        try assertFails(b7 + ["--convention", "bogus"], with: "unknown --convention bogus (choose from yopo, fastv, pdrop, sparsevlm, full)")
+        try assertFails(b7 + ["--convention", "full", "--mode", "fast"], with: "unknown --mode fast (choose from skip, simulate)")
         try assertFails(["--model", Paths.model("llava-hf-tiny"), "--prune", "yopo-25"],
                         with: "prune spec yopo-25 does not fit this model: the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads), and this model has 3 layers × 4 heads")
         try assertFails(b7 + ["--prune", "yopo:layers=33"], with: "invalid prune spec field layers: 33 is outside [0, 32]")

@@ -84,7 +84,7 @@ final class PruningPipelineTests: XCTestCase {
         let r = try runYOPO(base + ["--prune", "yopo:heads=\(mask)"])
         XCTAssertTrue(r.stderr.contains("invalid prune spec field heads: mask shape [32, 32] does not match the model's [3, 4] (layers, heads)"), r.stderr)
         let m = try runYOPO(base + ["--prune", "yopo:ffn=2", "--yopo-mode", "fast"])
-        XCTAssertTrue(m.stderr.contains("unknown --yopo-mode fast (skip, simulate)"), m.stderr)
+        XCTAssertTrue(m.stderr.contains("unknown --yopo-mode fast (choose from skip, simulate)"), m.stderr)
     }
 }
 

@@ -57,10 +57,10 @@ let sweepCLIValueCases: [SweepCase] = {
     add("generate-top-p-negative", "--top-p must be in (0, 1] (got -0.5)", generate(["--top-p", "-0.5"]))
 
     // MARK: generate: words and paths
-    add("generate-compute-unknown", "unknown compute precision fp8 (choose from auto, fp32, bf16)", generate(["--compute", "fp8"]))
-    add("generate-image-aspect-unknown", "unknown image aspect mode stretch (choose from pad, crop)",
+    add("generate-compute-unknown", "unknown --compute fp8 (choose from auto, fp32, bf16)", generate(["--compute", "fp8"]))
+    add("generate-image-aspect-unknown", "unknown --image-aspect stretch (choose from pad, crop)",
         generate(["--image-aspect", "stretch"]))
-    add("generate-yopo-mode-unknown", "unknown --yopo-mode fast (skip, simulate)", generate(["--yopo-mode", "fast"]))
+    add("generate-yopo-mode-unknown", "unknown --yopo-mode fast (choose from skip, simulate)", generate(["--yopo-mode", "fast"]))
     add("generate-model-empty", "--model is empty; expected checkpoint directory (config.json + safetensors)",
         ["generate", "--model", "", "--image", image, "--prompt", "x"])
     add("generate-image-empty", "--image is empty; expected image file (JPEG or PNG); one per prompt for now",
@@ -75,9 +75,9 @@ let sweepCLIValueCases: [SweepCase] = {
     add("bench-visual-tokens-billion", "--visual-tokens must be at most 1048576 (got 1000000000)",
         ["bench", "--visual-tokens", "1000000000"])
     add("bench-visual-tokens-zero", "--visual-tokens must be at least 1 (got 0)", ["bench", "--visual-tokens", "0"])
-    add("bench-grid-zero-rows", "--grid 0x24 is not ROWSxCOLUMNS with positive sizes (e.g. 24x48)", ["bench", "--grid", "0x24"])
-    add("bench-grid-three-sides", "--grid 24x24x2 is not ROWSxCOLUMNS with positive sizes (e.g. 24x48)", ["bench", "--grid", "24x24x2"])
-    add("bench-grid-overflowing-product", "--grid 99999999999x99999999999 has more than 1048576 cells",
+    add("bench-grid-zero-rows", "--grid '0x24' is not ROWSxCOLUMNS with positive sizes (e.g. 24x24)", ["bench", "--grid", "0x24"])
+    add("bench-grid-three-sides", "--grid '24x24x2' is not ROWSxCOLUMNS with positive sizes (e.g. 24x24)", ["bench", "--grid", "24x24x2"])
+    add("bench-grid-overflowing-product", "--grid '99999999999x99999999999' has more than 1048576 cells",
         ["bench", "--grid", "99999999999x99999999999"])
     add("bench-grid-and-visual-tokens", "give --visual-tokens or --grid, not both", ["bench", "--grid", "24x24", "--visual-tokens", "576"])
     add("bench-system-tokens-negative", "--system-tokens must be at least 0 (got -1)", ["bench", "--system-tokens", "-1"])
@@ -88,10 +88,10 @@ let sweepCLIValueCases: [SweepCase] = {
     add("bench-prompt-over-limit",
         "the prompt has 2097181 tokens (1048576 system + 1048575 visual + 30 text), more than 1048576; lower --system-tokens, --visual-tokens (--grid) or --text-tokens",
         ["bench", "--system-tokens", "1048576", "--visual-tokens", "1048575"])
-    add("bench-arch-unknown", "unknown arch llava-1.5-70b (llava-1.5-13b, llava-1.5-7b)", ["bench", "--arch", "llava-1.5-70b"])
-    add("bench-random-weights-unknown", "unknown random-weights type int8 (choose from bf16, fp32)",
+    add("bench-arch-unknown", "unknown --arch llava-1.5-70b (choose from llava-1.5-13b, llava-1.5-7b)", ["bench", "--arch", "llava-1.5-70b"])
+    add("bench-random-weights-unknown", "unknown --random-weights int8 (choose from bf16, fp32)",
         ["bench", "--random-weights", "int8"])
-    add("bench-yopo-mode-unknown", "unknown --yopo-mode quick (skip, simulate)", ["bench", "--yopo-mode", "quick"])
+    add("bench-yopo-mode-unknown", "unknown --yopo-mode quick (choose from skip, simulate)", ["bench", "--yopo-mode", "quick"])
     add("bench-threads-word", "--threads 'all' is not an integer (allowed: 1 to 44)", ["bench", "--threads", "all"])
     add("bench-model-is-a-file", "model directory \(hf)/config.json is a file, not a checkpoint directory",
         ["bench", "--model", hf + "/config.json"])
@@ -148,8 +148,8 @@ let sweepCLIValueCases: [SweepCase] = {
     add("flops-grid-overflowing-product", "--grid '9999999999x9999999999' has more than 16777216 cells",
         b7 + ["--grid", "9999999999x9999999999"])
     add("flops-grid-zero", "--grid '0x24' is not ROWSxCOLUMNS with positive sizes (e.g. 24x24)", b7 + ["--grid", "0x24"])
-    add("flops-convention-unknown", "unknown --convention foo (yopo, fastv, pdrop, sparsevlm, full)", b7 + ["--convention", "foo"])
-    add("flops-mode-unknown", "unknown --mode fast (skip, simulate)", b7 + ["--convention", "full", "--mode", "fast"])
+    add("flops-convention-unknown", "unknown --convention foo (choose from yopo, fastv, pdrop, sparsevlm, full)", b7 + ["--convention", "foo"])
+    add("flops-mode-unknown", "unknown --mode fast (choose from skip, simulate)", b7 + ["--convention", "full", "--mode", "fast"])
     add("flops-full-beyond-64-bits", "invalid prompt layout: the run's FLOPs would exceed the 64-bit integer range",
         b7 + ["--grid", "4095x4096", "--convention", "full"])
     add("flops-prompt-beyond-limit", "invalid prompt layout: the prompt has more than 16777216 tokens",
@@ -161,9 +161,9 @@ let sweepCLIValueCases: [SweepCase] = {
     add("compare-steps-beyond-int", "--steps must be at most 1048576 (got 123456789012345678901)",
         compare(["--steps", "123456789012345678901"]))
     add("compare-threads-negative", "--threads must be at least 1 (got -4)", compare(["--threads", "-4"]))
-    add("compare-convention-unknown", "unknown --convention foo (yopo, fastv, pdrop, sparsevlm)", compare(["--convention", "foo"]))
-    add("compare-convention-full", "--convention full cannot set a budget", compare(["--convention", "full"]))
-    add("compare-yopo-mode-unknown", "unknown --yopo-mode fast (skip, simulate)", compare(["--yopo-mode", "fast"]))
+    add("compare-convention-unknown", "unknown --convention foo (choose from yopo, fastv, pdrop, sparsevlm)", compare(["--convention", "foo"]))
+    add("compare-convention-full", "unknown --convention full (choose from yopo, fastv, pdrop, sparsevlm)", compare(["--convention", "full"]))
+    add("compare-yopo-mode-unknown", "unknown --yopo-mode fast (choose from skip, simulate)", compare(["--yopo-mode", "fast"]))
     add("compare-budget-above-100", "invalid budget: '150%' is outside (0%, 100%]",
         ["compare", "--model", hf, "--image", image, "--prompt", "x", "--budget", "150%"])
     add("compare-budget-negative", "invalid budget: '-5%' is outside (0%, 100%]",
