@@ -33,8 +33,10 @@ extension LLaVAPipeline {
     /// The logits `generate` picks its first token from (after the prefill), `vocab_size` values.
     /// Throws as `generate(_:onText:)`.
     public func prefillLogits(_ request: GenerationRequest) throws -> [Float] {
-        let sequence = try start(request)
-        return Array(UnsafeBufferPointer(start: sequence.logits.data, count: sequence.logits.count))
+        try context.run {
+            let sequence = try start(request)
+            return Array(UnsafeBufferPointer(start: sequence.logits.data, count: sequence.logits.count))
+        }
     }
 
     /// Runs `request`'s prefill, then up to `steps` steps: at each the argmax of the current logits is
@@ -45,6 +47,10 @@ extension LLaVAPipeline {
     /// Throws `GenerationError.invalidParameter` for `steps` < 1 (or an empty `forcing`), else as
     /// `generate(_:onText:)`.
     public func score(_ request: GenerationRequest, steps: Int, forcing: [Int]? = nil) throws -> TeacherForcedRun {
+        try context.run { try scoreBound(request, steps: steps, forcing: forcing) }
+    }
+
+    private func scoreBound(_ request: GenerationRequest, steps: Int, forcing: [Int]?) throws -> TeacherForcedRun {
         let steps = forcing?.count ?? steps
         guard steps >= 1 else { throw GenerationError.invalidParameter("teacher forcing needs at least one step") }
         let vocabulary = model.configuration.text.vocabSize

@@ -35,6 +35,9 @@ public struct PipelineOptions: Sendable {
     public var compute: ComputePrecision?
     /// Print a progress line while loading weights.
     public var showProgress: Bool
+    /// The rest of the execution context (kernel level, the sizes from which work is shared out);
+    /// its threads and precision are replaced by `threads` and `compute` when those are given.
+    public var execution = ExecutionContext()
 
     /// Defaults: everything from the checkpoint, physical-core threads, no progress line.
     public init() { showProgress = false }
@@ -288,6 +291,8 @@ public final class LLaVAPipeline {
     public let squareMode: SquareMode
     /// Time spent in `init`, in milliseconds.
     public let loadMilliseconds: Double
+    /// Threads and precision every request runs under (bound around each call).
+    public let context: ExecutionContext
     let logger = Logger(label: "yopo.pipeline")
 
     /// Loads a checkpoint directory (either layout) with its tokenizer and image preprocessor.
@@ -296,7 +301,8 @@ public final class LLaVAPipeline {
         let start = DispatchTime.now()
         try checkModelDirectory(modelDirectory)
         let threads = options.threads ?? physicalCoreCount()
-        MatMul.setThreads(threads)
+        var context = options.execution
+        context.threads = threads
         // On a terminal, a progress line while the weights are mapped.
         var lastPercent = -1
         let progress: ((Int, Int) -> Void)? = options.showProgress ? { done, total in
@@ -312,7 +318,8 @@ public final class LLaVAPipeline {
             throw ModelError.invalidConfiguration("\(modelDirectory): generation runs LLaVA-shaped models; this one is \(type(of: loaded))")
         }
         model = llava
-        MatMul.precision = options.compute ?? .automatic(for: model.decoder.embedTokens.dtype)
+        context.precision = options.compute ?? .automatic(for: model.decoder.embedTokens.dtype)
+        self.context = context
         let configuration = model.configuration
         tokenizer = try loadTokenizer(
             directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: configuration.layout == .original)
@@ -444,6 +451,10 @@ public final class LLaVAPipeline {
     /// Throws `GenerationError`, `PromptError`, `PruningSpecError`, `ImageError` or `ModelError`;
     /// the pipeline stays usable.
     public func generate(_ request: GenerationRequest, onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+        try context.run { try generateBound(request, onText: onText) }
+    }
+
+    private func generateBound(_ request: GenerationRequest, onText: (String) -> Void) throws -> GenerationResult {
         var sequence = try start(request)
         while !sequence.finished {
             let piece = step(&sequence)
@@ -460,6 +471,10 @@ public final class LLaVAPipeline {
     /// Runs several requests as one batch: every sequence is prefilled, then they decode in lock
     /// step, each with its own KV cache and plan. Results are those of running each alone.
     public func generate(batch requests: [GenerationRequest]) throws -> [GenerationResult] {
+        try context.run { try generateBound(batch: requests) }
+    }
+
+    private func generateBound(batch requests: [GenerationRequest]) throws -> [GenerationResult] {
         var sequences = try requests.map { try start($0) }
         while sequences.contains(where: { !$0.finished }) {
             for i in sequences.indices where !sequences[i].finished { _ = step(&sequences[i]) }

@@ -145,7 +145,6 @@ struct Bench: OneLineErrorCommand {
         let specs = try (prune.isEmpty ? ["none"] : prune).map {
             try PruningSpec(parsing: $0, baseDirectory: FileManager.default.currentDirectoryPath)
         }
-        MatMul.setThreads(threadCount)
 
         let decoder: TextDecoder, vision: CLIPVisionTower?, name: String, fullShape: DecoderShape
         if let model {
@@ -184,22 +183,25 @@ struct Bench: OneLineErrorCommand {
                 randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage)
             name = arch
         }
-        MatMul.precision = requested ?? .automatic(for: decoder.embedTokens.dtype)
+        let context = ExecutionContext(threads: threadCount, precision: requested ?? .automatic(for: decoder.embedTokens.dtype))
 
         let bench = ModelBenchmark(decoder: decoder, vision: vision, systemTokens: systemTokens,
                                    gridRows: rows, gridColumns: columns, textTokens: textTokens, planShape: fullShape)
-        let encode = bench.visionEncode(runs: runs, warmup: warmup)
-        var results: [ModelBenchmark.SpecResult] = []
-        for spec in specs {
-            results.append(try bench.run(spec: spec, mode: mode, runs: runs, warmup: warmup, decodeTokens: decodeTokens))
-            if !json { printError("done: \(spec.description)") }
+        let (encode, results) = try context.run {
+            let encode = bench.visionEncode(runs: runs, warmup: warmup)
+            var results: [ModelBenchmark.SpecResult] = []
+            for spec in specs {
+                results.append(try bench.run(spec: spec, mode: mode, runs: runs, warmup: warmup, decodeTokens: decodeTokens))
+                if !json { printError("done: \(spec.description)") }
+            }
+            return (encode, results)
         }
         let peakRSS = peakResidentBytes()  // before the bandwidth probe's 1 GiB buffer
         let bandwidth = decodeTokens > 0 ? measureReadBandwidth() : nil
         let report = Report(
             arch: name, layers: decoder.spec.numHiddenLayers, threads: threadCount,
-            weights: decoder.embedTokens.dtype.rawValue.lowercased(), compute: MatMul.precision.rawValue,
-            oneDNN: MatMul.oneDNNVersion, kernels: "\(MatMul.kernelLevel)",
+            weights: decoder.embedTokens.dtype.rawValue.lowercased(), compute: context.precision.rawValue,
+            oneDNN: MatMul.oneDNNVersion, kernels: "\(MatMul.supportedKernelLevel)",
             systemTokens: systemTokens, visualTokens: rows * columns, grid: [rows, columns], textTokens: textTokens,
             visionEncodeMS: encode?.ms, visionGFLOPs: encode.map { Double($0.flops) / 1e9 },
             weightBytes: decoder.weightBytes, decodeWeightBytes: decoder.decodeWeightBytes,
@@ -386,7 +388,6 @@ struct BenchGEMM: OneLineErrorCommand {
             try limits.require(Self.estimatedBytes(m: m, k: k, n: n), threads: threadCount, what: "bench-gemm",
                                for: "--shape \(m)x\(k)x\(n)", hint: "use smaller sizes")
         }
-        MatMul.setThreads(threadCount)
         var rows: [Row] = []
         for (m, k, n) in shapes {
             let a = Tensor(shape: [m, k], values: (0..<(m * k)).map { Float(($0 * 7) % 13) / 13 - 0.5 })
@@ -401,16 +402,16 @@ struct BenchGEMM: OneLineErrorCommand {
             if m > MatMul.gemvMaxRows {
                 // Both forced, whichever `linear` would choose for this m.
                 if MatMul.bf16Available { paths.append(("onednn-bf16", bf16, .bf16, .avx512, false)) }
-                MatMul.setKernelLevel(.avx512)
-                if MatMul.ownGEMMBF16Available { paths.append(("own-gemm-bf16", bf16, .bf16, .avx512, true)) }
+                if ExecutionContext(kernelLevel: .avx512).run({ MatMul.ownGEMMBF16Available }) {
+                    paths.append(("own-gemm-bf16", bf16, .bf16, .avx512, true))
+                }
             }
             if m <= MatMul.gemvMaxRows {
                 paths.append(("own-gemv-bf16-portable", bf16, .fp32, .portable, false))
                 if MatMul.bf16Available { paths.append(("own-gemv-bf16-activations-bf16", bf16, .bf16, .avx512, false)) }
             }
             for (name, w, precision, level, own) in paths {
-                MatMul.precision = precision
-                MatMul.setKernelLevel(level)
+              try ExecutionContext(threads: threadCount, precision: precision, kernelLevel: level).run {
                 var label = name
                 if name == "bf16-weights-fp32-compute" {
                     label = m <= MatMul.gemvMaxRows ? "own-gemv-bf16-\(MatMul.kernelLevel)" : "bf16-widened-openblas-sgemm"
@@ -434,17 +435,16 @@ struct BenchGEMM: OneLineErrorCommand {
                 rows.append(Row(m: m, k: k, n: n, path: label, ms: best,
                                 gflopsPerSecond: 2 * Double(m) * Double(k) * Double(n) / (best / 1000) / 1e9,
                                 weightGBPerSecond: Double(w.byteCount) / (best / 1000) / 1e9))
+              }
             }
         }
-        MatMul.precision = .fp32
-        MatMul.setKernelLevel(.avx512)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             FileHandle.standardOutput.write(try encoder.encode(rows) + Data("\n".utf8))
             return
         }
-        print("\(MatMul.threads) threads, oneDNN \(MatMul.oneDNNVersion ?? "absent"), own kernels \(MatMul.kernelLevel); best of \(runs)")
+        print("\(threadCount) threads, oneDNN \(MatMul.oneDNNVersion ?? "absent"), own kernels \(MatMul.supportedKernelLevel); best of \(runs)")
         print("| M | K | N | path | ms | GFLOP/s | weight GB/s |")
         print("|---|---|---|---|---|---|---|")
         for r in rows {

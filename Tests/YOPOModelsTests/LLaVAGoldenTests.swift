@@ -137,17 +137,16 @@ final class HalfPrecisionAgreementTests: XCTestCase {
 /// The fast paths against the same goldens: the portable C kernels forced (the dispatch fallback),
 /// and bf16 compute (oneDNN) on the bf16 checkpoint within the documented bf16-compute tolerance.
 final class KernelPathGoldenTests: XCTestCase {
-    override func tearDown() {
-        MatMul.setKernelLevel(.avx512)
-        MatMul.precision = .fp32
-    }
-
     /// Decode of half checkpoints runs the own GEMV; forced portable, the goldens still hold to 1e-4.
+    /// The forced level is the context's: this thread's, and the libgomp threads its products start.
     func testHalfCheckpointsWithPortableKernels() throws {
-        XCTAssertEqual(MatMul.setKernelLevel(.portable), .portable)
-        try check("hf_bf16_chelsea")
-        try check("hf_f16_chelsea")
-        XCTAssertEqual(MatMul.kernelLevel, .portable)
+        try ExecutionContext(kernelLevel: .portable).run {
+            XCTAssertEqual(MatMul.kernelLevel, .portable)
+            try check("hf_bf16_chelsea")
+            try check("hf_f16_chelsea")
+            XCTAssertEqual(MatMul.kernelLevel, .portable)
+        }
+        XCTAssertEqual(MatMul.kernelLevel, MatMul.supportedKernelLevel)
     }
 
     func testBFloat16ComputeAgreesWithFP32Compute() throws {
@@ -155,10 +154,11 @@ final class KernelPathGoldenTests: XCTestCase {
         let (golden, tensors) = try GoldenCase.load("hf_bf16_chelsea")
         let model = try LLaVAModel(directory: Fixtures.models(golden.checkpoint))
         let pixels = try GoldenCase.load("hf_chelsea").1.load("pixel_values")  // same photo, stored pixels
-        MatMul.precision = .bf16
         let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
-        let embeddings = try model.inputEmbeddings(ids: ids, images: [model.imageFeatures(pixels)])
-        let logits = model.decoder.forward(embeddings, cache: model.decoder.makeCache())
+        let logits = try ExecutionContext(precision: .bf16).run {
+            let embeddings = try model.inputEmbeddings(ids: ids, images: [model.imageFeatures(pixels)])
+            return model.decoder.forward(embeddings, cache: model.decoder.makeCache())
+        }
         let reference = try tensors.load("logits")
         let difference = maxAbsDifference(logits, reference)
         print("bf16 compute vs fp32 compute, max |Δ logits| = \(difference)")
