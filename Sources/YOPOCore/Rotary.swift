@@ -90,6 +90,8 @@ public struct RotaryEmbedding: Sendable, Equatable {
     ///     attention factor.
     ///   - scalingFactor: longrope only: an explicit `factor` from the rope dictionary; it
     ///     replaces `maxPositionEmbeddings / originalMaxPositionEmbeddings` in that default.
+    ///     (The other kinds ignore `maxPositionEmbeddings` and `scalingFactor`; dynamic NTK takes its
+    ///     length in `Kind.dynamicNTK`.)
     /// - Throws: `RotaryConfigurationError.invalidValue` naming the config key (`head_dim`,
     ///   `rope_theta`, `factor`, `max_position_embeddings`, `original_max_position_embeddings`,
     ///   `short_factor`, `long_factor`, `mrope_section`, `attention_factor`) and what it must be.
@@ -201,7 +203,7 @@ public struct RotaryEmbedding: Sendable, Equatable {
     /// tensor (`max(position_ids) + 1`) so every step is fp32 except the power, whose exponent
     /// `d / (d − 2)` stays a Python float: `L' = max(L, M)`;
     /// `base = Float(θ) · Float(pow(Double(Float(f)·Float(L')/Float(M) − Float(f − 1)), d/(d−2)))`.
-    /// (InternLM2's own code computes this base in fp64; the two differ by at most an fp32 ulp.)
+    /// (InternLM2's own code computes this base in fp64; the two differ by about an fp32 ulp.)
     @inline(__always)
     func dynamicBase(sequenceLength: Int, factor: Float, maxPositionEmbeddings m: Int) -> Float {
         let length = Float(max(sequenceLength, m))

@@ -497,6 +497,10 @@ final class RotaryTests: XCTestCase {
         XCTAssertEqual(message(#"{}"#, headDim: 7), "head_dim must be a positive even number, found 7")
         XCTAssertEqual(message(#"{"rope_parameters": {"rope_type": "axial"}}"#, headDim: 6),
                        "head_dim must be a positive multiple of 4 for the 2-D vision rotary, found 6")
+        // Swift Bool is no number either.
+        XCTAssertThrowsError(try RotaryEmbedding(config: ["rope_scaling": ["type": "linear", "factor": true] as [String: Any]], headDim: 8)) {
+            XCTAssertEqual(($0 as? RotaryConfigurationError)?.description, "rope_scaling.factor must be a number, found true")
+        }
         // The designated initializer names the same keys.
         XCTAssertThrowsError(try RotaryEmbedding(kind: .linear(factor: .infinity), headDim: 8, theta: 10000)) {
             XCTAssertEqual(($0 as? RotaryConfigurationError)?.description, "factor must be a positive number within fp32's range, found inf")
