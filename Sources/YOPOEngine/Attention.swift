@@ -60,9 +60,10 @@ struct AttentionProblem {
 public let attentionQueryBlock = 64
 
 extension TextDecoder {
-    /// Runs `problem` (heads in parallel, each writing its own columns). Returns the attention FLOPs
-    /// of each query row summed over heads: 2 · 2 · head_dim per key scored (QKᵀ and PV).
-    func attend(_ problem: AttentionProblem) -> [Int] {
+    /// Runs `problem` (heads in parallel, each writing its own columns) and adds its FLOPs to `cost`
+    /// for the layer rows `rows` of its query rows: 2 · 2 · head_dim per key a row scored, per head
+    /// (QKᵀ and PV).
+    func attend(_ problem: AttentionProblem, rows: [Int], _ cost: Cost) {
         let hd = spec.headDim, group = spec.groupSize
         let m = problem.rows, slots = problem.heads.count
         let scale = 1 / Float(hd).squareRoot()
@@ -186,6 +187,6 @@ extension TextDecoder {
         }
         var perRow = [Int](repeating: 0, count: m)
         for s in 0..<slots { for j in 0..<m { perRow[j] += rowFLOPs[s * m + j] } }
-        return perRow
+        cost.add(perRow, rows: rows)
     }
 }

@@ -480,6 +480,8 @@ public final class LLaVAModel: VisionLanguageModel {
         }
         decoder = try TextDecoder(llama: configuration.text, weights: weights, layout: textLayout)
         try configuration.checkImageToken()
+        // Nothing stored may be dropped silently (biases of a layout read as bias-free, …).
+        try weights.requireAllTaken()
     }
 
     public var imageTokenIndex: Int { configuration.imageTokenIndex }

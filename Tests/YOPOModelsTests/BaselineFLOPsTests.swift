@@ -23,7 +23,7 @@ final class BaselineFLOPsTests: XCTestCase {
     let steps = 3
 
     func setUpModel() throws -> (FLOPsModel, PromptLayout) {
-        let model = try LLaVAModel(directory: Fixtures.models("llava-hf-tiny"))
+        let model = try loadModel("llava-hf-tiny")
         let dims = try ModelDimensions(model.configuration, name: "llava-hf-tiny")
         let (golden, _) = try GoldenCase.load("hf_chelsea")
         let layout = PromptLayout(

@@ -15,7 +15,7 @@ final class DecodeStepTests: XCTestCase {
         _ caseName: String, execution: (LLaVAModel) throws -> DecoderExecution, warmup: Int = 2, steps: Int = 4
     ) throws -> (allocations: Int, tokens: [Int], model: LLaVAModel) {
         let (golden, tensors) = try GoldenCase.load(caseName)
-        let model = try LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+        let model = try loadModel(golden.checkpoint)
         let pixels = try GoldenCase.load("hf_chelsea").1.load("pixel_values")
         let exec = try execution(model)
         let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)

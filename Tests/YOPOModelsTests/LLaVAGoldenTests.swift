@@ -52,8 +52,7 @@ extension XCTestCase {
     /// Runs vision → projector → prefill → 20 greedy steps with the KV cache and compares each stage.
     func check(_ caseName: String, tolerance: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
         let (golden, tensors) = try GoldenCase.load(caseName)
-        let tower = golden.vision_tower.map { Fixtures.models($0) }
-        let model = try LLaVAModel(directory: Fixtures.models(golden.checkpoint), visionTower: tower)
+        let model = try loadModel(golden.checkpoint, visionTower: golden.vision_tower)
 
         // Cases without stored pixels take them from the image pipeline (bit-exact with transformers,
         // checked by YOPOImageTests).
@@ -107,6 +106,8 @@ final class LLaVAGoldenTests: XCTestCase {
     func testOriginalLayoutAstronaut() throws { try check("orig_astronaut") }
     func testFloat16Checkpoint() throws { try check("hf_f16_chelsea") }
     func testBFloat16Checkpoint() throws { try check("hf_bf16_chelsea") }
+    /// The test-only second family (Qwen2 LLM, fused qkv / gate_up, q/k/v biases): same stages, same tolerances.
+    func testFusedQKVFamilyChelsea() throws { try check("fused_chelsea") }
 }
 
 /// Half-precision checkpoints computed in fp32 against the fp32 model they were rounded from.
@@ -114,7 +115,7 @@ final class LLaVAGoldenTests: XCTestCase {
 /// max-abs of the fp32 checkpoint's; the reference measured 0.030 and 0.176 on this fixture.
 final class HalfPrecisionAgreementTests: XCTestCase {
     func logits(_ checkpoint: String, golden: GoldenCase, pixels: Tensor) throws -> Tensor {
-        let model = try LLaVAModel(directory: Fixtures.models(checkpoint))
+        let model = try loadModel(checkpoint)
         let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
         let embeddings = try model.inputEmbeddings(ids: ids, images: [model.imageFeatures(pixels)])
         return model.decoder.forward(embeddings, cache: model.decoder.makeCache())
@@ -152,7 +153,7 @@ final class KernelPathGoldenTests: XCTestCase {
     func testBFloat16ComputeAgreesWithFP32Compute() throws {
         guard MatMul.bf16Available else { throw XCTSkip("oneDNN with native bf16 is not available here") }
         let (golden, tensors) = try GoldenCase.load("hf_bf16_chelsea")
-        let model = try LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+        let model = try loadModel(golden.checkpoint)
         let pixels = try GoldenCase.load("hf_chelsea").1.load("pixel_values")  // same photo, stored pixels
         let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
         let logits = try ExecutionContext(precision: .bf16).run {
