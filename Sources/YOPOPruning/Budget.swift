@@ -134,23 +134,6 @@ public struct BudgetSolution: Sendable, Equatable {
     public func choice(_ method: BudgetMethod) -> BudgetChoice? { choices.first { $0.method == method } }
 }
 
-extension FLOPsModel {
-    /// Counts a pruning spec under a published convention (`yopo`, `fastv`, `pdrop`, `sparsevlm`):
-    /// `none` is the dense count, a YOPO spec or preset is resolved against this model (official masks
-    /// loaded, "actual-mask" profile), a baseline is counted by its schedule.
-    /// Throws `PruningSpecError` when the spec does not fit the model, `FLOPsError.unsupported` for
-    /// `full` and for YOPO under `fastv` / `sparsevlm` (they count tokens, not heads or windows).
-    public func count(_ convention: FLOPsConvention, spec: PruningSpec, layout: PromptLayout) throws -> ConventionFLOPs {
-        switch spec {
-        case .none: return try count(convention, .dense, layout: layout)
-        case .baseline(let b): return try count(convention, b.method, layout: layout)
-        case .yopo, .preset:
-            let plan = try spec.resolve(for: dimensions.decoderShape)!
-            return try count(convention, .yopo(YOPOCostProfile(plan: plan)), layout: layout)
-        }
-    }
-}
-
 /// Picks each method's setting for a FLOPs target (see the file header for what is searched).
 public struct BudgetSolver: Sendable {
     public let model: FLOPsModel

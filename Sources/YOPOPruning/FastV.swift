@@ -1,6 +1,51 @@
 import Foundation
 import YOPOCore
 
+/// FastV (BASELINES.md §1): after layer K keep all text and `n − R·n` image tokens.
+public struct FastVSettings: Sendable, Equatable {
+    /// K, the filtering layer (1-based): layers `0..<K` see every token. 0 = prune before layer 0.
+    public var k: Int
+    /// R, the fraction of image tokens removed (FastV Eq. 5; n̂ = n − R·n may be fractional, as in its table).
+    public var removalRatio: Double?
+    /// Image tokens kept after layer K (instead of R).
+    public var keep: Int?
+
+    /// FastV's default K = 2, R = 50%.
+    public init(k: Int = 2, removalRatio: Double = 0.5) {
+        self.k = k
+        self.removalRatio = removalRatio
+        self.keep = nil
+    }
+
+    /// Keep `keep` image tokens after layer K (166 / 98 / 30 = 192 / 128 / 64 equivalent tokens for K = 2).
+    public init(k: Int, keep: Int) {
+        self.k = k
+        self.removalRatio = nil
+        self.keep = keep
+    }
+
+    /// Image tokens each decoder layer processes, for n image tokens and L layers.
+    /// Throws `FLOPsError.invalidSettings` when K, R or the kept count is out of range.
+    public func imageTokens(perLayer layers: Int, imageTokens n: Int) throws -> [Double] {
+        guard k >= 0 && k <= layers else { throw FLOPsError.invalidSettings("fastv k=\(k) is outside [0, \(layers)]") }
+        let after: Double
+        if let keep {
+            guard keep >= 0 && keep <= n else { throw FLOPsError.invalidSettings("fastv keep=\(keep) is outside [0, \(n)]") }
+            after = Double(keep)
+        } else {
+            let r = removalRatio ?? 0.5
+            guard r >= 0 && r <= 1 else { throw FLOPsError.invalidSettings("fastv r=\(r) is outside [0, 1]") }
+            after = Double(n) - r * Double(n)
+        }
+        return (0..<layers).map { $0 < k ? Double(n) : after }
+    }
+
+    public var description: String {
+        if let keep { return "fastv:k=\(k),keep=\(keep)" }
+        return "fastv:k=\(k),r=\(formatRatio(removalRatio ?? 0.5))"
+    }
+}
+
 /// FastV ("An Image is Worth 1/2 Tokens After Layer 2", BASELINES.md §1), as its HF LLaVA port
 /// runs it: layers `0..<K` see every token; layer K−1's attention of the last prompt row, averaged
 /// over heads, ranks the image tokens; layers `K...` run on all text and the top `round(n·(1−R))`

@@ -43,25 +43,6 @@ func oneLine(_ s: String) -> String {
     return String(out)
 }
 
-/// The shape facts a spec is resolved against (a decoder's `num_hidden_layers`,
-/// `num_attention_heads`, `intermediate_size`).
-public struct DecoderShape: Sendable, Equatable, Codable {
-    public var numHiddenLayers: Int
-    public var numAttentionHeads: Int
-    public var intermediateSize: Int
-
-    public init(numHiddenLayers: Int, numAttentionHeads: Int, intermediateSize: Int) {
-        self.numHiddenLayers = numHiddenLayers
-        self.numAttentionHeads = numAttentionHeads
-        self.intermediateSize = intermediateSize
-    }
-
-    /// LLaVA-1.5-7B (Vicuna-7B): 32 layers, 32 heads, FFN 11008.
-    public static let llava15_7B = DecoderShape(numHiddenLayers: 32, numAttentionHeads: 32, intermediateSize: 11008)
-    /// LLaVA-1.5-13B (Vicuna-13B): 40 layers, 40 heads, FFN 13824.
-    public static let llava15_13B = DecoderShape(numHiddenLayers: 40, numAttentionHeads: 40, intermediateSize: 13824)
-}
-
 /// A pruning request as the user writes it, before it meets a model:
 /// `none` · `yopo:window=5,layers=16,heads=PATH.npy,ffn=2` (any subset; `heads-keep=N` instead of a
 /// file picks the official mask keeping about N heads per layer) · presets `yopo-25`, `yopo-12` ·
@@ -175,6 +156,36 @@ public enum PruningSpec: Sendable, Equatable {
         case .none, .baseline: return nil
         case .yopo(let s): return try s.resolve(for: shape)
         case .preset(let name): return try YOPOSpec.preset(name, for: shape).resolve(for: shape)
+        }
+    }
+}
+
+/// A token-pruning baseline as written on the command line:
+/// `fastv:k=2,r=0.5` · `fastv:k=2,keep=166` · `pdrop:layers=8/16/24,ratio=0.5` · `sparsevlm:tokens=192` ·
+/// `sparsevlm:layers=2/6/15,keep=300/200/110`. A bare `fastv`, `pdrop` or `sparsevlm` takes the papers'
+/// defaults (K 2 R 0.5; [8, 16, 24] λ 0.5; 192). Counted under the published conventions
+/// (`FLOPsModel.count`) and, as the engine executes them, under `full` (`FLOPsModel.full(_:baseline:)`).
+public enum BaselineSpec: Sendable, Equatable, CustomStringConvertible {
+    case fastV(FastVSettings)
+    case pyramidDrop(PyramidDropSettings)
+    case sparseVLM(SparseVLMSettings)
+
+    // `parse(_:)`, the textual form, is in PruningSpec.swift with the rest of the spec grammar.
+
+    public var description: String {
+        switch self {
+        case .fastV(let s): return s.description
+        case .pyramidDrop(let s): return s.description
+        case .sparseVLM(let s): return s.description
+        }
+    }
+
+    /// The method to count.
+    public var method: FLOPsMethod {
+        switch self {
+        case .fastV(let s): return .fastV(s)
+        case .pyramidDrop(let s): return .pyramidDrop(s)
+        case .sparseVLM(let s): return .sparseVLM(s)
         }
     }
 }

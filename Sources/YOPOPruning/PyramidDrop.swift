@@ -1,6 +1,62 @@
 import Foundation
 import YOPOCore
 
+/// PyramidDrop (BASELINES.md §2): after each boundary layer keep `ratio` of the remaining image tokens.
+public struct PyramidDropSettings: Sendable, Equatable {
+    /// Boundaries, 1-based "after layer b" (= the 0-based layer where the next stage starts): [8, 16, 24].
+    public var layers: [Int]
+    /// λ, the fraction kept at each boundary (0.5: 576 → 288 → 144 → 72).
+    public var ratio: Double
+    /// Explicit image tokens kept after each boundary (instead of λ), e.g. [288, 144, 72].
+    public var keep: [Int]?
+
+    public init(layers: [Int] = [8, 16, 24], ratio: Double = 0.5) {
+        self.layers = layers
+        self.ratio = ratio
+        self.keep = nil
+    }
+
+    /// Keep `keep[i]` image tokens after boundary i (one count per boundary).
+    public init(layers: [Int], keep: [Int]) {
+        self.layers = layers
+        self.ratio = 1
+        self.keep = keep
+    }
+
+    /// Image tokens kept after boundary `stage` (0-based) out of the original `n`:
+    /// `keep[stage]`, else `int(n · λ^(stage+1))` (the code's `int()`).
+    public func keptCount(imageTokens n: Int, boundary stage: Int) -> Int {
+        if let keep { return keep[stage] }
+        return Int((Double(n) * pow(ratio, Double(stage + 1))).rounded(.down))
+    }
+
+    /// Image tokens each decoder layer processes: stage i keeps `int(n · λ^i)` (the code's `int()`).
+    /// Throws `FLOPsError.invalidSettings` for unordered or out-of-range boundaries or λ outside (0, 1].
+    public func imageTokens(perLayer count: Int, imageTokens n: Int) throws -> [Double] {
+        guard !layers.isEmpty, zip(layers, layers.dropFirst()).allSatisfy({ $0 < $1 }),
+            let first = layers.first, let last = layers.last, first >= 1, last <= count
+        else {
+            throw FLOPsError.invalidSettings("pdrop layers \(layers) must increase within [1, \(count)]")
+        }
+        guard ratio > 0 && ratio <= 1 else { throw FLOPsError.invalidSettings("pdrop ratio \(ratio) is outside (0, 1]") }
+        if let keep {
+            guard keep.count == layers.count, keep.allSatisfy({ $0 >= 0 }) else {
+                throw FLOPsError.invalidSettings("pdrop keep \(keep) needs one count ≥ 0 per boundary \(layers)")
+            }
+        }
+        // Each stage keeps from the tokens still present.
+        var perStage = [Double(n)]
+        for stage in 0..<layers.count { perStage.append(min(perStage.last!, Double(keptCount(imageTokens: n, boundary: stage)))) }
+        return (0..<count).map { l in perStage[layers.filter { $0 <= l }.count] }
+    }
+
+    public var description: String {
+        let boundaries = "pdrop:layers=\(layers.map(String.init).joined(separator: "/"))"
+        if let keep { return boundaries + ",keep=\(keep.map(String.init).joined(separator: "/"))" }
+        return boundaries + ",ratio=\(formatRatio(ratio))"
+    }
+}
+
 /// PyramidDrop (BASELINES.md §2): after 1-based layers `layers` (default 8, 16, 24) keep
 /// `int(n·λ^i)` of the image tokens (576 → 288 → 144 → 72 for λ = 0.5). The ranking at a boundary
 /// recomputes the NEXT layer's attention of the last prompt row over every current row (its

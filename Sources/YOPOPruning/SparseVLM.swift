@@ -1,6 +1,55 @@
 import Foundation
 import YOPOCore
 
+/// SparseVLM (BASELINES.md §3): image tokens kept after each pruning layer (v1.5 fixed schedules).
+/// Recycled cluster tokens are not added (give them in `keep` if wanted).
+public struct SparseVLMSettings: Sendable, Equatable {
+    /// Pruning layers, 0-based, on that layer's output: [2, 6, 15].
+    public var layers: [Int]
+    /// Image tokens kept after each pruning layer.
+    public var keep: [Int]
+
+    public init(layers: [Int], keep: [Int]) {
+        self.layers = layers
+        self.keep = keep
+    }
+
+    /// The v1.5 code's schedule for "Retain N": 192 → [300, 200, 110], 128 → [303, 110, 36],
+    /// 64 → [66, 30, 17], at layers [2, 6, 15]. Throws `FLOPsError.invalidSettings` for other N.
+    public init(tokens: Int) throws {
+        let schedules: [Int: [Int]] = [192: [300, 200, 110], 128: [303, 110, 36], 64: [66, 30, 17]]
+        guard let keep = schedules[tokens] else {
+            throw FLOPsError.invalidSettings("sparsevlm tokens=\(tokens) has no v1.5 schedule (192, 128, 64)")
+        }
+        self.init(layers: [2, 6, 15], keep: keep)
+    }
+
+    /// Image tokens each decoder layer processes (a kept count above the tokens left is clamped).
+    /// Throws `FLOPsError.invalidSettings` for unordered or out-of-range layers or mismatched lists.
+    public func imageTokens(perLayer count: Int, imageTokens n: Int) throws -> [Double] {
+        guard !layers.isEmpty, layers.count == keep.count else {
+            throw FLOPsError.invalidSettings("sparsevlm needs one keep count per layer (layers \(layers), keep \(keep))")
+        }
+        guard zip(layers, layers.dropFirst()).allSatisfy({ $0 < $1 }), let first = layers.first, let last = layers.last,
+            first >= 0, last < count
+        else {
+            throw FLOPsError.invalidSettings("sparsevlm layers \(layers) must increase within [0, \(count - 1)]")
+        }
+        guard keep.allSatisfy({ $0 >= 0 }) else { throw FLOPsError.invalidSettings("sparsevlm keep \(keep) must be ≥ 0") }
+        var result: [Double] = []
+        var current = n
+        for l in 0..<count {
+            result.append(Double(current))
+            if let i = layers.firstIndex(of: l) { current = min(current, keep[i]) }
+        }
+        return result
+    }
+
+    public var description: String {
+        "sparsevlm:layers=\(layers.map(String.init).joined(separator: "/")),keep=\(keep.map(String.init).joined(separator: "/"))"
+    }
+}
+
 /// SparseVLM v1.5 (BASELINES.md §3), text-guided: raters are the text tokens after the image whose
 /// relevance to the image (softmax over text of `H_v·H_qᵀ` from the input embeddings, averaged over
 /// visual rows) is at least the mean. On the output of 0-based layers [2, 6, 15] the image tokens are

@@ -335,3 +335,46 @@ extension YOPOPlan {
                         headMask: headMask.map { Array($0.prefix(count)) }, visualFFNWidth: visualFFNWidth, shape: sliced)
     }
 }
+
+/// YOPO's pruning in the terms the published conventions count (METHOD.md §5.2):
+/// `Σ_{l<K} [ (h_l/H)·(8·n·d² + 4·n·k·d) + 6·n·d·F ]` FLOPs.
+public struct YOPOCostProfile: Sendable, Equatable {
+    /// Window side w (nil = full visual attention).
+    public var window: Int?
+    /// K: layers `0..<K` keep visual computation.
+    public var keptLayers: Int
+    /// h_l: heads doing visual work in each decoder layer (length L; fractional for a nominal count).
+    /// Entries of layers ≥ K are ignored.
+    public var keptHeads: [Double]
+    /// F: FFN channels visual rows use (`int(I / r)`).
+    public var visualFFNWidth: Int
+
+    public init(window: Int?, keptLayers: Int, keptHeads: [Double], visualFFNWidth: Int) {
+        self.window = window
+        self.keptLayers = keptLayers
+        self.keptHeads = keptHeads
+        self.visualFFNWidth = visualFFNWidth
+    }
+
+    /// The "actual-mask" profile of a resolved plan: h_l = heads its mask keeps in layer l.
+    public init(plan: YOPOPlan) {
+        let H = plan.shape.numAttentionHeads
+        self.init(
+            window: plan.window, keptLayers: plan.keptLayers,
+            keptHeads: (0..<plan.shape.numHiddenLayers).map { l in
+                Double((0..<H).filter { plan.headKept(layer: l, head: $0) }.count)
+            },
+            visualFFNWidth: plan.visualFFNWidth)
+    }
+
+    /// The "nominal" profile (METHOD.md §5.4): `headsPerLayer` heads in every layer (e.g. 16, the
+    /// `headcut` of `headmask_7b_16`), F = int(I / ffnRatio).
+    public static func nominal(
+        _ dimensions: ModelDimensions, window: Int?, keptLayers: Int, headsPerLayer: Double, ffnRatio: Double = 1
+    ) -> YOPOCostProfile {
+        YOPOCostProfile(
+            window: window, keptLayers: keptLayers,
+            keptHeads: Array(repeating: headsPerLayer, count: dimensions.text.numHiddenLayers),
+            visualFFNWidth: Int(Double(dimensions.text.intermediateSize) / ffnRatio))
+    }
+}
