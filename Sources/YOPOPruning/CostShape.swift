@@ -13,7 +13,7 @@ public enum FLOPsError: Error, CustomStringConvertible, Equatable {
     case invalidDimensions(String)
     /// A prompt layout the count cannot use (negative token counts, an empty prompt, a grid mismatch).
     case invalidLayout(String)
-    /// Baseline hyper-parameters out of range.
+    /// Settings the model cannot count: cost parameters out of range, a per-layer plan for another decoder.
     case invalidSettings(String)
     /// A combination this model does not count (a YOPO plan under the FastV convention, a skip-mode
     /// plan or a baseline under `full` over several images, …).
@@ -23,7 +23,7 @@ public enum FLOPsError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .invalidDimensions(let s): return "invalid model dimensions: \(s)"
         case .invalidLayout(let s): return "invalid prompt layout: \(s)"
-        case .invalidSettings(let s): return "invalid baseline settings: \(s)"
+        case .invalidSettings(let s): return "invalid settings: \(s)"
         case .unsupported(let s): return "not supported: \(s)"
         }
     }

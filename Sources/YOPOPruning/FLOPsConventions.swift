@@ -109,8 +109,9 @@ extension FLOPsModel {
     /// Tokens: n = the layout's visual tokens; s = text before the first image; text = the rest
     /// (decode steps are not counted by any of them).
     /// Throws `FLOPsError.unsupported` for `full` (use `full(_:plan:mode:)`) and for a YOPO profile
-    /// under `fastv`/`sparsevlm` (they count tokens, not heads); `FLOPsError.invalidSettings` /
-    /// `.invalidLayout` for out-of-range inputs.
+    /// under `fastv`/`sparsevlm` (they count tokens, not heads); `PruningSpecError` for baseline
+    /// settings that do not fit the decoder (the pruners' own check, `BaselineSpec.validate(layers:)`);
+    /// `FLOPsError.invalidSettings` for an out-of-range YOPO profile, `.invalidLayout` for a bad layout.
     public func count(_ convention: FLOPsConvention, _ method: FLOPsMethod = .dense, layout: PromptLayout) throws -> ConventionFLOPs {
         guard convention != .full else {
             throw FLOPsError.unsupported("the full convention is an exact integer count; use full(_:plan:mode:)")

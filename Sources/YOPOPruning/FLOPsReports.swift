@@ -289,7 +289,7 @@ extension FLOPsModel {
     /// under `full` (skip mode; whole run and the decoder's prefill stage alone), for each grid.
     /// Throws `PruningSpecError` when the presets do not fit this model (they need LLaVA-1.5 7B or 13B).
     public func scalingTable(grids: [VisualGrid]? = nil, systemTokens: Int, textTokens: Int) throws -> String {
-        let presets = try ["yopo-25", "yopo-12"].map { try PruningSpec(parsing: $0).resolve(for: dimensions.decoderShape)! }
+        let presets = try YOPOSpec.presetNames.map { try PruningSpec.preset($0).resolve(for: dimensions.decoderShape)! }
         func t(_ x: Double) -> String { fixed(x / 1e12, 2) + " T" }
         func pct(_ x: Double, _ dense: Double) -> String { "\(t(x)) (\(fixed(100 * x / dense, 1))%)" }
         var lines = [

@@ -378,7 +378,8 @@ public struct FLOPsModel: Sendable {
 // MARK: - `full` for the token-pruning baselines
 
 /// What the engine's prefill does to the rows of a one-image prompt under a token-pruning baseline,
-/// as counts (docs/FLOPS.md "Token-pruning baselines").
+/// as counts (docs/FLOPS.md "Token-pruning baselines"). Filled layer by layer by each method's
+/// `countRows` rule (in its own file).
 struct BaselineRows {
     /// Image rows (kept image tokens and recycled tokens) each decoder layer processes.
     var visual: [Int]
@@ -386,6 +387,8 @@ struct BaselineRows {
     /// but recycling some after a non-empty prefix puts the recycled rows at the front, outside the
     /// image's positions), so no attention block is extended over them.
     var visualFirst: [Bool]
+    /// Set by a rule once the image rows go first (`visualFirst` of the later layers).
+    var recycledFirst = false
     /// PyramidDrop: boundary layer → rows its ranking covers (every current row).
     var ranking: [Int: Int] = [:]
     /// FastV: ranking layer → image rows dropped inside it, after its attention (no o_proj, no FFN).
@@ -396,13 +399,23 @@ struct BaselineRows {
     var rater: (rows: Int, columns: Int)?
 }
 
+/// The one-image prompt a baseline's counting rule sees.
+struct BaselinePrompt {
+    /// Text rows before the image.
+    var system: Int
+    /// Text rows after the image.
+    var text: Int
+    /// The image's rows before any pruning (n).
+    var imageTokens: Int
+}
+
 extension FLOPsModel {
     /// The engine's exact executed FLOPs (docs/FLOPS.md "Token-pruning baselines") when `baseline`
     /// drops visual rows between decoder layers: prefill (vision, projector, the decoder layers on the
     /// rows each one keeps, the baseline's selection work, LM head) and each decode step (one text row
     /// against the rows each layer stored). Keyed exactly like the engine's `FLOPCounter`.
-    /// Throws `FLOPsError.invalidSettings` when the baseline does not fit this model (as the engine's
-    /// pruner refuses it), `.unsupported` for more than one image, `.invalidLayout` for bad counts.
+    /// Throws `PruningSpecError` when the baseline does not fit this model (the engine's pruner's own
+    /// check and message), `FLOPsError.unsupported` for more than one image, `.invalidLayout` for bad counts.
     public func full(_ layout: PromptLayout, baseline: BaselineSpec) throws -> FullFLOPs {
         let rows = try baselineRows(layout, baseline)
         let t = dimensions.text, d = t.hiddenSize, hd = t.headDim, H = t.numAttentionHeads
@@ -462,52 +475,26 @@ extension FLOPsModel {
     }
 
     /// Follows the engine's pruner on counts alone: which rows each layer processes and what selection
-    /// work is done where.
+    /// work is done where (each method's `countRows`).
     func baselineRows(_ layout: PromptLayout, _ baseline: BaselineSpec) throws -> BaselineRows {
         _ = try skipPlan(layout, plan: nil, mode: .skip)  // validates the layout and the 64-bit bound
         let L = dimensions.text.numHiddenLayers
-        let pruner: TokenPruner
-        do {
-            pruner = try baseline.makePruner(layers: L)
-        } catch {
-            throw FLOPsError.invalidSettings("\(baseline) for a \(L)-layer decoder: \(error)")
-        }
+        try baseline.validate(layers: L)  // the pruners' own check, with their messages
         guard layout.imageCount <= 1 else {
             throw FLOPsError.unsupported("baseline counts under full cover one image per prompt (this layout has \(layout.imageCount))")
         }
-        let s = layout.systemTokens, text = layout.textTokens
         let n = layout.imageCount == 1 ? layout.visualTokensPerImage(dimensions) : 0
+        let prompt = BaselinePrompt(system: layout.systemTokens, text: layout.textTokens, imageTokens: n)
         var rows = BaselineRows(visual: [], visualFirst: [])
-        var v = n, first = false
-        // SparseVLM's raters are the text rows after the image; without them it never prunes.
-        let sparseVLMPrunes = n > 0 && text > 0
-        if case .sparseVLM = baseline, sparseVLMPrunes { rows.rater = (n, text) }
+        var v = n
         for l in 0..<L {
             rows.visual.append(v)
-            rows.visualFirst.append(first && v > 0)
+            rows.visualFirst.append(rows.recycledFirst && v > 0)
             guard n > 0 else { continue }
             switch baseline {
-            case .fastV(let settings):
-                if l == settings.k - 1, let fastV = pruner as? FastV {
-                    let kept = min(v, fastV.keptCount(imageTokens: v))
-                    rows.stopped[l] = v - kept
-                    v = kept
-                }
-            case .pyramidDrop(let settings):
-                if let stage = settings.layers.firstIndex(of: l + 1), let pdrop = pruner as? PyramidDrop {
-                    rows.ranking[l] = s + v + text
-                    v = min(v, max(0, pdrop.keptCount(imageTokens: n, boundary: stage)))
-                }
-            case .sparseVLM(let settings):
-                if sparseVLMPrunes, let stage = settings.layers.firstIndex(of: l) {
-                    let kept = min(settings.keep[stage], v)
-                    let m = SparseVLM.clusteredCount(deleted: v - kept)
-                    let recycled = m >= 2 ? SparseVLM.recycledCount(clustered: m) : 0
-                    if m >= 2 { rows.clustered[l] = m }
-                    // No kept image row to insert after: the recycled rows go first.
-                    if kept == 0 && recycled > 0 && s > 0 { first = true }
-                    v = kept + recycled
-                }
+            case .fastV(let s): s.countRows(layer: l, visual: &v, rows: &rows, prompt: prompt)
+            case .pyramidDrop(let s): s.countRows(layer: l, visual: &v, rows: &rows, prompt: prompt)
+            case .sparseVLM(let s): s.countRows(layer: l, visual: &v, rows: &rows, prompt: prompt)
             }
         }
         return rows

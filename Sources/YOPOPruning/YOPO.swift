@@ -39,12 +39,12 @@ public struct YOPOSpec: Sendable, Equatable {
     /// covers any grid up to 500 × 500.
     public static let maxWindow = 999
 
-    static let fields: [(name: String, allows: String)] = [
-        ("window", "an odd integer in [1, \(maxWindow)]"),
-        ("layers", "an integer from 0 to the model's layer count"),
-        ("heads", "a .npy file of 0/1 or bool entries, shape [layers, heads]"),
-        ("heads-keep", "\(officialHeadsKeep(prefix: "headmask_7b_")) on LLaVA-1.5-7B, \(officialHeadsKeep(prefix: "headmask_13b_")) on LLaVA-1.5-13B"),
-        ("ffn", "a number ≥ 1, at most the model's FFN width"),
+    static let fields = [
+        SpecField("window", "an odd integer in [1, \(maxWindow)]"),
+        SpecField("layers", "an integer from 0 to the model's layer count"),
+        SpecField("heads", "a .npy file of 0/1 or bool entries, shape [layers, heads]"),
+        SpecField("heads-keep", "\(orList(officialHeadsKeep(prefix: "headmask_7b_"))) on LLaVA-1.5-7B, \(orList(officialHeadsKeep(prefix: "headmask_13b_"))) on LLaVA-1.5-13B"),
+        SpecField("ffn", "a number ≥ 1, at most the model's FFN width"),
     ]
     static var fieldNames: [String] { fields.map(\.name) }
 
@@ -62,12 +62,8 @@ public struct YOPOSpec: Sendable, Equatable {
             && a.ffn == b.ffn
     }
 
-    /// Parses the fields after `yopo:`. Throws `PruningSpecError` naming the field and what it allows.
-    init(parsing body: Substring, baseDirectory: String?) throws {
-        guard !body.isEmpty else {
-            throw PruningSpecError.syntax("yopo: needs at least one of window, layers, heads, heads-keep, ffn")
-        }
-        let fields = try SpecFields(method: "yopo", body: body, allowed: Self.fields, spacedValues: ["heads"])
+    /// Reads the fields after `yopo:`. Throws `PruningSpecError` naming the field and what it allows.
+    init(_ fields: SpecFields, baseDirectory: String?) throws {
         window = try fields.integer("window")
         layers = try fields.integer("layers")
         headsKeep = try fields.integer("heads-keep")
@@ -80,16 +76,22 @@ public struct YOPOSpec: Sendable, Equatable {
                 headsPath = (baseDirectory! as NSString).appendingPathComponent(value)
             }
         }
+        try checkFields(fields)
+    }
+
+    /// The bounds that hold on any model; `written` (when parsed) shows values as the user wrote them.
+    func checkFields(_ written: SpecFields? = nil) throws {
+        func fail(_ key: String, _ problem: String) -> PruningSpecError { Self.fields.fail(key, problem) }
         if headsPath != nil && headsKeep != nil {
             throw PruningSpecError.invalidField(field: "heads", reason: "give heads or heads-keep, not both")
         }
         if let window {
-            if window < 1 { throw fields.fail("window", "\(window) is below 1") }
-            if window > Self.maxWindow { throw fields.fail("window", "\(window) is above \(Self.maxWindow)") }
-            if window % 2 == 0 { throw fields.fail("window", "\(window) is even") }
+            if window < 1 { throw fail("window", "\(window) is below 1") }
+            if window > Self.maxWindow { throw fail("window", "\(window) is above \(Self.maxWindow)") }
+            if window % 2 == 0 { throw fail("window", "\(window) is even") }
         }
-        if let headsKeep, headsKeep < 1 { throw fields.fail("heads-keep", "\(headsKeep) is below 1") }
-        if let ffn, !(ffn >= 1) { throw fields.fail("ffn", "\(fields["ffn"]!) is below 1") }
+        if let headsKeep, headsKeep < 1 { throw fail("heads-keep", "\(headsKeep) is below 1") }
+        if let ffn, !(ffn >= 1) { throw fail("ffn", "\(written?["ffn"] ?? formatRatio(ffn)) is below 1") }
     }
 
     public var description: String {
@@ -98,20 +100,27 @@ public struct YOPOSpec: Sendable, Equatable {
         if let layers { parts.append("layers=\(layers)") }
         if let headsPath { parts.append("heads=\(headsPath)") }
         if let headsKeep { parts.append("heads-keep=\(headsKeep)") }
-        if let ffn { parts.append("ffn=\(ffn == ffn.rounded() && abs(ffn) < 1e15 ? String(Int(ffn)) : String(ffn))") }
+        if let ffn { parts.append("ffn=\(formatRatio(ffn))") }
         return "yopo:" + parts.joined(separator: ",")
-    }
-
-    /// The heads-keep values of the official masks whose stem starts with `prefix`: `8, 16 or 24`.
-    static func officialHeadsKeep(prefix: String) -> String {
-        let values = OfficialHeadMaskData.masks.keys.compactMap { $0.hasPrefix(prefix) ? Int($0.dropFirst(prefix.count)) : nil }.sorted()
-        guard let last = values.last else { return "none" }
-        return values.count == 1 ? "\(last)" : values.dropLast().map(String.init).joined(separator: ", ") + " or \(last)"
     }
 
     /// `32 layers × 32 heads`.
     static func shapeText(_ shape: DecoderShape) -> String {
-        "\(shape.numHiddenLayers) layer\(shape.numHiddenLayers == 1 ? "" : "s") × \(shape.numAttentionHeads) head\(shape.numAttentionHeads == 1 ? "" : "s")"
+        shapeText(layers: shape.numHiddenLayers, heads: shape.numAttentionHeads)
+    }
+
+    static func shapeText(layers: Int, heads: Int) -> String {
+        "\(layers) layer\(layers == 1 ? "" : "s") × \(heads) head\(heads == 1 ? "" : "s")"
+    }
+
+    /// The heads-keep values of the official masks whose stem starts with `prefix`, ascending.
+    static func officialHeadsKeep(prefix: String) -> [Int] {
+        OfficialHeadMaskData.masks.keys.compactMap { $0.hasPrefix(prefix) ? Int($0.dropFirst(prefix.count)) : nil }.sorted()
+    }
+
+    /// K of a preset on an L-layer decoder: L/2 for `yopo-25`, L/4 for `yopo-12` (rounded up).
+    static func presetKeptLayers(_ name: String, layers: Int) -> Int {
+        max(0, name == "yopo-25" ? (layers + 1) / 2 : (layers + 3) / 4)
     }
 
     /// The presets, built from the official head masks (METHOD.md §5.4, best reconstruction; the
@@ -122,20 +131,17 @@ public struct YOPOSpec: Sendable, Equatable {
     /// the fields (window, layers, ffn) that work on any model.
     public static func preset(_ name: String, for shape: DecoderShape) throws -> YOPOSpec {
         guard presets.contains(name) else { throw PruningSpecError.syntax("unknown preset \(name) (\(presetNames.joined(separator: ", ")))") }
-        let base: (mask: String, half: Int, quarter: Int)
+        let L = shape.numHiddenLayers
+        let mask: String
         switch (shape.numHiddenLayers, shape.numAttentionHeads) {
-        case (32, 32): base = ("headmask_7b_16", 16, 8)
-        case (40, 40): base = ("headmask_13b_20", 20, 10)
+        case (32, 32): mask = "headmask_7b_16"
+        case (40, 40): mask = "headmask_13b_20"
         default:
-            let L = shape.numHiddenLayers
-            let k = name == "yopo-25" ? (L + 1) / 2 : (L + 3) / 4
             throw PruningSpecError.doesNotFit(
                 spec: name,
-                reason: "the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads), and this model has \(shapeText(shape)); the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=\(max(0, k)),ffn=2")
+                reason: "the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads), and this model has \(shapeText(shape)); the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=\(presetKeptLayers(name, layers: L)),ffn=2")
         }
-        var spec = YOPOSpec(window: 5, headsPath: "official:" + base.mask, ffn: 2)
-        spec.layers = name == "yopo-25" ? base.half : base.quarter
-        return spec
+        return YOPOSpec(window: 5, layers: presetKeptLayers(name, layers: L), headsPath: "official:" + mask, ffn: 2)
     }
 
     /// Loads masks and checks every field against the decoder shape.
@@ -143,6 +149,7 @@ public struct YOPOSpec: Sendable, Equatable {
     /// not a regular file, too large, not a .npy, not [L, H] or with an entry other than 0/1; a
     /// heads-keep without an official mask for this shape; an ffn leaving no channel.
     public func resolve(for shape: DecoderShape) throws -> YOPOPlan {
+        try checkFields()
         let L = shape.numHiddenLayers, H = shape.numAttentionHeads
         if let layers, layers < 0 || layers > L {
             throw PruningSpecError.invalidField(field: "layers", reason: "\(layers) is outside [0, \(L)] (this model has \(L) layers)")
@@ -164,12 +171,12 @@ public struct YOPOSpec: Sendable, Equatable {
             guard let prefix else {
                 throw PruningSpecError.invalidField(
                     field: "heads-keep",
-                    reason: "official masks exist for LLaVA-1.5-7B (32 layers × 32 heads: heads-keep \(Self.officialHeadsKeep(prefix: "headmask_7b_"))) and LLaVA-1.5-13B (40 layers × 40 heads: \(Self.officialHeadsKeep(prefix: "headmask_13b_"))), and this model has \(Self.shapeText(shape)); give heads=PATH.npy, a [\(L), \(H)] mask, instead")
+                    reason: "official masks exist for LLaVA-1.5-7B (32 layers × 32 heads: heads-keep \(orList(Self.officialHeadsKeep(prefix: "headmask_7b_")))) and LLaVA-1.5-13B (40 layers × 40 heads: \(orList(Self.officialHeadsKeep(prefix: "headmask_13b_")))), and this model has \(Self.shapeText(shape)); give heads=PATH.npy, a [\(L), \(H)] mask, instead")
             }
-            guard OfficialHeadMaskData.masks[prefix + String(headsKeep)] != nil else {
+            guard Self.officialHeadsKeep(prefix: prefix).contains(headsKeep) else {
                 throw PruningSpecError.invalidField(
                     field: "heads-keep",
-                    reason: "no official mask keeps about \(headsKeep) heads per layer of this \(Self.shapeText(shape)) model; allowed: \(Self.officialHeadsKeep(prefix: prefix))")
+                    reason: "no official mask keeps about \(headsKeep) heads per layer of this \(Self.shapeText(shape)) model; allowed: \(orList(Self.officialHeadsKeep(prefix: prefix)))")
             }
             mask = try YOPOSpec.officialMask(prefix + String(headsKeep))
         }
@@ -376,5 +383,38 @@ public struct YOPOCostProfile: Sendable, Equatable {
             window: window, keptLayers: keptLayers,
             keptHeads: Array(repeating: headsPerLayer, count: dimensions.text.numHiddenLayers),
             visualFFNWidth: Int(Double(dimensions.text.intermediateSize) / ffnRatio))
+    }
+}
+
+// MARK: - Budget candidates
+
+extension BudgetSolver {
+    /// heads-keep of the official mask keeping about half the heads, when the shape has official masks.
+    static func halfHeadsOfficialMask(_ shape: DecoderShape) -> Int? {
+        let prefix: String
+        switch (shape.numHiddenLayers, shape.numAttentionHeads) {
+        case (32, 32): prefix = "headmask_7b_"
+        case (40, 40): prefix = "headmask_13b_"
+        default: return nil
+        }
+        let half = Double(shape.numAttentionHeads) / 2
+        return YOPOSpec.officialHeadsKeep(prefix: prefix).min { (abs(Double($0) - half), $0) < (abs(Double($1) - half), $1) }
+    }
+
+    /// YOPO's settings at a budget: w 5, r 2, the official mask keeping about half the heads when the
+    /// decoder shape has official masks, else every head; K = 0…L.
+    func yopoCandidates() throws -> [(spec: PruningSpec, detail: String)] {
+        guard convention == .yopo || convention == .pdrop else {
+            throw BudgetError.unsupported(
+                "YOPO has no count under the \(convention.rawValue) convention (it counts tokens, not heads or windows)")
+        }
+        guard model.dimensions.vision.dropsCLS else {
+            throw BudgetError.unsupported("YOPO needs the visual tokens to be the patch grid (this model keeps CLS)")
+        }
+        let heads = Self.halfHeadsOfficialMask(model.dimensions.decoderShape)
+        let maskNote = heads.map { "official mask heads-keep \($0)" } ?? "no official mask for this shape, all heads"
+        return (0...layers).map { k in
+            (.yopo(YOPOSpec(window: 5, layers: k, headsKeep: heads, ffn: 2)), "w 5, r 2, \(maskNote); K searched 0…\(layers)")
+        }
     }
 }
