@@ -116,14 +116,20 @@ public struct ModelDimensions: Sendable, Equatable, Codable {
 
     /// A label for tables (`llava-1.5-7b`, or the checkpoint directory).
     public var name: String
+    /// The model family (`ModelIdentity.family`): `llava` for both LLaVA layouts.
+    public var family: String
     public var text: Text
     public var vision: Vision
 
-    public init(name: String, text: Text, vision: Vision) {
+    public init(name: String, family: String = ModelIdentity.llavaFamily, text: Text, vision: Vision) {
         self.name = name
+        self.family = family
         self.text = text
         self.vision = vision
     }
+
+    /// Who the model is: family, name and decoder shape.
+    public var identity: ModelIdentity { ModelIdentity(family: family, name: name, shape: decoderShape) }
 
     /// CLIP ViT-L/14-336 as LLaVA-1.5 uses it: dv 1024, Iv 4096, 24 layers of which 23 are computed
     /// (feature layer −2), patch 14, 336 px (24 × 24 = 576 tokens), CLS dropped.
@@ -229,6 +235,38 @@ public struct DecoderShape: Sendable, Equatable, Codable {
     public static let llava15_7B = DecoderShape(numHiddenLayers: 32, numAttentionHeads: 32, intermediateSize: 11008)
     /// LLaVA-1.5-13B (Vicuna-13B): 40 layers, 40 heads, FFN 13824.
     public static let llava15_13B = DecoderShape(numHiddenLayers: 40, numAttentionHeads: 40, intermediateSize: 13824)
+}
+
+// MARK: - Model identity
+
+/// Which model this is beyond its sizes: its family (`llava` for both LLaVA layouts; `qwen2_vl`,
+/// `internvl_chat`, … as the family registry names them), a display name (`llava-1.5-7b`, a
+/// checkpoint directory; for messages) and its decoder's shape. What belongs to trained weights
+/// rather than to sizes (YOPO's presets and official head masks) is chosen by family and shape.
+public struct ModelIdentity: Sendable, Equatable, CustomStringConvertible {
+    public var family: String
+    public var name: String
+    public var shape: DecoderShape
+
+    public init(family: String, name: String = "", shape: DecoderShape) {
+        self.family = family
+        self.name = name
+        self.shape = shape
+    }
+
+    /// The LLaVA family (llava-hf `LlavaForConditionalGeneration` and original `LlavaLlamaForCausalLM`).
+    public static let llavaFamily = "llava"
+
+    /// A LLaVA-family model of `shape`: what a caller that knows only the decoder's shape means
+    /// (every checkpoint yopo loads today is LLaVA).
+    public static func llava(_ shape: DecoderShape, name: String = "") -> ModelIdentity {
+        ModelIdentity(family: llavaFamily, name: name, shape: shape)
+    }
+
+    /// `llava-1.5-7b (llava, 32 layers × 32 heads)`.
+    public var description: String {
+        (name.isEmpty ? "" : name + " ") + "(\(family), \(shape.numHiddenLayers) layers × \(shape.numAttentionHeads) heads)"
+    }
 }
 
 // MARK: - Prompt layout

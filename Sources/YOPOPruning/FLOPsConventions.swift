@@ -193,8 +193,8 @@ extension FLOPsModel {
 
 extension FLOPsModel {
     /// Counts a pruning spec under a published convention (`yopo`, `fastv`, `pdrop`, `sparsevlm`):
-    /// `none` is the dense count, a YOPO spec or preset is resolved against this model (official masks
-    /// loaded, "actual-mask" profile), a baseline is counted by its schedule.
+    /// `none` is the dense count, a YOPO spec or preset is resolved against this model (its identity
+    /// picks official masks; "actual-mask" profile), a baseline is counted by its schedule.
     /// Throws `PruningSpecError` when the spec does not fit the model, `FLOPsError.unsupported` for
     /// `full` and for YOPO under `fastv` / `sparsevlm` (they count tokens, not heads or windows).
     public func count(_ convention: FLOPsConvention, spec: PruningSpec, layout: PromptLayout) throws -> ConventionFLOPs {
@@ -202,7 +202,7 @@ extension FLOPsModel {
         case .none: return try count(convention, .dense, layout: layout)
         case .baseline(let b): return try count(convention, b.method, layout: layout)
         case .yopo, .preset:
-            let plan = try spec.resolve(for: dimensions.decoderShape)!
+            let plan = try spec.resolve(for: dimensions.identity)!
             return try count(convention, .yopo(YOPOCostProfile(plan: plan)), layout: layout)
         }
     }

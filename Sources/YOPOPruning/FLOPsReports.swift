@@ -287,9 +287,9 @@ extension FLOPsModel {
 
     /// A Markdown table: dense vs the `yopo-25` and `yopo-12` presets, under the yopo convention and
     /// under `full` (skip mode; whole run and the decoder's prefill stage alone), for each grid.
-    /// Throws `PruningSpecError` when the presets do not fit this model (they need LLaVA-1.5 7B or 13B).
+    /// Throws `PruningSpecError` when the presets do not fit this model (`OfficialYOPOModel.matching`).
     public func scalingTable(grids: [VisualGrid]? = nil, systemTokens: Int, textTokens: Int) throws -> String {
-        let presets = try YOPOSpec.presetNames.map { try PruningSpec.preset($0).resolve(for: dimensions.decoderShape)! }
+        let presets = try YOPOSpec.presetNames.map { try PruningSpec.preset($0).resolve(for: dimensions.identity)! }
         func t(_ x: Double) -> String { fixed(x / 1e12, 2) + " T" }
         func pct(_ x: Double, _ dense: Double) -> String { "\(t(x)) (\(fixed(100 * x / dense, 1))%)" }
         var lines = [

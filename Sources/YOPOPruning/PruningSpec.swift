@@ -55,7 +55,7 @@ func oneLine(_ s: String) -> String {
 public enum PruningSpec: Sendable, Equatable {
     case none
     case yopo(YOPOSpec)
-    /// A named preset resolved against the model shape (`yopo-25`, `yopo-12`).
+    /// A named preset resolved against the model (`yopo-25`, `yopo-12`).
     case preset(String)
     /// A token-pruning baseline: `fastv:k=2,r=0.5`, `pdrop:layers=8/16/24,ratio=0.5`, `sparsevlm:tokens=192`.
     case baseline(BaselineSpec)
@@ -83,12 +83,13 @@ public enum PruningSpec: Sendable, Equatable {
             Example(method: "none", example: "none", description: "no pruning (the default)"),
             Example(method: "yopo", example: "yopo:window=5,layers=16,heads-keep=16,ffn=2",
                     description: "YOPO, any subset of: window (odd, 1–\(YOPOSpec.maxWindow)), layers (K: layers keeping visual work, 0–L), "
-                        + "heads=PATH.npy (a 0/1 or bool mask [layers, heads]) or heads-keep (official masks: 8/16/24 on 7B, 5/10/20/30 on 13B), "
-                        + "ffn (r ≥ 1: visual rows use I/r FFN channels); window, layers and ffn work on any model"),
+                        + "heads=PATH.npy (a 0/1 or bool mask [layers, heads]) or heads-keep (official masks: "
+                        + OfficialYOPOModel.all.map { "\(slashList($0.headsKeep)) on \($0.name)" }.joined(separator: ", ")
+                        + "), ffn (r ≥ 1: visual rows use I/r FFN channels); window, layers and ffn work on any model"),
             Example(method: "yopo-25", example: "yopo-25",
-                    description: "YOPO preset, about 25% of the visual FLOPs: window 5, layers L/2, the half-heads mask, ffn 2 (LLaVA-1.5-7B and 13B only)"),
+                    description: "YOPO preset, about 25% of the visual FLOPs: window 5, layers L/2, the half-heads mask, ffn 2 (\(OfficialYOPOModel.namesText) only)"),
             Example(method: "yopo-12", example: "yopo-12",
-                    description: "YOPO preset, about 12% of the visual FLOPs: as yopo-25 with layers L/4 (LLaVA-1.5-7B and 13B only)"),
+                    description: "YOPO preset, about 12% of the visual FLOPs: as yopo-25 with layers L/4 (\(OfficialYOPOModel.namesText) only)"),
             Example(method: "fastv", example: "fastv:k=2,r=0.5",
                     description: "FastV: after layer k (1 to L−1, default 2) drop the fraction r (0–1, default 0.5) of image tokens, or keep=N of them"),
             Example(method: "pdrop", example: "pdrop:layers=8/16/24,ratio=0.5",
@@ -148,16 +149,22 @@ public enum PruningSpec: Sendable, Equatable {
         }
     }
 
-    /// Resolves against a model's decoder: loads masks, checks every field against the shape.
+    /// Resolves against a model: loads masks, checks every field against its decoder, picks a preset's
+    /// and `heads-keep`'s official mask by the model's identity (`OfficialYOPOModel.matching`).
     /// Returns nil for `none` and for baselines (see `makePruner`). Throws `PruningSpecError` naming the
-    /// field (or, for a preset of another shape, `.doesNotFit` with the fields to use instead).
-    public func resolve(for shape: DecoderShape) throws -> YOPOPlan? {
+    /// field (or, for a preset no official model fits, `.doesNotFit` naming the models it fits and the
+    /// fields to use instead).
+    public func resolve(for model: ModelIdentity) throws -> YOPOPlan? {
         switch self {
         case .none, .baseline: return nil
-        case .yopo(let s): return try s.resolve(for: shape)
-        case .preset(let name): return try YOPOSpec.preset(name, for: shape).resolve(for: shape)
+        case .yopo(let s): return try s.resolve(for: model)
+        case .preset(let name): return try YOPOSpec.preset(name, for: model).resolve(for: model)
         }
     }
+
+    /// `resolve(for:)` for a model known by its decoder shape only, taken to be of the LLaVA family
+    /// (every checkpoint yopo loads today): on LLaVA shapes it picks what it always picked.
+    public func resolve(for shape: DecoderShape) throws -> YOPOPlan? { try resolve(for: .llava(shape)) }
 }
 
 /// A token-pruning baseline as written on the command line:

@@ -175,7 +175,7 @@ struct FLOPs: OneLineErrorCommand {
         if case .baseline(let b) = spec { baseline = b }
         var plan: YOPOPlan?
         if baseline == nil {
-            plan = try spec.resolve(for: dims.decoderShape)
+            plan = try spec.resolve(for: dims.identity)
             if let window = plan?.window, gridIsGuess {
                 throw ArgumentError(
                     "a window (\(window)) needs the image grid, and \(imageGrid.cells + cls) visual tokens are not a square: give --grid ROWSxCOLUMNS")

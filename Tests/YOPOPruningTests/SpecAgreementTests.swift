@@ -3,7 +3,8 @@ import XCTest
 import YOPOPruning
 
 /// One grammar and one validation per method, whoever reads the spec (`generate`'s pruner and plan,
-/// `flops`' conventions and exact count, `compare`'s budget solver).
+/// `flops`' conventions and exact count, `compare`'s budget solver); presets and official masks keyed
+/// by model identity.
 final class SpecAgreementTests: XCTestCase {
     let b7 = try! FLOPsModel(.llava15_7B)
     let layout = PromptLayout(systemTokens: 35, grid: .square(24), textTokens: 83)
@@ -106,5 +107,77 @@ final class SpecAgreementTests: XCTestCase {
         XCTAssertNil(SparseVLMSettings(layers: [2, 6, 15], keep: [300, 200, 111]).v15Tokens)
         let solution = try BudgetSolver(dimensions: .llava15_7B, layout: layout, convention: .sparsevlm).solve(FLOPsBudget(fraction: 1))
         XCTAssertEqual(solution.choice(.sparsevlm)?.spec, .baseline(.sparseVLM(try SparseVLMSettings(tokens: 192))))
+    }
+
+    // MARK: presets and masks by model identity
+
+    static let qwen2VL7B = ModelIdentity(
+        family: "qwen2_vl", name: "Qwen2-VL-7B", shape: DecoderShape(numHiddenLayers: 28, numAttentionHeads: 28, intermediateSize: 18944))
+
+    /// A preset on a model the official release does not fit fails with one line naming the models it
+    /// fits, instead of silently resolving to nothing.
+    func testPresetOnA28x28ModelNamesTheModelsItFits() {
+        let fits = "the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads)"
+        for (name, layers) in [("yopo-25", 14), ("yopo-12", 7)] {
+            XCTAssertThrowsError(try PruningSpec(parsing: name).resolve(for: Self.qwen2VL7B), name) {
+                XCTAssertEqual($0 as? PruningSpecError, .doesNotFit(
+                    spec: name,
+                    reason: "\(fits), and this model (qwen2_vl family, Qwen2-VL-7B) has 28 layers × 28 heads; the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=\(layers),ffn=2"))
+                XCTAssertFalse("\($0)".contains("\n"))
+            }
+        }
+        // A LLaVA of that shape: the same, without the family.
+        XCTAssertThrowsError(try PruningSpec(parsing: "yopo-25").resolve(for: .llava(Self.qwen2VL7B.shape))) {
+            XCTAssertEqual("\($0)", "prune spec yopo-25 does not fit this model: \(fits), and this model has 28 layers × 28 heads; the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=14,ffn=2")
+        }
+        XCTAssertThrowsError(try PruningSpec(parsing: "yopo:heads-keep=16").resolve(for: Self.qwen2VL7B)) {
+            XCTAssertEqual($0 as? PruningSpecError, .invalidField(
+                field: "heads-keep",
+                reason: "official masks exist for LLaVA-1.5-7B (32 layers × 32 heads: heads-keep 8, 16 or 24) and LLaVA-1.5-13B (40 layers × 40 heads: 5, 10, 20 or 30), and this model (qwen2_vl family, Qwen2-VL-7B) has 28 layers × 28 heads; give heads=PATH.npy, a [28, 28] mask, instead"))
+        }
+        // The fields that work on any model do.
+        XCTAssertEqual(try PruningSpec(parsing: "yopo:window=5,layers=14,ffn=2").resolve(for: Self.qwen2VL7B)?.keptLayers, 14)
+    }
+
+    /// Identity is family and dimensions: a non-LLaVA model of 7B's 32 × 32 gets no LLaVA mask; a LLaVA
+    /// of 32 × 32 of any size (the tiny fixture `llava-hf-tiny-32x32`) gets the 7B ones, by any name.
+    func testIdentityIsFamilyAndDimensions() throws {
+        let shape32 = DecoderShape(numHiddenLayers: 32, numAttentionHeads: 32, intermediateSize: 128)
+        XCTAssertNil(OfficialYOPOModel.matching(ModelIdentity(family: "qwen2_vl", name: "x", shape: .llava15_7B)))
+        XCTAssertThrowsError(try PruningSpec(parsing: "yopo-12").resolve(for: ModelIdentity(family: "qwen2_vl", shape: .llava15_7B))) {
+            XCTAssertTrue("\($0)".contains("and this model (qwen2_vl family) has 32 layers × 32 heads"), "\($0)")
+        }
+        let tiny = ModelIdentity.llava(shape32, name: "llava-hf-tiny-32x32")
+        XCTAssertEqual(OfficialYOPOModel.matching(tiny)?.name, "LLaVA-1.5-7B")
+        XCTAssertEqual(OfficialYOPOModel.matching(.llava(.llava15_13B))?.name, "LLaVA-1.5-13B")
+        let plan = try XCTUnwrap(try PruningSpec(parsing: "yopo-25").resolve(for: tiny))
+        XCTAssertEqual(plan.headMask, try YOPOSpec.officialMask("headmask_7b_16"))
+        XCTAssertEqual([plan.window, plan.keptLayers, plan.visualFFNWidth], [5, 16, 64])
+        XCTAssertEqual(plan.spec.headsPath, "official:headmask_7b_16")
+        XCTAssertEqual(try PruningSpec(parsing: "yopo-12").resolve(for: tiny)?.keptLayers, 8)
+        // Shape-only callers mean LLaVA and get what they always got.
+        XCTAssertEqual(try PruningSpec(parsing: "yopo-25").resolve(for: shape32), plan)
+        XCTAssertEqual(OfficialYOPOModel.all.map(\.halfHeadsKeep), [16, 20])
+        XCTAssertEqual(OfficialYOPOModel.all.map(\.headsKeep), [[8, 16, 24], [5, 10, 20, 30]])
+        XCTAssertEqual(ModelDimensions.llava15_7B.identity, ModelIdentity(family: "llava", name: "llava-1.5-7b", shape: .llava15_7B))
+    }
+
+    /// Everything downstream of the table follows the identity: the budget solver's YOPO mask and the
+    /// scaling table.
+    func testBudgetAndScalingFollowTheIdentity() throws {
+        var qwen = ModelDimensions.llava15_7B
+        qwen.family = "qwen2_vl"
+        qwen.name = "qwen-like"
+        let solver = try BudgetSolver(dimensions: qwen, layout: layout)
+        let choice = try XCTUnwrap(try solver.solve(FLOPsBudget(fraction: 0.25)).choice(.yopo))
+        guard case .yopo(let spec) = choice.spec else { return XCTFail("\(choice.spec)") }
+        XCTAssertNil(spec.headsKeep)
+        XCTAssertTrue(choice.detail.contains("no official mask for this model"), choice.detail)
+        let llava = try XCTUnwrap(try BudgetSolver(dimensions: .llava15_7B, layout: layout).solve(FLOPsBudget(fraction: 0.25)).choice(.yopo))
+        guard case .yopo(let llavaSpec) = llava.spec else { return XCTFail("\(llava.spec)") }
+        XCTAssertEqual(llavaSpec.headsKeep, 16)
+        XCTAssertThrowsError(try FLOPsModel(qwen).scalingTable(systemTokens: 35, textTokens: 83)) {
+            guard case .doesNotFit(spec: "yopo-25", _) = $0 as? PruningSpecError else { return XCTFail("\($0)") }
+        }
     }
 }
