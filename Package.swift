@@ -73,7 +73,7 @@ let package = Package(
         // Test-only: counts heap allocations (interposes glibc's malloc in the test process).
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "YOPOModelsTests",
-                    dependencies: ["YOPOModels", "YOPOEngine", "YOPO", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
+                    dependencies: ["YOPOModels", "YOPOEngine", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOCore"]),
         .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOEngine", "YOPOCore", "TestSupport"]),
     ]

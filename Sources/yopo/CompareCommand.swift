@@ -335,12 +335,10 @@ struct Compare: OneLineErrorCommand {
         }
         var entries = [entry("dense", .none, "dense", "no pruning")]
         var skipped: [Skipped] = []
-        let shape = dims.decoderShape
-        let presetShape = [(32, 32), (40, 40)].contains { $0 == (shape.numHiddenLayers, shape.numAttentionHeads) }
         if let yopoSpec {
-            _ = try yopoSpec.resolve(for: shape)  // a mask that does not fit fails before any run
+            _ = try yopoSpec.resolve(for: dims.identity)  // a mask that does not fit fails before any run
             entries.append(entry("YOPO", yopoSpec, "--yopo", "given"))
-        } else if presetShape {
+        } else if OfficialYOPOModel.matching(dims.identity) != nil {  // the presets fit
             let name = target.fraction >= 0.2 ? "yopo-25" : "yopo-12"
             entries.append(entry("YOPO", .preset(name), "preset", "\(name) for budgets \(name == "yopo-25" ? "≥" : "<") 20%"))
         } else if let c = solution.choice(.yopo) {
@@ -378,7 +376,7 @@ struct Compare: OneLineErrorCommand {
                 switch e.spec {
                 case .none: full = try flopsModel.full(layout).total
                 case .yopo, .preset:
-                    full = try flopsModel.full(layout, plan: e.spec.resolve(for: shape), mode: mode).total
+                    full = try flopsModel.full(layout, plan: e.spec.resolve(for: dims.identity), mode: mode).total
                 case .baseline(let b): full = try flopsModel.full(layout, baseline: b).total
                 }
                 let matches = zip(run.argmax, reference.argmax).filter { $0 == $1 }.count

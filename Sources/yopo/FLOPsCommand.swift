@@ -170,10 +170,12 @@ struct FLOPs: OneLineErrorCommand {
 
         // The method.
         let specText = prune.trimmingCharacters(in: .whitespaces).isEmpty ? "none" : prune.trimmingCharacters(in: .whitespaces)
-        let baseline = try BaselineSpec.parse(specText)
+        let spec = try PruningSpec(parsing: specText)  // the grammar generate and compare read
+        var baseline: BaselineSpec?
+        if case .baseline(let b) = spec { baseline = b }
         var plan: YOPOPlan?
         if baseline == nil {
-            plan = try PruningSpec(parsing: specText).resolve(for: dims.decoderShape)
+            plan = try spec.resolve(for: dims.identity)
             if let window = plan?.window, gridIsGuess {
                 throw ArgumentError(
                     "a window (\(window)) needs the image grid, and \(imageGrid.cells + cls) visual tokens are not a square: give --grid ROWSxCOLUMNS")

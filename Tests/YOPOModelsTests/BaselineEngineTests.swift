@@ -5,7 +5,6 @@ import YOPOFormats
 import YOPOImage
 import YOPOPruning
 @testable import YOPOModels
-import YOPO
 
 /// Token-pruning baselines in the engine: pruning really shortens the rows, decoding through the
 /// KV cache equals recomputing everything with the same decisions.

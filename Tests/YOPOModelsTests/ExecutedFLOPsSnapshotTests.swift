@@ -3,7 +3,6 @@ import XCTest
 import YOPOCore
 import YOPOPruning
 @testable import YOPOModels
-import YOPO
 
 /// Issue 12: the executed FLOPs of every golden plan are the integers the engine counted before
 /// the engine was rebuilt (commit 4c61590), cell by cell (stage × layer × token group). The

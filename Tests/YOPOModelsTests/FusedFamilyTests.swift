@@ -1,6 +1,5 @@
 import Foundation
 import XCTest
-import YOPO
 import YOPOCore
 import YOPOEngine
 import YOPOPruning

@@ -5,7 +5,6 @@ import YOPOFormats
 import YOPOImage
 import YOPOPruning
 @testable import YOPOModels
-import YOPO
 
 /// Runs a golden case's prompt through the decoder with a given execution; returns first logits and greedy ids.
 func runCase(
