@@ -45,8 +45,7 @@ public final class ModelBenchmark {
                 textTokens: Int, planShape: DecoderShape? = nil) {
         self.decoder = decoder
         let c = decoder.spec
-        self.planShape = planShape ?? DecoderShape(
-            numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads, intermediateSize: c.intermediateSize)
+        self.planShape = planShape ?? c.shape
         self.vision = vision
         self.systemTokens = systemTokens
         self.gridRows = gridRows
@@ -62,8 +61,7 @@ public final class ModelBenchmark {
     public func run(spec: PruningSpec, mode: YOPOMode, runs: Int, warmup: Int = 1, decodeTokens: Int) throws -> SpecResult {
         let c = decoder.spec
         let plan = try spec.resolve(for: planShape)?.prefix(layers: c.numHiddenLayers)
-        let shape = DecoderShape(
-            numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads, intermediateSize: c.intermediateSize)
+        let shape = c.shape
         // A fresh pruner per sequence for the token-pruning baselines.
         func execution() throws -> DecoderExecution {
             if let pruner = try spec.makePruner(for: shape) { return .tokenPruning(pruner) }

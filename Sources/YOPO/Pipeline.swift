@@ -442,8 +442,7 @@ public final class LLaVAPipeline {
     /// The decoder shape pruning specs are resolved against.
     public var decoderShape: DecoderShape {
         let c = model.configuration.text
-        return DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
-                            intermediateSize: c.intermediateSize)
+        return c.decoderSpec.shape
     }
 
     /// Runs one request: encode images, prefill, then decode until EOS or `maxTokens`, calling

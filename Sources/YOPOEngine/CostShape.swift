@@ -449,3 +449,22 @@ public struct PromptLayout: Sendable, Equatable {
         return groups
     }
 }
+
+// MARK: - From the engine's decoder description
+
+extension DecoderSpec {
+    /// What a pruning plan is resolved against: layers, heads, FFN width.
+    public var shape: DecoderShape {
+        DecoderShape(numHiddenLayers: numHiddenLayers, numAttentionHeads: numAttentionHeads, intermediateSize: intermediateSize)
+    }
+}
+
+extension ModelDimensions.Text {
+    /// The decoder sizes the FLOPs model reads, from the engine's description.
+    public init(_ spec: DecoderSpec) {
+        self.init(
+            hiddenSize: spec.hiddenSize, numHiddenLayers: spec.numHiddenLayers, numAttentionHeads: spec.numAttentionHeads,
+            numKeyValueHeads: spec.numKeyValueHeads, headDim: spec.headDim, intermediateSize: spec.intermediateSize,
+            vocabSize: spec.vocabSize)
+    }
+}

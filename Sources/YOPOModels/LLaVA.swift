@@ -556,10 +556,7 @@ extension ModelDimensions {
         }
         self.init(
             name: name,
-            text: Text(
-                hiddenSize: c.text.hiddenSize, numHiddenLayers: c.text.numHiddenLayers,
-                numAttentionHeads: c.text.numAttentionHeads, numKeyValueHeads: c.text.numKeyValueHeads,
-                headDim: c.text.headDim, intermediateSize: c.text.intermediateSize, vocabSize: c.text.vocabSize),
+            text: Text(c.text.decoderSpec),
             vision: Vision(
                 hiddenSize: c.vision.hiddenSize, intermediateSize: c.vision.intermediateSize,
                 numHiddenLayers: total, layersComputed: computed, patchSize: c.vision.patchSize,

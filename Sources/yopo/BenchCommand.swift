@@ -154,8 +154,7 @@ struct Bench: OneLineErrorCommand {
             }
             decoder = layers.map { llava.decoder.prefix(layers: $0) } ?? llava.decoder
             let t = llava.configuration.text
-            fullShape = DecoderShape(numHiddenLayers: t.numHiddenLayers, numAttentionHeads: t.numAttentionHeads,
-                                     intermediateSize: t.intermediateSize)
+            fullShape = t.decoderSpec.shape
             vision = noVision ? nil : llava.visionTower
             name = (model as NSString).lastPathComponent
             // The weights are in memory now; what the run adds on top of them.
@@ -167,8 +166,7 @@ struct Bench: OneLineErrorCommand {
                                hint: Self.fewerTokens)
         } else {
             var config = try Bench.dimensions(arch)
-            fullShape = DecoderShape(numHiddenLayers: config.numHiddenLayers, numAttentionHeads: config.numAttentionHeads,
-                                     intermediateSize: config.intermediateSize)
+            fullShape = config.decoderSpec.shape
             if let layers {
                 guard layers <= config.numHiddenLayers else {
                     throw ArgumentError("--layers \(layers) exceeds \(arch)'s \(config.numHiddenLayers)")

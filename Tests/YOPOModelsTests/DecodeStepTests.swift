@@ -53,8 +53,7 @@ final class DecodeStepTests: XCTestCase {
         let plan = { (model: LLaVAModel) throws -> YOPOPlan in
             let c = model.configuration.text
             return try XCTUnwrap(PruningSpec(parsing: "yopo:window=3,layers=2,ffn=2").resolve(
-                for: DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
-                                  intermediateSize: c.intermediateSize)))
+                for: c.decoderSpec.shape))
         }
         let executions: [(String, (LLaVAModel) throws -> DecoderExecution)] = [
             ("dense", { _ in .dense }),

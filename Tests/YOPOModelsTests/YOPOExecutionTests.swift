@@ -43,8 +43,7 @@ final class YOPOExecutionTests: XCTestCase {
     func plan(_ spec: String, _ model: LLaVAModel) throws -> YOPOPlan {
         let c = model.configuration.text
         return try XCTUnwrap(PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(
-            for: DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
-                              intermediateSize: c.intermediateSize)))
+            for: c.decoderSpec.shape))
     }
 
     /// A plan that prunes nothing (K = L) gives the dense numbers in both modes.
@@ -133,8 +132,7 @@ final class YOPOGoldenTests: XCTestCase {
             let model = try models[golden.checkpoint] ?? loadModel(golden.checkpoint)
             models[golden.checkpoint] = model
             let c = model.configuration.text
-            let shape = DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
-                                     intermediateSize: c.intermediateSize)
+            let shape = c.decoderSpec.shape
             let plan = try PruningSpec(parsing: golden.plan, baseDirectory: Fixtures.root.path).resolve(for: shape)
             let mode = try XCTUnwrap(YOPOMode(rawValue: golden.mode == "none" ? "skip" : golden.mode))
             let execution = DecoderExecution(plan: plan, mode: mode)
@@ -162,8 +160,7 @@ final class YOPOCacheTests: XCTestCase {
     func plan(_ spec: String, _ model: LLaVAModel) throws -> YOPOPlan {
         let c = model.configuration.text
         return try XCTUnwrap(PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(
-            for: DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
-                              intermediateSize: c.intermediateSize)))
+            for: c.decoderSpec.shape))
     }
 
     let allPlan = "yopo:window=3,layers=2,heads=models/golden/headmask_tiny_3x4.npy,ffn=4"
