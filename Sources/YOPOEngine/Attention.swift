@@ -54,6 +54,9 @@ struct AttentionProblem {
     /// After softmax (and capture), the keys of the first segment to zero for head `h` (the official
     /// release's post-softmax visual mask, no renormalisation).
     var zeroAfterSoftmax: ((Int) -> [Range<Int>])?
+    /// Only the probabilities are wanted (a hook's ranking): no values are read, `context` is not
+    /// written, and a key costs 2 · head_dim (QKᵀ only).
+    var scoresOnly = false
 }
 
 /// Rows per attention block (docs/FLOPS.md): a block's rows share one score product.
@@ -126,7 +129,11 @@ extension TextDecoder {
                                 for range in zero {
                                     for c in range where c < total { row[c] = 0 }
                                 }
-                                rowFLOPs[s * m + j0 + i] = 2 * total * hd * 2
+                                rowFLOPs[s * m + j0 + i] = 2 * total * hd * (problem.scoresOnly ? 1 : 2)
+                            }
+                            if problem.scoresOnly {
+                                j0 += b
+                                continue
                             }
                             offset = 0
                             for (i, segment) in segments.enumerated() where extents[i] > 0 {
