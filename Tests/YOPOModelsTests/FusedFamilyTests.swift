@@ -27,6 +27,8 @@ final class FusedFamilyTests: XCTestCase {
         XCTAssertEqual(l.qBias?.shape, [24])
         XCTAssertEqual(l.kBias?.shape, [12])
         XCTAssertNil(l.oBias)
+        // Its identity is its own family's: LLaVA's presets and official masks are not its.
+        XCTAssertEqual(try model.costShape(name: checkpoint).identity.family, "yopo_test_fused_llava")
     }
 
     /// Read as if it had no biases, the stored q/k/v biases would be dropped: the loader refuses.

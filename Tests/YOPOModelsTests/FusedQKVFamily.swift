@@ -11,13 +11,14 @@ import YOPOEngine
 /// goldens from transformers on the unfused model. Nothing in the engine or the pruning code knows it.
 enum FusedQKVLlavaFamily: ModelFamily {
     static let name = "YOPO test fused-QKV LLaVA"
+    static let id = "yopo_test_fused_llava"
     static let architectures = ["YOPOTestFusedLlavaForConditionalGeneration"]
 
     static func accepts(_ header: CheckpointHeader) -> Bool { header.architecture == architectures[0] }
 
     static func load(directory: String, visionTower: String?, progress: ((Int, Int) -> Void)?) throws -> any VisionLanguageModel {
         try LLaVAModel(directory: directory, visionTower: visionTower, progress: progress, layout: .llavaHF,
-                       textLayout: LlamaTensorLayout(fusedQKV: true, fusedGateUp: true, attentionBias: true))
+                       textLayout: LlamaTensorLayout(fusedQKV: true, fusedGateUp: true, attentionBias: true), family: id)
     }
 }
 
