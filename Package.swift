@@ -1,6 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// Every target's dependencies are exactly the modules it imports.
 // Matrix products go through a system BLAS: OpenBLAS (pkg-config `openblas`) on Linux,
 // Accelerate on Apple platforms; bf16 products through oneDNN (libdnnl) on Linux. Image decoding through libjpeg-turbo and libpng.
 let package = Package(
@@ -54,26 +55,26 @@ let package = Package(
         .target(
             name: "YOPO",
             dependencies: [
-                "YOPOModels", "YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOPruning",
+                "YOPOModels", "YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOPruning", "CKernels",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "yopo",
             dependencies: [
-                "YOPO", "YOPOPruning", "YOPOModels",
+                "YOPO", "YOPOPruning", "YOPOModels", "YOPOCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "YOPOCoreTests", dependencies: ["YOPOCore", "YOPOFormats"]),
         // Test-only helpers shared by several test targets (a PNG writer for hostile images).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "YOPOImageTests", dependencies: ["YOPOImage", "YOPOFormats", "YOPOCore", "TestSupport"]),
+        .testTarget(name: "YOPOImageTests", dependencies: ["YOPOImage", "TestSupport"]),
         .testTarget(name: "YOPOTextTests", dependencies: ["YOPOText"]),
         // Test-only: counts heap allocations (interposes glibc's malloc in the test process).
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "YOPOModelsTests",
-                    dependencies: ["YOPOModels", "YOPOEngine", "YOPO", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
-        .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOFormats", "YOPOCore"]),
+                    dependencies: ["YOPOModels", "YOPOEngine", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
+        .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOCore"]),
         .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOEngine", "YOPOCore", "TestSupport"]),
     ]
 )

@@ -321,7 +321,7 @@ int yopo_gemm_bf16_mt(int threads, size_t m, size_t n, size_t k, const float *x,
     struct gemm_job j = {threads < 1 ? 1 : threads, m, n, k, ldx, ldw, ldy, lda16, x, a16, w, beta, y, 0};
 #if defined(__linux__)
     if (j.parts > 1) {
-        GOMP_parallel(gemm_region, &j, (unsigned)j.parts, 0);
+        yopo_gomp_parallel(gemm_region, &j, (unsigned)j.parts);
         return j.failed ? -1 : 0;
     }
 #endif

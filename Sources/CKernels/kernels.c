@@ -32,12 +32,15 @@ __attribute__((constructor)) static void detect_cpu(void) {
 
 int yopo_kernels_supported_level(void) { return supported_level(); }
 
-int yopo_kernels_level(void) { return current_level; }
+/* The calling thread's level (−1: the supported one), set by the execution context. */
+static _Thread_local int thread_level = -1;
 
-int yopo_kernels_set_level(int level) {
+int yopo_kernels_level(void) { return thread_level >= 0 ? thread_level : current_level; }
+
+int yopo_kernels_set_thread_level(int level) {
     int top = supported_level();
-    current_level = level < 0 ? 0 : (level > top ? top : level);
-    return current_level;
+    thread_level = level < 0 ? -1 : (level > top ? top : level);
+    return yopo_kernels_level();
 }
 
 /* CPUID traps in a VM: asked once, at load. */
@@ -359,6 +362,30 @@ struct parallel_for_job {
 };
 
 #if defined(__linux__)
+struct leveled_region {
+    void (*fn)(void *);
+    void *data;
+    int level;
+};
+
+static void leveled_region(void *data) {
+    struct leveled_region *r = (struct leveled_region *)data;
+    thread_level = r->level;
+    r->fn(r->data);
+}
+#endif
+
+void yopo_gomp_parallel(void (*fn)(void *), void *data, unsigned num_threads) {
+#if defined(__linux__)
+    struct leveled_region r = {fn, data, yopo_kernels_level()};
+    GOMP_parallel(leveled_region, &r, num_threads, 0);
+#else
+    (void)num_threads;
+    fn(data);
+#endif
+}
+
+#if defined(__linux__)
 static void parallel_for_region(void *data) {
     struct parallel_for_job *j = (struct parallel_for_job *)data;
     for (int t = omp_get_thread_num(); t < j->parts; t += omp_get_num_threads()) j->fn(j->context, t);
@@ -369,7 +396,7 @@ void yopo_parallel_for(int parts, void (*fn)(void *context, int part), void *con
 #if defined(__linux__)
     if (parts > 1) {
         struct parallel_for_job j = {parts, fn, context};
-        GOMP_parallel(parallel_for_region, &j, (unsigned)parts, 0);
+        yopo_gomp_parallel(parallel_for_region, &j, (unsigned)parts);
         return;
     }
 #endif
@@ -379,7 +406,7 @@ void yopo_parallel_for(int parts, void (*fn)(void *context, int part), void *con
 static void run_gemv(struct gemv_job *j) {
 #if defined(__linux__)
     if (j->parts > 1) {
-        GOMP_parallel(gemv_region, j, (unsigned)j->parts, 0);
+        yopo_gomp_parallel(gemv_region, j, (unsigned)j->parts);
         return;
     }
 #endif

@@ -44,7 +44,7 @@ public final class ModelBenchmark {
 
     /// - Parameters: `decoder` and `vision` (nil: no vision timing) to time; the prompt is
     ///   `systemTokens` + `gridRows × gridColumns` visual + `textTokens` rows; `planShape` as above.
-    ///   The caller sets threads and precision (`ExecutionOptions.apply`).
+    ///   Runs use the calling thread's `ExecutionContext`.
     public convenience init(decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
                             textTokens: Int, planShape: DecoderShape? = nil) {
         self.init(decoder: decoder, vision: vision, systemTokens: systemTokens, gridRows: gridRows, gridColumns: gridColumns,
@@ -53,7 +53,7 @@ public final class ModelBenchmark {
 
     /// Times a session's model: its decoder (its first `layers` when given; YOPO plans are resolved
     /// for the whole model and cut to them) and, with `vision`, its vision tower. Each run is a
-    /// request of the session: after the one before it, with the session's threads and precision.
+    /// request of the session: after the one before it, under the session's execution context.
     /// Throws `GenerationError.invalidParameter` for `layers` outside 1 … the model's layers.
     public convenience init(session: Session, layers: Int? = nil, vision: Bool = true, systemTokens: Int, gridRows: Int,
                             gridColumns: Int, textTokens: Int) throws {
@@ -71,8 +71,7 @@ public final class ModelBenchmark {
         self.session = session
         self.decoder = decoder
         let c = decoder.spec
-        self.planShape = planShape ?? DecoderShape(
-            numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads, intermediateSize: c.intermediateSize)
+        self.planShape = planShape ?? c.shape
         self.vision = vision
         self.systemTokens = systemTokens
         self.gridRows = gridRows
@@ -98,8 +97,7 @@ public final class ModelBenchmark {
     private func timed(spec: PruningSpec, mode: YOPOMode, runs: Int, warmup: Int, decodeTokens: Int) throws -> SpecResult {
         let c = decoder.spec
         let plan = try spec.resolve(for: planShape)?.prefix(layers: c.numHiddenLayers)
-        let shape = DecoderShape(
-            numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads, intermediateSize: c.intermediateSize)
+        let shape = c.shape
         // A fresh pruner per sequence for the token-pruning baselines.
         func execution() throws -> DecoderExecution {
             if let pruner = try spec.makePruner(for: shape) { return .tokenPruning(pruner) }

@@ -8,9 +8,9 @@ import YOPOPruning
 
 /// The experiment's settings. Each baseline gets the setting whose FLOPs under `convention` come
 /// closest to `budget` of the dense count without exceeding it (the cheapest one, flagged, when none
-/// reaches it); YOPO runs `yopo` when given, else yopo-25 (budget ≥ 20%) or yopo-12 on 32 × 32 and
-/// 40 × 40 decoders, else the solver's setting. Every method is scored against the dense model's
-/// greedy answer of `steps` tokens, fed to it by teacher forcing.
+/// reaches it); YOPO runs `yopo` when given, else yopo-25 (budget ≥ 20%) or yopo-12 on the models
+/// the official masks exist for (`OfficialYOPOModel`), else the solver's setting. Every method is
+/// scored against the dense model's greedy answer of `steps` tokens, fed to it by teacher forcing.
 public struct Comparison: Sendable {
     /// One prompt about one image.
     public struct Sample: Sendable, Equatable {
@@ -72,7 +72,6 @@ public struct Comparison: Sendable {
         let settingsLayout = PromptLayout(
             systemTokens: mean(layouts.map(\.systemTokens)), grid: layouts[0].grid, textTokens: mean(layouts.map(\.textTokens)))
         let (entries, skipped) = try settings(dims, layout: settingsLayout)
-        let shape = dims.decoderShape
 
         var reports: [ComparisonReport.SampleReport] = []
         for (sample, layout) in zip(samples, layouts) {
@@ -95,7 +94,7 @@ public struct Comparison: Sendable {
                 switch e.spec {
                 case .none: full = try flopsModel.full(layout).total
                 case .yopo, .preset:
-                    full = try flopsModel.full(layout, plan: e.spec.resolve(for: shape), mode: yopoMode).total
+                    full = try flopsModel.full(layout, plan: e.spec.resolve(for: dims.identity), mode: yopoMode).total
                 case .baseline(let b): full = try flopsModel.full(layout, baseline: b).total
                 }
                 let matches = zip(run.argmax, reference.argmax).filter { $0 == $1 }.count
@@ -134,12 +133,10 @@ public struct Comparison: Sendable {
         }
         var entries = [entry("dense", .none, "dense", "no pruning")]
         var skipped: [ComparisonReport.Skipped] = []
-        let shape = dims.decoderShape
-        let presetShape = [(32, 32), (40, 40)].contains { $0 == (shape.numHiddenLayers, shape.numAttentionHeads) }
         if let yopo {
-            _ = try yopo.resolve(for: shape)  // a mask that does not fit fails before any run
+            _ = try yopo.resolve(for: dims.identity)  // a mask that does not fit fails before any run
             entries.append(entry("YOPO", yopo, "--yopo", "given"))
-        } else if presetShape {
+        } else if OfficialYOPOModel.matching(dims.identity) != nil {  // the presets fit
             let name = budget.fraction >= 0.2 ? "yopo-25" : "yopo-12"
             entries.append(entry("YOPO", .preset(name), "preset", "\(name) for budgets \(name == "yopo-25" ? "≥" : "<") 20%"))
         } else if let c = solution.choice(.yopo) {

@@ -5,39 +5,7 @@ import YOPOText
 
 // How a session loads and runs a checkpoint, beyond what its files say.
 
-/// Threads and precision of the products: the one place that sets the engine's process-wide
-/// settings (`MatMul.setThreads`, `MatMul.precision`), which issue 12's execution context replaces.
-public struct ExecutionOptions: Sendable, Equatable {
-    /// Compute threads (nil: physical cores).
-    public var threads: Int?
-    /// Precision of the matrix products (nil: `ComputePrecision.automatic(for:)` the weights).
-    public var compute: ComputePrecision?
-
-    public init(threads: Int? = nil, compute: ComputePrecision? = nil) {
-        self.threads = threads
-        self.compute = compute
-    }
-
-    /// Throws `GenerationError.invalidOption` for a thread count below 1 or bf16 compute on a
-    /// machine without oneDNN's native bf16 matmul.
-    public func validate() throws {
-        if let threads, threads < 1 { throw GenerationError.invalidOption("threads must be at least 1 (got \(threads))") }
-        if compute == .bf16 && !MatMul.bf16Available {
-            throw GenerationError.invalidOption("compute bf16 needs oneDNN and a CPU with AVX512_BF16; this machine has neither (use fp32)")
-        }
-    }
-
-    /// The thread count these options give.
-    public var resolvedThreads: Int { threads ?? physicalCoreCount() }
-
-    /// Makes these settings the engine's for weights stored as `weights`.
-    public func apply(weights: DType) {
-        MatMul.setThreads(resolvedThreads)
-        MatMul.precision = compute ?? .automatic(for: weights)
-    }
-}
-
-/// How a session loads a checkpoint.
+/// How a session loads a checkpoint and runs it.
 public struct SessionOptions: Sendable {
     /// CLIP directory for the original layout (else `mm_vision_tower` when it is local).
     public var visionTower: String?
@@ -45,32 +13,44 @@ public struct SessionOptions: Sendable {
     public var template: PromptTemplate?
     /// Image squaring override (default: from the checkpoint).
     public var imageAspectMode: SquareMode?
-    /// Threads and precision.
-    public var execution: ExecutionOptions
+    /// Compute threads (default: physical cores).
+    public var threads: Int?
+    /// Precision of the matrix products (default: `ComputePrecision.automatic(for:)` the weights:
+    /// bf16 for BF16 checkpoints when the CPU and oneDNN support it, else fp32).
+    public var compute: ComputePrecision?
+    /// The rest of the execution context (kernel level, the sizes from which work is shared out);
+    /// its threads and precision are replaced by `threads` and `compute`.
+    public var execution: ExecutionContext
     /// Print a progress line on stderr while loading weights.
     public var showProgress: Bool
 
     public init(
         visionTower: String? = nil, template: PromptTemplate? = nil, imageAspectMode: SquareMode? = nil,
-        execution: ExecutionOptions = .init(), showProgress: Bool = false
+        threads: Int? = nil, compute: ComputePrecision? = nil, execution: ExecutionContext = ExecutionContext(),
+        showProgress: Bool = false
     ) {
         self.visionTower = visionTower
         self.template = template
         self.imageAspectMode = imageAspectMode
+        self.threads = threads
+        self.compute = compute
         self.execution = execution
         self.showProgress = showProgress
     }
 
-    /// Compute threads (nil: physical cores).
-    public var threads: Int? {
-        get { execution.threads }
-        set { execution.threads = newValue }
+    /// Throws `GenerationError.invalidOption` for a thread count below 1 or bf16 compute on a
+    /// machine without oneDNN's native bf16 matmul (`Session.init` checks before reading anything).
+    public func validate() throws {
+        if let threads, threads < 1 { throw GenerationError.invalidOption("threads must be at least 1 (got \(threads))") }
+        try ComputePrecision.checkAvailable(compute)
     }
 
-    /// Precision of the matrix products (nil: automatic).
-    public var compute: ComputePrecision? {
-        get { execution.compute }
-        set { execution.compute = newValue }
+    /// The context a session with weights stored as `weights` runs its requests in.
+    func context(weights: DType) -> ExecutionContext {
+        var context = execution
+        context.threads = threads ?? physicalCoreCount()
+        context.precision = compute ?? .automatic(for: weights)
+        return context
     }
 }
 
@@ -78,6 +58,14 @@ public struct SessionOptions: Sendable {
 public typealias PipelineOptions = SessionOptions
 
 extension ComputePrecision {
+    /// Throws `GenerationError.invalidOption` when `precision` is bf16 and this machine lacks oneDNN's
+    /// native bf16 matmul.
+    public static func checkAvailable(_ precision: ComputePrecision?) throws {
+        if precision == .bf16 && !MatMul.bf16Available {
+            throw GenerationError.invalidOption("compute bf16 needs oneDNN and a CPU with AVX512_BF16; this machine has neither (use fp32)")
+        }
+    }
+
     /// bf16 for BF16 weights when oneDNN's native bf16 matmul is available, else fp32 (F16 weights
     /// keep fp32 compute: rounding them to bf16 would drop three mantissa bits).
     public static func automatic(for weights: DType) -> ComputePrecision {

@@ -20,8 +20,9 @@ import YOPOText
 /// the synchronous calls (`generate(_:cancellation:onEvent:)`, `score`, …) wait until the request
 /// before them is done; `stream(_:)` and `generate(_:) async` queue theirs on the session's own
 /// serial queue (first come, first served) and neither block the caller nor occupy a thread of the
-/// Swift concurrency pool while they compute. Every request runs with the session's threads and
-/// precision. So concurrent callers on one session get the results each would get alone.
+/// Swift concurrency pool while they compute. Every request runs under the session's
+/// `ExecutionContext`. So concurrent callers on one session get the results each would get alone
+/// (two sessions may run at once, each under its own context).
 public final class Session: @unchecked Sendable {
     /// The checkpoint directory as given.
     public let modelDirectory: String
@@ -30,8 +31,9 @@ public final class Session: @unchecked Sendable {
     public let template: PromptTemplate
     public let preprocessor: ImagePreprocessor
     public let squareMode: SquareMode
-    /// Threads and precision every request of this session runs with.
-    public let execution: ExecutionOptions
+    /// Threads, precision and kernel settings every request of this session runs under (bound to
+    /// the thread that runs it, for its duration).
+    public let context: ExecutionContext
     /// Time spent in `init`, in milliseconds.
     public let loadMilliseconds: Double
     let logger = Logger(label: "yopo.session")
@@ -67,7 +69,7 @@ public final class Session: @unchecked Sendable {
     /// read), then `ModelError`, `FormatError` or `TokenizerError`, each naming the problem.
     public init(modelDirectory: String, options: SessionOptions = SessionOptions()) throws {
         let start = DispatchTime.now()
-        try options.execution.validate()
+        try options.validate()
         try checkModelDirectory(modelDirectory)
         self.modelDirectory = modelDirectory
         // On a terminal, a progress line while the weights are mapped.
@@ -85,8 +87,7 @@ public final class Session: @unchecked Sendable {
             throw ModelError.invalidConfiguration("\(modelDirectory): generation runs LLaVA-shaped models; this one is \(type(of: loaded))")
         }
         model = llava
-        execution = options.execution
-        execution.apply(weights: model.decoder.embedTokens.dtype)
+        context = options.context(weights: model.decoder.embedTokens.dtype)
         let configuration = model.configuration
         tokenizer = try loadTokenizer(
             directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: configuration.layout == .original)
@@ -107,7 +108,7 @@ public final class Session: @unchecked Sendable {
         logger.debug(
             "loaded", metadata: [
                 "layout": "\(configuration.layout.rawValue)", "template": "\(template.rawValue)",
-                "image": "\(squareMode.rawValue)", "threads": "\(execution.resolvedThreads)",
+                "image": "\(squareMode.rawValue)", "threads": "\(context.threads)",
             ])
     }
 
@@ -178,8 +179,8 @@ public final class Session: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` as this session's request: after the one before it, with the session's
-    /// threads and precision. `queued`: the request was counted as waiting when it was queued.
+    /// Runs `body` as this session's request: after the one before it, under the session's
+    /// execution context. `queued`: the request was counted as waiting when it was queued.
     func exclusive<T>(queued: Bool = false, _ body: () throws -> T) rethrows -> T {
         if !queued { updateStatus { $0.waiting += 1 } }
         turn.lock()
@@ -191,10 +192,7 @@ public final class Session: @unchecked Sendable {
             updateStatus { $0.running = false }
             turn.unlock()
         }
-        // Another session in this process may have set other values since (process globals until
-        // issue 12's execution context).
-        execution.apply(weights: model.decoder.embedTokens.dtype)
-        return try body()
+        return try context.run(body)
     }
 
     /// Runs `job` on the session's queue as a request counted from now.
@@ -247,17 +245,15 @@ public final class Session: @unchecked Sendable {
 
     // MARK: checkpoint facts
 
-    /// The checkpoint's dimensions for the FLOPs model, named after its directory.
-    /// Throws `ModelError.invalidConfiguration` as `ModelDimensions.init(_:name:)`.
+    /// The checkpoint's cost shape for the FLOPs model (its family's, `costShape(name:)`), named
+    /// after its directory. Throws `ModelError.invalidConfiguration` as the family's cost shape does.
     public func dimensions() throws -> ModelDimensions {
-        try ModelDimensions(model.configuration, name: URL(fileURLWithPath: modelDirectory).standardizedFileURL.lastPathComponent)
+        try model.costShape(name: URL(fileURLWithPath: modelDirectory).standardizedFileURL.lastPathComponent)
     }
 
     /// The decoder shape pruning specs are resolved against.
     public var decoderShape: DecoderShape {
-        let c = model.configuration.text
-        return DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
-                            intermediateSize: c.intermediateSize)
+        model.configuration.text.decoderSpec.shape
     }
 
 

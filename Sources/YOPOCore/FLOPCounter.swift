@@ -60,6 +60,4 @@ public final class FLOPCounter: @unchecked Sendable {
 
     /// Total of one stage.
     public func total(_ stage: FLOPStage) -> Int { counts.filter { $0.key.stage == stage }.values.reduce(0, +) }
-
-    public func reset() { counts = [:] }
 }

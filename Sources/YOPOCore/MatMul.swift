@@ -20,14 +20,11 @@ public enum ComputePrecision: String, CaseIterable, Sendable, Codable {
 /// choice (OpenBLAS SGEMM, oneDNN bf16 matmul, own half-precision GEMV), the precision and
 /// the thread count live in one place. Measurements behind each choice: BENCHMARKS.md.
 public enum MatMul {
-    /// Threads of every hot path (BLAS, oneDNN, own kernels, attention). Set with `setThreads`.
-    /// `setThreads` and the products must run on the same thread (oneDNN's OpenMP setting is per
-    /// calling thread); the engine is driven from one thread at a time.
-    nonisolated(unsafe) public private(set) static var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Threads of every hot path (oneDNN, own kernels, attention): the bound `ExecutionContext`'s.
+    public static var threads: Int { ExecutionContext.current.threads }
 
-    /// Precision of the products (see `ComputePrecision`; default fp32, bit-stable goldens). A process
-    /// setting, like the thread count: `LLaVAPipeline` sets it from its options when it loads.
-    nonisolated(unsafe) public static var precision: ComputePrecision = .fp32
+    /// Precision of the products (see `ComputePrecision`): the bound `ExecutionContext`'s.
+    public static var precision: ComputePrecision { ExecutionContext.current.precision }
 
     /// Products with at most this many rows use the GEMV kernels (weights read once).
     public static let gemvMaxRows = 8
@@ -59,14 +56,6 @@ public enum MatMul {
     /// the three LLaMA-7B shapes.
     public static let ownGEMMMaxRows = 112
 
-    /// Sets the threads of oneDNN's OpenMP runtime and of our own loops. OpenBLAS itself always runs
-    /// on one thread (`singleThreadedBLAS`): the fp32 products are shared out by `linear` over tiles
-    /// fixed by the shape, so every element is summed in the same order whatever the thread count.
-    public static func setThreads(_ n: Int) {
-        threads = max(1, n)
-        _ = singleThreadedBLAS
-        yopo_dnnl_set_threads(Int32(threads))
-    }
 
     /// OpenBLAS's threaded SGEMM and SGEMV split the products at boundaries that move with the thread
     /// count, and several of its kernels (Haswell, Zen; also the SkylakeX path of K = 588) then round
@@ -85,8 +74,9 @@ public enum MatMul {
     /// work runs on the calling thread. 2²⁴ is about 0.2–0.3 ms on one core here, against several µs
     /// to wake a thread on an idle machine and milliseconds when the other core is busy (every
     /// product and head of the bundled checkpoint stays below it, so `--threads 2` runs it as 1 does).
-    /// Tests lower it to run the parallel paths on the small fixtures (a process setting, like `threads`).
-    nonisolated(unsafe) public static var parallelMinimumMultiplyAdds = 1 << 24
+    /// Tests lower it to run the parallel paths on the small fixtures. The bound `ExecutionContext`'s
+    /// (default 2²⁴).
+    public static var parallelMinimumMultiplyAdds: Int { ExecutionContext.current.parallelMinimumMultiplyAdds }
 
     /// Values a thread converts (fp32 → bf16, half → fp32) before another one is worth waking.
     static let conversionMinimum = 1 << 15
@@ -112,15 +102,12 @@ public enum MatMul {
     /// The own kernels' instruction level: `portable` C or `avx512`.
     public enum KernelLevel: Int32, Sendable { case portable = 0, avx512 = 1 }
 
-    /// Level in use; starts at the best the CPU supports.
+    /// Level in use on the calling thread (the bound `ExecutionContext`'s, clamped to what the CPU
+    /// supports; the best one when none is bound).
     public static var kernelLevel: KernelLevel { KernelLevel(rawValue: yopo_kernels_level()) ?? .portable }
 
-    /// Forces a kernel level (clamped to what the CPU supports); returns the level now in use.
-    /// Used by tests to run the portable fallback on an AVX-512 machine.
-    @discardableResult
-    public static func setKernelLevel(_ level: KernelLevel) -> KernelLevel {
-        KernelLevel(rawValue: yopo_kernels_set_level(level.rawValue)) ?? .portable
-    }
+    /// The best level this CPU supports.
+    public static var supportedKernelLevel: KernelLevel { KernelLevel(rawValue: yopo_kernels_supported_level()) ?? .portable }
 
     /// `C[m, weight.rows] = A[m, weight.columns] · weightᵀ + beta · C` (fp32 A and C, row-major,
     /// leading dimensions `lda` ≥ `weight.columns`, `ldc` ≥ `weight.rows`), with `weight` in its stored dtype:
@@ -413,6 +400,7 @@ public func linear(_ x: Tensor, _ weight: WeightMatrix, bias: Tensor? = nil) -> 
 
 /// Runs `body(start, end)` on up to `MatMul.threads` disjoint chunks of `0..<count`, each at
 /// least `minimum` long, concurrently; returns when all are done.
+/// The chunks run under the calling thread's `ExecutionContext`.
 public func parallelChunks(_ count: Int, minimum: Int = 1, _ body: (Int, Int) -> Void) {
     guard count > 0 else { return }
     let chunks = max(1, min(MatMul.threads, count / max(minimum, 1)))
@@ -420,10 +408,11 @@ public func parallelChunks(_ count: Int, minimum: Int = 1, _ body: (Int, Int) ->
         body(0, count)
         return
     }
+    let bound = UncheckedSendable(ExecutionContext.boundPointer)
     withoutActuallyEscaping(body) { body in
         let box = UncheckedSendable(body)
         DispatchQueue.concurrentPerform(iterations: chunks) { i in
-            box.value(count * i / chunks, count * (i + 1) / chunks)
+            ExecutionContext.runBorrowed(bound.value) { box.value(count * i / chunks, count * (i + 1) / chunks) }
         }
     }
 }

@@ -102,8 +102,15 @@ public func siluMultiplyInPlace(_ gate: UnsafeMutablePointer<Float>, _ up: Unsaf
 /// goldens were checked with.
 @inline(__always)
 public func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count n: Int) {
+    softmaxInPlace(p, count: n, precision: MatMul.precision)
+}
+
+/// `softmaxInPlace` under `precision` given by the caller (threads that run parts of a job read it
+/// from the job, not from their own context).
+@inline(__always)
+public func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count n: Int, precision: ComputePrecision) {
     guard n > 0 else { return }
-    if MatMul.precision == .bf16 && yopo_softmax_avx512(p, n) != 0 { return }
+    if precision == .bf16 && yopo_softmax_avx512(p, n) != 0 { return }
     var m = -Float.infinity
     for i in 0..<n where p[i] > m { m = p[i] }
     if m == -Float.infinity {

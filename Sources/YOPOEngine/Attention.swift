@@ -54,15 +54,19 @@ struct AttentionProblem {
     /// After softmax (and capture), the keys of the first segment to zero for head `h` (the official
     /// release's post-softmax visual mask, no renormalisation).
     var zeroAfterSoftmax: ((Int) -> [Range<Int>])?
+    /// Only the probabilities are wanted (a hook's ranking): no values are read, `context` is not
+    /// written, and a key costs 2 · head_dim (QKᵀ only).
+    var scoresOnly = false
 }
 
 /// Rows per attention block (docs/FLOPS.md): a block's rows share one score product.
 public let attentionQueryBlock = 64
 
 extension TextDecoder {
-    /// Runs `problem` (heads in parallel, each writing its own columns). Returns the attention FLOPs
-    /// of each query row summed over heads: 2 · 2 · head_dim per key scored (QKᵀ and PV).
-    func attend(_ problem: AttentionProblem) -> [Int] {
+    /// Runs `problem` (heads in parallel, each writing its own columns) and adds its FLOPs to `cost`
+    /// for the layer rows `rows` of its query rows: 2 · 2 · head_dim per key a row scored, per head
+    /// (QKᵀ and PV).
+    func attend(_ problem: AttentionProblem, rows: [Int], _ cost: Cost) {
         let hd = spec.headDim, group = spec.groupSize
         let m = problem.rows, slots = problem.heads.count
         let scale = 1 / Float(hd).squareRoot()
@@ -125,7 +129,11 @@ extension TextDecoder {
                                 for range in zero {
                                     for c in range where c < total { row[c] = 0 }
                                 }
-                                rowFLOPs[s * m + j0 + i] = 2 * total * hd * 2
+                                rowFLOPs[s * m + j0 + i] = 2 * total * hd * (problem.scoresOnly ? 1 : 2)
+                            }
+                            if problem.scoresOnly {
+                                j0 += b
+                                continue
                             }
                             offset = 0
                             for (i, segment) in segments.enumerated() where extents[i] > 0 {
@@ -186,6 +194,6 @@ extension TextDecoder {
         }
         var perRow = [Int](repeating: 0, count: m)
         for s in 0..<slots { for j in 0..<m { perRow[j] += rowFLOPs[s * m + j] } }
-        return perRow
+        cost.add(perRow, rows: rows)
     }
 }

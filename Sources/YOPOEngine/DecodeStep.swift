@@ -96,6 +96,8 @@ extension TextDecoder {
         let sequenceRow = cache.sequenceCount
         let rowGroup = TextDecoder.group(of: position, images: cache.images)
         let separate = plan.separatesVisualRows
+        let context = ExecutionContext.current
+        ws.attention.precision = context.precision
 
         for index in 0..<layers.count {
             let l = layers[index]
@@ -132,7 +134,7 @@ extension TextDecoder {
             var maxKeys = row + 1
             if separate { for i in 0..<min(job.images.count, job.stores.count) { maxKeys += job.images[i].count } }
             // Heads over threads once the work pays for waking them (as the prefill's attention).
-            let parts = heads * maxKeys < DecodeAttention.parallelMinimum ? 1 : min(MatMul.threads, heads)
+            let parts = heads * maxKeys < context.decodeAttentionParallelMinimum ? 1 : min(context.threads, heads)
             ws.reserveScores(maxKeys, parts: parts)
             job.scores = ws.scores
             job.scoresStride = ws.scoresCapacity
@@ -171,10 +173,8 @@ final class DecodeAttention {
     let q, context: UnsafeMutablePointer<Float>
     /// Attention FLOPs of each head in the last run.
     let headFLOPs: UnsafeMutablePointer<Int>
-    /// Heads × keys from which a step's attention is shared out over `MatMul.threads` (below it one
-    /// thread: waking another costs more than the work; 4096 × head_dim 128 is 2 MFLOP, ~100 µs on one
-    /// core, against a few µs to wake the pool). Tests lower it to run the threaded path.
-    nonisolated(unsafe) static var parallelMinimum = 1 << 12
+    /// The products' precision on the thread that runs the step (the libgomp threads read it here).
+    var precision = ComputePrecision.fp32
     /// Parts of the current run.
     private(set) var parts = 1
     // Per layer.
@@ -252,7 +252,7 @@ final class DecodeAttention {
                 total += images[i].count
             }
         }
-        softmaxInPlace(scores, count: total)
+        softmaxInPlace(scores, count: total, precision: precision)
         if simulate && !plan.headDoesVisualWork(h) {
             for i in 0..<images.count {
                 let upper = min(images[i].range.upperBound, total)

@@ -53,11 +53,12 @@ public final class TextDecoder {
     public let norm: Tensor
     /// `[vocab_size, hidden_size]`, stored dtype
     public let lmHead: WeightMatrix
-    /// `[head_dim / 2]`, see `DecoderSpec.inverseFrequencies`.
-    let inverseFrequencies: [Float]
+    /// The rotary embedding (`rope_theta`, linear scaling), YOPOCore's `RotaryEmbedding`.
+    public let rotary: RotaryEmbedding
 
     /// A decoder over weights a family loaded. Throws `EngineError.shapeMismatch` naming the first
-    /// weight whose shape does not fit `spec`.
+    /// weight whose shape does not fit `spec`, `RotaryConfigurationError` for an odd head_dim or a
+    /// non-positive rope_theta / factor.
     public init(spec: DecoderSpec, embedTokens: WeightMatrix, layers: [LayerWeights], norm: Tensor, lmHead: WeightMatrix) throws {
         let d = spec.hiddenSize, m = spec.intermediateSize
         let q = spec.queryWidth, kv = spec.keyValueWidth
@@ -86,12 +87,14 @@ public final class TextDecoder {
             try check(p + "up_proj", l.upProj.shape, [m, d])
             try check(p + "down_proj", l.downProj.shape, [d, m])
         }
+        rotary = try RotaryEmbedding(
+            kind: spec.ropeScalingFactor == 1 ? .default : .linear(factor: spec.ropeScalingFactor), headDim: spec.headDim,
+            theta: spec.ropeTheta)
         self.spec = spec
         self.embedTokens = embedTokens
         self.layers = layers
         self.norm = norm
         self.lmHead = lmHead
-        inverseFrequencies = spec.inverseFrequencies
     }
 
     /// A decoder with random weights of the real dimensions, for benchmarks. Values are uniform in
@@ -180,27 +183,16 @@ public final class TextDecoder {
         }
     }
 
-    /// `cos` and `sin` of `position · inverseFrequencies[i]` for `i < head_dim / 2`.
+    /// `cos` and `sin` of the rotary angles at `position`, `[head_dim / 2]` each.
+    @inline(__always)
     func rotaryAngles(position: Int, cosines: UnsafeMutablePointer<Float>, sines: UnsafeMutablePointer<Float>) {
-        let p = Float(position)
-        for i in 0..<(spec.headDim / 2) {
-            let angle = p * inverseFrequencies[i]
-            cosines[i] = cos(angle)
-            sines[i] = sin(angle)
-        }
+        rotary.angles(position: position, cosines: cosines, sines: sines)
     }
 
     /// Rotates `heads` consecutive head vectors at `v` by the angles `rotaryAngles` computed.
+    @inline(__always)
     func rotate(_ v: UnsafeMutablePointer<Float>, heads: Int, cosines: UnsafePointer<Float>, sines: UnsafePointer<Float>) {
-        let hd = spec.headDim, half = hd / 2
-        for h in 0..<heads {
-            let x = v + h * hd
-            for i in 0..<half {
-                let a = x[i], b = x[i + half]
-                x[i] = a * cosines[i] - b * sines[i]
-                x[i + half] = b * cosines[i] + a * sines[i]
-            }
-        }
+        RotaryEmbedding.rotate(v, heads: heads, headDim: spec.headDim, cosines: cosines, sines: sines)
     }
 }
 

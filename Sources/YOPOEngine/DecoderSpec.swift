@@ -41,10 +41,4 @@ public struct DecoderSpec: Sendable, Equatable, Codable {
     public var keyValueWidth: Int { numKeyValueHeads * headDim }
     /// Query heads per key/value head (GQA).
     public var groupSize: Int { numAttentionHeads / max(numKeyValueHeads, 1) }
-
-    /// `1 / (rope_theta^(2i/head_dim) · factor)`, `[head_dim / 2]`, in fp32 as transformers computes it
-    /// (`LlamaRotaryEmbedding`, default and linear rope types).
-    public var inverseFrequencies: [Float] {
-        (0..<(headDim / 2)).map { i in (1 / powf(ropeTheta, Float(2 * i) / Float(headDim))) / ropeScalingFactor }
-    }
 }

@@ -1,6 +1,28 @@
 import Foundation
 import YOPOCore
 
+/// Where a layer's products add their FLOPs: the counter, the layer, and each row's token group
+/// (docs/FLOPS.md "Attribution"). Every product calls it itself, next to the product.
+struct Cost {
+    let counter: FLOPCounter?
+    let layer: Int
+    let groupOf: [TokenGroup]
+
+    /// A product of `[rows.count, k] · [k, n]` over the layer rows `rows`: `2·k·n` per row, by group.
+    func product(_ rows: [Int], k: Int, n: Int) {
+        guard let counter, !rows.isEmpty else { return }
+        var counts: [TokenGroup: Int] = [:]
+        for r in rows { counts[groupOf[r], default: 0] += 1 }
+        for (group, count) in counts { counter.addProduct(rows: count, k: k, n: n, layer: layer, group) }
+    }
+
+    /// `flops[j]` for layer row `rows[j]`.
+    func add(_ flops: [Int], rows: [Int]) {
+        guard let counter else { return }
+        for (j, r) in rows.enumerated() { counter.add(flops[j], layer: layer, groupOf[r]) }
+    }
+}
+
 /// What a prefill layer hands back.
 struct LayerResult {
     /// Output of the rows that continue, in row order (`[kept, hidden]`).
@@ -26,14 +48,9 @@ extension TextDecoder {
         let kvWidth = spec.keyValueWidth
         let images = cache.images
         let past = cache.rows(layerIndex)
-        let groupOf: [TokenGroup] = rows.positions.indices.map { r in
+        let cost = Cost(counter: counter, layer: layerIndex, groupOf: rows.positions.indices.map { r in
             rows.visual[r] ? .visual : TextDecoder.group(of: rows.positions[r], images: images)
-        }
-        func count(_ members: [Int], _ body: (TokenGroup, Int) -> Void) {
-            var c: [TokenGroup: Int] = [:]
-            for r in members { c[groupOf[r], default: 0] += 1 }
-            for (g, k) in c { body(g, k) }
-        }
+        })
         let groups = makeGroups(step)
 
         // Keys, values and queries of every group; the keys and values go to their store.
@@ -46,17 +63,15 @@ extension TextDecoder {
             inputs.append(xg)
             let normed = rmsNorm(xg, weight: l.inputLayernorm, eps: spec.rmsNormEps)
             let local = localIndices(group)
-            let k = project(normed, l.kProj, l.kBias, heads: group.kvHeads, of: spec.numKeyValueHeads)
-            let v = project(normed, l.vProj, l.vBias, heads: group.kvHeads, of: spec.numKeyValueHeads)
+            let k = project(normed, l.kProj, l.kBias, heads: group.kvHeads, of: spec.numKeyValueHeads, rows: group.rows, cost)
+            let v = project(normed, l.vProj, l.vBias, heads: group.kvHeads, of: spec.numKeyValueHeads, rows: group.rows, cost)
             applyRotary(k, heads: group.kvHeads.count, positions: group.rows.map { step.rope[$0] })
-            count(group.rows) { counter?.addProduct(rows: $1, k: d, n: 2 * hd * group.kvHeads.count, layer: layerIndex, $0) }
             if local.isEmpty {
                 queries.append(nil)
             } else {
                 let q = project(local.count == group.rows.count ? normed : gatherRows(normed, local), l.qProj, l.qBias,
-                                heads: group.heads, of: H)
+                                heads: group.heads, of: H, rows: group.queries, cost)
                 applyRotary(q, heads: group.heads.count, positions: group.queries.map { step.rope[$0] })
-                count(group.queries) { counter?.addProduct(rows: $1, k: d, n: hd * group.heads.count, layer: layerIndex, $0) }
                 queries.append(q)
             }
             switch group.store {
@@ -97,8 +112,7 @@ extension TextDecoder {
                 let visualColumns = images.map { $0.range }
                 problem.zeroAfterSoftmax = { h in step.plan.headDoesVisualWork(h) ? [] : visualColumns }
             }
-            let flops = attend(problem)
-            for (j, r) in group.queries.enumerated() { counter?.add(flops[j], layer: layerIndex, groupOf[r]) }
+            attend(problem, rows: group.queries, cost)
             captured = problem.captured ?? captured
             // Simulate: heads the mask prunes give no output at visual rows.
             if step.execution == .simulate, let heads = step.plan.visualHeads {
@@ -118,12 +132,11 @@ extension TextDecoder {
             let local = Dictionary(uniqueKeysWithValues: group.rows.enumerated().map { ($1, $0) })
             let attended = continuing == group.queries ? context : gatherRows(context, continuing.map { slot[$0]! })
             let residual = continuing.count == group.rows.count ? inputs[gi] : gatherRows(inputs[gi], continuing.map { local[$0]! })
-            let out = outputProjection(attended, l, heads: group.heads)
-            count(continuing) { counter?.addProduct(rows: $1, k: width, n: d, layer: layerIndex, $0) }
+            let out = outputProjection(attended, l, heads: group.heads, rows: continuing, cost)
             addInPlace(out, residual)
             let zeroRows = group.zeroFrom == nil ? [] : continuing.indices.filter { rows.visual[continuing[$0]] }
-            count(continuing) { counter?.addProduct(rows: $1, k: d, n: 3 * group.ffnWidth, layer: layerIndex, $0) }
-            outputs.append((continuing, feedForward(out, l, width: group.ffnWidth, zeroRows: zeroRows, zeroFrom: group.zeroFrom)))
+            outputs.append((continuing, feedForward(out, l, width: group.ffnWidth, zeroRows: zeroRows, zeroFrom: group.zeroFrom,
+                                                    rows: continuing, cost)))
         }
         cache.appendRows(sequenceRows.map { rows.positions[$0] }, layer: layerIndex)
 
@@ -181,9 +194,12 @@ extension TextDecoder {
     }
 
     /// `x · W[heads]ᵀ + b[heads]`: the rows of a projection weight `[count · head_dim, in]` (and
-    /// bias) belonging to `heads`, in order; the whole weight when every head is listed.
-    private func project(_ x: Tensor, _ w: WeightMatrix, _ bias: Tensor?, heads: [Int], of count: Int) -> Tensor {
+    /// bias) belonging to `heads`, in order; the whole weight when every head is listed. `rows` are
+    /// the layer rows of `x`'s rows, for the cost.
+    private func project(_ x: Tensor, _ w: WeightMatrix, _ bias: Tensor?, heads: [Int], of count: Int, rows: [Int],
+                         _ cost: Cost) -> Tensor {
         let hd = spec.headDim
+        cost.product(rows, k: x.columns, n: heads.count * hd)
         if heads.count == count { return linear(x, w, bias: bias) }
         let indices = heads.flatMap { h in (h * hd)..<((h + 1) * hd) }
         return linear(x, w.gatherRows(indices), bias: bias.map { b in Tensor(shape: [indices.count], values: indices.map { b.data[$0] }) })
@@ -191,8 +207,9 @@ extension TextDecoder {
 
     /// `o_proj` over the columns of `heads` (one GEMM; the columns gathered when not every head
     /// is listed), plus its bias. `[rows, hidden]`.
-    private func outputProjection(_ context: Tensor, _ l: LayerWeights, heads: [Int]) -> Tensor {
+    private func outputProjection(_ context: Tensor, _ l: LayerWeights, heads: [Int], rows: [Int], _ cost: Cost) -> Tensor {
         let d = spec.hiddenSize, hd = spec.headDim
+        cost.product(rows, k: heads.count * hd, n: d)
         let out = Tensor(zeros: [context.rows, d])
         if let bias = l.oBias { for r in 0..<context.rows { (out.data + r * d).update(from: bias.data, count: d) } }
         guard !heads.isEmpty else { return out }
@@ -205,8 +222,10 @@ extension TextDecoder {
     /// SwiGLU over the first `width` intermediate channels plus the residual:
     /// `x + down[:, :width] · (silu(gate[:width] · n) ⊙ up[:width] · n)`, n = post_attention_layernorm(x);
     /// with `zeroFrom`, channels ≥ it are zeroed at `zeroRows` before down_proj. `[rows, hidden]`.
-    func feedForward(_ x: Tensor, _ l: LayerWeights, width: Int, zeroRows: [Int] = [], zeroFrom: Int? = nil) -> Tensor {
+    func feedForward(_ x: Tensor, _ l: LayerWeights, width: Int, zeroRows: [Int], zeroFrom: Int?, rows layerRows: [Int],
+                     _ cost: Cost) -> Tensor {
         let rows = x.rows, d = spec.hiddenSize
+        for _ in 0..<3 { cost.product(layerRows, k: d, n: width) }  // gate, up, down
         let normed = rmsNorm(x, weight: l.postAttentionLayernorm, eps: spec.rmsNormEps)
         let gate = Tensor(zeros: [rows, width]), up = Tensor(zeros: [rows, width])
         MatMul.linear(m: rows, a: normed.data, lda: d, weight: l.gateProj.rows(0, width), c: gate.data, ldc: width)

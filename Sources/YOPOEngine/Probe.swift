@@ -8,8 +8,7 @@ extension TextDecoder: DecoderProbe {
     /// `layer − 1` (the boundary), group text. Scores only: no values are read.
     public func attentionProbabilities(layer: Int, hidden: Tensor, ropePositions: [Int], query: Int, counter: FLOPCounter?) -> [Float] {
         let l = layers[layer]
-        let n = hidden.rows, d = spec.hiddenSize, hd = spec.headDim
-        let heads = spec.numAttentionHeads, group = spec.groupSize
+        let n = hidden.rows, d = spec.hiddenSize, heads = spec.numAttentionHeads
         let kvWidth = spec.keyValueWidth
         let normed = rmsNorm(hidden, weight: l.inputLayernorm, eps: spec.rmsNormEps)
         let q = linear(normed.rows(query, 1), l.qProj, bias: l.qBias)
@@ -18,17 +17,17 @@ extension TextDecoder: DecoderProbe {
         applyRotary(k, heads: spec.numKeyValueHeads, positions: ropePositions)
         counter?.addProduct(rows: 1, k: d, n: spec.queryWidth, layer: layer - 1, .text)
         counter?.addProduct(rows: n, k: d, n: kvWidth, layer: layer - 1, .text)
-        counter?.add(2 * (query + 1) * hd * heads, layer: layer - 1, .text)
-        var average = [Float](repeating: 0, count: n)
-        var row = [Float](repeating: 0, count: n)
-        let scale = 1 / Float(hd).squareRoot()
-        for h in 0..<heads {
-            let g = h / group
-            // Causal: the query sees rows up to itself (every row when it is the last).
-            for j in 0...query { row[j] = scale * dot(q.data + h * hd, k.data + j * kvWidth + g * hd, hd) }
-            row.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: query + 1) }
-            for j in 0...query { average[j] += row[j] / Float(heads) }
-        }
-        return average
+        // The prefill's attention primitive, one query row, scores only; probabilities averaged over
+        // heads by its observer.
+        var problem = AttentionProblem(
+            q: q.data, qStride: spec.queryWidth, context: q.data, contextStride: spec.queryWidth,
+            heads: Array(0..<heads), rows: 1,
+            segments: [KeySegment(keys: k.data, values: k.data, stride: kvWidth, count: n, kvHeads: nil, readBy: nil,
+                                  visibility: .block(extent: { _, _ in query + 1 }, mask: nil))])
+        problem.capture = [0: 0]
+        problem.captured = Tensor(zeros: [1, n])
+        problem.scoresOnly = true
+        attend(problem, rows: [0], Cost(counter: counter, layer: layer - 1, groupOf: [.text]))
+        return problem.captured!.scalars
     }
 }

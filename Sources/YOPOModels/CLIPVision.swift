@@ -61,6 +61,12 @@ public final class CLIPVisionTower {
                 fc1Bias: try w("mlp.fc1.bias", [m]), fc2Bias: try w("mlp.fc2.bias", [d])))
         }
         self.layers = layers
+        // Layers after the feature layer are stored but never computed.
+        weights.ignore { name in
+            guard name.hasPrefix("vision.encoder.layers.") else { return false }
+            let rest = name.dropFirst("vision.encoder.layers.".count)
+            return rest.firstIndex(of: ".").flatMap { Int(rest[..<$0]) }.map { $0 >= index } ?? false
+        }
     }
 
     /// A tower with random weights of `config`'s dimensions (uniform ±0.02, norms 1, biases 0),

@@ -7,6 +7,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidConfiguration(String)
     case missingTensor(String)
     case unknownTensor(String)
+    /// A stored tensor the model does not read (the first of `count`).
+    case unusedTensor(String, count: Int)
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
     case unsupportedDType(tensor: String, dtype: String)
     case contextOverflow(tokens: Int, limit: Int)
@@ -17,6 +19,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .invalidConfiguration(let s): return "invalid model configuration: \(s)"
         case .missingTensor(let t): return "checkpoint is missing tensor \(t)"
         case .unknownTensor(let t): return "checkpoint has an unknown tensor \(t)"
+        case .unusedTensor(let t, let n):
+            return "checkpoint stores \(t)\(n > 1 ? " and \(n - 1) more tensor\(n > 2 ? "s" : "")" : ""), which this model's configuration does not use (a layout the loader does not know, e.g. biases where the config has none)"
         case .shapeMismatch(let t, let e, let f):
             return "tensor \(t) has shape \(f), expected \(e)"
         case .unsupportedDType(let t, let d):

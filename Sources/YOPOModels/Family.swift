@@ -51,12 +51,17 @@ public protocol VisionLanguageModel: AnyObject {
     /// `[ids.count, hidden_size]`: text ids embedded, `imageTokenIndex` positions replaced in order by
     /// the rows of `images`. Throws `ModelError.imageTokenMismatch` / `.invalidConfiguration`.
     func inputEmbeddings(ids: [Int], images: [Tensor]) throws -> Tensor
+    /// The sizes the FLOPs model reads and the identity presets and official head masks are keyed
+    /// by (its `family` is the family's `ModelFamily.id`); `name` names it in messages.
+    func costShape(name: String) throws -> ModelDimensions
 }
 
 /// A model family: how its checkpoints are recognised and loaded.
 public protocol ModelFamily {
     /// Short name for messages (`LLaVA-1.5`).
     static var name: String { get }
+    /// The family's key in `ModelIdentity` (`llava`): what presets and official masks are keyed by.
+    static var id: String { get }
     /// The `architectures[0]` values it loads (listed in the registry's error message).
     static var architectures: [String] { get }
     /// Whether this family reads a checkpoint with this header.

@@ -403,6 +403,7 @@ public enum LLaVAWeightNames {
 /// `LlavaLlamaForCausalLM` checkpoints (REFERENCE.md §1).
 public enum LLaVAFamily: ModelFamily {
     public static let name = "LLaVA-1.5"
+    public static let id = ModelIdentity.llavaFamily
     public static let architectures = ["LlavaForConditionalGeneration", "LlavaLlamaForCausalLM"]
 
     /// The layout a header names, or nil when it is not a LLaVA checkpoint.
@@ -430,6 +431,8 @@ public final class LLaVAModel: VisionLanguageModel {
     public let configuration: LLaVAConfiguration
     public let visionTower: CLIPVisionTower
     public let decoder: TextDecoder
+    /// `ModelFamily.id` of the family that loaded it (`llava`; another id for LLaVA-shaped families).
+    public let family: String
     let projector1Weight, projector2Weight: WeightMatrix
     let projector1Bias, projector2Bias: Tensor?
 
@@ -442,7 +445,8 @@ public final class LLaVAModel: VisionLanguageModel {
     /// - Parameters `layout`, `textLayout`: for families whose checkpoints are LLaVA-shaped under other
     ///   names (see `LLaVAConfiguration.load(layout:)`, `LlamaTensorLayout`).
     public convenience init(directory: String, visionTower: String? = nil, progress: ((Int, Int) -> Void)? = nil,
-                            layout: LLaVALayout? = nil, textLayout: LlamaTensorLayout = .llama) throws {
+                            layout: LLaVALayout? = nil, textLayout: LlamaTensorLayout = .llama,
+                            family: String = LLaVAFamily.id) throws {
         let config = try LLaVAConfiguration.load(directory: directory, visionTower: visionTower, layout: layout)
         let weights = WeightStore()
         let archive = try SafetensorsArchive(directory: directory)
@@ -458,14 +462,16 @@ public final class LLaVAModel: VisionLanguageModel {
         }
         try config.checkStoredLayers(weights)
         weights.progress = progress
-        try self.init(configuration: config, weights: weights, textLayout: textLayout)
+        try self.init(configuration: config, weights: weights, textLayout: textLayout, family: family)
     }
 
     /// Builds the model from canonical-named weights. Throws `ModelError` on an invalid configuration
     /// (see `LLaVAConfiguration.load`) or a missing/mis-shaped tensor.
-    public init(configuration: LLaVAConfiguration, weights: WeightStore, textLayout: LlamaTensorLayout = .llama) throws {
+    public init(configuration: LLaVAConfiguration, weights: WeightStore, textLayout: LlamaTensorLayout = .llama,
+                family: String = LLaVAFamily.id) throws {
         try configuration.validate()
         self.configuration = configuration
+        self.family = family
         let d = configuration.text.hiddenSize, dv = configuration.vision.hiddenSize
         visionTower = try CLIPVisionTower(
             config: configuration.vision, featureLayer: configuration.visionFeatureLayer, weights: weights)
@@ -480,9 +486,17 @@ public final class LLaVAModel: VisionLanguageModel {
         }
         decoder = try TextDecoder(llama: configuration.text, weights: weights, layout: textLayout)
         try configuration.checkImageToken()
+        // Nothing stored may be dropped silently (biases of a layout read as bias-free, …).
+        try weights.requireAllTaken()
     }
 
     public var imageTokenIndex: Int { configuration.imageTokenIndex }
+
+    public func costShape(name: String) throws -> ModelDimensions {
+        var dimensions = try ModelDimensions(configuration, name: name)
+        dimensions.family = family
+        return dimensions
+    }
     public var visualTokensPerImage: Int { configuration.visualTokensPerImage }
 
     /// Vision-tower features of the selected layer.
@@ -538,5 +552,26 @@ public final class LLaVAModel: VisionLanguageModel {
             }
         }
         return out
+    }
+}
+
+/// LLaVA's cost shape for the FLOPs model.
+extension ModelDimensions {
+    /// The dimensions of a loaded checkpoint configuration. The vision layers computed follow
+    /// `vision_feature_layer` (−2: all but the last). Throws `ModelError.invalidConfiguration` for a
+    /// feature layer outside the tower.
+    public init(_ c: LLaVAConfiguration, name: String) throws {
+        let total = c.vision.numHiddenLayers
+        let computed = c.visionFeatureLayer < 0 ? total + 1 + c.visionFeatureLayer : c.visionFeatureLayer
+        guard computed >= 0 && computed <= total else {
+            throw ModelError.invalidConfiguration("vision_feature_layer \(c.visionFeatureLayer) is outside the \(total)-layer vision tower")
+        }
+        self.init(
+            name: name,
+            text: Text(c.text.decoderSpec),
+            vision: Vision(
+                hiddenSize: c.vision.hiddenSize, intermediateSize: c.vision.intermediateSize,
+                numHiddenLayers: total, layersComputed: computed, patchSize: c.vision.patchSize,
+                imageSize: c.vision.imageSize, dropsCLS: c.dropsCLS))
     }
 }

@@ -75,12 +75,6 @@ public final class WeightStore {
         return (archive, stored)
     }
 
-    /// The stored dtype shared by every registered tensor, or nil when they differ or none is registered.
-    public var storedDType: DType? {
-        let dtypes = Set(sources.values.compactMap { $0.0.info($0.1)?.dtype })
-        return dtypes.count == 1 ? dtypes.first : nil
-    }
-
     /// The layer numbers `N` of registered canonical names `prefix` + `N.` + … (`layers.` for the
     /// decoder, `vision.encoder.layers.` for the vision tower).
     public func layerIndices(prefix: String) -> Set<Int> {
@@ -93,6 +87,20 @@ public final class WeightStore {
         return indices
     }
 
-    /// Canonical names registered but never taken: an unexpected tensor in the checkpoint.
+    /// Marks registered tensors the model deliberately does not read (a vision tower's layers past
+    /// the feature layer), so `unusedNames` does not report them.
+    public func ignore(where unread: (String) -> Bool) {
+        untaken = untaken.filter { !unread($0) }
+    }
+
+    /// Canonical names registered but never taken (nor ignored): a tensor the checkpoint stores and
+    /// the model would silently drop, e.g. q/k/v biases in a layout that has none.
     public var unusedNames: [String] { untaken.sorted() }
+
+    /// Throws `ModelError.unusedTensor` naming the first tensor nobody took, and how many there are.
+    public func requireAllTaken() throws {
+        let unused = unusedNames
+        guard let first = unused.first, let (_, stored) = sources[first] else { return }
+        throw ModelError.unusedTensor(stored, count: unused.count)
+    }
 }

@@ -5,11 +5,13 @@ import Foundation
 // Methods are compared at equal cost (BASELINES.md §5): given a target as a fraction of the dense
 // count under one published convention, each method gets the setting whose count is as close to the
 // target as possible without exceeding it. When no setting reaches the target the cheapest one is
-// returned, flagged infeasible. What is searched:
+// returned, flagged infeasible. What each method searches is in its own file (`yopoCandidates` in
+// YOPO.swift, `fastVCandidates` in FastV.swift, `pyramidDropCandidates` in PyramidDrop.swift,
+// `sparseVLMCandidates` in SparseVLM.swift):
 //
-//   YOPO       w 5, r 2, the official head mask keeping about half the heads when the decoder shape
-//              has official masks (heads-keep 16 for 32 × 32, 20 for 40 × 40), else every head;
-//              K = 0…L.
+//   YOPO       w 5, r 2, the official head mask keeping about half the heads when the model is one
+//              the official release fits (heads-keep 16 on LLaVA-1.5-7B, 20 on 13B), else every
+//              head; K = 0…L.
 //   FastV      K = 2 (K = 1 for a 2-layer decoder); the image tokens kept after layer K, 0…n.
 //   PyramidDrop boundaries [L/4, L/2, 3L/4] (rounded, de-duplicated, within [1, L−1]) and λ on a
 //              0.001 grid. λ is limited to values that leave at least one image token in the last
@@ -134,23 +136,6 @@ public struct BudgetSolution: Sendable, Equatable {
     public func choice(_ method: BudgetMethod) -> BudgetChoice? { choices.first { $0.method == method } }
 }
 
-extension FLOPsModel {
-    /// Counts a pruning spec under a published convention (`yopo`, `fastv`, `pdrop`, `sparsevlm`):
-    /// `none` is the dense count, a YOPO spec or preset is resolved against this model (official masks
-    /// loaded, "actual-mask" profile), a baseline is counted by its schedule.
-    /// Throws `PruningSpecError` when the spec does not fit the model, `FLOPsError.unsupported` for
-    /// `full` and for YOPO under `fastv` / `sparsevlm` (they count tokens, not heads or windows).
-    public func count(_ convention: FLOPsConvention, spec: PruningSpec, layout: PromptLayout) throws -> ConventionFLOPs {
-        switch spec {
-        case .none: return try count(convention, .dense, layout: layout)
-        case .baseline(let b): return try count(convention, b.method, layout: layout)
-        case .yopo, .preset:
-            let plan = try spec.resolve(for: dimensions.decoderShape)!
-            return try count(convention, .yopo(YOPOCostProfile(plan: plan)), layout: layout)
-        }
-    }
-}
-
 /// Picks each method's setting for a FLOPs target (see the file header for what is searched).
 public struct BudgetSolver: Sendable {
     public let model: FLOPsModel
@@ -249,104 +234,6 @@ public struct BudgetSolver: Sendable {
             dense: dense, feasible: feasible)
     }
 
-    // MARK: candidates
-
+    /// The decoder's layers (what the candidates are searched over).
     var layers: Int { model.dimensions.text.numHiddenLayers }
-
-    /// heads-keep of the official mask keeping about half the heads, when the shape has official masks.
-    static func halfHeadsOfficialMask(_ shape: DecoderShape) -> Int? {
-        let prefix: String
-        switch (shape.numHiddenLayers, shape.numAttentionHeads) {
-        case (32, 32): prefix = "headmask_7b_"
-        case (40, 40): prefix = "headmask_13b_"
-        default: return nil
-        }
-        let available = OfficialHeadMaskData.masks.keys.compactMap { $0.hasPrefix(prefix) ? Int($0.dropFirst(prefix.count)) : nil }
-        let half = Double(shape.numAttentionHeads) / 2
-        return available.min { (abs(Double($0) - half), $0) < (abs(Double($1) - half), $1) }
-    }
-
-    func yopoCandidates() throws -> [(spec: PruningSpec, detail: String)] {
-        guard convention == .yopo || convention == .pdrop else {
-            throw BudgetError.unsupported(
-                "YOPO has no count under the \(convention.rawValue) convention (it counts tokens, not heads or windows)")
-        }
-        guard model.dimensions.vision.dropsCLS else {
-            throw BudgetError.unsupported("YOPO needs the visual tokens to be the patch grid (this model keeps CLS)")
-        }
-        let heads = Self.halfHeadsOfficialMask(model.dimensions.decoderShape)
-        let maskNote = heads.map { "official mask heads-keep \($0)" } ?? "no official mask for this shape, all heads"
-        return (0...layers).map { k in
-            (.yopo(YOPOSpec(window: 5, layers: k, headsKeep: heads, ffn: 2)), "w 5, r 2, \(maskNote); K searched 0…\(layers)")
-        }
-    }
-
-    func fastVCandidates() throws -> [(spec: PruningSpec, detail: String)] {
-        guard layers >= 2 else { throw BudgetError.unsupported("FastV needs a decoder of at least 2 layers") }
-        let k = layers > 2 ? 2 : 1
-        let n = layout.visualTokens(model.dimensions)
-        return (0...n).map { keep in
-            (.baseline(.fastV(FastVSettings(k: k, keep: keep))), "K \(k); image tokens kept searched 0…\(n)")
-        }
-    }
-
-    /// Boundaries `b` (given for 32 layers) scaled to L: round(b·L/32), clamped to [1, L−1], de-duplicated.
-    static func scaledBoundaries(_ boundaries: [Double], layers: Int, base: Double = 32) -> [Int] {
-        var out: [Int] = []
-        for b in boundaries {
-            let l = min(max(Int((b * Double(layers) / base).rounded()), 1), layers - 1)
-            if out.last != l { out.append(l) }
-        }
-        return out
-    }
-
-    /// The default boundaries' candidates and the derived sets' (each set: λ on the 0.001 grid, ascending).
-    func pyramidDropCandidates() throws -> (
-        defaults: [(spec: PruningSpec, detail: String)], derived: [(spec: PruningSpec, detail: String)]
-    ) {
-        guard layers >= 2 else { throw BudgetError.unsupported("PyramidDrop needs a decoder of at least 2 layers") }
-        let n = Double(layout.visualTokens(model.dimensions))
-        func grid(_ boundaries: [Int], _ origin: String) -> [(spec: PruningSpec, detail: String)] {
-            let stages = Double(boundaries.count)
-            let name = boundaries.map(String.init).joined(separator: "/")
-            return (1...1000).compactMap { i in
-                let ratio = Double(i) / 1000
-                // At least one image token left in the last stage.
-                guard (n * pow(ratio, stages)).rounded(.down) >= 1 else { return nil }
-                return (.baseline(.pyramidDrop(PyramidDropSettings(layers: boundaries, ratio: ratio))),
-                        "boundaries \(name) (\(origin)); λ searched on a 0.001 grid")
-            }
-        }
-        let defaults = Self.scaledBoundaries([8, 16, 24], layers: layers)
-        var derived: [[Int]] = []
-        for set in [[3.0, 11, 19], [2, 4, 10], [2, 6, 12]] {
-            let scaled = Self.scaledBoundaries(set, layers: layers)
-            if scaled != defaults && !derived.contains(scaled) { derived.append(scaled) }
-        }
-        return (grid(defaults, "L/4, L/2, 3L/4"), derived.flatMap { grid($0, "BASELINES.md §2.2, derived") })
-    }
-
-    /// SparseVLM v1.5 pruning layers [2, 6, 15] and a schedule's keep counts scaled to L.
-    static func scaledSchedule(keep: [Int], layers: Int) -> (layers: [Int], keep: [Int]) {
-        var outLayers: [Int] = [], outKeep: [Int] = []
-        for (l, k) in zip([2, 6, 15], keep) {
-            let scaled = min(max(Int((Double(l) * Double(layers) / 32).rounded()), 0), layers - 2)
-            if outLayers.last == scaled {
-                outKeep[outKeep.count - 1] = k
-            } else {
-                outLayers.append(scaled)
-                outKeep.append(k)
-            }
-        }
-        return (outLayers, outKeep)
-    }
-
-    func sparseVLMCandidates() throws -> [(spec: PruningSpec, detail: String)] {
-        guard layers >= 2 else { throw BudgetError.unsupported("SparseVLM needs a decoder of at least 2 layers") }
-        return [(64, [66, 30, 17]), (128, [303, 110, 36]), (192, [300, 200, 110])].map { tokens, keep in
-            let s = Self.scaledSchedule(keep: keep, layers: layers)
-            return (.baseline(.sparseVLM(SparseVLMSettings(layers: s.layers, keep: s.keep))),
-                    "v1.5 schedule retain \(tokens)")
-        }
-    }
 }

@@ -43,42 +43,25 @@ func oneLine(_ s: String) -> String {
     return String(out)
 }
 
-/// The shape facts a spec is resolved against (a decoder's `num_hidden_layers`,
-/// `num_attention_heads`, `intermediate_size`).
-public struct DecoderShape: Sendable, Equatable, Codable {
-    public var numHiddenLayers: Int
-    public var numAttentionHeads: Int
-    public var intermediateSize: Int
-
-    public init(numHiddenLayers: Int, numAttentionHeads: Int, intermediateSize: Int) {
-        self.numHiddenLayers = numHiddenLayers
-        self.numAttentionHeads = numAttentionHeads
-        self.intermediateSize = intermediateSize
-    }
-
-    /// LLaVA-1.5-7B (Vicuna-7B): 32 layers, 32 heads, FFN 11008.
-    public static let llava15_7B = DecoderShape(numHiddenLayers: 32, numAttentionHeads: 32, intermediateSize: 11008)
-    /// LLaVA-1.5-13B (Vicuna-13B): 40 layers, 40 heads, FFN 13824.
-    public static let llava15_13B = DecoderShape(numHiddenLayers: 40, numAttentionHeads: 40, intermediateSize: 13824)
-}
-
 /// A pruning request as the user writes it, before it meets a model:
 /// `none` · `yopo:window=5,layers=16,heads=PATH.npy,ffn=2` (any subset; `heads-keep=N` instead of a
 /// file picks the official mask keeping about N heads per layer) · presets `yopo-25`, `yopo-12` ·
 /// baselines `fastv:k=2,r=0.5`, `pdrop:layers=8/16/24,ratio=0.5`, `sparsevlm:tokens=192` (see
 /// `examples`). The same grammar is the `--prune` option, the library API, and the `"prune"` field of
-/// a JSON file. Fields are `key=value` separated by single commas, each at most once, no spaces
-/// (a `heads` path may contain them).
+/// a JSON file: `method:key=value,…`, fields separated by single commas, each at most once, no spaces
+/// (a `heads` path may contain them), read for every method by `SpecFields`. What the values must be
+/// on a given model is checked once per method (`YOPOSpec.resolve(for:)`, `FastVSettings.validate`,
+/// `PyramidDropSettings.validate`, `SparseVLMSettings.validate`), whoever uses the spec.
 public enum PruningSpec: Sendable, Equatable {
     case none
     case yopo(YOPOSpec)
-    /// A named preset resolved against the model shape (`yopo-25`, `yopo-12`).
+    /// A named preset resolved against the model (`yopo-25`, `yopo-12`).
     case preset(String)
     /// A token-pruning baseline: `fastv:k=2,r=0.5`, `pdrop:layers=8/16/24,ratio=0.5`, `sparsevlm:tokens=192`.
     case baseline(BaselineSpec)
 
     /// The methods a spec may name before its `:`.
-    public static let methods = ["yopo", "fastv", "pdrop", "sparsevlm"]
+    public static let methods = ["yopo"] + BaselineSpec.methods
 
     /// One line of the spec grammar for help text: a method (or `none`, a preset), a spec that works,
     /// and what it does.
@@ -94,23 +77,27 @@ public enum PruningSpec: Sendable, Equatable {
     /// Every method (and `none`, the presets) with one example each, for `generate --help`.
     /// Each `example` parses; those of `none`, `yopo` and the baselines run on any model of ≥ 17 layers
     /// (`yopo`'s on 7B/13B, for its `heads-keep`), the presets on LLaVA-1.5-7B and 13B.
-    public static let examples: [Example] = [
-        Example(method: "none", example: "none", description: "no pruning (the default)"),
-        Example(method: "yopo", example: "yopo:window=5,layers=16,heads-keep=16,ffn=2",
-                description: "YOPO, any subset of: window (odd, 1–\(YOPOSpec.maxWindow)), layers (K: layers keeping visual work, 0–L), "
-                    + "heads=PATH.npy (a 0/1 or bool mask [layers, heads]) or heads-keep (official masks: 8/16/24 on 7B, 5/10/20/30 on 13B), "
-                    + "ffn (r ≥ 1: visual rows use I/r FFN channels); window, layers and ffn work on any model"),
-        Example(method: "yopo-25", example: "yopo-25",
-                description: "YOPO preset, about 25% of the visual FLOPs: window 5, layers L/2, the half-heads mask, ffn 2 (LLaVA-1.5-7B and 13B only)"),
-        Example(method: "yopo-12", example: "yopo-12",
-                description: "YOPO preset, about 12% of the visual FLOPs: as yopo-25 with layers L/4 (LLaVA-1.5-7B and 13B only)"),
-        Example(method: "fastv", example: "fastv:k=2,r=0.5",
-                description: "FastV: after layer k (1 to L−1, default 2) drop the fraction r (0–1, default 0.5) of image tokens, or keep=N of them"),
-        Example(method: "pdrop", example: "pdrop:layers=8/16/24,ratio=0.5",
-                description: "PyramidDrop: after each boundary in layers (increasing, 1 to L−1, default 8/16/24) keep the fraction ratio (0–1, default 0.5), or keep=288/144/72"),
-        Example(method: "sparsevlm", example: "sparsevlm:tokens=192",
-                description: "SparseVLM v1.5: tokens=192, 128 or 64 (its schedules, pruning after layers 2/6/15), or layers=2/6/15,keep=300/200/110 (layers 0 to L−2)"),
-    ]
+    public static let examples: [Example] = {
+        let sparse = SparseVLMSettings.v15Schedules[0]
+        return [
+            Example(method: "none", example: "none", description: "no pruning (the default)"),
+            Example(method: "yopo", example: "yopo:window=5,layers=16,heads-keep=16,ffn=2",
+                    description: "YOPO, any subset of: window (odd, 1–\(YOPOSpec.maxWindow)), layers (K: layers keeping visual work, 0–L), "
+                        + "heads=PATH.npy (a 0/1 or bool mask [layers, heads]) or heads-keep (official masks: "
+                        + OfficialYOPOModel.all.map { "\(slashList($0.headsKeep)) on \($0.name)" }.joined(separator: ", ")
+                        + "), ffn (r ≥ 1: visual rows use I/r FFN channels); window, layers and ffn work on any model"),
+            Example(method: "yopo-25", example: "yopo-25",
+                    description: "YOPO preset, about 25% of the visual FLOPs: window 5, layers L/2, the half-heads mask, ffn 2 (\(OfficialYOPOModel.namesText) only)"),
+            Example(method: "yopo-12", example: "yopo-12",
+                    description: "YOPO preset, about 12% of the visual FLOPs: as yopo-25 with layers L/4 (\(OfficialYOPOModel.namesText) only)"),
+            Example(method: "fastv", example: "fastv:k=2,r=0.5",
+                    description: "FastV: after layer k (1 to L−1, default 2) drop the fraction r (0–1, default 0.5) of image tokens, or keep=N of them"),
+            Example(method: "pdrop", example: "pdrop:layers=8/16/24,ratio=0.5",
+                    description: "PyramidDrop: after each boundary in layers (increasing, 1 to L−1, default \(slashList(PyramidDropSettings.defaultLayers))) keep the fraction ratio (0–1, default 0.5), or keep=288/144/72"),
+            Example(method: "sparsevlm", example: "sparsevlm:tokens=\(sparse.tokens)",
+                    description: "SparseVLM v1.5: tokens=\(SparseVLMSettings.v15TokensText) (its schedules, pruning after layers \(slashList(SparseVLMSettings.v15Layers))), or layers=\(slashList(SparseVLMSettings.v15Layers)),keep=\(slashList(sparse.keep)) (layers 0 to L−2)"),
+        ]
+    }()
 
     /// Parses the textual form. Relative mask paths are resolved against `baseDirectory`.
     /// Throws `PruningSpecError` naming the field and what it allows; an empty (or blank) spec is an
@@ -118,9 +105,10 @@ public enum PruningSpec: Sendable, Equatable {
     public init(parsing text: String, baseDirectory: String? = nil) throws {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         let presets = YOPOSpec.presetNames.joined(separator: ", ")
+        let methods = Self.methods.joined(separator: ", ")
         if trimmed.isEmpty {
             throw PruningSpecError.syntax(
-                "empty prune spec; use none, a preset (\(presets)) or method:key=value such as yopo:window=5,layers=16,ffn=2 (methods: \(Self.methods.joined(separator: ", ")))")
+                "empty prune spec; use none, a preset (\(presets)) or method:key=value such as yopo:window=5,layers=16,ffn=2 (methods: \(methods))")
         }
         if trimmed == "none" {
             self = .none
@@ -130,30 +118,24 @@ public enum PruningSpec: Sendable, Equatable {
             self = .preset(trimmed)
             return
         }
-        if let baseline = try BaselineSpec.parse(trimmed) {
-            self = .baseline(baseline)
-            return
-        }
-        let colon = trimmed.firstIndex(of: ":")
-        let method = String(trimmed[..<(colon ?? trimmed.endIndex)])
-        switch (method, colon) {
-        case ("yopo", let colon?):
-            self = .yopo(try YOPOSpec(parsing: trimmed[trimmed.index(after: colon)...], baseDirectory: baseDirectory))
+        let (method, body) = SpecFields.split(trimmed)
+        switch (method, body) {
+        case ("yopo", let body?):
+            self = .yopo(try YOPOSpec(try SpecFields(method: method, body: body), baseDirectory: baseDirectory))
         case ("yopo", nil):
             throw PruningSpecError.syntax(
                 "yopo needs fields, e.g. yopo:window=5,layers=16,ffn=2 (fields: \(YOPOSpec.fieldNames.joined(separator: ", "))), or a preset (\(presets))")
+        case _ where BaselineSpec.methods.contains(method):
+            self = .baseline(try BaselineSpec(method: method, body: body))
         case ("none", _):
             throw PruningSpecError.syntax("none takes no fields; write none")
         case (_, nil):
-            throw PruningSpecError.syntax(
-                "'\(trimmed)' is not none, a preset (\(presets)) or method:key=value (methods: \(Self.methods.joined(separator: ", ")))")
+            throw PruningSpecError.syntax("'\(trimmed)' is not none, a preset (\(presets)) or method:key=value (methods: \(methods))")
         case ("", _):
-            throw PruningSpecError.syntax(
-                "'\(trimmed)' has no method before ':' (methods: \(Self.methods.joined(separator: ", ")))")
+            throw PruningSpecError.syntax("'\(trimmed)' has no method before ':' (methods: \(methods))")
         default:
             let lowercase = Self.methods.contains(method.lowercased())
-            throw PruningSpecError.syntax(
-                "unknown method '\(method)' (\(Self.methods.joined(separator: ", "))\(lowercase ? "; methods are lowercase" : ""))")
+            throw PruningSpecError.syntax("unknown method '\(method)' (\(methods)\(lowercase ? "; methods are lowercase" : ""))")
         }
     }
 
@@ -167,14 +149,81 @@ public enum PruningSpec: Sendable, Equatable {
         }
     }
 
-    /// Resolves against a model's decoder: loads masks, checks every field against the shape.
+    /// Resolves against a model: loads masks, checks every field against its decoder, picks a preset's
+    /// and `heads-keep`'s official mask by the model's identity (`OfficialYOPOModel.matching`).
     /// Returns nil for `none` and for baselines (see `makePruner`). Throws `PruningSpecError` naming the
-    /// field (or, for a preset of another shape, `.doesNotFit` with the fields to use instead).
-    public func resolve(for shape: DecoderShape) throws -> YOPOPlan? {
+    /// field (or, for a preset no official model fits, `.doesNotFit` naming the models it fits and the
+    /// fields to use instead).
+    public func resolve(for model: ModelIdentity) throws -> YOPOPlan? {
         switch self {
         case .none, .baseline: return nil
-        case .yopo(let s): return try s.resolve(for: shape)
-        case .preset(let name): return try YOPOSpec.preset(name, for: shape).resolve(for: shape)
+        case .yopo(let s): return try s.resolve(for: model)
+        case .preset(let name): return try YOPOSpec.preset(name, for: model).resolve(for: model)
+        }
+    }
+
+    /// `resolve(for:)` for a model known by its decoder shape only, taken to be of the LLaVA family
+    /// (every checkpoint yopo loads today): on LLaVA shapes it picks what it always picked.
+    public func resolve(for shape: DecoderShape) throws -> YOPOPlan? { try resolve(for: .llava(shape)) }
+}
+
+/// A token-pruning baseline as written on the command line:
+/// `fastv:k=2,r=0.5` · `fastv:k=2,keep=166` · `pdrop:layers=8/16/24,ratio=0.5` · `sparsevlm:tokens=192` ·
+/// `sparsevlm:layers=2/6/15,keep=300/200/110`. A bare `fastv`, `pdrop` or `sparsevlm` takes the papers'
+/// defaults (K 2 R 0.5; [8, 16, 24] λ 0.5; 192). Counted under the published conventions
+/// (`FLOPsModel.count`) and, as the engine executes them, under `full` (`FLOPsModel.full(_:baseline:)`).
+/// Each method's settings, fields, validation, schedule and cost rules are in its own file.
+public enum BaselineSpec: Sendable, Equatable, CustomStringConvertible {
+    case fastV(FastVSettings)
+    case pyramidDrop(PyramidDropSettings)
+    case sparseVLM(SparseVLMSettings)
+
+    /// The baseline methods a spec may name before its `:`.
+    public static let methods = ["fastv", "pdrop", "sparsevlm"]
+
+    /// Parses `text`; nil when it names no baseline method (then it is a `PruningSpec`).
+    /// `fastv`, `pdrop`, `sparsevlm` alone take the papers' defaults; with a colon, at least one field.
+    /// Throws `PruningSpecError` naming the field at fault and what it allows.
+    public static func parse(_ text: String) throws -> BaselineSpec? {
+        let (method, body) = SpecFields.split(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard methods.contains(method) else { return nil }
+        return try BaselineSpec(method: method, body: body)
+    }
+
+    /// Reads `method` (one of `methods`) with the fields after its colon (nil: no colon, the defaults).
+    init(method: String, body: Substring?) throws {
+        let fields = try SpecFields(method: method, body: body)
+        switch method {
+        case "fastv": self = .fastV(try FastVSettings(fields))
+        case "pdrop": self = .pyramidDrop(try PyramidDropSettings(fields))
+        default: self = .sparseVLM(try SparseVLMSettings(fields))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .fastV(let s): return s.description
+        case .pyramidDrop(let s): return s.description
+        case .sparseVLM(let s): return s.description
+        }
+    }
+
+    /// The method to count.
+    public var method: FLOPsMethod {
+        switch self {
+        case .fastV(let s): return .fastV(s)
+        case .pyramidDrop(let s): return .pyramidDrop(s)
+        case .sparseVLM(let s): return .sparseVLM(s)
+        }
+    }
+
+    /// Checks the settings against a decoder of `layers` layers (each method's `validate(layers:)`):
+    /// what the pruners, every FLOPs convention and the budget solver check. Throws `PruningSpecError`.
+    public func validate(layers: Int) throws {
+        switch self {
+        case .fastV(let s): try s.validate(layers: layers)
+        case .pyramidDrop(let s): try s.validate(layers: layers)
+        case .sparseVLM(let s): try s.validate(layers: layers)
         }
     }
 }
@@ -188,31 +237,76 @@ extension PruningSpec {
     }
 }
 
-// MARK: - Fields
+// MARK: - The key=value grammar
 
-/// The `key=value,…` list after a method's colon, checked for syntax: no empty field (leading,
-/// trailing or doubled comma), no field without `=` or value, no unknown or repeated field, no
-/// space (except inside the values of `spacedValues`, paths). Values are read with the allowed range
-/// of their field in every message.
+/// One field of a method: its name and what it allows (the end of every message about it).
+struct SpecField: Sendable {
+    let name: String
+    let allows: String
+
+    init(_ name: String, _ allows: String) {
+        self.name = name
+        self.allows = allows
+    }
+}
+
+extension Array where Element == SpecField {
+    /// A value of `key` out of range: the problem, then what the field allows.
+    func fail(_ key: String, _ problem: String) -> PruningSpecError {
+        .invalidField(field: key, reason: "\(problem); allowed: \(first { $0.name == key }?.allows ?? "")")
+    }
+}
+
+/// The `key=value,…` list after a method's colon, the one reader of fields for every method, checked
+/// for syntax: no empty field (leading, trailing or doubled comma), no field without `=` or value, no
+/// unknown or repeated field, no space (except inside the values of `spacedValues`, paths). Values
+/// are read with the allowed range of their field in every message.
 struct SpecFields {
     let method: String
-    /// Field name → what it allows, in the order messages list them.
-    let allowed: [(name: String, allows: String)]
+    /// The method's fields, in the order messages list them.
+    let allowed: [SpecField]
     private(set) var values: [String: String] = [:]
 
-    init(method: String, body: Substring, allowed: [(name: String, allows: String)], spacedValues: Set<String> = []) throws {
+    /// Each method's fields; values of the fields in `spaced` may contain spaces (paths); `defaults`:
+    /// the bare method name (no colon) means its defaults.
+    static func grammar(_ method: String) -> (fields: [SpecField], spaced: Set<String>, defaults: Bool) {
+        switch method {
+        case "yopo": return (YOPOSpec.fields, ["heads"], false)
+        case "fastv": return (FastVSettings.fields, [], true)
+        case "pdrop": return (PyramidDropSettings.fields, [], true)
+        case "sparsevlm": return (SparseVLMSettings.fields, [], true)
+        default: preconditionFailure("no grammar for method \(method)")
+        }
+    }
+
+    /// `method:body` → (`method`, `body`); no colon → (the text, nil).
+    static func split(_ text: String) -> (method: String, body: Substring?) {
+        guard let colon = text.firstIndex(of: ":") else { return (text, nil) }
+        return (String(text[..<colon]), text[text.index(after: colon)...])
+    }
+
+    /// Reads the fields of `method` (one of `PruningSpec.methods`) after its colon; `body` nil = the
+    /// bare method name, no fields. A colon with nothing after it is an error.
+    init(method: String, body: Substring?) throws {
+        let grammar = Self.grammar(method)
         self.method = method
-        self.allowed = allowed
-        let names = allowed.map(\.name)
-        let list = names.joined(separator: ", ")
-        for item in body.isEmpty ? [] : body.split(separator: ",", omittingEmptySubsequences: false) {
+        self.allowed = grammar.fields
+        let list = allowed.map(\.name).joined(separator: ", ")
+        guard let body else { return }
+        if body.isEmpty {
+            if grammar.defaults {
+                throw PruningSpecError.syntax("'\(method):' has no fields; write \(method) for its defaults or give fields (\(list))")
+            }
+            throw PruningSpecError.syntax("\(method): needs at least one of \(list)")
+        }
+        for item in body.split(separator: ",", omittingEmptySubsequences: false) {
             guard !item.isEmpty else {
                 throw PruningSpecError.syntax(
                     "'\(method):\(body)' has an empty field (a leading, trailing or doubled comma); write \(method):key=value,key=value (fields: \(list))")
             }
             guard let equals = item.firstIndex(of: "=") else {
                 let key = item.trimmingCharacters(in: .whitespacesAndNewlines)
-                guard let allows = Self.allows(key, in: allowed) else {
+                guard let allows = allows(key) else {
                     if key.isEmpty { throw PruningSpecError.syntax("'\(item)' is not key=value (fields of \(method): \(list))") }
                     throw PruningSpecError.invalidField(field: key, reason: "unknown field (\(list))")
                 }
@@ -223,13 +317,14 @@ struct SpecFields {
             guard !key.isEmpty else {
                 throw PruningSpecError.syntax("'\(item)' has no field name before = (fields of \(method): \(list))")
             }
-            guard let allows = Self.allows(key, in: allowed) else {
+            guard let allows = allows(key) else {
                 throw PruningSpecError.invalidField(field: key, reason: "unknown field (\(list))")
             }
             if let first = values[key] {
                 throw PruningSpecError.invalidField(
                     field: key, reason: "given twice (\(key)=\(first) and \(key)=\(value)); give each field once")
             }
+            let spacedValues = grammar.spaced
             let trimmedValue = value.trimmingCharacters(in: .whitespacesAndNewlines)
             let spaced = rawKey != key[...]
                 || (spacedValues.contains(key) ? trimmedValue != value : value.contains(where: \.isWhitespace))
@@ -245,16 +340,11 @@ struct SpecFields {
         }
     }
 
-    static func allows(_ key: String, in allowed: [(name: String, allows: String)]) -> String? {
-        allowed.first { $0.name == key }?.allows
-    }
-
-    func allows(_ key: String) -> String { Self.allows(key, in: allowed) ?? "" }
+    /// What `key` allows, nil for a field the method does not have.
+    func allows(_ key: String) -> String? { allowed.first { $0.name == key }?.allows }
 
     /// An out-of-range `key`: the problem, then what the field allows.
-    func fail(_ key: String, _ problem: String) -> PruningSpecError {
-        .invalidField(field: key, reason: "\(problem); allowed: \(allows(key))")
-    }
+    func fail(_ key: String, _ problem: String) -> PruningSpecError { allowed.fail(key, problem) }
 
     subscript(key: String) -> String? { values[key] }
 
@@ -308,121 +398,8 @@ struct SpecFields {
 /// `8/16/24`.
 func slashList(_ values: [Int]) -> String { values.map(String.init).joined(separator: "/") }
 
-// MARK: - Baselines
-
-extension BaselineSpec {
-    static let fastVFields: [(name: String, allows: String)] = [
-        ("k", "an integer ≥ 1 below the model's layer count (default 2)"),
-        ("r", "a number in [0, 1], the fraction of image tokens removed (default 0.5)"),
-        ("keep", "an integer ≥ 0, the image tokens kept (instead of r)"),
-    ]
-    static let pyramidDropFields: [(name: String, allows: String)] = [
-        ("layers", "increasing integers ≥ 1 below the model's layer count, separated by / (default 8/16/24)"),
-        ("ratio", "a number in (0, 1], the fraction kept at each boundary (default 0.5)"),
-        ("keep", "integers ≥ 0 separated by /, the image tokens kept after each boundary (instead of ratio)"),
-    ]
-    static let sparseVLMFields: [(name: String, allows: String)] = [
-        ("tokens", "192, 128 or 64 (the v1.5 schedules)"),
-        ("layers", "increasing integers ≥ 0 separated by /, at most the model's layer count − 2, with keep="),
-        ("keep", "integers ≥ 0 separated by /, one per pruning layer, with layers="),
-    ]
-
-    /// Parses `text`; nil when it names no baseline method (then it is a `PruningSpec`).
-    /// `fastv`, `pdrop`, `sparsevlm` alone take the papers' defaults; with a colon, at least one field.
-    /// Throws `PruningSpecError` naming the field at fault and what it allows.
-    public static func parse(_ text: String) throws -> BaselineSpec? {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        let colon = trimmed.firstIndex(of: ":")
-        let method = String(trimmed[..<(colon ?? trimmed.endIndex)])
-        let allowed: [(name: String, allows: String)]
-        switch method {
-        case "fastv": allowed = fastVFields
-        case "pdrop": allowed = pyramidDropFields
-        case "sparsevlm": allowed = sparseVLMFields
-        default: return nil
-        }
-        let body = colon.map { trimmed[trimmed.index(after: $0)...] } ?? ""
-        if colon != nil && body.isEmpty {
-            throw PruningSpecError.syntax(
-                "'\(method):' has no fields; write \(method) for its defaults or give fields (\(allowed.map(\.name).joined(separator: ", ")))")
-        }
-        let fields = try SpecFields(method: method, body: body, allowed: allowed)
-        switch method {
-        case "fastv": return try parseFastV(fields)
-        case "pdrop": return try parsePyramidDrop(fields)
-        default: return try parseSparseVLM(fields)
-        }
-    }
-
-    static func parseFastV(_ fields: SpecFields) throws -> BaselineSpec {
-        let k = try fields.integer("k") ?? 2
-        guard k >= 0 else { throw fields.fail("k", "\(k) is negative") }
-        if fields["r"] != nil && fields["keep"] != nil {
-            throw PruningSpecError.invalidField(field: "r", reason: "give r or keep, not both")
-        }
-        if let keep = try fields.integer("keep") {
-            guard keep >= 0 else { throw fields.fail("keep", "\(keep) is below 0") }
-            return .fastV(FastVSettings(k: k, keep: keep))
-        }
-        let r = try fields.number("r") ?? 0.5
-        guard r >= 0 && r <= 1 else { throw fields.fail("r", "\(fields["r"]!) is outside [0, 1]") }
-        return .fastV(FastVSettings(k: k, removalRatio: r))
-    }
-
-    static func parsePyramidDrop(_ fields: SpecFields) throws -> BaselineSpec {
-        let layers = try fields.list("layers") ?? [8, 16, 24]
-        if let first = layers.first, first < 1 { throw fields.fail("layers", "\(slashList(layers)) starts below 1") }
-        guard zip(layers, layers.dropFirst()).allSatisfy({ $0 < $1 }) else {
-            throw fields.fail("layers", "\(slashList(layers)) does not increase")
-        }
-        if let keep = try fields.list("keep") {
-            guard fields["ratio"] == nil else {
-                throw PruningSpecError.invalidField(field: "ratio", reason: "give ratio or keep, not both")
-            }
-            if let negative = keep.first(where: { $0 < 0 }) { throw fields.fail("keep", "\(negative) is below 0") }
-            guard keep.count == layers.count else {
-                throw PruningSpecError.invalidField(
-                    field: "keep",
-                    reason: "\(keep.count) count\(keep.count == 1 ? "" : "s") (\(slashList(keep))) for \(layers.count) boundar\(layers.count == 1 ? "y" : "ies") (\(slashList(layers))); give one count ≥ 0 per boundary")
-            }
-            return .pyramidDrop(PyramidDropSettings(layers: layers, keep: keep))
-        }
-        let ratio = try fields.number("ratio") ?? 0.5
-        guard ratio > 0 && ratio <= 1 else { throw fields.fail("ratio", "\(fields["ratio"]!) is outside (0, 1]") }
-        return .pyramidDrop(PyramidDropSettings(layers: layers, ratio: ratio))
-    }
-
-    static func parseSparseVLM(_ fields: SpecFields) throws -> BaselineSpec {
-        if let tokens = try fields.integer("tokens") {
-            guard fields["layers"] == nil && fields["keep"] == nil else {
-                throw PruningSpecError.invalidField(field: "tokens", reason: "give tokens or layers + keep, not both")
-            }
-            guard let settings = try? SparseVLMSettings(tokens: tokens) else {
-                throw fields.fail("tokens", "\(tokens) has no v1.5 schedule")
-            }
-            return .sparseVLM(settings)
-        }
-        let layers = try fields.list("layers"), keep = try fields.list("keep")
-        switch (layers, keep) {
-        case (nil, nil): return .sparseVLM(try SparseVLMSettings(tokens: 192))
-        case (_?, nil):
-            throw PruningSpecError.invalidField(
-                field: "keep", reason: "missing: layers= needs keep= with one count per pruning layer (e.g. sparsevlm:layers=2/6/15,keep=300/200/110)")
-        case (nil, _?):
-            throw PruningSpecError.invalidField(
-                field: "layers", reason: "missing: keep= needs layers= with one pruning layer per count (e.g. sparsevlm:layers=2/6/15,keep=300/200/110)")
-        case (let layers?, let keep?):
-            guard zip(layers, layers.dropFirst()).allSatisfy({ $0 < $1 }) else {
-                throw fields.fail("layers", "\(slashList(layers)) does not increase")
-            }
-            if let negative = layers.first(where: { $0 < 0 }) { throw fields.fail("layers", "\(negative) is below 0") }
-            if let negative = keep.first(where: { $0 < 0 }) { throw fields.fail("keep", "\(negative) is below 0") }
-            guard layers.count == keep.count else {
-                throw PruningSpecError.invalidField(
-                    field: "keep",
-                    reason: "\(keep.count) count\(keep.count == 1 ? "" : "s") (\(slashList(keep))) for \(layers.count) pruning layer\(layers.count == 1 ? "" : "s") (\(slashList(layers))); give one count ≥ 0 per layer")
-            }
-            return .sparseVLM(SparseVLMSettings(layers: layers, keep: keep))
-        }
-    }
+/// `8, 16 or 24` (`none` for no values).
+func orList(_ values: [Int]) -> String {
+    guard let last = values.last else { return "none" }
+    return values.count == 1 ? "\(last)" : values.dropLast().map(String.init).joined(separator: ", ") + " or \(last)"
 }

@@ -1,6 +1,191 @@
 import Foundation
 import YOPOCore
 
+// SparseVLM, all of it: settings, spec fields and their validation, the v1.5 schedules (written
+// once, here), the per-layer schedule, the budget candidates, the cost rule of the exact count, and
+// the pruner the engine runs.
+
+/// SparseVLM (BASELINES.md §3): image tokens kept after each pruning layer (v1.5 fixed schedules).
+/// Recycled cluster tokens are not added (give them in `keep` if wanted).
+public struct SparseVLMSettings: Sendable, Equatable {
+    /// Pruning layers, 0-based, on that layer's output: [2, 6, 15].
+    public var layers: [Int]
+    /// Image tokens kept after each pruning layer.
+    public var keep: [Int]
+
+    public init(layers: [Int], keep: [Int]) {
+        self.layers = layers
+        self.keep = keep
+    }
+
+    /// The v1.5 code's pruning layers, for a 32-layer decoder.
+    public static let v15Layers = [2, 6, 15]
+    /// The v1.5 code's schedules, "Retain N" → image tokens kept at `v15Layers`, by N descending.
+    public static let v15Schedules: [(tokens: Int, keep: [Int])] = [
+        (192, [300, 200, 110]), (128, [303, 110, 36]), (64, [66, 30, 17]),
+    ]
+
+    /// The v1.5 code's schedule for "Retain N" (`v15Schedules`): 192 → [300, 200, 110],
+    /// 128 → [303, 110, 36], 64 → [66, 30, 17], at layers [2, 6, 15].
+    /// Throws `PruningSpecError.invalidField` (tokens) for other N.
+    public init(tokens: Int) throws {
+        guard let schedule = Self.v15Schedules.first(where: { $0.tokens == tokens }) else {
+            throw Self.fields.fail("tokens", "\(tokens) has no v1.5 schedule")
+        }
+        self.init(layers: Self.v15Layers, keep: schedule.keep)
+    }
+
+    /// N when these settings are the v1.5 schedule "Retain N", else nil.
+    public var v15Tokens: Int? {
+        guard layers == Self.v15Layers else { return nil }
+        return Self.v15Schedules.first { $0.keep == keep }?.tokens
+    }
+
+    public var description: String { "sparsevlm:layers=\(slashList(layers)),keep=\(slashList(keep))" }
+
+    /// `sparsevlm:tokens=192` for a v1.5 schedule, else `description`.
+    public var shortDescription: String { v15Tokens.map { "sparsevlm:tokens=\($0)" } ?? description }
+
+    /// `192, 128 or 64`.
+    static var v15TokensText: String { orList(v15Schedules.map(\.tokens)) }
+
+    // MARK: fields and validation
+
+    /// The fields of `sparsevlm:` and what each allows.
+    static let fields = [
+        SpecField("tokens", "\(v15TokensText) (the v1.5 schedules)"),
+        SpecField("layers", "increasing integers ≥ 0 separated by /, at most the model's layer count − 2, with keep="),
+        SpecField("keep", "integers ≥ 0 separated by /, one per pruning layer, with layers="),
+    ]
+
+    /// Reads the fields after `sparsevlm:` (none: `tokens=192`). Throws `PruningSpecError`.
+    init(_ fields: SpecFields) throws {
+        if let tokens = try fields.integer("tokens") {
+            guard fields["layers"] == nil && fields["keep"] == nil else {
+                throw PruningSpecError.invalidField(field: "tokens", reason: "give tokens or layers + keep, not both")
+            }
+            try self.init(tokens: tokens)
+            return
+        }
+        let example = "e.g. sparsevlm:layers=\(slashList(Self.v15Layers)),keep=\(slashList(Self.v15Schedules[0].keep))"
+        switch (try fields.list("layers"), try fields.list("keep")) {
+        case (nil, nil): try self.init(tokens: Self.v15Schedules[0].tokens)
+        case (_?, nil):
+            throw PruningSpecError.invalidField(
+                field: "keep", reason: "missing: layers= needs keep= with one count per pruning layer (\(example))")
+        case (nil, _?):
+            throw PruningSpecError.invalidField(
+                field: "layers", reason: "missing: keep= needs layers= with one pruning layer per count (\(example))")
+        case (let layers?, let keep?):
+            self.init(layers: layers, keep: keep)
+            try checkFields()
+        }
+    }
+
+    /// The bounds that hold on any model.
+    func checkFields() throws {
+        func fail(_ key: String, _ problem: String) -> PruningSpecError { Self.fields.fail(key, problem) }
+        guard zip(layers, layers.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw fail("layers", "\(slashList(layers)) does not increase")
+        }
+        if let negative = layers.first(where: { $0 < 0 }) { throw fail("layers", "\(negative) is below 0") }
+        if let negative = keep.first(where: { $0 < 0 }) { throw fail("keep", "\(negative) is below 0") }
+        guard layers.count == keep.count else {
+            throw PruningSpecError.invalidField(
+                field: "keep",
+                reason: "\(keep.count) count\(keep.count == 1 ? "" : "s") (\(slashList(keep))) for \(layers.count) pruning layer\(layers.count == 1 ? "" : "s") (\(slashList(layers))); give one count ≥ 0 per layer")
+        }
+    }
+
+    /// Checks the settings against a decoder of `layers` layers: the one check `generate` (the
+    /// pruner), `flops` (every convention and `full`) and `compare` share. Throws `PruningSpecError`
+    /// for layers outside [0, layers − 2] (`.doesNotFit` for a v1.5 schedule's 2/6/15 on a shallower
+    /// model, naming the fields to pass), unordered layers, keep lists of another length or negative
+    /// counts.
+    public func validate(layers count: Int) throws {
+        guard count >= 2 else {
+            throw PruningSpecError.doesNotFit(
+                spec: shortDescription, reason: "SparseVLM needs a model of at least 2 layers (a pruning layer needs a later layer), and this one has \(count)")
+        }
+        try checkFields()
+        guard let first = layers.first, let last = layers.last, first >= 0, last <= count - 2 else {
+            let range = "within [0, \(count - 2)]"
+            if v15Tokens != nil {
+                let example = Self.scaledV15Schedule(keep: keep, layers: count)
+                throw PruningSpecError.doesNotFit(
+                    spec: shortDescription,
+                    reason: "it prunes after layers \(slashList(layers)) (the v1.5 schedule), which needs at least \(layers.last! + 2) layers, and this model has \(count); pass layers= (increasing, \(range)) and keep= (one count per layer) instead, e.g. sparsevlm:layers=\(slashList(example.layers)),keep=\(slashList(example.keep))")
+            }
+            throw PruningSpecError.invalidField(
+                field: "layers", reason: "\(slashList(layers)) must increase \(range) for a \(count)-layer model (a pruning layer needs a later layer)")
+        }
+    }
+
+    // MARK: schedule and cost rules
+
+    /// Image tokens each decoder layer processes under the published conventions (a kept count above
+    /// the tokens left is clamped). Throws `PruningSpecError` when the settings do not fit
+    /// (`validate(layers:)`).
+    public func imageTokens(perLayer count: Int, imageTokens n: Int) throws -> [Double] {
+        try validate(layers: count)
+        var result: [Double] = []
+        var current = n
+        for l in 0..<count {
+            result.append(Double(current))
+            if let i = layers.firstIndex(of: l) { current = min(current, keep[i]) }
+        }
+        return result
+    }
+
+    /// The exact count's rule (docs/FLOPS.md "Token-pruning baselines"). The raters are the text rows
+    /// after the image; without them SparseVLM never prunes. With them: the rater product
+    /// `[n, d]·[d, t]` at the start; at each pruning layer the image rows drop to `keep` (at most the
+    /// rows left), the top 30% of the deleted ones are clustered (when at least 2) and their centres
+    /// recycled. Recycled rows with no kept image row to follow go first, before the system rows.
+    func countRows(layer l: Int, visual v: inout Int, rows: inout BaselineRows, prompt: BaselinePrompt) {
+        guard prompt.imageTokens > 0 && prompt.text > 0 else { return }
+        if l == 0 { rows.rater = (prompt.imageTokens, prompt.text) }
+        guard let stage = layers.firstIndex(of: l) else { return }
+        let kept = min(keep[stage], v)
+        let m = SparseVLM.clusteredCount(deleted: v - kept)
+        let recycled = m >= 2 ? SparseVLM.recycledCount(clustered: m) : 0
+        if m >= 2 { rows.clustered[l] = m }
+        // No kept image row to insert after: the recycled rows go first.
+        if kept == 0 && recycled > 0 && prompt.system > 0 { rows.recycledFirst = true }
+        v = kept + recycled
+    }
+
+    /// The v1.5 pruning layers [2, 6, 15] and a schedule's keep counts scaled to L: round(l·L/32),
+    /// clamped to [0, L−2]; layers that collide merge into one pruning point keeping the later,
+    /// smaller count.
+    static func scaledV15Schedule(keep: [Int], layers: Int) -> (layers: [Int], keep: [Int]) {
+        var outLayers: [Int] = [], outKeep: [Int] = []
+        for (l, k) in zip(v15Layers, keep) {
+            let scaled = min(max(Int((Double(l) * Double(layers) / 32).rounded()), 0), layers - 2)
+            if outLayers.last == scaled {
+                outKeep[outKeep.count - 1] = k
+            } else {
+                outLayers.append(scaled)
+                outKeep.append(k)
+            }
+        }
+        return (outLayers, outKeep)
+    }
+}
+
+extension BudgetSolver {
+    /// SparseVLM's settings at a budget: its v1.5 schedules "retain 64 / 128 / 192", scaled to L
+    /// (`SparseVLMSettings.scaledV15Schedule`).
+    func sparseVLMCandidates() throws -> [(spec: PruningSpec, detail: String)] {
+        guard layers >= 2 else { throw BudgetError.unsupported("SparseVLM needs a decoder of at least 2 layers") }
+        return SparseVLMSettings.v15Schedules.sorted { $0.tokens < $1.tokens }.map { tokens, keep in
+            let s = SparseVLMSettings.scaledV15Schedule(keep: keep, layers: layers)
+            return (.baseline(.sparseVLM(SparseVLMSettings(layers: s.layers, keep: s.keep))),
+                    "v1.5 schedule retain \(tokens)")
+        }
+    }
+}
+
 /// SparseVLM v1.5 (BASELINES.md §3), text-guided: raters are the text tokens after the image whose
 /// relevance to the image (softmax over text of `H_v·H_qᵀ` from the input embeddings, averaged over
 /// visual rows) is at least the mean. On the output of 0-based layers [2, 6, 15] the image tokens are
@@ -23,46 +208,15 @@ public final class SparseVLM: TokenPruner {
     /// generated tokens then makes the same decisions).
     public var fixedRaterPositions: [Int]?
 
-    /// Throws `PruningSpecError` for layers outside [0, layers − 2] (`.doesNotFit` for the v1.5
-    /// schedules' 2/6/15 on a shallower model, naming the fields to pass), unordered layers, keep
-    /// lists of another length or negative counts.
+    /// Throws `PruningSpecError` when the settings do not fit a `layers`-layer decoder
+    /// (`SparseVLMSettings.validate(layers:)`).
     public init(settings: SparseVLMSettings, layers: Int) throws {
-        let spec = Self.specText(settings)
-        guard layers >= 2 else {
-            throw PruningSpecError.doesNotFit(
-                spec: spec, reason: "SparseVLM needs a model of at least 2 layers (a pruning layer needs a later layer), and this one has \(layers)")
-        }
-        guard !settings.layers.isEmpty, settings.layers.count == settings.keep.count else {
-            throw PruningSpecError.invalidField(
-                field: "keep", reason: "\(settings.keep.count) counts for \(settings.layers.count) pruning layers (\(slashList(settings.layers))); give one per layer")
-        }
-        if let negative = settings.keep.first(where: { $0 < 0 }) {
-            throw PruningSpecError.invalidField(field: "keep", reason: "\(negative) is negative; allowed: integers ≥ 0")
-        }
-        guard zip(settings.layers, settings.layers.dropFirst()).allSatisfy({ $0 < $1 }),
-            settings.layers.first! >= 0, settings.layers.last! <= layers - 2
-        else {
-            let range = "within [0, \(layers - 2)]"
-            if spec.hasPrefix("sparsevlm:tokens=") {
-                let example = BudgetSolver.scaledSchedule(keep: settings.keep, layers: layers)
-                throw PruningSpecError.doesNotFit(
-                    spec: spec,
-                    reason: "it prunes after layers 2/6/15 (the v1.5 schedule), which needs at least 17 layers, and this model has \(layers); pass layers= (increasing, \(range)) and keep= (one count per layer) instead, e.g. sparsevlm:layers=\(slashList(example.layers)),keep=\(slashList(example.keep))")
-            }
-            throw PruningSpecError.invalidField(
-                field: "layers", reason: "\(slashList(settings.layers)) must increase \(range) for a \(layers)-layer model (a pruning layer needs a later layer)")
-        }
+        try settings.validate(layers: layers)
         self.settings = settings
     }
 
-    public var spec: String { Self.specText(settings) }
-
     /// `sparsevlm:tokens=192` for a v1.5 schedule, else `sparsevlm:layers=…,keep=…`.
-    static func specText(_ settings: SparseVLMSettings) -> String {
-        let schedules: [[Int]: Int] = [[300, 200, 110]: 192, [303, 110, 36]: 128, [66, 30, 17]: 64]
-        if settings.layers == [2, 6, 15], let tokens = schedules[settings.keep] { return "sparsevlm:tokens=\(tokens)" }
-        return "sparsevlm:layers=\(settings.layers.map(String.init).joined(separator: "/")),keep=\(settings.keep.map(String.init).joined(separator: "/"))"
-    }
+    public var spec: String { settings.shortDescription }
 
     public func begin(inputs: Tensor, rows: RowState, counter: FLOPCounter?) {
         keptIndices = []

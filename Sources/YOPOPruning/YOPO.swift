@@ -39,12 +39,12 @@ public struct YOPOSpec: Sendable, Equatable {
     /// covers any grid up to 500 × 500.
     public static let maxWindow = 999
 
-    static let fields: [(name: String, allows: String)] = [
-        ("window", "an odd integer in [1, \(maxWindow)]"),
-        ("layers", "an integer from 0 to the model's layer count"),
-        ("heads", "a .npy file of 0/1 or bool entries, shape [layers, heads]"),
-        ("heads-keep", "\(officialHeadsKeep(prefix: "headmask_7b_")) on LLaVA-1.5-7B, \(officialHeadsKeep(prefix: "headmask_13b_")) on LLaVA-1.5-13B"),
-        ("ffn", "a number ≥ 1, at most the model's FFN width"),
+    static let fields = [
+        SpecField("window", "an odd integer in [1, \(maxWindow)]"),
+        SpecField("layers", "an integer from 0 to the model's layer count"),
+        SpecField("heads", "a .npy file of 0/1 or bool entries, shape [layers, heads]"),
+        SpecField("heads-keep", OfficialYOPOModel.all.map { "\(orList($0.headsKeep)) on \($0.name)" }.joined(separator: ", ")),
+        SpecField("ffn", "a number ≥ 1, at most the model's FFN width"),
     ]
     static var fieldNames: [String] { fields.map(\.name) }
 
@@ -62,12 +62,8 @@ public struct YOPOSpec: Sendable, Equatable {
             && a.ffn == b.ffn
     }
 
-    /// Parses the fields after `yopo:`. Throws `PruningSpecError` naming the field and what it allows.
-    init(parsing body: Substring, baseDirectory: String?) throws {
-        guard !body.isEmpty else {
-            throw PruningSpecError.syntax("yopo: needs at least one of window, layers, heads, heads-keep, ffn")
-        }
-        let fields = try SpecFields(method: "yopo", body: body, allowed: Self.fields, spacedValues: ["heads"])
+    /// Reads the fields after `yopo:`. Throws `PruningSpecError` naming the field and what it allows.
+    init(_ fields: SpecFields, baseDirectory: String?) throws {
         window = try fields.integer("window")
         layers = try fields.integer("layers")
         headsKeep = try fields.integer("heads-keep")
@@ -80,16 +76,22 @@ public struct YOPOSpec: Sendable, Equatable {
                 headsPath = (baseDirectory! as NSString).appendingPathComponent(value)
             }
         }
+        try checkFields(fields)
+    }
+
+    /// The bounds that hold on any model; `written` (when parsed) shows values as the user wrote them.
+    func checkFields(_ written: SpecFields? = nil) throws {
+        func fail(_ key: String, _ problem: String) -> PruningSpecError { Self.fields.fail(key, problem) }
         if headsPath != nil && headsKeep != nil {
             throw PruningSpecError.invalidField(field: "heads", reason: "give heads or heads-keep, not both")
         }
         if let window {
-            if window < 1 { throw fields.fail("window", "\(window) is below 1") }
-            if window > Self.maxWindow { throw fields.fail("window", "\(window) is above \(Self.maxWindow)") }
-            if window % 2 == 0 { throw fields.fail("window", "\(window) is even") }
+            if window < 1 { throw fail("window", "\(window) is below 1") }
+            if window > Self.maxWindow { throw fail("window", "\(window) is above \(Self.maxWindow)") }
+            if window % 2 == 0 { throw fail("window", "\(window) is even") }
         }
-        if let headsKeep, headsKeep < 1 { throw fields.fail("heads-keep", "\(headsKeep) is below 1") }
-        if let ffn, !(ffn >= 1) { throw fields.fail("ffn", "\(fields["ffn"]!) is below 1") }
+        if let headsKeep, headsKeep < 1 { throw fail("heads-keep", "\(headsKeep) is below 1") }
+        if let ffn, !(ffn >= 1) { throw fail("ffn", "\(written?["ffn"] ?? formatRatio(ffn)) is below 1") }
     }
 
     public var description: String {
@@ -98,51 +100,69 @@ public struct YOPOSpec: Sendable, Equatable {
         if let layers { parts.append("layers=\(layers)") }
         if let headsPath { parts.append("heads=\(headsPath)") }
         if let headsKeep { parts.append("heads-keep=\(headsKeep)") }
-        if let ffn { parts.append("ffn=\(ffn == ffn.rounded() && abs(ffn) < 1e15 ? String(Int(ffn)) : String(ffn))") }
+        if let ffn { parts.append("ffn=\(formatRatio(ffn))") }
         return "yopo:" + parts.joined(separator: ",")
-    }
-
-    /// The heads-keep values of the official masks whose stem starts with `prefix`: `8, 16 or 24`.
-    static func officialHeadsKeep(prefix: String) -> String {
-        let values = OfficialHeadMaskData.masks.keys.compactMap { $0.hasPrefix(prefix) ? Int($0.dropFirst(prefix.count)) : nil }.sorted()
-        guard let last = values.last else { return "none" }
-        return values.count == 1 ? "\(last)" : values.dropLast().map(String.init).joined(separator: ", ") + " or \(last)"
     }
 
     /// `32 layers × 32 heads`.
     static func shapeText(_ shape: DecoderShape) -> String {
-        "\(shape.numHiddenLayers) layer\(shape.numHiddenLayers == 1 ? "" : "s") × \(shape.numAttentionHeads) head\(shape.numAttentionHeads == 1 ? "" : "s")"
+        shapeText(layers: shape.numHiddenLayers, heads: shape.numAttentionHeads)
+    }
+
+    static func shapeText(layers: Int, heads: Int) -> String {
+        "\(layers) layer\(layers == 1 ? "" : "s") × \(heads) head\(heads == 1 ? "" : "s")"
+    }
+
+    /// `this model has 3 layers × 4 heads`; for a model of another family than the official ones, the
+    /// family too (`this model (qwen2_vl family, Qwen2-VL-7B) has 28 layers × 28 heads`).
+    static func modelText(_ model: ModelIdentity) -> String {
+        guard !OfficialYOPOModel.all.contains(where: { $0.family == model.family }) else {
+            return "this model has \(shapeText(model.shape))"
+        }
+        let name = model.name.isEmpty ? "" : ", \(model.name)"
+        return "this model (\(model.family) family\(name)) has \(shapeText(model.shape))"
+    }
+
+    /// K of a preset on an L-layer decoder: L/2 for `yopo-25`, L/4 for `yopo-12` (rounded up).
+    static func presetKeptLayers(_ name: String, layers: Int) -> Int {
+        max(0, name == "yopo-25" ? (layers + 1) / 2 : (layers + 3) / 4)
     }
 
     /// The presets, built from the official head masks (METHOD.md §5.4, best reconstruction; the
     /// paper's own configurations are uncertain): `yopo-25` = w 5, K = L/2, the mask keeping about
     /// half the heads, r 2; `yopo-12` = the same with K = L/4.
     /// 7B: 25.1% / 11.7% of the dense visual FLOPs; 13B: 26.1% / 12.9% (yopo convention, n = 576).
-    /// Throws `PruningSpecError.doesNotFit` on any other shape, naming the shapes the presets fit and
-    /// the fields (window, layers, ffn) that work on any model.
-    public static func preset(_ name: String, for shape: DecoderShape) throws -> YOPOSpec {
+    /// Throws `PruningSpecError.doesNotFit` for a model no official model matches
+    /// (`OfficialYOPOModel.matching`), naming the models the presets fit and the fields (window,
+    /// layers, ffn) that work on any model.
+    public static func preset(_ name: String, for model: ModelIdentity) throws -> YOPOSpec {
         guard presets.contains(name) else { throw PruningSpecError.syntax("unknown preset \(name) (\(presetNames.joined(separator: ", ")))") }
-        let base: (mask: String, half: Int, quarter: Int)
-        switch (shape.numHiddenLayers, shape.numAttentionHeads) {
-        case (32, 32): base = ("headmask_7b_16", 16, 8)
-        case (40, 40): base = ("headmask_13b_20", 20, 10)
-        default:
-            let L = shape.numHiddenLayers
-            let k = name == "yopo-25" ? (L + 1) / 2 : (L + 3) / 4
+        let L = model.shape.numHiddenLayers
+        guard let official = OfficialYOPOModel.matching(model) else {
             throw PruningSpecError.doesNotFit(
                 spec: name,
-                reason: "the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads), and this model has \(shapeText(shape)); the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=\(max(0, k)),ffn=2")
+                reason: "the preset is defined for \(OfficialYOPOModel.fitText), and \(modelText(model)); the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=\(presetKeptLayers(name, layers: L)),ffn=2")
         }
-        var spec = YOPOSpec(window: 5, headsPath: "official:" + base.mask, ffn: 2)
-        spec.layers = name == "yopo-25" ? base.half : base.quarter
-        return spec
+        return YOPOSpec(
+            window: 5, layers: presetKeptLayers(name, layers: L), headsPath: "official:" + official.maskStem(official.halfHeadsKeep), ffn: 2)
     }
 
-    /// Loads masks and checks every field against the decoder shape.
+    /// `preset(_:for:)` for a model known by its decoder shape only, taken to be of the LLaVA family.
+    public static func preset(_ name: String, for shape: DecoderShape) throws -> YOPOSpec {
+        try preset(name, for: .llava(shape))
+    }
+
+    /// `resolve(for:)` for a model known by its decoder shape only, taken to be of the LLaVA family.
+    public func resolve(for shape: DecoderShape) throws -> YOPOPlan { try resolve(for: .llava(shape)) }
+
+    /// Loads masks and checks every field against the model's decoder.
     /// Throws `PruningSpecError` naming the field: layers outside [0, L], a mask file that is missing,
     /// not a regular file, too large, not a .npy, not [L, H] or with an entry other than 0/1; a
-    /// heads-keep without an official mask for this shape; an ffn leaving no channel.
-    public func resolve(for shape: DecoderShape) throws -> YOPOPlan {
+    /// heads-keep without an official mask for this model (`OfficialYOPOModel.matching`); an ffn
+    /// leaving no channel.
+    public func resolve(for model: ModelIdentity) throws -> YOPOPlan {
+        try checkFields()
+        let shape = model.shape
         let L = shape.numHiddenLayers, H = shape.numAttentionHeads
         if let layers, layers < 0 || layers > L {
             throw PruningSpecError.invalidField(field: "layers", reason: "\(layers) is outside [0, \(L)] (this model has \(L) layers)")
@@ -155,23 +175,20 @@ public struct YOPOSpec: Sendable, Equatable {
                 mask = try YOPOSpec.loadMask(path: headsPath, given: headsPathAsGiven ?? headsPath, shape: shape)
             }
         } else if let headsKeep {
-            let prefix: String?
-            switch (L, H) {
-            case (32, 32): prefix = "headmask_7b_"
-            case (40, 40): prefix = "headmask_13b_"
-            default: prefix = nil
-            }
-            guard let prefix else {
+            guard let official = OfficialYOPOModel.matching(model) else {
+                let masks = OfficialYOPOModel.all.enumerated().map { i, m in
+                    "\(m.name) (\(m.shapeText): \(i == 0 ? "heads-keep " : "")\(orList(m.headsKeep)))"
+                }
                 throw PruningSpecError.invalidField(
                     field: "heads-keep",
-                    reason: "official masks exist for LLaVA-1.5-7B (32 layers × 32 heads: heads-keep \(Self.officialHeadsKeep(prefix: "headmask_7b_"))) and LLaVA-1.5-13B (40 layers × 40 heads: \(Self.officialHeadsKeep(prefix: "headmask_13b_"))), and this model has \(Self.shapeText(shape)); give heads=PATH.npy, a [\(L), \(H)] mask, instead")
+                    reason: "official masks exist for \(masks.joined(separator: " and ")), and \(Self.modelText(model)); give heads=PATH.npy, a [\(L), \(H)] mask, instead")
             }
-            guard OfficialHeadMaskData.masks[prefix + String(headsKeep)] != nil else {
+            guard official.headsKeep.contains(headsKeep) else {
                 throw PruningSpecError.invalidField(
                     field: "heads-keep",
-                    reason: "no official mask keeps about \(headsKeep) heads per layer of this \(Self.shapeText(shape)) model; allowed: \(Self.officialHeadsKeep(prefix: prefix))")
+                    reason: "no official mask keeps about \(headsKeep) heads per layer of this \(Self.shapeText(shape)) model; allowed: \(orList(official.headsKeep))")
             }
-            mask = try YOPOSpec.officialMask(prefix + String(headsKeep))
+            mask = try YOPOSpec.officialMask(official.maskStem(headsKeep))
         }
         if let mask {
             let found = [mask.count, mask.first?.count ?? 0]
@@ -333,5 +350,129 @@ extension YOPOPlan {
         sliced.numHiddenLayers = count
         return YOPOPlan(spec: spec, window: window, keptLayers: min(keptLayers, count),
                         headMask: headMask.map { Array($0.prefix(count)) }, visualFFNWidth: visualFFNWidth, shape: sliced)
+    }
+}
+
+/// YOPO's pruning in the terms the published conventions count (METHOD.md §5.2):
+/// `Σ_{l<K} [ (h_l/H)·(8·n·d² + 4·n·k·d) + 6·n·d·F ]` FLOPs.
+public struct YOPOCostProfile: Sendable, Equatable {
+    /// Window side w (nil = full visual attention).
+    public var window: Int?
+    /// K: layers `0..<K` keep visual computation.
+    public var keptLayers: Int
+    /// h_l: heads doing visual work in each decoder layer (length L; fractional for a nominal count).
+    /// Entries of layers ≥ K are ignored.
+    public var keptHeads: [Double]
+    /// F: FFN channels visual rows use (`int(I / r)`).
+    public var visualFFNWidth: Int
+
+    public init(window: Int?, keptLayers: Int, keptHeads: [Double], visualFFNWidth: Int) {
+        self.window = window
+        self.keptLayers = keptLayers
+        self.keptHeads = keptHeads
+        self.visualFFNWidth = visualFFNWidth
+    }
+
+    /// The "actual-mask" profile of a resolved plan: h_l = heads its mask keeps in layer l.
+    public init(plan: YOPOPlan) {
+        let H = plan.shape.numAttentionHeads
+        self.init(
+            window: plan.window, keptLayers: plan.keptLayers,
+            keptHeads: (0..<plan.shape.numHiddenLayers).map { l in
+                Double((0..<H).filter { plan.headKept(layer: l, head: $0) }.count)
+            },
+            visualFFNWidth: plan.visualFFNWidth)
+    }
+
+    /// The "nominal" profile (METHOD.md §5.4): `headsPerLayer` heads in every layer (e.g. 16, the
+    /// `headcut` of `headmask_7b_16`), F = int(I / ffnRatio).
+    public static func nominal(
+        _ dimensions: ModelDimensions, window: Int?, keptLayers: Int, headsPerLayer: Double, ffnRatio: Double = 1
+    ) -> YOPOCostProfile {
+        YOPOCostProfile(
+            window: window, keptLayers: keptLayers,
+            keptHeads: Array(repeating: headsPerLayer, count: dimensions.text.numHiddenLayers),
+            visualFFNWidth: Int(Double(dimensions.text.intermediateSize) / ffnRatio))
+    }
+}
+
+// MARK: - The models the official release fits
+
+/// A model the official YOPO release ships head masks for, and so the one the presets are defined
+/// for: the one table every preset, `heads-keep` and the budget solver consult, through `matching`.
+public struct OfficialYOPOModel: Sendable, Equatable {
+    /// `LLaVA-1.5-7B`.
+    public let name: String
+    /// The family a model must be of to be this one (`ModelIdentity.family`).
+    public let family: String
+    /// The decoder dimensions a model must have to be this one (layers × heads; the FFN width is not
+    /// compared, so a small test model of the same depth and heads gets the same masks).
+    public let numHiddenLayers: Int
+    public let numAttentionHeads: Int
+    /// File stem prefix of its masks in `OfficialHeadMaskData` (`headmask_7b_` → `headmask_7b_16`).
+    let maskPrefix: String
+
+    /// LLaVA-1.5-7B (32 × 32) and LLaVA-1.5-13B (40 × 40), the LLaVA family.
+    public static let all = [
+        OfficialYOPOModel(name: "LLaVA-1.5-7B", family: ModelIdentity.llavaFamily, numHiddenLayers: 32, numAttentionHeads: 32,
+                          maskPrefix: "headmask_7b_"),
+        OfficialYOPOModel(name: "LLaVA-1.5-13B", family: ModelIdentity.llavaFamily, numHiddenLayers: 40, numAttentionHeads: 40,
+                          maskPrefix: "headmask_13b_"),
+    ]
+
+    /// The official model `model` is: same family, same layers and heads. Nil when none is (a
+    /// Qwen2-VL-7B of 28 × 28, a LLaVA of another depth, a non-LLaVA model of 32 × 32).
+    public static func matching(_ model: ModelIdentity) -> OfficialYOPOModel? {
+        all.first {
+            $0.family == model.family && $0.numHiddenLayers == model.shape.numHiddenLayers
+                && $0.numAttentionHeads == model.shape.numAttentionHeads
+        }
+    }
+
+    /// `32 layers × 32 heads`.
+    var shapeText: String { YOPOSpec.shapeText(layers: numHiddenLayers, heads: numAttentionHeads) }
+
+    /// The heads-keep values of its masks, ascending (`8, 16, 24`).
+    public var headsKeep: [Int] {
+        OfficialHeadMaskData.masks.keys.compactMap { $0.hasPrefix(maskPrefix) ? Int($0.dropFirst(maskPrefix.count)) : nil }.sorted()
+    }
+
+    /// The heads-keep of the mask keeping about half the heads (ties to the smaller): the presets'
+    /// mask and the budget solver's (16 on 7B, 20 on 13B).
+    public var halfHeadsKeep: Int {
+        let half = Double(numAttentionHeads) / 2
+        return headsKeep.min { (abs(Double($0) - half), $0) < (abs(Double($1) - half), $1) }!
+    }
+
+    /// The mask file stem keeping about `headsKeep` heads per layer (`headmask_7b_16`).
+    func maskStem(_ headsKeep: Int) -> String { maskPrefix + String(headsKeep) }
+
+    /// `LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads)`.
+    static var fitText: String {
+        all.map { "\($0.name) (\($0.shapeText))" }.joined(separator: " and ")
+    }
+
+    /// `LLaVA-1.5-7B and LLaVA-1.5-13B`.
+    static var namesText: String { all.map(\.name).joined(separator: " and ") }
+}
+
+// MARK: - Budget candidates
+
+extension BudgetSolver {
+    /// YOPO's settings at a budget: w 5, r 2, the official mask keeping about half the heads when the
+    /// model is one the official release fits (`OfficialYOPOModel.matching`), else every head; K = 0…L.
+    func yopoCandidates() throws -> [(spec: PruningSpec, detail: String)] {
+        guard convention == .yopo || convention == .pdrop else {
+            throw BudgetError.unsupported(
+                "YOPO has no count under the \(convention.rawValue) convention (it counts tokens, not heads or windows)")
+        }
+        guard model.dimensions.vision.dropsCLS else {
+            throw BudgetError.unsupported("YOPO needs the visual tokens to be the patch grid (this model keeps CLS)")
+        }
+        let heads = OfficialYOPOModel.matching(model.dimensions.identity)?.halfHeadsKeep
+        let maskNote = heads.map { "official mask heads-keep \($0)" } ?? "no official mask for this model, all heads"
+        return (0...layers).map { k in
+            (.yopo(YOPOSpec(window: 5, layers: k, headsKeep: heads, ffn: 2)), "w 5, r 2, \(maskNote); K searched 0…\(layers)")
+        }
     }
 }

@@ -128,16 +128,18 @@ struct Bench: OneLineErrorCommand {
             if sharedLayers { throw ArgumentError("--shared-layers goes with --arch (random weights), not --model") }
         }
         let storage = (randomWeights ?? .bf16).dtype
-        let execution = try compute.execution()
-        let threadCount = execution.resolvedThreads
+        let requested = try compute.precision()
+        let threadCount = compute.threadCount
         let specs = prune.isEmpty ? [PruningSpec.none] : prune
         let mode = self.mode.yopoMode
         let json = output.json
 
-        let bench: ModelBenchmark, name: String
+        let bench: ModelBenchmark, name: String, context: ExecutionContext
         if let model {
             let session = try Session(
-                modelDirectory: model, options: SessionOptions(visionTower: dimensions.visionTower, execution: execution))
+                modelDirectory: model,
+                options: SessionOptions(visionTower: dimensions.visionTower, threads: threadCount, compute: requested))
+            context = session.context
             let checkpointLayers = session.model.decoder.spec.numHiddenLayers
             if let layers, layers > checkpointLayers {
                 throw ArgumentError("--layers \(layers) exceeds the checkpoint's \(checkpointLayers)")
@@ -155,8 +157,7 @@ struct Bench: OneLineErrorCommand {
         } else {
             let arch = dimensions.arch ?? ArchitectureName(argument: "llava-1.5-7b")!
             var config = arch.decoderConfiguration
-            let fullShape = DecoderShape(numHiddenLayers: config.numHiddenLayers, numAttentionHeads: config.numAttentionHeads,
-                                         intermediateSize: config.intermediateSize)
+            let fullShape = config.decoderSpec.shape
             if let layers {
                 guard layers <= config.numHiddenLayers else {
                     throw ArgumentError("--layers \(layers) exceeds \(arch.name)'s \(config.numHiddenLayers)")
@@ -165,28 +166,32 @@ struct Bench: OneLineErrorCommand {
             }
             try requireMemory(config: config, arch: arch.name, storage: storage, promptTokens: promptTokens, textTokens: textTokens,
                               decodeTokens: decodeTokens, threads: threadCount, limits: limits)
-            // Before the weights: generating them runs on the compute threads.
-            execution.apply(weights: storage)
+            context = ExecutionContext(threads: threadCount, precision: requested ?? .automatic(for: storage))
             if !json { printError("generating \(storage.rawValue) random weights for \(arch.name) (\(config.numHiddenLayers) layers)…") }
-            let decoder = try TextDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers)
-            let vision = noVision ? nil : try CLIPVisionTower(randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage)
+            // Generating them runs on the compute threads too.
+            let (decoder, vision) = try context.run {
+                (try TextDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers),
+                 noVision ? nil : try CLIPVisionTower(randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage))
+            }
             bench = ModelBenchmark(decoder: decoder, vision: vision, systemTokens: systemTokens,
                                    gridRows: rows, gridColumns: columns, textTokens: textTokens, planShape: fullShape)
             name = arch.name
         }
         let decoder = bench.decoder
-        let encode = bench.visionEncode(runs: runs, warmup: warmup)
-        var results: [ModelBenchmark.SpecResult] = []
-        for spec in specs {
-            results.append(try bench.run(spec: spec, mode: mode, runs: runs, warmup: warmup, decodeTokens: decodeTokens))
-            if !json { printError("done: \(spec.description)") }
+        let (encode, results, peakRSS, bandwidth) = try context.run {
+            let encode = bench.visionEncode(runs: runs, warmup: warmup)
+            var results: [ModelBenchmark.SpecResult] = []
+            for spec in specs {
+                results.append(try bench.run(spec: spec, mode: mode, runs: runs, warmup: warmup, decodeTokens: decodeTokens))
+                if !json { printError("done: \(spec.description)") }
+            }
+            let peakRSS = peakResidentBytes()  // before the bandwidth probe's 1 GiB buffer
+            return (encode, results, peakRSS, decodeTokens > 0 ? measureReadBandwidth() : nil)
         }
-        let peakRSS = peakResidentBytes()  // before the bandwidth probe's 1 GiB buffer
-        let bandwidth = decodeTokens > 0 ? measureReadBandwidth() : nil
         let report = Report(
             arch: name, layers: decoder.spec.numHiddenLayers, threads: threadCount,
-            weights: decoder.embedTokens.dtype.rawValue.lowercased(), compute: MatMul.precision.rawValue,
-            oneDNN: MatMul.oneDNNVersion, kernels: "\(MatMul.kernelLevel)",
+            weights: decoder.embedTokens.dtype.rawValue.lowercased(), compute: context.precision.rawValue,
+            oneDNN: MatMul.oneDNNVersion, kernels: "\(MatMul.supportedKernelLevel)",
             systemTokens: systemTokens, visualTokens: rows * columns, grid: [rows, columns], textTokens: textTokens,
             visionEncodeMS: encode?.ms, visionGFLOPs: encode.map { Double($0.flops) / 1e9 },
             weightBytes: decoder.weightBytes, decodeWeightBytes: decoder.decodeWeightBytes,
@@ -331,8 +336,6 @@ struct BenchGEMM: OneLineErrorCommand {
             try limits.require(Self.estimatedBytes(m: m, k: k, n: n), threads: threadCount, what: "bench-gemm",
                                for: "--shape \(m)x\(k)x\(n)", hint: "use smaller sizes")
         }
-        // fp32 to start with; each path below sets the precision and kernel level it measures.
-        ExecutionOptions(threads: threadCount, compute: .fp32).apply(weights: .f32)
         var rows: [Row] = []
         for (m, k, n) in shapes {
             let a = Tensor(shape: [m, k], values: (0..<(m * k)).map { Float(($0 * 7) % 13) / 13 - 0.5 })
@@ -347,16 +350,16 @@ struct BenchGEMM: OneLineErrorCommand {
             if m > MatMul.gemvMaxRows {
                 // Both forced, whichever `linear` would choose for this m.
                 if MatMul.bf16Available { paths.append(("onednn-bf16", bf16, .bf16, .avx512, false)) }
-                MatMul.setKernelLevel(.avx512)
-                if MatMul.ownGEMMBF16Available { paths.append(("own-gemm-bf16", bf16, .bf16, .avx512, true)) }
+                if ExecutionContext(kernelLevel: .avx512).run({ MatMul.ownGEMMBF16Available }) {
+                    paths.append(("own-gemm-bf16", bf16, .bf16, .avx512, true))
+                }
             }
             if m <= MatMul.gemvMaxRows {
                 paths.append(("own-gemv-bf16-portable", bf16, .fp32, .portable, false))
                 if MatMul.bf16Available { paths.append(("own-gemv-bf16-activations-bf16", bf16, .bf16, .avx512, false)) }
             }
             for (name, w, precision, level, own) in paths {
-                MatMul.precision = precision
-                MatMul.setKernelLevel(level)
+              try ExecutionContext(threads: threadCount, precision: precision, kernelLevel: level).run {
                 var label = name
                 if name == "bf16-weights-fp32-compute" {
                     label = m <= MatMul.gemvMaxRows ? "own-gemv-bf16-\(MatMul.kernelLevel)" : "bf16-widened-openblas-sgemm"
@@ -380,17 +383,16 @@ struct BenchGEMM: OneLineErrorCommand {
                 rows.append(Row(m: m, k: k, n: n, path: label, ms: best,
                                 gflopsPerSecond: 2 * Double(m) * Double(k) * Double(n) / (best / 1000) / 1e9,
                                 weightGBPerSecond: Double(w.byteCount) / (best / 1000) / 1e9))
+              }
             }
         }
-        MatMul.precision = .fp32
-        MatMul.setKernelLevel(.avx512)
         if output.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             FileHandle.standardOutput.write(try encoder.encode(rows) + Data("\n".utf8))
             return
         }
-        print("\(MatMul.threads) threads, oneDNN \(MatMul.oneDNNVersion ?? "absent"), own kernels \(MatMul.kernelLevel); best of \(runs)")
+        print("\(threadCount) threads, oneDNN \(MatMul.oneDNNVersion ?? "absent"), own kernels \(MatMul.supportedKernelLevel); best of \(runs)")
         print("| M | K | N | path | ms | GFLOP/s | weight GB/s |")
         print("|---|---|---|---|---|---|---|")
         for r in rows {

@@ -145,7 +145,7 @@ struct FLOPs: OneLineErrorCommand {
         if case .baseline(let b) = prune {
             baseline = b
         } else {
-            plan = try prune.resolve(for: dims.decoderShape)
+            plan = try prune.resolve(for: dims.identity)
             if let window = plan?.window, gridIsGuess {
                 throw ArgumentError(
                     "a window (\(window)) needs the image grid, and \(imageGrid.cells + cls) visual tokens are not a square: give --grid ROWSxCOLUMNS")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import YOPO
+import YOPOCore
 import YOPOImage
 import YOPOPruning
 import YOPOText
@@ -19,12 +20,13 @@ struct ComputeOptions: ParsableArguments {
         "Matrix-product precision: auto (bf16 for BF16 checkpoints where supported), fp32 or bf16.", valueName: "precision"))
     var compute: ComputeChoice = .auto
 
-    /// The session's execution settings: `--threads`, else physical cores within the address-space
-    /// limit. Throws `GenerationError` for bf16 without oneDNN's native bf16.
-    func execution() throws -> ExecutionOptions {
-        let options = ExecutionOptions(threads: threads ?? MemoryLimits.current().defaultThreads, compute: compute.precision)
-        try options.validate()
-        return options
+    /// `--threads`, else physical cores within the address-space limit.
+    var threadCount: Int { threads ?? MemoryLimits.current().defaultThreads }
+
+    /// `--compute` (nil: automatic). Throws `GenerationError` for bf16 without oneDNN's native bf16.
+    func precision() throws -> ComputePrecision? {
+        try ComputePrecision.checkAvailable(compute.precision)
+        return compute.precision
     }
 }
 
@@ -59,8 +61,8 @@ struct SessionOptionGroup: ParsableArguments {
     /// The session's options; the progress line only on a terminal and without `--json`.
     func sessionOptions(json: Bool) throws -> SessionOptions {
         SessionOptions(
-            visionTower: visionTower, template: template, imageAspectMode: imageAspect, execution: try compute.execution(),
-            showProgress: !json && isatty(STDERR_FILENO) != 0)
+            visionTower: visionTower, template: template, imageAspectMode: imageAspect, threads: compute.threadCount,
+            compute: try compute.precision(), showProgress: !json && isatty(STDERR_FILENO) != 0)
     }
 }
 

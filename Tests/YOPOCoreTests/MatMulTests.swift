@@ -4,9 +4,9 @@ import YOPOCore
 /// Every kernel of `MatMul.linear` against an fp64 reference on the same (rounded) operands,
 /// at every dispatch level this CPU has (the portable fallback always runs).
 final class MatMulTests: XCTestCase {
-    override func tearDown() {
-        MatMul.setKernelLevel(.avx512)
-        MatMul.precision = .fp32
+    /// Runs `body` under `precision` and `level` (nil: the best this CPU has), bound to this thread.
+    func under<T>(_ precision: ComputePrecision, _ level: MatMul.KernelLevel? = nil, _ body: () throws -> T) rethrows -> T {
+        try ExecutionContext(precision: precision, kernelLevel: level).run(body)
     }
 
     /// Deterministic values in ±1.
@@ -74,7 +74,6 @@ final class MatMulTests: XCTestCase {
     ]
 
     func checkFP32Compute() {
-        MatMul.precision = .fp32
         for dtype in [DType.bf16, .f16, .f32] {
             for (index, s) in shapes.enumerated() {
                 for beta: Float in [0, 1] {
@@ -89,14 +88,16 @@ final class MatMulTests: XCTestCase {
 
     /// The portable C kernels, forced on any CPU (the dispatch fallback).
     func testFP32ComputePortableKernels() {
-        XCTAssertEqual(MatMul.setKernelLevel(.portable), .portable)
-        checkFP32Compute()
-        XCTAssertEqual(MatMul.kernelLevel, .portable)
+        under(.fp32, .portable) {
+            XCTAssertEqual(MatMul.kernelLevel, .portable)
+            checkFP32Compute()
+            XCTAssertEqual(MatMul.kernelLevel, .portable)
+        }
     }
 
     func testFP32ComputeAVX512Kernels() throws {
-        guard MatMul.setKernelLevel(.avx512) == .avx512 else { throw XCTSkip("this CPU has no AVX-512") }
-        checkFP32Compute()
+        guard MatMul.supportedKernelLevel == .avx512 else { throw XCTSkip("this CPU has no AVX-512") }
+        under(.fp32, .avx512) { checkFP32Compute() }
     }
 
     /// bf16 compute: rows > 8 round A to bf16 and use oneDNN (non-bf16 weights rounded panel by
@@ -105,10 +106,8 @@ final class MatMulTests: XCTestCase {
     /// Reference on the same rounded operands. The bf16 GEMV runs at both levels.
     func testBF16ComputeThroughOneDNN() throws {
         guard MatMul.bf16Available else { throw XCTSkip("oneDNN with native bf16 is not available here") }
-        MatMul.precision = .bf16
         for level in [MatMul.KernelLevel.avx512, .portable] {
-            MatMul.setKernelLevel(level)
-            checkBF16Compute()
+            under(.bf16, level) { checkBF16Compute() }
         }
     }
 
@@ -131,8 +130,7 @@ final class MatMulTests: XCTestCase {
     /// (17 copies of each value so the AVX-512 lanes and the scalar tail both see it).
     func testBFloat16Rounding() {
         for level in [MatMul.KernelLevel.avx512, .portable] {
-            MatMul.setKernelLevel(level)
-            checkBFloat16Rounding()
+            under(.fp32, level) { checkBFloat16Rounding() }
         }
     }
 
@@ -173,14 +171,15 @@ extension MatMulTests {
     func testStridedOperands() throws {
         for (precision, dtype, m) in [(ComputePrecision.fp32, DType.f32, 12), (.fp32, .bf16, 12), (.fp32, .bf16, 1),
                                       (.fp32, .f16, 3)] + (MatMul.bf16Available ? [(.bf16, .bf16, 12), (.bf16, .bf16, 2)] : []) {
-            MatMul.precision = precision
             let n = 9, k = 21, lda = k + 3, ldc = n + 2
             let w = weight(rows: n, columns: k, pad: 0, dtype: dtype, seed: 3)
             let a = values(m * lda, seed: 4)
             var c = [Float](repeating: 7, count: m * ldc)
-            a.withUnsafeBufferPointer { ap in
-                c.withUnsafeMutableBufferPointer { cp in
-                    MatMul.linear(m: m, a: ap.baseAddress!, lda: lda, weight: w, c: cp.baseAddress!, ldc: ldc)
+            under(precision) {
+                a.withUnsafeBufferPointer { ap in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        MatMul.linear(m: m, a: ap.baseAddress!, lda: lda, weight: w, c: cp.baseAddress!, ldc: ldc)
+                    }
                 }
             }
             let dense = (0..<m).flatMap { r in Array(a[(r * lda)..<(r * lda + k)]) }
@@ -198,7 +197,8 @@ extension MatMulTests {
 extension MatMulTests {
     /// The bf16-compute softmax kernel against libm in fp64: within 2e-6 relative per entry, exact
     /// zeros for −inf and far-below-max entries, all −inf rows give zeros, sums to 1; fp32 compute
-    /// keeps the scalar loop (bit-identical to a libm reference).
+    /// (and bf16 compute on a CPU without AVX-512) keeps the scalar loop (bit-identical to a libm
+    /// reference).
     func testSoftmaxKernels() {
         func reference(_ x: [Float]) -> [Float] {
             let m = x.max()!
@@ -220,11 +220,11 @@ extension MatMulTests {
             var x = values(n, seed: UInt64(n)).map { $0 * 20 }
             if n > 3 { x[1] = -.infinity; x[2] = x.max()! - 100 }
             for precision in [ComputePrecision.bf16, .fp32] {
-                MatMul.precision = precision
                 var y = x
-                y.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: n) }
-                if precision == .fp32 {
-                    XCTAssertEqual(y, scalar(x), "fp32 keeps the libm loop, n \(n)")
+                under(precision) { y.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: n) } }
+                if precision == .fp32 || MatMul.supportedKernelLevel == .portable {
+                    // Without AVX-512 the bf16-compute softmax is the same libm loop.
+                    XCTAssertEqual(y, scalar(x), "\(precision) runs the libm loop, n \(n)")
                 } else {
                     assertClose(y, reference(x), relative: 2e-6, "bf16 kernel n \(n)")
                     if n > 3 { XCTAssertEqual(y[1], 0); XCTAssertEqual(y[2], 0) }
@@ -232,9 +232,8 @@ extension MatMulTests {
                 }
             }
         }
-        MatMul.precision = .bf16
         var masked = [Float](repeating: -.infinity, count: 19)
-        masked.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: 19) }
+        under(.bf16) { masked.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, count: 19) } }
         XCTAssertEqual(masked, [Float](repeating: 0, count: 19))
     }
 }
@@ -248,7 +247,10 @@ extension MatMulTests {
     /// (bit-identical: each element is summed in the same order whatever the split). Without AVX512_BF16
     /// (or at the portable level) the test asserts that neither the forced entry nor `linear` uses it.
     func testOwnGEMMBF16() throws {
-        MatMul.precision = .bf16
+        try under(.bf16) { try ownGEMMBF16Cases() }
+    }
+
+    func ownGEMMBF16Cases() throws {
         let w = weight(rows: 37, columns: 100, pad: 5, dtype: .bf16, seed: 1)
         guard MatMul.ownGEMMBF16Available else {
             XCTAssertFalse(MatMul.usesOwnGEMM(m: 65, weight: w), "no AVX512_BF16: linear keeps its other paths")
@@ -304,22 +306,26 @@ extension MatMulTests {
     func testOwnGEMMDispatch() {
         let bf16 = weight(rows: 11, columns: 40, pad: 0, dtype: .bf16, seed: 4)
         let f16 = weight(rows: 11, columns: 40, pad: 0, dtype: .f16, seed: 4)
-        let hasKernel = MatMul.setKernelLevel(.avx512) == .avx512 && MatMul.ownGEMMBF16Available
+        let hasKernel = under(.fp32, .avx512) { MatMul.kernelLevel == .avx512 && MatMul.ownGEMMBF16Available }
         for precision in [ComputePrecision.bf16, .fp32] {
-            MatMul.precision = precision
-            for m in [1, MatMul.gemvMaxRows, MatMul.gemvMaxRows + 1, 65, MatMul.ownGEMMMaxRows,
-                      MatMul.ownGEMMMaxRows + 1, 641] where m > 0 {
-                let inRange = m > MatMul.gemvMaxRows && m <= MatMul.ownGEMMMaxRows
-                XCTAssertEqual(MatMul.usesOwnGEMM(m: m, weight: bf16), precision == .bf16 && inRange && hasKernel,
-                               "\(precision) m \(m)")
-                XCTAssertFalse(MatMul.usesOwnGEMM(m: m, weight: f16), "f16 weights m \(m)")
+            under(precision, .avx512) {
+                for m in [1, MatMul.gemvMaxRows, MatMul.gemvMaxRows + 1, 65, MatMul.ownGEMMMaxRows,
+                          MatMul.ownGEMMMaxRows + 1, 641] where m > 0 {
+                    let inRange = m > MatMul.gemvMaxRows && m <= MatMul.ownGEMMMaxRows
+                    XCTAssertEqual(MatMul.usesOwnGEMM(m: m, weight: bf16), precision == .bf16 && inRange && hasKernel,
+                                   "\(precision) m \(m)")
+                    XCTAssertFalse(MatMul.usesOwnGEMM(m: m, weight: f16), "f16 weights m \(m)")
+                }
             }
         }
-        MatMul.precision = .bf16
-        MatMul.setKernelLevel(.portable)
-        XCTAssertFalse(MatMul.ownGEMMBF16Available, "portable level")
-        XCTAssertFalse(MatMul.usesOwnGEMM(m: 65, weight: bf16), "portable level")
-        MatMul.setKernelLevel(.avx512)
+        under(.bf16, .portable) {
+            XCTAssertFalse(MatMul.ownGEMMBF16Available, "portable level")
+            XCTAssertFalse(MatMul.usesOwnGEMM(m: 65, weight: bf16), "portable level")
+        }
+        under(.bf16, .avx512) { ownGEMMDispatchAgrees(bf16, hasKernel: hasKernel) }
+    }
+
+    func ownGEMMDispatchAgrees(_ bf16: WeightMatrix, hasKernel: Bool) {
         let m = max(MatMul.gemvMaxRows + 1, min(65, MatMul.ownGEMMMaxRows))
         guard hasKernel, MatMul.usesOwnGEMM(m: m, weight: bf16) else { return }
         let a = values(m * 40, seed: 5), c0 = values(m * 11, seed: 6)

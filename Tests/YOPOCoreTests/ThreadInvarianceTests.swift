@@ -4,8 +4,6 @@ import YOPOCore
 /// fp32 products give the same bits whatever `MatMul.threads` is (issue 11: sampled tokens diverged
 /// between `--threads 1` and 2 because OpenBLAS's threaded SGEMM splits where the thread count says).
 final class ThreadInvarianceTests: XCTestCase {
-    override func tearDown() { MatMul.setThreads(1) }
-
     func values(_ count: Int, seed: UInt64) -> [Float] {
         var s = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
         return (0..<count).map { _ in
@@ -44,13 +42,14 @@ final class ThreadInvarianceTests: XCTestCase {
             let a = values(m * k, seed: 1), b = values(n * k, seed: 2)
             var results: [[Float]] = []
             for threads in 1...3 {
-                MatMul.setThreads(threads)
                 var c = [Float](repeating: 0, count: m * n)
-                a.withUnsafeBufferPointer { a in
-                    b.withUnsafeBufferPointer { b in
-                        c.withUnsafeMutableBufferPointer { c in
-                            MatMul.tiledGEMM(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k,
-                                             c: c.baseAddress!, ldc: n)
+                ExecutionContext(threads: threads).run {
+                    a.withUnsafeBufferPointer { a in
+                        b.withUnsafeBufferPointer { b in
+                            c.withUnsafeMutableBufferPointer { c in
+                                MatMul.tiledGEMM(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k,
+                                                 c: c.baseAddress!, ldc: n)
+                            }
                         }
                     }
                 }
@@ -72,5 +71,50 @@ final class ThreadInvarianceTests: XCTestCase {
             }
             XCTAssertLessThan(worst, 1e-6, "\(m)x\(k)x\(n) against fp64")
         }
+    }
+}
+
+/// The execution context is bound per thread: two threads under different contexts at once see
+/// their own, nesting restores the outer one, and the threads `parallelChunks` starts run under the
+/// caller's (issue 12: no process globals on the hot path).
+final class ExecutionContextTests: XCTestCase {
+    final class Slots: @unchecked Sendable {
+        var values = [0, 0]
+    }
+
+    func testContextsAreBoundPerThread() {
+        let seen = Slots()
+        let group = DispatchGroup()
+        for (slot, threads) in [5, 3].enumerated() {
+            DispatchQueue.global().async(group: group) {
+                ExecutionContext(threads: threads, precision: slot == 0 ? .bf16 : .fp32).run {
+                    var agrees = true
+                    for _ in 0..<10_000 {
+                        agrees = agrees && MatMul.threads == threads && MatMul.precision == (slot == 0 ? .bf16 : .fp32)
+                    }
+                    seen.values[slot] = agrees ? threads : -1
+                }
+            }
+        }
+        group.wait()
+        XCTAssertEqual(seen.values, [5, 3])
+        XCTAssertEqual(MatMul.threads, ExecutionContext.processDefault.threads, "nothing leaked to this thread")
+        XCTAssertEqual(MatMul.precision, .fp32)
+
+        ExecutionContext(threads: 2).run {
+            ExecutionContext(threads: 7).run { XCTAssertEqual(MatMul.threads, 7) }
+            XCTAssertEqual(MatMul.threads, 2)
+        }
+
+        ExecutionContext(threads: 2, precision: .bf16, kernelLevel: .portable).run {
+            let seenPrecision = UnsafeMutableBufferPointer<Bool>.allocate(capacity: 2)
+            defer { seenPrecision.deallocate() }
+            seenPrecision.initialize(repeating: false)
+            parallelChunks(2) { start, _ in
+                seenPrecision[start] = MatMul.precision == .bf16 && MatMul.kernelLevel == .portable && MatMul.threads == 2
+            }
+            XCTAssertEqual(Array(seenPrecision), [true, true])
+        }
+        XCTAssertEqual(MatMul.kernelLevel, MatMul.supportedKernelLevel)
     }
 }

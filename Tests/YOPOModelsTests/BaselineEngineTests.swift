@@ -5,7 +5,6 @@ import YOPOFormats
 import YOPOImage
 import YOPOPruning
 @testable import YOPOModels
-import YOPO
 
 /// Token-pruning baselines in the engine: pruning really shortens the rows, decoding through the
 /// KV cache equals recomputing everything with the same decisions.
@@ -18,7 +17,7 @@ final class BaselineEngineTests: XCTestCase {
 
     func testCachedDecodingEqualsRecomputation() throws {
         let (golden, tensors) = try GoldenCase.load("hf_chelsea")
-        let model = try LLaVAModel(directory: Fixtures.models("llava-hf-tiny"))
+        let model = try loadModel("llava-hf-tiny")
         let features = model.imageFeatures(try tensors.load("pixel_values"))
         let ids = golden.input_ids
         let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
@@ -99,13 +98,13 @@ final class BaselineGoldenTests: XCTestCase {
     /// 20 greedy ids identical (KV-cached decoding).
     func testBaselineGoldens() throws {
         let names = BaselineGolden.names
-        XCTAssertEqual(names.count, 9, "baseline goldens: \(names)")
+        XCTAssertEqual(names.count, 12, "baseline goldens: \(names)")  // 9 on LLaVA, one per method on the fused family
         var models: [String: LLaVAModel] = [:]
         for name in names {
             let golden = try JSONDecoder().decode(
                 BaselineGolden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(name).json"))))
             let expected = try SafetensorsFile(path: Fixtures.models("golden/\(name).safetensors")).load("logits")
-            let model = try models[golden.checkpoint] ?? LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+            let model = try models[golden.checkpoint] ?? loadModel(golden.checkpoint)
             models[golden.checkpoint] = model
             let pruner = try XCTUnwrap(BaselineSpec.parse(golden.spec)).makePruner(layers: model.configuration.text.numHiddenLayers)
             let pixels = try ImagePreprocessor(config: .clipViTLarge336).preprocess(

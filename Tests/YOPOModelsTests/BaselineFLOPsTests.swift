@@ -3,7 +3,6 @@ import XCTest
 import YOPOCore
 import YOPOPruning
 @testable import YOPOModels
-import YOPO
 
 /// The token-pruning baselines (FastV, PyramidDrop, SparseVLM) run in the engine, and the engine's
 /// executed-FLOPs counter equals the analytic `full` count (docs/FLOPS.md "Token-pruning baselines")
@@ -23,7 +22,7 @@ final class BaselineFLOPsTests: XCTestCase {
     let steps = 3
 
     func setUpModel() throws -> (FLOPsModel, PromptLayout) {
-        let model = try LLaVAModel(directory: Fixtures.models("llava-hf-tiny"))
+        let model = try loadModel("llava-hf-tiny")
         let dims = try ModelDimensions(model.configuration, name: "llava-hf-tiny")
         let (golden, _) = try GoldenCase.load("hf_chelsea")
         let layout = PromptLayout(
@@ -139,13 +138,17 @@ final class BaselineFLOPsTests: XCTestCase {
         XCTAssertEqual(try flops.full(layout, baseline: XCTUnwrap(BaselineSpec.parse("fastv:k=2,r=0.75"))).all.total(component: .selection), 0)
     }
 
-    /// Settings the engine's pruners refuse are refused here too; a prompt without an image is dense;
-    /// SparseVLM without text after the image has no raters and prunes nothing.
+    /// Settings the engine's pruners refuse are refused here too, with the pruners' own error; a prompt
+    /// without an image is dense; SparseVLM without text after the image has no raters and prunes nothing.
     func testLimits() throws {
         let (flops, layout) = try setUpModel()
         for spec in ["fastv:k=3,r=0.5", "pdrop:layers=3,ratio=0.5", "sparsevlm:layers=2,keep=10"] {
-            XCTAssertThrowsError(try flops.full(layout, baseline: XCTUnwrap(BaselineSpec.parse(spec))), spec) { error in
-                guard case FLOPsError.invalidSettings = error else { return XCTFail("\(spec): \(error)") }
+            let baseline = try XCTUnwrap(BaselineSpec.parse(spec))
+            var refused: PruningSpecError?
+            XCTAssertThrowsError(try baseline.makePruner(layers: 3), spec) { refused = $0 as? PruningSpecError }
+            XCTAssertNotNil(refused, spec)
+            XCTAssertThrowsError(try flops.full(layout, baseline: baseline), spec) {
+                XCTAssertEqual($0 as? PruningSpecError, refused, spec)
             }
         }
         let twoImages = PromptLayout(segments: [.text(5), .image, .text(3), .image, .text(4)], grid: .square(24))

@@ -9,17 +9,13 @@ import XCTest
 /// The decode step (`TextDecoder.decode`): no heap allocation once the cache has its workspace,
 /// in every execution, on fp32 weights (OpenBLAS) and on bf16 weights under bf16 compute (own GEMV).
 final class DecodeStepTests: XCTestCase {
-    override func tearDown() {
-        MatMul.precision = .fp32
-    }
-
     /// Prefills the golden prompt, then decodes `warmup` steps and `steps` counted steps (greedy).
     /// Returns the allocations counted and the tokens generated (all steps).
     func countedDecode(
         _ caseName: String, execution: (LLaVAModel) throws -> DecoderExecution, warmup: Int = 2, steps: Int = 4
     ) throws -> (allocations: Int, tokens: [Int], model: LLaVAModel) {
         let (golden, tensors) = try GoldenCase.load(caseName)
-        let model = try LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+        let model = try loadModel(golden.checkpoint)
         let pixels = try GoldenCase.load("hf_chelsea").1.load("pixel_values")
         let exec = try execution(model)
         let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
@@ -57,8 +53,7 @@ final class DecodeStepTests: XCTestCase {
         let plan = { (model: LLaVAModel) throws -> YOPOPlan in
             let c = model.configuration.text
             return try XCTUnwrap(PruningSpec(parsing: "yopo:window=3,layers=2,ffn=2").resolve(
-                for: DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
-                                  intermediateSize: c.intermediateSize)))
+                for: c.decoderSpec.shape))
         }
         let executions: [(String, (LLaVAModel) throws -> DecoderExecution)] = [
             ("dense", { _ in .dense }),
@@ -72,8 +67,9 @@ final class DecodeStepTests: XCTestCase {
             XCTAssertEqual(run.tokens.count, 7, name)
         }
         // bf16 weights, bf16 compute: the own GEMV path the 7B decode takes.
-        if MatMul.bf16Available { MatMul.precision = .bf16 }
-        let run = try countedDecode("hf_bf16_chelsea", execution: { _ in .dense })
+        let run = try ExecutionContext(precision: MatMul.bf16Available ? .bf16 : .fp32).run {
+            try countedDecode("hf_bf16_chelsea", execution: { _ in .dense })
+        }
         XCTAssertEqual(run.allocations, 0, "bf16")
     }
 
@@ -81,16 +77,10 @@ final class DecodeStepTests: XCTestCase {
     /// same logits to the bit as one thread (each head is computed alone, in the same order).
     func testThreadedAttentionAllocatesNothing() throws {
         guard yopo_allocation_counting_supported() != 0 else { throw XCTSkip("allocation counting needs glibc") }
-        let threads = MatMul.threads, minimum = DecodeAttention.parallelMinimum
-        defer {
-            MatMul.setThreads(threads)
-            DecodeAttention.parallelMinimum = minimum
-        }
-        MatMul.setThreads(2)
-        DecodeAttention.parallelMinimum = 1 << 30
-        let serial = try countedDecode("hf_chelsea", execution: { _ in .dense })
-        DecodeAttention.parallelMinimum = 0
-        let threaded = try countedDecode("hf_chelsea", execution: { _ in .dense })
+        let serialContext = ExecutionContext(threads: 2, decodeAttentionParallelMinimum: 1 << 30)
+        let threadedContext = ExecutionContext(threads: 2, decodeAttentionParallelMinimum: 0)
+        let serial = try serialContext.run { try countedDecode("hf_chelsea", execution: { _ in .dense }) }
+        let threaded = try threadedContext.run { try countedDecode("hf_chelsea", execution: { _ in .dense }) }
         XCTAssertEqual(threaded.allocations, 0)
         XCTAssertEqual(threaded.tokens, serial.tokens)
 
@@ -101,11 +91,12 @@ final class DecodeStepTests: XCTestCase {
             ids: ids, images: [model.imageFeatures(try GoldenCase.load("hf_chelsea").1.load("pixel_values"))])
         let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
         var logits: [Tensor] = []
-        for threshold in [1 << 30, 0] {
-            DecodeAttention.parallelMinimum = threshold
-            let cache = model.decoder.makeCache(capacity: ids.count + 1)
-            _ = model.decoder.forward(embeddings, cache: cache, images: [image])
-            logits.append(model.decoder.decode(token: serial.tokens[0], cache: cache).copy())
+        for context in [serialContext, threadedContext] {
+            context.run {
+                let cache = model.decoder.makeCache(capacity: ids.count + 1)
+                _ = model.decoder.forward(embeddings, cache: cache, images: [image])
+                logits.append(model.decoder.decode(token: serial.tokens[0], cache: cache).copy())
+            }
         }
         XCTAssertEqual(maxAbsDifference(logits[0], logits[1]), 0)
     }

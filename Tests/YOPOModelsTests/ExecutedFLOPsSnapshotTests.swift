@@ -3,7 +3,6 @@ import XCTest
 import YOPOCore
 import YOPOPruning
 @testable import YOPOModels
-import YOPO
 
 /// Issue 12: the executed FLOPs of every golden plan are the integers the engine counted before
 /// the engine was rebuilt (commit 4c61590), cell by cell (stage × layer × token group). The
@@ -27,7 +26,7 @@ final class ExecutedFLOPsSnapshotTests: XCTestCase {
         _ = try runCase("hf_chelsea", execution: { _ in .dense }, steps: steps, counter: dense, countVision: true)
         record("llava-hf-tiny/dense", dense)
         for checkpoint in ["llava-hf-tiny", "llava-hf-tiny-32x32"] {
-            let model = try LLaVAModel(directory: Fixtures.models(checkpoint))
+            let model = try loadModel(checkpoint)
             let dims = try ModelDimensions(model.configuration, name: checkpoint)
             let plans = PruningGolden.names.filter { $0.hasPrefix("prune_\(checkpoint)_") && $0.hasSuffix("_skip") }
             XCTAssertEqual(plans.count, checkpoint == "llava-hf-tiny" ? 5 : 2, checkpoint)

@@ -52,8 +52,7 @@ extension XCTestCase {
     /// Runs vision → projector → prefill → 20 greedy steps with the KV cache and compares each stage.
     func check(_ caseName: String, tolerance: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
         let (golden, tensors) = try GoldenCase.load(caseName)
-        let tower = golden.vision_tower.map { Fixtures.models($0) }
-        let model = try LLaVAModel(directory: Fixtures.models(golden.checkpoint), visionTower: tower)
+        let model = try loadModel(golden.checkpoint, visionTower: golden.vision_tower)
 
         // Cases without stored pixels take them from the image pipeline (bit-exact with transformers,
         // checked by YOPOImageTests).
@@ -107,6 +106,8 @@ final class LLaVAGoldenTests: XCTestCase {
     func testOriginalLayoutAstronaut() throws { try check("orig_astronaut") }
     func testFloat16Checkpoint() throws { try check("hf_f16_chelsea") }
     func testBFloat16Checkpoint() throws { try check("hf_bf16_chelsea") }
+    /// The test-only second family (Qwen2 LLM, fused qkv / gate_up, q/k/v biases): same stages, same tolerances.
+    func testFusedQKVFamilyChelsea() throws { try check("fused_chelsea") }
 }
 
 /// Half-precision checkpoints computed in fp32 against the fp32 model they were rounded from.
@@ -114,7 +115,7 @@ final class LLaVAGoldenTests: XCTestCase {
 /// max-abs of the fp32 checkpoint's; the reference measured 0.030 and 0.176 on this fixture.
 final class HalfPrecisionAgreementTests: XCTestCase {
     func logits(_ checkpoint: String, golden: GoldenCase, pixels: Tensor) throws -> Tensor {
-        let model = try LLaVAModel(directory: Fixtures.models(checkpoint))
+        let model = try loadModel(checkpoint)
         let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
         let embeddings = try model.inputEmbeddings(ids: ids, images: [model.imageFeatures(pixels)])
         return model.decoder.forward(embeddings, cache: model.decoder.makeCache())
@@ -137,28 +138,28 @@ final class HalfPrecisionAgreementTests: XCTestCase {
 /// The fast paths against the same goldens: the portable C kernels forced (the dispatch fallback),
 /// and bf16 compute (oneDNN) on the bf16 checkpoint within the documented bf16-compute tolerance.
 final class KernelPathGoldenTests: XCTestCase {
-    override func tearDown() {
-        MatMul.setKernelLevel(.avx512)
-        MatMul.precision = .fp32
-    }
-
     /// Decode of half checkpoints runs the own GEMV; forced portable, the goldens still hold to 1e-4.
+    /// The forced level is the context's: this thread's, and the libgomp threads its products start.
     func testHalfCheckpointsWithPortableKernels() throws {
-        XCTAssertEqual(MatMul.setKernelLevel(.portable), .portable)
-        try check("hf_bf16_chelsea")
-        try check("hf_f16_chelsea")
-        XCTAssertEqual(MatMul.kernelLevel, .portable)
+        try ExecutionContext(kernelLevel: .portable).run {
+            XCTAssertEqual(MatMul.kernelLevel, .portable)
+            try check("hf_bf16_chelsea")
+            try check("hf_f16_chelsea")
+            XCTAssertEqual(MatMul.kernelLevel, .portable)
+        }
+        XCTAssertEqual(MatMul.kernelLevel, MatMul.supportedKernelLevel)
     }
 
     func testBFloat16ComputeAgreesWithFP32Compute() throws {
         guard MatMul.bf16Available else { throw XCTSkip("oneDNN with native bf16 is not available here") }
         let (golden, tensors) = try GoldenCase.load("hf_bf16_chelsea")
-        let model = try LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+        let model = try loadModel(golden.checkpoint)
         let pixels = try GoldenCase.load("hf_chelsea").1.load("pixel_values")  // same photo, stored pixels
-        MatMul.precision = .bf16
         let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
-        let embeddings = try model.inputEmbeddings(ids: ids, images: [model.imageFeatures(pixels)])
-        let logits = model.decoder.forward(embeddings, cache: model.decoder.makeCache())
+        let logits = try ExecutionContext(precision: .bf16).run {
+            let embeddings = try model.inputEmbeddings(ids: ids, images: [model.imageFeatures(pixels)])
+            return model.decoder.forward(embeddings, cache: model.decoder.makeCache())
+        }
         let reference = try tensors.load("logits")
         let difference = maxAbsDifference(logits, reference)
         print("bf16 compute vs fp32 compute, max |Δ logits| = \(difference)")

@@ -5,7 +5,6 @@ import YOPOFormats
 import YOPOImage
 import YOPOPruning
 @testable import YOPOModels
-import YOPO
 
 /// Runs a golden case's prompt through the decoder with a given execution; returns first logits and greedy ids.
 func runCase(
@@ -13,8 +12,7 @@ func runCase(
     steps: Int = 20, counter: FLOPCounter? = nil, countVision: Bool = false
 ) throws -> (logits: Tensor, ids: [Int], cache: KVCache) {
     let (golden, tensors) = try GoldenCase.load(caseName)
-    let model = try LLaVAModel(directory: Fixtures.models(checkpoint ?? golden.checkpoint),
-                               visionTower: golden.vision_tower.map { Fixtures.models($0) })
+    let model = try loadModel(checkpoint ?? golden.checkpoint, visionTower: golden.vision_tower)
     let exec = try execution(model)
     let features = model.imageFeatures(try tensors.load("pixel_values"), counter: countVision ? counter : nil)
     let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
@@ -45,8 +43,7 @@ final class YOPOExecutionTests: XCTestCase {
     func plan(_ spec: String, _ model: LLaVAModel) throws -> YOPOPlan {
         let c = model.configuration.text
         return try XCTUnwrap(PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(
-            for: DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
-                              intermediateSize: c.intermediateSize)))
+            for: c.decoderSpec.shape))
     }
 
     /// A plan that prunes nothing (K = L) gives the dense numbers in both modes.
@@ -64,7 +61,7 @@ final class YOPOExecutionTests: XCTestCase {
     /// the logits of a prefill that ends at that row, in dense, skip and simulate execution.
     func testLogitRowsMatchPrefixPrefills() throws {
         let (golden, tensors) = try GoldenCase.load("hf_chelsea")
-        let model = try LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+        let model = try loadModel(golden.checkpoint)
         let features = model.imageFeatures(try tensors.load("pixel_values"))
         let ids = golden.expandedIDs(imageTokenIndex: model.configuration.imageTokenIndex, visualTokens: 576)
         let embeddings = try model.inputEmbeddings(ids: ids, images: [features])
@@ -126,17 +123,16 @@ final class YOPOGoldenTests: XCTestCase {
     /// (KV-cached decoding).
     func testPruningGoldens() throws {
         let names = PruningGolden.names
-        XCTAssertGreaterThanOrEqual(names.count, 14, "pruning goldens missing: \(names)")
+        XCTAssertGreaterThanOrEqual(names.count, 18, "pruning goldens missing: \(names)")  // 14 on LLaVA, 4 on the fused family
         var models: [String: LLaVAModel] = [:]
         for name in names {
             let golden = try JSONDecoder().decode(
                 PruningGolden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(name).json"))))
             let expected = try SafetensorsFile(path: Fixtures.models("golden/\(name).safetensors")).load("logits")
-            let model = try models[golden.checkpoint] ?? LLaVAModel(directory: Fixtures.models(golden.checkpoint))
+            let model = try models[golden.checkpoint] ?? loadModel(golden.checkpoint)
             models[golden.checkpoint] = model
             let c = model.configuration.text
-            let shape = DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
-                                     intermediateSize: c.intermediateSize)
+            let shape = c.decoderSpec.shape
             let plan = try PruningSpec(parsing: golden.plan, baseDirectory: Fixtures.root.path).resolve(for: shape)
             let mode = try XCTUnwrap(YOPOMode(rawValue: golden.mode == "none" ? "skip" : golden.mode))
             let execution = DecoderExecution(plan: plan, mode: mode)
@@ -164,8 +160,7 @@ final class YOPOCacheTests: XCTestCase {
     func plan(_ spec: String, _ model: LLaVAModel) throws -> YOPOPlan {
         let c = model.configuration.text
         return try XCTUnwrap(PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(
-            for: DecoderShape(numHiddenLayers: c.numHiddenLayers, numAttentionHeads: c.numAttentionHeads,
-                              intermediateSize: c.intermediateSize)))
+            for: c.decoderSpec.shape))
     }
 
     let allPlan = "yopo:window=3,layers=2,heads=models/golden/headmask_tiny_3x4.npy,ffn=4"
@@ -197,7 +192,7 @@ final class YOPOCacheTests: XCTestCase {
     /// conversation in one prefill (both modes).
     func testSecondTurnThroughCacheEqualsRecompute() throws {
         let (golden, tensors) = try GoldenCase.load("hf_chelsea")
-        let model = try LLaVAModel(directory: Fixtures.models("llava-hf-tiny"))
+        let model = try loadModel("llava-hf-tiny")
         let features = model.imageFeatures(try tensors.load("pixel_values"))
         let ids = golden.input_ids
         let image = ImageLayout(start: golden.image_span[0], gridRows: 24, gridColumns: 24)
@@ -228,7 +223,7 @@ final class ExecutedFLOPsTests: XCTestCase {
     func testExecutedEqualsAnalyticFull() throws {
         let names = PruningGolden.names.filter { $0.contains("llava-hf-tiny_") && $0.hasSuffix("_skip") }
         XCTAssertEqual(names.count, 5)
-        let model = try LLaVAModel(directory: Fixtures.models("llava-hf-tiny"))
+        let model = try loadModel("llava-hf-tiny")
         let dims = try ModelDimensions(model.configuration, name: "llava-hf-tiny")
         let flops = try FLOPsModel(dims)
         let steps = 4
@@ -260,7 +255,7 @@ final class ExecutedFLOPsTests: XCTestCase {
 extension ExecutedFLOPsTests {
     /// The golden plans built from the official 7B masks, on the 32-layer × 32-head fixture.
     func testExecutedEqualsAnalyticFullWithOfficialMasks() throws {
-        let model = try LLaVAModel(directory: Fixtures.models("llava-hf-tiny-32x32"))
+        let model = try loadModel("llava-hf-tiny-32x32")
         let dims = try ModelDimensions(model.configuration, name: "llava-hf-tiny-32x32")
         let flops = try FLOPsModel(dims)
         for name in ["prune_llava-hf-tiny-32x32_yopo25_skip", "prune_llava-hf-tiny-32x32_yopo12_skip"] {

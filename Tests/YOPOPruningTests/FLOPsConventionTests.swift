@@ -222,20 +222,30 @@ final class FLOPsConventionTests: XCTestCase {
         XCTAssertThrowsError(try b7.count(.full, layout: layout())) {
             XCTAssertEqual($0 as? FLOPsError, .unsupported("the full convention is an exact integer count; use full(_:plan:mode:)"))
         }
+        // Baseline settings are checked by each method's validate(layers:), the pruners' own check:
+        // the same bounds and messages as `generate` (FastV's k in [1, L − 1], not [0, L]).
         XCTAssertThrowsError(try b7.count(.pdrop, .fastV(FastVSettings(k: 33, removalRatio: 0.5)), layout: layout())) {
-            XCTAssertEqual($0 as? FLOPsError, .invalidSettings("fastv k=33 is outside [0, 32]"))
+            XCTAssertEqual($0 as? PruningSpecError, .invalidField(field: "k", reason: "33 is outside [1, 31] for a 32-layer model"))
         }
-        XCTAssertThrowsError(try b7.count(.pdrop, .fastV(FastVSettings(k: 2, keep: 577)), layout: layout())) {
-            XCTAssertEqual($0 as? FLOPsError, .invalidSettings("fastv keep=577 is outside [0, 576]"))
+        XCTAssertThrowsError(try b7.count(.pdrop, .fastV(FastVSettings(k: 32, removalRatio: 0.5)), layout: layout())) {
+            XCTAssertEqual($0 as? PruningSpecError, .invalidField(field: "k", reason: "32 is outside [1, 31] for a 32-layer model"))
         }
+        // A keep above the image tokens keeps them all, as the engine's FastV does (min(keep, n)).
+        let keepAll = try b7.count(.pdrop, .fastV(FastVSettings(k: 2, keep: 577)), layout: layout())
+        XCTAssertEqual(keepAll.total, try b7.count(.pdrop, .fastV(FastVSettings(k: 2, keep: 576)), layout: layout()).total)
+        XCTAssertEqual(keepAll.total, keepAll.dense)
         XCTAssertThrowsError(try b7.count(.pdrop, .pyramidDrop(PyramidDropSettings(layers: [16, 8])), layout: layout())) {
-            XCTAssertEqual($0 as? FLOPsError, .invalidSettings("pdrop layers [16, 8] must increase within [1, 32]"))
+            XCTAssertEqual($0 as? PruningSpecError, .invalidField(
+                field: "layers",
+                reason: "16/8 does not increase; allowed: increasing integers ≥ 1 below the model's layer count, separated by / (default 8/16/24)"))
         }
         XCTAssertThrowsError(try b7.count(.pdrop, .sparseVLM(SparseVLMSettings(layers: [2, 40], keep: [1, 1])), layout: layout())) {
-            XCTAssertEqual($0 as? FLOPsError, .invalidSettings("sparsevlm layers [2, 40] must increase within [0, 31]"))
+            XCTAssertEqual($0 as? PruningSpecError, .invalidField(
+                field: "layers", reason: "2/40 must increase within [0, 30] for a 32-layer model (a pruning layer needs a later layer)"))
         }
         XCTAssertThrowsError(try SparseVLMSettings(tokens: 100)) {
-            XCTAssertEqual($0 as? FLOPsError, .invalidSettings("sparsevlm tokens=100 has no v1.5 schedule (192, 128, 64)"))
+            XCTAssertEqual($0 as? PruningSpecError, .invalidField(
+                field: "tokens", reason: "100 has no v1.5 schedule; allowed: 192, 128 or 64 (the v1.5 schedules)"))
         }
         XCTAssertThrowsError(try b7.count(.yopo, layout: layout(system: -1))) {
             XCTAssertEqual($0 as? FLOPsError, .invalidLayout("a text run of -1 tokens (must be ≥ 0)"))

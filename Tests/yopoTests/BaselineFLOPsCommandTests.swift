@@ -67,11 +67,12 @@ final class BaselineFLOPsCommandTests: XCTestCase {
         XCTAssertFalse(dense7B.stdout.contains("selection"), dense7B.stdout)
     }
 
-    /// Settings the engine cannot run give one error line.
+    /// Settings the engine cannot run give one error line, the one `generate` gives.
     func testErrors() throws {
         for (spec, message) in [
-            ("fastv:k=3,r=0.5", "invalid baseline settings: fastv:k=3,r=0.5 for a 3-layer decoder: invalid prune spec field k: 3 is outside [1, 2]"),
-            ("pdrop:layers=3,ratio=0.5", "invalid baseline settings: pdrop:layers=3,ratio=0.5 for a 3-layer decoder"),
+            ("fastv:k=3,r=0.5", "error: invalid prune spec field k: 3 is outside [1, 2] for a 3-layer model\n"),
+            ("pdrop:layers=3,ratio=0.5",
+             "error: invalid prune spec field layers: 3 must increase within [1, 2] for a 3-layer model (a boundary needs a later layer to rank with)\n"),
         ] {
             let run = try runYOPO(["flops", "--model", Paths.model("llava-hf-tiny"), "--convention", "full", "--prune", spec])
             XCTAssertNotEqual(run.status, 0, spec)
@@ -79,6 +80,30 @@ final class BaselineFLOPsCommandTests: XCTestCase {
             XCTAssertTrue(run.stderr.hasPrefix("error: "), run.stderr)
             XCTAssertTrue(run.stderr.contains(message), run.stderr)
             XCTAssertEqual(run.stdout, "")
+        }
+    }
+
+    /// `fastv:k=0` (FastV's random dropping, not implemented) is refused by `flops`, under every
+    /// convention, with exactly the line `generate` prints on the same model; so is a k at the last
+    /// layer, which the published conventions used to count.
+    func testFlopsAndGenerateRefuseTheSameFastVSettings() throws {
+        let model = Paths.model("llava-hf-tiny")
+        for (spec, line) in [
+            ("fastv:k=0", "error: invalid prune spec field k: 0 is outside [1, 2] for a 3-layer model (k=0, dropping before the first layer, is not implemented)\n"),
+            ("fastv:k=3", "error: invalid prune spec field k: 3 is outside [1, 2] for a 3-layer model\n"),
+        ] {
+            let generate = try runYOPO([
+                "generate", "--model", model, "--image", Paths.image("chelsea.png"), "--prompt", "What is shown?",
+                "--max-tokens", "2", "--prune", spec,
+            ])
+            XCTAssertNotEqual(generate.status, 0, spec)
+            XCTAssertEqual(generate.stderr, line, spec)
+            for convention in ["yopo", "fastv", "pdrop", "sparsevlm", "full"] {
+                let flops = try runYOPO(["flops", "--model", model, "--convention", convention, "--prune", spec])
+                XCTAssertNotEqual(flops.status, 0, "\(spec) \(convention)")
+                XCTAssertEqual(flops.stderr, generate.stderr, "\(spec) \(convention)")
+                XCTAssertEqual(flops.stdout, "", "\(spec) \(convention)")
+            }
         }
     }
 }

@@ -37,7 +37,7 @@ import make_pruning_fixtures as mpf  # noqa: E402
 
 import transformers  # noqa: E402
 from transformers import AttentionInterface, DynamicCache  # noqa: E402
-from transformers.models.llama.modeling_llama import apply_rotary_pos_emb  # noqa: E402
+from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv  # noqa: E402
 
 # --------------------------------------------------------------------------------------------------
 # Constants
@@ -48,6 +48,7 @@ GOLDEN = mmf.GOLDEN
 CHECKPOINT = mpf.BIG_DIR  # llava-hf-tiny-32x32
 IMAGE, PROMPT = mpf.IMAGE, mpf.PROMPT
 NONE_GOLDENS = ["prune_llava-hf-tiny-32x32_none_skip", "prune_llava-hf-tiny-32x32_none"]
+OWN_GOLDEN_PREFIXES = ("baseline_fastv_", "baseline_pdrop_", "baseline_sparsevlm_")  # the goldens this script owns
 NEW_TOKENS = mmf.NEW_TOKENS
 MIN_MARGIN = mmf.MIN_MARGIN
 
@@ -90,7 +91,9 @@ class Spec:
     keep: int = 0                   # fastv: image tokens kept after layer k-1
     boundaries: tuple = ()          # pdrop: 1-based layer numbers
     ratio: str = ""                 # pdrop: lambda as written
-    tokens: int = 0                 # sparsevlm: 192 | 128 | 64
+    tokens: int = 0                 # sparsevlm: 192 | 128 | 64 (0 when layers= / keep= are given)
+    prune_layers: tuple = ()        # sparsevlm: 0-based layers whose outputs are pruned
+    prune_keep: tuple = ()          # sparsevlm: image tokens kept after each of them
 
 
 def parse_spec(text: str, n: int) -> Spec:
@@ -113,16 +116,22 @@ def parse_spec(text: str, n: int) -> Spec:
         return Spec(text, method, k=k, keep=keep)
     if method == "pdrop":
         assert set(fields) == {"layers", "ratio"}, text
-        b = tuple(int(x) for x in fields["layers"].split("/"))
-        assert len(b) == 3 and 1 <= b[0] < b[1] < b[2], text
+        b = tuple(int(x) for x in fields["layers"].split("/"))  # three for the 32-layer goldens, fewer on 3 layers
+        assert b and b[0] >= 1 and all(x < y for x, y in zip(b, b[1:])), text
         lam = float(fields["ratio"])
         assert 0.0 < lam <= 1.0, text
         return Spec(text, method, boundaries=b, ratio=fields["ratio"])
     if method == "sparsevlm":
-        assert set(fields) == {"tokens"}, text
-        t = int(fields["tokens"])
-        assert t in SPARSEVLM_KEEP, text
-        return Spec(text, method, tokens=t)
+        if set(fields) == {"tokens"}:  # a v1.5 schedule
+            t = int(fields["tokens"])
+            assert t in SPARSEVLM_KEEP, text
+            return Spec(text, method, tokens=t, prune_layers=tuple(SPARSEVLM_LAYERS), prune_keep=tuple(SPARSEVLM_KEEP[t]))
+        assert set(fields) == {"layers", "keep"}, text  # explicit schedule (shallow models)
+        layers = tuple(int(x) for x in fields["layers"].split("/"))
+        keep = tuple(int(x) for x in fields["keep"].split("/"))
+        assert layers and len(layers) == len(keep) and layers[0] >= 0, text
+        assert all(x < y for x, y in zip(layers, layers[1:])) and all(k >= 0 for k in keep), text
+        return Spec(text, method, prune_layers=layers, prune_keep=keep)
     raise ValueError(text)
 
 
@@ -168,16 +177,19 @@ def cut_gap(scores: torch.Tensor, chosen: list) -> float | None:
 # Per-layer LLaMA loop on transformers' modules
 
 class Lm:
-    """The language model of a LlavaForConditionalGeneration, layer by layer."""
+    """The language model of a LlavaForConditionalGeneration, layer by layer. The projections are the model's own
+    modules, so q/k/v biases (Qwen2, make_family_fixtures.py) are included; GQA keys/values are cached per KV head
+    and repeated for the query heads at attention time."""
 
     def __init__(self, model):
         lm = model.model.language_model
         cfg = model.config.text_config
-        assert cfg.num_key_value_heads == cfg.num_attention_heads, "no GQA in this reference"
-        assert not cfg.attention_bias and not cfg.mlp_bias
+        assert cfg.num_attention_heads % cfg.num_key_value_heads == 0
         self.layers, self.norm, self.rotary = lm.layers, lm.norm, lm.rotary_emb
         self.embed_tokens, self.lm_head = lm.embed_tokens, model.lm_head
-        self.L, self.H, self.D = cfg.num_hidden_layers, cfg.num_attention_heads, cfg.head_dim
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads  # Qwen2: no field
+        self.L, self.H, self.D = cfg.num_hidden_layers, cfg.num_attention_heads, head_dim
+        self.groups = cfg.num_attention_heads // cfg.num_key_value_heads
 
     def rope(self, x: torch.Tensor, pos: torch.Tensor):
         return self.rotary(x, pos.view(1, -1))
@@ -205,11 +217,11 @@ class Lm:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
         t, kv = h.shape[1], k.shape[2]
-        scores = torch.matmul(q, k.transpose(2, 3)) * attn.scaling
+        scores = torch.matmul(q, repeat_kv(k, self.groups).transpose(2, 3)) * attn.scaling
         if t > 1:
             scores = scores + causal_mask(kv - t, t, kv)
         probs = F.softmax(scores, dim=-1, dtype=torch.float32)
-        out = torch.matmul(probs, v).transpose(1, 2).contiguous().reshape(1, t, -1).contiguous()
+        out = torch.matmul(probs, repeat_kv(v, self.groups)).transpose(1, 2).contiguous().reshape(1, t, -1).contiguous()
         h = h + attn.o_proj(out)
         h = h + layer.mlp(layer.post_attention_layernorm(h))
         return h, (k, v), probs
@@ -308,7 +320,7 @@ class PDrop(Policy):
 
     def __init__(self, spec: Spec, n: int):
         self.after = {b - 1: i + 1 for i, b in enumerate(spec.boundaries)}  # 0-based layer -> boundary number
-        self.counts = {i: pdrop_count(n, spec.ratio, i) for i in (1, 2, 3)}
+        self.counts = {i: pdrop_count(n, spec.ratio, i) for i in range(1, len(spec.boundaries) + 1)}
         self.info = []
 
     def after_layer(self, lm, l, st, probs):
@@ -326,7 +338,7 @@ def pdrop_scores(lm: Lm, nxt: int, st: State) -> torch.Tensor:
     """Layer `nxt`'s input_layernorm, q_proj, k_proj and RoPE (current positions) on the current rows; the last row's
     softmax(q·Kᵀ/√d_h) over every current key, per head, head average, image columns."""
     q, k, _ = lm.qkv(nxt, st.h, st.pos)
-    row = torch.matmul(q[:, :, -1:], k.transpose(2, 3)) * lm.layers[nxt].self_attn.scaling
+    row = torch.matmul(q[:, :, -1:], repeat_kv(k, lm.groups).transpose(2, 3)) * lm.layers[nxt].self_attn.scaling
     probs = F.softmax(row, dim=-1, dtype=torch.float32)  # [1, H, 1, T]
     return probs[0, :, 0, :].mean(dim=0)[st.s:st.s + st.c]
 
@@ -335,7 +347,7 @@ class SparseVLM(Policy):
     reindex = True
 
     def __init__(self, spec: Spec, raters: list, n: int):
-        self.keep_counts = dict(zip(SPARSEVLM_LAYERS, SPARSEVLM_KEEP[spec.tokens]))
+        self.keep_counts = dict(zip(spec.prune_layers, spec.prune_keep))
         self.raters = raters  # indices into the text after the image
         self.n = n
         self.info = []
@@ -537,6 +549,8 @@ def _masked_attention(module, query, key, value, attention_mask, scaling, dropou
     assert mp is not None and attention_mask is None and dropout == 0.0
     l = module.layer_idx
     t, kv = query.shape[2], key.shape[2]
+    groups = module.num_key_value_groups
+    key, value = repeat_kv(key, groups), repeat_kv(value, groups)
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling
     mask = causal_mask(kv - t, t, kv) if t > 1 else torch.zeros(1, 1, 1, kv)
     cols = mp.dropped[l]
@@ -564,19 +578,20 @@ def masked_greedy(model, ids, pixel_values, s, drops, reindex, capture=()):
 # --------------------------------------------------------------------------------------------------
 # Inputs
 
-def load_inputs(model):
-    """input_ids / image_span of the 32x32 fixture's unpruned golden (when present; else hf_chelsea's, checked against
-    the 32x32 processor) and the llava-hf CLIPImageProcessorPil pixel values; the LLaMA input embeddings as
-    transformers builds them, and transformers' own unpruned logits / greedy ids."""
-    _, ids, pixel_values = mpf.case_inputs(os.path.join(MODELS, CHECKPOINT))  # asserts processor == hf_chelsea
+def load_inputs(model, checkpoint: str = CHECKPOINT, none_goldens=NONE_GOLDENS):
+    """input_ids / image_span of the checkpoint's unpruned golden (when present; else hf_chelsea's, checked against
+    the checkpoint's processor) and the llava-hf CLIPImageProcessorPil pixel values; the language model's input
+    embeddings as transformers builds them, and transformers' own unpruned logits / greedy ids. Defaults: the 32x32
+    fixture; make_family_fixtures.py passes its own checkpoint and golden."""
+    _, ids, pixel_values = mpf.case_inputs(os.path.join(MODELS, checkpoint))  # asserts processor == hf_chelsea
     s, n = mpf.image_span(ids, model.config.image_token_id)
     none_golden = None
-    for name in NONE_GOLDENS:
+    for name in none_goldens:
         path = os.path.join(GOLDEN, name + ".json")
         if os.path.exists(path):
             none_golden = name
             g = json.load(open(path))
-            assert g["checkpoint"] == CHECKPOINT and g["image"] == IMAGE and g["prompt"] == PROMPT
+            assert g["checkpoint"] == checkpoint and g["image"] == IMAGE and g["prompt"] == PROMPT
             assert g["input_ids"] == ids and g["image_span"] == [s, n], name
             break
     captured = {}
@@ -657,7 +672,7 @@ def check_case(model, lm, spec, r, policy, ids, pixel_values, s, n, embeds, plai
         ref = plain["attentions"][spec.boundaries[0]][-1, s:s + n]  # layer b+1 on the full sequence
     else:
         rows = [s + n + i for i in policy.raters]
-        ref = plain["attentions"][SPARSEVLM_LAYERS[0]][rows][:, s:s + n].mean(dim=0)
+        ref = plain["attentions"][spec.prune_layers[0]][rows][:, s:s + n].mean(dim=0)
     res["first_scores_vs_transformers"] = rel_diff(first["scores"], ref)
     assert res["first_scores_vs_transformers"] <= SAME_COMPUTATION_TOL, (spec.text, res)
     assert top_indices(ref, len(first["keep"])) == first["keep"], spec.text
@@ -706,11 +721,13 @@ def reference_text(spec: Spec) -> str:
             f"at prefill, greedy with the per-layer KV cache")
 
 
-def save_case(method, idx, spec: Spec, r, kept, ids, s, n, recycled) -> str:
-    name = f"baseline_{method}_{idx}"
+def save_case(method, idx, spec: Spec, r, kept, ids, s, n, recycled, name=None, checkpoint=CHECKPOINT,
+              reference=None) -> str:
+    """Writes golden baseline_<method>_<idx> (or `name`); make_family_fixtures.py passes name, checkpoint, reference."""
+    name = name or f"baseline_{method}_{idx}"
     save_file({"logits": r["logits"].to(torch.float32).contiguous()}, os.path.join(GOLDEN, name + ".safetensors"))
     obj = {
-        "checkpoint": CHECKPOINT,
+        "checkpoint": checkpoint,
         "image": IMAGE,
         "prompt": PROMPT,
         "spec": spec.text,
@@ -724,7 +741,7 @@ def save_case(method, idx, spec: Spec, r, kept, ids, s, n, recycled) -> str:
         "processed_visual_tokens_per_layer": r["processed"],
         "greedy_ids": r["greedy_ids"],
         "min_top2_margin": round(min(r["margins"]), 6),
-        "reference": reference_text(spec),
+        "reference": reference or reference_text(spec),
     })
     mmf.write_json(os.path.join(GOLDEN, name + ".json"), obj, compact_lists=True)
     return name
@@ -764,7 +781,7 @@ def main() -> None:
     raters, r_values, r_mean = text_raters(embeds, s, n)
     text_ids = ids[s + n:]
     for name in os.listdir(GOLDEN):
-        if name.startswith("baseline_"):
+        if name.startswith(OWN_GOLDEN_PREFIXES):  # not baseline_fused_* (make_family_fixtures.py)
             os.remove(os.path.join(GOLDEN, name))
 
     rows, written = [], []

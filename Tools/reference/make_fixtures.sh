@@ -17,10 +17,12 @@ fi
 
 cd "$repo"
 # Order matters: make_model_fixtures.py rewrites golden/ and the models README; the pruning script
-# builds the 32-layer fixture the baseline script runs on; image and tokenizer fixtures are independent.
+# builds the 32-layer fixture the baseline script runs on; the family script needs the model goldens and
+# the pruning script's tiny head mask, and appends its README section last; image and tokenizer fixtures
+# are independent.
 # make_tokenizer_fixtures.py's slow-tokenizer goldens need a second interpreter with transformers 4.37
 # (requirements-llava-slow-tokenizer.txt): set YOPO_SLOW_TOKENIZER_PYTHON to it.
-scripts=(make_model_fixtures.py make_pruning_fixtures.py make_baseline_fixtures.py make_image_fixtures.py make_tokenizer_fixtures.py)
+scripts=(make_model_fixtures.py make_pruning_fixtures.py make_baseline_fixtures.py make_family_fixtures.py make_image_fixtures.py make_tokenizer_fixtures.py)
 for name in "${scripts[@]}"; do
   script="$here/$name"
   echo "== $(basename "$script")" >&2

@@ -788,8 +788,11 @@ def name_patterns(names) -> list:
 PIXEL_GOLDENS = {"hf_chelsea", "orig_chelsea"}
 
 
-def save_golden(name: str, result: dict, meta: dict) -> None:
-    tensors = {k: v for k, v in result["tensors"].items() if k != "pixel_values" or name in PIXEL_GOLDENS}
+def save_golden(name: str, result: dict, meta: dict, keep_pixels: bool | None = None) -> None:
+    """keep_pixels: store `pixel_values` (default: the case is one of PIXEL_GOLDENS; make_family_fixtures.py
+    passes True for its golden)."""
+    keep = name in PIXEL_GOLDENS if keep_pixels is None else keep_pixels
+    tensors = {k: v for k, v in result["tensors"].items() if k != "pixel_values" or keep}
     save_file(tensors, os.path.join(GOLDEN, name + ".safetensors"))
     doc = dict(meta)
     doc.update({

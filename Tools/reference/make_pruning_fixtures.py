@@ -118,6 +118,8 @@ BIG_TEXT_CFG = dict(mmf.TEXT_CFG, hidden_size=64, num_attention_heads=32, num_ke
 BIG_LINKED = ["tokenizer.json", "tokenizer_config.json", "processor_config.json", "chat_template.json",
               "chat_template.jinja"]
 
+OWN_GOLDEN_PREFIXES = (f"prune_{TINY_DIR}_", f"prune_{BIG_DIR}_")  # the goldens this script owns
+
 README_BEGIN = "<!-- BEGIN make_pruning_fixtures.py -->"
 README_END = "<!-- END make_pruning_fixtures.py -->"
 
@@ -336,7 +338,10 @@ class YopoPatch:
     def __enter__(self):
         text_cfg = self.model.config.text_config
         assert text_cfg._attn_implementation == "eager"
-        assert not text_cfg.mlp_bias and not text_cfg.attention_bias
+        # The attention receives q/k/v already projected (q/k/v biases, as in Qwen2, are the model's own business);
+        # the FFN is recomputed here from the weights alone, so it must have no biases.
+        for layer in self.model.model.language_model.layers:
+            assert all(getattr(layer.mlp, p).bias is None for p in ("gate_proj", "up_proj", "down_proj"))
         text_cfg._attn_implementation = "yopo_reference"
         for l, layer in enumerate(self.model.model.language_model.layers):
             assert layer.self_attn.layer_idx == l
@@ -575,13 +580,13 @@ def save_case(fixture: str, plan_name: str, r: dict, ids, span, grid, mode_label
     return name
 
 
-def reference_text(fixture: str, mode: str) -> str:
+def reference_text(fixture: str, mode: str, decoder: str = "LLaMA") -> str:
     what = {"simulate": "official release numerics (METHOD.md §2: post-softmax visual-key masking without "
                         "renormalisation, query-side head zeroing, dense compute and KV cache)",
             "skip": "compute-skipping semantics (METHOD.md §3: pruned heads / dropped layers see no visual key, "
                     "softmax renormalised; visual rows frozen from layer K on)",
             "none": "no pruning (plain model)"}[mode]
-    return (f"make_pruning_fixtures.py YOPO reference on transformers {transformers.__version__} LLaMA "
+    return (f"make_pruning_fixtures.py YOPO reference on transformers {transformers.__version__} {decoder} "
             f"(own eager-order attention, fp32 compute from {fixture} weights): {what}; greedy with KV cache")
 
 
@@ -624,7 +629,7 @@ def main() -> None:
     ensure_headmasks()
     save_tiny_mask()
     for name in os.listdir(GOLDEN):
-        if name.startswith("prune_"):
+        if name.startswith(OWN_GOLDEN_PREFIXES):  # not prune_llava-qwen2-fused-tiny_* (make_family_fixtures.py)
             os.remove(os.path.join(GOLDEN, name))
     written = [os.path.join(FIXTURES, TINY_MASK_REL)]
 

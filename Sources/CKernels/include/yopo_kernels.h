@@ -13,10 +13,14 @@ enum { YOPO_LEVEL_PORTABLE = 0, YOPO_LEVEL_AVX512 = 1 };
 
 /* Highest level this CPU supports. */
 int yopo_kernels_supported_level(void);
-/* Level in use (starts at the supported one). */
+/* Level in use on the calling thread: its own level when set, else the supported one. The
+ * libgomp regions of these kernels run their parts at the level of the thread that started them. */
 int yopo_kernels_level(void);
-/* Sets the level in use, clamped to [0, supported]; returns the level now in use. */
-int yopo_kernels_set_level(int level);
+/* Sets the calling thread's level, clamped to [0, supported] (negative: back to the supported
+ * one); returns the level now in use on this thread. The execution context sets it. */
+int yopo_kernels_set_thread_level(int level);
+/* Runs fn(data) on a libgomp team of num_threads, each member at the caller's kernel level. */
+void yopo_gomp_parallel(void (*fn)(void *), void *data, unsigned num_threads);
 /* Whether the CPU has the AVX512_BF16 dot-product instructions. */
 int yopo_cpu_has_avx512_bf16(void);
 

@@ -177,6 +177,15 @@ let sweepPruneSpecCases: [SweepCase] = {
     flops("flops-7b-sparsevlm-tokens-wrong", "sparsevlm:tokens=192,layers=2", "invalid prune spec field tokens: give tokens or layers + keep, not both")
     flops("flops-7b-pdrop-ratio-nan", "pdrop:ratio=nan", "invalid prune spec field ratio: 'nan' is not a finite number; allowed: a number in (0, 1]")
     flops("flops-7b-fastv-r-and-keep", "fastv:r=0.5,keep=100", "invalid prune spec field r: give r or keep, not both")
+    // The bounds generate checks (the pruners' own), not looser ones, under every convention.
+    flops("flops-7b-fastv-k-zero", "fastv:k=0",
+          "invalid prune spec field k: 0 is outside [1, 31] for a 32-layer model (k=0, dropping before the first layer, is not implemented)")
+    flops("flops-7b-pdrop-boundary-at-last-layer", "pdrop:layers=8/16/32",
+          "invalid prune spec field layers: 8/16/32 must increase within [1, 31] for a 32-layer model")
+    flops("flops-7b-pdrop-duplicate-ratio", "pdrop:ratio=0.5,ratio=0.25",
+          "invalid prune spec field ratio: given twice (ratio=0.5 and ratio=0.25); give each field once")
+    flops("flops-7b-sparsevlm-duplicate-keep", "sparsevlm:layers=2/6,keep=10/5,keep=3/2",
+          "invalid prune spec field keep: given twice (keep=10/5 and keep=3/2); give each field once")
     cases.append(SweepCase(.pruneSpecs, "flops-7b-tiny-mask", message: "invalid prune spec field heads: mask shape [3, 4] does not match the model's [32, 32] (layers, heads)") { s in
         let path = try s.write("tiny.npy", sweepNPY(descr: "|b1", shape: "(3, 4)", bytes: Array(repeating: 1, count: 12)))
         return ["flops", "--arch", "llava-1.5-7b", "--prune", "yopo:heads=\(path)"]

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Two `yopo` binaries side by side on the same command, alternating, one machine, one run.
+
+Issue 12's speed check: the commit before the engine rework (4c61590) against the new one, each
+running `yopo bench --arch llava-1.5-7b --layers 4 --prune none --prune yopo-12 --runs 5 --json`
+(random bf16 weights of the real dimensions, distinct per layer). Binaries run in turn OLD NEW OLD
+NEW …, so a load change on a shared machine hits both. Per spec: the median over rounds of each
+run's median prefill and decode time, and new/old (≤ 1.03 is the issue's bar). With --markdown FILE
+the table is written between `<!-- engine-side-by-side:begin -->` and `:end -->` of FILE.
+
+    python3 Tools/bench/engine_side_by_side.py --old /tmp/yopo-old --new .build/release/yopo --rounds 2 \\
+        --markdown BENCHMARKS.md
+    python3 Tools/bench/engine_side_by_side.py --from-json 'old=/tmp/sbs/old-*.json' 'new=/tmp/sbs/new-*.json' ...
+"""
+import argparse, glob, json, os, platform, statistics, subprocess, sys
+
+COMMAND = ["bench", "--arch", "llava-1.5-7b", "--layers", "4", "--prune", "none", "--prune", "yopo-12", "--runs", "5", "--json"]
+
+
+def run(binary):
+    out = subprocess.run([binary] + COMMAND, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def summarise(reports):
+    """spec -> (prefill ms, decode ms/token), medians over the reports (each already a median of --runs)."""
+    specs = {}
+    for r in reports:
+        for x in r["results"]:
+            specs.setdefault(x["spec"], []).append((x["prefill_ms"], x["decode_ms_per_token"]))
+    return {s: (statistics.median(p for p, _ in v), statistics.median(d for _, d in v)) for s, v in specs.items()}
+
+
+def table(old, new, rounds, machine):
+    lines = [
+        f"Command (each binary, {rounds} alternating rounds): `yopo {' '.join(COMMAND)}`; written by",
+        "`python3 Tools/bench/engine_side_by_side.py` (old = 4c61590, the commit before issue 12; new = this tree).",
+        f"Machine: {machine}. Medians over rounds of each run's median.",
+        "",
+        "| spec | prefill old ms | prefill new ms | new/old | decode old ms/token | decode new ms/token | new/old |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for spec in old:
+        (po, do), (pn, dn) = old[spec], new[spec]
+        lines.append(f"| {spec} | {po:.0f} | {pn:.0f} | {pn / po:.3f} | {do:.1f} | {dn:.1f} | {dn / do:.3f} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--old"), ap.add_argument("--new")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--from-json", nargs=2, metavar="NAME=GLOB", help="read reports instead of running")
+    ap.add_argument("--markdown", help="file whose engine-side-by-side section is replaced")
+    ap.add_argument("--machine", default=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    a = ap.parse_args()
+    reports = {"old": [], "new": []}
+    if a.from_json:
+        for item in a.from_json:
+            name, pattern = item.split("=", 1)
+            reports[name] = [json.load(open(p)) for p in sorted(glob.glob(pattern))]
+    else:
+        for _ in range(a.rounds):
+            for name, binary in (("old", a.old), ("new", a.new)):
+                reports[name].append(run(binary))
+    rounds = len(reports["old"])
+    text = table(summarise(reports["old"]), summarise(reports["new"]), rounds, a.machine)
+    print(text)
+    if a.markdown:
+        begin, end = "<!-- engine-side-by-side:begin -->", "<!-- engine-side-by-side:end -->"
+        doc = open(a.markdown).read()
+        section = f"{begin}\n\n## The engine rework against the commit before it (issue 12)\n\n{text}\n\n{end}"
+        if begin in doc:
+            doc = doc[: doc.index(begin)] + section + doc[doc.index(end) + len(end):]
+        else:
+            doc = doc.rstrip() + "\n\n" + section + "\n"
+        open(a.markdown, "w").write(doc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
