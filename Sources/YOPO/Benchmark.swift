@@ -96,7 +96,8 @@ public final class ModelBenchmark {
 
     private func timed(spec: PruningSpec, mode: YOPOMode, runs: Int, warmup: Int, decodeTokens: Int) throws -> SpecResult {
         let c = decoder.spec
-        let plan = try spec.resolve(for: planShape)?.prefix(layers: c.numHiddenLayers)
+        // A session's model is who its family says; random weights of an --arch are that LLaVA model.
+        let plan = try spec.resolve(for: session?.identity ?? .llava(planShape))?.prefix(layers: c.numHiddenLayers)
         let shape = c.shape
         // A fresh pruner per sequence for the token-pruning baselines.
         func execution() throws -> DecoderExecution {

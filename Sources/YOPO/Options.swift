@@ -54,8 +54,6 @@ public struct SessionOptions: Sendable {
     }
 }
 
-@available(*, deprecated, renamed: "SessionOptions")
-public typealias PipelineOptions = SessionOptions
 
 extension ComputePrecision {
     /// Throws `GenerationError.invalidOption` when `precision` is bf16 and this machine lacks oneDNN's

@@ -251,11 +251,17 @@ public final class Session: @unchecked Sendable {
         try model.costShape(name: URL(fileURLWithPath: modelDirectory).standardizedFileURL.lastPathComponent)
     }
 
-    /// The decoder shape pruning specs are resolved against.
+    /// The decoder shape token-pruning settings are checked against.
     public var decoderShape: DecoderShape {
         model.configuration.text.decoderSpec.shape
     }
 
+    /// Who the model is for YOPO's presets and official head masks: the loading family's id, the
+    /// checkpoint directory's name and the decoder shape.
+    public var identity: ModelIdentity {
+        ModelIdentity(family: model.family, name: URL(fileURLWithPath: modelDirectory).standardizedFileURL.lastPathComponent,
+                      shape: decoderShape)
+    }
 
     // MARK: prompt and images
 
@@ -339,7 +345,7 @@ public final class Session: @unchecked Sendable {
     func start(_ request: GenerationRequest) throws -> Sequence {
         try request.parameters.validate()
         let configuration = model.configuration
-        let plan = try request.prune.resolve(for: decoderShape)
+        let plan = try request.prune.resolve(for: identity)
         let pruner = try request.prune.makePruner(for: decoderShape)
         if plan != nil && !configuration.dropsCLS {
             throw GenerationError.invalidOption("YOPO pruning needs the patch grid; this checkpoint keeps the CLS token")
@@ -426,8 +432,6 @@ public final class Session: @unchecked Sendable {
     }
 }
 
-@available(*, deprecated, renamed: "Session")
-public typealias LLaVAPipeline = Session
 
 extension Session {
     /// The image processor settings: `preprocessor_config.json`, else the `image_processor` object of
@@ -497,5 +501,4 @@ extension Session {
         }
         return .clipViTLarge336
     }
-
 }

@@ -10,7 +10,8 @@ the table is written between `<!-- engine-side-by-side:begin -->` and `:end -->`
 
     python3 Tools/bench/engine_side_by_side.py --old /tmp/yopo-old --new .build/release/yopo --rounds 2 \\
         --markdown BENCHMARKS.md
-    python3 Tools/bench/engine_side_by_side.py --from-json 'old=/tmp/sbs/old-*.json' 'new=/tmp/sbs/new-*.json' ...
+    python3 Tools/bench/engine_side_by_side.py --from-json 'old=Tools/bench/results/issue12-old-*.json' \\
+        'new=Tools/bench/results/issue12-new-*.json' --markdown BENCHMARKS.md   # the recorded run
 """
 import argparse, glob, json, os, platform, statistics, subprocess, sys
 
@@ -23,26 +24,33 @@ def run(binary):
 
 
 def summarise(reports):
-    """spec -> (prefill ms, decode ms/token), medians over the reports (each already a median of --runs)."""
+    """spec -> (prefill ms, decode ms/token, best prefill run ms, best decode ms/token): medians over the
+    reports (each already a median of --runs), and the best over every timed run (the least disturbed)."""
     specs = {}
     for r in reports:
         for x in r["results"]:
-            specs.setdefault(x["spec"], []).append((x["prefill_ms"], x["decode_ms_per_token"]))
-    return {s: (statistics.median(p for p, _ in v), statistics.median(d for _, d in v)) for s, v in specs.items()}
+            specs.setdefault(x["spec"], []).append(x)
+    return {
+        s: (statistics.median(x["prefill_ms"] for x in v), statistics.median(x["decode_ms_per_token"] for x in v),
+            min(min(x["runs_ms"]) for x in v), min(x["decode_ms_per_token"] for x in v))
+        for s, v in specs.items()
+    }
 
 
 def table(old, new, rounds, machine):
     lines = [
         f"Command (each binary, {rounds} alternating rounds): `yopo {' '.join(COMMAND)}`; written by",
         "`python3 Tools/bench/engine_side_by_side.py` (old = 4c61590, the commit before issue 12; new = this tree).",
-        f"Machine: {machine}. Medians over rounds of each run's median.",
+        f"Machine: {machine}. median: over rounds of each run's median; best: the fastest timed run (prefill) or",
+        "run median (decode) of all rounds, the one the machine's other load disturbed least.",
         "",
-        "| spec | prefill old ms | prefill new ms | new/old | decode old ms/token | decode new ms/token | new/old |",
-        "|---|---|---|---|---|---|---|",
+        "| spec | | prefill old ms | prefill new ms | new/old | decode old ms/token | decode new ms/token | new/old |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for spec in old:
-        (po, do), (pn, dn) = old[spec], new[spec]
-        lines.append(f"| {spec} | {po:.0f} | {pn:.0f} | {pn / po:.3f} | {do:.1f} | {dn:.1f} | {dn / do:.3f} |")
+        (po, do, bpo, bdo), (pn, dn, bpn, bdn) = old[spec], new[spec]
+        lines.append(f"| {spec} | median | {po:.0f} | {pn:.0f} | {pn / po:.3f} | {do:.1f} | {dn:.1f} | {dn / do:.3f} |")
+        lines.append(f"| {spec} | best | {bpo:.0f} | {bpn:.0f} | {bpn / bpo:.3f} | {bdo:.1f} | {bdn:.1f} | {bdn / bdo:.3f} |")
     return "\n".join(lines)
 
 
@@ -65,6 +73,12 @@ def main():
                 reports[name].append(run(binary))
     rounds = len(reports["old"])
     text = table(summarise(reports["old"]), summarise(reports["new"]), rounds, a.machine)
+    spread = []
+    for name in ("old", "new"):
+        for spec in summarise(reports[name]):
+            runs = [v for r in reports[name] for x in r["results"] if x["spec"] == spec for v in x["runs_ms"]]
+            spread.append(f"{name} {spec} {min(runs):.0f}–{max(runs):.0f} ms")
+    text += "\n\nEvery timed prefill run (the spread is the machine's load, not the engines): " + "; ".join(spread) + "."
     print(text)
     if a.markdown:
         begin, end = "<!-- engine-side-by-side:begin -->", "<!-- engine-side-by-side:end -->"
