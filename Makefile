@@ -4,7 +4,7 @@ MODEL ?= Tests/Fixtures/models/llava-hf-tiny
 IMAGE ?= Tests/Fixtures/images/chelsea.png
 PROMPT ?= What is shown?
 
-.PHONY: deps build run test fixtures clean
+.PHONY: deps build run test format format-check fixtures clean
 
 # Installs the system libraries the package links (OpenBLAS, oneDNN, libjpeg-turbo, libpng) when missing.
 deps:
@@ -18,6 +18,13 @@ run: build
 
 test: deps
 	$(SWIFT) test --disable-swift-testing
+
+# The tree's layout follows .swift-format (the toolchain's `swift format`); CI checks it.
+format:
+	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
+
+format-check:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 
 # Regenerates the golden fixtures with the Python reference (needs PyPI; not needed by tests).
 fixtures:

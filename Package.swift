@@ -16,11 +16,11 @@ let package = Package(
         .library(name: "YOPOEngine", targets: ["YOPOEngine"]),
         .library(name: "YOPOModels", targets: ["YOPOModels"]),
         .library(name: "YOPOPruning", targets: ["YOPOPruning"]),
-        .executable(name: "yopo", targets: ["yopo"]),
+        .executable(name: "yopo", targets: ["yopo"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0")
     ],
     targets: [
         .systemLibrary(
@@ -35,7 +35,7 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3"])],
             linkerSettings: [
                 .linkedLibrary("dnnl", .when(platforms: [.linux])),
-                .linkedLibrary("gomp", .when(platforms: [.linux])),
+                .linkedLibrary("gomp", .when(platforms: [.linux]))
             ]),
         .target(
             name: "YOPOCore",
@@ -56,14 +56,14 @@ let package = Package(
             name: "YOPO",
             dependencies: [
                 "YOPOModels", "YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOPruning", "CKernels",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]),
         .executableTarget(
             name: "yopo",
             dependencies: [
                 "YOPO", "YOPOPruning", "YOPOModels", "YOPOCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]),
         .testTarget(name: "YOPOCoreTests", dependencies: ["YOPOCore", "YOPOFormats"]),
         // Test-only helpers shared by several test targets (a PNG writer for hostile images).
@@ -72,9 +72,10 @@ let package = Package(
         .testTarget(name: "YOPOTextTests", dependencies: ["YOPOText"]),
         // Test-only: counts heap allocations (interposes glibc's malloc in the test process).
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
-        .testTarget(name: "YOPOModelsTests",
-                    dependencies: ["YOPOModels", "YOPOEngine", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
+        .testTarget(
+            name: "YOPOModelsTests",
+            dependencies: ["YOPOModels", "YOPOEngine", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOCore"]),
-        .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOEngine", "YOPOCore", "TestSupport"]),
+        .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOEngine", "YOPOCore", "TestSupport"])
     ]
 )

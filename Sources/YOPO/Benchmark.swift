@@ -45,29 +45,37 @@ public final class ModelBenchmark {
     /// - Parameters: `decoder` and `vision` (nil: no vision timing) to time; the prompt is
     ///   `systemTokens` + `gridRows × gridColumns` visual + `textTokens` rows; `planShape` as above.
     ///   Runs use the calling thread's `ExecutionContext`.
-    public convenience init(decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
-                            textTokens: Int, planShape: DecoderShape? = nil) {
-        self.init(decoder: decoder, vision: vision, systemTokens: systemTokens, gridRows: gridRows, gridColumns: gridColumns,
-                  textTokens: textTokens, planShape: planShape, session: nil)
+    public convenience init(
+        decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
+        textTokens: Int, planShape: DecoderShape? = nil
+    ) {
+        self.init(
+            decoder: decoder, vision: vision, systemTokens: systemTokens, gridRows: gridRows, gridColumns: gridColumns,
+            textTokens: textTokens, planShape: planShape, session: nil)
     }
 
     /// Times a session's model: its decoder (its first `layers` when given; YOPO plans are resolved
     /// for the whole model and cut to them) and, with `vision`, its vision tower. Each run is a
     /// request of the session: after the one before it, under the session's execution context.
     /// Throws `GenerationError.invalidParameter` for `layers` outside 1 … the model's layers.
-    public convenience init(session: Session, layers: Int? = nil, vision: Bool = true, systemTokens: Int, gridRows: Int,
-                            gridColumns: Int, textTokens: Int) throws {
+    public convenience init(
+        session: Session, layers: Int? = nil, vision: Bool = true, systemTokens: Int, gridRows: Int,
+        gridColumns: Int, textTokens: Int
+    ) throws {
         let full = session.model.decoder
         if let layers, layers < 1 || layers > full.spec.numHiddenLayers {
             throw GenerationError.invalidParameter("layers \(layers) is outside 1 to the checkpoint's \(full.spec.numHiddenLayers)")
         }
-        self.init(decoder: layers.map { full.prefix(layers: $0) } ?? full, vision: vision ? session.model.visionTower : nil,
-                  systemTokens: systemTokens, gridRows: gridRows, gridColumns: gridColumns, textTokens: textTokens,
-                  planShape: session.decoderShape, session: session)
+        self.init(
+            decoder: layers.map { full.prefix(layers: $0) } ?? full, vision: vision ? session.model.visionTower : nil,
+            systemTokens: systemTokens, gridRows: gridRows, gridColumns: gridColumns, textTokens: textTokens,
+            planShape: session.decoderShape, session: session)
     }
 
-    private init(decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
-                 textTokens: Int, planShape: DecoderShape?, session: Session?) {
+    private init(
+        decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
+        textTokens: Int, planShape: DecoderShape?, session: Session?
+    ) {
         self.session = session
         self.decoder = decoder
         let c = decoder.spec
@@ -116,8 +124,9 @@ public final class ModelBenchmark {
         _ = decoder.forward(inputs, cache: cache, images: [image], plan: last, counter: counter)
         if warmup == 0 { times.append(millisecondsSince(start)) }
         for _ in 1..<max(warmup, 1) {
-            _ = decoder.forward(inputs, cache: decoder.makeCache(capacity: promptTokens), images: [image],
-                                plan: try execution())
+            _ = decoder.forward(
+                inputs, cache: decoder.makeCache(capacity: promptTokens), images: [image],
+                plan: try execution())
         }
         for _ in times.count..<max(runs, 1) {
             cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
@@ -185,10 +194,12 @@ public final class ModelBenchmark {
             checkedProduct(layerBytes, sharedLayers ? 1 : c.numHiddenLayers), checkedProduct(2, c.vocabSize, d, b), 4 * d)
         if let v = vision {
             let dv = v.hiddenSize, p = v.patchSize, g = v.imageSize / max(v.patchSize, 1)
-            let layer = checkedSum(checkedProduct(4, dv, dv, b), checkedProduct(2, dv, v.intermediateSize, b),
-                                   checkedProduct(10, dv, 4), checkedProduct(v.intermediateSize, 4))
-            total = checkedSum(total, checkedProduct(layer ?? -1, v.numHiddenLayers), checkedProduct(dv, 3, p, p, b),
-                               checkedProduct(checkedSum(checkedProduct(g, g), 2) ?? -1, dv, 4))
+            let layer = checkedSum(
+                checkedProduct(4, dv, dv, b), checkedProduct(2, dv, v.intermediateSize, b),
+                checkedProduct(10, dv, 4), checkedProduct(v.intermediateSize, 4))
+            total = checkedSum(
+                total, checkedProduct(layer ?? -1, v.numHiddenLayers), checkedProduct(dv, 3, p, p, b),
+                checkedProduct(checkedSum(checkedProduct(g, g), 2) ?? -1, dv, 4))
         }
         return total
     }
@@ -217,7 +228,6 @@ public final class ModelBenchmark {
         let captures = checkedProduct(c.numAttentionHeads + 1, textTokens + 1, capacity, 4)
         return checkedSum(cache, activations, scores, captures, bandwidthProbe ? 1 << 30 : 0, 256 << 20)
     }
-
 
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()

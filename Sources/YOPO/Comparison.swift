@@ -42,14 +42,18 @@ public struct Comparison: Sendable {
 
     /// Throws `GenerationError.invalidOption` for a convention that cannot set a budget (`full`) or a
     /// `yopo` spec that is not a YOPO spec or preset, `.invalidParameter` for `steps` < 1.
-    public init(budget: FLOPsBudget, convention: FLOPsConvention = .yopo, yopo: PruningSpec? = nil, yopoMode: YOPOMode = .skip,
-                steps: Int = 20) throws {
+    public init(
+        budget: FLOPsBudget, convention: FLOPsConvention = .yopo, yopo: PruningSpec? = nil, yopoMode: YOPOMode = .skip,
+        steps: Int = 20
+    ) throws {
         guard Self.conventions.contains(convention) else {
             throw GenerationError.invalidOption(
-                "the \(convention.rawValue) convention cannot set a budget: choose \(Self.conventions.map(\.rawValue).joined(separator: ", ")) (full is reported as a column)")
+                "the \(convention.rawValue) convention cannot set a budget: choose \(Self.conventions.map(\.rawValue).joined(separator: ", ")) (full is reported as a column)"
+            )
         }
         if let yopo, !yopo.isYOPO {
-            throw GenerationError.invalidOption("the YOPO setting takes a YOPO spec or preset (yopo-25, yopo-12, yopo:…), not \(yopo.description)")
+            throw GenerationError.invalidOption(
+                "the YOPO setting takes a YOPO spec or preset (yopo-25, yopo-12, yopo:…), not \(yopo.description)")
         }
         guard steps >= 1 else { throw GenerationError.invalidParameter("teacher forcing needs at least one step") }
         self.budget = budget
@@ -98,18 +102,21 @@ public struct Comparison: Sendable {
                 case .baseline(let b): full = try flopsModel.full(layout, baseline: b).total
                 }
                 let matches = zip(run.argmax, reference.argmax).filter { $0 == $1 }.count
-                rows.append(ComparisonReport.Row(
-                    method: e.method, spec: e.spec.description, mode: e.spec.isYOPO ? yopoMode.rawValue : nil,
-                    flops: flops, flopsFraction: fractions, fullFLOPs: full,
-                    executedPrefillFLOPs: run.prefillPhaseFLOPs, executedFLOPs: run.flops, prefillMS: run.timingsMS.prefill,
-                    visualKVBytes: run.visualKVCache.visualBytes, denseVisualKVBytes: run.visualKVCache.denseVisualBytes,
-                    keptImageTokens: run.prune.keptImageTokens, kl: klDivergence(logits: denseLogits, run.firstLogits),
-                    argmax: run.argmax, top1Matches: matches, steps: reference.argmax.count))
+                rows.append(
+                    ComparisonReport.Row(
+                        method: e.method, spec: e.spec.description, mode: e.spec.isYOPO ? yopoMode.rawValue : nil,
+                        flops: flops, flopsFraction: fractions, fullFLOPs: full,
+                        executedPrefillFLOPs: run.prefillPhaseFLOPs, executedFLOPs: run.flops, prefillMS: run.timingsMS.prefill,
+                        visualKVBytes: run.visualKVCache.visualBytes, denseVisualKVBytes: run.visualKVCache.denseVisualBytes,
+                        keptImageTokens: run.prune.keptImageTokens, kl: klDivergence(logits: denseLogits, run.firstLogits),
+                        argmax: run.argmax, top1Matches: matches, steps: reference.argmax.count))
             }
-            reports.append(ComparisonReport.SampleReport(
-                image: sample.label, prompt: sample.prompt,
-                layout: .init(systemTokens: layout.systemTokens, visualTokens: layout.visualTokens(dims), textTokens: layout.textTokens),
-                referenceTokens: reference.argmax, rows: rows))
+            reports.append(
+                ComparisonReport.SampleReport(
+                    image: sample.label, prompt: sample.prompt,
+                    layout: .init(
+                        systemTokens: layout.systemTokens, visualTokens: layout.visualTokens(dims), textTokens: layout.textTokens),
+                    referenceTokens: reference.argmax, rows: rows))
         }
         return ComparisonReport(
             model: dims.name, budget: budget.fraction, convention: convention.rawValue, yopoMode: yopoMode.rawValue, steps: steps,
@@ -142,7 +149,8 @@ public struct Comparison: Sendable {
         } else if let c = solution.choice(.yopo) {
             entries.append(entry("YOPO", c.spec, "solver", c.detail))
         } else {
-            skipped.append(.init(method: "YOPO", reason: (solution.unsupported[.yopo] ?? "no setting") + "; give --yopo SPEC to include it"))
+            skipped.append(
+                .init(method: "YOPO", reason: (solution.unsupported[.yopo] ?? "no setting") + "; give --yopo SPEC to include it"))
         }
         for method in [BudgetMethod.fastv, .pdrop, .sparsevlm] {
             if let c = solution.choice(method) {

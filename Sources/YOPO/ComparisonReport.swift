@@ -223,7 +223,9 @@ public struct ComparisonReport: Encodable, Sendable {
         cells.append(cell(r.fullFLOPs.map(Double.init), r.fullFLOPs.flatMap { f in denseFull.map { Double(f) / $0 } }))
         cells.append(cell(Double(r.executedPrefillFLOPs), dense.map { Double(r.executedPrefillFLOPs) / Double($0.executedPrefillFLOPs) }))
         cells.append(String(format: "%.1f", r.prefillMS))
-        cells.append(si(Double(r.visualKVBytes), "B") + " (\(percent(r.denseVisualKVBytes == 0 ? 0 : Double(r.visualKVBytes) / Double(r.denseVisualKVBytes))))")
+        cells.append(
+            si(Double(r.visualKVBytes), "B")
+                + " (\(percent(r.denseVisualKVBytes == 0 ? 0 : Double(r.visualKVBytes) / Double(r.denseVisualKVBytes))))")
         cells.append(r.kl == 0 ? "0" : String(format: "%.3e", r.kl))
         cells.append("\(r.top1Matches)/\(r.steps) (\(percent(r.top1Agreement)))")
         return cells
@@ -234,12 +236,12 @@ public struct ComparisonReport: Encodable, Sendable {
         let report = self, budget = budgetTarget
         let header = [
             "method", "settings", "yopo FLOPs", "fastv MACs", "pdrop MACs", "sparsevlm MACs", "full FLOPs",
-            "executed FLOPs", "prefill ms", "visual KV", "KL(dense||m)", "top-1",
+            "executed FLOPs", "prefill ms", "visual KV", "KL(dense||m)", "top-1"
         ]
         var out = [
             "model       \(report.model)",
             "budget      \(budget) of the dense FLOPs, \(report.convention) convention; YOPO mode \(report.yopoMode)",
-            "agreement   \(report.steps) greedy dense tokens, teacher-forced into every method",
+            "agreement   \(report.steps) greedy dense tokens, teacher-forced into every method"
         ]
         let multi = report.samples.count > 1
         var rows: [[String]] = []
@@ -252,10 +254,14 @@ public struct ComparisonReport: Encodable, Sendable {
             for r in mean { rows.append(["mean"] + Self.rowCells(r, dense: dense)) }
         }
         if multi {
-            out.append("samples     \(report.samples.count) (settings for their mean layout: \(report.settingsLayout.systemTokens) + \(report.settingsLayout.visualTokens) + \(report.settingsLayout.textTokens) tokens)")
+            out.append(
+                "samples     \(report.samples.count) (settings for their mean layout: \(report.settingsLayout.systemTokens) + \(report.settingsLayout.visualTokens) + \(report.settingsLayout.textTokens) tokens)"
+            )
         } else {
             let s = report.samples[0]
-            out.append("prompt      \(s.layout.systemTokens) system + \(s.layout.visualTokens) visual + \(s.layout.textTokens) text tokens (\(s.image))")
+            out.append(
+                "prompt      \(s.layout.systemTokens) system + \(s.layout.visualTokens) visual + \(s.layout.textTokens) text tokens (\(s.image))"
+            )
         }
         out.append("")
         out.append(Self.render((multi ? ["sample"] : []) + header, rows, leftColumns: multi ? 3 : 2))
@@ -263,8 +269,9 @@ public struct ComparisonReport: Encodable, Sendable {
         out.append("FLOPs are the prompt's prefill; percentages are of dense. yopo = 2·MACs over image tokens; fastv, pdrop,")
         out.append("sparsevlm = MACs (fastv as the total, not per layer); full = this engine's analytic count, executed = its counter.")
         for e in report.settings where e.withinBudget == false {
-            out.append("note: \(e.method) \(e.spec) counts \(e.fraction.map(Self.percent) ?? "-") of dense under \(report.convention), over the \(budget) budget"
-                + (e.source == "solver" ? " (its cheapest setting: none reaches the budget)" : ""))
+            out.append(
+                "note: \(e.method) \(e.spec) counts \(e.fraction.map(Self.percent) ?? "-") of dense under \(report.convention), over the \(budget) budget"
+                    + (e.source == "solver" ? " (its cheapest setting: none reaches the budget)" : ""))
         }
         for s in report.skipped { out.append("note: \(s.method) not run: \(s.reason)") }
         return out.joined(separator: "\n") + "\n"
@@ -282,4 +289,3 @@ public struct ComparisonReport: Encodable, Sendable {
         }.joined(separator: "\n")
     }
 }
-

@@ -54,7 +54,6 @@ public struct SessionOptions: Sendable {
     }
 }
 
-
 extension ComputePrecision {
     /// Throws `GenerationError.invalidOption` when `precision` is bf16 and this machine lacks oneDNN's
     /// native bf16 matmul.

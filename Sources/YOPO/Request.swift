@@ -95,12 +95,14 @@ public struct GenerationRequest: Sendable, Equatable {
             } else {
                 guard message.role == expected else {
                     throw GenerationError.invalidParameter(
-                        "message \(n) is a \(message.role.rawValue) turn where a \(expected.rawValue) turn was expected (user and assistant turns alternate, starting with user)")
+                        "message \(n) is a \(message.role.rawValue) turn where a \(expected.rawValue) turn was expected (user and assistant turns alternate, starting with user)"
+                    )
                 }
                 expected = expected == .user ? .assistant : .user
             }
             if message.role != .user && !message.images.isEmpty {
-                throw GenerationError.invalidParameter("message \(n) is a \(message.role.rawValue) turn with images; images go with user turns")
+                throw GenerationError.invalidParameter(
+                    "message \(n) is a \(message.role.rawValue) turn with images; images go with user turns")
             }
             // Placeholders place this turn's own images: their counts must agree turn by turn (the
             // prompt-wide count could agree while images land in the wrong turn).

@@ -71,7 +71,9 @@ public struct VisualKVReport: Codable, Sendable, Equatable {
     public var denseVisualBytes: Int
     public var savedBytes: Int { denseVisualBytes - visualBytes }
 
-    enum CodingKeys: String, CodingKey { case visualBytes = "visual_bytes", denseVisualBytes = "dense_visual_bytes", savedBytes = "saved_bytes" }
+    enum CodingKeys: String, CodingKey {
+        case visualBytes = "visual_bytes", denseVisualBytes = "dense_visual_bytes", savedBytes = "saved_bytes"
+    }
 
     public init(visualBytes: Int, denseVisualBytes: Int) {
         self.visualBytes = visualBytes
@@ -146,14 +148,16 @@ public struct GenerationResult: Codable, Sendable, Equatable {
     /// A run that stopped at the context says so; a one-token run says that it had no decode step.
     public var timingLine: String {
         let t = timingsMS
-        var line = String(format: "load %.0f ms | image %.0f ms | vision %.0f ms | prefill %.0f ms (%d tokens, %d visual)",
-                          t.load, t.image, t.vision, t.prefill, promptTokens, visualTokens)
+        var line = String(
+            format: "load %.0f ms | image %.0f ms | vision %.0f ms | prefill %.0f ms (%d tokens, %d visual)",
+            t.load, t.image, t.vision, t.prefill, promptTokens, visualTokens)
         let steps = max(generatedTokens - 1, 0)
         if steps == 0 {
             line += generatedTokens == 1 ? " | 1 token, from the prefill (no decode step)" : " | no token generated"
         } else {
-            line += String(format: " | decode %.0f ms (%d tokens, %d step%@, %.1f tok/s)", t.decode, generatedTokens, steps,
-                           steps == 1 ? "" : "s", decodeTokensPerSecond)
+            line += String(
+                format: " | decode %.0f ms (%d tokens, %d step%@, %.1f tok/s)", t.decode, generatedTokens, steps,
+                steps == 1 ? "" : "s", decodeTokensPerSecond)
         }
         if finishReason == .context { line += " | stopped: the context of \(contextLength) tokens is full" }
         if finishReason == .cancelled { line += " | stopped: cancelled" }

@@ -74,12 +74,14 @@ public final class Session: @unchecked Sendable {
         self.modelDirectory = modelDirectory
         // On a terminal, a progress line while the weights are mapped.
         var lastPercent = -1
-        let progress: ((Int, Int) -> Void)? = options.showProgress ? { done, total in
-            let percent = total > 0 ? 100 * done / total : 100
-            guard percent != lastPercent else { return }
-            lastPercent = percent
-            FileHandle.standardError.write(Data("\rloading \(modelDirectory): \(percent)%".utf8))
-        } : nil
+        let progress: ((Int, Int) -> Void)? =
+            options.showProgress
+            ? { done, total in
+                let percent = total > 0 ? 100 * done / total : 100
+                guard percent != lastPercent else { return }
+                lastPercent = percent
+                FileHandle.standardError.write(Data("\rloading \(modelDirectory): \(percent)%".utf8))
+            } : nil
         // The family registry picks the loader from config.json; the processor, prompt and
         // template are LLaVA's (families with other ones arrive with their own, issue 15).
         let loaded = try ModelRegistry.load(directory: modelDirectory, visionTower: options.visionTower, progress: progress)
@@ -98,7 +100,8 @@ public final class Session: @unchecked Sendable {
             preprocessorConfig.cropWidth == configuration.vision.imageSize
         else {
             throw ModelError.invalidConfiguration(
-                "image processor crop size \(preprocessorConfig.cropHeight)×\(preprocessorConfig.cropWidth) does not match the vision tower's image_size \(configuration.vision.imageSize)")
+                "image processor crop size \(preprocessorConfig.cropHeight)×\(preprocessorConfig.cropWidth) does not match the vision tower's image_size \(configuration.vision.imageSize)"
+            )
         }
         squareMode = options.imageAspectMode ?? configuration.imageAspectMode
         loadMilliseconds = millisecondsSince(start)
@@ -106,9 +109,10 @@ public final class Session: @unchecked Sendable {
             FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
         }
         logger.debug(
-            "loaded", metadata: [
+            "loaded",
+            metadata: [
                 "layout": "\(configuration.layout.rawValue)", "template": "\(template.rawValue)",
-                "image": "\(squareMode.rawValue)", "threads": "\(context.threads)",
+                "image": "\(squareMode.rawValue)", "threads": "\(context.threads)"
             ])
     }
 
@@ -259,8 +263,9 @@ public final class Session: @unchecked Sendable {
     /// Who the model is for YOPO's presets and official head masks: the loading family's id, the
     /// checkpoint directory's name and the decoder shape.
     public var identity: ModelIdentity {
-        ModelIdentity(family: model.family, name: URL(fileURLWithPath: modelDirectory).standardizedFileURL.lastPathComponent,
-                      shape: decoderShape)
+        ModelIdentity(
+            family: model.family, name: URL(fileURLWithPath: modelDirectory).standardizedFileURL.lastPathComponent,
+            shape: decoderShape)
     }
 
     // MARK: prompt and images
@@ -431,7 +436,6 @@ public final class Session: @unchecked Sendable {
             visualKVCache: VisualKVReport(visualBytes: s.cache.visualBytesUsed, denseVisualBytes: s.cache.denseVisualBytes))
     }
 }
-
 
 extension Session {
     /// The image processor settings: `preprocessor_config.json`, else the `image_processor` object of

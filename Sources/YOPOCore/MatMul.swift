@@ -56,7 +56,6 @@ public enum MatMul {
     /// the three LLaMA-7B shapes.
     public static let ownGEMMMaxRows = 112
 
-
     /// OpenBLAS's threaded SGEMM and SGEMV split the products at boundaries that move with the thread
     /// count, and several of its kernels (Haswell, Zen; also the SkylakeX path of K = 588) then round
     /// differently: first-step logits of the bundled checkpoint differed in the last bits between
@@ -88,7 +87,6 @@ public enum MatMul {
     public static func retainFreedMemory() {
         yopo_retain_freed_memory()
     }
-
 
     /// Whether oneDNN with a native bf16 matmul is available on this machine.
     public static var bf16Available: Bool { yopo_dnnl_bf16_available() != 0 }
@@ -126,8 +124,9 @@ public enum MatMul {
         let n = w.rows, k = w.columns
         guard m > 0, n > 0 else { return }
         if w.dtype == .f32 && (precision == .fp32 || m <= gemvMaxRows || !bf16Available) {
-            tiledGEMM(m: m, n: n, k: k, a: a, lda: lda, b: w.base.assumingMemoryBound(to: Float.self), ldb: w.rowStride,
-                      beta: beta, c: c, ldc: ldc)
+            tiledGEMM(
+                m: m, n: n, k: k, a: a, lda: lda, b: w.base.assumingMemoryBound(to: Float.self), ldb: w.rowStride,
+                beta: beta, c: c, ldc: ldc)
             return
         }
         if m <= gemvMaxRows {
@@ -177,8 +176,9 @@ public enum MatMul {
         guard w.dtype == .bf16, ownGEMMBF16Available else { return false }
         let n = w.rows, k = w.columns
         let team = requested ?? (n >= 64 && m * n * k >= 1 << 21 ? threads : 1)
-        return yopo_gemm_bf16_mt(Int32(max(1, team)), m, n, k, a, lda, w.base.assumingMemoryBound(to: UInt16.self),
-                                 w.rowStride, beta, c, ldc) == 0
+        return yopo_gemm_bf16_mt(
+            Int32(max(1, team)), m, n, k, a, lda, w.base.assumingMemoryBound(to: UInt16.self),
+            w.rowStride, beta, c, ldc) == 0
     }
 
     /// The oneDNN path of `linear` forced for any m > 0: `C[m, weight.rows] = bf16(A) · bf16(weight)ᵀ + beta · C`
@@ -255,8 +255,9 @@ public enum MatMul {
         guard m > 0, n > 0 else { return }
         _ = singleThreadedBLAS
         let tiles = GEMMTiles(m: m, n: n, k: k)
-        var job = TiledGEMMJob(tiles: tiles, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
-                               parts: min(threads, tiles.count))
+        var job = TiledGEMMJob(
+            tiles: tiles, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
+            parts: min(threads, tiles.count))
         if job.parts <= 1 {
             for t in 0..<tiles.count { job.run(tile: t) }
             return
@@ -281,8 +282,9 @@ public enum MatMul {
         m: Int, a: UnsafePointer<Float>, lda: Int, weight w: WeightMatrix, beta: Float,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        yopo_gemv_half_mt(Int32(gemvThreads(m: m, weight: w)), w.dtype.kernelCode, m, w.rows, w.columns, a, lda,
-                          w.base.assumingMemoryBound(to: UInt16.self), w.rowStride, beta, c, ldc)
+        yopo_gemv_half_mt(
+            Int32(gemvThreads(m: m, weight: w)), w.dtype.kernelCode, m, w.rows, w.columns, a, lda,
+            w.base.assumingMemoryBound(to: UInt16.self), w.rowStride, beta, c, ldc)
     }
 
     /// bf16 compute with few rows: A rounded to bf16 (on the stack), own bf16·bf16 GEMV
@@ -295,8 +297,9 @@ public enum MatMul {
         withUnsafeTemporaryAllocation(of: UInt16.self, capacity: m * k) { a16 in
             let x = a16.baseAddress!
             yopo_any_to_bf16(DType.f32.kernelCode, m, k, a, lda, x, k)
-            yopo_gemv_bf16_mt(Int32(gemvThreads(m: m, weight: w)), m, w.rows, k, x, k,
-                              w.base.assumingMemoryBound(to: UInt16.self), w.rowStride, beta, c, ldc)
+            yopo_gemv_bf16_mt(
+                Int32(gemvThreads(m: m, weight: w)), m, w.rows, k, x, k,
+                w.base.assumingMemoryBound(to: UInt16.self), w.rowStride, beta, c, ldc)
         }
     }
 
@@ -317,8 +320,10 @@ public enum MatMul {
         if small { yopo_dnnl_set_threads(1) }
         defer { if small { yopo_dnnl_set_threads(Int32(threads)) } }
         if w.dtype == .bf16 {
-            if yopo_dnnl_matmul_bf16(m, n, k, a16, k, w.base.assumingMemoryBound(to: UInt16.self), w.rowStride,
-                                     beta, c, ldc) != 0 {
+            if yopo_dnnl_matmul_bf16(
+                m, n, k, a16, k, w.base.assumingMemoryBound(to: UInt16.self), w.rowStride,
+                beta, c, ldc) != 0
+            {
                 widenedGEMM(m: m, a: a, lda: lda, weight: w, beta: beta, c: c, ldc: ldc)
             }
             return
@@ -329,8 +334,9 @@ public enum MatMul {
         for n0 in stride(from: 0, to: n, by: panel) {
             let rows = min(panel, n - n0)
             parallelChunks(rows, minimum: max(8, conversionMinimum / max(k, 1))) { r0, r1 in
-                yopo_any_to_bf16(w.dtype.kernelCode, r1 - r0, k, w.address(row: n0 + r0), w.rowStride,
-                                 scratch + r0 * k, k)
+                yopo_any_to_bf16(
+                    w.dtype.kernelCode, r1 - r0, k, w.address(row: n0 + r0), w.rowStride,
+                    scratch + r0 * k, k)
             }
             if yopo_dnnl_matmul_bf16(m, rows, k, a16, k, scratch, k, beta, c + n0, ldc) != 0 {
                 widenedGEMM(m: m, a: a, lda: lda, weight: w.rows(n0, rows), beta: beta, c: c + n0, ldc: ldc)
@@ -459,11 +465,13 @@ struct TiledGEMMJob {
         let rows = min(tiles.tileRows, m - r0), columns = min(tiles.tileColumns, n - c0)
         guard rows > 0, columns > 0 else { return }
         if rows == 1 {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(columns), Int32(k), 1, b + c0 * ldb, Int32(ldb),
-                        a + r0 * lda, 1, beta, c + r0 * ldc + c0, 1)
+            cblas_sgemv(
+                CblasRowMajor, CblasNoTrans, Int32(columns), Int32(k), 1, b + c0 * ldb, Int32(ldb),
+                a + r0 * lda, 1, beta, c + r0 * ldc + c0, 1)
         } else {
-            MatMul.gemmABt(m: rows, n: columns, k: k, a: a + r0 * lda, lda: lda, b: b + c0 * ldb, ldb: ldb,
-                           beta: beta, c: c + r0 * ldc + c0, ldc: ldc)
+            MatMul.gemmABt(
+                m: rows, n: columns, k: k, a: a + r0 * lda, lda: lda, b: b + c0 * ldb, ldb: ldb,
+                beta: beta, c: c + r0 * ldc + c0, ldc: ldc)
         }
     }
 }

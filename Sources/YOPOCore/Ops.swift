@@ -133,7 +133,8 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: I
     var acc = SIMD8<Float>()
     var i = 0
     while i + 8 <= count {
-        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc +=
+            UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
             * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
         i += 8
     }

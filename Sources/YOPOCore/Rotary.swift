@@ -95,8 +95,10 @@ public struct RotaryEmbedding: Sendable, Equatable {
     /// - Throws: `RotaryConfigurationError.invalidValue` naming the config key (`head_dim`,
     ///   `rope_theta`, `factor`, `max_position_embeddings`, `original_max_position_embeddings`,
     ///   `short_factor`, `long_factor`, `mrope_section`, `attention_factor`) and what it must be.
-    public init(kind: Kind, headDim: Int, theta: Float, attentionFactor: Float? = nil,
-                maxPositionEmbeddings: Int? = nil, scalingFactor: Double? = nil) throws {
+    public init(
+        kind: Kind, headDim: Int, theta: Float, attentionFactor: Float? = nil,
+        maxPositionEmbeddings: Int? = nil, scalingFactor: Double? = nil
+    ) throws {
         typealias E = RotaryConfigurationError
         guard headDim > 0, headDim % 2 == 0 else {
             throw E.invalidValue(key: "head_dim", found: "\(headDim)", expected: "a positive even number")
@@ -136,8 +138,9 @@ public struct RotaryEmbedding: Sendable, Equatable {
         case .longRoPE(let short, let longFactor, let original):
             for (key, list) in [("short_factor", short), ("long_factor", longFactor)] {
                 guard list.count == half else {
-                    throw E.invalidValue(key: key, found: "\(list.count) numbers",
-                                         expected: "head_dim / 2 = \(half) numbers")
+                    throw E.invalidValue(
+                        key: key, found: "\(list.count) numbers",
+                        expected: "head_dim / 2 = \(half) numbers")
                 }
                 for (i, f) in list.enumerated() { try positive(f, "\(key)[\(i)]") }
             }
@@ -162,8 +165,9 @@ public struct RotaryEmbedding: Sendable, Equatable {
             long = Self.longRoPEFrequencies(theta: theta, dim: headDim, factors: longFactor)
         case .multiAxis(let sections):
             guard sections.count == 3, sections.allSatisfy({ $0 >= 0 }), sections.reduce(0, +) == half else {
-                throw E.invalidValue(key: "mrope_section", found: "\(sections)",
-                                     expected: "three non-negative sizes (t, h, w) summing to head_dim / 2 = \(half)")
+                throw E.invalidValue(
+                    key: "mrope_section", found: "\(sections)",
+                    expected: "three non-negative sizes (t, h, w) summing to head_dim / 2 = \(half)")
             }
             inverseFrequencies = Self.defaultFrequencies(theta: theta, dim: headDim, factor: 1)
         case .vision2D:
@@ -260,8 +264,10 @@ public struct RotaryEmbedding: Sendable, Equatable {
     /// frequencies on each call (a prefill should fill a buffer once with
     /// `inverseFrequencies(sequenceLength:into:)` and use `angles(position:inverseFrequencies:…)`).
     /// Same bits as that two-step form. For `vision2D` this is `angles(row: position, column: position)`.
-    public func angles(position: Int, sequenceLength: Int, cosines: UnsafeMutablePointer<Float>,
-                       sines: UnsafeMutablePointer<Float>) {
+    public func angles(
+        position: Int, sequenceLength: Int, cosines: UnsafeMutablePointer<Float>,
+        sines: UnsafeMutablePointer<Float>
+    ) {
         switch kind {
         case .dynamicNTK(let factor, let m) where sequenceLength > m:
             let base = dynamicBase(sequenceLength: sequenceLength, factor: factor, maxPositionEmbeddings: m)
@@ -284,8 +290,10 @@ public struct RotaryEmbedding: Sendable, Equatable {
     /// `attentionScaling` (fp32 product, as transformers' `emb.cos() * attention_scaling`).
     /// `inverseFrequencies`: `[headDim / 2]` (from `inverseFrequencies(sequenceLength:into:)`);
     /// `cosines`, `sines`: `[headDim / 2]`.
-    public func angles(position: Int, inverseFrequencies inv: UnsafePointer<Float>,
-                       cosines: UnsafeMutablePointer<Float>, sines: UnsafeMutablePointer<Float>) {
+    public func angles(
+        position: Int, inverseFrequencies inv: UnsafePointer<Float>,
+        cosines: UnsafeMutablePointer<Float>, sines: UnsafeMutablePointer<Float>
+    ) {
         let p = Float(position)
         for i in 0..<pairs {
             let angle = p * inv[i]
@@ -302,8 +310,10 @@ public struct RotaryEmbedding: Sendable, Equatable {
     /// Positions come from the prompt builder (`get_rope_index`): (p, p, p) for text, (start, start +
     /// row, start + column) for the tokens of a merged image grid. For a kind other than `multiAxis`
     /// only `t` is used.
-    public func angles(positions: (t: Int, h: Int, w: Int), cosines: UnsafeMutablePointer<Float>,
-                       sines: UnsafeMutablePointer<Float>) {
+    public func angles(
+        positions: (t: Int, h: Int, w: Int), cosines: UnsafeMutablePointer<Float>,
+        sines: UnsafeMutablePointer<Float>
+    ) {
         guard case .multiAxis(let sections) = kind else {
             angles(position: positions.t, cosines: cosines, sines: sines)
             return
@@ -338,8 +348,10 @@ public struct RotaryEmbedding: Sendable, Equatable {
     }
 
     @inline(__always)
-    private func visionAngles(row: Int, column: Int, inv: UnsafePointer<Float>, cosines: UnsafeMutablePointer<Float>,
-                              sines: UnsafeMutablePointer<Float>) {
+    private func visionAngles(
+        row: Int, column: Int, inv: UnsafePointer<Float>, cosines: UnsafeMutablePointer<Float>,
+        sines: UnsafeMutablePointer<Float>
+    ) {
         let q = headDim / 4, r = Float(row), c = Float(column)
         for j in 0..<q {
             let a = r * inv[j], b = c * inv[j]
@@ -367,8 +379,10 @@ public struct RotaryEmbedding: Sendable, Equatable {
     /// `headDim / 2` angles in `cosines`/`sines` (transformers `apply_rotary_pos_emb`,
     /// `rotate_half` layout): `x[i] = a·c − b·s`, `x[i + half] = b·c + a·s` with `a = x[i]`,
     /// `b = x[i + half]`. Any kind (the angles carry the kind). Allocates nothing.
-    public static func rotate(_ v: UnsafeMutablePointer<Float>, heads: Int, headDim: Int,
-                              cosines: UnsafePointer<Float>, sines: UnsafePointer<Float>) {
+    public static func rotate(
+        _ v: UnsafeMutablePointer<Float>, heads: Int, headDim: Int,
+        cosines: UnsafePointer<Float>, sines: UnsafePointer<Float>
+    ) {
         let half = headDim / 2
         for h in 0..<heads {
             let x = v + h * headDim

@@ -66,18 +66,21 @@ extension RotaryEmbedding {
         }
         let theta = try reader.float("rope_theta", nested: true, topLevel: true) ?? defaultTheta
         if let partial = try reader.double("partial_rotary_factor", nested: true, topLevel: true), partial != 1 {
-            throw E.invalidValue(key: reader.path(of: "partial_rotary_factor"), found: "\(partial)",
-                                 expected: "1 (partial rotary embeddings are not supported)")
+            throw E.invalidValue(
+                key: reader.path(of: "partial_rotary_factor"), found: "\(partial)",
+                expected: "1 (partial rotary embeddings are not supported)")
         }
         if let interleaved = reader.nested?["mrope_interleaved"], (interleaved as? Bool) == true {
-            throw E.unsupported(key: reader.path(of: "mrope_interleaved"), found: "true",
-                                allowed: ["false (Qwen2-VL's sectioned M-RoPE)"])
+            throw E.unsupported(
+                key: reader.path(of: "mrope_interleaved"), found: "true",
+                allowed: ["false (Qwen2-VL's sectioned M-RoPE)"])
         }
         let sections = try reader.integers("mrope_section")
         if let sections {
             guard ropeType == "default" || ropeType == "mrope" else {
-                throw E.invalidValue(key: reader.path(of: "mrope_section"), found: "\(sections)",
-                                     expected: "absent for rope_type \"\(ropeType)\" (M-RoPE combines only with default frequencies)")
+                throw E.invalidValue(
+                    key: reader.path(of: "mrope_section"), found: "\(sections)",
+                    expected: "absent for rope_type \"\(ropeType)\" (M-RoPE combines only with default frequencies)")
             }
         }
         func required<T>(_ value: T?, _ key: String, topLevel: Bool = false) throws -> T {
@@ -93,8 +96,9 @@ extension RotaryEmbedding {
             kind = .linear(factor: try required(try reader.float("factor"), "factor"))
         case "dynamic":
             let factor = try required(try reader.float("factor"), "factor")
-            let m = try required(try reader.integer("max_position_embeddings", nested: false, topLevel: true),
-                                 "max_position_embeddings", topLevel: true)
+            let m = try required(
+                try reader.integer("max_position_embeddings", nested: false, topLevel: true),
+                "max_position_embeddings", topLevel: true)
             kind = .dynamicNTK(factor: factor, maxPositionEmbeddings: m)
         case "longrope", "su":
             let short = try required(try reader.floats("short_factor"), "short_factor")
@@ -104,9 +108,11 @@ extension RotaryEmbedding {
             if original == nil { original = try reader.integer("original_max_position_embeddings") }
             explicitFactor = try reader.double("factor")
             attentionFactor = try reader.float("attention_factor")
-            kind = .longRoPE(shortFactor: short, longFactor: long,
-                             originalMaxPositionEmbeddings: try required(original ?? maxPositions,
-                                                                         "original_max_position_embeddings", topLevel: true))
+            kind = .longRoPE(
+                shortFactor: short, longFactor: long,
+                originalMaxPositionEmbeddings: try required(
+                    original ?? maxPositions,
+                    "original_max_position_embeddings", topLevel: true))
         case "mrope":
             kind = .multiAxis(sections: try required(sections, "mrope_section"))
         case "axial":
@@ -115,13 +121,15 @@ extension RotaryEmbedding {
             kind = sections.map { .multiAxis(sections: $0) } ?? .default
         }
         do {
-            try self.init(kind: kind, headDim: headDim, theta: theta, attentionFactor: attentionFactor,
-                          maxPositionEmbeddings: maxPositions, scalingFactor: explicitFactor)
+            try self.init(
+                kind: kind, headDim: headDim, theta: theta, attentionFactor: attentionFactor,
+                maxPositionEmbeddings: maxPositions, scalingFactor: explicitFactor)
         } catch E.invalidValue(let key, let found, let expected) {
             // The designated init names bare keys; give them the path they were read from.
             let bare = String(key.prefix { $0 != "[" })
-            throw E.invalidValue(key: reader.path(of: bare, topLevel: true) + key.dropFirst(bare.count),
-                                 found: found, expected: expected)
+            throw E.invalidValue(
+                key: reader.path(of: bare, topLevel: true) + key.dropFirst(bare.count),
+                found: found, expected: expected)
         }
     }
 }
@@ -145,8 +153,9 @@ struct RotaryConfigReader {
         for key in ["rope_scaling", "rope_parameters"] {
             guard let value = top[key], !(value is NSNull) else { continue }
             guard let object = value as? [String: Any] else {
-                problem = E.invalidValue(key: prefix + key, found: Self.describe(value),
-                                         expected: "an object such as {\"rope_type\": \"linear\", \"factor\": 2}")
+                problem = E.invalidValue(
+                    key: prefix + key, found: Self.describe(value),
+                    expected: "an object such as {\"rope_type\": \"linear\", \"factor\": 2}")
                 break
             }
             if object.isEmpty { continue }  // transformers: `rope_scaling or rope_parameters`
@@ -173,8 +182,9 @@ struct RotaryConfigReader {
         for key in ["rope_type", "type"] {
             guard let value = nested?[key], !(value is NSNull) else { continue }
             guard let name = value as? String else {
-                throw E.invalidValue(key: prefix + "\(nestedKey).\(key)", found: Self.describe(value),
-                                     expected: "a string (\(RotaryEmbedding.supportedTypes.joined(separator: ", ")))")
+                throw E.invalidValue(
+                    key: prefix + "\(nestedKey).\(key)", found: Self.describe(value),
+                    expected: "a string (\(RotaryEmbedding.supportedTypes.joined(separator: ", ")))")
             }
             found[key] = prefix + "\(nestedKey).\(key)"
             return name
@@ -264,8 +274,9 @@ struct RotaryConfigReader {
         guard let array = try list(key) else { return nil }
         return try array.enumerated().map { i, value in
             guard let d = Self.number(value), Float(d).isFinite, Float(d) > 0 else {
-                throw E.invalidValue(key: path(of: key) + "[\(i)]", found: Self.describe(value),
-                                     expected: "a positive number within fp32's range")
+                throw E.invalidValue(
+                    key: path(of: key) + "[\(i)]", found: Self.describe(value),
+                    expected: "a positive number within fp32's range")
             }
             return Float(d)
         }
@@ -276,8 +287,9 @@ struct RotaryConfigReader {
         guard let array = try list(key) else { return nil }
         return try array.enumerated().map { i, value in
             guard let d = Self.number(value), d == d.rounded(), d >= 0, d <= Double(Int32.max) else {
-                throw E.invalidValue(key: path(of: key) + "[\(i)]", found: Self.describe(value),
-                                     expected: "a non-negative integer")
+                throw E.invalidValue(
+                    key: path(of: key) + "[\(i)]", found: Self.describe(value),
+                    expected: "a non-negative integer")
             }
             return Int(d)
         }

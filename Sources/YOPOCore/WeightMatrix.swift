@@ -41,8 +41,9 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// An fp32 weight sharing `tensor`'s storage (2-D: `[out_features, in_features]`).
     public init(_ tensor: Tensor) {
-        self.init(dtype: .f32, rows: tensor.rows, columns: tensor.columns, base: UnsafeRawPointer(tensor.data),
-                  owner: tensor.storage)
+        self.init(
+            dtype: .f32, rows: tensor.rows, columns: tensor.columns, base: UnsafeRawPointer(tensor.data),
+            owner: tensor.storage)
     }
 
     /// Random values uniform in ±`scale`, stored as `dtype` (bf16/f16 rounded), for benchmarks.
@@ -89,8 +90,9 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Rows `[start, start + count)`, sharing storage (e.g. the first I/r neurons of gate/up).
     public func rows(_ start: Int, _ count: Int) -> WeightMatrix {
         precondition(start >= 0 && count >= 0 && start + count <= rows, "weight row range out of bounds")
-        return WeightMatrix(dtype: dtype, rows: count, columns: columns, rowStride: rowStride,
-                            base: address(row: start), owner: owner)
+        return WeightMatrix(
+            dtype: dtype, rows: count, columns: columns, rowStride: rowStride,
+            base: address(row: start), owner: owner)
     }
 
     /// The first `count` columns, sharing storage (e.g. the first I/r inputs of down_proj).
@@ -117,8 +119,9 @@ public struct WeightMatrix: @unchecked Sendable {
         for r in 0..<rows {
             for (j, s) in starts.enumerated() {
                 precondition(s >= 0 && s + width <= columns, "column block \(s) outside [0, \(columns))")
-                (storage.pointer + (r * out + j * width) * size).copyMemory(from: address(row: r, column: s),
-                                                                           byteCount: width * size)
+                (storage.pointer + (r * out + j * width) * size).copyMemory(
+                    from: address(row: r, column: s),
+                    byteCount: width * size)
             }
         }
         return WeightMatrix(dtype: dtype, rows: rows, columns: out, base: storage.pointer, owner: storage)
@@ -137,8 +140,9 @@ public struct WeightMatrix: @unchecked Sendable {
             let src = address(row: start).assumingMemoryBound(to: Float.self)
             for i in 0..<count { (destination + i * ld).update(from: src + i * rowStride, count: columns) }
         case .f16, .bf16:
-            yopo_half_to_f32(dtype.kernelCode, count, columns, address(row: start).assumingMemoryBound(to: UInt16.self),
-                             rowStride, destination, ld)
+            yopo_half_to_f32(
+                dtype.kernelCode, count, columns, address(row: start).assumingMemoryBound(to: UInt16.self),
+                rowStride, destination, ld)
         }
     }
 
@@ -158,8 +162,9 @@ public struct WeightMatrix: @unchecked Sendable {
             return WeightMatrix(t)
         case .bf16:
             let storage = RawStorage(byteCount: rows * columns * 2)
-            yopo_any_to_bf16(dtype.kernelCode, rows, columns, base, rowStride,
-                             storage.pointer.assumingMemoryBound(to: UInt16.self), columns)
+            yopo_any_to_bf16(
+                dtype.kernelCode, rows, columns, base, rowStride,
+                storage.pointer.assumingMemoryBound(to: UInt16.self), columns)
             return WeightMatrix(dtype: .bf16, rows: rows, columns: columns, base: storage.pointer, owner: storage)
         case .f16:
             let storage = RawStorage(byteCount: rows * columns * 2)

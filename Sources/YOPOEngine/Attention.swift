@@ -105,9 +105,10 @@ extension TextDecoder {
                         }
                         var offset = 0
                         for (i, segment) in segments.enumerated() where extents[i] > 0 {
-                            MatMul.gemmABt(m: b, n: extents[i], k: hd, alpha: scale, a: qBase + j0 * problem.qStride,
-                                           lda: problem.qStride, b: segment.keys + columns[i], ldb: segment.stride,
-                                           c: scores.data + offset, ldc: total)
+                            MatMul.gemmABt(
+                                m: b, n: extents[i], k: hd, alpha: scale, a: qBase + j0 * problem.qStride,
+                                lda: problem.qStride, b: segment.keys + columns[i], ldb: segment.stride,
+                                c: scores.data + offset, ldc: total)
                             offset += extents[i]
                         }
                         for i in 0..<b {
@@ -137,9 +138,10 @@ extension TextDecoder {
                             }
                             offset = 0
                             for (i, segment) in segments.enumerated() where extents[i] > 0 {
-                                MatMul.gemmAB(m: b, n: hd, k: extents[i], a: scores.data + offset, lda: total,
-                                              b: segment.values + columns[i], ldb: segment.stride, beta: offset == 0 ? 0 : 1,
-                                              c: out + j0 * problem.contextStride, ldc: problem.contextStride)
+                                MatMul.gemmAB(
+                                    m: b, n: hd, k: extents[i], a: scores.data + offset, lda: total,
+                                    b: segment.values + columns[i], ldb: segment.stride, beta: offset == 0 ? 0 : 1,
+                                    c: out + j0 * problem.contextStride, ldc: problem.contextStride)
                                 offset += extents[i]
                             }
                             if total == 0 {

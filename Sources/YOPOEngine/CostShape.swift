@@ -158,7 +158,7 @@ public struct ModelDimensions: Sendable, Equatable, Codable {
 
     /// The built-in architectures by `--arch` name.
     public static let architectures: [String: ModelDimensions] = [
-        llava15_7B.name: llava15_7B, llava15_13B.name: llava15_13B,
+        llava15_7B.name: llava15_7B, llava15_13B.name: llava15_13B
     ]
 
     /// The decoder's shape (layers, heads, FFN width).
@@ -176,13 +176,15 @@ public struct ModelDimensions: Sendable, Equatable, Codable {
         let t = text, v = vision
         try require(
             t.hiddenSize > 0 && t.numHiddenLayers > 0 && t.headDim > 0 && t.intermediateSize > 0 && t.vocabSize > 0,
-            "text sizes must be positive (hidden_size \(t.hiddenSize), num_hidden_layers \(t.numHiddenLayers), head_dim \(t.headDim), intermediate_size \(t.intermediateSize), vocab_size \(t.vocabSize))")
+            "text sizes must be positive (hidden_size \(t.hiddenSize), num_hidden_layers \(t.numHiddenLayers), head_dim \(t.headDim), intermediate_size \(t.intermediateSize), vocab_size \(t.vocabSize))"
+        )
         try require(
             t.numAttentionHeads > 0 && t.numKeyValueHeads > 0 && t.numAttentionHeads % t.numKeyValueHeads == 0,
             "num_attention_heads \(t.numAttentionHeads) must be a positive multiple of num_key_value_heads \(t.numKeyValueHeads)")
         try require(
             v.hiddenSize > 0 && v.intermediateSize > 0 && v.numHiddenLayers > 0,
-            "vision sizes must be positive (hidden_size \(v.hiddenSize), intermediate_size \(v.intermediateSize), num_hidden_layers \(v.numHiddenLayers))")
+            "vision sizes must be positive (hidden_size \(v.hiddenSize), intermediate_size \(v.intermediateSize), num_hidden_layers \(v.numHiddenLayers))"
+        )
         try require(
             v.layersComputed >= 0 && v.layersComputed <= v.numHiddenLayers,
             "vision layers computed \(v.layersComputed) is outside [0, \(v.numHiddenLayers)]")
@@ -192,22 +194,28 @@ public struct ModelDimensions: Sendable, Equatable, Codable {
         // Bounds that keep every per-token product the counts form (d·H·hd, d·I, d·V, p²·dv, …)
         // inside 64-bit integers; the layout's bound (`FLOPsModel.full`) covers the token counts.
         let size = ModelDimensions.maxSize, count = ModelDimensions.maxCount
-        for (value, field) in [(t.hiddenSize, "hidden_size"), (t.headDim, "head_dim"), (t.intermediateSize, "intermediate_size"),
-                               (t.vocabSize, "vocab_size"), (v.hiddenSize, "vision hidden_size"),
-                               (v.intermediateSize, "vision intermediate_size"), (v.imageSize, "vision image_size")] {
+        for (value, field) in [
+            (t.hiddenSize, "hidden_size"), (t.headDim, "head_dim"), (t.intermediateSize, "intermediate_size"),
+            (t.vocabSize, "vocab_size"), (v.hiddenSize, "vision hidden_size"),
+            (v.intermediateSize, "vision intermediate_size"), (v.imageSize, "vision image_size")
+        ] {
             try require(value <= size, "\(field) \(value) is above \(size)")
         }
-        for (value, field) in [(t.numHiddenLayers, "num_hidden_layers"), (t.numAttentionHeads, "num_attention_heads"),
-                               (v.numHiddenLayers, "vision num_hidden_layers")] {
+        for (value, field) in [
+            (t.numHiddenLayers, "num_hidden_layers"), (t.numAttentionHeads, "num_attention_heads"),
+            (v.numHiddenLayers, "vision num_hidden_layers")
+        ] {
             try require(value <= count, "\(field) \(value) is above \(count)")
         }
         let d = Double(t.hiddenSize), q = Double(t.numAttentionHeads) * Double(t.headDim)
         let kv = Double(t.numKeyValueHeads) * Double(t.headDim), dv = Double(v.hiddenSize)
-        let perToken = 4 * d * q + 4 * d * kv + 6 * d * Double(t.intermediateSize) + 2 * d * Double(t.vocabSize)
+        let perToken =
+            4 * d * q + 4 * d * kv + 6 * d * Double(t.intermediateSize) + 2 * d * Double(t.vocabSize)
             + 8 * dv * (dv + Double(v.intermediateSize)) + 6 * Double(v.patchSize) * Double(v.patchSize) * dv + 4 * (dv + d) * d
         try require(
             perToken < 1e15,
-            "one token's FLOPs would exceed 10¹⁵ (hidden_size \(t.hiddenSize), attention width \(t.numAttentionHeads) × \(t.headDim), intermediate_size \(t.intermediateSize), vocab_size \(t.vocabSize))")
+            "one token's FLOPs would exceed 10¹⁵ (hidden_size \(t.hiddenSize), attention width \(t.numAttentionHeads) × \(t.headDim), intermediate_size \(t.intermediateSize), vocab_size \(t.vocabSize))"
+        )
     }
 
     /// Largest `hidden_size`, `head_dim`, `intermediate_size`, `vocab_size` and vision sizes (2²⁴).

@@ -247,8 +247,9 @@ final class DecodeAttention {
         if keepsVisual {
             for i in 0..<imageCount where images[i].start < position {
                 guard let column = stores[i].column(of: g, headDim: hd) else { continue }
-                scoreRow(h, keys: stores[i].keys.data + column, stride: stores[i].width, count: images[i].count,
-                         into: scores + total)
+                scoreRow(
+                    h, keys: stores[i].keys.data + column, stride: stores[i].width, count: images[i].count,
+                    into: scores + total)
                 total += images[i].count
             }
         }
@@ -265,8 +266,9 @@ final class DecodeAttention {
             var offset = sequenceKeys
             for i in 0..<imageCount where images[i].start < position {
                 guard let column = stores[i].column(of: g, headDim: hd) else { continue }
-                accumulate(h, values: stores[i].values.data + column, stride: stores[i].width, count: images[i].count,
-                           probabilities: scores + offset)
+                accumulate(
+                    h, values: stores[i].values.data + column, stride: stores[i].width, count: images[i].count,
+                    probabilities: scores + offset)
                 offset += images[i].count
             }
         }

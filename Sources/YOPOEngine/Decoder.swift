@@ -115,7 +115,8 @@ public final class TextDecoder {
                 qProj: random(q, d), kProj: random(kv, d), vProj: random(kv, d), oProj: random(d, q),
                 gateProj: random(m, d), upProj: random(m, d), downProj: random(d, m))
         }
-        let layers = sharedLayers
+        let layers =
+            sharedLayers
             ? Array(repeating: layer(), count: spec.numHiddenLayers) : (0..<spec.numHiddenLayers).map { _ in layer() }
         let embed = random(spec.vocabSize, d)
         try self.init(spec: spec, embedTokens: embed, layers: layers, norm: ones(d), lmHead: random(spec.vocabSize, d))

@@ -21,24 +21,27 @@ extension TextDecoder {
             let local = Dictionary(uniqueKeysWithValues: group.rows.enumerated().map { ($1, $0) })
             let queryLocal = queries.map { local[$0]! }
             let positions = queries.map { rows.positions[$0] }
-            var segments = [KeySegment(
-                keys: keys, values: values, stride: kvWidth, count: past + group.rows.count, kvHeads: nil, readBy: nil,
-                visibility: .block(
-                    extent: { j0, b in past + queryLocal[j0 + b - 1] + 1 },
-                    mask: { j, row, extent in
-                        for c in (past + queryLocal[j] + 1)..<max(past + queryLocal[j] + 1, extent) { row[c] = -.infinity }
-                    }))]
+            var segments = [
+                KeySegment(
+                    keys: keys, values: values, stride: kvWidth, count: past + group.rows.count, kvHeads: nil, readBy: nil,
+                    visibility: .block(
+                        extent: { j0, b in past + queryLocal[j0 + b - 1] + 1 },
+                        mask: { j, row, extent in
+                            for c in (past + queryLocal[j] + 1)..<max(past + queryLocal[j] + 1, extent) { row[c] = -.infinity }
+                        }))
+            ]
             let stores = cache.visual[layer], plan = step.plan
             for (i, image) in cache.images.enumerated() where i < stores.count {
                 let store = stores[i]
-                segments.append(KeySegment(
-                    keys: UnsafePointer(store.keys.data), values: UnsafePointer(store.values.data), stride: store.width,
-                    count: image.count, kvHeads: store.kvHeads, readBy: { plan.headDoesVisualWork($0) },
-                    visibility: .block(
-                        extent: { j0, b in image.start < positions[j0 + b - 1] ? image.count : 0 },
-                        mask: { j, row, extent in
-                            if image.start > positions[j] { for c in 0..<extent { row[c] = -.infinity } }
-                        })))
+                segments.append(
+                    KeySegment(
+                        keys: UnsafePointer(store.keys.data), values: UnsafePointer(store.values.data), stride: store.width,
+                        count: image.count, kvHeads: store.kvHeads, readBy: { plan.headDoesVisualWork($0) },
+                        visibility: .block(
+                            extent: { j0, b in image.start < positions[j0 + b - 1] ? image.count : 0 },
+                            mask: { j, row, extent in
+                                if image.start > positions[j] { for c in 0..<extent { row[c] = -.infinity } }
+                            })))
             }
             return segments
         case .visual(let i):
@@ -48,14 +51,17 @@ extension TextDecoder {
             let imageIndex = cache.images.count - step.newImages.count + i
             let stores = cache.visual[layer]
             let textBefore = storedPositions.prefix { $0 < image.start }.count
-            var segments = [KeySegment(
-                keys: keys, values: values, stride: kvWidth, count: textBefore, kvHeads: nil, readBy: nil,
-                visibility: .block(extent: { _, _ in textBefore }, mask: nil))]
+            var segments = [
+                KeySegment(
+                    keys: keys, values: values, stride: kvWidth, count: textBefore, kvHeads: nil, readBy: nil,
+                    visibility: .block(extent: { _, _ in textBefore }, mask: nil))
+            ]
             for e in 0..<imageIndex {
                 let store = stores[e], count = cache.images[e].count
-                segments.append(KeySegment(
-                    keys: UnsafePointer(store.keys.data), values: UnsafePointer(store.values.data), stride: store.width,
-                    count: count, kvHeads: store.kvHeads, readBy: nil, visibility: .block(extent: { _, _ in count }, mask: nil)))
+                segments.append(
+                    KeySegment(
+                        keys: UnsafePointer(store.keys.data), values: UnsafePointer(store.values.data), stride: store.width,
+                        count: count, kvHeads: store.kvHeads, readBy: nil, visibility: .block(extent: { _, _ in count }, mask: nil)))
             }
             let own = stores[imageIndex], n = image.count
             let visibility: KeySegment.Visibility
@@ -72,9 +78,10 @@ extension TextDecoder {
                     extent: { j0, b in j0 + b },
                     mask: { j, row, extent in for c in (j + 1)..<max(j + 1, extent) { row[c] = -.infinity } })
             }
-            segments.append(KeySegment(
-                keys: UnsafePointer(own.keys.data), values: UnsafePointer(own.values.data), stride: own.width, count: n,
-                kvHeads: own.kvHeads, readBy: nil, visibility: visibility))
+            segments.append(
+                KeySegment(
+                    keys: UnsafePointer(own.keys.data), values: UnsafePointer(own.values.data), stride: own.width, count: n,
+                    kvHeads: own.kvHeads, readBy: nil, visibility: visibility))
             return segments
         }
     }

@@ -48,9 +48,11 @@ extension TextDecoder {
         let kvWidth = spec.keyValueWidth
         let images = cache.images
         let past = cache.rows(layerIndex)
-        let cost = Cost(counter: counter, layer: layerIndex, groupOf: rows.positions.indices.map { r in
-            rows.visual[r] ? .visual : TextDecoder.group(of: rows.positions[r], images: images)
-        })
+        let cost = Cost(
+            counter: counter, layer: layerIndex,
+            groupOf: rows.positions.indices.map { r in
+                rows.visual[r] ? .visual : TextDecoder.group(of: rows.positions[r], images: images)
+            })
         let groups = makeGroups(step)
 
         // Keys, values and queries of every group; the keys and values go to their store.
@@ -69,8 +71,9 @@ extension TextDecoder {
             if local.isEmpty {
                 queries.append(nil)
             } else {
-                let q = project(local.count == group.rows.count ? normed : gatherRows(normed, local), l.qProj, l.qBias,
-                                heads: group.heads, of: H, rows: group.queries, cost)
+                let q = project(
+                    local.count == group.rows.count ? normed : gatherRows(normed, local), l.qProj, l.qBias,
+                    heads: group.heads, of: H, rows: group.queries, cost)
                 applyRotary(q, heads: group.heads.count, positions: group.queries.map { step.rope[$0] })
                 queries.append(q)
             }
@@ -86,7 +89,8 @@ extension TextDecoder {
         }
         if step.separate {
             for store in visualStores {
-                cache.visual[layerIndex].append(store ?? KVCache.VisualKV(kvHeads: [], keys: Tensor(zeros: [0, 0]), values: Tensor(zeros: [0, 0])))
+                cache.visual[layerIndex].append(
+                    store ?? KVCache.VisualKV(kvHeads: [], keys: Tensor(zeros: [0, 0]), values: Tensor(zeros: [0, 0])))
             }
         }
         let storedPositions = cache.layerPositions[layerIndex] + sequenceRows.map { rows.positions[$0] }
@@ -135,8 +139,13 @@ extension TextDecoder {
             let out = outputProjection(attended, l, heads: group.heads, rows: continuing, cost)
             addInPlace(out, residual)
             let zeroRows = group.zeroFrom == nil ? [] : continuing.indices.filter { rows.visual[continuing[$0]] }
-            outputs.append((continuing, feedForward(out, l, width: group.ffnWidth, zeroRows: zeroRows, zeroFrom: group.zeroFrom,
-                                                    rows: continuing, cost)))
+            outputs.append(
+                (
+                    continuing,
+                    feedForward(
+                        out, l, width: group.ffnWidth, zeroRows: zeroRows, zeroFrom: group.zeroFrom,
+                        rows: continuing, cost)
+                ))
         }
         cache.appendRows(sequenceRows.map { rows.positions[$0] }, layer: layerIndex)
 
@@ -164,8 +173,11 @@ extension TextDecoder {
         guard step.separate else {
             let all = Array(0..<rows.count)
             let narrow = step.plan.visualFFNWidth.flatMap { $0 < I ? $0 : nil }
-            return [RowGroup(rows: all, queries: step.wanted ?? all, heads: allHeads, kvHeads: allKV, store: .sequence,
-                             ffnWidth: I, zeroFrom: narrow)]
+            return [
+                RowGroup(
+                    rows: all, queries: step.wanted ?? all, heads: allHeads, kvHeads: allKV, store: .sequence,
+                    ffnWidth: I, zeroFrom: narrow)
+            ]
         }
         var groups: [RowGroup] = []
         if step.plan.visualAlive {
@@ -175,14 +187,18 @@ extension TextDecoder {
                 let heads = step.plan.visualHeadList(heads: H)
                 let kvHeads = Array(Set(heads.map { $0 / spec.groupSize })).sorted()
                 let continues = step.next?.visualAlive ?? false
-                groups.append(RowGroup(rows: members, queries: continues ? members : [], heads: heads, kvHeads: kvHeads,
-                                       store: .visual(newImage: i), ffnWidth: step.plan.visualFFNWidth ?? I, zeroFrom: nil))
+                groups.append(
+                    RowGroup(
+                        rows: members, queries: continues ? members : [], heads: heads, kvHeads: kvHeads,
+                        store: .visual(newImage: i), ffnWidth: step.plan.visualFFNWidth ?? I, zeroFrom: nil))
             }
         }
         let text = rows.positions.indices.filter { !rows.visual[$0] }
         let wanted = step.wanted.map(Set.init)
-        groups.append(RowGroup(rows: text, queries: wanted.map { w in text.filter { w.contains($0) } } ?? text,
-                               heads: allHeads, kvHeads: allKV, store: .sequence, ffnWidth: I, zeroFrom: nil))
+        groups.append(
+            RowGroup(
+                rows: text, queries: wanted.map { w in text.filter { w.contains($0) } } ?? text,
+                heads: allHeads, kvHeads: allKV, store: .sequence, ffnWidth: I, zeroFrom: nil))
         return groups
     }
 
@@ -196,8 +212,10 @@ extension TextDecoder {
     /// `x · W[heads]ᵀ + b[heads]`: the rows of a projection weight `[count · head_dim, in]` (and
     /// bias) belonging to `heads`, in order; the whole weight when every head is listed. `rows` are
     /// the layer rows of `x`'s rows, for the cost.
-    private func project(_ x: Tensor, _ w: WeightMatrix, _ bias: Tensor?, heads: [Int], of count: Int, rows: [Int],
-                         _ cost: Cost) -> Tensor {
+    private func project(
+        _ x: Tensor, _ w: WeightMatrix, _ bias: Tensor?, heads: [Int], of count: Int, rows: [Int],
+        _ cost: Cost
+    ) -> Tensor {
         let hd = spec.headDim
         cost.product(rows, k: x.columns, n: heads.count * hd)
         if heads.count == count { return linear(x, w, bias: bias) }
@@ -214,16 +232,19 @@ extension TextDecoder {
         if let bias = l.oBias { for r in 0..<context.rows { (out.data + r * d).update(from: bias.data, count: d) } }
         guard !heads.isEmpty else { return out }
         let weight = heads.count == spec.numAttentionHeads ? l.oProj : l.oProj.gatherColumnBlocks(heads.map { $0 * hd }, width: hd)
-        MatMul.linear(m: context.rows, a: context.data, lda: heads.count * hd, weight: weight, beta: l.oBias == nil ? 0 : 1,
-                      c: out.data, ldc: d)
+        MatMul.linear(
+            m: context.rows, a: context.data, lda: heads.count * hd, weight: weight, beta: l.oBias == nil ? 0 : 1,
+            c: out.data, ldc: d)
         return out
     }
 
     /// SwiGLU over the first `width` intermediate channels plus the residual:
     /// `x + down[:, :width] · (silu(gate[:width] · n) ⊙ up[:width] · n)`, n = post_attention_layernorm(x);
     /// with `zeroFrom`, channels ≥ it are zeroed at `zeroRows` before down_proj. `[rows, hidden]`.
-    func feedForward(_ x: Tensor, _ l: LayerWeights, width: Int, zeroRows: [Int], zeroFrom: Int?, rows layerRows: [Int],
-                     _ cost: Cost) -> Tensor {
+    func feedForward(
+        _ x: Tensor, _ l: LayerWeights, width: Int, zeroRows: [Int], zeroFrom: Int?, rows layerRows: [Int],
+        _ cost: Cost
+    ) -> Tensor {
         let rows = x.rows, d = spec.hiddenSize
         for _ in 0..<3 { cost.product(layerRows, k: d, n: width) }  // gate, up, down
         let normed = rmsNorm(x, weight: l.postAttentionLayernorm, eps: spec.rmsNormEps)

@@ -62,8 +62,9 @@ extension TextDecoder {
         var h = inputs.copy()
         // The current row holding call row `r` (a recycled token may share its position).
         func stateRow(_ r: Int) -> Int {
-            guard let row = state.positions.indices.first(where: { state.positions[$0] == start + r && !state.visual[$0] })
-                ?? state.positions.firstIndex(of: start + r)
+            guard
+                let row = state.positions.indices.first(where: { state.positions[$0] == start + r && !state.visual[$0] })
+                    ?? state.positions.firstIndex(of: start + r)
             else { preconditionFailure("logits requested for row \(r), which was pruned or left the computation") }
             return row
         }
@@ -75,9 +76,12 @@ extension TextDecoder {
             let wanted = lastLayer ? Array(Set(logitRows.map(stateRow))).sorted() : nil
             let rowsBefore = state
             let capture = hooks?.captureRows(layer: index, rows: state)
-            let afterAttention: ((Tensor?) -> [Int]?)? = lastLayer ? nil : hooks.map { hooks in
-                { captured in hooks.rowsAfterAttention(index, rows: rowsBefore, captured: captured) }
-            }
+            let afterAttention: ((Tensor?) -> [Int]?)? =
+                lastLayer
+                ? nil
+                : hooks.map { hooks in
+                    { captured in hooks.rowsAfterAttention(index, rows: rowsBefore, captured: captured) }
+                }
             let step = LayerStep(
                 index: index, plan: plan.layer(index), next: lastLayer ? nil : plan.layer(index + 1),
                 execution: plan.execution, separate: separate, rows: state, rope: rope, newImages: newImages,
@@ -87,8 +91,9 @@ extension TextDecoder {
             if let kept = result.kept { state = state.selecting(kept) }
             // A layer whose rows were dropped after attention has decided for this layer.
             if let hooks, !lastLayer, !result.droppedAfterAttention,
-                let decision = hooks.afterLayer(index, hidden: h, rows: state, ropePositions: rope, captured: result.captured,
-                                                probe: self, counter: counter)
+                let decision = hooks.afterLayer(
+                    index, hidden: h, rows: state, ropePositions: rope, captured: result.captured,
+                    probe: self, counter: counter)
             {
                 (h, state) = RowState.applying(decision, to: h, rows: state)
             }

@@ -22,8 +22,11 @@ extension TextDecoder: DecoderProbe {
         var problem = AttentionProblem(
             q: q.data, qStride: spec.queryWidth, context: q.data, contextStride: spec.queryWidth,
             heads: Array(0..<heads), rows: 1,
-            segments: [KeySegment(keys: k.data, values: k.data, stride: kvWidth, count: n, kvHeads: nil, readBy: nil,
-                                  visibility: .block(extent: { _, _ in query + 1 }, mask: nil))])
+            segments: [
+                KeySegment(
+                    keys: k.data, values: k.data, stride: kvWidth, count: n, kvHeads: nil, readBy: nil,
+                    visibility: .block(extent: { _, _ in query + 1 }, mask: nil))
+            ])
         problem.capture = [0: 0]
         problem.captured = Tensor(zeros: [1, n])
         problem.scoresOnly = true

@@ -32,8 +32,9 @@ public struct RowState: Sendable, Equatable {
 
     /// The state of rows `indices` (ascending indices into these rows).
     public func selecting(_ indices: [Int]) -> RowState {
-        RowState(positions: indices.map { positions[$0] }, rotary: indices.map { rotary[$0] },
-                 visual: indices.map { visual[$0] }, imageIndex: indices.map { imageIndex[$0] })
+        RowState(
+            positions: indices.map { positions[$0] }, rotary: indices.map { rotary[$0] },
+            visual: indices.map { visual[$0] }, imageIndex: indices.map { imageIndex[$0] })
     }
 }
 

@@ -78,7 +78,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// these dtypes are validated; only F32, F16 and BF16 can be loaded).
     static let elementSizes: [String: Int] = [
         "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-        "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+        "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8
     ]
 
     /// Opens and validates the header: a length inside the file and at most

@@ -40,8 +40,10 @@ public struct ImageDecoder: Sendable {
     /// their size, before reading) and endless pipes with `ImageError.fileTooLarge`.
     public var maxFileSize: Int
 
-    public init(maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount,
-                maxFileSize: Int = ImageDecoder.defaultMaxFileSize) {
+    public init(
+        maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount,
+        maxFileSize: Int = ImageDecoder.defaultMaxFileSize
+    ) {
         self.maxPixelCount = maxPixelCount
         self.maxFileSize = maxFileSize
     }

@@ -38,8 +38,9 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The resize step would make the `width × height` input (the padded square in `.pad` mode)
     /// `resizedWidth × resizedHeight` pixels, a side above `limit`. A value of `Int.max` stands for
     /// a size too large to compute.
-    case resizedImageTooLarge(source: String?, width: Int, height: Int, resizedWidth: Int, resizedHeight: Int,
-                              limit: Int)
+    case resizedImageTooLarge(
+        source: String?, width: Int, height: Int, resizedWidth: Int, resizedHeight: Int,
+        limit: Int)
     /// A buffer of `pixels` pixels (`Int.max`: too large to compute) would be needed while
     /// preprocessing the `width × height` image (`step` names the step), more than `limit` pixels.
     case workingBufferTooLarge(source: String?, width: Int, height: Int, step: String, pixels: Int, limit: Int)

@@ -119,11 +119,13 @@ public struct ImagePreprocessor: Sendable {
         if mode == .pad && image.width != image.height {
             let side = max(image.width, image.height)
             guard side <= maxSide else {
-                throw .paddedSquareTooLarge(source: source, width: image.width, height: image.height, side: side,
-                                            limit: maxSide)
+                throw .paddedSquareTooLarge(
+                    source: source, width: image.width, height: image.height, side: side,
+                    limit: maxSide)
             }
-            canvas = PaddedCanvas(image, width: side, height: side, x: (side - image.width) / 2,
-                                  y: (side - image.height) / 2, fill: padColor)
+            canvas = PaddedCanvas(
+                image, width: side, height: side, x: (side - image.width) / 2,
+                y: (side - image.height) / 2, fill: padColor)
         }
         var outW = canvas.width, outH = canvas.height
         if config.doResize {
@@ -131,16 +133,18 @@ public struct ImagePreprocessor: Sendable {
             // Only a resize that is built in full is held to maxSide; a cropped one costs its window.
             let limit = config.doCenterCrop ? Self.maxResizedSide : maxSide
             guard outW <= limit, outH <= limit else {
-                throw .resizedImageTooLarge(source: source, width: image.width, height: image.height,
-                                            resizedWidth: outW, resizedHeight: outH, limit: limit)
+                throw .resizedImageTooLarge(
+                    source: source, width: image.width, height: image.height,
+                    resizedWidth: outW, resizedHeight: outH, limit: limit)
             }
         }
         let check = { (w: Int, h: Int, step: String) throws(ImageError) in
             try checkWorkingBuffer(w, h, limit: maxWorkingPixels, image: image, source: source, step: step)
         }
         guard config.doCenterCrop else {
-            return try canvas.resampled(width: outW, height: outH, filter: config.resample, columns: 0..<outW,
-                                        rows: 0..<outH, check: check)
+            return try canvas.resampled(
+                width: outW, height: outH, filter: config.resample, columns: 0..<outW,
+                rows: 0..<outH, check: check)
         }
         // transformers' center_crop: offset ⌊(size − crop) / 2⌋ into a larger image; a smaller one
         // is centred on zeros at ⌈(crop − size) / 2⌉.
@@ -152,8 +156,9 @@ public struct ImagePreprocessor: Sendable {
         let (xs, atX) = cropWindow(outW, config.cropWidth)
         let (ys, atY) = cropWindow(outH, config.cropHeight)
         try check(config.cropWidth, config.cropHeight, "the centre crop")
-        let part = try canvas.resampled(width: outW, height: outH, filter: config.resample, columns: xs, rows: ys,
-                                        check: check)
+        let part = try canvas.resampled(
+            width: outW, height: outH, filter: config.resample, columns: xs, rows: ys,
+            check: check)
         if part.width == config.cropWidth && part.height == config.cropHeight { return part }
         var cropped = RGBImage(width: config.cropWidth, height: config.cropHeight, color: (0, 0, 0))
         cropped.paste(part, x: atX, y: atY)
@@ -198,8 +203,10 @@ public struct ImagePreprocessor: Sendable {
 
     /// Decodes the file at `path` with `decoder` and preprocesses it.
     /// - Throws: the decoder's `ImageError`s, then as `preprocess`.
-    public func preprocess(contentsOf path: String, mode: SquareMode,
-                           decoder: ImageDecoder = ImageDecoder()) throws(ImageError) -> PixelValues {
+    public func preprocess(
+        contentsOf path: String, mode: SquareMode,
+        decoder: ImageDecoder = ImageDecoder()
+    ) throws(ImageError) -> PixelValues {
         try preprocess(try decoder.decode(contentsOf: path), mode: mode, source: path)
     }
 }

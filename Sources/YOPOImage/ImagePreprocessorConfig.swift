@@ -47,11 +47,13 @@ public struct ImagePreprocessorConfig: Codable, Sendable, Equatable {
     public static let openAIClipMean = [0.48145466, 0.4578275, 0.40821073]
     public static let openAIClipStd = [0.26862954, 0.26130258, 0.27577711]
 
-    public init(imageMean: [Double] = openAIClipMean, imageStd: [Double] = openAIClipStd,
-                size: Size = .shortestEdge(224), cropHeight: Int = 224, cropWidth: Int = 224,
-                doResize: Bool = true, doCenterCrop: Bool = true, doRescale: Bool = true,
-                rescaleFactor: Double = 1.0 / 255.0, doNormalize: Bool = true, doConvertRGB: Bool = true,
-                resample: ResampleFilter = .bicubic) {
+    public init(
+        imageMean: [Double] = openAIClipMean, imageStd: [Double] = openAIClipStd,
+        size: Size = .shortestEdge(224), cropHeight: Int = 224, cropWidth: Int = 224,
+        doResize: Bool = true, doCenterCrop: Bool = true, doRescale: Bool = true,
+        rescaleFactor: Double = 1.0 / 255.0, doNormalize: Bool = true, doConvertRGB: Bool = true,
+        resample: ResampleFilter = .bicubic
+    ) {
         self.imageMean = imageMean
         self.imageStd = imageStd
         self.size = size
@@ -111,8 +113,10 @@ public struct ImagePreprocessorConfig: Codable, Sendable, Equatable {
         func present(_ key: String) -> Bool {
             c.contains(AnyKey(key)) && (try? c.decodeNil(forKey: AnyKey(key))) != true
         }
-        func fail(_ key: String, _ container: KeyedDecodingContainer<AnyKey>, name: String? = nil,
-                  allowed: String) -> ImageError {
+        func fail(
+            _ key: String, _ container: KeyedDecodingContainer<AnyKey>, name: String? = nil,
+            allowed: String
+        ) -> ImageError {
             let what = Self.describe(container, AnyKey(key))
             return .invalidConfiguration(key: name ?? key, problem: "is \(what); allowed: \(allowed)")
         }
@@ -143,8 +147,9 @@ public struct ImagePreprocessorConfig: Codable, Sendable, Equatable {
         func pixels(_ key: String, in container: KeyedDecodingContainer<AnyKey>, name: String) throws -> Int {
             let allowed = "whole numbers from \(Self.sizeRange.lowerBound) to \(Self.sizeRange.upperBound)"
             guard let value = try? container.decode(Double.self, forKey: AnyKey(key)),
-                  value.rounded() == value, value >= Double(Self.sizeRange.lowerBound),
-                  value <= Double(Self.sizeRange.upperBound) else {
+                value.rounded() == value, value >= Double(Self.sizeRange.lowerBound),
+                value <= Double(Self.sizeRange.upperBound)
+            else {
                 throw fail(key, container, name: name, allowed: allowed)
             }
             return Int(value)
@@ -153,7 +158,9 @@ public struct ImagePreprocessorConfig: Codable, Sendable, Equatable {
         /// `shortest_edge`).
         func sizeObject(_ key: String) throws -> (shortestEdge: Int?, height: Int?, width: Int?, longestEdge: Bool) {
             let isSize = key == "size"
-            let forms = isSize ? "a whole number, {\"shortest_edge\": n} or {\"height\": h, \"width\": w}"
+            let forms =
+                isSize
+                ? "a whole number, {\"shortest_edge\": n} or {\"height\": h, \"width\": w}"
                 : "a whole number or {\"height\": h, \"width\": w}"
             if (try? c.decode(Double.self, forKey: AnyKey(key))) != nil {
                 let n = try pixels(key, in: c, name: key)
@@ -176,7 +183,8 @@ public struct ImagePreprocessorConfig: Codable, Sendable, Equatable {
             case (nil, nil):
                 if isSize && longest { return result }
                 throw ImageError.invalidConfiguration(
-                    key: key, problem: "has \(isSize ? "neither shortest_edge nor height and width" : "no height and width"); "
+                    key: key,
+                    problem: "has \(isSize ? "neither shortest_edge nor height and width" : "no height and width"); "
                         + "allowed: \(forms)")
             }
         }
@@ -221,7 +229,8 @@ public struct ImagePreprocessorConfig: Codable, Sendable, Equatable {
         if present("resample") {
             let allowed = "1 (LANCZOS), 2 (BILINEAR), 3 (BICUBIC), 4 (BOX), 5 (HAMMING)"
             guard let number = try? c.decode(Double.self, forKey: AnyKey("resample")), number.rounded() == number,
-                  abs(number) < 1e9, let filter = ResampleFilter(rawValue: Int(number)) else {
+                abs(number) < 1e9, let filter = ResampleFilter(rawValue: Int(number))
+            else {
                 if (try? c.decode(Double.self, forKey: AnyKey("resample"))) == 0 {
                     throw ImageError.invalidConfiguration(
                         key: "resample", problem: "is 0 (NEAREST), which is not supported; allowed: \(allowed)")

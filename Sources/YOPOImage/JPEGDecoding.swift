@@ -12,9 +12,10 @@ func decodeJPEG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Ima
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
         if ctx.pointee.too_many_scans != 0 {
-            return .unsupportedFeature(source: source, format: .jpeg,
-                                       detail: "a progressive image with more than \(jpegMaxScans) scans; allowed: "
-                                           + "at most \(jpegMaxScans)")
+            return .unsupportedFeature(
+                source: source, format: .jpeg,
+                detail: "a progressive image with more than \(jpegMaxScans) scans; allowed: "
+                    + "at most \(jpegMaxScans)")
         }
         if ctx.pointee.hit_end_of_data != 0 {
             return .truncated(source: source, format: .jpeg, detail: message.isEmpty ? "premature end of data" : message)
@@ -54,8 +55,9 @@ func decodeJPEG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Ima
             }
             let bitsPerBlock = ctx.pointee.cinfo.progressive_mode != 0 ? 1 : 2
             if blocks * bitsPerBlock > buffer.count * 8 {
-                throw .truncated(source: source, format: .jpeg,
-                                 detail: "the \(buffer.count)-byte file is too short to hold a \(width)×\(height) image")
+                throw .truncated(
+                    source: source, format: .jpeg,
+                    detail: "the \(buffer.count)-byte file is too short to hold a \(width)×\(height) image")
             }
         }
         switch components {
@@ -72,7 +74,8 @@ func decodeJPEG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Ima
 
         let outChannels = Int(ctx.pointee.cinfo.output_components)
         guard Int(ctx.pointee.cinfo.output_width) == width, Int(ctx.pointee.cinfo.output_height) == height,
-              outChannels == components else {
+            outChannels == components
+        else {
             throw .corrupt(source: source, format: .jpeg, detail: "decoder output does not match the header")
         }
         // width × height passed the pixel budget, so this product is bounded; checked anyway.

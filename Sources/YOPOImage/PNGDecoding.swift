@@ -30,8 +30,9 @@ func decodePNG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Imag
         let depth = Int(png_get_bit_depth(png, info))
         let rowBytes = Int(png_get_rowbytes(png, info))
         guard (1...4).contains(channels), depth == 8 || depth == 16, rowBytes == width * channels * depth / 8 else {
-            throw .unsupportedFeature(source: source, format: .png,
-                                      detail: "\(channels) channels of \(depth) bits after expansion")
+            throw .unsupportedFeature(
+                source: source, format: .png,
+                detail: "\(channels) channels of \(depth) bits after expansion")
         }
 
         // width × height passed the pixel budget, so these products are bounded; checked anyway.
@@ -47,9 +48,11 @@ func decodePNG(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws(Imag
         guard read != 0 else { throw failure(ctx) }
 
         let isGreyOnly = sourceColorType == PNG_COLOR_TYPE_GRAY
-        return RGBImage(unchecked: width, height,
-                        pngSamplesToRGB(raw, pixelCount: width * height, channels: channels, depth: depth,
-                                        clampGrey16: isGreyOnly))
+        return RGBImage(
+            unchecked: width, height,
+            pngSamplesToRGB(
+                raw, pixelCount: width * height, channels: channels, depth: depth,
+                clampGrey16: isGreyOnly))
     }
 }
 
@@ -122,33 +125,38 @@ func checkPNGHeader(_ bytes: [UInt8], source: String, maxPixelCount: Int) throws
     }
     let depths: [Int: (name: String, depths: [Int], channels: Int)] = [
         0: ("greyscale", [1, 2, 4, 8, 16], 1), 2: ("RGB", [8, 16], 3), 3: ("palette", [1, 2, 4, 8], 1),
-        4: ("greyscale with alpha", [8, 16], 2), 6: ("RGBA", [8, 16], 4),
+        4: ("greyscale with alpha", [8, 16], 2), 6: ("RGBA", [8, 16], 4)
     ]
     guard let kind = depths[colorType] else {
-        throw corrupt("colour type \(colorType) does not exist; allowed: 0 (greyscale), 2 (RGB), 3 (palette), "
-                      + "4 (greyscale with alpha), 6 (RGBA)")
+        throw corrupt(
+            "colour type \(colorType) does not exist; allowed: 0 (greyscale), 2 (RGB), 3 (palette), "
+                + "4 (greyscale with alpha), 6 (RGBA)")
     }
     guard kind.depths.contains(depth) else {
-        throw corrupt("bit depth \(depth) is not allowed for \(kind.name) images; allowed: "
-                      + kind.depths.map(String.init).joined(separator: ", "))
+        throw corrupt(
+            "bit depth \(depth) is not allowed for \(kind.name) images; allowed: "
+                + kind.depths.map(String.init).joined(separator: ", "))
     }
     guard compression == 0 else { throw corrupt("compression method \(compression) does not exist; allowed: 0") }
     guard filter == 0 else { throw corrupt("filter method \(filter) does not exist; allowed: 0") }
     guard interlace <= 1 else { throw corrupt("interlace method \(interlace) does not exist; allowed: 0 (none), 1 (Adam7)") }
     try checkPixelBudget(width: width, height: height, limit: maxPixelCount, source: source)
     for (name, value) in [("width", width), ("height", height)] where value > pngMaxSide {
-        throw .unsupportedFeature(source: source, format: .png,
-                                  detail: "\(name) \(value) is more than the \(pngMaxSide) pixels a side libpng reads")
+        throw .unsupportedFeature(
+            source: source, format: .png,
+            detail: "\(name) \(value) is more than the \(pngMaxSide) pixels a side libpng reads")
     }
     // width × height ≤ maxPixelCount here, so the products below are bounded.
     let pixelBytes = width * height * kind.channels * depth / 8
     let (most, overflow) = bytes.count.multipliedReportingOverflow(by: deflateMaxRatio)
     if !overflow && pixelBytes > most + 1024 {
-        throw .truncated(source: source, format: .png,
-                         detail: "the \(bytes.count)-byte file is too short to hold a \(width)×\(height) image")
+        throw .truncated(
+            source: source, format: .png,
+            detail: "the \(bytes.count)-byte file is too short to hold a \(width)×\(height) image")
     }
-    try checkPNGDataSize(bytes, source: source, width: width, height: height,
-                         bitsPerPixel: kind.channels * depth, interlaced: interlace == 1)
+    try checkPNGDataSize(
+        bytes, source: source, width: width, height: height,
+        bitsPerPixel: kind.channels * depth, interlaced: interlace == 1)
 }
 
 /// The most image data (IDAT) bytes a PNG of the given size may have: its filtered scanlines
@@ -164,9 +172,13 @@ func pngMaxDataSize(filtered: Int) -> Int {
 /// interlaced) of a `width × height` PNG; `Int.max` if too large to compute.
 func filteredPNGSize(width: Int, height: Int, bitsPerPixel: Int, interlaced: Bool) -> Int {
     // Adam7 passes: (x start, y start, x step, y step).
-    let passes = interlaced ? [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
-                               (0, 1, 1, 2)]
-                            : [(0, 0, 1, 1)]
+    let passes =
+        interlaced
+        ? [
+            (0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+            (0, 1, 1, 2)
+        ]
+        : [(0, 0, 1, 1)]
     var total = 0
     for (x0, y0, dx, dy) in passes where width > x0 && height > y0 {
         let passWidth = (width - x0 + dx - 1) / dx, passHeight = (height - y0 + dy - 1) / dy
@@ -184,11 +196,14 @@ func filteredPNGSize(width: Int, height: Int, bitsPerPixel: Int, interlaced: Boo
 /// 1×1 image with 4 MB of compressed zeros costs the inflation of 4 GB (9 s; minutes at the file
 /// size limit). Chunks are walked by their length fields only; a malformed or truncated chunk
 /// list ends the walk and is left to libpng.
-func checkPNGDataSize(_ bytes: [UInt8], source: String, width: Int, height: Int, bitsPerPixel: Int,
-                      interlaced: Bool) throws(ImageError) {
+func checkPNGDataSize(
+    _ bytes: [UInt8], source: String, width: Int, height: Int, bitsPerPixel: Int,
+    interlaced: Bool
+) throws(ImageError) {
     var position = 8, data = 0
     while position + 8 <= bytes.count {
-        let length = Int(bytes[position]) << 24 | Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8
+        let length =
+            Int(bytes[position]) << 24 | Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8
             | Int(bytes[position + 3])
         let type = bytes[(position + 4)..<(position + 8)]
         if type.elementsEqual("IEND".utf8) { break }
@@ -198,8 +213,9 @@ func checkPNGDataSize(_ bytes: [UInt8], source: String, width: Int, height: Int,
     let filtered = filteredPNGSize(width: width, height: height, bitsPerPixel: bitsPerPixel, interlaced: interlaced)
     let most = pngMaxDataSize(filtered: filtered)
     if data > most {
-        throw .corrupt(source: source, format: .png,
-                       detail: "\(data) bytes of compressed image data, more than the \(most) a \(width)×\(height) "
-                           + "image can need (its \(filtered) bytes of pixel rows, plus deflate overhead)")
+        throw .corrupt(
+            source: source, format: .png,
+            detail: "\(data) bytes of compressed image data, more than the \(most) a \(width)×\(height) "
+                + "image can need (its \(filtered) bytes of pixel rows, plus deflate overhead)")
     }
 }

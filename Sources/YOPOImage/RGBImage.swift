@@ -101,8 +101,10 @@ public struct RGBImage: Equatable, Sendable {
     /// `ImagePreprocessor` never materialises this square (it resizes the padded picture without
     /// building it); this helper does, so it is bounded.
     /// - Throws: `ImageError.workingBufferTooLarge` when `side²` exceeds `maxPixelCount`.
-    public func paddedToSquare(fill: (r: UInt8, g: UInt8, b: UInt8),
-                               maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount) throws(ImageError) -> RGBImage {
+    public func paddedToSquare(
+        fill: (r: UInt8, g: UInt8, b: UInt8),
+        maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount
+    ) throws(ImageError) -> RGBImage {
         if width == height { return self }
         let side = max(width, height)
         try checkWorkingBuffer(side, side, limit: maxPixelCount, image: self, step: "padding it to a square")
@@ -116,8 +118,10 @@ public struct RGBImage: Equatable, Sendable {
     /// is first centred on a zero canvas (offset `⌈(new − old) / 2⌉`), exactly as transformers does.
     /// - Throws: `ImageError.invalidArgument` when a crop dimension is < 1;
     ///   `.workingBufferTooLarge` when the (zero-padded) canvas would exceed `maxPixelCount` pixels.
-    public func centerCropped(width cw: Int, height ch: Int,
-                              maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount) throws(ImageError) -> RGBImage {
+    public func centerCropped(
+        width cw: Int, height ch: Int,
+        maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount
+    ) throws(ImageError) -> RGBImage {
         guard cw >= 1, ch >= 1 else { throw .invalidArgument("crop size must be at least 1x1, got \(cw)x\(ch)") }
         try checkWorkingBuffer(max(cw, width), max(ch, height), limit: maxPixelCount, image: self, step: "the centre crop")
         var top = floorDiv(height - ch, 2)
@@ -139,12 +143,15 @@ public struct RGBImage: Equatable, Sendable {
 }
 
 /// Throws `.workingBufferTooLarge` unless a `width × height` buffer fits in `limit` pixels.
-func checkWorkingBuffer(_ width: Int, _ height: Int, limit: Int, image: RGBImage, source: String? = nil,
-                        step: String) throws(ImageError) {
+func checkWorkingBuffer(
+    _ width: Int, _ height: Int, limit: Int, image: RGBImage, source: String? = nil,
+    step: String
+) throws(ImageError) {
     let (count, overflow) = width.multipliedReportingOverflow(by: height)
     if overflow || count > limit {
-        throw .workingBufferTooLarge(source: source, width: image.width, height: image.height, step: step,
-                                     pixels: overflow ? Int.max : count, limit: limit)
+        throw .workingBufferTooLarge(
+            source: source, width: image.width, height: image.height, step: step,
+            pixels: overflow ? Int.max : count, limit: limit)
     }
 }
 

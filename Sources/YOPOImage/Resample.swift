@@ -96,8 +96,9 @@ struct ResampleCoefficients {
 
     /// - Precondition: `window` is a non-empty part of `0..<outSize`; `inSize`, `outSize` ≥ 1.
     init(inSize: Int, outSize: Int, filter: ResampleFilter, window: Range<Int>) {
-        precondition(inSize >= 1 && outSize >= 1 && !window.isEmpty && window.lowerBound >= 0
-                     && window.upperBound <= outSize, "resample window \(window) outside 0..<\(outSize)")
+        precondition(
+            inSize >= 1 && outSize >= 1 && !window.isEmpty && window.lowerBound >= 0
+                && window.upperBound <= outSize, "resample window \(window) outside 0..<\(outSize)")
         // box = (0, inSize): scale = (double)(in1 − in0) / outSize with float in0, in1.
         let scale = Double(Float(inSize) - Float(0)) / Double(outSize)
         let filterScale = max(scale, 1.0)
@@ -184,8 +185,9 @@ struct PaddedCanvas {
 
     /// - Precondition: the image lies inside the canvas.
     init(_ image: RGBImage, width: Int, height: Int, x: Int, y: Int, fill: (r: UInt8, g: UInt8, b: UInt8)) {
-        precondition(x >= 0 && y >= 0 && image.width <= width - x && image.height <= height - y,
-                     "image \(image.width)x\(image.height) at (\(x), \(y)) outside the \(width)x\(height) canvas")
+        precondition(
+            x >= 0 && y >= 0 && image.width <= width - x && image.height <= height - y,
+            "image \(image.width)x\(image.height) at (\(x), \(y)) outside the \(width)x\(height) canvas")
         self.image = image
         self.width = width
         self.height = height
@@ -210,10 +212,13 @@ struct PaddedCanvas {
     /// - Parameter check: called with the width, height and step of each buffer before it is
     ///   allocated (coefficient tables count one pixel per entry); throws to refuse it.
     /// - Precondition: `columns` ⊆ `0..<outWidth` and `rows` ⊆ `0..<outHeight`, both non-empty.
-    func resampled(width outW: Int, height outH: Int, filter: ResampleFilter, columns xs: Range<Int>, rows ys: Range<Int>,
-                   check: (Int, Int, String) throws(ImageError) -> Void) throws(ImageError) -> RGBImage {
-        precondition(outW >= 1 && outH >= 1 && !xs.isEmpty && !ys.isEmpty && xs.lowerBound >= 0 && xs.upperBound <= outW
-                     && ys.lowerBound >= 0 && ys.upperBound <= outH, "resample window outside the output")
+    func resampled(
+        width outW: Int, height outH: Int, filter: ResampleFilter, columns xs: Range<Int>, rows ys: Range<Int>,
+        check: (Int, Int, String) throws(ImageError) -> Void
+    ) throws(ImageError) -> RGBImage {
+        precondition(
+            outW >= 1 && outH >= 1 && !xs.isEmpty && !ys.isEmpty && xs.lowerBound >= 0 && xs.upperBound <= outW
+                && ys.lowerBound >= 0 && ys.upperBound <= outH, "resample window outside the output")
         let needHorizontal = outW != width
         let needVertical = outH != height
         let fillRGB = (Int(fill.r), Int(fill.g), Int(fill.b))
@@ -221,8 +226,11 @@ struct PaddedCanvas {
         let outRow = xs.count * 3
         var out = [UInt8](repeating: 0, count: ys.count * outRow)
 
-        func coefficients(_ inSize: Int, _ outSize: Int, _ window: Range<Int>, _ axis: String) throws(ImageError)
-            -> ResampleCoefficients {
+        func coefficients(
+            _ inSize: Int, _ outSize: Int, _ window: Range<Int>, _ axis: String
+        ) throws(ImageError)
+            -> ResampleCoefficients
+        {
             let ksize = ResampleCoefficients.kernelSize(inSize: inSize, outSize: outSize, filter: filter)
             try check(window.count, ksize, "the \(axis) resize weights")
             return ResampleCoefficients(inSize: inSize, outSize: outSize, filter: filter, window: window)
@@ -316,8 +324,9 @@ struct PaddedCanvas {
                 out.withUnsafeMutableBufferPointer { dst in
                     for j in 0..<ys.count {
                         let lineFill = (Int(fillColumn[3 * j]), Int(fillColumn[3 * j + 1]), Int(fillColumn[3 * j + 2]))
-                        resampleLine(dataColumns.isEmpty ? nil : mid.baseAddress! + j * dataColumns.count * 3,
-                                     dataColumns, lineFill, h, into: dst.baseAddress! + j * outRow)
+                        resampleLine(
+                            dataColumns.isEmpty ? nil : mid.baseAddress! + j * dataColumns.count * 3,
+                            dataColumns, lineFill, h, into: dst.baseAddress! + j * outRow)
                     }
                 }
             }
@@ -366,8 +375,10 @@ struct PaddedCanvas {
 
     /// The vertical pass over canvas columns `columns` (all inside the image): `v.window.count`
     /// rows of `columns.count` pixels, canvas rows outside the image reading `fill`.
-    private func verticalOverImage(_ v: ResampleCoefficients, columns: Range<Int>,
-                                   check: (Int, Int, String) throws(ImageError) -> Void) throws(ImageError) -> [UInt8] {
+    private func verticalOverImage(
+        _ v: ResampleCoefficients, columns: Range<Int>,
+        check: (Int, Int, String) throws(ImageError) -> Void
+    ) throws(ImageError) -> [UInt8] {
         guard !columns.isEmpty else { return [] }
         try check(columns.count, v.window.count, "the vertical resize pass")
         var middle = [UInt8](repeating: 0, count: v.window.count * columns.count * 3)
@@ -389,8 +400,10 @@ struct PaddedCanvas {
 /// One line of a horizontal pass: output i of `h`'s window is `clip8(½ + Σ pixel · weight)` over its
 /// taps, where source position p reads `data[(p − dataRange.lowerBound) · 3 + c]` inside
 /// `dataRange` and `fill` outside it (`data` may be nil when `dataRange` is empty).
-private func resampleLine(_ data: UnsafePointer<UInt8>?, _ dataRange: Range<Int>, _ fill: (Int, Int, Int),
-                          _ h: ResampleCoefficients, into dst: UnsafeMutablePointer<UInt8>) {
+private func resampleLine(
+    _ data: UnsafePointer<UInt8>?, _ dataRange: Range<Int>, _ fill: (Int, Int, Int),
+    _ h: ResampleCoefficients, into dst: UnsafeMutablePointer<UInt8>
+) {
     h.weights.withUnsafeBufferPointer { kk in
         h.start.withUnsafeBufferPointer { starts in
             h.count.withUnsafeBufferPointer { counts in
@@ -430,8 +443,10 @@ private func resampleLine(_ data: UnsafePointer<UInt8>?, _ dataRange: Range<Int>
 
 /// A vertical pass, row by row: output row j of `v`'s window is `clip8(½ + Σ row · weight)` over its
 /// taps, each tap row given by `rowPointer` (`width` pixels) or, when it returns nil, by `fillRow`.
-private func resampleVertical(_ v: ResampleCoefficients, width: Int, fillRow: UnsafePointer<UInt8>,
-                              into dst: UnsafeMutablePointer<UInt8>, rowPointer: (Int) -> UnsafePointer<UInt8>?) {
+private func resampleVertical(
+    _ v: ResampleCoefficients, width: Int, fillRow: UnsafePointer<UInt8>,
+    into dst: UnsafeMutablePointer<UInt8>, rowPointer: (Int) -> UnsafePointer<UInt8>?
+) {
     let rowBytes = width * 3
     var acc = [Int](repeating: roundingHalf, count: rowBytes)
     v.weights.withUnsafeBufferPointer { kk in
@@ -480,8 +495,10 @@ extension RGBImage {
     /// - Throws: `ImageError.invalidArgument` for a size below 1×1; `.workingBufferTooLarge` when
     ///   a buffer would exceed `maxPixelCount`.
     /// - Complexity: O(height_in·width·taps_x + height·width·taps_y) per channel.
-    public func resized(width outW: Int, height outH: Int, filter: ResampleFilter = .bicubic,
-                        maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount) throws(ImageError) -> RGBImage {
+    public func resized(
+        width outW: Int, height outH: Int, filter: ResampleFilter = .bicubic,
+        maxPixelCount: Int = ImageDecoder.defaultMaxPixelCount
+    ) throws(ImageError) -> RGBImage {
         guard outW >= 1, outH >= 1 else {
             throw .invalidArgument("resize target must be at least 1x1, got \(outW)x\(outH)")
         }

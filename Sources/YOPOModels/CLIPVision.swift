@@ -50,15 +50,16 @@ public final class CLIPVisionTower {
             let pre = "vision.encoder.layers.\(i)."
             func w(_ n: String, _ s: [Int]) throws -> Tensor { try weights.take(pre + n, shape: s) }
             func matrix(_ n: String, _ s: [Int]) throws -> WeightMatrix { try weights.takeMatrix(pre + n, shape: s) }
-            layers.append(Layer(
-                norm1Weight: try w("layer_norm1.weight", [d]), norm1Bias: try w("layer_norm1.bias", [d]),
-                norm2Weight: try w("layer_norm2.weight", [d]), norm2Bias: try w("layer_norm2.bias", [d]),
-                qWeight: try matrix("self_attn.q_proj.weight", [d, d]), kWeight: try matrix("self_attn.k_proj.weight", [d, d]),
-                vWeight: try matrix("self_attn.v_proj.weight", [d, d]), outWeight: try matrix("self_attn.out_proj.weight", [d, d]),
-                fc1Weight: try matrix("mlp.fc1.weight", [m, d]), fc2Weight: try matrix("mlp.fc2.weight", [d, m]),
-                qBias: try w("self_attn.q_proj.bias", [d]), kBias: try w("self_attn.k_proj.bias", [d]),
-                vBias: try w("self_attn.v_proj.bias", [d]), outBias: try w("self_attn.out_proj.bias", [d]),
-                fc1Bias: try w("mlp.fc1.bias", [m]), fc2Bias: try w("mlp.fc2.bias", [d])))
+            layers.append(
+                Layer(
+                    norm1Weight: try w("layer_norm1.weight", [d]), norm1Bias: try w("layer_norm1.bias", [d]),
+                    norm2Weight: try w("layer_norm2.weight", [d]), norm2Bias: try w("layer_norm2.bias", [d]),
+                    qWeight: try matrix("self_attn.q_proj.weight", [d, d]), kWeight: try matrix("self_attn.k_proj.weight", [d, d]),
+                    vWeight: try matrix("self_attn.v_proj.weight", [d, d]), outWeight: try matrix("self_attn.out_proj.weight", [d, d]),
+                    fc1Weight: try matrix("mlp.fc1.weight", [m, d]), fc2Weight: try matrix("mlp.fc2.weight", [d, m]),
+                    qBias: try w("self_attn.q_proj.bias", [d]), kBias: try w("self_attn.k_proj.bias", [d]),
+                    vBias: try w("self_attn.v_proj.bias", [d]), outBias: try w("self_attn.out_proj.bias", [d]),
+                    fc1Bias: try w("mlp.fc1.bias", [m]), fc2Bias: try w("mlp.fc2.bias", [d])))
         }
         self.layers = layers
         // Layers after the feature layer are stored but never computed.
@@ -93,11 +94,12 @@ public final class CLIPVisionTower {
         preNormWeight = filled(d, 1)
         preNormBias = filled(d, 0)
         layers = (0..<layersComputed).map { _ in
-            Layer(norm1Weight: filled(d, 1), norm1Bias: filled(d, 0), norm2Weight: filled(d, 1), norm2Bias: filled(d, 0),
-                  qWeight: random(d, d), kWeight: random(d, d), vWeight: random(d, d), outWeight: random(d, d),
-                  fc1Weight: random(m, d), fc2Weight: random(d, m),
-                  qBias: filled(d, 0), kBias: filled(d, 0), vBias: filled(d, 0), outBias: filled(d, 0),
-                  fc1Bias: filled(m, 0), fc2Bias: filled(d, 0))
+            Layer(
+                norm1Weight: filled(d, 1), norm1Bias: filled(d, 0), norm2Weight: filled(d, 1), norm2Bias: filled(d, 0),
+                qWeight: random(d, d), kWeight: random(d, d), vWeight: random(d, d), outWeight: random(d, d),
+                fc1Weight: random(m, d), fc2Weight: random(d, m),
+                qBias: filled(d, 0), kBias: filled(d, 0), vBias: filled(d, 0), outBias: filled(d, 0),
+                fc1Bias: filled(m, 0), fc2Bias: filled(d, 0))
         }
     }
 
@@ -152,11 +154,13 @@ public final class CLIPVisionTower {
         parallelChunks(heads, minimum: attentionParallelMinimum(heads: heads, rows: n, keys: n, headDim: hd)) { h0, h1 in
             let scores = Tensor(zeros: [n, n])
             for h in h0..<h1 {
-                MatMul.gemmABt(m: n, n: n, k: hd, alpha: scale, a: q.data + h * hd, lda: d,
-                               b: k.data + h * hd, ldb: d, c: scores.data, ldc: n)
+                MatMul.gemmABt(
+                    m: n, n: n, k: hd, alpha: scale, a: q.data + h * hd, lda: d,
+                    b: k.data + h * hd, ldb: d, c: scores.data, ldc: n)
                 for r in 0..<n { softmaxInPlace(scores.data + r * n, count: n) }
-                MatMul.gemmAB(m: n, n: hd, k: n, a: scores.data, lda: n, b: v.data + h * hd, ldb: d,
-                              c: context.data + h * hd, ldc: d)
+                MatMul.gemmAB(
+                    m: n, n: hd, k: n, a: scores.data, lda: n, b: v.data + h * hd, ldb: d,
+                    c: context.data + h * hd, ldc: d)
             }
         }
         let attended = linear(context, l.outWeight, bias: l.outBias)

@@ -20,7 +20,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .missingTensor(let t): return "checkpoint is missing tensor \(t)"
         case .unknownTensor(let t): return "checkpoint has an unknown tensor \(t)"
         case .unusedTensor(let t, let n):
-            return "checkpoint stores \(t)\(n > 1 ? " and \(n - 1) more tensor\(n > 2 ? "s" : "")" : ""), which this model's configuration does not use (a layout the loader does not know, e.g. biases where the config has none)"
+            return
+                "checkpoint stores \(t)\(n > 1 ? " and \(n - 1) more tensor\(n > 2 ? "s" : "")" : ""), which this model's configuration does not use (a layout the loader does not know, e.g. biases where the config has none)"
         case .shapeMismatch(let t, let e, let f):
             return "tensor \(t) has shape \(f), expected \(e)"
         case .unsupportedDType(let t, let d):
@@ -76,7 +77,8 @@ public func decodeJSONFile<T: Decodable>(_ type: T.Type, path: String) throws ->
         throw ModelError.invalidConfiguration("\(path): missing key \(keyPath(context.codingPath + [key]))")
     } catch DecodingError.typeMismatch(let expected, let context) where !context.codingPath.isEmpty {
         throw ModelError.invalidConfiguration(
-            "\(path): \(keyPath(context.codingPath)) must be \(describeExpectedType(expected)), found \(describeJSONValue(value(at: context.codingPath)))")
+            "\(path): \(keyPath(context.codingPath)) must be \(describeExpectedType(expected)), found \(describeJSONValue(value(at: context.codingPath)))"
+        )
     } catch DecodingError.valueNotFound(let expected, let context) where !context.codingPath.isEmpty {
         throw ModelError.invalidConfiguration(
             "\(path): \(keyPath(context.codingPath)) must be \(describeExpectedType(expected)), found null")
@@ -237,8 +239,10 @@ func requireInRange(_ value: Int, _ range: ClosedRange<Int>, _ key: String) thro
 
 /// The sizes every transformer config has (LLaMA's and CLIP's), each within `ConfigurationLimits`.
 /// Throws `ModelError.invalidConfiguration` naming `keyPrefix` + the key.
-func requireTransformerSizes(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
-                             keyPrefix: String) throws {
+func requireTransformerSizes(
+    hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
+    keyPrefix: String
+) throws {
     let limits = ConfigurationLimits.self
     try requireInRange(hiddenSize, 1...limits.hiddenSize, keyPrefix + "hidden_size")
     try requireInRange(intermediateSize, 1...limits.intermediateSize, keyPrefix + "intermediate_size")
@@ -295,7 +299,8 @@ public struct RopeParameters: Codable, Sendable, Equatable {
         } catch {
             let path = decoder.codingPath.map(\.stringValue).joined(separator: ".")
             let found = (try? JSONSummary(from: decoder))?.text ?? "another value"
-            throw ModelError.invalidConfiguration("\(path) must be an object such as {\"rope_type\": \"linear\", \"factor\": 2}, found \(found)")
+            throw ModelError.invalidConfiguration(
+                "\(path) must be an object such as {\"rope_type\": \"linear\", \"factor\": 2}, found \(found)")
         }
         ropeType = try c.string(.ropeType)
         type = try c.string(.type)
@@ -420,8 +425,9 @@ public struct LlamaConfiguration: Codable, Sendable {
         try c.encodeIfPresent(explicitHeadDim, forKey: .explicitHeadDim)
         try c.encode(ropeTheta, forKey: .ropeTheta)
         if ropeScalingFactor != 1 {
-            try c.encode(RopeParameters(ropeType: nil, type: "linear", ropeTheta: nil, factor: ropeScalingFactor),
-                         forKey: .ropeScaling)
+            try c.encode(
+                RopeParameters(ropeType: nil, type: "linear", ropeTheta: nil, factor: ropeScalingFactor),
+                forKey: .ropeScaling)
         }
     }
 
@@ -433,8 +439,9 @@ public struct LlamaConfiguration: Codable, Sendable {
     public func validate(keyPrefix: String = "text_config.") throws {
         func fail(_ what: String) -> ModelError { .invalidConfiguration(what) }
         let limits = ConfigurationLimits.self
-        try requireTransformerSizes(hiddenSize: hiddenSize, intermediateSize: intermediateSize, numHiddenLayers: numHiddenLayers,
-                                    numAttentionHeads: numAttentionHeads, keyPrefix: keyPrefix)
+        try requireTransformerSizes(
+            hiddenSize: hiddenSize, intermediateSize: intermediateSize, numHiddenLayers: numHiddenLayers,
+            numAttentionHeads: numAttentionHeads, keyPrefix: keyPrefix)
         try requireInRange(numKeyValueHeads, 1...numAttentionHeads, keyPrefix + "num_key_value_heads")
         guard numAttentionHeads % numKeyValueHeads == 0 else {
             throw fail("\(keyPrefix)num_attention_heads \(numAttentionHeads) must be a multiple of num_key_value_heads \(numKeyValueHeads)")
@@ -443,7 +450,9 @@ public struct LlamaConfiguration: Codable, Sendable {
             try requireInRange(explicitHeadDim, 2...limits.headDim, keyPrefix + "head_dim")
         } else {
             guard (2...limits.headDim).contains(headDim) else {
-                throw fail("\(keyPrefix)hidden_size / num_attention_heads gives head_dim \(headDim) (\(hiddenSize) / \(numAttentionHeads)); it must be from 2 to \(limits.headDim) (or set head_dim)")
+                throw fail(
+                    "\(keyPrefix)hidden_size / num_attention_heads gives head_dim \(headDim) (\(hiddenSize) / \(numAttentionHeads)); it must be from 2 to \(limits.headDim) (or set head_dim)"
+                )
             }
         }
         guard headDim % 2 == 0 else { throw fail("\(keyPrefix)head_dim \(headDim) must be even for RoPE") }
@@ -466,12 +475,14 @@ public struct LlamaConfiguration: Codable, Sendable {
             throw fail("\(keyPrefix)eos_token_id \(eos) is outside the vocabulary (0 to \(vocabSize - 1))")
         }
         let d = hiddenSize, q = numAttentionHeads * headDim, kv = numKeyValueHeads * headDim
-        let perLayer = checkedSum(checkedProduct(2, d, q), checkedProduct(2, d, kv), checkedProduct(3, d, intermediateSize),
-                                  checkedProduct(2, d))
+        let perLayer = checkedSum(
+            checkedProduct(2, d, q), checkedProduct(2, d, kv), checkedProduct(3, d, intermediateSize),
+            checkedProduct(2, d))
         let total = perLayer.flatMap { checkedSum(checkedProduct(numHiddenLayers, $0), checkedProduct(2, vocabSize, d), d) }
         guard let total, total <= limits.parameters else {
             throw fail(
-                "\(keyPrefix)hidden_size \(d), intermediate_size \(intermediateSize), num_hidden_layers \(numHiddenLayers) and vocab_size \(vocabSize) give more than \(limits.parameters) weights")
+                "\(keyPrefix)hidden_size \(d), intermediate_size \(intermediateSize), num_hidden_layers \(numHiddenLayers) and vocab_size \(vocabSize) give more than \(limits.parameters) weights"
+            )
         }
     }
 }
@@ -546,8 +557,9 @@ public struct CLIPVisionConfiguration: Codable, Sendable {
     public func validate(keyPrefix: String = "vision_config.") throws {
         func fail(_ what: String) -> ModelError { .invalidConfiguration(what) }
         let limits = ConfigurationLimits.self
-        try requireTransformerSizes(hiddenSize: hiddenSize, intermediateSize: intermediateSize, numHiddenLayers: numHiddenLayers,
-                                    numAttentionHeads: numAttentionHeads, keyPrefix: keyPrefix)
+        try requireTransformerSizes(
+            hiddenSize: hiddenSize, intermediateSize: intermediateSize, numHiddenLayers: numHiddenLayers,
+            numAttentionHeads: numAttentionHeads, keyPrefix: keyPrefix)
         guard hiddenSize % numAttentionHeads == 0 else {
             throw fail("\(keyPrefix)hidden_size \(hiddenSize) must be a multiple of num_attention_heads \(numAttentionHeads)")
         }
@@ -558,7 +570,9 @@ public struct CLIPVisionConfiguration: Codable, Sendable {
             throw fail("\(keyPrefix)image_size \(imageSize) must be a multiple of patch_size \(patchSize)")
         }
         guard gridSize <= limits.gridSize else {
-            throw fail("\(keyPrefix)image_size \(imageSize) / patch_size \(patchSize) gives a \(gridSize)×\(gridSize) patch grid; at most \(limits.gridSize)×\(limits.gridSize) is supported")
+            throw fail(
+                "\(keyPrefix)image_size \(imageSize) / patch_size \(patchSize) gives a \(gridSize)×\(gridSize) patch grid; at most \(limits.gridSize)×\(limits.gridSize) is supported"
+            )
         }
         guard layerNormEps.isFinite, layerNormEps >= 0 else {
             throw fail("\(keyPrefix)layer_norm_eps must be a number ≥ 0, found \(layerNormEps)")
@@ -566,12 +580,14 @@ public struct CLIPVisionConfiguration: Codable, Sendable {
         let d = hiddenSize, positions = gridSize * gridSize + 1
         let perLayer = checkedSum(checkedProduct(4, d, d), checkedProduct(2, d, intermediateSize), checkedProduct(10, d))
         let total = perLayer.flatMap {
-            checkedSum(checkedProduct(numHiddenLayers, $0), checkedProduct(d, 3, patchSize, patchSize),
-                       checkedProduct(positions, d), checkedProduct(3, d))
+            checkedSum(
+                checkedProduct(numHiddenLayers, $0), checkedProduct(d, 3, patchSize, patchSize),
+                checkedProduct(positions, d), checkedProduct(3, d))
         }
         guard let total, total <= limits.parameters else {
             throw fail(
-                "\(keyPrefix)hidden_size \(d), intermediate_size \(intermediateSize), num_hidden_layers \(numHiddenLayers) and patch_size \(patchSize) give more than \(limits.parameters) weights")
+                "\(keyPrefix)hidden_size \(d), intermediate_size \(intermediateSize), num_hidden_layers \(numHiddenLayers) and patch_size \(patchSize) give more than \(limits.parameters) weights"
+            )
         }
     }
 }

@@ -75,7 +75,7 @@ public protocol ModelFamily {
 public enum ModelRegistry {
     /// The built-in families, in the order they are asked.
     public static let builtIn: [any ModelFamily.Type] = [
-        LLaVAFamily.self,
+        LLaVAFamily.self
     ]
 
     private static let lock = NSLock()
@@ -109,11 +109,14 @@ public enum ModelRegistry {
         }
         let architecture = header.architecture.isEmpty ? "(none)" : header.architecture
         throw ModelError.invalidConfiguration(
-            "\(configPath): architecture \(architecture) is not a \(names.joined(separator: ", ")) model (supported: \(supported.joined(separator: ", ")))")
+            "\(configPath): architecture \(architecture) is not a \(names.joined(separator: ", ")) model (supported: \(supported.joined(separator: ", ")))"
+        )
     }
 
     /// Loads `directory` with the family that accepts it.
-    public static func load(directory: String, visionTower: String? = nil, progress: ((Int, Int) -> Void)? = nil) throws
+    public static func load(
+        directory: String, visionTower: String? = nil, progress: ((Int, Int) -> Void)? = nil
+    ) throws
         -> any VisionLanguageModel
     {
         try family(forDirectory: directory).load(directory: directory, visionTower: visionTower, progress: progress)

@@ -180,8 +180,9 @@ public struct LLaVAConfiguration: Sendable {
             }
             if let tower = visionTower { try checkModelDirectory(tower, what: "vision tower directory") }
             if !c.textConfigGiven || !c.visionConfigGiven {
-                try checkDefaultsMatchWeights(directory: directory, configPath: configPath, text: !c.textConfigGiven,
-                                              vision: !c.visionConfigGiven)
+                try checkDefaultsMatchWeights(
+                    directory: directory, configPath: configPath, text: !c.textConfigGiven,
+                    vision: !c.visionConfigGiven)
             }
             configuration = LLaVAConfiguration(
                 layout: .llavaHF, text: c.textConfig, vision: c.visionConfig, imageTokenIndex: c.imageTokenIndex,
@@ -272,11 +273,13 @@ public struct LLaVAConfiguration: Sendable {
             guard found?.1 != expected else { return }
             let seen = found.map { "\($0.0) has shape \($0.1)" } ?? "no \(names[0]) is stored"
             throw ModelError.invalidConfiguration(
-                "\(configPath) has no \(key), so transformers would assume \(defaults), but the weights do not match (\(seen), expected \(expected)); add the checkpoint's \(key)")
+                "\(configPath) has no \(key), so transformers would assume \(defaults), but the weights do not match (\(seen), expected \(expected)); add the checkpoint's \(key)"
+            )
         }
         if text {
-            try check("text_config", "LLaMA-7B sizes (hidden_size 4096, 32 layers, vocab_size 32000)",
-                      ["language_model.model.embed_tokens.weight", "model.language_model.embed_tokens.weight"], [32000, 4096])
+            try check(
+                "text_config", "LLaMA-7B sizes (hidden_size 4096, 32 layers, vocab_size 32000)",
+                ["language_model.model.embed_tokens.weight", "model.language_model.embed_tokens.weight"], [32000, 4096])
         }
         if vision {
             let prefixes = ["vision_tower.vision_model.", "model.vision_tower.vision_model."]
@@ -297,12 +300,14 @@ public struct LLaVAConfiguration: Sendable {
         let textLayers = weights.layerIndices(prefix: "layers.")
         if textLayers.count != text.numHiddenLayers || (textLayers.max() ?? -1) != text.numHiddenLayers - 1 {
             throw ModelError.invalidConfiguration(
-                "\(configPath): \(textKeyPrefix)num_hidden_layers is \(text.numHiddenLayers) but the checkpoint stores \(describe(textLayers, "decoder"))")
+                "\(configPath): \(textKeyPrefix)num_hidden_layers is \(text.numHiddenLayers) but the checkpoint stores \(describe(textLayers, "decoder"))"
+            )
         }
         let visionLayers = weights.layerIndices(prefix: "vision.encoder.layers.")
         if let top = visionLayers.max(), top >= vision.numHiddenLayers {
             throw ModelError.invalidConfiguration(
-                "\(visionConfigPath): \(visionKeyPrefix)num_hidden_layers is \(vision.numHiddenLayers) but the checkpoint stores \(describe(visionLayers, "vision"))")
+                "\(visionConfigPath): \(visionKeyPrefix)num_hidden_layers is \(vision.numHiddenLayers) but the checkpoint stores \(describe(visionLayers, "vision"))"
+            )
         }
     }
 
@@ -332,7 +337,8 @@ public struct LLaVAConfiguration: Sendable {
         let candidate = configured.hasPrefix("/") ? configured : (checkpoint as NSString).appendingPathComponent(configured)
         if isTower(candidate) { return (candidate as NSString).standardizingPath }
         throw ModelError.invalidConfiguration(
-            "vision tower \(configured) is not a local directory; pass --vision-tower DIR (a CLIP checkpoint such as openai/clip-vit-large-patch14-336)")
+            "vision tower \(configured) is not a local directory; pass --vision-tower DIR (a CLIP checkpoint such as openai/clip-vit-large-patch14-336)"
+        )
     }
 }
 
@@ -444,9 +450,11 @@ public final class LLaVAModel: VisionLanguageModel {
     /// - Parameter progress: called after each tensor with (bytes loaded, bytes in the checkpoint).
     /// - Parameters `layout`, `textLayout`: for families whose checkpoints are LLaVA-shaped under other
     ///   names (see `LLaVAConfiguration.load(layout:)`, `LlamaTensorLayout`).
-    public convenience init(directory: String, visionTower: String? = nil, progress: ((Int, Int) -> Void)? = nil,
-                            layout: LLaVALayout? = nil, textLayout: LlamaTensorLayout = .llama,
-                            family: String = LLaVAFamily.id) throws {
+    public convenience init(
+        directory: String, visionTower: String? = nil, progress: ((Int, Int) -> Void)? = nil,
+        layout: LLaVALayout? = nil, textLayout: LlamaTensorLayout = .llama,
+        family: String = LLaVAFamily.id
+    ) throws {
         let config = try LLaVAConfiguration.load(directory: directory, visionTower: visionTower, layout: layout)
         let weights = WeightStore()
         let archive = try SafetensorsArchive(directory: directory)
@@ -467,8 +475,10 @@ public final class LLaVAModel: VisionLanguageModel {
 
     /// Builds the model from canonical-named weights. Throws `ModelError` on an invalid configuration
     /// (see `LLaVAConfiguration.load`) or a missing/mis-shaped tensor.
-    public init(configuration: LLaVAConfiguration, weights: WeightStore, textLayout: LlamaTensorLayout = .llama,
-                family: String = LLaVAFamily.id) throws {
+    public init(
+        configuration: LLaVAConfiguration, weights: WeightStore, textLayout: LlamaTensorLayout = .llama,
+        family: String = LLaVAFamily.id
+    ) throws {
         try configuration.validate()
         self.configuration = configuration
         self.family = family

@@ -63,11 +63,15 @@ extension TextDecoder {
                     (qBias, kBias, vBias) = (bias.rows(0, q), bias.rows(q, kv), bias.rows(q + kv, kv))
                 }
             } else {
-                (qProj, kProj, vProj) = (try w("self_attn.q_proj.weight", [q, d]), try w("self_attn.k_proj.weight", [kv, d]),
-                                         try w("self_attn.v_proj.weight", [kv, d]))
+                (qProj, kProj, vProj) = (
+                    try w("self_attn.q_proj.weight", [q, d]), try w("self_attn.k_proj.weight", [kv, d]),
+                    try w("self_attn.v_proj.weight", [kv, d])
+                )
                 if layout.attentionBias {
-                    (qBias, kBias, vBias) = (try b("self_attn.q_proj.bias", q), try b("self_attn.k_proj.bias", kv),
-                                             try b("self_attn.v_proj.bias", kv))
+                    (qBias, kBias, vBias) = (
+                        try b("self_attn.q_proj.bias", q), try b("self_attn.k_proj.bias", kv),
+                        try b("self_attn.v_proj.bias", kv)
+                    )
                 }
             }
             let gateProj, upProj: WeightMatrix
@@ -77,23 +81,27 @@ extension TextDecoder {
             } else {
                 (gateProj, upProj) = (try w("mlp.gate_proj.weight", [m, d]), try w("mlp.up_proj.weight", [m, d]))
             }
-            layers.append(LayerWeights(
-                inputLayernorm: try weights.take(p + "input_layernorm.weight", shape: [d]),
-                postAttentionLayernorm: try weights.take(p + "post_attention_layernorm.weight", shape: [d]),
-                qProj: qProj, kProj: kProj, vProj: vProj, oProj: try w("self_attn.o_proj.weight", [d, q]),
-                qBias: qBias, kBias: kBias, vBias: vBias,
-                gateProj: gateProj, upProj: upProj, downProj: try w("mlp.down_proj.weight", [d, m])))
+            layers.append(
+                LayerWeights(
+                    inputLayernorm: try weights.take(p + "input_layernorm.weight", shape: [d]),
+                    postAttentionLayernorm: try weights.take(p + "post_attention_layernorm.weight", shape: [d]),
+                    qProj: qProj, kProj: kProj, vProj: vProj, oProj: try w("self_attn.o_proj.weight", [d, q]),
+                    qBias: qBias, kBias: kBias, vBias: vBias,
+                    gateProj: gateProj, upProj: upProj, downProj: try w("mlp.down_proj.weight", [d, m])))
         }
         let norm = try weights.take("norm.weight", shape: [d])
-        let lmHead = config.tieWordEmbeddings && !weights.contains("lm_head.weight")
+        let lmHead =
+            config.tieWordEmbeddings && !weights.contains("lm_head.weight")
             ? embedTokens : try weights.takeMatrix("lm_head.weight", shape: [spec.vocabSize, d])
         try self.init(spec: spec, embedTokens: embedTokens, layers: layers, norm: norm, lmHead: lmHead)
     }
 
     /// A LLaMA decoder with random weights of `config`'s dimensions, for benchmarks (see
     /// `init(randomWeightsFor:dtype:sharedLayers:seed:)`).
-    public convenience init(randomWeightsFor config: LlamaConfiguration, dtype: DType = .f32, sharedLayers: Bool = true,
-                            seed: UInt64 = 0) throws {
+    public convenience init(
+        randomWeightsFor config: LlamaConfiguration, dtype: DType = .f32, sharedLayers: Bool = true,
+        seed: UInt64 = 0
+    ) throws {
         try config.validate()
         try self.init(randomWeightsFor: config.decoderSpec, dtype: dtype, sharedLayers: sharedLayers, seed: seed)
     }

@@ -33,7 +33,9 @@ public enum FLOPsConvention: String, Sendable, Codable, CaseIterable {
     public var summary: String {
         switch self {
         case .yopo: return "YOPO (METHOD.md §5): FLOPs = 2·MACs, 8nd² + 4n²d + 6ndm per layer, LLM prefill, image tokens only"
-        case .fastv: return "FastV: MACs, 4nd² + 2n²d + 2ndm per layer (two-matrix FFN), LLM prefill, system + image tokens, reported per layer (total / L)"
+        case .fastv:
+            return
+                "FastV: MACs, 4nd² + 2n²d + 2ndm per layer (two-matrix FFN), LLM prefill, system + image tokens, reported per layer (total / L)"
         case .pdrop: return "PyramidDrop: MACs, 4nd² + 2n²d + 3ndm per layer, LLM prefill, image tokens only"
         case .sparsevlm: return "SparseVLM: MACs, 4nd² + 2n²d + 3ndm per layer, LLM prefill, whole sequence (system + image + text)"
         case .full: return "full (docs/FLOPS.md): FLOPs = 2·MACs of every matrix and attention product this engine executes"
@@ -51,7 +53,6 @@ public enum FLOPsConvention: String, Sendable, Codable, CaseIterable {
     /// Whether the published number is the per-layer average (FastV) rather than the total.
     public var reportsPerLayerAverage: Bool { self == .fastv }
 }
-
 
 /// What a published convention counts: the dense model, YOPO, or a token-pruning baseline.
 public enum FLOPsMethod: Sendable, Equatable {
@@ -100,7 +101,6 @@ public struct ConventionFLOPs: Sendable, Equatable {
     /// `T FLOPs`, `T MACs`, `B MACs per layer`.
     public var reportedUnit: String
 }
-
 
 extension FLOPsModel {
     // MARK: published conventions
@@ -168,7 +168,8 @@ extension FLOPsModel {
                 }
             }
             // Σ_i k_i: in-window pairs of every image; n² (all visual pairs) without a window.
-            let pairs = p.window == nil
+            let pairs =
+                p.window == nil
                 ? Double(n) * Double(n) : Double(layout.imageCount) * Double(layout.grid.windowPairs(window: p.window))
             return (0..<L).map { l in
                 guard l < p.keptLayers else {

@@ -27,9 +27,10 @@ public struct FLOPsReportContext: Sendable, Equatable {
         } else {
             parts.append("\(l.systemTokens) system")
             let perImage = l.visualTokensPerImage(d)
-            parts.append(l.imageCount == 1
-                ? "\(perImage) visual (grid \(l.grid))"
-                : "\(l.imageCount) × \(perImage) visual (grid \(l.grid))")
+            parts.append(
+                l.imageCount == 1
+                    ? "\(perImage) visual (grid \(l.grid))"
+                    : "\(l.imageCount) × \(perImage) visual (grid \(l.grid))")
             parts.append("\(l.textTokens) text")
         }
         return parts.joined(separator: " + ") + " tokens; \(l.decodeSteps) decode step\(l.decodeSteps == 1 ? "" : "s")"
@@ -87,14 +88,17 @@ extension ConventionFLOPs {
             "model       \(context.modelLine)",
             "prune       \(context.pruneLine)",
             "layout      \(context.layoutLine)",
-            "",
+            ""
         ]
         let rows = layers.map { l in
-            [String(l.layer), fixed(l.tokens, 1), fixed(l.visualTokens, 1), fixed(l.visualHeads, 2),
-             fixed(l.projections / 1e9, 3), fixed(l.attention / 1e9, 3), fixed(l.ffn / 1e9, 3), fixed(l.total / 1e9, 3)]
+            [
+                String(l.layer), fixed(l.tokens, 1), fixed(l.visualTokens, 1), fixed(l.visualHeads, 2),
+                fixed(l.projections / 1e9, 3), fixed(l.attention / 1e9, 3), fixed(l.ffn / 1e9, 3), fixed(l.total / 1e9, 3)
+            ]
         }
-        out.append(renderColumns(
-            ["layer", "tokens", "visual", "heads", "proj G\(unit)", "attn G\(unit)", "ffn G\(unit)", "total G\(unit)"], rows))
+        out.append(
+            renderColumns(
+                ["layer", "tokens", "visual", "heads", "proj G\(unit)", "attn G\(unit)", "ffn G\(unit)", "total G\(unit)"], rows))
         out.append("")
         out.append("dense     \(fixed(dense / 1e12, 4)) T \(unit)")
         out.append("counted   \(fixed(total / 1e12, 4)) T \(unit)  (\(fixed(100 * ratio, 2))% of dense)")
@@ -126,8 +130,9 @@ extension ConventionFLOPs {
             layout: LayoutJSON(context), unit: convention.countsMACs ? "MACs" : "FLOPs", total: total, dense: dense,
             ratio: ratio, reported: reported, reportedUnit: reportedUnit,
             layers: layers.map {
-                LayerJSON(layer: $0.layer, tokens: $0.tokens, visualTokens: $0.visualTokens, visualHeads: $0.visualHeads,
-                          projections: $0.projections, attention: $0.attention, ffn: $0.ffn, total: $0.total)
+                LayerJSON(
+                    layer: $0.layer, tokens: $0.tokens, visualTokens: $0.visualTokens, visualHeads: $0.visualHeads,
+                    projections: $0.projections, attention: $0.attention, ffn: $0.ffn, total: $0.total)
             })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -150,7 +155,7 @@ extension FullFLOPs {
             "model       \(context.modelLine)",
             "prune       \(context.pruneLine)",
             "layout      \(context.layoutLine)",
-            "",
+            ""
         ]
         var stageRows: [[String]] = FLOPStage.allCases.map { stage in
             [stage.rawValue] + TokenGroup.allCases.map { String(all.total(stage: stage, group: $0)) }
@@ -159,9 +164,10 @@ extension FullFLOPs {
         stageRows.append(["total"] + TokenGroup.allCases.map { String(all.total(group: $0)) } + [String(total)])
         out.append(renderColumns(["stage"] + TokenGroup.allCases.map(\.rawValue) + ["total"], stageRows))
         out.append("")
-        out.append(renderColumns(
-            ["component", "FLOPs"],
-            shownComponents.map { [$0.rawValue, String(all.total(component: $0))] }))
+        out.append(
+            renderColumns(
+                ["component", "FLOPs"],
+                shownComponents.map { [$0.rawValue, String(all.total(component: $0))] }))
         out.append("")
         let L = context.dimensions.text.numHiddenLayers
         let proj = all.perLayer(stage: .prefill, component: .projections), attn = all.perLayer(stage: .prefill, component: .attention)
@@ -170,8 +176,9 @@ extension FullFLOPs {
         let dec = all.perLayer(stage: .decode)
         let selection = all.perLayer(stage: .prefill, component: .selection)
         let baselineColumns = visualRows != nil
-        out.append("decoder layers (prefill by component and by token group; decode summed over steps"
-            + (baselineColumns ? "; image rows each layer processes, the baseline's selection work" : "") + "):")
+        out.append(
+            "decoder layers (prefill by component and by token group; decode summed over steps"
+                + (baselineColumns ? "; image rows each layer processes, the baseline's selection work" : "") + "):")
         var header = ["layer", "projections", "attention", "ffn", "system", "visual", "text", "prefill", "decode"]
         if baselineColumns {
             header.insert("image rows", at: 1)
@@ -260,13 +267,16 @@ extension FullFLOPs {
             groups: Dictionary(uniqueKeysWithValues: TokenGroup.allCases.map { ($0.rawValue, all.total(group: $0)) }),
             components: Dictionary(uniqueKeysWithValues: shownComponents.map { ($0.rawValue, all.total(component: $0)) }),
             cells: all.cells.sorted { $0.key < $1.key }.map {
-                CellJSON(stage: $0.key.key.stage.rawValue, layer: $0.key.key.layer, group: $0.key.key.group.rawValue,
-                         component: $0.key.component.rawValue, flops: $0.value)
+                CellJSON(
+                    stage: $0.key.key.stage.rawValue, layer: $0.key.key.layer, group: $0.key.key.group.rawValue,
+                    component: $0.key.component.rawValue, flops: $0.value)
             },
             layers: (0..<context.dimensions.text.numHiddenLayers).map {
                 LayerJSON(layer: $0, prefill: split(all, .prefill, $0), decode: split(all, .decode, $0))
             },
-            decodeSteps: decodeSteps.enumerated().map { StepJSON(step: $0.offset, cachedPositions: prompt + $0.offset, flops: $0.element.total) },
+            decodeSteps: decodeSteps.enumerated().map {
+                StepJSON(step: $0.offset, cachedPositions: prompt + $0.offset, flops: $0.element.total)
+            },
             visualRows: visualRows)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -281,8 +291,10 @@ extension FLOPsModel {
     /// turn (24×24, 24×48, 48×48, 48×96, 96×96 = 576 … 9216 tokens for LLaVA-1.5).
     public var scalingGrids: [VisualGrid] {
         let g = dimensions.vision.gridSize
-        return [VisualGrid(rows: g, columns: g), VisualGrid(rows: g, columns: 2 * g), VisualGrid(rows: 2 * g, columns: 2 * g),
-                VisualGrid(rows: 2 * g, columns: 4 * g), VisualGrid(rows: 4 * g, columns: 4 * g)]
+        return [
+            VisualGrid(rows: g, columns: g), VisualGrid(rows: g, columns: 2 * g), VisualGrid(rows: 2 * g, columns: 2 * g),
+            VisualGrid(rows: 2 * g, columns: 4 * g), VisualGrid(rows: 4 * g, columns: 4 * g)
+        ]
     }
 
     /// A Markdown table: dense vs the `yopo-25` and `yopo-12` presets, under the yopo convention and
@@ -294,7 +306,7 @@ extension FLOPsModel {
         func pct(_ x: Double, _ dense: Double) -> String { "\(t(x)) (\(fixed(100 * x / dense, 1))%)" }
         var lines = [
             "| visual tokens | grid | yopo: dense | yopo: yopo-25 | yopo: yopo-12 | full: dense | full: yopo-25 | full: yopo-12 | full prefill stage: dense | yopo-25 | yopo-12 |",
-            "|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         ]
         for grid in grids ?? scalingGrids {
             let layout = PromptLayout(systemTokens: systemTokens, grid: grid, textTokens: textTokens)

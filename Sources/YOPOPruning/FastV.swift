@@ -38,7 +38,7 @@ public struct FastVSettings: Sendable, Equatable {
     static let fields = [
         SpecField("k", "an integer ≥ 1 below the model's layer count (default 2)"),
         SpecField("r", "a number in [0, 1], the fraction of image tokens removed (default 0.5)"),
-        SpecField("keep", "an integer ≥ 0, the image tokens kept (instead of r)"),
+        SpecField("keep", "an integer ≥ 0, the image tokens kept (instead of r)")
     ]
 
     /// Reads the fields after `fastv:` (none: the defaults). Throws `PruningSpecError`.
@@ -72,7 +72,9 @@ public struct FastVSettings: Sendable, Equatable {
     public func validate(layers: Int) throws {
         guard layers >= 2 else {
             throw PruningSpecError.doesNotFit(
-                spec: description, reason: "FastV needs a model of at least 2 layers (it prunes after layer k and before the last), and this one has \(layers)")
+                spec: description,
+                reason: "FastV needs a model of at least 2 layers (it prunes after layer k and before the last), and this one has \(layers)"
+            )
         }
         try checkFields()
         guard k >= 1 && k < layers else {

@@ -175,11 +175,14 @@ public struct FLOPsModel: Sendable {
         let N = Double(layout.grid.cells) + 1, rows = Double(layout.promptTokens(dimensions)) + Double(layout.decodeSteps)
         let dv = Double(v.hiddenSize), d = Double(t.hiddenSize)
         let qWidth = Double(t.numAttentionHeads) * Double(t.headDim), kvWidth = Double(t.numKeyValueHeads) * Double(t.headDim)
-        let vision = Double(layout.imageCount) * (2 * N * 3 * Double(v.patchSize) * Double(v.patchSize) * dv
-            + Double(v.layersComputed) * (8 * N * dv * (dv + Double(v.intermediateSize)) + 4 * N * N * dv)
-            + 4 * N * (dv + d) * d)
+        let vision =
+            Double(layout.imageCount)
+            * (2 * N * 3 * Double(v.patchSize) * Double(v.patchSize) * dv
+                + Double(v.layersComputed) * (8 * N * dv * (dv + Double(v.intermediateSize)) + 4 * N * N * dv)
+                + 4 * N * (dv + d) * d)
         let rowProjections = 4 * d * qWidth + 4 * d * kvWidth, rowFFN = 6 * d * Double(t.intermediateSize)
-        let decoder = Double(t.numHiddenLayers) * rows * (rowProjections + rowFFN + 4 * rows * qWidth)
+        let decoder =
+            Double(t.numHiddenLayers) * rows * (rowProjections + rowFFN + 4 * rows * qWidth)
             + 2 * rows * d * Double(t.vocabSize)
         // The baselines' selection work (rankings, SparseVLM's rater and clustering): at most
         // two more projections per row and layer, and 2·rows²·d.
@@ -191,7 +194,8 @@ public struct FLOPsModel: Sendable {
         guard plan.shape == dimensions.decoderShape else {
             let s = plan.shape, m = dimensions.decoderShape
             throw FLOPsError.invalidSettings(
-                "the plan is for \(s.numHiddenLayers) layers × \(s.numAttentionHeads) heads, FFN \(s.intermediateSize); the model has \(m.numHiddenLayers) × \(m.numAttentionHeads), FFN \(m.intermediateSize)")
+                "the plan is for \(s.numHiddenLayers) layers × \(s.numAttentionHeads) heads, FFN \(s.intermediateSize); the model has \(m.numHiddenLayers) × \(m.numAttentionHeads), FFN \(m.intermediateSize)"
+            )
         }
         guard mode == .skip else { return nil }
         guard layout.imageCount <= 1 else {
@@ -287,8 +291,9 @@ public struct FLOPsModel: Sendable {
             for (g, flops) in attention { b.add(flops, stage, layer: l, g, .attention) }
         }
         // Last layer: the last row alone attends (keys [0, cached + rows)).
-        addLastLayer(&b, stage, layer: t.numHiddenLayers - 1, rows: Array(rows), logitsGroup: lastGroup,
-                     keys: cached + groups.count)
+        addLastLayer(
+            &b, stage, layer: t.numHiddenLayers - 1, rows: Array(rows), logitsGroup: lastGroup,
+            keys: cached + groups.count)
     }
 
     /// Skip-mode prefill of `[s text][one image][text]` (or a prompt without an image).
@@ -337,8 +342,9 @@ public struct FLOPsModel: Sendable {
                 // Last layer: the last text row (the logits row) alone attends, to every text key and the
                 // stored visual keys when it comes after the image.
                 let afterImage = hasImage && textRows - 1 >= s
-                addLastLayer(&b, .prefill, layer: l, rows: [(.system, systemRows), (.text, textRows - systemRows)],
-                             logitsGroup: group(textRows - 1), keys: textRows, extraKeys: afterImage ? stored : 0)
+                addLastLayer(
+                    &b, .prefill, layer: l, rows: [(.system, systemRows), (.text, textRows - systemRows)],
+                    logitsGroup: group(textRows - 1), keys: textRows, extraKeys: afterImage ? stored : 0)
             }
             guard hasImage && plan.visualAlive(layer: l) else { continue }
             // Visual rows of kept layers: k and v for the key/value heads serving a kept head.
@@ -535,8 +541,9 @@ extension FLOPsModel {
         let oProjection = denseRowProjections - keyValueRowProjections - queryRowProjection
         for (i, (group, count)) in runs.enumerated() {
             let continuing = group == .visual ? count - stoppedVisual : count
-            b.add(count * (keyValueRowProjections + queryRowProjection) + continuing * oProjection, stage, layer: layer,
-                  group, .projections)
+            b.add(
+                count * (keyValueRowProjections + queryRowProjection) + continuing * oProjection, stage, layer: layer,
+                group, .projections)
             b.add(continuing * denseRowFFN, stage, layer: layer, group, .ffn)
             b.add(attention[i], stage, layer: layer, group, .attention)
         }

@@ -81,21 +81,34 @@ public enum PruningSpec: Sendable, Equatable {
         let sparse = SparseVLMSettings.v15Schedules[0]
         return [
             Example(method: "none", example: "none", description: "no pruning (the default)"),
-            Example(method: "yopo", example: "yopo:window=5,layers=16,heads-keep=16,ffn=2",
-                    description: "YOPO, any subset of: window (odd, 1–\(YOPOSpec.maxWindow)), layers (K: layers keeping visual work, 0–L), "
-                        + "heads=PATH.npy (a 0/1 or bool mask [layers, heads]) or heads-keep (official masks: "
-                        + OfficialYOPOModel.all.map { "\(slashList($0.headsKeep)) on \($0.name)" }.joined(separator: ", ")
-                        + "), ffn (r ≥ 1: visual rows use I/r FFN channels); window, layers and ffn work on any model"),
-            Example(method: "yopo-25", example: "yopo-25",
-                    description: "YOPO preset, about 25% of the visual FLOPs: window 5, layers L/2, the half-heads mask, ffn 2 (\(OfficialYOPOModel.namesText) only)"),
-            Example(method: "yopo-12", example: "yopo-12",
-                    description: "YOPO preset, about 12% of the visual FLOPs: as yopo-25 with layers L/4 (\(OfficialYOPOModel.namesText) only)"),
-            Example(method: "fastv", example: "fastv:k=2,r=0.5",
-                    description: "FastV: after layer k (1 to L−1, default 2) drop the fraction r (0–1, default 0.5) of image tokens, or keep=N of them"),
-            Example(method: "pdrop", example: "pdrop:layers=8/16/24,ratio=0.5",
-                    description: "PyramidDrop: after each boundary in layers (increasing, 1 to L−1, default \(slashList(PyramidDropSettings.defaultLayers))) keep the fraction ratio (0–1, default 0.5), or keep=288/144/72"),
-            Example(method: "sparsevlm", example: "sparsevlm:tokens=\(sparse.tokens)",
-                    description: "SparseVLM v1.5: tokens=\(SparseVLMSettings.v15TokensText) (its schedules, pruning after layers \(slashList(SparseVLMSettings.v15Layers))), or layers=\(slashList(SparseVLMSettings.v15Layers)),keep=\(slashList(sparse.keep)) (layers 0 to L−2)"),
+            Example(
+                method: "yopo", example: "yopo:window=5,layers=16,heads-keep=16,ffn=2",
+                description: "YOPO, any subset of: window (odd, 1–\(YOPOSpec.maxWindow)), layers (K: layers keeping visual work, 0–L), "
+                    + "heads=PATH.npy (a 0/1 or bool mask [layers, heads]) or heads-keep (official masks: "
+                    + OfficialYOPOModel.all.map { "\(slashList($0.headsKeep)) on \($0.name)" }.joined(separator: ", ")
+                    + "), ffn (r ≥ 1: visual rows use I/r FFN channels); window, layers and ffn work on any model"),
+            Example(
+                method: "yopo-25", example: "yopo-25",
+                description:
+                    "YOPO preset, about 25% of the visual FLOPs: window 5, layers L/2, the half-heads mask, ffn 2 (\(OfficialYOPOModel.namesText) only)"
+            ),
+            Example(
+                method: "yopo-12", example: "yopo-12",
+                description: "YOPO preset, about 12% of the visual FLOPs: as yopo-25 with layers L/4 (\(OfficialYOPOModel.namesText) only)"),
+            Example(
+                method: "fastv", example: "fastv:k=2,r=0.5",
+                description:
+                    "FastV: after layer k (1 to L−1, default 2) drop the fraction r (0–1, default 0.5) of image tokens, or keep=N of them"),
+            Example(
+                method: "pdrop", example: "pdrop:layers=8/16/24,ratio=0.5",
+                description:
+                    "PyramidDrop: after each boundary in layers (increasing, 1 to L−1, default \(slashList(PyramidDropSettings.defaultLayers))) keep the fraction ratio (0–1, default 0.5), or keep=288/144/72"
+            ),
+            Example(
+                method: "sparsevlm", example: "sparsevlm:tokens=\(sparse.tokens)",
+                description:
+                    "SparseVLM v1.5: tokens=\(SparseVLMSettings.v15TokensText) (its schedules, pruning after layers \(slashList(SparseVLMSettings.v15Layers))), or layers=\(slashList(SparseVLMSettings.v15Layers)),keep=\(slashList(sparse.keep)) (layers 0 to L−2)"
+            )
         ]
     }()
 
@@ -108,7 +121,8 @@ public enum PruningSpec: Sendable, Equatable {
         let methods = Self.methods.joined(separator: ", ")
         if trimmed.isEmpty {
             throw PruningSpecError.syntax(
-                "empty prune spec; use none, a preset (\(presets)) or method:key=value such as yopo:window=5,layers=16,ffn=2 (methods: \(methods))")
+                "empty prune spec; use none, a preset (\(presets)) or method:key=value such as yopo:window=5,layers=16,ffn=2 (methods: \(methods))"
+            )
         }
         if trimmed == "none" {
             self = .none
@@ -124,7 +138,8 @@ public enum PruningSpec: Sendable, Equatable {
             self = .yopo(try YOPOSpec(try SpecFields(method: method, body: body), baseDirectory: baseDirectory))
         case ("yopo", nil):
             throw PruningSpecError.syntax(
-                "yopo needs fields, e.g. yopo:window=5,layers=16,ffn=2 (fields: \(YOPOSpec.fieldNames.joined(separator: ", "))), or a preset (\(presets))")
+                "yopo needs fields, e.g. yopo:window=5,layers=16,ffn=2 (fields: \(YOPOSpec.fieldNames.joined(separator: ", "))), or a preset (\(presets))"
+            )
         case _ where BaselineSpec.methods.contains(method):
             self = .baseline(try BaselineSpec(method: method, body: body))
         case ("none", _):
@@ -302,7 +317,8 @@ struct SpecFields {
         for item in body.split(separator: ",", omittingEmptySubsequences: false) {
             guard !item.isEmpty else {
                 throw PruningSpecError.syntax(
-                    "'\(method):\(body)' has an empty field (a leading, trailing or doubled comma); write \(method):key=value,key=value (fields: \(list))")
+                    "'\(method):\(body)' has an empty field (a leading, trailing or doubled comma); write \(method):key=value,key=value (fields: \(list))"
+                )
             }
             guard let equals = item.firstIndex(of: "=") else {
                 let key = item.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -326,7 +342,8 @@ struct SpecFields {
             }
             let spacedValues = grammar.spaced
             let trimmedValue = value.trimmingCharacters(in: .whitespacesAndNewlines)
-            let spaced = rawKey != key[...]
+            let spaced =
+                rawKey != key[...]
                 || (spacedValues.contains(key) ? trimmedValue != value : value.contains(where: \.isWhitespace))
             if spaced {
                 let written = spacedValues.contains(key) ? trimmedValue : value.filter { !$0.isWhitespace }

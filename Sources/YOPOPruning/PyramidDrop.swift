@@ -41,7 +41,7 @@ public struct PyramidDropSettings: Sendable, Equatable {
     static let fields = [
         SpecField("layers", "increasing integers ≥ 1 below the model's layer count, separated by / (default \(slashList(defaultLayers)))"),
         SpecField("ratio", "a number in (0, 1], the fraction kept at each boundary (default 0.5)"),
-        SpecField("keep", "integers ≥ 0 separated by /, the image tokens kept after each boundary (instead of ratio)"),
+        SpecField("keep", "integers ≥ 0 separated by /, the image tokens kept after each boundary (instead of ratio)")
     ]
 
     /// Reads the fields after `pdrop:` (none: the defaults). Throws `PruningSpecError`.
@@ -70,7 +70,9 @@ public struct PyramidDropSettings: Sendable, Equatable {
             guard keep.count == layers.count else {
                 throw PruningSpecError.invalidField(
                     field: "keep",
-                    reason: "\(keep.count) count\(keep.count == 1 ? "" : "s") (\(slashList(keep))) for \(layers.count) boundar\(layers.count == 1 ? "y" : "ies") (\(slashList(layers))); give one count ≥ 0 per boundary")
+                    reason:
+                        "\(keep.count) count\(keep.count == 1 ? "" : "s") (\(slashList(keep))) for \(layers.count) boundar\(layers.count == 1 ? "y" : "ies") (\(slashList(layers))); give one count ≥ 0 per boundary"
+                )
             }
         } else if !(ratio > 0 && ratio <= 1) {
             throw fail("ratio", "\(written?["ratio"] ?? formatRatio(ratio)) is outside (0, 1]")
@@ -85,7 +87,10 @@ public struct PyramidDropSettings: Sendable, Equatable {
     public func validate(layers count: Int) throws {
         guard count >= 2 else {
             throw PruningSpecError.doesNotFit(
-                spec: description, reason: "PyramidDrop needs a model of at least 2 layers (a boundary needs a later layer to rank with), and this one has \(count)")
+                spec: description,
+                reason:
+                    "PyramidDrop needs a model of at least 2 layers (a boundary needs a later layer to rank with), and this one has \(count)"
+            )
         }
         try checkFields()
         guard let first = layers.first, let last = layers.last, first >= 1, last <= count - 1 else {
@@ -94,10 +99,14 @@ public struct PyramidDropSettings: Sendable, Equatable {
                 let example = Self.scaledBoundaries(Self.defaultLayers.map(Double.init), layers: count)
                 throw PruningSpecError.doesNotFit(
                     spec: description,
-                    reason: "its boundaries \(slashList(layers)) (the default) need at least \(Self.defaultLayers.last! + 1) layers, and this model has \(count); pass layers= (increasing, \(range)), e.g. pdrop:layers=\(slashList(example)),ratio=0.5")
+                    reason:
+                        "its boundaries \(slashList(layers)) (the default) need at least \(Self.defaultLayers.last! + 1) layers, and this model has \(count); pass layers= (increasing, \(range)), e.g. pdrop:layers=\(slashList(example)),ratio=0.5"
+                )
             }
             throw PruningSpecError.invalidField(
-                field: "layers", reason: "\(slashList(layers)) must increase \(range) for a \(count)-layer model (a boundary needs a later layer to rank with)")
+                field: "layers",
+                reason:
+                    "\(slashList(layers)) must increase \(range) for a \(count)-layer model (a boundary needs a later layer to rank with)")
         }
     }
 
@@ -159,8 +168,10 @@ extension BudgetSolver {
                 let ratio = Double(i) / 1000
                 // At least one image token left in the last stage.
                 guard (n * pow(ratio, stages)).rounded(.down) >= 1 else { return nil }
-                return (.baseline(.pyramidDrop(PyramidDropSettings(layers: boundaries, ratio: ratio))),
-                        "boundaries \(name) (\(origin)); λ searched on a 0.001 grid")
+                return (
+                    .baseline(.pyramidDrop(PyramidDropSettings(layers: boundaries, ratio: ratio))),
+                    "boundaries \(name) (\(origin)); λ searched on a 0.001 grid"
+                )
             }
         }
         let defaults = PyramidDropSettings.scaledBoundaries(PyramidDropSettings.defaultLayers.map(Double.init), layers: layers)

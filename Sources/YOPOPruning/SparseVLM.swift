@@ -22,7 +22,7 @@ public struct SparseVLMSettings: Sendable, Equatable {
     public static let v15Layers = [2, 6, 15]
     /// The v1.5 code's schedules, "Retain N" → image tokens kept at `v15Layers`, by N descending.
     public static let v15Schedules: [(tokens: Int, keep: [Int])] = [
-        (192, [300, 200, 110]), (128, [303, 110, 36]), (64, [66, 30, 17]),
+        (192, [300, 200, 110]), (128, [303, 110, 36]), (64, [66, 30, 17])
     ]
 
     /// The v1.5 code's schedule for "Retain N" (`v15Schedules`): 192 → [300, 200, 110],
@@ -55,7 +55,7 @@ public struct SparseVLMSettings: Sendable, Equatable {
     static let fields = [
         SpecField("tokens", "\(v15TokensText) (the v1.5 schedules)"),
         SpecField("layers", "increasing integers ≥ 0 separated by /, at most the model's layer count − 2, with keep="),
-        SpecField("keep", "integers ≥ 0 separated by /, one per pruning layer, with layers="),
+        SpecField("keep", "integers ≥ 0 separated by /, one per pruning layer, with layers=")
     ]
 
     /// Reads the fields after `sparsevlm:` (none: `tokens=192`). Throws `PruningSpecError`.
@@ -93,7 +93,9 @@ public struct SparseVLMSettings: Sendable, Equatable {
         guard layers.count == keep.count else {
             throw PruningSpecError.invalidField(
                 field: "keep",
-                reason: "\(keep.count) count\(keep.count == 1 ? "" : "s") (\(slashList(keep))) for \(layers.count) pruning layer\(layers.count == 1 ? "" : "s") (\(slashList(layers))); give one count ≥ 0 per layer")
+                reason:
+                    "\(keep.count) count\(keep.count == 1 ? "" : "s") (\(slashList(keep))) for \(layers.count) pruning layer\(layers.count == 1 ? "" : "s") (\(slashList(layers))); give one count ≥ 0 per layer"
+            )
         }
     }
 
@@ -105,7 +107,8 @@ public struct SparseVLMSettings: Sendable, Equatable {
     public func validate(layers count: Int) throws {
         guard count >= 2 else {
             throw PruningSpecError.doesNotFit(
-                spec: shortDescription, reason: "SparseVLM needs a model of at least 2 layers (a pruning layer needs a later layer), and this one has \(count)")
+                spec: shortDescription,
+                reason: "SparseVLM needs a model of at least 2 layers (a pruning layer needs a later layer), and this one has \(count)")
         }
         try checkFields()
         guard let first = layers.first, let last = layers.last, first >= 0, last <= count - 2 else {
@@ -114,10 +117,13 @@ public struct SparseVLMSettings: Sendable, Equatable {
                 let example = Self.scaledV15Schedule(keep: keep, layers: count)
                 throw PruningSpecError.doesNotFit(
                     spec: shortDescription,
-                    reason: "it prunes after layers \(slashList(layers)) (the v1.5 schedule), which needs at least \(layers.last! + 2) layers, and this model has \(count); pass layers= (increasing, \(range)) and keep= (one count per layer) instead, e.g. sparsevlm:layers=\(slashList(example.layers)),keep=\(slashList(example.keep))")
+                    reason:
+                        "it prunes after layers \(slashList(layers)) (the v1.5 schedule), which needs at least \(layers.last! + 2) layers, and this model has \(count); pass layers= (increasing, \(range)) and keep= (one count per layer) instead, e.g. sparsevlm:layers=\(slashList(example.layers)),keep=\(slashList(example.keep))"
+                )
             }
             throw PruningSpecError.invalidField(
-                field: "layers", reason: "\(slashList(layers)) must increase \(range) for a \(count)-layer model (a pruning layer needs a later layer)")
+                field: "layers",
+                reason: "\(slashList(layers)) must increase \(range) for a \(count)-layer model (a pruning layer needs a later layer)")
         }
     }
 
@@ -180,8 +186,10 @@ extension BudgetSolver {
         guard layers >= 2 else { throw BudgetError.unsupported("SparseVLM needs a decoder of at least 2 layers") }
         return SparseVLMSettings.v15Schedules.sorted { $0.tokens < $1.tokens }.map { tokens, keep in
             let s = SparseVLMSettings.scaledV15Schedule(keep: keep, layers: layers)
-            return (.baseline(.sparseVLM(SparseVLMSettings(layers: s.layers, keep: s.keep))),
-                    "v1.5 schedule retain \(tokens)")
+            return (
+                .baseline(.sparseVLM(SparseVLMSettings(layers: s.layers, keep: s.keep))),
+                "v1.5 schedule retain \(tokens)"
+            )
         }
     }
 }

@@ -44,7 +44,7 @@ public struct YOPOSpec: Sendable, Equatable {
         SpecField("layers", "an integer from 0 to the model's layer count"),
         SpecField("heads", "a .npy file of 0/1 or bool entries, shape [layers, heads]"),
         SpecField("heads-keep", OfficialYOPOModel.all.map { "\(orList($0.headsKeep)) on \($0.name)" }.joined(separator: ", ")),
-        SpecField("ffn", "a number ≥ 1, at most the model's FFN width"),
+        SpecField("ffn", "a number ≥ 1, at most the model's FFN width")
     ]
     static var fieldNames: [String] { fields.map(\.name) }
 
@@ -136,15 +136,20 @@ public struct YOPOSpec: Sendable, Equatable {
     /// (`OfficialYOPOModel.matching`), naming the models the presets fit and the fields (window,
     /// layers, ffn) that work on any model.
     public static func preset(_ name: String, for model: ModelIdentity) throws -> YOPOSpec {
-        guard presets.contains(name) else { throw PruningSpecError.syntax("unknown preset \(name) (\(presetNames.joined(separator: ", ")))") }
+        guard presets.contains(name) else {
+            throw PruningSpecError.syntax("unknown preset \(name) (\(presetNames.joined(separator: ", ")))")
+        }
         let L = model.shape.numHiddenLayers
         guard let official = OfficialYOPOModel.matching(model) else {
             throw PruningSpecError.doesNotFit(
                 spec: name,
-                reason: "the preset is defined for \(OfficialYOPOModel.fitText), and \(modelText(model)); the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=\(presetKeptLayers(name, layers: L)),ffn=2")
+                reason:
+                    "the preset is defined for \(OfficialYOPOModel.fitText), and \(modelText(model)); the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=\(presetKeptLayers(name, layers: L)),ffn=2"
+            )
         }
         return YOPOSpec(
-            window: 5, layers: presetKeptLayers(name, layers: L), headsPath: "official:" + official.maskStem(official.halfHeadsKeep), ffn: 2)
+            window: 5, layers: presetKeptLayers(name, layers: L), headsPath: "official:" + official.maskStem(official.halfHeadsKeep), ffn: 2
+        )
     }
 
     /// `preset(_:for:)` for a model known by its decoder shape only, taken to be of the LLaVA family.
@@ -181,12 +186,16 @@ public struct YOPOSpec: Sendable, Equatable {
                 }
                 throw PruningSpecError.invalidField(
                     field: "heads-keep",
-                    reason: "official masks exist for \(masks.joined(separator: " and ")), and \(Self.modelText(model)); give heads=PATH.npy, a [\(L), \(H)] mask, instead")
+                    reason:
+                        "official masks exist for \(masks.joined(separator: " and ")), and \(Self.modelText(model)); give heads=PATH.npy, a [\(L), \(H)] mask, instead"
+                )
             }
             guard official.headsKeep.contains(headsKeep) else {
                 throw PruningSpecError.invalidField(
                     field: "heads-keep",
-                    reason: "no official mask keeps about \(headsKeep) heads per layer of this \(Self.shapeText(shape)) model; allowed: \(orList(official.headsKeep))")
+                    reason:
+                        "no official mask keeps about \(headsKeep) heads per layer of this \(Self.shapeText(shape)) model; allowed: \(orList(official.headsKeep))"
+                )
             }
             mask = try YOPOSpec.officialMask(official.maskStem(headsKeep))
         }
@@ -203,7 +212,10 @@ public struct YOPOSpec: Sendable, Equatable {
             let w = Int(Double(shape.intermediateSize) / ffn)
             guard w >= 1 else {
                 throw PruningSpecError.invalidField(
-                    field: "ffn", reason: "\(formatRatio(ffn)) leaves no FFN channel of \(shape.intermediateSize); allowed: a number in [1, \(shape.intermediateSize)]")
+                    field: "ffn",
+                    reason:
+                        "\(formatRatio(ffn)) leaves no FFN channel of \(shape.intermediateSize); allowed: a number in [1, \(shape.intermediateSize)]"
+                )
             }
             width = w
         }
@@ -263,18 +275,23 @@ public struct YOPOSpec: Sendable, Equatable {
             let dims = array.shape.count
             throw PruningSpecError.invalidField(
                 field: "heads",
-                reason: "'\(given)' has shape [\(array.shape.map(String.init).joined(separator: ", "))] (\(dims) dimension\(dims == 1 ? "" : "s")), the model needs [\(L), \(H)] (layers, heads)")
+                reason:
+                    "'\(given)' has shape [\(array.shape.map(String.init).joined(separator: ", "))] (\(dims) dimension\(dims == 1 ? "" : "s")), the model needs [\(L), \(H)] (layers, heads)"
+            )
         }
         guard array.shape == [L, H] else {
             throw PruningSpecError.invalidField(
-                field: "heads", reason: "mask shape [\(array.shape[0]), \(array.shape[1])] does not match the model's [\(L), \(H)] (layers, heads)")
+                field: "heads",
+                reason: "mask shape [\(array.shape[0]), \(array.shape[1])] does not match the model's [\(L), \(H)] (layers, heads)")
         }
         // The shape is [L, H], so values holds L·H entries (NPYArray reads exactly the shape's count).
         guard array.values.count == L * H else { throw fail("'\(given)' holds \(array.values.count) entries, not \(L * H)") }
         if let bad = array.values.firstIndex(where: { $0 != 0 && $0 != 1 }) {
             throw PruningSpecError.invalidField(
                 field: "heads",
-                reason: "'\(given)': entry [\(bad / H), \(bad % H)] (layer \(bad / H), head \(bad % H)) is \(formatRatio(array.values[bad])); a mask holds only 0/1 or true/false")
+                reason:
+                    "'\(given)': entry [\(bad / H), \(bad % H)] (layer \(bad / H), head \(bad % H)) is \(formatRatio(array.values[bad])); a mask holds only 0/1 or true/false"
+            )
         }
         return (0..<L).map { l in array.values[(l * H)..<((l + 1) * H)].map { $0 == 1 } }
     }
@@ -283,7 +300,8 @@ public struct YOPOSpec: Sendable, Equatable {
     public static func officialMask(_ stem: String) throws -> [[Bool]] {
         guard let rows = OfficialHeadMaskData.masks[stem] else {
             throw PruningSpecError.invalidField(
-                field: "heads", reason: "no official mask '\(stem)' (available: \(OfficialHeadMaskData.masks.keys.sorted().joined(separator: ", ")))")
+                field: "heads",
+                reason: "no official mask '\(stem)' (available: \(OfficialHeadMaskData.masks.keys.sorted().joined(separator: ", ")))")
         }
         return rows.map { $0.map { $0 == "1" } }
     }
@@ -348,8 +366,9 @@ extension YOPOPlan {
         precondition(count >= 1 && count <= shape.numHiddenLayers, "layer prefix \(count) outside 1...\(shape.numHiddenLayers)")
         var sliced = shape
         sliced.numHiddenLayers = count
-        return YOPOPlan(spec: spec, window: window, keptLayers: min(keptLayers, count),
-                        headMask: headMask.map { Array($0.prefix(count)) }, visualFFNWidth: visualFFNWidth, shape: sliced)
+        return YOPOPlan(
+            spec: spec, window: window, keptLayers: min(keptLayers, count),
+            headMask: headMask.map { Array($0.prefix(count)) }, visualFFNWidth: visualFFNWidth, shape: sliced)
     }
 }
 
@@ -414,10 +433,12 @@ public struct OfficialYOPOModel: Sendable, Equatable {
 
     /// LLaVA-1.5-7B (32 × 32) and LLaVA-1.5-13B (40 × 40), the LLaVA family.
     public static let all = [
-        OfficialYOPOModel(name: "LLaVA-1.5-7B", family: ModelIdentity.llavaFamily, numHiddenLayers: 32, numAttentionHeads: 32,
-                          maskPrefix: "headmask_7b_"),
-        OfficialYOPOModel(name: "LLaVA-1.5-13B", family: ModelIdentity.llavaFamily, numHiddenLayers: 40, numAttentionHeads: 40,
-                          maskPrefix: "headmask_13b_"),
+        OfficialYOPOModel(
+            name: "LLaVA-1.5-7B", family: ModelIdentity.llavaFamily, numHiddenLayers: 32, numAttentionHeads: 32,
+            maskPrefix: "headmask_7b_"),
+        OfficialYOPOModel(
+            name: "LLaVA-1.5-13B", family: ModelIdentity.llavaFamily, numHiddenLayers: 40, numAttentionHeads: 40,
+            maskPrefix: "headmask_13b_")
     ]
 
     /// The official model `model` is: same family, same layers and heads. Nil when none is (a

@@ -165,10 +165,11 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
             }
             addedContent[id] = content
             let special = entry["special"]?.bool ?? false
-            added.append(AddedToken(
-                id: id, content: content, special: special,
-                singleWord: entry["single_word"]?.bool ?? false, lstrip: entry["lstrip"]?.bool ?? false,
-                rstrip: entry["rstrip"]?.bool ?? false, normalized: entry["normalized"]?.bool ?? !special))
+            added.append(
+                AddedToken(
+                    id: id, content: content, special: special,
+                    singleWord: entry["single_word"]?.bool ?? false, lstrip: entry["lstrip"]?.bool ?? false,
+                    rstrip: entry["rstrip"]?.bool ?? false, normalized: entry["normalized"]?.bool ?? !special))
         }
         // Added tokens known only to tokenizer_config.json (older checkpoints).
         let known = Set(added.map(\.id))

@@ -108,8 +108,9 @@ public func tokenizePrompt(
     if let contextLength, ids.count > contextLength {
         throw PromptError.contextOverflow(tokens: ids.count, contextLength: contextLength)
     }
-    return PromptTokens(ids: ids, imageSpans: locateImageSpans(ids, imageTokenID: imageID, tokensPerImage: tokensPerImage),
-                        imageTokenID: imageID)
+    return PromptTokens(
+        ids: ids, imageSpans: locateImageSpans(ids, imageTokenID: imageID, tokensPerImage: tokensPerImage),
+        imageTokenID: imageID)
 }
 
 /// Spans of `tokensPerImage` consecutive `imageTokenID`s, scanning left to right (a run of k·N

@@ -110,7 +110,10 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         for t in configuration.addedTokens {
             guard t.id >= 0, t.id < idLimit else {
                 throw TokenizerError.corrupt(
-                    path, reason: "added token \(printable(t.content)) of tokenizer_config.json has id \(t.id); ids must be from 0 to \(idLimit - 1), the number of tokens defined")
+                    path,
+                    reason:
+                        "added token \(printable(t.content)) of tokenizer_config.json has id \(t.id); ids must be from 0 to \(idLimit - 1), the number of tokens defined"
+                )
             }
             added[t.id] = t
         }

@@ -91,10 +91,11 @@ public struct TokenizerConfiguration: Sendable, Equatable {
                 guard let content = t["content"]?.string else {
                     throw TokenizerError.corrupt(path, reason: "added_tokens_decoder entry \(id) has no content string")
                 }
-                tokens.append(AddedToken(
-                    id: id, content: content, special: t["special"]?.bool ?? false,
-                    singleWord: t["single_word"]?.bool ?? false, lstrip: t["lstrip"]?.bool ?? false,
-                    rstrip: t["rstrip"]?.bool ?? false, normalized: t["normalized"]?.bool ?? false))
+                tokens.append(
+                    AddedToken(
+                        id: id, content: content, special: t["special"]?.bool ?? false,
+                        singleWord: t["single_word"]?.bool ?? false, lstrip: t["lstrip"]?.bool ?? false,
+                        rstrip: t["rstrip"]?.bool ?? false, normalized: t["normalized"]?.bool ?? false))
             }
             addedTokens = tokens.sorted { $0.id < $1.id }
         }

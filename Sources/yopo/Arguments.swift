@@ -85,7 +85,8 @@ enum CommandLineShape {
     static func check(_ arguments: [String]) throws -> Outcome {
         guard let first = arguments.first else {
             throw ArgumentError(
-                "no command given: yopo generate --model DIR --image FILE --prompt TEXT answers a prompt about an image (commands: \(commandList); see yopo --help)")
+                "no command given: yopo generate --model DIR --image FILE --prompt TEXT answers a prompt about an image (commands: \(commandList); see yopo --help)"
+            )
         }
         if arguments == ["--version"] { return .version }
         if first == "help" {
@@ -120,14 +121,16 @@ enum CommandLineShape {
             }
             if word == "--" {
                 guard i + 1 < words.count else { break }
-                throw ArgumentError("unexpected argument '\(words[i + 1])' after --: yopo \(command) takes options only (see yopo \(command) --help)")
+                throw ArgumentError(
+                    "unexpected argument '\(words[i + 1])' after --: yopo \(command) takes options only (see yopo \(command) --help)")
             }
             guard word.hasPrefix("--") else {
                 if word.hasPrefix("-") && word.count > 1 {
                     throw ArgumentError("unknown option '\(word)' for \(command): options are spelled --name (see yopo \(command) --help)")
                 }
                 throw ArgumentError(
-                    "unexpected argument '\(word.isEmpty ? "\"\"" : word)' for \(command): every value follows its option, e.g. --image FILE (see yopo \(command) --help)")
+                    "unexpected argument '\(word.isEmpty ? "\"\"" : word)' for \(command): every value follows its option, e.g. --image FILE (see yopo \(command) --help)"
+                )
             }
             let body = word.dropFirst(2)
             let name: String, inline: String?
@@ -150,7 +153,8 @@ enum CommandLineShape {
                     value = words[i + 1]
                     if value.hasPrefix("--"), options[String(value.dropFirst(2).prefix { $0 != "=" })] != nil || value == "--" {
                         throw ArgumentError(
-                            "--\(name) needs a value but the next word is the option \(value); expected \(describe(option.abstract)) (write --\(name)=\(value) if that is the value)")
+                            "--\(name) needs a value but the next word is the option \(value); expected \(describe(option.abstract)) (write --\(name)=\(value) if that is the value)"
+                        )
                     }
                     i += 1
                 }

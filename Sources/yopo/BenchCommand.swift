@@ -31,49 +31,63 @@ struct Bench: OneLineErrorCommand {
     @Flag(help: "Every decoder layer shares one random weight set (fits a small machine; decode and RSS not representative).")
     var sharedLayers = false
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Decoder layers, at least 1 (default: the model's).", valueName: "n"),
-            transform: OptionValue.integer("layers", 1...Bench.maxTokens))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Decoder layers, at least 1 (default: the model's).", valueName: "n"),
+        transform: OptionValue.integer("layers", 1...Bench.maxTokens))
     var layers: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Tokens before the image, 0 to 1048576.", valueName: "n", default: 35),
-            transform: OptionValue.integer("system-tokens", 0...Bench.maxTokens))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Tokens before the image, 0 to 1048576.", valueName: "n", default: 35),
+        transform: OptionValue.integer("system-tokens", 0...Bench.maxTokens))
     var systemTokens: Int = 35
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Visual tokens, 1 to 1048576 (laid out on the most nearly square grid, or give --grid).", valueName: "n"),
-            transform: OptionValue.integer("visual-tokens", 1...Bench.maxTokens))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Visual tokens, 1 to 1048576 (laid out on the most nearly square grid, or give --grid).", valueName: "n"),
+        transform: OptionValue.integer("visual-tokens", 1...Bench.maxTokens))
     var visualTokens: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Image grid as ROWSxCOLUMNS, at most 1048576 cells (instead of --visual-tokens).", valueName: "grid"),
-            transform: OptionValue.grid(maxCells: Bench.maxTokens))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Image grid as ROWSxCOLUMNS, at most 1048576 cells (instead of --visual-tokens).", valueName: "grid"),
+        transform: OptionValue.grid(maxCells: Bench.maxTokens))
     var grid: VisualGrid?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Text tokens after the image, 1 to 1048576.", valueName: "n", default: 30),
-            transform: OptionValue.integer("text-tokens", 1...Bench.maxTokens))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Text tokens after the image, 1 to 1048576.", valueName: "n", default: 30),
+        transform: OptionValue.integer("text-tokens", 1...Bench.maxTokens))
     var textTokens: Int = 30
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Decode steps (fixed token ids) timed after the prefill, 0 to 65536 (0: none).", valueName: "n", default: 16),
-            transform: OptionValue.integer("decode-tokens", 0...Bench.maxDecodeTokens))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Decode steps (fixed token ids) timed after the prefill, 0 to 65536 (0: none).", valueName: "n", default: 16),
+        transform: OptionValue.integer("decode-tokens", 0...Bench.maxDecodeTokens))
     var decodeTokens: Int = 16
 
     @Flag(help: "Skip the vision-tower timing.")
     var noVision = false
 
-    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp(
-        "A pruning spec to time (none, yopo-25, yopo-12, yopo:…, fastv:…, pdrop:…, sparsevlm:…); repeat for several (the first is the baseline).",
-        valueName: "spec"), transform: OptionValue.pruneSpec)
+    @Option(
+        parsing: .unconditionalSingleValue,
+        help: ArgumentHelp(
+            "A pruning spec to time (none, yopo-25, yopo-12, yopo:…, fastv:…, pdrop:…, sparsevlm:…); repeat for several (the first is the baseline).",
+            valueName: "spec"), transform: OptionValue.pruneSpec)
     var prune: [PruningSpec] = []
 
     @OptionGroup var mode: YOPOModeOption
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Timed runs per spec (median reported), 1 to 1000.", valueName: "n", default: 5),
-            transform: OptionValue.integer("runs", 1...Bench.maxRuns))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Timed runs per spec (median reported), 1 to 1000.", valueName: "n", default: 5),
+        transform: OptionValue.integer("runs", 1...Bench.maxRuns))
     var runs: Int = 5
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Untimed warm-up prefills per spec before the timed runs, 0 to 1000.", valueName: "n", default: 1),
-            transform: OptionValue.integer("warmup", 0...Bench.maxRuns))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Untimed warm-up prefills per spec before the timed runs, 0 to 1000.", valueName: "n", default: 1),
+        transform: OptionValue.integer("warmup", 0...Bench.maxRuns))
     var warmup: Int = 1
 
     @OptionGroup var compute: ComputeOptions
@@ -119,7 +133,8 @@ struct Bench: OneLineErrorCommand {
         let promptTokens = systemTokens + rows * columns + textTokens  // each ≤ 2²⁰: no overflow
         guard promptTokens <= Self.maxTokens else {
             throw ArgumentError(
-                "the prompt has \(promptTokens) tokens (\(systemTokens) system + \(rows * columns) visual + \(textTokens) text), more than \(Self.maxTokens); lower --system-tokens, --visual-tokens (--grid) or --text-tokens")
+                "the prompt has \(promptTokens) tokens (\(systemTokens) system + \(rows * columns) visual + \(textTokens) text), more than \(Self.maxTokens); lower --system-tokens, --visual-tokens (--grid) or --text-tokens"
+            )
         }
         try dimensions.validate()
         let model = dimensions.model
@@ -144,16 +159,18 @@ struct Bench: OneLineErrorCommand {
             if let layers, layers > checkpointLayers {
                 throw ArgumentError("--layers \(layers) exceeds the checkpoint's \(checkpointLayers)")
             }
-            bench = try ModelBenchmark(session: session, layers: layers, vision: !noVision, systemTokens: systemTokens,
-                                       gridRows: rows, gridColumns: columns, textTokens: textTokens)
+            bench = try ModelBenchmark(
+                session: session, layers: layers, vision: !noVision, systemTokens: systemTokens,
+                gridRows: rows, gridColumns: columns, textTokens: textTokens)
             name = (model as NSString).lastPathComponent
             // The weights are in memory now; what the run adds on top of them.
             let need = ModelBenchmark.estimatedRunBytes(
                 decoder: bench.decoder.spec, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
                 threads: threadCount, bandwidthProbe: decodeTokens > 0)
-            try limits.require(need, threads: threadCount, what: "bench",
-                               for: "\(name)'s activations and caches (\(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
-                               hint: Self.fewerTokens)
+            try limits.require(
+                need, threads: threadCount, what: "bench",
+                for: "\(name)'s activations and caches (\(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
+                hint: Self.fewerTokens)
         } else {
             let arch = dimensions.arch ?? ArchitectureName(argument: "llava-1.5-7b")!
             var config = arch.decoderConfiguration
@@ -164,17 +181,21 @@ struct Bench: OneLineErrorCommand {
                 }
                 config.numHiddenLayers = layers
             }
-            try requireMemory(config: config, arch: arch.name, storage: storage, promptTokens: promptTokens, textTokens: textTokens,
-                              decodeTokens: decodeTokens, threads: threadCount, limits: limits)
+            try requireMemory(
+                config: config, arch: arch.name, storage: storage, promptTokens: promptTokens, textTokens: textTokens,
+                decodeTokens: decodeTokens, threads: threadCount, limits: limits)
             context = ExecutionContext(threads: threadCount, precision: requested ?? .automatic(for: storage))
             if !json { printError("generating \(storage.rawValue) random weights for \(arch.name) (\(config.numHiddenLayers) layers)…") }
             // Generating them runs on the compute threads too.
             let (decoder, vision) = try context.run {
-                (try TextDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers),
-                 noVision ? nil : try CLIPVisionTower(randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage))
+                (
+                    try TextDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers),
+                    noVision ? nil : try CLIPVisionTower(randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage)
+                )
             }
-            bench = ModelBenchmark(decoder: decoder, vision: vision, systemTokens: systemTokens,
-                                   gridRows: rows, gridColumns: columns, textTokens: textTokens, planShape: fullShape)
+            bench = ModelBenchmark(
+                decoder: decoder, vision: vision, systemTokens: systemTokens,
+                gridRows: rows, gridColumns: columns, textTokens: textTokens, planShape: fullShape)
             name = arch.name
         }
         let decoder = bench.decoder
@@ -209,16 +230,22 @@ struct Bench: OneLineErrorCommand {
     }
 
     private func printTable(_ r: Report, mode: YOPOMode) {
-        print("\(r.arch), \(r.layers) layers, \(r.weights) weights, \(r.compute) compute, prompt \(r.systemTokens) system + \(r.visualTokens) visual (\(r.grid[0])×\(r.grid[1])) + \(r.textTokens) text, \(r.threads) threads, \(runs) runs, mode \(mode.rawValue)")
+        print(
+            "\(r.arch), \(r.layers) layers, \(r.weights) weights, \(r.compute) compute, prompt \(r.systemTokens) system + \(r.visualTokens) visual (\(r.grid[0])×\(r.grid[1])) + \(r.textTokens) text, \(r.threads) threads, \(runs) runs, mode \(mode.rawValue)"
+        )
         if let ms = r.visionEncodeMS, let g = r.visionGFLOPs {
             print(String(format: "vision encode: %.0f ms (%.1f GFLOP, %.1f GFLOP/s)", ms, g, g / (ms / 1000)))
         }
         print(String(format: "weights: %.2f GB, peak RSS: %.2f GB", Double(r.weightBytes) / 1e9, Double(r.peakRSSBytes) / 1e9))
         if let bw = r.memoryReadGBPerSecond, let bound = r.decodeBoundTokensPerSecond {
-            print(String(format: "memory read bandwidth: %.1f GB/s → decode bound %.2f tokens/s for %.2f GB read per token",
-                         bw, bound, Double(r.decodeWeightBytes) / 1e9))
+            print(
+                String(
+                    format: "memory read bandwidth: %.1f GB/s → decode bound %.2f tokens/s for %.2f GB read per token",
+                    bw, bound, Double(r.decodeWeightBytes) / 1e9))
         }
-        print("| spec | prefill ms (median) | executed GFLOP | GFLOP/s | predicted speed-up | measured speed-up | measured / predicted | decode tokens/s | % of decode bound |")
+        print(
+            "| spec | prefill ms (median) | executed GFLOP | GFLOP/s | predicted speed-up | measured speed-up | measured / predicted | decode tokens/s | % of decode bound |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         let base = r.results[0]
         for x in r.results {
@@ -229,9 +256,11 @@ struct Bench: OneLineErrorCommand {
             if let tps = x.decodeTokensPerSecond, let bound = r.decodeBoundTokensPerSecond {
                 fraction = String(format: "%.0f%%", 100 * tps / bound)
             }
-            print(String(format: "| %@ | %.0f | %.1f | %.1f | %.2f× | %.2f× | %.0f%% | %@ | %@ |",
-                         x.spec, x.prefillMS, Double(x.executedFLOPs) / 1e9, x.gflopsPerSecond,
-                         predicted, measured, 100 * measured / predicted, decode, fraction))
+            print(
+                String(
+                    format: "| %@ | %.0f | %.1f | %.1f | %.2f× | %.2f× | %.0f%% | %@ | %@ |",
+                    x.spec, x.prefillMS, Double(x.executedFLOPs) / 1e9, x.gflopsPerSecond,
+                    predicted, measured, 100 * measured / predicted, decode, fraction))
         }
     }
 
@@ -242,8 +271,10 @@ struct Bench: OneLineErrorCommand {
 
     /// Refuses, before any weight is generated, a random-weights run that does not fit this machine:
     /// the hint names --layers / --shared-layers when the weights dominate, fewer tokens otherwise.
-    private func requireMemory(config: LlamaConfiguration, arch: String, storage: DType, promptTokens: Int, textTokens: Int,
-                               decodeTokens: Int, threads: Int, limits: MemoryLimits) throws {
+    private func requireMemory(
+        config: LlamaConfiguration, arch: String, storage: DType, promptTokens: Int, textTokens: Int,
+        decodeTokens: Int, threads: Int, limits: MemoryLimits
+    ) throws {
         let weights = ModelBenchmark.estimatedWeightBytes(
             decoder: config, dtype: storage, sharedLayers: sharedLayers, vision: noVision ? nil : .llavaDefault)
         let run = ModelBenchmark.estimatedRunBytes(
@@ -251,14 +282,17 @@ struct Bench: OneLineErrorCommand {
             threads: threads, bandwidthProbe: decodeTokens > 0)
         let total = weights.flatMap { w in run.flatMap { r in w.addingReportingOverflow(r).overflow ? nil : w + r } }
         let n = config.numHiddenLayers, type = storage == .bf16 ? "bf16" : "fp32"  // the --random-weights words
-        let layerText = sharedLayers
+        let layerText =
+            sharedLayers
             ? "\(n) layer\(n == 1 ? "" : "s") sharing one \(type) weight set"
             : "\(n) distinct \(type) layer\(n == 1 ? "" : "s")"
         let weightsDominate = (weights ?? 0) >= (run ?? Int.max)
-        try limits.require(total, threads: threads, what: "bench",
-                           for: "\(arch) (\(layerText), \(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
-                           hint: weightsDominate && !sharedLayers ? "use --layers N or --shared-layers"
-                               : weightsDominate ? "use --layers N" : Self.fewerTokens)
+        try limits.require(
+            total, threads: threads, what: "bench",
+            for: "\(arch) (\(layerText), \(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
+            hint: weightsDominate && !sharedLayers
+                ? "use --layers N or --shared-layers"
+                : weightsDominate ? "use --layers N" : Self.fewerTokens)
     }
 
     /// `--grid RxC`, else the most nearly square factorisation of `--visual-tokens` (rows ≤ columns).
@@ -281,13 +315,17 @@ struct BenchGEMM: OneLineErrorCommand {
         commandName: "bench-gemm",
         abstract: "Time every matrix-product path (OpenBLAS fp32, oneDNN bf16, own bf16 GEMM, own GEMV, widening fallback) per shape.")
 
-    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp(
-        "Shapes as MxKxN (C[M,N] = A[M,K]·W[N,K]ᵀ), each size 1 to 16777216; repeat. Default: LLaVA-1.5-7B prefill, YOPO text-row (M = 65), decode and CLIP shapes.",
-        valueName: "shape"), transform: OptionValue.productShape)
+    @Option(
+        parsing: .unconditionalSingleValue,
+        help: ArgumentHelp(
+            "Shapes as MxKxN (C[M,N] = A[M,K]·W[N,K]ᵀ), each size 1 to 16777216; repeat. Default: LLaVA-1.5-7B prefill, YOPO text-row (M = 65), decode and CLIP shapes.",
+            valueName: "shape"), transform: OptionValue.productShape)
     var shape: [ProductShape] = []
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Timed repetitions per path (best reported), after one warm-up, 1 to 1000.", valueName: "n", default: 5),
-            transform: OptionValue.integer("runs", 1...Bench.maxRuns))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Timed repetitions per path (best reported), after one warm-up, 1 to 1000.", valueName: "n", default: 5),
+        transform: OptionValue.integer("runs", 1...Bench.maxRuns))
     var runs: Int = 5
 
     @OptionGroup var threads: ThreadOptions
@@ -326,15 +364,19 @@ struct BenchGEMM: OneLineErrorCommand {
     func execute() throws {
         let limits = MemoryLimits.current()
         let threadCount = threads.count
-        let shapes: [(Int, Int, Int)] = shape.isEmpty
-            ? [(641, 4096, 4096), (641, 4096, 11008), (641, 11008, 4096), (2048, 4096, 11008), (577, 1024, 4096),
-               (577, 4096, 1024), (65, 4096, 4096), (65, 4096, 11008), (65, 11008, 4096), (1, 4096, 4096),
-               (1, 4096, 11008), (1, 11008, 4096), (1, 4096, 32000), (4, 4096, 11008)]
+        let shapes: [(Int, Int, Int)] =
+            shape.isEmpty
+            ? [
+                (641, 4096, 4096), (641, 4096, 11008), (641, 11008, 4096), (2048, 4096, 11008), (577, 1024, 4096),
+                (577, 4096, 1024), (65, 4096, 4096), (65, 4096, 11008), (65, 11008, 4096), (1, 4096, 4096),
+                (1, 4096, 11008), (1, 11008, 4096), (1, 4096, 32000), (4, 4096, 11008)
+            ]
             : shape.map { ($0.m, $0.k, $0.n) }
         // One shape's buffers live at a time: the largest must fit.
         for (m, k, n) in shapes {
-            try limits.require(Self.estimatedBytes(m: m, k: k, n: n), threads: threadCount, what: "bench-gemm",
-                               for: "--shape \(m)x\(k)x\(n)", hint: "use smaller sizes")
+            try limits.require(
+                Self.estimatedBytes(m: m, k: k, n: n), threads: threadCount, what: "bench-gemm",
+                for: "--shape \(m)x\(k)x\(n)", hint: "use smaller sizes")
         }
         var rows: [Row] = []
         for (m, k, n) in shapes {
@@ -345,7 +387,7 @@ struct BenchGEMM: OneLineErrorCommand {
             // (label, weight, precision, level, forced own bf16 GEMM)
             var paths: [(String, WeightMatrix, ComputePrecision, MatMul.KernelLevel, Bool)] = [
                 ("openblas-sgemm-fp32", f32, .fp32, .avx512, false),
-                ("bf16-weights-fp32-compute", bf16, .fp32, .avx512, false),
+                ("bf16-weights-fp32-compute", bf16, .fp32, .avx512, false)
             ]
             if m > MatMul.gemvMaxRows {
                 // Both forced, whichever `linear` would choose for this m.
@@ -359,31 +401,33 @@ struct BenchGEMM: OneLineErrorCommand {
                 if MatMul.bf16Available { paths.append(("own-gemv-bf16-activations-bf16", bf16, .bf16, .avx512, false)) }
             }
             for (name, w, precision, level, own) in paths {
-              try ExecutionContext(threads: threadCount, precision: precision, kernelLevel: level).run {
-                var label = name
-                if name == "bf16-weights-fp32-compute" {
-                    label = m <= MatMul.gemvMaxRows ? "own-gemv-bf16-\(MatMul.kernelLevel)" : "bf16-widened-openblas-sgemm"
-                }
-                let product = {
-                    if own {
-                        MatMul.ownGEMMBF16(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
-                    } else if name == "onednn-bf16" {
-                        MatMul.oneDNNBF16(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
-                    } else {
-                        MatMul.linear(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                try ExecutionContext(threads: threadCount, precision: precision, kernelLevel: level).run {
+                    var label = name
+                    if name == "bf16-weights-fp32-compute" {
+                        label = m <= MatMul.gemvMaxRows ? "own-gemv-bf16-\(MatMul.kernelLevel)" : "bf16-widened-openblas-sgemm"
                     }
-                }
-                product()
-                var best = Double.infinity
-                for _ in 0..<runs {
-                    let start = DispatchTime.now()
+                    let product = {
+                        if own {
+                            MatMul.ownGEMMBF16(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                        } else if name == "onednn-bf16" {
+                            MatMul.oneDNNBF16(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                        } else {
+                            MatMul.linear(m: m, a: a.data, lda: k, weight: w, c: c.data, ldc: n)
+                        }
+                    }
                     product()
-                    best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
+                    var best = Double.infinity
+                    for _ in 0..<runs {
+                        let start = DispatchTime.now()
+                        product()
+                        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
+                    }
+                    rows.append(
+                        Row(
+                            m: m, k: k, n: n, path: label, ms: best,
+                            gflopsPerSecond: 2 * Double(m) * Double(k) * Double(n) / (best / 1000) / 1e9,
+                            weightGBPerSecond: Double(w.byteCount) / (best / 1000) / 1e9))
                 }
-                rows.append(Row(m: m, k: k, n: n, path: label, ms: best,
-                                gflopsPerSecond: 2 * Double(m) * Double(k) * Double(n) / (best / 1000) / 1e9,
-                                weightGBPerSecond: Double(w.byteCount) / (best / 1000) / 1e9))
-              }
             }
         }
         if output.json {
@@ -392,12 +436,16 @@ struct BenchGEMM: OneLineErrorCommand {
             FileHandle.standardOutput.write(try encoder.encode(rows) + Data("\n".utf8))
             return
         }
-        print("\(threadCount) threads, oneDNN \(MatMul.oneDNNVersion ?? "absent"), own kernels \(MatMul.supportedKernelLevel); best of \(runs)")
+        print(
+            "\(threadCount) threads, oneDNN \(MatMul.oneDNNVersion ?? "absent"), own kernels \(MatMul.supportedKernelLevel); best of \(runs)"
+        )
         print("| M | K | N | path | ms | GFLOP/s | weight GB/s |")
         print("|---|---|---|---|---|---|---|")
         for r in rows {
-            print(String(format: "| %d | %d | %d | %@ | %.2f | %.1f | %.1f |", r.m, r.k, r.n, r.path, r.ms, r.gflopsPerSecond,
-                         r.weightGBPerSecond))
+            print(
+                String(
+                    format: "| %d | %d | %d | %@ | %.2f | %.1f | %.1f |", r.m, r.k, r.n, r.path, r.ms, r.gflopsPerSecond,
+                    r.weightGBPerSecond))
         }
     }
 }

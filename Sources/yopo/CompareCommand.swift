@@ -35,27 +35,37 @@ struct Compare: OneLineErrorCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("The question or instruction; - reads it from stdin.", valueName: "text"))
     var prompt: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("FLOPs target as a share of the dense count, in (0%, 100%]: 25% or 0.25.", valueName: "share"),
-            transform: OptionValue.budget)
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("FLOPs target as a share of the dense count, in (0%, 100%]: 25% or 0.25.", valueName: "share"),
+        transform: OptionValue.budget)
     var budget: FLOPsBudget?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Convention the budget is counted in (full, this engine's own count, is a column of the report).", valueName: "convention"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Convention the budget is counted in (full, this engine's own count, is a column of the report).", valueName: "convention"))
     var convention: BudgetConvention = .yopo
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "YOPO spec or preset to run instead of the preset / solver choice (e.g. yopo:window=5,layers=16,heads-keep=16,ffn=2).",
-        valueName: "spec"), transform: OptionValue.pruneSpec)
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "YOPO spec or preset to run instead of the preset / solver choice (e.g. yopo:window=5,layers=16,heads-keep=16,ffn=2).",
+            valueName: "spec"), transform: OptionValue.pruneSpec)
     var yopo: PruningSpec?
 
     @OptionGroup var mode: YOPOModeOption
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Greedy dense tokens fed to every method for top-1 agreement, 1 to 1048576.", valueName: "n", default: 20),
-            transform: OptionValue.integer("steps", 1...SamplingOptions.maxTokenCount))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Greedy dense tokens fed to every method for top-1 agreement, 1 to 1048576.", valueName: "n", default: 20),
+        transform: OptionValue.integer("steps", 1...SamplingOptions.maxTokenCount))
     var steps: Int = 20
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "JSONL file of {\"image\": PATH, \"prompt\": TEXT} samples, at most 64 MiB (instead of --image/--prompt).", valueName: "file"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "JSONL file of {\"image\": PATH, \"prompt\": TEXT} samples, at most 64 MiB (instead of --image/--prompt).", valueName: "file"))
     var input: String?
 
     @OptionGroup var output: OutputOptions
@@ -83,7 +93,8 @@ struct Compare: OneLineErrorCommand {
             throw ArgumentError("cannot read --input '\(path)': permission denied or unreadable")
         }
         guard data.count <= maxInputBytes else {
-            throw ArgumentError("--input '\(path)' is larger than \(maxInputBytes >> 20) MiB; at most \(maxInputBytes >> 20) MiB of samples are read")
+            throw ArgumentError(
+                "--input '\(path)' is larger than \(maxInputBytes >> 20) MiB; at most \(maxInputBytes >> 20) MiB of samples are read")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ArgumentError("--input '\(path)' is not UTF-8 text (one {\"image\", \"prompt\"} JSON object per line)")
@@ -106,7 +117,9 @@ struct Compare: OneLineErrorCommand {
             let resolved = image.hasPrefix("/") ? image : base.appendingPathComponent(image).path
             samples.append(Comparison.Sample(image: .path(resolved), prompt: prompt))
         }
-        guard !samples.isEmpty else { throw ArgumentError("--input '\(path)' has no samples (one {\"image\", \"prompt\"} object per line)") }
+        guard !samples.isEmpty else {
+            throw ArgumentError("--input '\(path)' has no samples (one {\"image\", \"prompt\"} object per line)")
+        }
         return samples
     }
 

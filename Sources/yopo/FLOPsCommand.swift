@@ -42,36 +42,48 @@ struct FLOPs: OneLineErrorCommand {
     @Option(parsing: .unconditional, help: PruningOptions.help, transform: OptionValue.pruneSpec)
     var prune: PruningSpec = .none
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Visual tokens of the image, 0 to 16777216 (default: the model's grid, 576).", valueName: "n"),
-            transform: OptionValue.integer("visual-tokens", 0...PromptLayout.maxTokens))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Visual tokens of the image, 0 to 16777216 (default: the model's grid, 576).", valueName: "n"),
+        transform: OptionValue.integer("visual-tokens", 0...PromptLayout.maxTokens))
     var visualTokens: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Patch grid ROWSxCOLUMNS of the image (e.g. 24x48), at most 16777216 cells; sets the visual tokens.", valueName: "grid"),
-            transform: OptionValue.grid(maxCells: PromptLayout.maxTokens))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Patch grid ROWSxCOLUMNS of the image (e.g. 24x48), at most 16777216 cells; sets the visual tokens.", valueName: "grid"),
+        transform: OptionValue.grid(maxCells: PromptLayout.maxTokens))
     var grid: VisualGrid?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Tokens before the image, 0 to 16777216 (BOS + system prompt + \" USER: \"; 35 for vicuna_v1).", valueName: "n", default: 35),
-            transform: OptionValue.integer("system-tokens", 0...PromptLayout.maxTokens))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Tokens before the image, 0 to 16777216 (BOS + system prompt + \" USER: \"; 35 for vicuna_v1).", valueName: "n", default: 35),
+        transform: OptionValue.integer("system-tokens", 0...PromptLayout.maxTokens))
     var systemTokens: Int = 35
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Text tokens after the image, 0 to 16777216 (question + \" ASSISTANT:\").", valueName: "n", default: 83),
-            transform: OptionValue.integer("prompt-tokens", 0...PromptLayout.maxTokens))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Text tokens after the image, 0 to 16777216 (question + \" ASSISTANT:\").", valueName: "n", default: 83),
+        transform: OptionValue.integer("prompt-tokens", 0...PromptLayout.maxTokens))
     var promptTokens: Int = 83
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Generated tokens fed back through the decoder (full convention), 0 to 65536.", valueName: "n", default: 0),
-            transform: OptionValue.integer("decode-steps", 0...PromptLayout.maxDecodeSteps))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Generated tokens fed back through the decoder (full convention), 0 to 65536.", valueName: "n", default: 0),
+        transform: OptionValue.integer("decode-steps", 0...PromptLayout.maxDecodeSteps))
     var decodeSteps: Int = 0
 
     @Option(parsing: .unconditional, help: ArgumentHelp("The counting convention (default: yopo).", valueName: "convention"))
     var convention: FLOPsConvention?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "YOPO execution for full: skip (pruned work not done) or simulate (dense work, masks).", valueName: "mode"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "YOPO execution for full: skip (pruned work not done) or simulate (dense work, masks).", valueName: "mode"))
     var mode: YOPOMode = .skip
 
     @Flag(help: "Print the Markdown scaling table (dense vs yopo-25 / yopo-12, 576 … 9216 visual tokens).")
@@ -84,8 +96,9 @@ struct FLOPs: OneLineErrorCommand {
         switch (dimensionOptions.arch, dimensionOptions.model) {
         case (let arch?, _): return arch.dimensions
         case (nil, let directory?):
-            return try ModelDimensions(LLaVAConfiguration.load(directory: directory, visionTower: dimensionOptions.visionTower),
-                                       name: URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent)
+            return try ModelDimensions(
+                LLaVAConfiguration.load(directory: directory, visionTower: dimensionOptions.visionTower),
+                name: URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent)
         case (nil, nil): throw ArgumentError("give --arch (\(DimensionsOptions.archNames)) or --model DIR")
         }
     }
@@ -135,7 +148,8 @@ struct FLOPs: OneLineErrorCommand {
                 }
             }
         }
-        let layout = images == 0
+        let layout =
+            images == 0
             ? PromptLayout(segments: [.text(system + text)], grid: imageGrid, decodeSteps: steps)
             : PromptLayout(systemTokens: system, grid: imageGrid, textTokens: text, decodeSteps: steps)
 
@@ -148,7 +162,8 @@ struct FLOPs: OneLineErrorCommand {
             plan = try prune.resolve(for: dims.identity)
             if let window = plan?.window, gridIsGuess {
                 throw ArgumentError(
-                    "a window (\(window)) needs the image grid, and \(imageGrid.cells + cls) visual tokens are not a square: give --grid ROWSxCOLUMNS")
+                    "a window (\(window)) needs the image grid, and \(imageGrid.cells + cls) visual tokens are not a square: give --grid ROWSxCOLUMNS"
+                )
             }
         }
         let context = FLOPsReportContext(
@@ -156,7 +171,8 @@ struct FLOPs: OneLineErrorCommand {
 
         let output: Data
         if chosen == .full {
-            let result = try baseline.map { try model.full(layout, baseline: $0) }
+            let result =
+                try baseline.map { try model.full(layout, baseline: $0) }
                 ?? model.full(layout, plan: plan, mode: executionMode)
             output = json ? try result.json(context) + Data("\n".utf8) : Data(result.table(context).utf8)
         } else {

@@ -12,12 +12,15 @@ import YOPOText
 /// `--threads`, `--compute`: how the products run (generate, compare, bench; bench-gemm takes
 /// `--threads` alone, its paths set their own precision).
 struct ComputeOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("Compute threads, at least 1 (default: physical cores).", valueName: "n"),
-            transform: OptionValue.threads)
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Compute threads, at least 1 (default: physical cores).", valueName: "n"),
+        transform: OptionValue.threads)
     var threads: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Matrix-product precision: auto (bf16 for BF16 checkpoints where supported), fp32 or bf16.", valueName: "precision"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Matrix-product precision: auto (bf16 for BF16 checkpoints where supported), fp32 or bf16.", valueName: "precision"))
     var compute: ComputeChoice = .auto
 
     /// `--threads`, else physical cores within the address-space limit.
@@ -32,8 +35,9 @@ struct ComputeOptions: ParsableArguments {
 
 /// `--threads` alone (bench-gemm).
 struct ThreadOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("Compute threads, at least 1 (default: physical cores).", valueName: "n"),
-            transform: OptionValue.threads)
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Compute threads, at least 1 (default: physical cores).", valueName: "n"),
+        transform: OptionValue.threads)
     var threads: Int?
 
     var count: Int { threads ?? MemoryLimits.current().defaultThreads }
@@ -48,12 +52,16 @@ struct SessionOptionGroup: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("CLIP vision tower directory (original LLaVA layout).", valueName: "dir"))
     var visionTower: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Prompt template (default: vicuna_v1 for original checkpoints, llava-hf for llava-hf ones).", valueName: "name"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Prompt template (default: vicuna_v1 for original checkpoints, llava-hf for llava-hf ones).", valueName: "name"))
     var template: PromptTemplate?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Image squaring: pad (original LLaVA) or crop (llava-hf) (default: from the checkpoint).", valueName: "mode"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Image squaring: pad (original LLaVA) or crop (llava-hf) (default: from the checkpoint).", valueName: "mode"))
     var imageAspect: SquareMode?
 
     @OptionGroup var compute: ComputeOptions
@@ -71,11 +79,14 @@ struct DimensionsOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Built-in dimensions (instead of --model).", valueName: "name"))
     var arch: ArchitectureName?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Checkpoint directory (config.json + safetensors), instead of --arch.", valueName: "dir"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Checkpoint directory (config.json + safetensors), instead of --arch.", valueName: "dir"))
     var model: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("CLIP vision tower directory (original LLaVA layout, with --model).", valueName: "dir"))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("CLIP vision tower directory (original LLaVA layout, with --model).", valueName: "dir"))
     var visionTower: String?
 
     static var archNames: String { ArchitectureName.allValueStrings.joined(separator: ", ") }
@@ -94,29 +105,39 @@ struct SamplingOptions: ParsableArguments {
     /// The library's defaults are the options' defaults.
     static let defaults = GenerationParameters()
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Maximum number of tokens to generate, 1 to 1048576.", valueName: "n", default: SamplingOptions.defaults.maxTokens),
-            transform: OptionValue.integer("max-tokens", 1...SamplingOptions.maxTokenCount))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Maximum number of tokens to generate, 1 to 1048576.", valueName: "n", default: SamplingOptions.defaults.maxTokens),
+        transform: OptionValue.integer("max-tokens", 1...SamplingOptions.maxTokenCount))
     var maxTokens: Int = SamplingOptions.defaults.maxTokens
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Sampling temperature, a finite number ≥ 0; 0 is greedy.", valueName: "t", default: SamplingOptions.defaults.temperature),
-            transform: OptionValue.number("temperature", allowed: "a finite number ≥ 0") { $0 >= 0 ? nil : "must be at least 0" })
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Sampling temperature, a finite number ≥ 0; 0 is greedy.", valueName: "t", default: SamplingOptions.defaults.temperature),
+        transform: OptionValue.number("temperature", allowed: "a finite number ≥ 0") { $0 >= 0 ? nil : "must be at least 0" })
     var temperature: Float = SamplingOptions.defaults.temperature
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Nucleus sampling threshold in (0, 1] (1 = off).", valueName: "p", default: SamplingOptions.defaults.topP),
-            transform: OptionValue.number("top-p", allowed: "a number in (0, 1]") { $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1]" })
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Nucleus sampling threshold in (0, 1] (1 = off).", valueName: "p", default: SamplingOptions.defaults.topP),
+        transform: OptionValue.number("top-p", allowed: "a number in (0, 1]") { $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1]" })
     var topP: Float = SamplingOptions.defaults.topP
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Keep only the K most likely tokens, 0 to 1048576 (0 = off).", valueName: "k", default: SamplingOptions.defaults.topK),
-            transform: OptionValue.integer("top-k", 0...SamplingOptions.maxTokenCount))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Keep only the K most likely tokens, 0 to 1048576 (0 = off).", valueName: "k", default: SamplingOptions.defaults.topK),
+        transform: OptionValue.integer("top-k", 0...SamplingOptions.maxTokenCount))
     var topK: Int = SamplingOptions.defaults.topK
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Random seed for sampling, 0 to 18446744073709551615.", valueName: "n", default: SamplingOptions.defaults.seed),
-            transform: OptionValue.unsigned("seed"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Random seed for sampling, 0 to 18446744073709551615.", valueName: "n", default: SamplingOptions.defaults.seed),
+        transform: OptionValue.unsigned("seed"))
     var seed: UInt64 = SamplingOptions.defaults.seed
 
     var parameters: GenerationParameters {
@@ -126,8 +147,10 @@ struct SamplingOptions: ParsableArguments {
 
 /// `--yopo-mode`: how a YOPO plan runs (generate, compare, bench).
 struct YOPOModeOption: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "How a YOPO plan runs: skip (the work is not done) or simulate (the official numerics, dense work).", valueName: "mode"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "How a YOPO plan runs: skip (the work is not done) or simulate (the official numerics, dense work).", valueName: "mode"))
     var yopoMode: YOPOMode = .skip
 }
 

@@ -115,7 +115,8 @@ enum OptionValue {
         }
         if isInteger(t) {
             // Digits beyond Int: out of range on their side.
-            throw ArgumentError(t.hasPrefix("-") ? "--\(option) must be at least \(min) (got \(t))" : "--\(option) must be at most \(max) (got \(t))")
+            throw ArgumentError(
+                t.hasPrefix("-") ? "--\(option) must be at least \(min) (got \(t))" : "--\(option) must be at most \(max) (got \(t))")
         }
         throw ArgumentError("--\(option) '\(text)' is not an integer (\(allowed))")
     }
@@ -228,7 +229,8 @@ enum OptionValue {
         }
         let prompt = decoded.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !prompt.isEmpty else {
-            throw ArgumentError("--\(option) -: stdin is empty; pipe the question in (e.g. echo 'What is shown?' | yopo generate … --prompt -)")
+            throw ArgumentError(
+                "--\(option) -: stdin is empty; pipe the question in (e.g. echo 'What is shown?' | yopo generate … --prompt -)")
         }
         return prompt
     }

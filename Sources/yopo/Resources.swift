@@ -72,7 +72,10 @@ struct MemoryLimits {
         do {
             return try OptionValue.integer(text, "threads", min: 1, max: most)
         } catch let error as ArgumentError where error.description.contains("at most") && addressSpaceBytes != nil {
-            throw ArgumentError(error.description + "; each compute thread reserves about \(Self.perThreadReservation >> 20) MiB of address space and the limit (ulimit -v) is \(Self.gib(addressSpaceBytes!))")
+            throw ArgumentError(
+                error.description
+                    + "; each compute thread reserves about \(Self.perThreadReservation >> 20) MiB of address space and the limit (ulimit -v) is \(Self.gib(addressSpaceBytes!))"
+            )
         }
     }
 
@@ -89,7 +92,8 @@ struct MemoryLimits {
         }
         let (physicalNeed, overflow) = residentBytes.addingReportingOverflow(bytes)
         if overflow || Double(physicalNeed) > 0.9 * Double(physicalBytes) {
-            throw ArgumentError("\(what) needs about \(Self.gib(bytes)) for \(detail), this machine has \(Self.gib(physicalBytes)); \(hint)")
+            throw ArgumentError(
+                "\(what) needs about \(Self.gib(bytes)) for \(detail), this machine has \(Self.gib(physicalBytes)); \(hint)")
         }
         if let limit = addressSpaceBytes {
             let base = Double(mappedBytes) + Double(Self.addressSpaceHeadroom) + Double(bytes)
@@ -99,10 +103,12 @@ struct MemoryLimits {
                 if fitting >= 1 {
                     // The threads' reservations, not the run, are what does not fit.
                     throw ArgumentError(
-                        "\(what) needs about \(Self.gib(bytes)) for \(detail) and \(threads) threads reserve about \(Self.gib(threads * Self.perThreadReservation)), more than the \(Self.gib(limit)) address-space limit (ulimit -v) leaves; use --threads \(fitting) or fewer")
+                        "\(what) needs about \(Self.gib(bytes)) for \(detail) and \(threads) threads reserve about \(Self.gib(threads * Self.perThreadReservation)), more than the \(Self.gib(limit)) address-space limit (ulimit -v) leaves; use --threads \(fitting) or fewer"
+                    )
                 }
                 throw ArgumentError(
-                    "\(what) needs about \(Self.gib(bytes)) for \(detail), more than the \(Self.gib(limit)) address-space limit (ulimit -v) leaves; \(hint)")
+                    "\(what) needs about \(Self.gib(bytes)) for \(detail), more than the \(Self.gib(limit)) address-space limit (ulimit -v) leaves; \(hint)"
+                )
             }
         }
     }

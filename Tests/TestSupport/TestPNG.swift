@@ -12,9 +12,12 @@ public enum TestPNG {
     /// (unfiltered scanlines, each prefixed here with filter byte 0) or zeros (1 KB of zeros when the
     /// image would need more than 64 MiB: a bomb); `zlib` replaces the
     /// IDAT payload; `ihdr` the 13 IHDR bytes.
-    public static func make(width: UInt32, height: UInt32, depth: UInt8 = 8, colorType: UInt8 = 2, interlace: UInt8 = 0,
-                     rows: [[UInt8]]? = nil, zlib: [UInt8]? = nil, ihdr: [UInt8]? = nil, extraChunks: [(String, [UInt8])] = [])
-        -> [UInt8] {
+    public static func make(
+        width: UInt32, height: UInt32, depth: UInt8 = 8, colorType: UInt8 = 2, interlace: UInt8 = 0,
+        rows: [[UInt8]]? = nil, zlib: [UInt8]? = nil, ihdr: [UInt8]? = nil, extraChunks: [(String, [UInt8])] = []
+    )
+        -> [UInt8]
+    {
         let header = ihdr ?? (be32(width) + be32(height) + [depth, colorType, 0, 0, interlace])
         let payload: [UInt8]
         if let zlib {
@@ -138,8 +141,12 @@ public enum TestPNG {
         }
         var out: [UInt8] = [0xFF, 0xD8]
         out += segment(0xDB, [0] + [UInt8](repeating: 1, count: 64))  // DQT 0: all ones
-        out += segment(0xC2, [8, UInt8(height >> 8), UInt8(height & 255), UInt8(width >> 8), UInt8(width & 255),
-                              1, 1, 0x11, 0])  // SOF2, one component
+        out += segment(
+            0xC2,
+            [
+                8, UInt8(height >> 8), UInt8(height & 255), UInt8(width >> 8), UInt8(width & 255),
+                1, 1, 0x11, 0
+            ])  // SOF2, one component
         // DHT DC 0 and AC 0: one 1-bit code "0", for category 0 (DC) / end of block (AC).
         out += segment(0xC4, [0x00, 1] + [UInt8](repeating: 0, count: 15) + [0])
         out += segment(0xC4, [0x10, 1] + [UInt8](repeating: 0, count: 15) + [0])

@@ -63,38 +63,50 @@ final class SafetensorsHeaderTests: XCTestCase {
 
     func testDataOffsetsNearIntMaxOrNegativeAreRejected() throws {
         let huge = Int.max
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[\#(huge - 3),\#(huge)]}}"#),
-                      "tensor a lies outside the file (truncated?): data_offsets [\(huge - 3), \(huge)], data section of 16 bytes")
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}"#),
-                      "tensor a: data_offsets must be two integers 0 ≤ begin ≤ end, found [-4, 0]")
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}"#),
-                      "tensor a: data_offsets must be two integers 0 ≤ begin ≤ end, found [8, 4]")
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551615]}}"#),
-                      "tensor a: data_offsets must be two integers 0 ≤ begin ≤ end, found [0, 18446744073709551615]")
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.5]}}"#),
-                      "tensor a: data_offsets must be two integers 0 ≤ begin ≤ end, found [0, 4.5]")
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}}"#),
-                      "tensor a: data_offsets must be two integers 0 ≤ begin ≤ end, found [0]")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[\#(huge - 3),\#(huge)]}}"#),
+            "tensor a lies outside the file (truncated?): data_offsets [\(huge - 3), \(huge)], data section of 16 bytes")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}"#),
+            "tensor a: data_offsets must be two integers 0 ≤ begin ≤ end, found [-4, 0]")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}"#),
+            "tensor a: data_offsets must be two integers 0 ≤ begin ≤ end, found [8, 4]")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551615]}}"#),
+            "tensor a: data_offsets must be two integers 0 ≤ begin ≤ end, found [0, 18446744073709551615]")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.5]}}"#),
+            "tensor a: data_offsets must be two integers 0 ≤ begin ≤ end, found [0, 4.5]")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}}"#),
+            "tensor a: data_offsets must be two integers 0 ≤ begin ≤ end, found [0]")
     }
 
     func testNegativeOrNonIntegerDimensionsAreRejected() throws {
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[-1,4],"data_offsets":[0,16]}}"#),
-                      "tensor a: shape [-1, 4] must list non-negative integers")
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[2,"x"],"data_offsets":[0,16]}}"#),
-                      "tensor a: shape [2, \"x\"] must list non-negative integers")
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[1e30],"data_offsets":[0,16]}}"#),
-                      "tensor a: shape [1e+30] must list non-negative integers")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[-1,4],"data_offsets":[0,16]}}"#),
+            "tensor a: shape [-1, 4] must list non-negative integers")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[2,"x"],"data_offsets":[0,16]}}"#),
+            "tensor a: shape [2, \"x\"] must list non-negative integers")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[1e30],"data_offsets":[0,16]}}"#),
+            "tensor a: shape [1e+30] must list non-negative integers")
     }
 
     func testElementCountOverflowIsRejected() throws {
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,16]}}"#),
-                      "tensor a: shape [4294967296, 4294967296, 4] has more elements than a 64-bit count holds")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,16]}}"#),
+            "tensor a: shape [4294967296, 4294967296, 4] has more elements than a 64-bit count holds")
         // The count fits, the byte count (× 4) does not.
-        assertCorrupt(try file(#"{"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,16]}}"#),
-                      "tensor a: 16 bytes for shape [4611686018427387904] F32")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,16]}}"#),
+            "tensor a: 16 bytes for shape [4611686018427387904] F32")
         // Tensors of dtypes that cannot be loaded are checked too.
-        assertCorrupt(try file(#"{"a":{"dtype":"I64","shape":[3],"data_offsets":[0,16]}}"#),
-                      "tensor a: 16 bytes for shape [3] I64")
+        assertCorrupt(
+            try file(#"{"a":{"dtype":"I64","shape":[3],"data_offsets":[0,16]}}"#),
+            "tensor a: 16 bytes for shape [3] I64")
     }
 
     func testFilesThatAreNotRegularFiles() throws {
@@ -167,8 +179,11 @@ final class SafetensorsHeaderTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: zero, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: zero + "/model.safetensors.index.json", withDestinationPath: "/dev/zero")
         XCTAssertThrowsError(try SafetensorsArchive(directory: zero), "/dev/zero is not read to the end") { e in
-            XCTAssertEqual(e as? FormatError, .unreadable(zero + "/model.safetensors.index.json",
-                                                          reason: "it is not a regular file (a device, pipe or socket)"))
+            XCTAssertEqual(
+                e as? FormatError,
+                .unreadable(
+                    zero + "/model.safetensors.index.json",
+                    reason: "it is not a regular file (a device, pipe or socket)"))
         }
     }
 
@@ -176,7 +191,8 @@ final class SafetensorsHeaderTests: XCTestCase {
         let url = scratch.appendingPathComponent("big.json")
         try Data(count: 101).write(to: url)
         XCTAssertThrowsError(try readSmallFile(url.path, limit: 100, kind: "config file")) { e in
-            XCTAssertEqual(e as? FormatError, .unreadable(url.path, reason: "it is 101 bytes, more than the 100-byte limit for a config file"))
+            XCTAssertEqual(
+                e as? FormatError, .unreadable(url.path, reason: "it is 101 bytes, more than the 100-byte limit for a config file"))
         }
         XCTAssertEqual(try readSmallFile(url.path, limit: 101, kind: "config file").count, 101)
         XCTAssertThrowsError(try readSmallFile("", limit: 100, kind: "config file")) { e in
@@ -210,33 +226,43 @@ final class NPYHeaderTests: XCTestCase {
     }
 
     func testNegativeOrNonIntegerShapes() {
-        assertCorrupt(npy("{'descr': '|b1', 'fortran_order': False, 'shape': (-1, 4), }"),
-                      "shape (-1, 4) must be a tuple of non-negative integers")
-        assertCorrupt(npy("{'descr': '|b1', 'fortran_order': False, 'shape': (3, x), }"),
-                      "shape (3, x) must be a tuple of non-negative integers")
-        assertCorrupt(npy("{'descr': '|b1', 'fortran_order': False, 'shape': (3,, 4), }"),
-                      "shape (3,, 4) must be a tuple of non-negative integers")
-        assertCorrupt(npy("{'descr': '|b1', 'fortran_order': False, 'shape': (99999999999999999999, 1), }"),
-                      "shape (99999999999999999999, 1) must be a tuple of non-negative integers")
+        assertCorrupt(
+            npy("{'descr': '|b1', 'fortran_order': False, 'shape': (-1, 4), }"),
+            "shape (-1, 4) must be a tuple of non-negative integers")
+        assertCorrupt(
+            npy("{'descr': '|b1', 'fortran_order': False, 'shape': (3, x), }"),
+            "shape (3, x) must be a tuple of non-negative integers")
+        assertCorrupt(
+            npy("{'descr': '|b1', 'fortran_order': False, 'shape': (3,, 4), }"),
+            "shape (3,, 4) must be a tuple of non-negative integers")
+        assertCorrupt(
+            npy("{'descr': '|b1', 'fortran_order': False, 'shape': (99999999999999999999, 1), }"),
+            "shape (99999999999999999999, 1) must be a tuple of non-negative integers")
     }
 
     func testOverflowingOrHugeShapesAreBoundedBeforeAllocation() {
-        assertCorrupt(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4), }"),
-                      "shape (4294967296, 4294967296, 4) has a dimension over the 16777216-element limit")
-        assertCorrupt(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (16777216, 16777216), }"),
-                      "shape (16777216, 16777216) holds more than 16777216 elements")
+        assertCorrupt(
+            npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4), }"),
+            "shape (4294967296, 4294967296, 4) has a dimension over the 16777216-element limit")
+        assertCorrupt(
+            npy("{'descr': '<f8', 'fortran_order': False, 'shape': (16777216, 16777216), }"),
+            "shape (16777216, 16777216) holds more than 16777216 elements")
         // A zero dimension does not let another one be unbounded.
-        assertCorrupt(npy("{'descr': '|b1', 'fortran_order': False, 'shape': (1000000000000, 0), }"),
-                      "shape (1000000000000, 0) has a dimension over the 16777216-element limit")
-        assertCorrupt(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1000, 1000), }", data: [0, 0]),
-                      "data holds 2 bytes, shape [1000, 1000] needs 8000000")
+        assertCorrupt(
+            npy("{'descr': '|b1', 'fortran_order': False, 'shape': (1000000000000, 0), }"),
+            "shape (1000000000000, 0) has a dimension over the 16777216-element limit")
+        assertCorrupt(
+            npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1000, 1000), }", data: [0, 0]),
+            "data holds 2 bytes, shape [1000, 1000] needs 8000000")
     }
 
     func testHeaderLengthPastTheFile() {
-        assertCorrupt(npy("{'descr': '|b1', 'fortran_order': False, 'shape': (1,), }", headerLength: 65535),
-                      "header length 65535 runs past the end of the file (128 bytes)")
-        assertCorrupt(Data([0x93] + Array("NUMPY".utf8) + [2, 0, 0xFF, 0xFF, 0xFF, 0xFF]),
-                      "header length 4294967295 runs past the end of the file (12 bytes)")
+        assertCorrupt(
+            npy("{'descr': '|b1', 'fortran_order': False, 'shape': (1,), }", headerLength: 65535),
+            "header length 65535 runs past the end of the file (128 bytes)")
+        assertCorrupt(
+            Data([0x93] + Array("NUMPY".utf8) + [2, 0, 0xFF, 0xFF, 0xFF, 0xFF]),
+            "header length 4294967295 runs past the end of the file (12 bytes)")
         assertCorrupt(Data([0x93] + Array("NUMPY".utf8) + [7, 0, 0, 0]), "unsupported .npy version 7")
         assertCorrupt(Data("not a numpy file".utf8), "not a .npy file (bad magic)")
     }

@@ -31,8 +31,10 @@ final class MatMulTests: XCTestCase {
     }
 
     /// `C = A·Wᵀ + beta·C0` in fp64 from the fp32 values of A and W, each optionally rounded to bf16 first.
-    func reference(_ a: [Float], m: Int, _ w: WeightMatrix, beta: Float, c0: [Float], roundA: Bool = false,
-                   roundW: Bool = false) -> [Float] {
+    func reference(
+        _ a: [Float], m: Int, _ w: WeightMatrix, beta: Float, c0: [Float], roundA: Bool = false,
+        roundW: Bool = false
+    ) -> [Float] {
         let k = w.columns, n = w.rows
         let ar = roundA ? roundedToBF16(a) : a
         let wr = roundW ? roundedToBF16(w.toTensor().scalars) : w.toTensor().scalars
@@ -57,8 +59,10 @@ final class MatMulTests: XCTestCase {
         return c
     }
 
-    func assertClose(_ x: [Float], _ y: [Float], relative: Float, _ message: String,
-                     file: StaticString = #filePath, line: UInt = #line) {
+    func assertClose(
+        _ x: [Float], _ y: [Float], relative: Float, _ message: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(x.count, y.count, file: file, line: line)
         let scale = max(1, y.map(abs).max() ?? 1)
         let worst = zip(x, y).map { abs($0 - $1) }.max() ?? 0
@@ -70,7 +74,7 @@ final class MatMulTests: XCTestCase {
     /// n ≥ 256 runs the threaded GEMV (every thread count the machine has), with a row tail.
     let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 7, 37), (1, 9, 64), (2, 5, 33), (3, 6, 16), (5, 4, 100), (8, 3, 47), (9, 11, 40), (20, 70, 130),
-        (1, 301, 260), (3, 259, 47),
+        (1, 301, 260), (3, 259, 47)
     ]
 
     func checkFP32Compute() {
@@ -79,8 +83,9 @@ final class MatMulTests: XCTestCase {
                 for beta: Float in [0, 1] {
                     let w = weight(rows: s.n, columns: s.k, pad: index % 2 == 0 ? 0 : 5, dtype: dtype, seed: UInt64(index))
                     let a = values(s.m * s.k, seed: 99 + UInt64(index)), c0 = values(s.m * s.n, seed: 7)
-                    assertClose(run(a, m: s.m, w, beta: beta, c0: c0), reference(a, m: s.m, w, beta: beta, c0: c0),
-                                relative: 2e-6, "\(MatMul.kernelLevel) \(dtype) \(s) beta \(beta)")
+                    assertClose(
+                        run(a, m: s.m, w, beta: beta, c0: c0), reference(a, m: s.m, w, beta: beta, c0: c0),
+                        relative: 2e-6, "\(MatMul.kernelLevel) \(dtype) \(s) beta \(beta)")
                 }
             }
         }
@@ -118,8 +123,9 @@ final class MatMulTests: XCTestCase {
                     let w = weight(rows: s.n, columns: s.k, pad: index % 2 == 0 ? 0 : 5, dtype: dtype, seed: UInt64(index))
                     let a = values(s.m * s.k, seed: 99 + UInt64(index)), c0 = values(s.m * s.n, seed: 7)
                     let gemm = s.m > MatMul.gemvMaxRows
-                    let expected = reference(a, m: s.m, w, beta: beta, c0: c0, roundA: gemm || dtype == .bf16,
-                                             roundW: gemm && dtype != .bf16)
+                    let expected = reference(
+                        a, m: s.m, w, beta: beta, c0: c0, roundA: gemm || dtype == .bf16,
+                        roundW: gemm && dtype != .bf16)
                     assertClose(run(a, m: s.m, w, beta: beta, c0: c0), expected, relative: 2e-6, "bf16 \(dtype) \(s) beta \(beta)")
                 }
             }
@@ -157,11 +163,13 @@ final class MatMulTests: XCTestCase {
         let w = weight(rows: 6, columns: 8, pad: 3, dtype: .bf16, seed: 5)
         let full = w.toTensor()
         XCTAssertEqual(w.rows(2, 3).toTensor().scalars, Array(full.scalars[16..<40]))
-        XCTAssertEqual(w.leadingColumns(3).toTensor().scalars,
-                       (0..<6).flatMap { r in Array(full.scalars[(r * 8)..<(r * 8 + 3)]) })
+        XCTAssertEqual(
+            w.leadingColumns(3).toTensor().scalars,
+            (0..<6).flatMap { r in Array(full.scalars[(r * 8)..<(r * 8 + 3)]) })
         XCTAssertEqual(w.gatherRows([4, 1]).toTensor().scalars, Array(full.scalars[32..<40]) + Array(full.scalars[8..<16]))
-        XCTAssertEqual(w.gatherColumnBlocks([6, 0], width: 2).toTensor().scalars,
-                       (0..<6).flatMap { r in [full[r, 6], full[r, 7], full[r, 0], full[r, 1]] })
+        XCTAssertEqual(
+            w.gatherColumnBlocks([6, 0], width: 2).toTensor().scalars,
+            (0..<6).flatMap { r in [full[r, 6], full[r, 7], full[r, 0], full[r, 1]] })
     }
 }
 
@@ -169,8 +177,10 @@ extension MatMulTests {
     /// Leading dimensions wider than the operands (A rows of `k + 3`, C rows of `n + 2`): the padding
     /// of C stays untouched and every path reads A with its stride.
     func testStridedOperands() throws {
-        for (precision, dtype, m) in [(ComputePrecision.fp32, DType.f32, 12), (.fp32, .bf16, 12), (.fp32, .bf16, 1),
-                                      (.fp32, .f16, 3)] + (MatMul.bf16Available ? [(.bf16, .bf16, 12), (.bf16, .bf16, 2)] : []) {
+        for (precision, dtype, m) in [
+            (ComputePrecision.fp32, DType.f32, 12), (.fp32, .bf16, 12), (.fp32, .bf16, 1),
+            (.fp32, .f16, 3)
+        ] + (MatMul.bf16Available ? [(.bf16, .bf16, 12), (.bf16, .bf16, 2)] : []) {
             let n = 9, k = 21, lda = k + 3, ldc = n + 2
             let w = weight(rows: n, columns: k, pad: 0, dtype: dtype, seed: 3)
             let a = values(m * lda, seed: 4)
@@ -184,12 +194,14 @@ extension MatMulTests {
             }
             let dense = (0..<m).flatMap { r in Array(a[(r * lda)..<(r * lda + k)]) }
             let gemm = m > MatMul.gemvMaxRows
-            let expected = reference(dense, m: m, w, beta: 0, c0: [Float](repeating: 0, count: m * n),
-                                     roundA: precision == .bf16, roundW: false)
+            let expected = reference(
+                dense, m: m, w, beta: 0, c0: [Float](repeating: 0, count: m * n),
+                roundA: precision == .bf16, roundW: false)
             let got = (0..<m).flatMap { r in Array(c[(r * ldc)..<(r * ldc + n)]) }
             assertClose(got, expected, relative: 2e-6, "\(precision) \(dtype) m \(m) gemm \(gemm)")
-            XCTAssertEqual((0..<m).flatMap { r in Array(c[(r * ldc + n)..<(r * ldc + ldc)]) },
-                           [Float](repeating: 7, count: m * 2), "C padding untouched")
+            XCTAssertEqual(
+                (0..<m).flatMap { r in Array(c[(r * ldc + n)..<(r * ldc + ldc)]) },
+                [Float](repeating: 7, count: m * 2), "C padding untouched")
         }
     }
 }
@@ -268,7 +280,7 @@ extension MatMulTests {
         let cases: [(m: Int, k: Int, n: Int, pad: Int, aPad: Int, cPad: Int, beta: Float)] = [
             (9, 24, 5, 0, 0, 0, 0), (13, 100, 37, 5, 3, 2, 1), (65, 1100, 23, 3, 0, 0, 1), (130, 100, 70, 0, 7, 1, 0),
             (65, 2100, 9, 0, 2, 3, 1), (20, 64, 1, 1, 0, 0, 0), (7, 33, 300, 2, 1, 1, 1),
-            (130, 4200, 6, 1, 1, 0, 0), (65, 5100, 5, 0, 0, 1, 1),
+            (130, 4200, 6, 1, 1, 0, 0), (65, 5100, 5, 0, 0, 1, 1)
         ]
         for (index, s) in cases.enumerated() {
             let w = weight(rows: s.n, columns: s.k, pad: s.pad, dtype: .bf16, seed: UInt64(10 + index))
@@ -283,16 +295,18 @@ extension MatMulTests {
                 var c = c0
                 let ran = a.withUnsafeBufferPointer { ap in
                     c.withUnsafeMutableBufferPointer { cp in
-                        MatMul.ownGEMMBF16(m: s.m, a: ap.baseAddress!, lda: lda, weight: w, beta: s.beta,
-                                           c: cp.baseAddress!, ldc: ldc, threads: threads)
+                        MatMul.ownGEMMBF16(
+                            m: s.m, a: ap.baseAddress!, lda: lda, weight: w, beta: s.beta,
+                            c: cp.baseAddress!, ldc: ldc, threads: threads)
                     }
                 }
                 XCTAssertTrue(ran, "\(s)")
                 let got = (0..<s.m).flatMap { r in Array(c[(r * ldc)..<(r * ldc + s.n)]) }
                 assertClose(got, expected, relative: 2e-6, "own GEMM \(s) threads \(threads)")
-                XCTAssertEqual((0..<s.m).flatMap { r in Array(c[(r * ldc + s.n)..<(r * ldc + ldc)]) },
-                               (0..<s.m).flatMap { r in Array(c0[(r * ldc + s.n)..<(r * ldc + ldc)]) },
-                               "C padding untouched \(s)")
+                XCTAssertEqual(
+                    (0..<s.m).flatMap { r in Array(c[(r * ldc + s.n)..<(r * ldc + ldc)]) },
+                    (0..<s.m).flatMap { r in Array(c0[(r * ldc + s.n)..<(r * ldc + ldc)]) },
+                    "C padding untouched \(s)")
                 results.append(got)
             }
             XCTAssertEqual(results[0], results[1], "1 and 2 threads bit-identical \(s)")
@@ -309,11 +323,14 @@ extension MatMulTests {
         let hasKernel = under(.fp32, .avx512) { MatMul.kernelLevel == .avx512 && MatMul.ownGEMMBF16Available }
         for precision in [ComputePrecision.bf16, .fp32] {
             under(precision, .avx512) {
-                for m in [1, MatMul.gemvMaxRows, MatMul.gemvMaxRows + 1, 65, MatMul.ownGEMMMaxRows,
-                          MatMul.ownGEMMMaxRows + 1, 641] where m > 0 {
+                for m in [
+                    1, MatMul.gemvMaxRows, MatMul.gemvMaxRows + 1, 65, MatMul.ownGEMMMaxRows,
+                    MatMul.ownGEMMMaxRows + 1, 641
+                ] where m > 0 {
                     let inRange = m > MatMul.gemvMaxRows && m <= MatMul.ownGEMMMaxRows
-                    XCTAssertEqual(MatMul.usesOwnGEMM(m: m, weight: bf16), precision == .bf16 && inRange && hasKernel,
-                                   "\(precision) m \(m)")
+                    XCTAssertEqual(
+                        MatMul.usesOwnGEMM(m: m, weight: bf16), precision == .bf16 && inRange && hasKernel,
+                        "\(precision) m \(m)")
                     XCTAssertFalse(MatMul.usesOwnGEMM(m: m, weight: f16), "f16 weights m \(m)")
                 }
             }
@@ -332,8 +349,10 @@ extension MatMulTests {
         var forced = c0
         a.withUnsafeBufferPointer { ap in
             forced.withUnsafeMutableBufferPointer { cp in
-                XCTAssertTrue(MatMul.ownGEMMBF16(m: m, a: ap.baseAddress!, lda: 40, weight: bf16, beta: 1,
-                                                 c: cp.baseAddress!, ldc: 11))
+                XCTAssertTrue(
+                    MatMul.ownGEMMBF16(
+                        m: m, a: ap.baseAddress!, lda: 40, weight: bf16, beta: 1,
+                        c: cp.baseAddress!, ldc: 11))
             }
         }
         XCTAssertEqual(run(a, m: m, bf16, beta: 1, c0: c0), forced, "linear runs the own GEMM for m \(m)")

@@ -23,18 +23,21 @@ final class StructureTests: XCTestCase {
     }
 
     func imports(_ text: String) -> Set<String> {
-        Set(text.split(separator: "\n").compactMap { line -> String? in
-            let words = line.split(separator: " ")
-            guard let i = words.firstIndex(of: "import"), i <= 1 else { return nil }
-            return i + 1 < words.count ? String(words[i + 1]) : nil
-        })
+        Set(
+            text.split(separator: "\n").compactMap { line -> String? in
+                let words = line.split(separator: " ")
+                guard let i = words.firstIndex(of: "import"), i <= 1 else { return nil }
+                return i + 1 < words.count ? String(words[i + 1]) : nil
+            })
     }
 
     func testDependenciesPointOneWay() throws {
         let files = try swiftFiles()
         XCTAssertGreaterThan(files["YOPOEngine"]?.count ?? 0, 5)
-        for (target, forbidden) in [("YOPOEngine", ["YOPOModels", "YOPOPruning", "YOPOFormats", "YOPO"]),
-                                    ("YOPOModels", ["YOPOPruning", "YOPO"]), ("YOPOPruning", ["YOPOModels", "YOPO"])] {
+        for (target, forbidden) in [
+            ("YOPOEngine", ["YOPOModels", "YOPOPruning", "YOPOFormats", "YOPO"]),
+            ("YOPOModels", ["YOPOPruning", "YOPO"]), ("YOPOPruning", ["YOPOModels", "YOPO"])
+        ] {
             for (name, text) in files[target] ?? [] {
                 let bad = imports(text).intersection(forbidden)
                 XCTAssertTrue(bad.isEmpty, "\(target)/\(name) imports \(bad.sorted())")

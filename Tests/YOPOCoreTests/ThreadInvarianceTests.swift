@@ -47,8 +47,9 @@ final class ThreadInvarianceTests: XCTestCase {
                     a.withUnsafeBufferPointer { a in
                         b.withUnsafeBufferPointer { b in
                             c.withUnsafeMutableBufferPointer { c in
-                                MatMul.tiledGEMM(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k,
-                                                 c: c.baseAddress!, ldc: n)
+                                MatMul.tiledGEMM(
+                                    m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k,
+                                    c: c.baseAddress!, ldc: n)
                             }
                         }
                     }

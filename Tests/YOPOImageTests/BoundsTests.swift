@@ -33,8 +33,10 @@ final class BoundsTests: XCTestCase {
     /// larger and smaller than the resize, no resize, no crop; square, wide, tall and 1-pixel-thin
     /// images: the windowed, unpadded computation gives exactly the materialised bytes.
     func testWindowedPipelineEqualsMaterialisedPipeline() throws {
-        let shapes = [(1, 1), (5, 5), (13, 7), (7, 13), (40, 1), (1, 40), (97, 3), (3, 97), (61, 60), (2, 31), (120, 9),
-                      (9, 120), (33, 34)]
+        let shapes = [
+            (1, 1), (5, 5), (13, 7), (7, 13), (40, 1), (1, 40), (97, 3), (3, 97), (61, 60), (2, 31), (120, 9),
+            (9, 120), (33, 34)
+        ]
         let configs: [ImagePreprocessorConfig] = [
             .init(size: .shortestEdge(16), cropHeight: 16, cropWidth: 16),
             .init(size: .shortestEdge(7), cropHeight: 5, cropWidth: 9),
@@ -48,7 +50,7 @@ final class BoundsTests: XCTestCase {
             .init(size: .exact(height: 3, width: 25), cropHeight: 2, cropWidth: 20, resample: .lanczos),
             .init(size: .exact(height: 50, width: 4), cropHeight: 50, cropWidth: 4),
             .init(size: .shortestEdge(16), cropHeight: 8, cropWidth: 8, doResize: false),
-            .init(size: .shortestEdge(9), cropHeight: 9, cropWidth: 9, doCenterCrop: false),
+            .init(size: .shortestEdge(9), cropHeight: 9, cropWidth: 9, doCenterCrop: false)
         ]
         var compared = 0
         for (index, config) in configs.enumerated() {
@@ -72,10 +74,13 @@ final class BoundsTests: XCTestCase {
         for (outW, outH) in [(11, 29), (80, 5), (5, 80), (37, 9), (12, 23), (36, 3)] {
             let full = try source.resized(width: outW, height: outH)
             for (xs, ys) in [(0..<outW, 0..<outH), (1..<2, 0..<1), (outW / 3..<outW, outH / 2..<outH), (0..<1, outH - 1..<outH)] {
-                let part = try PaddedCanvas(source).resampled(width: outW, height: outH, filter: .bicubic, columns: xs,
-                                                              rows: ys) { _, _, _ in }
-                XCTAssertEqual(part, try full.cropped(x: xs.lowerBound, y: ys.lowerBound, width: xs.count, height: ys.count),
-                               "\(outW)x\(outH) window \(xs) \(ys)")
+                let part = try PaddedCanvas(source).resampled(
+                    width: outW, height: outH, filter: .bicubic, columns: xs,
+                    rows: ys
+                ) { _, _, _ in }
+                XCTAssertEqual(
+                    part, try full.cropped(x: xs.lowerBound, y: ys.lowerBound, width: xs.count, height: ys.count),
+                    "\(outW)x\(outH) window \(xs) \(ys)")
             }
         }
     }
@@ -84,12 +89,16 @@ final class BoundsTests: XCTestCase {
 
     func testPaddedSquareSideIsBounded() throws {
         let p = try ImagePreprocessor(config: .clipViTLarge336)
-        assertImageError("cannot preprocess image 65536×1: it is too elongated to pad to a square; the square would be "
-                         + "65536×65536 pixels, more than the 65535×65535 allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 65536×1: it is too elongated to pad to a square; the square would be "
+                + "65536×65536 pixels, more than the 65535×65535 allowed"
+        ) { () throws(ImageError) in
             try p.resizeAndCrop(RGBImage(width: 65536, height: 1, color: (9, 9, 9)), mode: .pad)
         }
-        assertImageError("cannot preprocess image 'tall.png' (2×70000): it is too elongated to pad to a square; the square "
-                         + "would be 70000×70000 pixels, more than the 65535×65535 allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 'tall.png' (2×70000): it is too elongated to pad to a square; the square "
+                + "would be 70000×70000 pixels, more than the 65535×65535 allowed"
+        ) { () throws(ImageError) in
             try p.resizeAndCrop(RGBImage(width: 2, height: 70000, color: (9, 9, 9)), mode: .pad, source: "tall.png")
         }
         // At the limit it works, without the 65535² square (12 GB). Shrunk 195:1, a 1-pixel line
@@ -103,8 +112,10 @@ final class BoundsTests: XCTestCase {
         for image in [noise(width: 600, height: 1, seed: 11), noise(width: 3, height: 600, seed: 12)] {
             XCTAssertEqual(try lower.resizeAndCrop(image, mode: .pad), try materialised(lower, image, .pad))
         }
-        assertImageError("cannot preprocess image 601×1: it is too elongated to pad to a square; the square would be "
-                         + "601×601 pixels, more than the 600×600 allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 601×1: it is too elongated to pad to a square; the square would be "
+                + "601×601 pixels, more than the 600×600 allowed"
+        ) { () throws(ImageError) in
             try lower.resizeAndCrop(RGBImage(width: 601, height: 1, color: (9, 9, 9)), mode: .pad)
         }
     }
@@ -114,23 +125,31 @@ final class BoundsTests: XCTestCase {
         // Centre-cropped, the resize is only computed in the crop window: 67200 × 336 is no obstacle.
         // Pillow's sizes are C ints, so a resized side above 2^31 − 1 is refused (1 × 6400000 →
         // 336 × 2150400000), and one too large to compute is reported as such.
-        assertImageError("cannot preprocess image 'thin.png' (1×6400000): it is too elongated to resize; the resized "
-                         + "image would be 336×2150400000 pixels, more than 2147483647 pixels a side allowed")
-        { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 'thin.png' (1×6400000): it is too elongated to resize; the resized "
+                + "image would be 336×2150400000 pixels, more than 2147483647 pixels a side allowed"
+        ) { () throws(ImageError) in
             try p.resizeAndCrop(RGBImage(width: 1, height: 6_400_000, color: (1, 2, 3)), mode: .crop, source: "thin.png")
         }
         XCTAssertTrue(p.resizedSize(width: 1, height: 1 << 62) == (336, Int.max))
-        XCTAssertEqual(ImageError.resizedImageTooLarge(source: nil, width: 1, height: 1 << 62, resizedWidth: 336,
-                                                       resizedHeight: Int.max, limit: 65535).description,
-                       "cannot preprocess image 1×4611686018427387904: it is too elongated to resize; the resized image "
-                       + "would be too large to compute, more than 65535 pixels a side allowed")
+        XCTAssertEqual(
+            ImageError.resizedImageTooLarge(
+                source: nil, width: 1, height: 1 << 62, resizedWidth: 336,
+                resizedHeight: Int.max, limit: 65535
+            ).description,
+            "cannot preprocess image 1×4611686018427387904: it is too elongated to resize; the resized image "
+                + "would be too large to compute, more than 65535 pixels a side allowed")
         // Without the centre crop the resized image is built in full and maxSide applies; just
         // below it the result equals the materialised pipeline.
-        var full = try ImagePreprocessor(config: .init(size: .shortestEdge(16), cropHeight: 16, cropWidth: 16,
-                                                       doCenterCrop: false))
+        var full = try ImagePreprocessor(
+            config: .init(
+                size: .shortestEdge(16), cropHeight: 16, cropWidth: 16,
+                doCenterCrop: false))
         full.maxSide = 1000
-        assertImageError("cannot preprocess image 63×1: it is too elongated to resize; the resized image would be "
-                         + "1008×16 pixels, more than 1000 pixels a side allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 63×1: it is too elongated to resize; the resized image would be "
+                + "1008×16 pixels, more than 1000 pixels a side allowed"
+        ) { () throws(ImageError) in
             try full.resizeAndCrop(RGBImage(width: 63, height: 1, color: (1, 2, 3)), mode: .crop)
         }
         let fits = noise(width: 62, height: 1, seed: 5)
@@ -159,32 +178,44 @@ final class BoundsTests: XCTestCase {
     func testWorkingBuffersAreBounded() throws {
         var p = try ImagePreprocessor(config: .clipViTLarge336)
         p.maxWorkingPixels = 1000
-        assertImageError("cannot preprocess image 20×20: the centre crop would need 112896 pixels of working memory, "
-                         + "more than the 1000 allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 20×20: the centre crop would need 112896 pixels of working memory, "
+                + "more than the 1000 allowed"
+        ) { () throws(ImageError) in
             try p.resizeAndCrop(RGBImage(width: 20, height: 20, color: (0, 0, 0)), mode: .crop)
         }
         // Pad mode, tall image: the horizontal pass keeps one 336-pixel row per image row.
         p.maxWorkingPixels = 336 * 336
-        assertImageError("cannot preprocess image 'p.png' (2×500): the horizontal resize pass would need 168000 pixels "
-                         + "of working memory, more than the 112896 (336×336) allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 'p.png' (2×500): the horizontal resize pass would need 168000 pixels "
+                + "of working memory, more than the 112896 (336×336) allowed"
+        ) { () throws(ImageError) in
             try p.resizeAndCrop(RGBImage(width: 2, height: 500, color: (0, 0, 0)), mode: .pad, source: "p.png")
         }
         // The public helpers that do materialise are bounded too.
         let image = fuzzSource(width: 30, height: 2)
-        assertImageError("cannot preprocess image 30×2: padding it to a square would need 900 pixels of working memory, "
-                         + "more than the 899 allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 30×2: padding it to a square would need 900 pixels of working memory, "
+                + "more than the 899 allowed"
+        ) { () throws(ImageError) in
             try image.paddedToSquare(fill: (0, 0, 0), maxPixelCount: 899)
         }
-        assertImageError("cannot preprocess image 30×2: the resized image would need 100000000 pixels of working memory, "
-                         + "more than the 67108864 (8192×8192) allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 30×2: the resized image would need 100000000 pixels of working memory, "
+                + "more than the 67108864 (8192×8192) allowed"
+        ) { () throws(ImageError) in
             try image.resized(width: 10_000, height: 10_000)
         }
-        assertImageError("cannot preprocess image 30×2: the centre crop would need 400000000 pixels of working memory, "
-                         + "more than the 67108864 (8192×8192) allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 30×2: the centre crop would need 400000000 pixels of working memory, "
+                + "more than the 67108864 (8192×8192) allowed"
+        ) { () throws(ImageError) in
             try image.centerCropped(width: 20_000, height: 20_000)
         }
-        assertImageError("cannot preprocess image 30×2: the vertical resize weights would need 250000 pixels of "
-                         + "working memory, more than the 100000 allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot preprocess image 30×2: the vertical resize weights would need 250000 pixels of "
+                + "working memory, more than the 100000 allowed"
+        ) { () throws(ImageError) in
             try image.resized(width: 1, height: 50_000, maxPixelCount: 100_000).width
         }
     }

@@ -32,8 +32,10 @@ final class DecodingTests: XCTestCase {
     /// The fixtures cover the layouts the decoder must handle.
     func testFixturesCoverEveryLayout() {
         let modes = Set(Fixtures.manifest.images.map { "\($0.format) \($0.pillow_mode)" })
-        for needed in ["PNG RGB", "PNG L", "PNG RGBA", "PNG LA", "PNG P", "PNG 1", "PNG I;16",
-                       "JPEG RGB", "JPEG L", "JPEG CMYK"] {
+        for needed in [
+            "PNG RGB", "PNG L", "PNG RGBA", "PNG LA", "PNG P", "PNG 1", "PNG I;16",
+            "JPEG RGB", "JPEG L", "JPEG CMYK"
+        ] {
             XCTAssertTrue(modes.contains(needed), "no fixture for \(needed)")
         }
     }
@@ -88,8 +90,9 @@ final class DecodingTests: XCTestCase {
         let jpegAsPNG = dir.appendingPathComponent("actually-a-jpeg.png")
         try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("synthetic/gray.jpg"))).write(to: jpegAsPNG)
         let decoded = try decoder.decode(contentsOf: jpegAsPNG.path)
-        XCTAssertEqual(fnv1a64(decoded.pixels),
-                       Fixtures.manifest.images.first { $0.file == "synthetic/gray.jpg" }!.decoded_fnv)
+        XCTAssertEqual(
+            fnv1a64(decoded.pixels),
+            Fixtures.manifest.images.first { $0.file == "synthetic/gray.jpg" }!.decoded_fnv)
 
         XCTAssertEqual(ImageFormat.sniff([0xFF, 0xD8, 0xFF, 0xE0]), .supported(.jpeg))
         XCTAssertEqual(ImageFormat.sniff([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), .supported(.png))
@@ -147,7 +150,8 @@ final class DecodingTests: XCTestCase {
 
     func testPNGWithCorruptCompressedData() {
         let path = Fixtures.path("invalid/corrupt_idat.png")
-        assertImageError("cannot decode image '\(path)': corrupt PNG data (IDAT: invalid code -- missing end-of-block)") { () throws(ImageError) in
+        assertImageError("cannot decode image '\(path)': corrupt PNG data (IDAT: invalid code -- missing end-of-block)") {
+            () throws(ImageError) in
             try decoder.decode(contentsOf: path)
         }
     }
@@ -175,8 +179,10 @@ final class DecodingTests: XCTestCase {
 
     func testTextFileWithPNGExtension() {
         let path = Fixtures.path("invalid/not_an_image.png")
-        assertImageError("cannot decode image '\(path)': unsupported image format (unrecognised data starting with "
-                         + "54 68 69 73 20 69 73 20); supported: JPEG, PNG") { () throws(ImageError) in
+        assertImageError(
+            "cannot decode image '\(path)': unsupported image format (unrecognised data starting with "
+                + "54 68 69 73 20 69 73 20); supported: JPEG, PNG"
+        ) { () throws(ImageError) in
             try decoder.decode(contentsOf: path)
         }
     }
@@ -185,8 +191,10 @@ final class DecodingTests: XCTestCase {
 
     func testHugeHeaderIsRefusedBeforeAllocation() {
         let path = Fixtures.path("invalid/huge_header.png")
-        assertImageError("cannot decode image '\(path)': it is 30000×30000 = 900000000 pixels, more than the "
-                         + "67108864 (8192×8192) allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot decode image '\(path)': it is 30000×30000 = 900000000 pixels, more than the "
+                + "67108864 (8192×8192) allowed"
+        ) { () throws(ImageError) in
             try decoder.decode(contentsOf: path)
         }
     }
@@ -214,8 +222,9 @@ final class DecodingTests: XCTestCase {
             try ImageDecoder(maxFileSize: 8000).decode(contentsOf: path)
         }
         // The default limit is stated in MiB as well.
-        XCTAssertEqual(ImageError.fileTooLarge(path: "a.png", limit: ImageDecoder.defaultMaxFileSize).description,
-                       "cannot read image 'a.png': the file is larger than the limit of 268435456 bytes (256 MiB)")
+        XCTAssertEqual(
+            ImageError.fileTooLarge(path: "a.png", limit: ImageDecoder.defaultMaxFileSize).description,
+            "cannot read image 'a.png': the file is larger than the limit of 268435456 bytes (256 MiB)")
         // An endless device is refused without reading it.
         assertImageError("cannot read image '/dev/zero': it is a device, not an image file") { () throws(ImageError) in
             try ImageDecoder(maxFileSize: 100_000).decode(contentsOf: "/dev/zero")

@@ -22,7 +22,9 @@ enum Fixtures {
         let data = try golden(name)
         precondition(data.count % 4 == 0)
         return data.withUnsafeBytes { raw in
-            (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+            (0..<(data.count / 4)).map {
+                Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+            }
         }
     }
 
@@ -136,8 +138,10 @@ func fuzzSource(width w: Int, height h: Int) -> RGBImage {
 }
 
 /// Asserts that `body` throws an `ImageError` whose one-line message is exactly `message`.
-func assertImageError<T>(_ message: String, file: StaticString = #filePath, line: UInt = #line,
-                         _ body: () throws(ImageError) -> T) {
+func assertImageError<T>(
+    _ message: String, file: StaticString = #filePath, line: UInt = #line,
+    _ body: () throws(ImageError) -> T
+) {
     do {
         _ = try body()
         XCTFail("expected error: \(message)", file: file, line: line)

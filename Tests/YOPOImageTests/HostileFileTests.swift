@@ -107,19 +107,35 @@ final class HostileFileTests: XCTestCase {
             (png(width: 5, height: 0), "corrupt PNG data (IHDR: height is 0; allowed: 1 to 2147483647)"),
             (png(width: 0x8000_0000, height: 1), "corrupt PNG data (IHDR: width is 2147483648; allowed: 1 to 2147483647)"),
             (png(width: 4, height: 4, depth: 7), "corrupt PNG data (IHDR: bit depth 7 is not allowed for RGB images; allowed: 8, 16)"),
-            (png(width: 4, height: 4, depth: 16, colorType: 3),
-             "corrupt PNG data (IHDR: bit depth 16 is not allowed for palette images; allowed: 1, 2, 4, 8)"),
-            (png(width: 4, height: 4, colorType: 5), "corrupt PNG data (IHDR: colour type 5 does not exist; allowed: 0 "
-                + "(greyscale), 2 (RGB), 3 (palette), 4 (greyscale with alpha), 6 (RGBA))"),
-            (png(width: 4, height: 4, interlace: 2),
-             "corrupt PNG data (IHDR: interlace method 2 does not exist; allowed: 0 (none), 1 (Adam7))"),
-            (TestPNG.make(width: 4, height: 4, ihdr: TestPNG.be32(4) + TestPNG.be32(4) + [8, 2, 1, 0, 0]),
-             "corrupt PNG data (IHDR: compression method 1 does not exist; allowed: 0)"),
-            (TestPNG.make(width: 4, height: 4, ihdr: TestPNG.be32(4) + TestPNG.be32(4) + [8, 2, 0, 3, 0]),
-             "corrupt PNG data (IHDR: filter method 3 does not exist; allowed: 0)"),
-            (TestPNG.make(width: 4, height: 4, ihdr: TestPNG.be32(4) + TestPNG.be32(4) + [8, 2, 0, 0]),
-             "corrupt PNG data (IHDR: the header chunk is 12 bytes long; allowed: 13)"),
-            (png(width: 1_000_001, height: 1), "unsupported PNG variant (width 1000001 is more than the 1000000 pixels a side libpng reads)"),
+            (
+                png(width: 4, height: 4, depth: 16, colorType: 3),
+                "corrupt PNG data (IHDR: bit depth 16 is not allowed for palette images; allowed: 1, 2, 4, 8)"
+            ),
+            (
+                png(width: 4, height: 4, colorType: 5),
+                "corrupt PNG data (IHDR: colour type 5 does not exist; allowed: 0 "
+                    + "(greyscale), 2 (RGB), 3 (palette), 4 (greyscale with alpha), 6 (RGBA))"
+            ),
+            (
+                png(width: 4, height: 4, interlace: 2),
+                "corrupt PNG data (IHDR: interlace method 2 does not exist; allowed: 0 (none), 1 (Adam7))"
+            ),
+            (
+                TestPNG.make(width: 4, height: 4, ihdr: TestPNG.be32(4) + TestPNG.be32(4) + [8, 2, 1, 0, 0]),
+                "corrupt PNG data (IHDR: compression method 1 does not exist; allowed: 0)"
+            ),
+            (
+                TestPNG.make(width: 4, height: 4, ihdr: TestPNG.be32(4) + TestPNG.be32(4) + [8, 2, 0, 3, 0]),
+                "corrupt PNG data (IHDR: filter method 3 does not exist; allowed: 0)"
+            ),
+            (
+                TestPNG.make(width: 4, height: 4, ihdr: TestPNG.be32(4) + TestPNG.be32(4) + [8, 2, 0, 0]),
+                "corrupt PNG data (IHDR: the header chunk is 12 bytes long; allowed: 13)"
+            ),
+            (
+                png(width: 1_000_001, height: 1),
+                "unsupported PNG variant (width 1000001 is more than the 1000000 pixels a side libpng reads)"
+            )
         ]
         for (bytes, message) in cases {
             assertImageError("cannot decode image 'x.png': " + message) { () throws(ImageError) in
@@ -133,26 +149,34 @@ final class HostileFileTests: XCTestCase {
     /// Tiny files announcing more pixels than the budget, or more than their bytes can hold, fail
     /// before decoding (no allocation: each would otherwise need 67 MB to 537 MB).
     func testBombsFailBeforeDecoding() throws {
-        assertImageError("cannot decode image 'x.png': it is 2147483647×2147483647 = 4611686014132420609 pixels, more "
-                         + "than the 67108864 (8192×8192) allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot decode image 'x.png': it is 2147483647×2147483647 = 4611686014132420609 pixels, more "
+                + "than the 67108864 (8192×8192) allowed"
+        ) { () throws(ImageError) in
             try decoder.decode(png(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF), source: "x.png")
         }
-        assertImageError("cannot decode image 'x.png': it is 8193×8192 = 67117056 pixels, more than the 67108864 "
-                         + "(8192×8192) allowed") { () throws(ImageError) in
+        assertImageError(
+            "cannot decode image 'x.png': it is 8193×8192 = 67117056 pixels, more than the 67108864 "
+                + "(8192×8192) allowed"
+        ) { () throws(ImageError) in
             try decoder.decode(png(width: 8193, height: 8192, colorType: 0), source: "x.png")
         }
         // Within the budget but with the pixel data cut to a few bytes: deflate inflates at most 1032:1.
         let header = Array(png(width: 8192, height: 8192, depth: 16, colorType: 6).prefix(33))
         let bomb = header + TestPNG.chunk("IDAT", TestPNG.zlibZeros(count: 100)) + TestPNG.chunk("IEND", [])
-        assertImageError("cannot decode image 'x.png': truncated PNG data (the \(bomb.count)-byte file is too short to "
-                         + "hold a 8192×8192 image)") { () throws(ImageError) in
+        assertImageError(
+            "cannot decode image 'x.png': truncated PNG data (the \(bomb.count)-byte file is too short to "
+                + "hold a 8192×8192 image)"
+        ) { () throws(ImageError) in
             try decoder.decode(bomb, source: "x.png")
         }
         for name in ["synthetic/gray.jpg", "synthetic/progressive.jpg", "synthetic/cmyk.jpg"] {
             let jpeg = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(name))))
             let patched = TestPNG.patchingJPEGFrame(jpeg, width: 8192, height: 8192)
-            assertImageError("cannot decode image 'x.jpg': truncated JPEG data (the \(patched.count)-byte file is too "
-                             + "short to hold a 8192×8192 image)") { () throws(ImageError) in
+            assertImageError(
+                "cannot decode image 'x.jpg': truncated JPEG data (the \(patched.count)-byte file is too "
+                    + "short to hold a 8192×8192 image)"
+            ) { () throws(ImageError) in
                 try decoder.decode(patched, source: "x.jpg")
             }
         }

@@ -90,8 +90,9 @@ final class PreprocessingTests: XCTestCase {
         XCTAssertEqual(got.values[0], Float(-1.7922626), accuracy: 1e-7)
         // A lone white pixel maps to the table entries where each channel held 255:
         // R at index 255, G (255 − i) at 0, B (37·i mod 256) at 83.
-        XCTAssertEqual(small.normalize(try RGBImage(width: 1, height: 1, pixels: [255, 255, 255])).values,
-                       [expected[255], expected[256 + 0], expected[512 + 83]])
+        XCTAssertEqual(
+            small.normalize(try RGBImage(width: 1, height: 1, pixels: [255, 255, 255])).values,
+            [expected[255], expected[256 + 0], expected[512 + 83]])
         XCTAssertEqual(37 * 83 % 256, 255)
     }
 
@@ -164,10 +165,10 @@ final class PreprocessingTests: XCTestCase {
     /// openai/clip-vit-large-patch14-336's legacy form: integer `size` and `crop_size`, no rescale keys.
     func testDecodesLegacyIntegerSizes() throws {
         let json = """
-        {"crop_size": 336, "do_center_crop": true, "do_normalize": true, "do_resize": true,
-         "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
-         "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 336}
-        """
+            {"crop_size": 336, "do_center_crop": true, "do_normalize": true, "do_resize": true,
+             "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
+             "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 336}
+            """
         let config = try JSONDecoder().decode(ImagePreprocessorConfig.self, from: Data(json.utf8))
         XCTAssertEqual(config, .clipViTLarge336)
         let roundTrip = try JSONDecoder().decode(ImagePreprocessorConfig.self, from: try JSONEncoder().encode(config))
@@ -179,18 +180,24 @@ final class PreprocessingTests: XCTestCase {
         XCTAssertEqual(empty.size, .shortestEdge(224))
         XCTAssertEqual([empty.cropHeight, empty.cropWidth], [224, 224])
         XCTAssertEqual(empty.resample, .bicubic)
-        let exact = try JSONDecoder().decode(ImagePreprocessorConfig.self,
-                                             from: Data(#"{"size": {"height": 20, "width": 30}, "image_mean": 0.5}"#.utf8))
+        let exact = try JSONDecoder().decode(
+            ImagePreprocessorConfig.self,
+            from: Data(#"{"size": {"height": 20, "width": 30}, "image_mean": 0.5}"#.utf8))
         XCTAssertEqual(exact.size, .exact(height: 20, width: 30))
         XCTAssertEqual(exact.imageMean, [0.5, 0.5, 0.5])
 
         for (json, message) in [
-            (#"{"resample": 0}"#, "resample is 0 (NEAREST), which is not supported; allowed: 1 (LANCZOS), 2 (BILINEAR), "
-                + "3 (BICUBIC), 4 (BOX), 5 (HAMMING)"),
+            (
+                #"{"resample": 0}"#,
+                "resample is 0 (NEAREST), which is not supported; allowed: 1 (LANCZOS), 2 (BILINEAR), "
+                    + "3 (BICUBIC), 4 (BOX), 5 (HAMMING)"
+            ),
             (#"{"image_std": [0.5, 0.5]}"#, "image_std has 2 entries; allowed: a number or a list of 3 numbers (R, G, B)"),
-            (#"{"size": {"shortest_edge": 336, "longest_edge": 672}}"#,
-             "size.longest_edge is not supported; allowed: shortest_edge, or height and width"),
-            (#"{"crop_size": {"height": 0, "width": 0}}"#, "crop_size.height is 0; allowed: whole numbers from 1 to 8192"),
+            (
+                #"{"size": {"shortest_edge": 336, "longest_edge": 672}}"#,
+                "size.longest_edge is not supported; allowed: shortest_edge, or height and width"
+            ),
+            (#"{"crop_size": {"height": 0, "width": 0}}"#, "crop_size.height is 0; allowed: whole numbers from 1 to 8192")
         ] {
             XCTAssertThrowsError(try JSONDecoder().decode(ImagePreprocessorConfig.self, from: Data(json.utf8))) { error in
                 XCTAssertEqual((error as? ImageError)?.description, "image processor setting " + message, json)

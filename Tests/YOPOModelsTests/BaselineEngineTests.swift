@@ -24,8 +24,9 @@ final class BaselineEngineTests: XCTestCase {
         for spec in specs {
             let first = try pruner(spec)
             let cache = model.decoder.makeCache()
-            var logits = model.decoder.forward(try model.inputEmbeddings(ids: ids, images: [features]), cache: cache,
-                                               images: [image], plan: .tokenPruning(first))
+            var logits = model.decoder.forward(
+                try model.inputEmbeddings(ids: ids, images: [features]), cache: cache,
+                images: [image], plan: .tokenPruning(first))
             var generated: [Int] = []
             for _ in 0..<6 {
                 generated.append(Sampler_argmax(logits))

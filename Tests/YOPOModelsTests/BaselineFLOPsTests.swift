@@ -16,7 +16,7 @@ final class BaselineFLOPsTests: XCTestCase {
         "fastv:k=1,r=0.5", "fastv:k=2,keep=98", "fastv:k=2,r=0.75",
         "pdrop:layers=1/2,ratio=0.5", "pdrop:layers=1,ratio=0.25", "pdrop:layers=2,ratio=0.5",
         "sparsevlm:layers=0/1,keep=100/50", "sparsevlm:layers=0,keep=300", "sparsevlm:layers=1,keep=64",
-        "fastv:k=1,keep=0", "pdrop:layers=1,ratio=0.001", "sparsevlm:layers=0/1,keep=0/0",
+        "fastv:k=1,keep=0", "pdrop:layers=1,ratio=0.001", "sparsevlm:layers=0/1,keep=0/0"
     ]
 
     let steps = 3
@@ -81,7 +81,7 @@ final class BaselineFLOPsTests: XCTestCase {
             ("fastv:k=1,keep=0", [576, 0, 0]),
             ("pdrop:layers=1,ratio=0.001", [576, 0, 0]),
             // All 576 deleted: 172 clustered, 18 recycled (placed first); then 18 deleted: 5, 1.
-            ("sparsevlm:layers=0/1,keep=0/0", [576, 18, 1]),
+            ("sparsevlm:layers=0/1,keep=0/0", [576, 18, 1])
         ]
         for (spec, rows) in cases {
             XCTAssertEqual(try flops.baselineVisualRows(layout, baseline: XCTUnwrap(BaselineSpec.parse(spec))), rows, spec)
@@ -104,8 +104,9 @@ final class BaselineFLOPsTests: XCTestCase {
     func testHandCheckedFastV() throws {
         let (flops, layout) = try setUpModel()
         let counter = FLOPCounter()
-        _ = try runCase("hf_chelsea", execution: { _ in .tokenPruning(try BaselineSpec.parse("fastv:k=1,r=0.5")!.makePruner(layers: 3)) },
-                        steps: steps, counter: counter, countVision: false)
+        _ = try runCase(
+            "hf_chelsea", execution: { _ in .tokenPruning(try BaselineSpec.parse("fastv:k=1,r=0.5")!.makePruner(layers: 3)) },
+            steps: steps, counter: counter, countVision: false)
         let perLayer = { (stage: FLOPStage, layer: Int?) in
             counter.counts.filter { $0.key.stage == stage && $0.key.layer == layer }.values.reduce(0, +)
         }
@@ -135,7 +136,8 @@ final class BaselineFLOPsTests: XCTestCase {
         XCTAssertEqual(sparse.all.total(component: .selection), 276_480 + 322_752)
         XCTAssertEqual(sparse.all.perLayer(component: .selection), [0: 322_752])
         XCTAssertEqual(sparse.all.cells[FLOPCell(FLOPKey(.prefill, .visual), .selection)], 276_480)
-        XCTAssertEqual(try flops.full(layout, baseline: XCTUnwrap(BaselineSpec.parse("fastv:k=2,r=0.75"))).all.total(component: .selection), 0)
+        XCTAssertEqual(
+            try flops.full(layout, baseline: XCTUnwrap(BaselineSpec.parse("fastv:k=2,r=0.75"))).all.total(component: .selection), 0)
     }
 
     /// Settings the engine's pruners refuse are refused here too, with the pruners' own error; a prompt
@@ -154,10 +156,12 @@ final class BaselineFLOPsTests: XCTestCase {
         let twoImages = PromptLayout(segments: [.text(5), .image, .text(3), .image, .text(4)], grid: .square(24))
         XCTAssertThrowsError(try flops.full(twoImages, baseline: .fastV(FastVSettings(k: 1))))
         let noImage = PromptLayout(segments: [.text(40)], grid: .square(24), decodeSteps: 2)
-        XCTAssertEqual(try flops.full(noImage, baseline: .pyramidDrop(PyramidDropSettings(layers: [1], ratio: 0.5))).counts,
-                       try flops.full(noImage).counts)
+        XCTAssertEqual(
+            try flops.full(noImage, baseline: .pyramidDrop(PyramidDropSettings(layers: [1], ratio: 0.5))).counts,
+            try flops.full(noImage).counts)
         let noText = PromptLayout(systemTokens: 5, grid: .square(24), textTokens: 0, decodeSteps: 1)
-        XCTAssertEqual(try flops.full(noText, baseline: .sparseVLM(SparseVLMSettings(layers: [0], keep: [10]))).counts,
-                       try flops.full(noText).counts)
+        XCTAssertEqual(
+            try flops.full(noText, baseline: .sparseVLM(SparseVLMSettings(layers: [0], keep: [10]))).counts,
+            try flops.full(noText).counts)
     }
 }

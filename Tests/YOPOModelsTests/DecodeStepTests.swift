@@ -52,14 +52,15 @@ final class DecodeStepTests: XCTestCase {
 
         let plan = { (model: LLaVAModel) throws -> YOPOPlan in
             let c = model.configuration.text
-            return try XCTUnwrap(PruningSpec(parsing: "yopo:window=3,layers=2,ffn=2").resolve(
-                for: c.decoderSpec.shape))
+            return try XCTUnwrap(
+                PruningSpec(parsing: "yopo:window=3,layers=2,ffn=2").resolve(
+                    for: c.decoderSpec.shape))
         }
         let executions: [(String, (LLaVAModel) throws -> DecoderExecution)] = [
             ("dense", { _ in .dense }),
             ("skip", { .skip(try plan($0)) }),
             ("simulate", { .simulate(try plan($0)) }),
-            ("fastv", { _ in .tokenPruning(try BaselineSpec.parse("fastv:k=1,r=0.5")!.makePruner(layers: 3)) }),
+            ("fastv", { _ in .tokenPruning(try BaselineSpec.parse("fastv:k=1,r=0.5")!.makePruner(layers: 3)) })
         ]
         for (name, execution) in executions {
             let run = try countedDecode("hf_chelsea", execution: execution)

@@ -32,12 +32,14 @@ final class ExecutedFLOPsSnapshotTests: XCTestCase {
             XCTAssertEqual(plans.count, checkpoint == "llava-hf-tiny" ? 5 : 2, checkpoint)
             for name in plans {
                 let spec = try JSONDecoder().decode(
-                    PruningGolden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(name).json")))).plan
+                    PruningGolden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(name).json")))
+                ).plan
                 let plan = try XCTUnwrap(PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(for: dims.decoderShape))
                 for mode in YOPOMode.allCases {
                     let counter = FLOPCounter()
-                    _ = try runCase("hf_chelsea", checkpoint: checkpoint, execution: { _ in .init(plan: plan, mode: mode) },
-                                    steps: steps, counter: counter, countVision: true)
+                    _ = try runCase(
+                        "hf_chelsea", checkpoint: checkpoint, execution: { _ in .init(plan: plan, mode: mode) },
+                        steps: steps, counter: counter, countVision: true)
                     record("\(checkpoint)/\(spec)/\(mode.rawValue)", counter)
                 }
             }
@@ -45,8 +47,9 @@ final class ExecutedFLOPsSnapshotTests: XCTestCase {
         for spec in BaselineFLOPsTests.specs {
             let baseline = try XCTUnwrap(BaselineSpec.parse(spec), spec)
             let counter = FLOPCounter()
-            _ = try runCase("hf_chelsea", execution: { _ in .tokenPruning(try baseline.makePruner(layers: 3)) }, steps: steps,
-                            counter: counter, countVision: true)
+            _ = try runCase(
+                "hf_chelsea", execution: { _ in .tokenPruning(try baseline.makePruner(layers: 3)) }, steps: steps,
+                counter: counter, countVision: true)
             record("llava-hf-tiny/\(spec)", counter)
         }
         return out

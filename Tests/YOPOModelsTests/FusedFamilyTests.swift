@@ -16,8 +16,11 @@ final class FusedFamilyTests: XCTestCase {
         ModelRegistry.register(FusedQKVLlavaFamily.self)
         XCTAssertTrue(try ModelRegistry.family(forDirectory: Fixtures.models(checkpoint)) == FusedQKVLlavaFamily.self)
         XCTAssertTrue(try ModelRegistry.family(forDirectory: Fixtures.models("llava-hf-tiny")) == LLaVAFamily.self)
-        XCTAssertFalse(LLaVAFamily.accepts(CheckpointHeader(architectures: FusedQKVLlavaFamily.architectures,
-                                                            modelType: "yopo_test_fused_llava")))
+        XCTAssertFalse(
+            LLaVAFamily.accepts(
+                CheckpointHeader(
+                    architectures: FusedQKVLlavaFamily.architectures,
+                    modelType: "yopo_test_fused_llava")))
         let model = try loadModel(checkpoint)
         // Fused rows are views into one stored matrix: q, k, v and gate, up share storage.
         let l = model.decoder.layers[0]
@@ -33,11 +36,15 @@ final class FusedFamilyTests: XCTestCase {
 
     /// Read as if it had no biases, the stored q/k/v biases would be dropped: the loader refuses.
     func testBiasesAreNeverDroppedSilently() throws {
-        XCTAssertThrowsError(try LLaVAModel(
-            directory: Fixtures.models(checkpoint), layout: .llavaHF,
-            textLayout: LlamaTensorLayout(fusedQKV: true, fusedGateUp: true, attentionBias: false))
+        XCTAssertThrowsError(
+            try LLaVAModel(
+                directory: Fixtures.models(checkpoint), layout: .llavaHF,
+                textLayout: LlamaTensorLayout(fusedQKV: true, fusedGateUp: true, attentionBias: false))
         ) { error in
-            XCTAssertEqual("\(error)", "checkpoint stores language_model.model.layers.0.self_attn.qkv_proj.bias and 2 more tensors, which this model's configuration does not use (a layout the loader does not know, e.g. biases where the config has none)")
+            XCTAssertEqual(
+                "\(error)",
+                "checkpoint stores language_model.model.layers.0.self_attn.qkv_proj.bias and 2 more tensors, which this model's configuration does not use (a layout the loader does not know, e.g. biases where the config has none)"
+            )
         }
     }
 

@@ -17,8 +17,9 @@ enum FusedQKVLlavaFamily: ModelFamily {
     static func accepts(_ header: CheckpointHeader) -> Bool { header.architecture == architectures[0] }
 
     static func load(directory: String, visionTower: String?, progress: ((Int, Int) -> Void)?) throws -> any VisionLanguageModel {
-        try LLaVAModel(directory: directory, visionTower: visionTower, progress: progress, layout: .llavaHF,
-                       textLayout: LlamaTensorLayout(fusedQKV: true, fusedGateUp: true, attentionBias: true), family: id)
+        try LLaVAModel(
+            directory: directory, visionTower: visionTower, progress: progress, layout: .llavaHF,
+            textLayout: LlamaTensorLayout(fusedQKV: true, fusedGateUp: true, attentionBias: true), family: id)
     }
 }
 

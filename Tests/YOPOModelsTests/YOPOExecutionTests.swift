@@ -42,8 +42,9 @@ func Sampler_argmax(_ t: Tensor) -> Int {
 final class YOPOExecutionTests: XCTestCase {
     func plan(_ spec: String, _ model: LLaVAModel) throws -> YOPOPlan {
         let c = model.configuration.text
-        return try XCTUnwrap(PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(
-            for: c.decoderSpec.shape))
+        return try XCTUnwrap(
+            PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(
+                for: c.decoderSpec.shape))
     }
 
     /// A plan that prunes nothing (K = L) gives the dense numbers in both modes.
@@ -71,12 +72,13 @@ final class YOPOExecutionTests: XCTestCase {
         XCTAssertLessThan(wanted[0], image.start)
         let executions: [(String, DecoderExecution)] = [
             ("dense", .dense), ("skip", .skip(try plan("yopo:window=3,layers=2,ffn=2", model))),
-            ("simulate", .simulate(try plan("yopo:window=3,layers=2,ffn=2", model))),
+            ("simulate", .simulate(try plan("yopo:window=3,layers=2,ffn=2", model)))
         ]
         for (name, execution) in executions {
             let counter = FLOPCounter()
-            let all = model.decoder.forward(embeddings, cache: model.decoder.makeCache(capacity: n), images: [image],
-                                            plan: execution, counter: counter, logitRows: wanted)
+            let all = model.decoder.forward(
+                embeddings, cache: model.decoder.makeCache(capacity: n), images: [image],
+                plan: execution, counter: counter, logitRows: wanted)
             XCTAssertEqual(all.shape, [3, model.configuration.text.vocabSize], name)
             for (i, r) in wanted.enumerated() {
                 let prefix = model.decoder.forward(
@@ -88,8 +90,9 @@ final class YOPOExecutionTests: XCTestCase {
             // in one block with the last row (4 heads · 2·keys·6·2; keys: every row, or in skip mode every
             // text row, as layer 2 holds no visual keys).
             let single = FLOPCounter()
-            _ = model.decoder.forward(embeddings, cache: model.decoder.makeCache(capacity: n), images: [image],
-                                      plan: execution, counter: single)
+            _ = model.decoder.forward(
+                embeddings, cache: model.decoder.makeCache(capacity: n), images: [image],
+                plan: execution, counter: single)
             let lastLayer = { (c: FLOPCounter) in c.counts.filter { $0.key.layer == 2 }.values.reduce(0, +) }
             let keys = name == "skip" ? n - 576 : n
             XCTAssertEqual(lastLayer(counter) - lastLayer(single), 2 * (2304 + 9216 + 96 * keys), name)
@@ -159,8 +162,9 @@ final class YOPOGoldenTests: XCTestCase {
 final class YOPOCacheTests: XCTestCase {
     func plan(_ spec: String, _ model: LLaVAModel) throws -> YOPOPlan {
         let c = model.configuration.text
-        return try XCTUnwrap(PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(
-            for: c.decoderSpec.shape))
+        return try XCTUnwrap(
+            PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(
+                for: c.decoderSpec.shape))
     }
 
     let allPlan = "yopo:window=3,layers=2,heads=models/golden/headmask_tiny_3x4.npy,ffn=4"
@@ -201,8 +205,9 @@ final class YOPOCacheTests: XCTestCase {
         for mode in YOPOMode.allCases {
             let execution = DecoderExecution(plan: try plan(allPlan, model), mode: mode)
             let cache = model.decoder.makeCache()
-            _ = model.decoder.forward(try model.inputEmbeddings(ids: ids, images: [features]), cache: cache,
-                                      images: [image], plan: execution)
+            _ = model.decoder.forward(
+                try model.inputEmbeddings(ids: ids, images: [features]), cache: cache,
+                images: [image], plan: execution)
             for id in answer {
                 _ = model.decoder.forward(model.decoder.embed([id]), cache: cache, plan: execution)
             }
@@ -238,7 +243,8 @@ final class ExecutedFLOPsTests: XCTestCase {
         XCTAssertEqual(denseCounter.counts, dense.counts)
         for name in names {
             let spec = try JSONDecoder().decode(
-                PruningGolden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(name).json")))).plan
+                PruningGolden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(name).json")))
+            ).plan
             let plan = try XCTUnwrap(PruningSpec(parsing: spec, baseDirectory: Fixtures.root.path).resolve(for: dims.decoderShape))
             let skipCounter = FLOPCounter(), simulateCounter = FLOPCounter()
             _ = try runCase("hf_chelsea", execution: { _ in .skip(plan) }, steps: steps, counter: skipCounter, countVision: true)
@@ -272,7 +278,8 @@ extension ExecutedFLOPsTests {
             var logits = model.decoder.forward(embeddings, cache: cache, images: [image], plan: .skip(plan), counter: counter)
             counter.stage = .decode
             for _ in 0..<2 {
-                logits = model.decoder.forward(model.decoder.embed([Sampler_argmax(logits)]), cache: cache, plan: .skip(plan), counter: counter)
+                logits = model.decoder.forward(
+                    model.decoder.embed([Sampler_argmax(logits)]), cache: cache, plan: .skip(plan), counter: counter)
             }
             let layout = PromptLayout(
                 systemTokens: golden.image_span[0], grid: VisualGrid(rows: 24, columns: 24),

@@ -12,8 +12,9 @@ final class BudgetTests: XCTestCase {
     /// V 32064; CLIP d 32, I 64, 3 layers (2 computed), 336 px / 14.
     static let tiny = ModelDimensions(
         name: "llava-hf-tiny",
-        text: .init(hiddenSize: 24, numHiddenLayers: 3, numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6,
-                    intermediateSize: 64, vocabSize: 32064),
+        text: .init(
+            hiddenSize: 24, numHiddenLayers: 3, numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6,
+            intermediateSize: 64, vocabSize: 32064),
         vision: .init(hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 3, layersComputed: 2, patchSize: 14, imageSize: 336))
     /// "What is shown?" through the fixture's llava-hf template: 5 tokens before the image, 10 after.
     static let tinyLayout = PromptLayout(systemTokens: 5, grid: .square(24), textTokens: 10)
@@ -43,7 +44,7 @@ final class BudgetTests: XCTestCase {
         for (bad, message) in [
             ("150%", "'150%' is outside (0%, 100%]"), ("-5%", "'-5%' is outside (0%, 100%]"), ("0%", "outside (0%, 100%]"),
             ("0", "'0' is outside (0, 1]"), ("25", "write 25% for a percentage"), ("abc", "not a percentage (25%) or a fraction"),
-            ("x%", "'x%' is not a percentage"), ("", "not a percentage"), ("nan", "not a percentage"),
+            ("x%", "'x%' is not a percentage"), ("", "not a percentage"), ("nan", "not a percentage")
         ] {
             XCTAssertThrowsError(try FLOPsBudget(parsing: bad), bad) { error in
                 XCTAssertTrue("\(error)".hasPrefix("invalid budget: "), "\(error)")
@@ -62,12 +63,14 @@ final class BudgetTests: XCTestCase {
         let solver = try BudgetSolver(dimensions: .llava15_7B, layout: layout7B)
         let s = try solver.solve(try FLOPsBudget(parsing: "25%"))
         XCTAssertEqual(s.dense, 7_634_304_368_640)
-        XCTAssertEqual(specs(s), [
-            .yopo: "yopo:window=5,layers=15,heads-keep=16,ffn=2",
-            .fastv: "fastv:k=2,keep=117",
-            .pdrop: "pdrop:layers=2/4/10,ratio=0.534",
-            .sparsevlm: "sparsevlm:layers=2/6/15,keep=303/110/36",
-        ])
+        XCTAssertEqual(
+            specs(s),
+            [
+                .yopo: "yopo:window=5,layers=15,heads-keep=16,ffn=2",
+                .fastv: "fastv:k=2,keep=117",
+                .pdrop: "pdrop:layers=2/4/10,ratio=0.534",
+                .sparsevlm: "sparsevlm:layers=2/6/15,keep=303/110/36"
+            ])
         XCTAssertEqual(s.choices.map(percent), ["23.31%", "24.95%", "24.98%", "24.21%"])
         XCTAssertTrue(s.choices.allSatisfy(\.feasible))
         XCTAssertTrue(s.unsupported.isEmpty)
@@ -95,12 +98,14 @@ final class BudgetTests: XCTestCase {
     func testLLaVA7BAt12Percent() throws {
         let solver = try BudgetSolver(dimensions: .llava15_7B, layout: layout7B)
         let s = try solver.solve(try FLOPsBudget(parsing: "12%"))
-        XCTAssertEqual(specs(s), [
-            .yopo: "yopo:window=5,layers=8,heads-keep=16,ffn=2",
-            .fastv: "fastv:k=2,keep=36",
-            .pdrop: "pdrop:layers=2/4/10,ratio=0.313",
-            .sparsevlm: "sparsevlm:layers=2/6/15,keep=66/30/17",
-        ])
+        XCTAssertEqual(
+            specs(s),
+            [
+                .yopo: "yopo:window=5,layers=8,heads-keep=16,ffn=2",
+                .fastv: "fastv:k=2,keep=36",
+                .pdrop: "pdrop:layers=2/4/10,ratio=0.313",
+                .sparsevlm: "sparsevlm:layers=2/6/15,keep=66/30/17"
+            ])
         XCTAssertEqual(s.choices.map(percent), ["11.72%", "11.98%", "11.94%", "13.65%"])
         XCTAssertEqual(s.choices.map(\.feasible), [true, true, true, false])
         XCTAssertEqual(try solver.cost(PruningSpec(parsing: "yopo-12")), s.choice(.yopo)!.flops)
@@ -125,19 +130,22 @@ final class BudgetTests: XCTestCase {
         XCTAssertThrowsError(try BudgetSolver(dimensions: .llava15_7B, layout: layout7B, convention: .full)) {
             XCTAssertEqual("\($0)", "not supported: the budget solver works in the yopo, fastv, pdrop or sparsevlm convention, not full")
         }
-        XCTAssertThrowsError(try BudgetSolver(
-            dimensions: .llava15_7B, layout: PromptLayout(segments: [.text(40)], grid: .square(24))))
+        XCTAssertThrowsError(
+            try BudgetSolver(
+                dimensions: .llava15_7B, layout: PromptLayout(segments: [.text(40)], grid: .square(24))))
     }
 
     /// 13B: the half-heads official mask is heads-keep 20; boundaries [10, 20, 30]; SparseVLM layers scaled to 3/8/19.
     func testLLaVA13BAt25Percent() throws {
         let s = try BudgetSolver(dimensions: .llava15_13B, layout: layout7B).solve(try FLOPsBudget(fraction: 0.25))
-        XCTAssertEqual(specs(s), [
-            .yopo: "yopo:window=5,layers=19,heads-keep=20,ffn=2",
-            .fastv: "fastv:k=2,keep=123",
-            .pdrop: "pdrop:layers=4/14/24,ratio=0.379",
-            .sparsevlm: "sparsevlm:layers=3/8/19,keep=303/110/36",
-        ])
+        XCTAssertEqual(
+            specs(s),
+            [
+                .yopo: "yopo:window=5,layers=19,heads-keep=20,ffn=2",
+                .fastv: "fastv:k=2,keep=123",
+                .pdrop: "pdrop:layers=4/14/24,ratio=0.379",
+                .sparsevlm: "sparsevlm:layers=3/8/19,keep=303/110/36"
+            ])
     }
 
     // MARK: the bundled 3-layer fixture
@@ -149,12 +157,14 @@ final class BudgetTests: XCTestCase {
         let solver = try BudgetSolver(dimensions: Self.tiny, layout: Self.tinyLayout)
         let s = try solver.solve(try FLOPsBudget(parsing: "75%"))
         XCTAssertEqual(s.dense, 117_448_704)
-        XCTAssertEqual(specs(s), [
-            .yopo: "yopo:window=5,layers=3,ffn=2",
-            .fastv: "fastv:k=2,keep=260",
-            .pdrop: "pdrop:layers=1/2,ratio=0.836",
-            .sparsevlm: "sparsevlm:layers=0/1,keep=300/110",
-        ])
+        XCTAssertEqual(
+            specs(s),
+            [
+                .yopo: "yopo:window=5,layers=3,ffn=2",
+                .fastv: "fastv:k=2,keep=260",
+                .pdrop: "pdrop:layers=1/2,ratio=0.836",
+                .sparsevlm: "sparsevlm:layers=0/1,keep=300/110"
+            ])
         XCTAssertEqual(s.choices.map(percent), ["15.05%", "75.00%", "74.98%", "46.10%"])
         XCTAssertTrue(s.choices.allSatisfy(\.feasible))
         let target = 0.75 * s.dense
@@ -173,12 +183,14 @@ final class BudgetTests: XCTestCase {
         XCTAssertEqual(half.choice(.pdrop)?.spec.description, "pdrop:layers=1/2,ratio=0.561")
         XCTAssertEqual(half.choice(.pdrop)?.feasible, true)
         let quarter = try solver.solve(try FLOPsBudget(fraction: 0.25))
-        XCTAssertEqual(specs(quarter), [
-            .yopo: "yopo:window=5,layers=3,ffn=2",
-            .fastv: "fastv:k=2,keep=0",
-            .pdrop: "pdrop:layers=1,ratio=0.002",
-            .sparsevlm: "sparsevlm:layers=0/1,keep=66/17",
-        ])
+        XCTAssertEqual(
+            specs(quarter),
+            [
+                .yopo: "yopo:window=5,layers=3,ffn=2",
+                .fastv: "fastv:k=2,keep=0",
+                .pdrop: "pdrop:layers=1,ratio=0.002",
+                .sparsevlm: "sparsevlm:layers=0/1,keep=66/17"
+            ])
         XCTAssertEqual(quarter.choices.map(\.feasible), [true, false, false, false])
     }
 

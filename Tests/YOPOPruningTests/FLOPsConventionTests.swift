@@ -52,7 +52,7 @@ final class FLOPsConventionTests: XCTestCase {
     func testEachStrategyAlone() throws {
         for (model, expected) in [
             (b7, ["97.8%", "97.8%", "82.7%", "91.3%", "67.3%", "51.0%", "50.0%", "25.0%"]),
-            (b13, ["98.2%", "98.2%", "82.9%", "91.4%", "67.1%", "50.7%", "50.0%", "25.0%"]),
+            (b13, ["98.2%", "98.2%", "82.9%", "91.4%", "67.1%", "50.7%", "50.0%", "25.0%"])
         ] {
             let L = model.dimensions.text.numHiddenLayers, H = Double(model.dimensions.text.numAttentionHeads)
             func alone(window: Int? = nil, layers: Int? = nil, heads: Double? = nil, ffn: Double = 1) -> YOPOCostProfile {
@@ -60,7 +60,7 @@ final class FLOPsConventionTests: XCTestCase {
             }
             let profiles = [
                 alone(window: 5), alone(window: 3), alone(heads: H / 2), alone(heads: H * 0.75),
-                alone(ffn: 2), alone(ffn: 4), alone(layers: L / 2), alone(layers: L / 4),
+                alone(ffn: 2), alone(ffn: 4), alone(layers: L / 2), alone(layers: L / 4)
             ]
             let results = try profiles.map { try model.count(.yopo, .yopo($0), layout: layout()) }
             XCTAssertEqual(results.map { percent($0.ratio) }, expected, model.dimensions.name)
@@ -71,8 +71,9 @@ final class FLOPsConventionTests: XCTestCase {
     /// The window's mean keys per query on 24 × 24 (METHOD.md §2.1).
     func testWindowMeans() {
         let grid = VisualGrid.square(24)
-        XCTAssertEqual([3, 5, 7, 11].map { String(format: "%.2f", Double(grid.windowPairs(window: $0)) / 576) },
-                       ["8.51", "22.56", "42.25", "95.06"])
+        XCTAssertEqual(
+            [3, 5, 7, 11].map { String(format: "%.2f", Double(grid.windowPairs(window: $0)) / 576) },
+            ["8.51", "22.56", "42.25", "95.06"])
         XCTAssertEqual(Double(grid.windowPairs(window: 5)) / 576, 22.5625)
         XCTAssertEqual(grid.windowPairs(window: nil), 576 * 576)
         XCTAssertEqual(grid.windowPairs(window: 1), 576)
@@ -91,7 +92,7 @@ final class FLOPsConventionTests: XCTestCase {
             (b13, 20, 30, "28.6% (4.26 T)", "30.1% (4.47 T)"),
             (b13, 20, 20, "24.6% (3.66 T)", "26.1% (3.89 T)"),
             (b13, 10, 20, "12.3% (1.83 T)", "12.9% (1.92 T)"),
-            (b13, 10, 30, "14.3% (2.13 T)", "15.1% (2.25 T)"),
+            (b13, 10, 30, "14.3% (2.13 T)", "15.1% (2.25 T)")
         ]
         for (model, K, heads, nominal, actual) in rows {
             let n = try model.count(
@@ -127,7 +128,7 @@ final class FLOPsConventionTests: XCTestCase {
             (1152, "15.62", "3.73", "23.9%", "30.32", "7.31", "24.1%"),
             (2304, "32.62", "7.47", "22.9%", "62.81", "14.63", "23.3%"),
             (4608, "70.82", "14.94", "21.1%", "134.33", "29.26", "21.8%"),
-            (9216, "163.90", "29.87", "18.2%", "303.44", "58.51", "19.3%"),
+            (9216, "163.90", "29.87", "18.2%", "303.44", "58.51", "19.3%")
         ]
         XCTAssertEqual(b7.scalingGrids.map(\.cells), expected.map(\.0))
         XCTAssertEqual(b7.scalingGrids.map(\.description), ["24x24", "24x48", "48x48", "48x96", "96x96"])
@@ -158,11 +159,13 @@ final class FLOPsConventionTests: XCTestCase {
         // Budget table (§5), PDrop convention: FastV K 2 keeping 166/98/30 and 192/128/64, the derived
         // PDrop settings and SparseVLM's processed schedule at 192 (clusters included: 309/204/113).
         func t(_ m: FLOPsMethod) throws -> String { String(format: "%.2f", try b7.count(.pdrop, m, layout: layout()).reported) }
-        XCTAssertEqual(try [166, 98, 30, 192, 128, 64].map { try t(.fastV(FastVSettings(k: 2, keep: $0))) },
-                       ["1.25", "0.84", "0.42", "1.41", "1.02", "0.63"])
-        XCTAssertEqual(try [([3, 11, 19], 0.5), ([2, 4, 10], 0.5), ([2, 6, 12], 0.25)].map {
-            try t(.pyramidDrop(PyramidDropSettings(layers: $0.0, ratio: $0.1)))
-        }, ["1.25", "0.85", "0.44"])
+        XCTAssertEqual(
+            try [166, 98, 30, 192, 128, 64].map { try t(.fastV(FastVSettings(k: 2, keep: $0))) },
+            ["1.25", "0.84", "0.42", "1.41", "1.02", "0.63"])
+        XCTAssertEqual(
+            try [([3, 11, 19], 0.5), ([2, 4, 10], 0.5), ([2, 6, 12], 0.25)].map {
+                try t(.pyramidDrop(PyramidDropSettings(layers: $0.0, ratio: $0.1)))
+            }, ["1.25", "0.85", "0.44"])
         let sparse = try b7.count(.pdrop, .sparseVLM(SparseVLMSettings(layers: [2, 6, 15], keep: [309, 204, 113])), layout: layout())
         XCTAssertEqual(String(format: "%.2f", sparse.reported), "1.35")
         XCTAssertEqual(sparse.layers.reduce(0) { $0 + $1.visualTokens } / 32, 206.5)
@@ -204,9 +207,10 @@ final class FLOPsConventionTests: XCTestCase {
         XCTAssertEqual(String(format: "%.2f", vanilla.reported), "4.62")
         XCTAssertEqual(vanilla.reportedUnit, "T MACs")
         let v15 = try b7.count(.sparsevlm, .sparseVLM(try SparseVLMSettings(tokens: 192)), layout: layout())
-        XCTAssertEqual(v15.layers.map(\.visualTokens),
-                       Array(repeating: 576.0, count: 3) + Array(repeating: 300, count: 4) + Array(repeating: 200, count: 9)
-                           + Array(repeating: 110, count: 16))
+        XCTAssertEqual(
+            v15.layers.map(\.visualTokens),
+            Array(repeating: 576.0, count: 3) + Array(repeating: 300, count: 4) + Array(repeating: 200, count: 9)
+                + Array(repeating: 110, count: 16))
         XCTAssertEqual(v15.layers.map(\.tokens).last, 35 + 110 + 83)
     }
 
@@ -215,8 +219,10 @@ final class FLOPsConventionTests: XCTestCase {
     func testConventionErrors() throws {
         let yopo = FLOPsMethod.yopo(YOPOCostProfile(plan: try plan("yopo-25", b7)))
         XCTAssertThrowsError(try b7.count(.fastv, yopo, layout: layout())) {
-            XCTAssertEqual($0 as? FLOPsError, .unsupported(
-                "the fastv convention counts tokens, not heads or windows; count YOPO under yopo, pdrop or full"))
+            XCTAssertEqual(
+                $0 as? FLOPsError,
+                .unsupported(
+                    "the fastv convention counts tokens, not heads or windows; count YOPO under yopo, pdrop or full"))
         }
         XCTAssertThrowsError(try b7.count(.sparsevlm, yopo, layout: layout()))
         XCTAssertThrowsError(try b7.count(.full, layout: layout())) {
@@ -235,17 +241,26 @@ final class FLOPsConventionTests: XCTestCase {
         XCTAssertEqual(keepAll.total, try b7.count(.pdrop, .fastV(FastVSettings(k: 2, keep: 576)), layout: layout()).total)
         XCTAssertEqual(keepAll.total, keepAll.dense)
         XCTAssertThrowsError(try b7.count(.pdrop, .pyramidDrop(PyramidDropSettings(layers: [16, 8])), layout: layout())) {
-            XCTAssertEqual($0 as? PruningSpecError, .invalidField(
-                field: "layers",
-                reason: "16/8 does not increase; allowed: increasing integers ≥ 1 below the model's layer count, separated by / (default 8/16/24)"))
+            XCTAssertEqual(
+                $0 as? PruningSpecError,
+                .invalidField(
+                    field: "layers",
+                    reason:
+                        "16/8 does not increase; allowed: increasing integers ≥ 1 below the model's layer count, separated by / (default 8/16/24)"
+                ))
         }
         XCTAssertThrowsError(try b7.count(.pdrop, .sparseVLM(SparseVLMSettings(layers: [2, 40], keep: [1, 1])), layout: layout())) {
-            XCTAssertEqual($0 as? PruningSpecError, .invalidField(
-                field: "layers", reason: "2/40 must increase within [0, 30] for a 32-layer model (a pruning layer needs a later layer)"))
+            XCTAssertEqual(
+                $0 as? PruningSpecError,
+                .invalidField(
+                    field: "layers", reason: "2/40 must increase within [0, 30] for a 32-layer model (a pruning layer needs a later layer)")
+            )
         }
         XCTAssertThrowsError(try SparseVLMSettings(tokens: 100)) {
-            XCTAssertEqual($0 as? PruningSpecError, .invalidField(
-                field: "tokens", reason: "100 has no v1.5 schedule; allowed: 192, 128 or 64 (the v1.5 schedules)"))
+            XCTAssertEqual(
+                $0 as? PruningSpecError,
+                .invalidField(
+                    field: "tokens", reason: "100 has no v1.5 schedule; allowed: 192, 128 or 64 (the v1.5 schedules)"))
         }
         XCTAssertThrowsError(try b7.count(.yopo, layout: layout(system: -1))) {
             XCTAssertEqual($0 as? FLOPsError, .invalidLayout("a text run of -1 tokens (must be ≥ 0)"))
@@ -253,7 +268,8 @@ final class FLOPsConventionTests: XCTestCase {
         var bad = ModelDimensions.llava15_7B
         bad.text.numKeyValueHeads = 5
         XCTAssertThrowsError(try FLOPsModel(bad)) {
-            XCTAssertEqual($0 as? FLOPsError, .invalidDimensions("num_attention_heads 32 must be a positive multiple of num_key_value_heads 5"))
+            XCTAssertEqual(
+                $0 as? FLOPsError, .invalidDimensions("num_attention_heads 32 must be a positive multiple of num_key_value_heads 5"))
         }
         bad = .llava15_7B
         bad.vision.imageSize = 300

@@ -29,10 +29,12 @@ func writeMask(_ rows: [[Bool]], in directory: URL, name: String = "mask.npy") t
 final class FullFLOPsTests: XCTestCase {
     static let tiny = ModelDimensions(
         name: "tiny",
-        text: .init(hiddenSize: 24, numHiddenLayers: 3, numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6,
-                    intermediateSize: 64, vocabSize: 32064),
-        vision: .init(hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 3, layersComputed: 2, patchSize: 14,
-                      imageSize: 336))
+        text: .init(
+            hiddenSize: 24, numHiddenLayers: 3, numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6,
+            intermediateSize: 64, vocabSize: 32064),
+        vision: .init(
+            hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 3, layersComputed: 2, patchSize: 14,
+            imageSize: 336))
     let model = try! FLOPsModel(FullFLOPsTests.tiny)
     var scratch: URL!
 
@@ -69,7 +71,7 @@ final class FullFLOPsTests: XCTestCase {
             key(.vision, nil, .visual): 602112 + 2 * 315520,
             key(.projector, nil, .visual): 24576 + 18432,
             key(.prefill, nil, .text): 1539072,
-            key(.decode, nil, .text): 2 * 1539072,
+            key(.decode, nil, .text): 2 * 1539072
         ]
         for l in 0..<3 {
             expected[key(.prefill, l, .system)] = 3 * (l < 2 ? 14976 : 1152)
@@ -121,7 +123,7 @@ final class FullFLOPsTests: XCTestCase {
             key(.prefill, 1, .visual): 18432,
             key(.decode, 0, .text): (12672 + 24 * (36 + 64)) + (12672 + 24 * (40 + 64)),
             key(.decode, 1, .text): (12672 + 24 * (36 + 32)) + (12672 + 24 * (40 + 32)),
-            key(.decode, 2, .text): (12672 + 24 * 36) + (12672 + 24 * 40),
+            key(.decode, 2, .text): (12672 + 24 * 36) + (12672 + 24 * 40)
         ]
         XCTAssertEqual(r.counts, expected)
         XCTAssertNil(r.counts[key(.prefill, 2, .visual)])  // dropped layer: visual rows cost nothing
@@ -156,11 +158,13 @@ final class FullFLOPsTests: XCTestCase {
         let plan = try XCTUnwrap(try PruningSpec(parsing: "yopo:layers=1").resolve(for: model.dimensions.decoderShape))
         let r = try model.full(layout, plan: plan, mode: .skip)
         // Layer 0 stores 4 heads × 4 visual keys = 16; layer 1 none.
-        XCTAssertEqual(r.all.total(stage: .prefill, group: .system, component: .attention),
-                       (64 * 24 * 256 + 6 * 24 * 528) + (64 * 24 * 256 + 6 * 24 * 512))
+        XCTAssertEqual(
+            r.all.total(stage: .prefill, group: .system, component: .attention),
+            (64 * 24 * 256 + 6 * 24 * 528) + (64 * 24 * 256 + 6 * 24 * 512))
         XCTAssertEqual(r.all.perLayer(stage: .prefill, group: .system, component: .attention), [0: 469248, 1: 466944])
-        XCTAssertEqual(r.all.perLayer(stage: .prefill, group: .text, component: .attention),
-                       [0: 58 * 24 * 528 + 2 * 24 * 536, 1: 58 * 24 * 512 + 2 * 24 * 520, 2: 24 * 4 * 130])
+        XCTAssertEqual(
+            r.all.perLayer(stage: .prefill, group: .text, component: .attention),
+            [0: 58 * 24 * 528 + 2 * 24 * 536, 1: 58 * 24 * 512 + 2 * 24 * 520, 2: 24 * 4 * 130])
         // Visual rows, layer 0, their last (K = 1): k and v over the 2 kv heads, 2·4·24·6·2·2; no q, o,
         // FFN or attention (nothing reads their output).
         XCTAssertEqual(r.counts[key(.prefill, 0, .visual)], 4608)
@@ -215,7 +219,7 @@ final class FullFLOPsTests: XCTestCase {
             key(.prefill, 0, .system): 370_560, key(.prefill, 0, .visual): 6_168_960, key(.prefill, 0, .text): 5_199_456,
             key(.prefill, 1, .system): 232_320, key(.prefill, 1, .visual): 663_552, key(.prefill, 1, .text): 3_264_096,
             key(.prefill, 2, .system): 5760, key(.prefill, 2, .text): 99360,
-            key(.decode, 0, .text): 226_080, key(.decode, 1, .text): 143_136, key(.decode, 2, .text): 60192,
+            key(.decode, 0, .text): 226_080, key(.decode, 1, .text): 143_136, key(.decode, 2, .text): 60192
         ]
         XCTAssertEqual(skip.counts, expected)
         // Decode step j, layer 0: text keys 651 + j − 576 + 1 = 76 + j, all 4 heads read 576 visual keys:
@@ -245,8 +249,10 @@ final class FullFLOPsTests: XCTestCase {
         // A plan for another shape.
         let big = try XCTUnwrap(try PruningSpec(parsing: "yopo-25").resolve(for: .llava15_7B))
         XCTAssertThrowsError(try model.full(layout, plan: big)) {
-            XCTAssertEqual($0 as? FLOPsError, .invalidSettings(
-                "the plan is for 32 layers × 32 heads, FFN 11008; the model has 3 × 4, FFN 64"))
+            XCTAssertEqual(
+                $0 as? FLOPsError,
+                .invalidSettings(
+                    "the plan is for 32 layers × 32 heads, FFN 11008; the model has 3 × 4, FFN 64"))
         }
         XCTAssertThrowsError(try model.full(PromptLayout(systemTokens: 3, grid: .square(4), textTokens: 5, decodeSteps: -1))) {
             XCTAssertEqual($0 as? FLOPsError, .invalidLayout("-1 decode steps (must be ≥ 0)"))
@@ -290,21 +296,26 @@ final class FullFLOPsTests: XCTestCase {
         let skip = try b7.full(layout, plan: plan)
         let convention = try b7.count(.yopo, .yopo(YOPOCostProfile(plan: plan)), layout: layout)
         let keptHeads = (0..<32).map { plan.keptHeads(layer: $0).count }.reduce(0, +)
-        XCTAssertEqual(keptHeads, 275)  // headmask_7b_16, layers 0–15: 32 + 32 + 9 + 5 + 10 + 4 + 5 + 15 + 18 + 13 + 15 + 20 + 23 + 24 + 27 + 23
+        // headmask_7b_16, layers 0–15: 32 + 32 + 9 + 5 + 10 + 4 + 5 + 15 + 18 + 13 + 15 + 20 + 23 + 24 + 27 + 23
+        XCTAssertEqual(keptHeads, 275)
         let visual = { (c: FLOPComponent) in Double(skip.all.total(stage: .prefill, group: .visual, component: c)) }
         XCTAssertEqual(convention.layers.count, 32)  // layers 16–31 count nothing
         let last = convention.layers[15], keptLast = plan.keptHeads(layer: 15).count
         XCTAssertEqual(keptLast, 23)
-        XCTAssertEqual(visual(.projections) + visual(.ffn),
-                       convention.layers.reduce(0) { $0 + $1.projections + $1.ffn } - last.projections / 2 - last.ffn)
-        XCTAssertEqual(visual(.attention),
-                       convention.layers.reduce(0) { $0 + $1.attention } - last.attention
-                           + Double((keptHeads - keptLast) * 4 * 128 * 576 * 35))
+        XCTAssertEqual(
+            visual(.projections) + visual(.ffn),
+            convention.layers.reduce(0) { $0 + $1.projections + $1.ffn } - last.projections / 2 - last.ffn)
+        XCTAssertEqual(
+            visual(.attention),
+            convention.layers.reduce(0) { $0 + $1.attention } - last.attention
+                + Double((keptHeads - keptLast) * 4 * 128 * 576 * 35))
         for group in [TokenGroup.system, .text] {
-            XCTAssertEqual(skip.all.total(stage: .prefill, group: group, component: .projections),
-                           dense.all.total(stage: .prefill, group: group, component: .projections))
-            XCTAssertEqual(skip.all.total(stage: .prefill, group: group, component: .ffn),
-                           dense.all.total(stage: .prefill, group: group, component: .ffn))
+            XCTAssertEqual(
+                skip.all.total(stage: .prefill, group: group, component: .projections),
+                dense.all.total(stage: .prefill, group: group, component: .projections))
+            XCTAssertEqual(
+                skip.all.total(stage: .prefill, group: group, component: .ffn),
+                dense.all.total(stage: .prefill, group: group, component: .ffn))
         }
         XCTAssertEqual(skip.all.total(stage: .vision), dense.all.total(stage: .vision))
         XCTAssertEqual(skip.all.total(stage: .projector), dense.all.total(stage: .projector))

@@ -17,7 +17,7 @@ final class SpecAgreementTests: XCTestCase {
             ("yopo", "heads-keep", "16", "8"), ("yopo", "ffn", "2", "4"),
             ("fastv", "k", "1", "2"), ("fastv", "r", "0.5", "0.25"), ("fastv", "keep", "10", "20"),
             ("pdrop", "layers", "8/16", "2/4"), ("pdrop", "ratio", "0.5", "0.25"), ("pdrop", "keep", "10/5", "20/5"),
-            ("sparsevlm", "tokens", "192", "64"), ("sparsevlm", "layers", "2/6", "1/2"), ("sparsevlm", "keep", "10/5", "3/2"),
+            ("sparsevlm", "tokens", "192", "64"), ("sparsevlm", "layers", "2/6", "1/2"), ("sparsevlm", "keep", "10/5", "3/2")
         ]
         XCTAssertEqual(Set(fields.map(\.method)), Set(PruningSpec.methods))
         for (method, field, first, second) in fields {
@@ -26,7 +26,7 @@ final class SpecAgreementTests: XCTestCase {
             // Repeated next to each other, and with another field in between.
             let other = [
                 "yopo": field == "window" ? "ffn=2" : "window=3", "fastv": field == "k" ? "keep=1" : "k=1",
-                "pdrop": field == "layers" ? "ratio=0.5" : "layers=1/2", "sparsevlm": field == "tokens" ? "layers=1/2" : "tokens=192",
+                "pdrop": field == "layers" ? "ratio=0.5" : "layers=1/2", "sparsevlm": field == "tokens" ? "layers=1/2" : "tokens=192"
             ][method]!
             for text in ["\(method):\(field)=\(first),\(field)=\(second)", "\(method):\(field)=\(first),\(other),\(field)=\(second)"] {
                 XCTAssertThrowsError(try PruningSpec(parsing: text), text) {
@@ -46,7 +46,7 @@ final class SpecAgreementTests: XCTestCase {
         let solver = try BudgetSolver(dimensions: .llava15_7B, layout: layout)
         for (text, message) in [
             ("fastv:k=0", "0 is outside [1, 31] for a 32-layer model (k=0, dropping before the first layer, is not implemented)"),
-            ("fastv:k=32,r=0.75", "32 is outside [1, 31] for a 32-layer model"),
+            ("fastv:k=32,r=0.75", "32 is outside [1, 31] for a 32-layer model")
         ] {
             let expected = PruningSpecError.invalidField(field: "k", reason: message)
             let spec = try PruningSpec(parsing: text)
@@ -55,7 +55,7 @@ final class SpecAgreementTests: XCTestCase {
                 ("generate (pruner)", { _ = try spec.makePruner(for: .llava15_7B) }),
                 ("validate", { try baseline.validate(layers: 32) }),
                 ("flops full", { _ = try self.b7.full(self.layout, baseline: baseline) }),
-                ("compare (solver)", { _ = try solver.cost(spec) }),
+                ("compare (solver)", { _ = try solver.cost(spec) })
             ]
             for convention in FLOPsConvention.allCases where convention != .full {
                 paths.append(("flops \(convention.rawValue)", { _ = try self.b7.count(convention, spec: spec, layout: self.layout) }))
@@ -80,15 +80,24 @@ final class SpecAgreementTests: XCTestCase {
     /// PyramidDrop and SparseVLM: the layers the pruner refuses are refused by the counts too.
     func testBaselineLayerBoundsAgree() throws {
         for (text, expected) in [
-            ("pdrop:layers=8/16/32", PruningSpecError.invalidField(
-                field: "layers", reason: "8/16/32 must increase within [1, 31] for a 32-layer model (a boundary needs a later layer to rank with)")),
-            ("sparsevlm:layers=2/31,keep=100/50", PruningSpecError.invalidField(
-                field: "layers", reason: "2/31 must increase within [0, 30] for a 32-layer model (a pruning layer needs a later layer)")),
+            (
+                "pdrop:layers=8/16/32",
+                PruningSpecError.invalidField(
+                    field: "layers",
+                    reason: "8/16/32 must increase within [1, 31] for a 32-layer model (a boundary needs a later layer to rank with)")
+            ),
+            (
+                "sparsevlm:layers=2/31,keep=100/50",
+                PruningSpecError.invalidField(
+                    field: "layers", reason: "2/31 must increase within [0, 30] for a 32-layer model (a pruning layer needs a later layer)")
+            )
         ] {
             let spec = try PruningSpec(parsing: text)
             guard case .baseline(let baseline) = spec else { return XCTFail(text) }
             XCTAssertThrowsError(try spec.makePruner(for: .llava15_7B)) { XCTAssertEqual($0 as? PruningSpecError, expected, text) }
-            XCTAssertThrowsError(try b7.count(.pdrop, spec: spec, layout: layout)) { XCTAssertEqual($0 as? PruningSpecError, expected, text) }
+            XCTAssertThrowsError(try b7.count(.pdrop, spec: spec, layout: layout)) {
+                XCTAssertEqual($0 as? PruningSpecError, expected, text)
+            }
             XCTAssertThrowsError(try b7.full(layout, baseline: baseline)) { XCTAssertEqual($0 as? PruningSpecError, expected, text) }
         }
     }
@@ -120,20 +129,31 @@ final class SpecAgreementTests: XCTestCase {
         let fits = "the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads)"
         for (name, layers) in [("yopo-25", 14), ("yopo-12", 7)] {
             XCTAssertThrowsError(try PruningSpec(parsing: name).resolve(for: Self.qwen2VL7B), name) {
-                XCTAssertEqual($0 as? PruningSpecError, .doesNotFit(
-                    spec: name,
-                    reason: "\(fits), and this model (qwen2_vl family, Qwen2-VL-7B) has 28 layers × 28 heads; the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=\(layers),ffn=2"))
+                XCTAssertEqual(
+                    $0 as? PruningSpecError,
+                    .doesNotFit(
+                        spec: name,
+                        reason:
+                            "\(fits), and this model (qwen2_vl family, Qwen2-VL-7B) has 28 layers × 28 heads; the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=\(layers),ffn=2"
+                    ))
                 XCTAssertFalse("\($0)".contains("\n"))
             }
         }
         // A LLaVA of that shape: the same, without the family.
         XCTAssertThrowsError(try PruningSpec(parsing: "yopo-25").resolve(for: .llava(Self.qwen2VL7B.shape))) {
-            XCTAssertEqual("\($0)", "prune spec yopo-25 does not fit this model: \(fits), and this model has 28 layers × 28 heads; the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=14,ffn=2")
+            XCTAssertEqual(
+                "\($0)",
+                "prune spec yopo-25 does not fit this model: \(fits), and this model has 28 layers × 28 heads; the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=14,ffn=2"
+            )
         }
         XCTAssertThrowsError(try PruningSpec(parsing: "yopo:heads-keep=16").resolve(for: Self.qwen2VL7B)) {
-            XCTAssertEqual($0 as? PruningSpecError, .invalidField(
-                field: "heads-keep",
-                reason: "official masks exist for LLaVA-1.5-7B (32 layers × 32 heads: heads-keep 8, 16 or 24) and LLaVA-1.5-13B (40 layers × 40 heads: 5, 10, 20 or 30), and this model (qwen2_vl family, Qwen2-VL-7B) has 28 layers × 28 heads; give heads=PATH.npy, a [28, 28] mask, instead"))
+            XCTAssertEqual(
+                $0 as? PruningSpecError,
+                .invalidField(
+                    field: "heads-keep",
+                    reason:
+                        "official masks exist for LLaVA-1.5-7B (32 layers × 32 heads: heads-keep 8, 16 or 24) and LLaVA-1.5-13B (40 layers × 40 heads: 5, 10, 20 or 30), and this model (qwen2_vl family, Qwen2-VL-7B) has 28 layers × 28 heads; give heads=PATH.npy, a [28, 28] mask, instead"
+                ))
         }
         // The fields that work on any model do.
         XCTAssertEqual(try PruningSpec(parsing: "yopo:window=5,layers=14,ffn=2").resolve(for: Self.qwen2VL7B)?.keptLayers, 14)
@@ -173,7 +193,8 @@ final class SpecAgreementTests: XCTestCase {
         guard case .yopo(let spec) = choice.spec else { return XCTFail("\(choice.spec)") }
         XCTAssertNil(spec.headsKeep)
         XCTAssertTrue(choice.detail.contains("no official mask for this model"), choice.detail)
-        let llava = try XCTUnwrap(try BudgetSolver(dimensions: .llava15_7B, layout: layout).solve(FLOPsBudget(fraction: 0.25)).choice(.yopo))
+        let llava = try XCTUnwrap(
+            try BudgetSolver(dimensions: .llava15_7B, layout: layout).solve(FLOPsBudget(fraction: 0.25)).choice(.yopo))
         guard case .yopo(let llavaSpec) = llava.spec else { return XCTFail("\(llava.spec)") }
         XCTAssertEqual(llavaSpec.headsKeep, 16)
         XCTAssertThrowsError(try FLOPsModel(qwen).scalingTable(systemTokens: 35, textTokens: 83)) {

@@ -133,7 +133,9 @@ final class HuggingFaceTokenizerTests: XCTestCase {
         XCTAssertThrowsError(try load(#"{"model": {"type": "Unigram", "vocab": []}}"#)) { e in
             XCTAssertEqual(e as? TokenizerError, .unsupported("t.json", feature: "model type Unigram (only BPE is implemented)"))
         }
-        XCTAssertThrowsError(try load(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}"#)) { e in
+        XCTAssertThrowsError(
+            try load(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}"#)
+        ) { e in
             XCTAssertEqual(e as? TokenizerError, .unsupported("t.json", feature: "pre_tokenizer ByteLevel"))
         }
         XCTAssertThrowsError(try load(#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}}"#)) { e in

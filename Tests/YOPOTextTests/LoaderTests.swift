@@ -39,11 +39,13 @@ final class LoaderTests: XCTestCase {
     }
 
     func testPreferenceWhenBothFilesExist() throws {
-        let both = try directory("both", files: [
-            "tokenizer.model": Fixtures.url("tokenizer.model"),
-            "tokenizer.json": Fixtures.url("hf-metaspace/tokenizer.json"),
-            "tokenizer_config.json": Fixtures.url("hf-metaspace/tokenizer_config.json"),
-        ])
+        let both = try directory(
+            "both",
+            files: [
+                "tokenizer.model": Fixtures.url("tokenizer.model"),
+                "tokenizer.json": Fixtures.url("hf-metaspace/tokenizer.json"),
+                "tokenizer_config.json": Fixtures.url("hf-metaspace/tokenizer_config.json")
+            ])
         XCTAssertEqual(try tokenizerFile(in: both, preferSentencePiece: true).0, .sentencePiece)
         XCTAssertEqual(try tokenizerFile(in: both, preferSentencePiece: false).0, .tokenizersJSON)
         let slow = try loadTokenizer(directory: both, preferSentencePiece: true)

@@ -6,7 +6,7 @@ import XCTest
 final class PromptTests: XCTestCase {
     let question = [ChatTurn.user("What is shown?", images: 1)]
     let multiTurn = [
-        ChatTurn.user("What is shown?", images: 1), .assistant("A cat on a mat."), .user("What colour is it?"),
+        ChatTurn.user("What is shown?", images: 1), .assistant("A cat on a mat."), .user("What colour is it?")
     ]
 
     /// `ids` with each run of N placeholders collapsed back to one (the goldens hold one per image).
@@ -53,7 +53,9 @@ final class PromptTests: XCTestCase {
             for g in goldens {
                 let template = PromptTemplate(rawValue: g["template"] as! String)!
                 let raw = g["turns"] as! [[Any]]
-                let turns = raw.map { ChatTurn(role: ChatRole(rawValue: $0[0] as! String)!, text: $0[1] as! String, imageCount: $0[2] as! Int) }
+                let turns = raw.map {
+                    ChatTurn(role: ChatRole(rawValue: $0[0] as! String)!, text: $0[1] as! String, imageCount: $0[2] as! Int)
+                }
                 XCTAssertEqual(template.render(turns), g["prompt"] as! String)
                 let p = try template.tokenize(turns, tokenizer: tokenizer)
                 XCTAssertEqual(collapsed(p), g["ids"] as! [Int], "\(key) \(show(g["prompt"] as! String))")
@@ -72,8 +74,9 @@ final class PromptTests: XCTestCase {
             PromptTemplate.llavaV1.render([.user("Hi")]),
             "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
                 + "detailed, and polite answers to the human's questions. USER: Hi ASSISTANT:")
-        XCTAssertEqual(PromptTemplate.vicunaV1.render([.system("Be brief."), .user("Hi"), .assistant("Hello.")], addGenerationPrompt: false),
-                       "Be brief. USER: Hi ASSISTANT: Hello.</s>")
+        XCTAssertEqual(
+            PromptTemplate.vicunaV1.render([.system("Be brief."), .user("Hi"), .assistant("Hello.")], addGenerationPrompt: false),
+            "Be brief. USER: Hi ASSISTANT: Hello.</s>")
     }
 
     func testLlavaHFTemplate() throws {
@@ -87,7 +90,9 @@ final class PromptTests: XCTestCase {
             XCTAssertEqual(goldens.count, 4)
             for g in goldens {
                 let raw = g["turns"] as! [[Any]]
-                let turns = raw.map { ChatTurn(role: ChatRole(rawValue: $0[0] as! String)!, text: $0[1] as! String, imageCount: $0[2] as! Int) }
+                let turns = raw.map {
+                    ChatTurn(role: ChatRole(rawValue: $0[0] as! String)!, text: $0[1] as! String, imageCount: $0[2] as! Int)
+                }
                 XCTAssertEqual(PromptTemplate.llavaHF.render(turns), g["prompt"] as! String)
                 let p = try PromptTemplate.llavaHF.tokenize(turns, tokenizer: t)
                 XCTAssertEqual(collapsed(p), g["ids"] as! [Int], "\(name) \(show(g["prompt"] as! String))")
@@ -144,8 +149,9 @@ final class PromptTests: XCTestCase {
     }
 
     func testLocateImageSpans() {
-        XCTAssertEqual(locateImageSpans([1, 7, 7, 7, 7, 2, 7, 7], imageTokenID: 7, tokensPerImage: 2),
-                       [ImageSpan(start: 1, length: 2), ImageSpan(start: 3, length: 2), ImageSpan(start: 6, length: 2)])
+        XCTAssertEqual(
+            locateImageSpans([1, 7, 7, 7, 7, 2, 7, 7], imageTokenID: 7, tokensPerImage: 2),
+            [ImageSpan(start: 1, length: 2), ImageSpan(start: 3, length: 2), ImageSpan(start: 6, length: 2)])
         XCTAssertEqual(locateImageSpans([1, 2, 3], imageTokenID: 7, tokensPerImage: 2), [])
         XCTAssertEqual(ImageSpan(start: 35, length: 576).range, 35..<611)
     }

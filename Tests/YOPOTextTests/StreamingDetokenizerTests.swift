@@ -19,7 +19,7 @@ final class StreamingDetokenizerTests: XCTestCase {
     func testStreamEqualsDecode() {
         let tokenizers: [(String, any Tokenizer, String)] = [
             ("spm", Fixtures.spm, "spm/decode"), ("hf-metaspace", Fixtures.hfMetaspace, "hf-metaspace/decode"),
-            ("hf-legacy", Fixtures.hfLegacy, "hf-legacy/decode"),
+            ("hf-legacy", Fixtures.hfLegacy, "hf-legacy/decode")
         ]
         for (name, t, goldens) in tokenizers {
             let sequences = idSequences(t, decodeGoldens: goldens)

@@ -26,8 +26,10 @@ final class BadInputTests: XCTestCase {
             .writeConfig(of: model, into: directory.path, edit)
     }
 
-    func generateArguments(model: String, image: String = Paths.image("chelsea.png"), prompt: String = "What is shown?",
-                           extra: [String] = []) -> [String] {
+    func generateArguments(
+        model: String, image: String = Paths.image("chelsea.png"), prompt: String = "What is shown?",
+        extra: [String] = []
+    ) -> [String] {
         ["generate", "--model", model, "--image", image, "--prompt", prompt, "--max-tokens", "2"] + extra
     }
 
@@ -47,45 +49,53 @@ final class BadInputTests: XCTestCase {
     // MARK: images
 
     func testMissingImage() throws {
-        try assertFails(generateArguments(model: hf, image: "/nonexistent/photo.jpg"),
-                        with: "cannot read image '/nonexistent/photo.jpg': no such file")
+        try assertFails(
+            generateArguments(model: hf, image: "/nonexistent/photo.jpg"),
+            with: "cannot read image '/nonexistent/photo.jpg': no such file")
     }
 
     func testEmptyImage() throws {
-        try assertFails(generateArguments(model: hf, image: Paths.image("invalid/empty.png")),
-                        with: "the file is empty (0 bytes)")
+        try assertFails(
+            generateArguments(model: hf, image: Paths.image("invalid/empty.png")),
+            with: "the file is empty (0 bytes)")
     }
 
     func testTruncatedJPEG() throws {
-        try assertFails(generateArguments(model: hf, image: Paths.image("invalid/truncated.jpg")),
-                        with: "truncated JPEG data")
+        try assertFails(
+            generateArguments(model: hf, image: Paths.image("invalid/truncated.jpg")),
+            with: "truncated JPEG data")
     }
 
     func testTruncatedPNG() throws {
-        try assertFails(generateArguments(model: hf, image: Paths.image("invalid/truncated.png")),
-                        with: "truncated PNG data")
+        try assertFails(
+            generateArguments(model: hf, image: Paths.image("invalid/truncated.png")),
+            with: "truncated PNG data")
     }
 
     func testCorruptPNG() throws {
-        try assertFails(generateArguments(model: hf, image: Paths.image("invalid/bad_crc.png")),
-                        with: "corrupt PNG data")
+        try assertFails(
+            generateArguments(model: hf, image: Paths.image("invalid/bad_crc.png")),
+            with: "corrupt PNG data")
     }
 
     func testUnsupportedImageFormat() throws {
-        try assertFails(generateArguments(model: hf, image: Paths.image("invalid/unsupported.webp")),
-                        with: "unsupported image format (WebP); supported: JPEG, PNG")
+        try assertFails(
+            generateArguments(model: hf, image: Paths.image("invalid/unsupported.webp")),
+            with: "unsupported image format (WebP); supported: JPEG, PNG")
     }
 
     func testTextFileAsImage() throws {
-        try assertFails(generateArguments(model: hf, image: Paths.image("invalid/not_an_image.png")),
-                        with: "unsupported image format")
+        try assertFails(
+            generateArguments(model: hf, image: Paths.image("invalid/not_an_image.png")),
+            with: "unsupported image format")
     }
 
     // MARK: checkpoints
 
     func testMissingModelDirectory() throws {
-        try assertFails(generateArguments(model: "/nonexistent/model"),
-                        with: "model directory /nonexistent/model does not exist")
+        try assertFails(
+            generateArguments(model: "/nonexistent/model"),
+            with: "model directory /nonexistent/model does not exist")
     }
 
     func testMissingConfig() throws {
@@ -118,8 +128,9 @@ final class BadInputTests: XCTestCase {
             text["vocab_size"] = 32000
             $0["text_config"] = text
         }
-        try assertFails(generateArguments(model: dir.path),
-                        with: "tensor language_model.model.embed_tokens.weight has shape [32064, 24], expected [32000, 24]")
+        try assertFails(
+            generateArguments(model: dir.path),
+            with: "tensor language_model.model.embed_tokens.weight has shape [32064, 24], expected [32000, 24]")
     }
 
     func testUnsupportedDTypeNamesTheTensor() throws {
@@ -133,21 +144,25 @@ final class BadInputTests: XCTestCase {
         header = header.replacingOccurrences(of: key, with: key.replacingOccurrences(of: "F32", with: "I32"))
         bytes.replaceSubrange(8..<(8 + headerLength), with: Data(header.utf8))
         try bytes.write(to: dir.appendingPathComponent("model.safetensors"))
-        try assertFails(generateArguments(model: dir.path),
-                        with: "tensor language_model.model.norm.weight has unsupported dtype I32")
+        try assertFails(
+            generateArguments(model: dir.path),
+            with: "tensor language_model.model.norm.weight has unsupported dtype I32")
     }
 
     func testUnknownArchitecture() throws {
         let dir = try linkedCopy(of: "llava-hf-tiny", skip: ["config.json"])
-        try editConfig(dir, from: "llava-hf-tiny") { $0["architectures"] = ["MistralForCausalLM"]; $0["model_type"] = "mistral" }
+        try editConfig(dir, from: "llava-hf-tiny") {
+            $0["architectures"] = ["MistralForCausalLM"]; $0["model_type"] = "mistral"
+        }
         try assertFails(generateArguments(model: dir.path), with: "architecture MistralForCausalLM is not a LLaVA-1.5 model")
     }
 
     func testOriginalLayoutWithoutLocalVisionTower() throws {
         let dir = try linkedCopy(of: "llava-v1.5-tiny", skip: ["config.json"])
         try editConfig(dir, from: "llava-v1.5-tiny") { $0["mm_vision_tower"] = "openai/clip-vit-large-patch14-336" }
-        try assertFails(generateArguments(model: dir.path),
-                        with: "vision tower openai/clip-vit-large-patch14-336 is not a local directory; pass --vision-tower DIR")
+        try assertFails(
+            generateArguments(model: dir.path),
+            with: "vision tower openai/clip-vit-large-patch14-336 is not a local directory; pass --vision-tower DIR")
     }
 
     func testVisionTowerWithWrongWidth() throws {
@@ -156,8 +171,9 @@ final class BadInputTests: XCTestCase {
             $0["mm_vision_tower"] = Paths.model("clip-vit-tiny")
             $0["mm_hidden_size"] = 1024
         }
-        try assertFails(generateArguments(model: dir.path),
-                        with: "mm_hidden_size 1024 does not match the vision tower's hidden_size 32")
+        try assertFails(
+            generateArguments(model: dir.path),
+            with: "mm_hidden_size 1024 does not match the vision tower's hidden_size 32")
     }
 
     // MARK: prompts and parameters
@@ -169,23 +185,30 @@ final class BadInputTests: XCTestCase {
 
     func testTemplateWithoutImageTokenInVocabulary() throws {
         // llava-hf's template needs <image> as an added token; the original checkpoint's tokenizer has none.
-        try assertFails(generateArguments(model: Paths.model("llava-v1.5-tiny"), extra: ["--template", "llava-hf"]),
-                        with: "the tokenizer has no added token <image> for images")
+        try assertFails(
+            generateArguments(model: Paths.model("llava-v1.5-tiny"), extra: ["--template", "llava-hf"]),
+            with: "the tokenizer has no added token <image> for images")
     }
 
     func testMorePlaceholdersThanImages() throws {
-        try assertFails(generateArguments(model: hf, prompt: "<image>\nCompare with <image>"),
-                        with: "the prompt has 2 <image> placeholder(s) but only 1 image(s) were given")
+        try assertFails(
+            generateArguments(model: hf, prompt: "<image>\nCompare with <image>"),
+            with: "the prompt has 2 <image> placeholder(s) but only 1 image(s) were given")
     }
 
     func testInvalidSamplingParameters() throws {
         try assertFails(generateArguments(model: hf, extra: ["--temperature=-1"]), with: "temperature must be")
         try assertFails(generateArguments(model: hf, extra: ["--top-p", "0"]), with: "top-p must be in (0, 1]")
         // (generateArguments gives --max-tokens 2 already, and an option given twice is an error of its own.)
-        try assertFails(["generate", "--model", hf, "--image", Paths.image("chelsea.png"), "--prompt", "What is shown?", "--max-tokens", "0"],
-                        with: "max-tokens must be at least 1")
-        try assertFails(generateArguments(model: hf, extra: ["--template", "chatml"]), with: "unknown --template chatml (choose from vicuna_v1, llava_v1, llava-hf)")
-        try assertFails(generateArguments(model: hf, extra: ["--image-aspect", "stretch"]), with: "unknown --image-aspect stretch (choose from pad, crop)")
+        try assertFails(
+            ["generate", "--model", hf, "--image", Paths.image("chelsea.png"), "--prompt", "What is shown?", "--max-tokens", "0"],
+            with: "max-tokens must be at least 1")
+        try assertFails(
+            generateArguments(model: hf, extra: ["--template", "chatml"]),
+            with: "unknown --template chatml (choose from vicuna_v1, llava_v1, llava-hf)")
+        try assertFails(
+            generateArguments(model: hf, extra: ["--image-aspect", "stretch"]),
+            with: "unknown --image-aspect stretch (choose from pad, crop)")
     }
 
     func testInvalidBenchOptions() throws {
@@ -193,7 +216,8 @@ final class BadInputTests: XCTestCase {
         try assertFails(["bench", "--visual-tokens", "0"], with: "visual-tokens must be at least 1")
         try assertFails(["bench", "--random-weights", "int8"], with: "unknown --random-weights int8 (choose from bf16, fp32)")
         try assertFails(["bench", "--compute", "fp8"], with: "unknown --compute fp8 (choose from auto, fp32, bf16)")
-        try assertFails(["bench", "--arch", "llava-1.5-70b"], with: "unknown --arch llava-1.5-70b (choose from llava-1.5-13b, llava-1.5-7b)")
+        try assertFails(
+            ["bench", "--arch", "llava-1.5-70b"], with: "unknown --arch llava-1.5-70b (choose from llava-1.5-13b, llava-1.5-7b)")
         try assertFails(["bench", "--layers", "33"], with: "layers 33 exceeds llava-1.5-7b's 32")
         try assertFails(["bench", "--runs", "0"], with: "runs must be at least 1")
         try assertFails(["bench", "--warmup=-1"], with: "--warmup must be at least 0 (got -1)")
@@ -201,16 +225,20 @@ final class BadInputTests: XCTestCase {
         try assertFails(["bench", "--model", Paths.model("missing")], with: "does not exist")
         try assertFails(["bench", "--model", hf, "--layers", "4"], with: "layers 4 exceeds the checkpoint's 3")
         try assertFails(["bench-gemm", "--shape", "641x4096"], with: "shape 641x4096 is not MxKxN")
-        try assertFails(generateArguments(model: hf, extra: ["--compute", "fp16"]), with: "unknown --compute fp16 (choose from auto, fp32, bf16)")
+        try assertFails(
+            generateArguments(model: hf, extra: ["--compute", "fp16"]), with: "unknown --compute fp16 (choose from auto, fp32, bf16)")
     }
 
     /// A failed request leaves the pipeline usable: the next good request gives the golden ids.
     func testPipelineSurvivesBadRequest() throws {
         let pipeline = try Session(modelDirectory: hf)
-        XCTAssertThrowsError(try pipeline.generate(GenerationRequest(
-            prompt: "What is shown?", imagePaths: [Paths.image("invalid/truncated.jpg")])))
-        let result = try pipeline.generate(GenerationRequest(
-            prompt: "What is shown?", imagePaths: [Paths.image("chelsea.png")], parameters: .init(maxTokens: 20)))
+        XCTAssertThrowsError(
+            try pipeline.generate(
+                GenerationRequest(
+                    prompt: "What is shown?", imagePaths: [Paths.image("invalid/truncated.jpg")])))
+        let result = try pipeline.generate(
+            GenerationRequest(
+                prompt: "What is shown?", imagePaths: [Paths.image("chelsea.png")], parameters: .init(maxTokens: 20)))
         XCTAssertEqual(result.tokenIDs, try GoldenIDs.load("hf_chelsea").greedy_ids)
     }
 }

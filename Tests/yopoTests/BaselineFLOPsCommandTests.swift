@@ -16,7 +16,7 @@ final class BaselineFLOPsCommandTests: XCTestCase {
         for spec in specs {
             let generated = try json([
                 "generate", "--model", Paths.model("llava-hf-tiny"), "--image", Paths.image("chelsea.png"),
-                "--prompt", "What is shown?", "--max-tokens", "4", "--prune", spec,
+                "--prompt", "What is shown?", "--max-tokens", "4", "--prune", spec
             ])
             // llava-hf template: 5 tokens before the image ("<s>USER: " …), 576 image tokens, 10 after.
             XCTAssertEqual(generated["prompt_tokens"] as? Int, 591, spec)
@@ -26,7 +26,7 @@ final class BaselineFLOPsCommandTests: XCTestCase {
             let executed = try XCTUnwrap(generated["flops"] as? [String: Any], spec)
             let counted = try json([
                 "flops", "--model", Paths.model("llava-hf-tiny"), "--convention", "full", "--prune", spec,
-                "--system-tokens", "5", "--prompt-tokens", "10", "--decode-steps", String(decodeSteps),
+                "--system-tokens", "5", "--prompt-tokens", "10", "--decode-steps", String(decodeSteps)
             ])
             XCTAssertEqual(counted["prune"] as? String, spec)
             XCTAssertTrue(counted["mode"] is NSNull || counted["mode"] == nil, spec)
@@ -40,8 +40,10 @@ final class BaselineFLOPsCommandTests: XCTestCase {
 
     /// The report: image rows per layer, the selection component, exact integers.
     func testReport() throws {
-        let model = ["flops", "--model", Paths.model("llava-hf-tiny"), "--convention", "full", "--system-tokens", "5",
-                     "--prompt-tokens", "10"]
+        let model = [
+            "flops", "--model", Paths.model("llava-hf-tiny"), "--convention", "full", "--system-tokens", "5",
+            "--prompt-tokens", "10"
+        ]
         let sparse = try json(model + ["--prune", "sparsevlm:layers=0,keep=300"])
         XCTAssertEqual(sparse["visual_rows_per_layer"] as? [Int], [576, 309, 309])
         // Rater product 2·576·24·10 and DPC-kNN distances over 82 tokens 2·82·24·82.
@@ -61,8 +63,9 @@ final class BaselineFLOPsCommandTests: XCTestCase {
         XCTAssertEqual(table.status, 0, table.stderr)
         XCTAssertTrue(table.stdout.contains("prune       pdrop:layers=8/16/24,ratio=0.5\n"), table.stdout)
         XCTAssertTrue(table.stdout.contains("image rows"), table.stdout)
-        XCTAssertTrue(table.stdout.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("selection ") },
-                      table.stdout)
+        XCTAssertTrue(
+            table.stdout.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("selection ") },
+            table.stdout)
         let dense7B = try runYOPO(["flops", "--arch", "llava-1.5-7b", "--convention", "full"])
         XCTAssertFalse(dense7B.stdout.contains("selection"), dense7B.stdout)
     }
@@ -71,8 +74,10 @@ final class BaselineFLOPsCommandTests: XCTestCase {
     func testErrors() throws {
         for (spec, message) in [
             ("fastv:k=3,r=0.5", "error: invalid prune spec field k: 3 is outside [1, 2] for a 3-layer model\n"),
-            ("pdrop:layers=3,ratio=0.5",
-             "error: invalid prune spec field layers: 3 must increase within [1, 2] for a 3-layer model (a boundary needs a later layer to rank with)\n"),
+            (
+                "pdrop:layers=3,ratio=0.5",
+                "error: invalid prune spec field layers: 3 must increase within [1, 2] for a 3-layer model (a boundary needs a later layer to rank with)\n"
+            )
         ] {
             let run = try runYOPO(["flops", "--model", Paths.model("llava-hf-tiny"), "--convention", "full", "--prune", spec])
             XCTAssertNotEqual(run.status, 0, spec)
@@ -89,12 +94,15 @@ final class BaselineFLOPsCommandTests: XCTestCase {
     func testFlopsAndGenerateRefuseTheSameFastVSettings() throws {
         let model = Paths.model("llava-hf-tiny")
         for (spec, line) in [
-            ("fastv:k=0", "error: invalid prune spec field k: 0 is outside [1, 2] for a 3-layer model (k=0, dropping before the first layer, is not implemented)\n"),
-            ("fastv:k=3", "error: invalid prune spec field k: 3 is outside [1, 2] for a 3-layer model\n"),
+            (
+                "fastv:k=0",
+                "error: invalid prune spec field k: 0 is outside [1, 2] for a 3-layer model (k=0, dropping before the first layer, is not implemented)\n"
+            ),
+            ("fastv:k=3", "error: invalid prune spec field k: 3 is outside [1, 2] for a 3-layer model\n")
         ] {
             let generate = try runYOPO([
                 "generate", "--model", model, "--image", Paths.image("chelsea.png"), "--prompt", "What is shown?",
-                "--max-tokens", "2", "--prune", spec,
+                "--max-tokens", "2", "--prune", spec
             ])
             XCTAssertNotEqual(generate.status, 0, spec)
             XCTAssertEqual(generate.stderr, line, spec)

@@ -32,8 +32,10 @@ final class BenchCommandTests: XCTestCase {
     }
 
     func testExecutedFLOPsEqualTheAnalyticCount() throws {
-        let r = try bench(["--decode-tokens", "2", "--prune", "none", "--prune", "yopo:window=3,layers=2,ffn=2",
-                           "--prune", "fastv:k=1,r=0.5"])
+        let r = try bench([
+            "--decode-tokens", "2", "--prune", "none", "--prune", "yopo:window=3,layers=2,ffn=2",
+            "--prune", "fastv:k=1,r=0.5"
+        ])
         XCTAssertEqual(r.results.map(\.spec), ["none", "yopo:window=3,layers=2,ffn=2", "fastv:k=1,r=0.5"])
         // yopo flops --model llava-hf-tiny --convention full --prompt-tokens 30 [--prune …]: prefill totals.
         XCTAssertEqual(r.results.map(\.executed_flops), [94_155_168, 18_980_640, 60_421_536])
@@ -65,8 +67,10 @@ final class BenchCommandTests: XCTestCase {
     /// the full model then cut to them. Values: `yopo flops --convention full --prompt-tokens 30` on the
     /// same config.json with `num_hidden_layers` 2 (dense, then `--prune yopo:window=3,layers=2,ffn=2`).
     func testLayerSlice() throws {
-        let r = try bench(["--layers", "2", "--no-vision", "--decode-tokens", "1", "--prune", "none",
-                           "--prune", "yopo:window=3,layers=2,ffn=2"])
+        let r = try bench([
+            "--layers", "2", "--no-vision", "--decode-tokens", "1", "--prune", "none",
+            "--prune", "yopo:window=3,layers=2,ffn=2"
+        ])
         XCTAssertEqual(r.layers, 2)
         XCTAssertEqual(r.results.map(\.executed_flops), [48_252_864, 14_218_560])
     }

@@ -35,13 +35,16 @@ final class CommandLineTests: XCTestCase {
             XCTAssertTrue(run.stdout.hasPrefix("OVERVIEW: Answer a prompt about an image with a LLaVA-1.5 checkpoint."), run.stdout)
             // Help wraps lines; compare without the line breaks and indentation.
             let flat = run.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-            XCTAssertTrue(flat.contains(
-                "--prune <spec> Visual-computation pruning, one spec: none | yopo:window=5,layers=16,heads-keep=16,ffn=2 | yopo-25 "
-                    + "| yopo-12 | fastv:k=2,r=0.5 | pdrop:layers=8/16/24,ratio=0.5 | sparsevlm:tokens=192 (docs/PRUNING.md)."),
+            XCTAssertTrue(
+                flat.contains(
+                    "--prune <spec> Visual-computation pruning, one spec: none | yopo:window=5,layers=16,heads-keep=16,ffn=2 | yopo-25 "
+                        + "| yopo-12 | fastv:k=2,r=0.5 | pdrop:layers=8/16/24,ratio=0.5 | sparsevlm:tokens=192 (docs/PRUNING.md)."),
                 "\(arguments): \(flat.prefix(300))")
             // Then each method's example with what its fields allow.
-            for line in ["fastv:k=2,r=0.5: FastV: after layer k (1 to L−1, default 2)", "sparsevlm:tokens=192: SparseVLM v1.5:",
-                         "pdrop:layers=8/16/24,ratio=0.5: PyramidDrop:", "yopo-12: YOPO preset, about 12% of the visual FLOPs"] {
+            for line in [
+                "fastv:k=2,r=0.5: FastV: after layer k (1 to L−1, default 2)", "sparsevlm:tokens=192: SparseVLM v1.5:",
+                "pdrop:layers=8/16/24,ratio=0.5: PyramidDrop:", "yopo-12: YOPO preset, about 12% of the visual FLOPs"
+            ] {
                 XCTAssertTrue(flat.contains(line), "\(arguments): --prune help lacks \(line)")
             }
             XCTAssertTrue(flat.contains("--prompt <text> The question or instruction; - reads it from stdin."), flat)
@@ -62,8 +65,9 @@ final class CommandLineTests: XCTestCase {
     /// reference's greedy ids for that prompt, exactly as with `--prompt "What is shown?"`.
     func testPromptFromStdin() throws {
         let golden = try GoldenIDs.load("hf_chelsea")
-        let run = try runYOPO(["generate", "--model", hf, "--image", image, "--prompt", "-", "--max-tokens", "20", "--json"],
-                              stdin: Data("What is shown?\n".utf8))
+        let run = try runYOPO(
+            ["generate", "--model", hf, "--image", image, "--prompt", "-", "--max-tokens", "20", "--json"],
+            stdin: Data("What is shown?\n".utf8))
         XCTAssertEqual(run.status, 0, run.stderr)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(object["token_ids"] as? [Int], golden.greedy_ids)
@@ -81,8 +85,10 @@ final class CommandLineTests: XCTestCase {
 
     /// `--option=value` and a value that starts with `-` (a negative number, a prompt) reach the command.
     func testValuesThatLookLikeOptions() throws {
-        let run = try runYOPO(["generate", "--model=" + hf, "--image", image, "--prompt", "-- what is shown?",
-                               "--max-tokens=2", "--seed", "+3", "--json"])
+        let run = try runYOPO([
+            "generate", "--model=" + hf, "--image", image, "--prompt", "-- what is shown?",
+            "--max-tokens=2", "--seed", "+3", "--json"
+        ])
         XCTAssertEqual(run.status, 0, run.stderr)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(object["generated_tokens"] as? Int, 2)

@@ -23,8 +23,10 @@ final class CompareCommandTests: XCTestCase {
     }
 
     func compareArguments(_ extra: [String] = [], model: String? = nil, budget: String? = nil) -> [String] {
-        ["compare", "--model", model ?? hf, "--image", Paths.image("chelsea.png"), "--prompt", question,
-         "--budget", budget ?? self.budget] + extra
+        [
+            "compare", "--model", model ?? hf, "--image", Paths.image("chelsea.png"), "--prompt", question,
+            "--budget", budget ?? self.budget
+        ] + extra
     }
 
     func runJSON(_ arguments: [String]) throws -> [String: Any] {
@@ -63,8 +65,10 @@ final class CompareCommandTests: XCTestCase {
         XCTAssertEqual(lines[1], "budget      75% of the dense FLOPs, yopo convention; YOPO mode skip")
         XCTAssertEqual(lines[3], "prompt      5 system + 576 visual + 10 text tokens (\(Paths.image("chelsea.png")))")
         let header = try XCTUnwrap(lines.first { $0.hasPrefix("method") })
-        for column in ["settings", "yopo FLOPs", "fastv MACs", "pdrop MACs", "sparsevlm MACs", "full FLOPs", "executed FLOPs",
-                       "prefill ms", "visual KV", "KL(dense||m)", "top-1"] {
+        for column in [
+            "settings", "yopo FLOPs", "fastv MACs", "pdrop MACs", "sparsevlm MACs", "full FLOPs", "executed FLOPs",
+            "prefill ms", "visual KV", "KL(dense||m)", "top-1"
+        ] {
             XCTAssertTrue(header.contains(column), column)
         }
         func row(_ method: String) throws -> String { try XCTUnwrap(lines.first { $0.hasPrefix(method + " ") }, method) }
@@ -120,7 +124,7 @@ final class CompareCommandTests: XCTestCase {
             let spec = try XCTUnwrap(row["spec"] as? String)
             let generated = try runJSON([
                 "generate", "--model", hf, "--image", Paths.image("chelsea.png"), "--prompt", question,
-                "--prune", spec, "--max-tokens", "20", "--json",
+                "--prune", spec, "--max-tokens", "20", "--json"
             ])
             let flops = try XCTUnwrap(generated["flops"] as? [String: Any])
             let prefillPhase = ["vision", "projector", "prefill"].reduce(0) { $0 + (flops[$1] as? Int ?? -1) }
@@ -174,10 +178,10 @@ final class CompareCommandTests: XCTestCase {
             at: URL(fileURLWithPath: Paths.image("coffee.png")), to: scratch.appendingPathComponent("coffee.png"))
         let file = scratch.appendingPathComponent("samples.jsonl")
         try """
-            {"image": "\(Paths.image("chelsea.png"))", "prompt": "What is shown?"}
+        {"image": "\(Paths.image("chelsea.png"))", "prompt": "What is shown?"}
 
-            {"image": "coffee.png", "prompt": "Describe the picture."}
-            """.write(to: file, atomically: true, encoding: .utf8)
+        {"image": "coffee.png", "prompt": "Describe the picture."}
+        """.write(to: file, atomically: true, encoding: .utf8)
         let arguments = ["compare", "--model", hf, "--input", file.path, "--budget", "0.75", "--steps", "4"]
         let report = try runJSON(arguments + ["--json"])
         let samples = try XCTUnwrap(report["samples"] as? [[String: Any]])
@@ -207,7 +211,8 @@ final class CompareCommandTests: XCTestCase {
     func testComparisonRunsInTheLibrary() throws {
         let session = try Session(modelDirectory: hf)
         let comparison = try Comparison(budget: try FLOPsBudget(parsing: budget), steps: 3)
-        let report = try comparison.run(on: session, samples: [Comparison.Sample(image: .path(Paths.image("chelsea.png")), prompt: question)])
+        let report = try comparison.run(
+            on: session, samples: [Comparison.Sample(image: .path(Paths.image("chelsea.png")), prompt: question)])
         XCTAssertEqual(report.samples[0].rows.map(\.method), ["dense", "YOPO", "FastV", "PDrop", "SparseVLM"])
         XCTAssertEqual(report.samples[0].rows[0].kl, 0)
         XCTAssertEqual(report.samples[0].rows[0].top1Matches, 3)
@@ -232,7 +237,8 @@ final class CompareCommandTests: XCTestCase {
 
     /// --yopo overrides the solver; simulate mode does the dense work.
     func testYOPOSpecAndSimulateMode() throws {
-        let report = try runJSON(compareArguments(["--yopo", "yopo:window=3,layers=2", "--yopo-mode", "simulate", "--steps", "2", "--json"]))
+        let report = try runJSON(
+            compareArguments(["--yopo", "yopo:window=3,layers=2", "--yopo-mode", "simulate", "--steps", "2", "--json"]))
         let rows = try rows(report)
         XCTAssertEqual(rows[1]["spec"] as? String, "yopo:window=3,layers=2")
         XCTAssertEqual(rows[1]["mode"] as? String, "simulate")
@@ -271,14 +277,17 @@ final class CompareCommandTests: XCTestCase {
 
     func testBadInput() throws {
         let image = Paths.image("chelsea.png")
-        try assertFails(["compare", "--model", hf, "--image", "/nonexistent/photo.png", "--prompt", "x", "--budget", "25%"],
-                        with: "cannot read image '/nonexistent/photo.png': no such file")
+        try assertFails(
+            ["compare", "--model", hf, "--image", "/nonexistent/photo.png", "--prompt", "x", "--budget", "25%"],
+            with: "cannot read image '/nonexistent/photo.png': no such file")
         try assertFails(compareArguments(budget: "150%"), with: "invalid budget: '150%' is outside (0%, 100%]")
         try assertFails(compareArguments(budget: "-5%"), with: "invalid budget: '-5%' is outside (0%, 100%]")
         try assertFails(compareArguments(budget: "25"), with: "write 25% for a percentage")
         try assertFails(compareArguments(budget: "a lot"), with: "invalid budget: 'a lot' is not a percentage")
-        try assertFails(compareArguments(["--convention", "flopz"]), with: "unknown --convention flopz (choose from yopo, fastv, pdrop, sparsevlm)")
-        try assertFails(compareArguments(["--convention", "full"]), with: "unknown --convention full (choose from yopo, fastv, pdrop, sparsevlm)")
+        try assertFails(
+            compareArguments(["--convention", "flopz"]), with: "unknown --convention flopz (choose from yopo, fastv, pdrop, sparsevlm)")
+        try assertFails(
+            compareArguments(["--convention", "full"]), with: "unknown --convention full (choose from yopo, fastv, pdrop, sparsevlm)")
         try assertFails(compareArguments(["--yopo-mode", "fast"]), with: "unknown --yopo-mode fast (choose from skip, simulate)")
         try assertFails(compareArguments(["--steps", "0"]), with: "--steps must be at least 1 (got 0)")
         try assertFails(compareArguments(["--yopo", "fastv:k=2"]), with: "--yopo takes a YOPO spec or preset")
@@ -286,23 +295,27 @@ final class CompareCommandTests: XCTestCase {
         try assertFails(["compare", "--model", hf, "--image", image, "--prompt", "x"], with: "give --budget")
         try assertFails(["compare", "--image", image, "--prompt", "x", "--budget", "25%"], with: "yopo compare needs --model DIR")
         try assertFails(["compare", "--model", hf, "--image", image, "--budget", "25%"], with: "give --image and --prompt")
-        try assertFails(["compare", "--model", scratch.appendingPathComponent("none").path, "--image", image, "--prompt", "x", "--budget", "25%"],
-                        with: "does not exist")
+        try assertFails(
+            ["compare", "--model", scratch.appendingPathComponent("none").path, "--image", image, "--prompt", "x", "--budget", "25%"],
+            with: "does not exist")
 
         let empty = scratch.appendingPathComponent("empty.jsonl")
         try "\n\n".write(to: empty, atomically: true, encoding: .utf8)
         try assertFails(["compare", "--model", hf, "--input", empty.path, "--budget", "25%"], with: "has no samples")
         let noImage = scratch.appendingPathComponent("no-image.jsonl")
         try "{\"image\": \"\(image)\", \"prompt\": \"a\"}\n{\"prompt\": \"b\"}\n".write(to: noImage, atomically: true, encoding: .utf8)
-        try assertFails(["compare", "--model", hf, "--input", noImage.path, "--budget", "25%"],
-                        with: "\(noImage.path) line 2 has no \"image\" string")
+        try assertFails(
+            ["compare", "--model", hf, "--input", noImage.path, "--budget", "25%"],
+            with: "\(noImage.path) line 2 has no \"image\" string")
         let notJSON = scratch.appendingPathComponent("bad.jsonl")
         try "image=chelsea.png\n".write(to: notJSON, atomically: true, encoding: .utf8)
         try assertFails(["compare", "--model", hf, "--input", notJSON.path, "--budget", "25%"], with: "line 1 is not a JSON object")
-        try assertFails(["compare", "--model", hf, "--input", scratch.appendingPathComponent("missing.jsonl").path, "--budget", "25%"],
-                        with: "cannot read --input")
-        try assertFails(["compare", "--model", hf, "--input", noImage.path, "--image", image, "--budget", "25%"],
-                        with: "give --image and --prompt, or --input, not both")
+        try assertFails(
+            ["compare", "--model", hf, "--input", scratch.appendingPathComponent("missing.jsonl").path, "--budget", "25%"],
+            with: "cannot read --input")
+        try assertFails(
+            ["compare", "--model", hf, "--input", noImage.path, "--image", image, "--budget", "25%"],
+            with: "give --image and --prompt, or --input, not both")
     }
 }
 
@@ -310,7 +323,8 @@ final class CompareCommandTests: XCTestCase {
 enum TinyFixtureDimensions {
     static let tiny = ModelDimensions(
         name: "llava-hf-tiny",
-        text: .init(hiddenSize: 24, numHiddenLayers: 3, numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6,
-                    intermediateSize: 64, vocabSize: 32064),
+        text: .init(
+            hiddenSize: 24, numHiddenLayers: 3, numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6,
+            intermediateSize: 64, vocabSize: 32064),
         vision: .init(hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 3, layersComputed: 2, patchSize: 14, imageSize: 336))
 }

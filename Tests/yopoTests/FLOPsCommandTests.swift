@@ -52,15 +52,19 @@ final class FLOPsCommandTests: XCTestCase {
         XCTAssertEqual(try reported(b7 + ["--prune", "yopo-25"]), "reported  1.91 T FLOPs  (as the paper prints it)")
         XCTAssertEqual(try reported(b7 + ["--prune", "yopo-12"]), "reported  0.89 T FLOPs  (as the paper prints it)")
         XCTAssertEqual(try reported(b7 + ["--convention", "pdrop"]), "reported  3.82 T MACs  (as the paper prints it)")
-        XCTAssertEqual(try reported(b7 + ["--convention", "pdrop", "--prune", "pdrop:layers=8/16/24,ratio=0.5"]),
-                       "reported  1.78 T MACs  (as the paper prints it)")
-        XCTAssertEqual(try reported(b7 + ["--convention", "pdrop", "--prune", "fastv:k=2,r=0.5"]),
-                       "reported  2.01 T MACs  (as the paper prints it)")
-        XCTAssertEqual(try reported(b7 + ["--convention", "fastv", "--system-tokens", "36"]),
-                       "reported  99.3 B MACs per layer  (as the paper prints it)")
+        XCTAssertEqual(
+            try reported(b7 + ["--convention", "pdrop", "--prune", "pdrop:layers=8/16/24,ratio=0.5"]),
+            "reported  1.78 T MACs  (as the paper prints it)")
+        XCTAssertEqual(
+            try reported(b7 + ["--convention", "pdrop", "--prune", "fastv:k=2,r=0.5"]),
+            "reported  2.01 T MACs  (as the paper prints it)")
+        XCTAssertEqual(
+            try reported(b7 + ["--convention", "fastv", "--system-tokens", "36"]),
+            "reported  99.3 B MACs per layer  (as the paper prints it)")
         for (r, value) in [("0.5", "54.6"), ("0.75", "32.8"), ("0.9", "19.9")] {
-            XCTAssertEqual(try reported(b7 + ["--convention", "fastv", "--prune", "fastv:k=2,r=\(r)"]),
-                           "reported  \(value) B MACs per layer  (as the paper prints it)")
+            XCTAssertEqual(
+                try reported(b7 + ["--convention", "fastv", "--prune", "fastv:k=2,r=\(r)"]),
+                "reported  \(value) B MACs per layer  (as the paper prints it)")
         }
         XCTAssertEqual(try reported(b7 + ["--convention", "sparsevlm"]), "reported  4.62 T MACs  (as the paper prints it)")
         // The counted line carries the ratio.
@@ -97,13 +101,14 @@ final class FLOPsCommandTests: XCTestCase {
         XCTAssertEqual(stages["decode"], 0)
         let cells = try XCTUnwrap(object["cells"] as? [[String: Any]])
         XCTAssertEqual(cells.reduce(0) { $0 + ($1["flops"] as? Int ?? 0) }, 229_998_144)
-        XCTAssertTrue(cells.contains { $0["stage"] as? String == "prefill" && $0["layer"] is NSNull && $0["component"] as? String == "lm_head" })
+        XCTAssertTrue(
+            cells.contains { $0["stage"] as? String == "prefill" && $0["layer"] is NSNull && $0["component"] as? String == "lm_head" })
 
         // Skip mode with 3 decode steps (the FullFLOPsTests fixture prompt, all heads kept). Literals from
         // Tools/reference/full_flops_rules.py.
         let skip = try json([
             "--model", Paths.model("llava-hf-tiny"), "--convention", "full", "--prune", "yopo:window=5,layers=2,ffn=2",
-            "--system-tokens", "5", "--prompt-tokens", "70", "--decode-steps", "3",
+            "--system-tokens", "5", "--prompt-tokens", "70", "--decode-steps", "3"
         ])
         XCTAssertEqual(skip["mode"] as? String, "skip")
         let steps = try XCTUnwrap(skip["decode_steps"] as? [[String: Any]])
@@ -112,11 +117,11 @@ final class FLOPsCommandTests: XCTestCase {
         // Simulate mode counts the dense work.
         let simulate = try json([
             "--model", Paths.model("llava-hf-tiny"), "--convention", "full", "--prune", "yopo:window=5,layers=2,ffn=2",
-            "--system-tokens", "5", "--prompt-tokens", "70", "--decode-steps", "3", "--mode", "simulate",
+            "--system-tokens", "5", "--prompt-tokens", "70", "--decode-steps", "3", "--mode", "simulate"
         ])
         let dense = try json([
             "--model", Paths.model("llava-hf-tiny"), "--convention", "full",
-            "--system-tokens", "5", "--prompt-tokens", "70", "--decode-steps", "3",
+            "--system-tokens", "5", "--prompt-tokens", "70", "--decode-steps", "3"
         ])
         XCTAssertEqual(simulate["total"] as? Int, 225_011_904)
         XCTAssertEqual(dense["total"] as? Int, 225_011_904)
@@ -133,7 +138,7 @@ final class FLOPsCommandTests: XCTestCase {
 
     func testOriginalLayoutCheckpoint() throws {
         let object = try json([
-            "--model", Paths.model("llava-v1.5-tiny"), "--vision-tower", Paths.model("clip-vit-tiny"), "--convention", "full",
+            "--model", Paths.model("llava-v1.5-tiny"), "--vision-tower", Paths.model("clip-vit-tiny"), "--convention", "full"
         ])
         let stages = try XCTUnwrap(object["stages"] as? [String: Int])
         XCTAssertEqual(stages["vision"], 125_812_992)
@@ -162,7 +167,9 @@ final class FLOPsCommandTests: XCTestCase {
         XCTAssertTrue(out13.contains("| 576 | 24x24 | 14.89 T | 3.89 T (26.1%) | 1.92 T (12.9%) | "), out13)
         // docs/FLOPS.md holds exactly what the tool prints.
         let doc = try String(contentsOf: Paths.tests.deletingLastPathComponent().appendingPathComponent("docs/FLOPS.md"), encoding: .utf8)
-        XCTAssertTrue(doc.contains("LLaVA-1.5-7B:\n\n" + out + "\nLLaVA-1.5-13B:\n\n" + out13 + "\n"), "docs/FLOPS.md is out of date: regenerate the scaling tables")
+        XCTAssertTrue(
+            doc.contains("LLaVA-1.5-7B:\n\n" + out + "\nLLaVA-1.5-13B:\n\n" + out13 + "\n"),
+            "docs/FLOPS.md is out of date: regenerate the scaling tables")
     }
 
     func testBadArguments() throws {
@@ -173,13 +180,20 @@ final class FLOPsCommandTests: XCTestCase {
         try assertFails(b7 + ["--system-tokens", "-1"], with: "--system-tokens must be at least 0 (got -1)")
         try assertFails(b7 + ["--prompt-tokens", "-2"], with: "--prompt-tokens must be at least 0 (got -2)")
         try assertFails(b7 + ["--decode-steps", "many"], with: "--decode-steps 'many' is not an integer (allowed: 0 to 65536)")
-        try assertFails(b7 + ["--convention", "bogus"], with: "unknown --convention bogus (choose from yopo, fastv, pdrop, sparsevlm, full)")
+        try assertFails(
+            b7 + ["--convention", "bogus"], with: "unknown --convention bogus (choose from yopo, fastv, pdrop, sparsevlm, full)")
         try assertFails(b7 + ["--convention", "full", "--mode", "fast"], with: "unknown --mode fast (choose from skip, simulate)")
-        try assertFails(["--model", Paths.model("llava-hf-tiny"), "--prune", "yopo-25"],
-                        with: "prune spec yopo-25 does not fit this model: the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads), and this model has 3 layers × 4 heads")
+        try assertFails(
+            ["--model", Paths.model("llava-hf-tiny"), "--prune", "yopo-25"],
+            with:
+                "prune spec yopo-25 does not fit this model: the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads), and this model has 3 layers × 4 heads"
+        )
         try assertFails(b7 + ["--prune", "yopo:layers=33"], with: "invalid prune spec field layers: 33 is outside [0, 32]")
-        try assertFails(b7 + ["--prune", "yopo:window=4"], with: "invalid prune spec field window: 4 is even; allowed: an odd integer in [1, 999]")
-        try assertFails(b7 + ["--prune", "yopo:ffn=0.5"], with: "invalid prune spec field ffn: 0.5 is below 1; allowed: a number ≥ 1, at most the model's FFN width")
+        try assertFails(
+            b7 + ["--prune", "yopo:window=4"], with: "invalid prune spec field window: 4 is even; allowed: an odd integer in [1, 999]")
+        try assertFails(
+            b7 + ["--prune", "yopo:ffn=0.5"],
+            with: "invalid prune spec field ffn: 0.5 is below 1; allowed: a number ≥ 1, at most the model's FFN width")
         try assertFails(b7 + ["--prune", "yopo:speed=9"], with: "invalid prune spec field speed: unknown field")
         try assertFails(b7 + ["--prune", "fastv:r=2"], with: "invalid prune spec field r: 2 is outside [0, 1]; allowed: a number in [0, 1]")
         // A mask of the wrong shape.
@@ -189,13 +203,17 @@ final class FLOPsCommandTests: XCTestCase {
         let mask = scratch.appendingPathComponent("mask.npy")
         try (Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0]) + Data(header.utf8) + Data(repeating: 1, count: 12))
             .write(to: mask)
-        try assertFails(b7 + ["--prune", "yopo:heads=\(mask.path)"],
-                        with: "mask shape [3, 4] does not match the model's [32, 32] (layers, heads)")
-        try assertFails(b7 + ["--visual-tokens", "1152", "--prune", "yopo-25"],
-                        with: "a window (5) needs the image grid, and 1152 visual tokens are not a square: give --grid ROWSxCOLUMNS")
+        try assertFails(
+            b7 + ["--prune", "yopo:heads=\(mask.path)"],
+            with: "mask shape [3, 4] does not match the model's [32, 32] (layers, heads)")
+        try assertFails(
+            b7 + ["--visual-tokens", "1152", "--prune", "yopo-25"],
+            with: "a window (5) needs the image grid, and 1152 visual tokens are not a square: give --grid ROWSxCOLUMNS")
         try assertFails(b7 + ["--grid", "24x0"], with: "grid '24x0' is not ROWSxCOLUMNS")
-        try assertFails(b7 + ["--grid", "24x48", "--visual-tokens", "576"], with: "--visual-tokens 576 does not match --grid 24x48 (1152 tokens)")
-        try assertFails(b7 + ["--convention", "fastv", "--prune", "yopo-25"], with: "the fastv convention counts tokens, not heads or windows")
+        try assertFails(
+            b7 + ["--grid", "24x48", "--visual-tokens", "576"], with: "--visual-tokens 576 does not match --grid 24x48 (1152 tokens)")
+        try assertFails(
+            b7 + ["--convention", "fastv", "--prune", "yopo-25"], with: "the fastv convention counts tokens, not heads or windows")
         try assertFails(b7 + ["--scaling", "--json"], with: "--scaling prints Markdown; drop --json")
         try assertFails(["--model", scratch.path], with: "no config.json in \(scratch.path)")
     }

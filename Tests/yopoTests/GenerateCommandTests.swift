@@ -46,8 +46,10 @@ struct RunResult {
 /// Runs `yopo` with `arguments`, bounded by a timeout so a hang fails the test: `stdin` bytes on its
 /// standard input (none: /dev/null); with `addressSpaceLimitKiB`, under that `ulimit -v`. With
 /// `failOnTimeout` a timeout is a test failure here; otherwise the caller reads `timedOut`.
-func runYOPO(_ arguments: [String], stdin: Data? = nil, addressSpaceLimitKiB: Int? = nil, timeout: TimeInterval = 120,
-             failOnTimeout: Bool = true) throws -> RunResult {
+func runYOPO(
+    _ arguments: [String], stdin: Data? = nil, addressSpaceLimitKiB: Int? = nil, timeout: TimeInterval = 120,
+    failOnTimeout: Bool = true
+) throws -> RunResult {
     let process = Process()
     if let addressSpaceLimitKiB {
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -71,9 +73,13 @@ func runYOPO(_ arguments: [String], stdin: Data? = nil, addressSpaceLimitKiB: In
     let outBox = Box(), errBox = Box()
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async {
+        outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave()
+    }
     group.enter()
-    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async {
+        errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave()
+    }
     var timedOut = false
     if group.wait(timeout: .now() + timeout) == .timedOut {
         timedOut = true
@@ -93,7 +99,7 @@ final class GenerateCommandTests: XCTestCase {
         let golden = try GoldenIDs.load("hf_chelsea")
         let run = try runYOPO([
             "generate", "--model", Paths.model("llava-hf-tiny"), "--image", Paths.image("chelsea.png"),
-            "--prompt", "What is shown?", "--max-tokens", "20", "--json",
+            "--prompt", "What is shown?", "--max-tokens", "20", "--json"
         ])
         XCTAssertEqual(run.status, 0, run.stderr)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
@@ -114,7 +120,7 @@ final class GenerateCommandTests: XCTestCase {
         let run = try runYOPO([
             "generate", "--model", Paths.model("llava-v1.5-tiny"),
             "--vision-tower", Paths.model("clip-vit-tiny"), "--image", Paths.image("astronaut.png"),
-            "--prompt", "What is the person wearing?", "--max-tokens", "20", "--threads", "1",
+            "--prompt", "What is the person wearing?", "--max-tokens", "20", "--threads", "1"
         ])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertEqual(run.stdout, expectedText + "\n")
@@ -126,7 +132,7 @@ final class GenerateCommandTests: XCTestCase {
         let args = [
             "generate", "--model", Paths.model("llava-hf-tiny"), "--image", Paths.image("chelsea.png"),
             "--prompt", "What is shown?", "--max-tokens", "8", "--temperature", "0.8", "--top-p", "0.9",
-            "--top-k", "40", "--seed", "7", "--json",
+            "--top-k", "40", "--seed", "7", "--json"
         ]
         let a = try runYOPO(args), b = try runYOPO(args)
         XCTAssertEqual(a.status, 0, a.stderr)

@@ -48,8 +48,10 @@ final class GenerationReportTests: XCTestCase {
     /// beyond the context (up to its bound) runs instead of overflowing.
     func testPrintTokenIDsGivesTheGoldenIDs() throws {
         let golden = try GoldenIDs.load("hf_chelsea").greedy_ids
-        let run = try runYOPO(["generate", "--model", Paths.model("llava-hf-tiny"), "--image", Paths.image("chelsea.png"),
-                               "--prompt", prompt, "--max-tokens", "20", "--print-token-ids"])
+        let run = try runYOPO([
+            "generate", "--model", Paths.model("llava-hf-tiny"), "--image", Paths.image("chelsea.png"),
+            "--prompt", prompt, "--max-tokens", "20", "--print-token-ids"
+        ])
         XCTAssertEqual(run.status, 0, run.stderr)
         let lines = run.stderr.split(separator: "\n")
         XCTAssertEqual(lines.first.map(String.init), "token ids: " + golden.map(String.init).joined(separator: " "))

@@ -31,8 +31,9 @@ final class SessionTests: XCTestCase {
     func testRequestsOnOneSessionGiveTheGoldenIDs() throws {
         let session = try session()
         let first = try session.generate(chelseaRequest())
-        let other = try session.generate(GenerationRequest(
-            prompt: "Describe the image.", images: [.path(Paths.image("rocket.jpg"))], parameters: .init(maxTokens: 5)))
+        let other = try session.generate(
+            GenerationRequest(
+                prompt: "Describe the image.", images: [.path(Paths.image("rocket.jpg"))], parameters: .init(maxTokens: 5)))
         let second = try session.generate(chelseaRequest())
         XCTAssertEqual(first.tokenIDs, try golden())
         XCTAssertEqual(second.tokenIDs, try golden())
@@ -190,7 +191,7 @@ final class SessionTests: XCTestCase {
             chelseaRequest(),
             GenerationRequest(prompt: "Describe the image.", images: [.path(Paths.image("rocket.jpg"))], parameters: .init(maxTokens: 7)),
             GenerationRequest(prompt: question, images: [.path(chelsea)], parameters: .init(maxTokens: 8, temperature: 0.8, seed: 3)),
-            chelseaRequest(),
+            chelseaRequest()
         ]
         let alone = try requests.map { try session.generate($0).tokenIDs }
         let together = try await withThrowingTaskGroup(of: (Int, [Int]).self) { group in
@@ -225,7 +226,7 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(placed.ids, try GoldenIDs.load("hf_chelsea").input_ids)
 
         let conversation: [ChatMessage] = [
-            .user(question, images: [image]), .assistant("A cat."), .user("What colour is it?"),
+            .user(question, images: [image]), .assistant("A cat."), .user("What colour is it?")
         ]
         let expected = try tokenizePrompt(
             "USER: <image>\n\(question) ASSISTANT: A cat. USER: What colour is it? ASSISTANT:", tokenizer: session.tokenizer,
@@ -249,11 +250,15 @@ final class SessionTests: XCTestCase {
             ([.user("a"), .user("b")], "invalid parameter: message 2 is a user turn where a assistant turn was expected"),
             ([.user("a"), .assistant("b")], "invalid parameter: the last message must be a user turn"),
             ([.user("a"), .system("b"), .user("c")], "invalid parameter: message 2 is a system message; only the first may be"),
-            ([.user("a"), ChatMessage(role: .assistant, text: "b", images: [image]), .user("c")],
-             "invalid parameter: message 2 is a assistant turn with images; images go with user turns"),
+            (
+                [.user("a"), ChatMessage(role: .assistant, text: "b", images: [image]), .user("c")],
+                "invalid parameter: message 2 is a assistant turn with images; images go with user turns"
+            ),
             ([.user("<image> and <image>", images: [image])], "the prompt has 2 <image> placeholder(s) but only 1 image(s) were given"),
-            ([.user("<image> first", images: [image, image]), .user("second")],
-             "the prompt has 1 <image> placeholder(s) but 2 images were given"),
+            (
+                [.user("<image> first", images: [image, image]), .user("second")],
+                "the prompt has 1 <image> placeholder(s) but 2 images were given"
+            )
         ]
         for (messages, message) in cases {
             XCTAssertThrowsError(try session.generate(GenerationRequest(messages: messages, parameters: .init(maxTokens: 1)))) { error in

@@ -38,13 +38,17 @@ final class ThreadDeterminismTests: XCTestCase {
             XCTAssertEqual(pipeline.context.threads, threads)
             XCTAssertEqual(pipeline.context.parallelMinimumMultiplyAdds, 1 << 10)
             runs[threads] = try seeds.map { seed in
-                try pipeline.generate(GenerationRequest(
-                    prompt: "What is shown?", imagePaths: [Paths.image("chelsea.png")],
-                    parameters: .init(maxTokens: 32, temperature: 0.8, topP: 0.95, seed: seed))).tokenIDs
+                try pipeline.generate(
+                    GenerationRequest(
+                        prompt: "What is shown?", imagePaths: [Paths.image("chelsea.png")],
+                        parameters: .init(maxTokens: 32, temperature: 0.8, topP: 0.95, seed: seed))
+                ).tokenIDs
             }
-            greedy[threads] = try pipeline.generate(GenerationRequest(
-                prompt: "What is shown?", imagePaths: [Paths.image("chelsea.png")],
-                parameters: .init(maxTokens: 20))).tokenIDs
+            greedy[threads] = try pipeline.generate(
+                GenerationRequest(
+                    prompt: "What is shown?", imagePaths: [Paths.image("chelsea.png")],
+                    parameters: .init(maxTokens: 20))
+            ).tokenIDs
         }
         for seed in seeds.indices {
             XCTAssertEqual(runs[1]![seed], runs[2]![seed], "seed \(seeds[seed]): 1 vs 2 threads")

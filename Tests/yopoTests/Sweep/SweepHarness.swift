@@ -24,8 +24,10 @@ struct SweepCase: Sendable {
     var stdin: Data? = nil
     var arguments: @Sendable (SweepScratch) throws -> [String]
 
-    init(_ area: SweepArea, _ name: String, message: String, stdin: Data? = nil,
-         arguments: @escaping @Sendable (SweepScratch) throws -> [String]) {
+    init(
+        _ area: SweepArea, _ name: String, message: String, stdin: Data? = nil,
+        arguments: @escaping @Sendable (SweepScratch) throws -> [String]
+    ) {
         self.area = area
         self.name = name
         self.message = message
@@ -93,8 +95,10 @@ struct SweepScratch: Sendable {
 }
 
 /// `generate` on `model` (default: the bundled llava-hf-tiny) with the bundled photo, 2 tokens.
-func sweepGenerate(model: String = Paths.model("llava-hf-tiny"), image: String = Paths.image("chelsea.png"),
-                   prompt: String = "What is shown?", _ extra: [String] = []) -> [String] {
+func sweepGenerate(
+    model: String = Paths.model("llava-hf-tiny"), image: String = Paths.image("chelsea.png"),
+    prompt: String = "What is shown?", _ extra: [String] = []
+) -> [String] {
     ["generate", "--model", model, "--image", image, "--prompt", prompt, "--max-tokens", "2"] + extra
 }
 
@@ -164,8 +168,9 @@ final class SweepTests: XCTestCase {
 
     /// Runs `yopo arguments` under the address-space limit; nil when it failed as a bad input must.
     static func check(_ arguments: [String], stdin: Data?, message: String) throws -> String? {
-        let run = try runYOPO(arguments, stdin: stdin, addressSpaceLimitKiB: addressSpaceLimitKiB, timeout: timeout,
-                              failOnTimeout: false)
+        let run = try runYOPO(
+            arguments, stdin: stdin, addressSpaceLimitKiB: addressSpaceLimitKiB, timeout: timeout,
+            failOnTimeout: false)
         let stdout = run.stdout, stderr = run.stderr
         if run.timedOut { return "did not finish within \(Int(timeout)) s" }
         if let signal = run.signal { return "killed by signal \(signal); stderr: \(stderr.prefix(400))" }

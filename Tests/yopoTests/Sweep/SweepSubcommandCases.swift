@@ -23,72 +23,95 @@ let sweepSubcommandCases: [SweepCase] = {
     add("capitalised-compare", "unknown command 'Compare' \(commands); did you mean 'compare'?", ["Compare"])
     add("prompt-as-command", "unknown command 'What is shown?' \(commands)", ["What is shown?"])
     add("empty-command-word", "empty command word \(commands)", [""])
-    add("no-arguments",
+    add(
+        "no-arguments",
         "no command given: yopo generate --model DIR --image FILE --prompt TEXT answers a prompt about an image", [])
     add("help-for-unknown-command", "unknown command 'serve' \(commands)", ["help", "serve"])
     add("command-word-twice", "unexpected argument 'generate' for generate", ["generate", "generate", "--model", hf])
 
     // MARK: required options
-    add("generate-missing-model", "yopo generate needs --model DIR: the LLaVA-1.5 checkpoint directory (config.json + safetensors)",
+    add(
+        "generate-missing-model", "yopo generate needs --model DIR: the LLaVA-1.5 checkpoint directory (config.json + safetensors)",
         ["generate", "--image", image, "--prompt", "x"])
-    add("generate-missing-image", "yopo generate needs --image FILE: the JPEG or PNG image the prompt asks about",
+    add(
+        "generate-missing-image", "yopo generate needs --image FILE: the JPEG or PNG image the prompt asks about",
         ["generate", "--model", hf, "--prompt", "x"])
-    add("generate-missing-prompt", "yopo generate needs --prompt TEXT: the question or instruction (--prompt - reads it from stdin)",
+    add(
+        "generate-missing-prompt", "yopo generate needs --prompt TEXT: the question or instruction (--prompt - reads it from stdin)",
         ["generate", "--model", hf, "--image", image])
     add("default-command-missing-model", "yopo generate needs --model DIR", ["--image", image, "--prompt", "x"])
 
     // MARK: unknown options
-    add("misspelled-model-option", "unknown option '--modle' for generate; did you mean '--model'?",
+    add(
+        "misspelled-model-option", "unknown option '--modle' for generate; did you mean '--model'?",
         ["generate", "--modle", hf, "--image", image, "--prompt", "x"])
-    add("default-command-misspelled-option", "unknown option '--imgae' for generate; did you mean '--image'?",
+    add(
+        "default-command-misspelled-option", "unknown option '--imgae' for generate; did you mean '--image'?",
         ["--model", hf, "--imgae", image, "--prompt", "x"])
-    add("bench-singular-option", "unknown option '--visual-token' for bench; did you mean '--visual-tokens'?",
+    add(
+        "bench-singular-option", "unknown option '--visual-token' for bench; did you mean '--visual-tokens'?",
         ["bench", "--visual-token", "5"])
     add("flops-unrelated-option", "unknown option '--frobnicate' for flops (see yopo flops --help)", ["flops", "--frobnicate"])
-    add("compare-option-of-generate", "unknown option '--max-tokens' for compare (see yopo compare --help)",
+    add(
+        "compare-option-of-generate", "unknown option '--max-tokens' for compare (see yopo compare --help)",
         ["compare", "--model", hf, "--max-tokens", "5"])
     add("short-option", "unknown option '-m' for generate: options are spelled --name", ["generate", "-m", hf])
-    add("version-in-subcommand", "unknown option '--version' for generate (yopo --version, alone, prints the version)",
+    add(
+        "version-in-subcommand", "unknown option '--version' for generate (yopo --version, alone, prints the version)",
         ["generate", "--version"])
-    add("version-with-more-words", "unknown option '--version' for generate (yopo --version, alone, prints the version)",
+    add(
+        "version-with-more-words", "unknown option '--version' for generate (yopo --version, alone, prints the version)",
         ["--version", "--json"])
 
     // MARK: stray words, values and repeats
-    add("extra-positional", "unexpected argument 'extra' for generate: every value follows its option, e.g. --image FILE",
+    add(
+        "extra-positional", "unexpected argument 'extra' for generate: every value follows its option, e.g. --image FILE",
         sweepGenerate(["extra"]))
-    add("second-image-as-positional", "unexpected argument '\(image)' for generate",
+    add(
+        "second-image-as-positional", "unexpected argument '\(image)' for generate",
         ["generate", "--model", hf, "--image", image, image, "--prompt", "x"])
     add("bench-positional-arch", "unexpected argument 'llava-1.5-7b' for bench", ["bench", "llava-1.5-7b"])
-    add("words-after-double-dash", "unexpected argument 'extra' after --: yopo generate takes options only",
+    add(
+        "words-after-double-dash", "unexpected argument 'extra' after --: yopo generate takes options only",
         sweepGenerate(["--", "extra"]))
     add("duplicate-image", "only one --image is supported for now (--image is given twice)", sweepGenerate(["--image", image]))
-    add("duplicate-image-compare", "only one --image is supported for now (--image is given twice)",
+    add(
+        "duplicate-image-compare", "only one --image is supported for now (--image is given twice)",
         ["compare", "--model", hf, "--image", image, "--image", image, "--prompt", "x", "--budget", "25%"])
     add("duplicate-model", "--model is given twice; give it once", sweepGenerate(["--model", hf]))
     add("duplicate-max-tokens", "--max-tokens is given twice; give it once", sweepGenerate(["--max-tokens", "3"]))
     add("duplicate-flag", "--json is given twice; give it once", sweepGenerate(["--json", "--json"]))
-    add("duplicate-flops-convention", "--convention is given twice; give it once",
+    add(
+        "duplicate-flops-convention", "--convention is given twice; give it once",
         ["flops", "--arch", "llava-1.5-7b", "--convention", "yopo", "--convention=full"])
-    add("missing-value-at-end", "--max-tokens needs a value and nothing follows it; expected maximum number of tokens to generate",
+    add(
+        "missing-value-at-end", "--max-tokens needs a value and nothing follows it; expected maximum number of tokens to generate",
         ["generate", "--model", hf, "--image", image, "--prompt", "x", "--max-tokens"])
-    add("value-is-an-option", "--model needs a value but the next word is the option --image",
+    add(
+        "value-is-an-option", "--model needs a value but the next word is the option --image",
         ["generate", "--model", "--image", image, "--prompt", "x"])
     add("flag-with-value", "--json is a flag and takes no value (got --json=yes)", sweepGenerate(["--json=yes"]))
 
     // MARK: prompts
     add("prompt-stdin-empty", "--prompt -: stdin is empty; pipe the question in", stdin: Data(), sweepGenerate(prompt: "-"))
-    add("prompt-stdin-blank", "--prompt -: stdin is empty; pipe the question in", stdin: Data("\n \n\t\n".utf8),
+    add(
+        "prompt-stdin-blank", "--prompt -: stdin is empty; pipe the question in", stdin: Data("\n \n\t\n".utf8),
         sweepGenerate(prompt: "-"))
     add("prompt-stdin-dev-null", "--prompt -: stdin is empty", sweepGenerate(prompt: "-"))
-    add("prompt-stdin-not-utf8", "--prompt -: stdin is not UTF-8 text", stdin: Data([0x57, 0x68, 0xFF, 0xFE, 0x3F]),
+    add(
+        "prompt-stdin-not-utf8", "--prompt -: stdin is not UTF-8 text", stdin: Data([0x57, 0x68, 0xFF, 0xFE, 0x3F]),
         sweepGenerate(prompt: "-"))
-    add("prompt-stdin-over-a-mebibyte", "--prompt -: stdin holds more than 1024 KiB; a prompt must be shorter",
+    add(
+        "prompt-stdin-over-a-mebibyte", "--prompt -: stdin holds more than 1024 KiB; a prompt must be shorter",
         stdin: Data(repeating: 0x61, count: (1 << 20) + 1), sweepGenerate(prompt: "-"))
-    add("prompt-empty", "--prompt is empty; give the question or instruction (or - to read it from stdin)",
+    add(
+        "prompt-empty", "--prompt is empty; give the question or instruction (or - to read it from stdin)",
         sweepGenerate(prompt: ""))
-    add("prompt-blank", "--prompt is empty; give the question or instruction (or - to read it from stdin)",
+    add(
+        "prompt-blank", "--prompt is empty; give the question or instruction (or - to read it from stdin)",
         sweepGenerate(prompt: " \n "))
-    add("compare-prompt-stdin-empty", "--prompt -: stdin is empty", stdin: Data(),
+    add(
+        "compare-prompt-stdin-empty", "--prompt -: stdin is empty", stdin: Data(),
         ["compare", "--model", hf, "--image", image, "--prompt", "-", "--budget", "25%"])
     return cases
 }()
