@@ -69,6 +69,9 @@ public protocol ModelFamily {
     /// Loads a checkpoint directory whose header it accepted. Throws `ModelError` / `FormatError`
     /// naming the file or tensor at fault.
     static func load(directory: String, visionTower: String?, progress: ((Int, Int) -> Void)?) throws -> any VisionLanguageModel
+    /// The cost shape of a checkpoint directory from its configuration alone (no weights read), as
+    /// the loaded model's `costShape(name:)` gives it. Throws `ModelError.invalidConfiguration`.
+    static func costShape(directory: String, visionTower: String?, name: String) throws -> ModelDimensions
 }
 
 /// The families the loader knows, keyed by config.json's `architectures` / `model_type`.
@@ -111,6 +114,13 @@ public enum ModelRegistry {
         throw ModelError.invalidConfiguration(
             "\(configPath): architecture \(architecture) is not a \(names.joined(separator: ", ")) model (supported: \(supported.joined(separator: ", ")))"
         )
+    }
+
+    /// The cost shape of `directory` from the family that accepts it (configuration only): what
+    /// `yopo flops --model` counts. Throws as `family(forDirectory:)` and the family's config reader.
+    public static func costShape(directory: String, visionTower: String? = nil) throws -> ModelDimensions {
+        let name = URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
+        return try family(forDirectory: directory).costShape(directory: directory, visionTower: visionTower, name: name)
     }
 
     /// Loads `directory` with the family that accepts it.

@@ -429,6 +429,10 @@ public enum LLaVAFamily: ModelFamily {
     public static func load(directory: String, visionTower: String?, progress: ((Int, Int) -> Void)?) throws -> any VisionLanguageModel {
         try LLaVAModel(directory: directory, visionTower: visionTower, progress: progress)
     }
+
+    public static func costShape(directory: String, visionTower: String?, name: String) throws -> ModelDimensions {
+        try ModelDimensions(LLaVAConfiguration.load(directory: directory, visionTower: visionTower), name: name)
+    }
 }
 
 /// LLaVA-1.5: CLIP vision tower → `mlp2x_gelu` projector → LLaMA decoder.

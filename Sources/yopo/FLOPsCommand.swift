@@ -96,9 +96,7 @@ struct FLOPs: OneLineErrorCommand {
         switch (dimensionOptions.arch, dimensionOptions.model) {
         case (let arch?, _): return arch.dimensions
         case (nil, let directory?):
-            return try ModelDimensions(
-                LLaVAConfiguration.load(directory: directory, visionTower: dimensionOptions.visionTower),
-                name: URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent)
+            return try ModelRegistry.costShape(directory: directory, visionTower: dimensionOptions.visionTower)
         case (nil, nil): throw ArgumentError("give --arch (\(DimensionsOptions.archNames)) or --model DIR")
         }
     }

@@ -32,6 +32,7 @@ final class FusedFamilyTests: XCTestCase {
         XCTAssertNil(l.oBias)
         // Its identity is its own family's: LLaVA's presets and official masks are not its.
         XCTAssertEqual(try model.costShape(name: checkpoint).identity.family, "yopo_test_fused_llava")
+        XCTAssertEqual(try ModelRegistry.costShape(directory: Fixtures.models(checkpoint)), try model.costShape(name: checkpoint))
     }
 
     /// Read as if it had no biases, the stored q/k/v biases would be dropped: the loader refuses.

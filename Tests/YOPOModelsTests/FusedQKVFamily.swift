@@ -21,6 +21,13 @@ enum FusedQKVLlavaFamily: ModelFamily {
             directory: directory, visionTower: visionTower, progress: progress, layout: .llavaHF,
             textLayout: LlamaTensorLayout(fusedQKV: true, fusedGateUp: true, attentionBias: true), family: id)
     }
+
+    static func costShape(directory: String, visionTower: String?, name: String) throws -> ModelDimensions {
+        var dimensions = try ModelDimensions(
+            LLaVAConfiguration.load(directory: directory, visionTower: visionTower, layout: .llavaHF), name: name)
+        dimensions.family = id
+        return dimensions
+    }
 }
 
 /// Loads a fixture checkpoint through the family registry (the test family registered), as every

@@ -154,7 +154,10 @@ final class BadInputTests: XCTestCase {
         try editConfig(dir, from: "llava-hf-tiny") {
             $0["architectures"] = ["MistralForCausalLM"]; $0["model_type"] = "mistral"
         }
-        try assertFails(generateArguments(model: dir.path), with: "architecture MistralForCausalLM is not a LLaVA-1.5 model")
+        let message =
+            "architecture MistralForCausalLM is not a LLaVA-1.5 model (supported: LlavaForConditionalGeneration, LlavaLlamaForCausalLM)"
+        try assertFails(generateArguments(model: dir.path), with: message)
+        try assertFails(["flops", "--model", dir.path], with: message)  // the registry answers for every command
     }
 
     func testOriginalLayoutWithoutLocalVisionTower() throws {
