@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "YOPOEngine", targets: ["YOPOEngine"]),
         .library(name: "YOPOModels", targets: ["YOPOModels"]),
         .library(name: "YOPOPruning", targets: ["YOPOPruning"]),
+        .library(name: "YOPOEval", targets: ["YOPOEval"]),
         .executable(name: "yopo", targets: ["yopo"])
     ],
     dependencies: [
@@ -52,16 +53,18 @@ let package = Package(
         .target(
             name: "YOPOModels",
             dependencies: ["YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOEngine"]),
+        // Benchmark files, prompts, answer files and metrics (docs/EVAL.md). Knows no model.
+        .target(name: "YOPOEval", dependencies: ["YOPOText"]),
         .target(
             name: "YOPO",
             dependencies: [
-                "YOPOModels", "YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOPruning", "CKernels",
+                "YOPOEval", "YOPOModels", "YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOPruning", "CKernels",
                 .product(name: "Logging", package: "swift-log")
             ]),
         .executableTarget(
             name: "yopo",
             dependencies: [
-                "YOPO", "YOPOPruning", "YOPOModels", "YOPOCore",
+                "YOPO", "YOPOEval", "YOPOPruning", "YOPOModels", "YOPOCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ]),
@@ -76,6 +79,7 @@ let package = Package(
             name: "YOPOModelsTests",
             dependencies: ["YOPOModels", "YOPOEngine", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOCore"]),
+        .testTarget(name: "YOPOEvalTests", dependencies: ["YOPOEval", "YOPOText"]),
         .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOEngine", "YOPOCore", "TestSupport"])
     ]
 )

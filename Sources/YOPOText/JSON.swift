@@ -1,16 +1,21 @@
 import Foundation
 
-/// A JSON value as read from a tokenizer file.
+/// A JSON value as read from a tokenizer file or a benchmark's question and answer files.
 ///
 /// Own parser rather than `JSONSerialization`: Swift `String` keys compare by canonical
 /// equivalence, so a `[String: Any]` merges distinct vocabulary entries such as "ί" (U+1F77) and
 /// "ί" (U+03AF), both present in LLaMA's vocabulary. Objects here keep every key, in file order.
-struct JSONMember {
-    var key: String
-    var value: JSONValue
+public struct JSONMember: Sendable, Equatable {
+    public var key: String
+    public var value: JSONValue
+    public init(key: String, value: JSONValue) {
+        self.key = key
+        self.value = value
+    }
+    public init(_ key: String, _ value: JSONValue) { self.init(key: key, value: value) }
 }
 
-indirect enum JSONValue {
+public indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case number(Double)
@@ -19,24 +24,24 @@ indirect enum JSONValue {
     case object([JSONMember])
 
     /// The first member named `key` (keys of structural fields are ASCII, so `==` is exact).
-    subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members.first { $0.key == key }?.value
     }
 
-    var string: String? { if case .string(let s) = self { return s } else { return nil } }
-    var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
-    var double: Double? { if case .number(let d) = self { return d } else { return nil } }
-    var int: Int? {
+    public var string: String? { if case .string(let s) = self { return s } else { return nil } }
+    public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    public var double: Double? { if case .number(let d) = self { return d } else { return nil } }
+    public var int: Int? {
         guard case .number(let d) = self, d == d.rounded(), abs(d) < 9e15 else { return nil }
         return Int(d)
     }
-    var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
-    var members: [JSONMember]? { if case .object(let m) = self { return m } else { return nil } }
-    var isNull: Bool { if case .null = self { return true } else { return false } }
+    public var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+    public var members: [JSONMember]? { if case .object(let m) = self { return m } else { return nil } }
+    public var isNull: Bool { if case .null = self { return true } else { return false } }
 
     /// A short rendering for messages: `5`, `-1.5`, `"two"`, `a list`, `an object`.
-    var summary: String {
+    public var summary: String {
         switch self {
         case .null: return "null"
         case .bool(let b): return b ? "true" : "false"
@@ -48,7 +53,7 @@ indirect enum JSONValue {
     }
 
     /// Parses a whole document. Throws `JSONError` with the byte offset of the problem.
-    static func parse(_ data: Data) throws -> JSONValue {
+    public static func parse(_ data: Data) throws -> JSONValue {
         try data.withUnsafeBytes { raw in
             var p = JSONParser(bytes: raw.bindMemory(to: UInt8.self))
             let v = try p.value()
@@ -59,10 +64,10 @@ indirect enum JSONValue {
     }
 }
 
-struct JSONError: Error, CustomStringConvertible {
-    var offset: Int
-    var message: String
-    var description: String { "invalid JSON at byte \(offset): \(message)" }
+public struct JSONError: Error, CustomStringConvertible, Equatable {
+    public var offset: Int
+    public var message: String
+    public var description: String { "invalid JSON at byte \(offset): \(message)" }
 }
 
 private struct JSONParser {
@@ -306,7 +311,7 @@ struct ByteStringTable {
 
     subscript(key: ArraySlice<UInt8>) -> Int? { key.withUnsafeBufferPointer { lookup($0) } }
     subscript(key: [UInt8]) -> Int? { key.withUnsafeBufferPointer { lookup($0) } }
-    subscript(key: String) -> Int? {
+    public subscript(key: String) -> Int? {
         var k = key
         return k.withUTF8 { lookup($0) }
     }
