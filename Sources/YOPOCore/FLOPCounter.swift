@@ -55,6 +55,11 @@ public final class FLOPCounter: @unchecked Sendable {
         add(2 * rows * k * n, layer: layer, group)
     }
 
+    /// Adds every cell of `other` (work done once and shared, e.g. a reused prompt prefix).
+    public func add(_ other: FLOPCounter) {
+        for (key, flops) in other.counts { counts[key, default: 0] += flops }
+    }
+
     /// Total over every cell.
     public var total: Int { counts.values.reduce(0, +) }
 

@@ -92,6 +92,24 @@ public final class KVCache {
         capacity = newCapacity
     }
 
+    /// An independent copy with room for `capacity` positions: same rows, stores, images and
+    /// positions (the decode workspace is not shared).
+    func copy(capacity newCapacity: Int) -> KVCache {
+        let out = KVCache(layers: layerCount, width: width, headDim: headDim, capacity: max(newCapacity, capacity))
+        for l in 0..<layerCount {
+            let count = layerPositions[l].count * width
+            out.keys[l].data.update(from: keys[l].data, count: count)
+            out.values[l].data.update(from: values[l].data, count: count)
+            out.layerPositions[l] = layerPositions[l]
+            out.layerPositions[l].reserveCapacity(out.capacity)
+            out.visual[l] = visual[l].map { VisualKV(kvHeads: $0.kvHeads, keys: $0.keys.copy(), values: $0.values.copy()) }
+        }
+        out.length = length
+        out.images = images
+        out.reindexesPositions = reindexesPositions
+        return out
+    }
+
     /// Records the rows `layer` stored in this call (absolute positions, after it wrote them).
     func appendRows(_ positions: [Int], layer: Int) {
         layerPositions[layer] += positions

@@ -33,10 +33,7 @@ extension TextDecoder {
             return decodeStep(cache: cache, plan: plan, counter: counter).copy()
         }
         let rows = logitRows ?? [n - 1]
-        let last = prefill(inputs, cache: cache, images: images, plan: plan, counter: counter, logitRows: rows)
-        let normed = rmsNorm(last, weight: norm, eps: spec.rmsNormEps)
-        counter?.addProduct(rows: rows.count, k: spec.hiddenSize, n: spec.vocabSize, .text)
-        return linear(normed, lmHead)
+        return logits(prefill(inputs, cache: cache, images: images, plan: plan, counter: counter, logitRows: rows), counter: counter)
     }
 
     /// The layers over a call's rows. Returns the final hidden states of `logitRows` (`[count, hidden]`).
@@ -44,7 +41,7 @@ extension TextDecoder {
         _ inputs: Tensor, cache: KVCache, images newImages: [ImageLayout], plan: DecoderPlan, counter: FLOPCounter?,
         logitRows: [Int]
     ) -> Tensor {
-        let n = inputs.rows, start = cache.length, d = spec.hiddenSize
+        let n = inputs.rows, start = cache.length
         for image in newImages {
             precondition(image.start >= start && image.range.upperBound <= start + n, "an image must lie inside one call")
         }
@@ -52,28 +49,31 @@ extension TextDecoder {
         // Row hooks act once, at the prefill of a call with images.
         let hooks = newImages.isEmpty ? nil : plan.hooks
         if let hooks { cache.reindexesPositions = hooks.reindexesPositions }
-        var state = RowState(
-            positions: Array(start..<(start + n)),
-            visual: (0..<n).map { r in newImages.contains { $0.range.contains(start + r) } },
-            imageIndex: (0..<n).map { r in newImages.first { $0.range.contains(start + r) }.map { start + r - $0.start } ?? -1 })
-        let separate = plan.separatesVisualRows
-        cache.reserve(separate ? state.visual.filter { !$0 }.count : n)
+        var state = RowState(callStart: start, rows: n, images: newImages)
+        cache.reserve(plan.separatesVisualRows ? state.visual.filter { !$0 }.count : n)
         hooks?.begin(inputs: inputs, rows: state, counter: counter)
         var h = inputs.copy()
-        // The current row holding call row `r` (a recycled token may share its position).
-        func stateRow(_ r: Int) -> Int {
-            guard
-                let row = state.positions.indices.first(where: { state.positions[$0] == start + r && !state.visual[$0] })
-                    ?? state.positions.firstIndex(of: start + r)
-            else { preconditionFailure("logits requested for row \(r), which was pruned or left the computation") }
-            return row
-        }
-        for index in 0..<layers.count {
+        runLayers(
+            0..<layers.count, &h, &state, cache: cache, images: newImages, plan: plan, hooks: hooks, counter: counter,
+            logitPositions: logitRows.map { start + $0 })
+        cache.advance(total: n)
+        return gather(h, state, positions: logitRows.map { start + $0 })
+    }
+
+    /// Runs layers `range` over the rows `state` with hidden states `h` (both updated: rows may be
+    /// dropped or inserted by `hooks`). In the decoder's last layer only the rows at
+    /// `logitPositions` (absolute; none when empty) attend and go through the FFN.
+    func runLayers(
+        _ range: Range<Int>, _ h: inout Tensor, _ state: inout RowState, cache: KVCache, images newImages: [ImageLayout],
+        plan: DecoderPlan, hooks: RowHook?, counter: FLOPCounter?, logitPositions: [Int]
+    ) {
+        let separate = plan.separatesVisualRows
+        for index in range {
             let lastLayer = index == layers.count - 1
             let past = cache.rows(index)
             let rope = cache.reindexesPositions ? Array(past..<(past + state.count)) : state.rotary
             // In the last layer only the rows whose logits are wanted attend and go through the FFN.
-            let wanted = lastLayer ? Array(Set(logitRows.map(stateRow))).sorted() : nil
+            let wanted = lastLayer ? Array(Set(logitPositions.map { state.row(at: $0) })).sorted() : nil
             let rowsBefore = state
             let capture = hooks?.captureRows(layer: index, rows: state)
             let afterAttention: ((Tensor?) -> [Int]?)? =
@@ -98,12 +98,41 @@ extension TextDecoder {
                 (h, state) = RowState.applying(decision, to: h, rows: state)
             }
         }
-        cache.advance(total: n)
-        let last = Tensor(zeros: [logitRows.count, d])
-        for (i, r) in logitRows.enumerated() {
-            (last.data + i * d).update(from: h.data + stateRow(r) * d, count: d)
+    }
+
+    /// Rows of `h` at absolute `positions`, `[positions.count, hidden]`.
+    func gather(_ h: Tensor, _ state: RowState, positions: [Int]) -> Tensor {
+        let d = spec.hiddenSize
+        let out = Tensor(zeros: [positions.count, d])
+        for (i, p) in positions.enumerated() {
+            (out.data + i * d).update(from: h.data + state.row(at: p) * d, count: d)
         }
-        return last
+        return out
+    }
+
+    /// `[rows, vocab_size]` logits of final hidden states `[rows, hidden]`.
+    func logits(_ last: Tensor, counter: FLOPCounter?) -> Tensor {
+        let normed = rmsNorm(last, weight: norm, eps: spec.rmsNormEps)
+        counter?.addProduct(rows: last.rows, k: spec.hiddenSize, n: spec.vocabSize, .text)
+        return linear(normed, lmHead)
+    }
+}
+
+extension RowState {
+    /// The rows of a call: positions `start..<start + rows`, visual where `images` lie.
+    init(callStart start: Int, rows n: Int, images: [ImageLayout]) {
+        self.init(
+            positions: Array(start..<(start + n)),
+            visual: (0..<n).map { r in images.contains { $0.range.contains(start + r) } },
+            imageIndex: (0..<n).map { r in images.first { $0.range.contains(start + r) }.map { start + r - $0.start } ?? -1 })
+    }
+
+    /// The row holding absolute position `p` (a recycled token may share a position; the text row wins).
+    func row(at p: Int) -> Int {
+        guard
+            let row = positions.indices.first(where: { positions[$0] == p && !visual[$0] }) ?? positions.firstIndex(of: p)
+        else { preconditionFailure("logits requested for position \(p), which was pruned or left the computation") }
+        return row
     }
 }
 

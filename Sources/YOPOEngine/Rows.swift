@@ -86,6 +86,11 @@ public protocol RowHook: AnyObject {
         _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [Int], captured: Tensor?,
         probe: DecoderProbe, counter: FLOPCounter?
     ) -> PruneDecision?
+    /// The first layer whose work on a row depends on rows after it (it captures a ranking's
+    /// attention or drops rows inside it); `afterLayer` may decide after the layer before it, not
+    /// earlier. Layers before it treat every row as dense does, so a prompt prefix's work there is
+    /// reused across prompts (`DecoderPrefix`).
+    var firstPruningLayer: Int { get }
     /// Image-relative indices kept at each pruning point (−1 = recycled token), for reports and tests.
     var keptIndices: [[Int]] { get }
 }

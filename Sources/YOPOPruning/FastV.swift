@@ -151,6 +151,9 @@ public final class FastV: TokenPruner {
     /// Image tokens kept out of `n` (`FastVSettings.keptCount(imageTokens:)`).
     public func keptCount(imageTokens n: Int) -> Int { settings.keptCount(imageTokens: n) }
 
+    /// Layer K−1: its attention ranks the image rows and the rest stop inside it.
+    public var firstPruningLayer: Int { settings.k - 1 }
+
     public func begin(inputs: Tensor, rows: RowState, counter: FLOPCounter?) { keptIndices = [] }
 
     public func captureRows(layer: Int, rows: RowState) -> [Int]? {

@@ -211,6 +211,9 @@ public final class PyramidDrop: TokenPruner {
         settings.keptCount(imageTokens: n, boundary: stage)
     }
 
+    /// The first boundary: the decision after the layer before it ranks by the boundary layer's attention.
+    public var firstPruningLayer: Int { settings.layers.min() ?? Int.max }
+
     public func begin(inputs: Tensor, rows: RowState, counter: FLOPCounter?) {
         keptIndices = []
         imageTokens = rows.visualRows.count

@@ -226,6 +226,9 @@ public final class SparseVLM: TokenPruner {
     /// `sparsevlm:tokens=192` for a v1.5 schedule, else `sparsevlm:layers=…,keep=…`.
     public var spec: String { settings.shortDescription }
 
+    /// The first pruning layer: its raters' attention is captured there.
+    public var firstPruningLayer: Int { settings.layers.min() ?? Int.max }
+
     public func begin(inputs: Tensor, rows: RowState, counter: FLOPCounter?) {
         keptIndices = []
         recycledCounts = []
