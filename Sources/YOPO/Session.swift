@@ -346,8 +346,10 @@ public final class Session: @unchecked Sendable {
         var decodeStart = DispatchTime.now()
     }
 
-    /// Validates, reads the images, tokenizes, encodes the images and prefills.
-    func start(_ request: GenerationRequest) throws -> Sequence {
+    /// Validates, reads the images, tokenizes, encodes the images and prefills: the whole prompt in
+    /// one call, or, given a `prefix` made for the same images and pruning (`makePrefix`), the rest
+    /// of the prompt after it (the prefix's image and prefill work is not repeated).
+    func start(_ request: GenerationRequest, prefix given: PromptPrefix? = nil) throws -> Sequence {
         try request.parameters.validate()
         let configuration = model.configuration
         let plan = try request.prune.resolve(for: identity)
@@ -355,33 +357,46 @@ public final class Session: @unchecked Sendable {
         if plan != nil && !configuration.dropsCLS {
             throw GenerationError.invalidOption("YOPO pruning needs the patch grid; this checkpoint keeps the CLS token")
         }
+        let execution = pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode)
         var timings = Timings()
         timings.load = loadMilliseconds
-        // Read the images first: a bad file fails before any model work.
-        let imageStart = DispatchTime.now()
-        let images = request.images
-        let pixelTensors = try images.enumerated().map { try pixels(of: $1, index: $0) }
-        timings.image = millisecondsSince(imageStart)
-        let prompt = try tokenize(turns: request.chatTurns(), images: images.count)
-        if plan != nil, let last = prompt.imageSpans.last, last.range.upperBound == prompt.ids.count {
-            throw GenerationError.invalidOption("YOPO pruning needs text after the last image (the prompt ends with an image)")
+        let counter = FLOPCounter()
+        let prompt: PromptTokens
+        let shared: PromptPrefix?
+        var features: [Tensor] = []
+        if let given {
+            try given.check(request)
+            prompt = try tokenizeChecked(request, plan: plan)
+            guard prompt.ids.count > given.tokenIDs.count, prompt.ids.starts(with: given.tokenIDs) else {
+                throw GenerationError.invalidOption(
+                    "the prompt does not continue the given prefix (\(given.tokenIDs.count) tokens through its last image)")
+            }
+            shared = given
+        } else {
+            let prepared = try prepare(request, plan: plan, counter: counter)
+            prompt = prepared.prompt
+            features = prepared.features
+            timings.image = prepared.imageMilliseconds
+            timings.vision = prepared.visionMilliseconds
+            shared = nil
         }
 
-        let counter = FLOPCounter()
-        let visionStart = DispatchTime.now()
-        let features = pixelTensors.map { model.imageFeatures($0, counter: counter) }
-        timings.vision = millisecondsSince(visionStart)
-
         let prefillStart = DispatchTime.now()
-        let embeddings = try model.inputEmbeddings(ids: prompt.ids, images: features)
         let limit = configuration.contextLength
         // The prompt fits the context (tokenize checked it); maxTokens may be anything up to Int.max.
-        let cache = model.decoder.makeCache(capacity: prompt.ids.count + min(request.parameters.maxTokens, limit - prompt.ids.count))
-        let grid = configuration.vision.gridSize
-        let layouts = prompt.imageSpans.map { ImageLayout(start: $0.start, gridRows: grid, gridColumns: grid) }
-        let execution = pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode)
+        let capacity = prompt.ids.count + min(request.parameters.maxTokens, limit - prompt.ids.count)
         counter.stage = .prefill
-        let logits = model.decoder.forward(embeddings, cache: cache, images: layouts, plan: execution, counter: counter)
+        let logits: Tensor, cache: KVCache
+        if let shared {
+            counter.add(shared.counter)
+            let rest = model.decoder.embed(Array(prompt.ids[shared.tokenIDs.count...]))
+            (logits, cache) = model.decoder.forward(
+                continuing: shared.decoderPrefix, rest, plan: execution, capacity: capacity, counter: counter)
+        } else {
+            let embeddings = try model.inputEmbeddings(ids: prompt.ids, images: features)
+            cache = model.decoder.makeCache(capacity: capacity)
+            logits = model.decoder.forward(embeddings, cache: cache, images: layouts(prompt), plan: execution, counter: counter)
+        }
         timings.prefill = millisecondsSince(prefillStart)
 
         let report = PruningReport(

@@ -8,8 +8,10 @@ import YOPOCore
 // rows by the question, so only the layers before their first pruning layer are reused, and from
 // there the prefix rows run again with the question's rows.
 //
-// The result is the one prefill of the whole prompt computes, by construction: `forward` of a prompt
-// with images and text after them runs as this prefix plus its continuation (`forward(prompt:)`).
+// A continuation makes the pruning decisions and cache rows of one prefill of the whole prompt; its
+// logits agree with that prefill's to float rounding, not bit for bit, because the attention's query
+// blocks (docs/FLOPS.md) restart at the split, which also moves the executed attention FLOPs of the
+// rows around it. Continuing one prefix again gives the same bits every time.
 
 /// The decoder's work on a prompt's first rows (positions `0..<rows`), computed once.
 public final class DecoderPrefix: @unchecked Sendable {

@@ -1,0 +1,200 @@
+import Foundation
+import YOPOCore
+import YOPOModels
+import YOPOPruning
+import YOPOText
+
+/// A prompt's start that several requests share — its tokens through the end of its last image —
+/// with the images' features and the decoder's reusable work on those rows (`DecoderPrefix`) done
+/// once: every layer for dense and YOPO, the layers before the first pruning layer for FastV,
+/// PyramidDrop and SparseVLM. `Session.generate(_:prefix:)` continues it with a request that has
+/// the same images, the same pruning and a prompt that starts with these tokens (an eval's
+/// questions about one image). A continued request gets the result of making its own prefix and
+/// continuing it, bit for bit; against one prefill of the whole prompt (`generate` without a
+/// prefix) the pruning decisions are the same and the logits agree to float rounding (the engine's
+/// attention blocks restart at the split: `DecoderPrefix`).
+///
+/// Immutable once made; holds `bytes` of memory until released.
+public final class PromptPrefix: @unchecked Sendable {
+    /// Prompt tokens through the last image (image tokens expanded).
+    public let tokenIDs: [Int]
+    public let images: [ImageInput]
+    public let prune: PruningSpec
+    public let yopoMode: YOPOMode
+    let decoderPrefix: DecoderPrefix
+    /// What making it executed (vision, projector, the prefix's layers), added to each result.
+    let counter: FLOPCounter
+    public let imageMilliseconds: Double
+    public let visionMilliseconds: Double
+    public let prefillMilliseconds: Double
+
+    init(
+        tokenIDs: [Int], request: GenerationRequest, decoderPrefix: DecoderPrefix, counter: FLOPCounter, imageMilliseconds: Double,
+        visionMilliseconds: Double, prefillMilliseconds: Double
+    ) {
+        self.tokenIDs = tokenIDs
+        images = request.images
+        prune = request.prune
+        yopoMode = request.yopoMode
+        self.decoderPrefix = decoderPrefix
+        self.counter = counter
+        self.imageMilliseconds = imageMilliseconds
+        self.visionMilliseconds = visionMilliseconds
+        self.prefillMilliseconds = prefillMilliseconds
+    }
+
+    /// Decoder layers whose work on the prefix is reused.
+    public var reusedLayers: Int { decoderPrefix.layers }
+    /// Bytes held: keys, values and hidden states (fp32).
+    public var bytes: Int { decoderPrefix.bytesUsed }
+    /// Executed FLOPs of making it (each continuation's result counts them too).
+    public var flops: ExecutedFLOPs { ExecutedFLOPs(counter) }
+
+    /// Throws `GenerationError.invalidOption` unless `request` has this prefix's images and pruning.
+    func check(_ request: GenerationRequest) throws {
+        guard request.images == images else {
+            throw GenerationError.invalidOption("the request's images are not the prefix's (\(images.count) image(s))")
+        }
+        guard request.prune == prune, request.yopoMode == yopoMode else {
+            throw GenerationError.invalidOption(
+                "the request prunes with \(request.prune.description) (\(request.yopoMode.rawValue)); the prefix was made for \(prune.description) (\(yopoMode.rawValue))"
+            )
+        }
+    }
+}
+
+/// Images read, preprocessed and through the vision tower and projector once, for prefixes of
+/// several pruning plans (`Session.makePrefix(_:images:)`).
+public final class EncodedImages: @unchecked Sendable {
+    public let images: [ImageInput]
+    /// `[visual tokens, hidden_size]` per image.
+    let features: [Tensor]
+    /// The vision tower's and projector's FLOPs (each prefix made from these counts them).
+    let counter: FLOPCounter
+    public let imageMilliseconds: Double
+    public let visionMilliseconds: Double
+
+    init(images: [ImageInput], features: [Tensor], counter: FLOPCounter, imageMilliseconds: Double, visionMilliseconds: Double) {
+        self.images = images
+        self.features = features
+        self.counter = counter
+        self.imageMilliseconds = imageMilliseconds
+        self.visionMilliseconds = visionMilliseconds
+    }
+}
+
+extension Session {
+    /// Reads and encodes `images` once. Throws `ImageError` for an image that cannot be read.
+    public func encodeImages(_ images: [ImageInput]) throws -> EncodedImages {
+        try exclusive {
+            let imageStart = DispatchTime.now()
+            let pixelTensors = try images.enumerated().map { try pixels(of: $1, index: $0) }
+            let imageMilliseconds = millisecondsSince(imageStart)
+            let counter = FLOPCounter()
+            let visionStart = DispatchTime.now()
+            let features = pixelTensors.map { model.imageFeatures($0, counter: counter) }
+            return EncodedImages(
+                images: images, features: features, counter: counter, imageMilliseconds: imageMilliseconds,
+                visionMilliseconds: millisecondsSince(visionStart))
+        }
+    }
+
+    /// Makes the shared start of `request`'s prompt (through its last image) for requests that
+    /// differ only in what follows, from `images` when given (they must be the request's).
+    /// Returns nil when the prompt has no image with text after it (nothing to share). Throws what
+    /// `generate` throws for a request that cannot run, `GenerationError.invalidOption` for
+    /// encoded images that are not the request's.
+    public func makePrefix(_ request: GenerationRequest, images encoded: EncodedImages? = nil) throws -> PromptPrefix? {
+        try exclusive {
+            try request.parameters.validate()
+            let plan = try request.prune.resolve(for: identity)
+            let pruner = try request.prune.makePruner(for: decoderShape)
+            let execution = pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode)
+            let counter = FLOPCounter()
+            var prepared: PreparedPrompt
+            if let encoded {
+                guard encoded.images == request.images else {
+                    throw GenerationError.invalidOption("the encoded images are not the request's")
+                }
+                prepared = PreparedPrompt(
+                    prompt: try tokenizeChecked(request, plan: plan), features: encoded.features,
+                    imageMilliseconds: encoded.imageMilliseconds, visionMilliseconds: encoded.visionMilliseconds)
+                counter.add(encoded.counter)
+            } else {
+                prepared = try prepare(request, plan: plan, counter: counter)
+            }
+            return try makePrefix(prepared.prompt, features: prepared.features, request: request, execution: execution, counter: counter)
+                .map { p in
+                    PromptPrefix(
+                        tokenIDs: p.tokenIDs, request: request, decoderPrefix: p.decoderPrefix, counter: p.counter,
+                        imageMilliseconds: prepared.imageMilliseconds, visionMilliseconds: prepared.visionMilliseconds,
+                        prefillMilliseconds: p.prefillMilliseconds)
+                }
+        }
+    }
+
+    /// Runs `request` continuing `prefix` (made by `makePrefix` for a request with the same images
+    /// and pruning); nil runs it alone, as `generate` does. Its FLOPs count the prefix's work.
+    /// Throws `GenerationError.invalidOption` when the request does not continue the prefix.
+    public func generate(_ request: GenerationRequest, prefix: PromptPrefix?) throws -> GenerationResult {
+        try exclusive {
+            var sequence = try start(request, prefix: prefix)
+            while !sequence.finished { _ = step(&sequence) }
+            sequence.text += sequence.detokenizer.finish()
+            return finish(sequence)
+        }
+    }
+
+    /// A request's images read and encoded, its prompt tokenized and checked.
+    struct PreparedPrompt {
+        var prompt: PromptTokens
+        var features: [Tensor]
+        var imageMilliseconds: Double
+        var visionMilliseconds: Double
+    }
+
+    /// Reads the images (a bad file fails before any model work), tokenizes, runs the vision tower;
+    /// vision FLOPs go to `counter`.
+    func prepare(_ request: GenerationRequest, plan: YOPOPlan?, counter: FLOPCounter) throws -> PreparedPrompt {
+        let imageStart = DispatchTime.now()
+        let images = request.images
+        let pixelTensors = try images.enumerated().map { try pixels(of: $1, index: $0) }
+        let imageMilliseconds = millisecondsSince(imageStart)
+        let prompt = try tokenizeChecked(request, plan: plan)
+        let visionStart = DispatchTime.now()
+        let features = pixelTensors.map { model.imageFeatures($0, counter: counter) }
+        return PreparedPrompt(
+            prompt: prompt, features: features, imageMilliseconds: imageMilliseconds, visionMilliseconds: millisecondsSince(visionStart))
+    }
+
+    /// The request's prompt; throws for a YOPO plan when no text follows the last image.
+    func tokenizeChecked(_ request: GenerationRequest, plan: YOPOPlan?) throws -> PromptTokens {
+        let prompt = try tokenize(turns: request.chatTurns(), images: request.images.count)
+        if plan != nil, let last = prompt.imageSpans.last, last.range.upperBound == prompt.ids.count {
+            throw GenerationError.invalidOption("YOPO pruning needs text after the last image (the prompt ends with an image)")
+        }
+        return prompt
+    }
+
+    /// Image layouts of a prompt's image spans (the vision tower's patch grid).
+    func layouts(_ prompt: PromptTokens) -> [ImageLayout] {
+        let grid = model.configuration.vision.gridSize
+        return prompt.imageSpans.map { ImageLayout(start: $0.start, gridRows: grid, gridColumns: grid) }
+    }
+
+    /// The prompt's rows through its last image run through the reusable layers, FLOPs into
+    /// `counter`; nil when no text follows an image.
+    func makePrefix(
+        _ prompt: PromptTokens, features: [Tensor], request: GenerationRequest, execution: DecoderExecution, counter: FLOPCounter
+    ) throws -> PromptPrefix? {
+        guard let split = prompt.imageSpans.last?.range.upperBound, split < prompt.ids.count else { return nil }
+        let start = DispatchTime.now()
+        let ids = Array(prompt.ids[..<split])
+        let embeddings = try model.inputEmbeddings(ids: ids, images: features)
+        counter.stage = .prefill
+        let decoderPrefix = model.decoder.prefillPrefix(embeddings, images: layouts(prompt), plan: execution, counter: counter)
+        return PromptPrefix(
+            tokenIDs: ids, request: request, decoderPrefix: decoderPrefix, counter: counter, imageMilliseconds: 0, visionMilliseconds: 0,
+            prefillMilliseconds: millisecondsSince(start))
+    }
+}
