@@ -127,6 +127,18 @@ public struct Comparison: Sendable {
             budgetTarget: budget)
     }
 
+    /// Each method's setting for the mean prompt layout of `prompts` (one image each, at least one),
+    /// as `run` chooses them. Throws what `run` throws for its settings.
+    public func settings(for session: Session, prompts: [String]) throws -> [ComparisonReport.Entry] {
+        guard !prompts.isEmpty else { throw GenerationError.invalidParameter("choosing settings needs at least one prompt with an image") }
+        let dims = try session.dimensions()
+        let layouts = try prompts.map { try session.promptLayout($0) }
+        func mean(_ values: [Int]) -> Int { Int((Double(values.reduce(0, +)) / Double(values.count)).rounded()) }
+        let layout = PromptLayout(
+            systemTokens: mean(layouts.map(\.systemTokens)), grid: layouts[0].grid, textTokens: mean(layouts.map(\.textTokens)))
+        return try settings(dims, layout: layout).0
+    }
+
     /// Each method's setting for `layout`, and the methods left out with why.
     func settings(_ dims: ModelDimensions, layout: PromptLayout) throws -> ([ComparisonReport.Entry], [ComparisonReport.Skipped]) {
         let solver = try BudgetSolver(dimensions: dims, layout: layout, convention: convention)
