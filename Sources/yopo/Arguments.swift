@@ -61,8 +61,16 @@ enum CommandLineShape {
             let subcommands = command["subcommands"] as? [[String: Any]]
         else { return [:] }
         var table: [String: [String: OptionShape]] = [:]
+        // A command group's own subcommands are "group sub" (`eval score`).
+        var all: [(String, [String: Any])] = []
         for sub in subcommands {
             guard let name = sub["commandName"] as? String else { continue }
+            all.append((name, sub))
+            for nested in sub["subcommands"] as? [[String: Any]] ?? [] {
+                if let inner = nested["commandName"] as? String { all.append(("\(name) \(inner)", nested)) }
+            }
+        }
+        for (name, sub) in all {
             var options: [String: OptionShape] = [:]
             for (order, argument) in (sub["arguments"] as? [[String: Any]] ?? []).enumerated() {
                 let kind = argument["kind"] as? String
@@ -107,8 +115,18 @@ enum CommandLineShape {
             rest = Array(arguments.dropFirst())
         }
         let table = optionTable()
-        guard let options = table[command] else { return .parse }
-        return try check(rest, command: command, options: options)
+        // A group's subcommand word, or its default (`yopo eval --model …` runs `eval run`).
+        var key = command, words = rest
+        if let first = rest.first, table["\(command) \(first)"] != nil {
+            key = "\(command) \(first)"
+            words = Array(rest.dropFirst())
+        } else if let group = YOPOCommand.configuration.subcommands.first(where: { $0._commandName == command }),
+            let fallback = group.configuration.defaultSubcommand
+        {
+            key = "\(command) \(fallback._commandName)"
+        }
+        guard let options = table[key] else { return .parse }
+        return try check(words, command: key, options: options)
     }
 
     static func check(_ words: [String], command: String, options: [String: OptionShape]) throws -> Outcome {
@@ -263,6 +281,13 @@ enum CommandLineShape {
     /// The subcommand `arguments` run (generate when they start with an option).
     static func command(of arguments: [String]) -> String {
         guard let first = arguments.first, commands.contains(first) else { return "generate" }
+        let table = optionTable()
+        if arguments.count > 1, table["\(first) \(arguments[1])"] != nil { return "\(first) \(arguments[1])" }
+        if let group = YOPOCommand.configuration.subcommands.first(where: { $0._commandName == first }),
+            let fallback = group.configuration.defaultSubcommand
+        {
+            return "\(first) \(fallback._commandName)"
+        }
         return first
     }
 
