@@ -151,6 +151,88 @@ public final class ModelBenchmark {
             decodeTokensPerSecond: step.map { 1000 / $0 }, decodeMSPerToken: step)
     }
 
+    /// One spec's eval-style run: `questions` prompts about one image, each `[system][image][text]`
+    /// with its own text tokens, answered without and with the image-prefix cache.
+    public struct PrefixReuseResult: Codable, Sendable {
+        public var spec: String
+        public var mode: YOPOMode?
+        public var questions: Int
+        /// Decoder layers the prefix reuses (all for dense and YOPO; before the first pruning layer otherwise).
+        public var reusedLayers: Int
+        /// Every question alone: its image encoded (when the vision tower is timed), its whole prompt
+        /// prefilled in one call, `decodeTokens` steps. Milliseconds for all questions.
+        public var uncachedMS: Double
+        /// The image encoded once and its prefix prefilled once, then each question's continuation
+        /// and decode steps. Milliseconds for all questions.
+        public var cachedMS: Double
+        public var speedUp: Double
+        /// Questions whose first greedy token is the same both ways.
+        public var sameFirstToken: Int
+
+        enum CodingKeys: String, CodingKey {
+            case spec, mode, questions, reusedLayers = "reused_layers", uncachedMS = "uncached_ms", cachedMS = "cached_ms"
+            case speedUp = "speed_up", sameFirstToken = "same_first_token"
+        }
+    }
+
+    /// Times `questions` questions about one image with `spec` in `mode`, without and then with the
+    /// image-prefix cache (`DecoderPrefix`), each followed by `decodeTokens` steps. Throws
+    /// `PruningSpecError` when `spec` does not fit the decoder.
+    public func prefixReuse(spec: PruningSpec, mode: YOPOMode, questions: Int, decodeTokens: Int) throws -> PrefixReuseResult {
+        try exclusive {
+            let c = decoder.spec
+            let plan = try spec.resolve(for: session?.identity ?? .llava(planShape))?.prefix(layers: c.numHiddenLayers)
+            func execution() throws -> DecoderExecution {
+                if let pruner = try spec.makePruner(for: c.shape) { return .tokenPruning(pruner) }
+                return DecoderExecution(plan: plan, mode: mode)
+            }
+            let split = systemTokens + gridRows * gridColumns
+            let image = ImageLayout(start: systemTokens, gridRows: gridRows, gridColumns: gridColumns)
+            let prefixInputs = decoder.embed((0..<split).map { ($0 * 7919) % c.vocabSize })
+            // Each question its own text tokens.
+            let texts = (0..<questions).map { q in decoder.embed((0..<textTokens).map { (($0 + 1) * 104_729 + q * 613) % c.vocabSize }) }
+            func decode(_ cache: KVCache, _ plan: DecoderExecution) {
+                for i in 0..<decodeTokens { _ = decoder.decode(token: (i * 31 + 1) % c.vocabSize, cache: cache, plan: plan) }
+            }
+            var firstUncached: [Int] = [], firstCached: [Int] = []
+            let uncachedStart = DispatchTime.now()
+            for q in 0..<questions {
+                if let vision { _ = encodeOnce(vision) }
+                let p = try execution()
+                let cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
+                let logits = decoder.forward(concatenateRows(prefixInputs, texts[q]), cache: cache, images: [image], plan: p)
+                firstUncached.append(argmax(logits))
+                decode(cache, p)
+            }
+            let uncached = millisecondsSince(uncachedStart)
+            let cachedStart = DispatchTime.now()
+            if let vision { _ = encodeOnce(vision) }
+            let prefix = decoder.prefillPrefix(prefixInputs, images: [image], plan: try execution())
+            for q in 0..<questions {
+                let p = try execution()
+                let (logits, cache) = decoder.forward(continuing: prefix, texts[q], plan: p, capacity: promptTokens + decodeTokens)
+                firstCached.append(argmax(logits))
+                decode(cache, p)
+            }
+            let cached = millisecondsSince(cachedStart)
+            return PrefixReuseResult(
+                spec: spec.description, mode: plan == nil ? nil : mode, questions: questions, reusedLayers: prefix.layers,
+                uncachedMS: uncached, cachedMS: cached, speedUp: uncached / cached,
+                sameFirstToken: zip(firstUncached, firstCached).filter { $0 == $1 }.count)
+        }
+    }
+
+    private func encodeOnce(_ vision: CLIPVisionTower) -> Tensor {
+        let s = vision.config.imageSize
+        return vision(Tensor(shape: [3, s, s], values: (0..<(3 * s * s)).map { Float(($0 * 37) % 255) / 128 - 1 }))
+    }
+
+    private func argmax(_ t: Tensor) -> Int {
+        var best = 0
+        for i in 0..<t.count where t.data[i] > t.data[best] { best = i }
+        return best
+    }
+
     /// Median milliseconds of encoding one image with the vision tower (after `warmup` untimed
     /// encodes, at least the counted one), and its FLOPs.
     public func visionEncode(runs: Int, warmup: Int = 1) -> (ms: Double, flops: Int)? {

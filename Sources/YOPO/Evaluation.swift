@@ -65,7 +65,8 @@ public struct EvaluationOptions: Sendable {
 
     public init(
         benchmark: BenchmarkName, questionsFile: String, imagesDirectory: String? = nil, groundTruth: String? = nil,
-        outDirectory: String, plans: [EvaluationPlan], budget: Comparison? = nil, shard: Shard = .whole, prefixCache: Bool = true, limit: Int? = nil,
+        outDirectory: String, plans: [EvaluationPlan], budget: Comparison? = nil, shard: Shard = .whole, prefixCache: Bool = true,
+        limit: Int? = nil,
         modelID: String, mmbenchAllRounds: Bool = true
     ) {
         self.benchmark = benchmark
@@ -119,7 +120,8 @@ public struct Evaluation {
         var plans = options.plans
         if let comparison = options.budget {
             let prompts = all.filter { $0.image != nil }.prefix(100).map(\.prompt)
-            for entry in try comparison.settings(for: session, prompts: Array(prompts)) where !plans.contains(where: { $0.prune == entry.spec }) {
+            for entry in try comparison.settings(for: session, prompts: Array(prompts))
+            where !plans.contains(where: { $0.prune == entry.spec }) {
                 plans.append(EvaluationPlan(prune: entry.spec, yopoMode: comparison.yopoMode, method: entry.method))
             }
         }
@@ -130,7 +132,9 @@ public struct Evaluation {
         }
         var questions = options.shard.select(all)
         if let limit = options.limit { questions = Array(questions.prefix(max(limit, 0))) }
-        if options.imagesDirectory == nil, let q = questions.first(where: { if case .file = $0.image { return true } else { return false } }) {
+        if options.imagesDirectory == nil,
+            let q = questions.first(where: { if case .file = $0.image { return true } else { return false } })
+        {
             throw GenerationError.invalidOption("the questions name image files (\(q.image.map(describe) ?? "")); give --images DIR")
         }
         try FileManager.default.createDirectory(atPath: options.outDirectory, withIntermediateDirectories: true)
@@ -151,7 +155,7 @@ public struct Evaluation {
                 }
             }
             done.formUnion(try AnswerFile.prepareForResume(partial, questions: questions).completedKeys)
-            if !FileManager.default.fileExists(atPath: partial) { FileManager.default.createFile(atPath: partial, contents: nil) }
+            if !FileManager.default.fileExists(atPath: partial) { _ = FileManager.default.createFile(atPath: partial, contents: nil) }
             guard let handle = FileHandle(forWritingAtPath: partial) else {
                 throw EvalError.missing(file: partial, what: "file (cannot write)")
             }

@@ -121,7 +121,7 @@ extension TextDecoder {
 }
 
 /// `[a.rows + b.rows, columns]`: `a`'s rows then `b`'s.
-func concatenateRows(_ a: Tensor, _ b: Tensor) -> Tensor {
+public func concatenateRows(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.columns == b.columns, "row widths differ")
     let out = Tensor(zeros: [a.rows + b.rows, a.columns])
     out.data.update(from: a.data, count: a.count)

@@ -92,6 +92,13 @@ struct Bench: OneLineErrorCommand {
 
     @OptionGroup var compute: ComputeOptions
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Instead of the prefill runs: N questions about one image (own text tokens each), answered without and with the image-prefix cache (yopo eval's), 1 to 1000.",
+            valueName: "n"), transform: OptionValue.integer("questions-per-image", 1...1000))
+    var questionsPerImage: Int?
+
     @OptionGroup var output: OutputOptions
 
     /// Everything `--json` prints.
@@ -116,6 +123,7 @@ struct Bench: OneLineErrorCommand {
         var decodeBoundTokensPerSecond: Double?
         var peakRSSBytes: Int
         var results: [ModelBenchmark.SpecResult]
+        var prefixReuse: [ModelBenchmark.PrefixReuseResult]?
 
         enum CodingKeys: String, CodingKey {
             case arch, layers, threads, weights, compute, oneDNN = "onednn", kernels
@@ -123,6 +131,7 @@ struct Bench: OneLineErrorCommand {
             case visionEncodeMS = "vision_encode_ms", visionGFLOPs = "vision_gflops", weightBytes = "weight_bytes"
             case decodeWeightBytes = "decode_weight_bytes", decodeBoundTokensPerSecond = "decode_bound_tokens_per_second"
             case memoryReadGBPerSecond = "memory_read_gb_per_second", peakRSSBytes = "peak_rss_bytes", results
+            case prefixReuse = "prefix_reuse"
         }
     }
 
@@ -199,6 +208,17 @@ struct Bench: OneLineErrorCommand {
             name = arch.name
         }
         let decoder = bench.decoder
+        if let questions = questionsPerImage {
+            let reuse = try context.run {
+                try specs.map { spec in
+                    let r = try bench.prefixReuse(spec: spec, mode: mode, questions: questions, decodeTokens: decodeTokens)
+                    if !json { printError("done: \(spec.description)") }
+                    return r
+                }
+            }
+            printPrefixReuse(reuse, name: name, decoder: decoder, threads: threadCount, context: context, json: json)
+            return
+        }
         let (encode, results, peakRSS, bandwidth) = try context.run {
             let encode = bench.visionEncode(runs: runs, warmup: warmup)
             var results: [ModelBenchmark.SpecResult] = []
@@ -261,6 +281,43 @@ struct Bench: OneLineErrorCommand {
                     format: "| %@ | %.0f | %.1f | %.1f | %.2f× | %.2f× | %.0f%% | %@ | %@ |",
                     x.spec, x.prefillMS, Double(x.executedFLOPs) / 1e9, x.gflopsPerSecond,
                     predicted, measured, 100 * measured / predicted, decode, fraction))
+        }
+    }
+
+    /// `--questions-per-image`'s report: JSON, or a line of settings and a table.
+    private func printPrefixReuse(
+        _ reuse: [ModelBenchmark.PrefixReuseResult], name: String, decoder: TextDecoder, threads: Int, context: ExecutionContext,
+        json: Bool
+    ) {
+        let (rows, columns) = (try? gridShape()) ?? (0, 0)
+        if json {
+            let report = Report(
+                arch: name, layers: decoder.spec.numHiddenLayers, threads: threads,
+                weights: decoder.embedTokens.dtype.rawValue.lowercased(),
+                compute: context.precision.rawValue, oneDNN: MatMul.oneDNNVersion, kernels: "\(MatMul.supportedKernelLevel)",
+                systemTokens: systemTokens, visualTokens: rows * columns, grid: [rows, columns], textTokens: textTokens,
+                visionEncodeMS: nil, visionGFLOPs: nil, weightBytes: decoder.weightBytes, decodeWeightBytes: decoder.decodeWeightBytes,
+                memoryReadGBPerSecond: nil, decodeBoundTokensPerSecond: nil, peakRSSBytes: peakResidentBytes(), results: [],
+                prefixReuse: reuse)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            if let data = try? encoder.encode(report) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+            return
+        }
+        print(
+            "\(name), \(decoder.spec.numHiddenLayers) layers, \(decoder.embedTokens.dtype.rawValue.lowercased()) weights, \(context.precision.rawValue) compute, prompt \(systemTokens) system + \(rows * columns) visual + \(textTokens) text, \(threads) threads, \(Self.steps(decodeTokens)) per question, vision \(noVision ? "not timed" : "timed")"
+        )
+        print(
+            "| spec | questions | reused layers | without cache s | with cache s | s/question without | s/question with | speed-up | same first token |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in reuse {
+            print(
+                String(
+                    format: "| %@ | %d | %d | %.1f | %.1f | %.2f | %.2f | %.2f× | %d/%d |", r.spec, r.questions, r.reusedLayers,
+                    r.uncachedMS / 1000, r.cachedMS / 1000, r.uncachedMS / 1000 / Double(r.questions),
+                    r.cachedMS / 1000 / Double(r.questions),
+                    r.speedUp, r.sameFirstToken, r.questions))
         }
     }
 

@@ -86,7 +86,8 @@ struct EvalRun: OneLineErrorCommand {
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("This machine's part: shard I of N, 0 ≤ I < N ≤ 100000 (contiguous chunks as LLaVA's --chunk-idx).", valueName: "I/N")
+        help: ArgumentHelp(
+            "This machine's part: shard I of N, 0 ≤ I < N ≤ 100000 (contiguous chunks as LLaVA's --chunk-idx).", valueName: "I/N")
     )
     var shard: String?
 
@@ -104,7 +105,9 @@ struct EvalRun: OneLineErrorCommand {
     @Flag(help: "MMBench: round 0 only (LLaVA's released run) instead of every rotation of the options.")
     var singleRound = false
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("model_id of the answer lines (default: the model directory's name).", valueName: "name"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("model_id of the answer lines (default: the model directory's name).", valueName: "name"))
     var modelID: String?
 
     @Option(
@@ -141,9 +144,10 @@ struct EvalRun: OneLineErrorCommand {
         bar.finish()
         for plan in summary.plans {
             let score = plan.score.map { "\($0.primary.name) \(String(format: "%.2f", $0.primary.value))" } ?? "not scored"
-            print("\(plan.plan.method) (\(plan.plan.prune.description)): \(score); \(plan.answered) answered, "
-                + String(format: "%.3f q/s, %.3f TFLOPs/q executed", plan.questionsPerSecond, plan.executedFLOPsPerQuestion / 1e12)
-                + " → \(plan.answersFile)")
+            print(
+                "\(plan.plan.method) (\(plan.plan.prune.description)): \(score); \(plan.answered) answered, "
+                    + String(format: "%.3f q/s, %.3f TFLOPs/q executed", plan.questionsPerSecond, plan.executedFLOPsPerQuestion / 1e12)
+                    + " → \(plan.answersFile)")
         }
         if summary.plans.count > 1 { print("\n" + summary.table, terminator: "") }
     }
