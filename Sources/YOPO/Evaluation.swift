@@ -212,11 +212,9 @@ public struct Evaluation {
                     let q = questions[i]
                     let req = request(q, plan, input)
                     let result: GenerationResult
-                    if let input, !options.prefixCache {
+                    if input != nil, !options.prefixCache {
                         // The same chunked prefill, nothing shared: the image and prefix made for this question.
-                        let own = try session.makePrefix(req)
-                        result = try session.generate(req, prefix: own)
-                        _ = input
+                        result = try session.generate(req, prefix: try session.makePrefix(req))
                     } else {
                         result = try session.generate(req, prefix: prefix)
                     }
