@@ -147,14 +147,21 @@ public struct Evaluation {
             let final = (directory as NSString).appendingPathComponent(options.answerFileName)
             let partial = final + ".partial"
             var done: Set<String> = []
-            if FileManager.default.fileExists(atPath: final) {
-                done = try AnswerFile.completedKeys(final, questions: questions)
-                // A finished file is rewritten from itself: carry its answers into the partial file.
-                if !FileManager.default.fileExists(atPath: partial) {
-                    try FileManager.default.copyItem(atPath: final, toPath: partial)
+            do {
+                if FileManager.default.fileExists(atPath: final) {
+                    done = try AnswerFile.completedKeys(final, questions: questions)
+                    // A finished file is rewritten from itself: carry its answers into the partial file.
+                    if !FileManager.default.fileExists(atPath: partial) {
+                        try FileManager.default.copyItem(atPath: final, toPath: partial)
+                    }
                 }
+                done.formUnion(try AnswerFile.prepareForResume(partial, questions: questions).completedKeys)
+            } catch let error as EvalError {
+                // Resuming continues a run with the same questions; say so when the files are another run's.
+                throw GenerationError.invalidOption(
+                    "\(directory) holds answers this run cannot continue (a run with other --shard, --limit or --single-round options, "
+                        + "or another question file, wrote them; use another --out): \(error)")
             }
-            done.formUnion(try AnswerFile.prepareForResume(partial, questions: questions).completedKeys)
             if !FileManager.default.fileExists(atPath: partial) { _ = FileManager.default.createFile(atPath: partial, contents: nil) }
             guard let handle = FileHandle(forWritingAtPath: partial) else {
                 throw EvalError.missing(file: partial, what: "file (cannot write)")

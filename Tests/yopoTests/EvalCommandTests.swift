@@ -264,6 +264,18 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("\(6 - k)/\(6 - k) (+\(k) resumed) questions"), run.stderr)
     }
 
+    /// A finished run's directory with fewer questions asked of it (another --limit) is refused,
+    /// naming why, and left as it was.
+    func testAnOutDirectoryOfAnotherRunIsRefused() throws {
+        let out = try scratch("other-run")
+        try FileManager.default.removeItem(at: out)
+        try FileManager.default.copyItem(at: try reference(), to: out)
+        try assertEvalFails(
+            popeArguments(out: out, images: try imagesDirectory(), ["--limit", "2"]),
+            with: "holds answers this run cannot continue (a run with other --shard, --limit or --single-round options")
+        XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("none/answers.jsonl")), try referenceAnswers())
+    }
+
     // MARK: 4. scoring
 
     /// The run's POPE score (summary.json and the printed line) is `yopo eval score`'s on its file.
