@@ -54,20 +54,25 @@ public struct EvaluationOptions: Sendable {
     /// layout of the benchmark's first 100 questions with an image (plans already listed are not repeated).
     public var budget: Comparison?
     public var shard: Shard
+    /// The question file submission files list ids from (VQAv2: LLaVA's full
+    /// `llava_vqav2_mscoco_test2015.jsonl`, whose unanswered ids get `""`); nil: `questionsFile`.
+    public var submissionQuestionsFile: String?
     /// Reuse each image's prompt prefix across its questions (off: each question makes its own).
     public var prefixCache: Bool
     /// Only the first `limit` questions of the shard (a smoke run).
     public var limit: Int?
     /// `model_id` of the answer lines (LLaVA: the checkpoint directory's name).
     public var modelID: String
-    /// MMBench: LLaVA's `--all-rounds` (every rotation of the options).
+    /// MMBench: LLaVA's `--all-rounds` (every rotation of the options; off, as LLaVA-1.5's mmbench.sh
+    /// runs it: the tsv's circular rows are the rotations). The local score reads round 0; the submission
+    /// keeps the last round's text, as LLaVA's converter does.
     public var mmbenchAllRounds: Bool
 
     public init(
         benchmark: BenchmarkName, questionsFile: String, imagesDirectory: String? = nil, groundTruth: String? = nil,
         outDirectory: String, plans: [EvaluationPlan], budget: Comparison? = nil, shard: Shard = .whole, prefixCache: Bool = true,
         limit: Int? = nil,
-        modelID: String, mmbenchAllRounds: Bool = true
+        modelID: String, mmbenchAllRounds: Bool = false
     ) {
         self.benchmark = benchmark
         self.questionsFile = questionsFile
@@ -152,14 +157,25 @@ public struct Evaluation {
                     done = try AnswerFile.completedKeys(final, questions: questions)
                     // A finished file is rewritten from itself: carry its answers into the partial file.
                     if !FileManager.default.fileExists(atPath: partial) {
-                        try FileManager.default.copyItem(atPath: final, toPath: partial)
+                        // Copied whole or not at all: an interrupted copy must not pass for a partial file.
+                        let copying = partial + ".copying"
+                        try? FileManager.default.removeItem(atPath: copying)
+                        try FileManager.default.copyItem(atPath: final, toPath: copying)
+                        try FileManager.default.moveItem(atPath: copying, toPath: partial)
                     }
                 }
                 done.formUnion(try AnswerFile.prepareForResume(partial, questions: questions).completedKeys)
+                if FileManager.default.fileExists(atPath: partial) {
+                    for (i, line) in try AnswerFile.read(partial).enumerated() where line["model_id"]?.string != options.modelID {
+                        throw GenerationError.invalidOption(
+                            "\(partial) line \(i + 1) was answered by model_id \(line["model_id"]?.summary ?? "none"), not \(options.modelID); use another --out"
+                        )
+                    }
+                }
             } catch let error as EvalError {
                 // Resuming continues a run with the same questions; say so when the files are another run's.
                 throw GenerationError.invalidOption(
-                    "\(directory) holds answers this run cannot continue (a run with other --shard, --limit or --single-round options, "
+                    "\(directory) holds answers this run cannot continue (a run with other --shard, --limit or --all-rounds options, "
                         + "or another question file, wrote them; use another --out): \(error)")
             }
             if !FileManager.default.fileExists(atPath: partial) { _ = FileManager.default.createFile(atPath: partial, contents: nil) }
@@ -207,8 +223,8 @@ public struct Evaluation {
                 let plan = runs[r].plan
                 let t = DispatchTime.now()
                 var prefix: PromptPrefix?
-                if let input, options.prefixCache {
-                    prefix = try session.makePrefix(request(questions[pending[r][0]], plan, input), images: encoded)
+                if let input, options.prefixCache, let first = pending[r].first(where: { !questions[$0].prompt.contains("<image>") }) {
+                    prefix = try session.makePrefix(request(questions[first], plan, input), images: encoded)
                     if let prefix {
                         runs[r].prefixes += 1
                         runs[r].executedWithReuse += prefix.flops.total
@@ -219,13 +235,14 @@ public struct Evaluation {
                     let q = questions[i]
                     let req = request(q, plan, input)
                     let result: GenerationResult
-                    if input != nil, !options.prefixCache {
+                    // A question that places the image itself (`<image>` in its text) cannot share the prefix.
+                    if input != nil, !options.prefixCache || q.prompt.contains("<image>") {
                         // The same chunked prefill, nothing shared: the image and prefix made for this question.
                         result = try session.generate(req, prefix: try session.makePrefix(req))
                     } else {
                         result = try session.generate(req, prefix: prefix)
                     }
-                    let line = q.answerLine(text: result.text.trimmingCharacters(in: .whitespacesAndNewlines), modelID: options.modelID)
+                    let line = q.answerLine(text: benchmarkAnswerText(result.text), modelID: options.modelID)
                     try runs[r].handle.write(contentsOf: Data((line + "\n").utf8))
                     runs[r].done.insert(q.key)
                     runs[r].record(result, prefix: prefix, question: q, session: session)
@@ -255,7 +272,8 @@ public struct Evaluation {
             }
             if whole, [.gqa, .vqav2, .mmbench].contains(options.benchmark) {
                 submissions = try Submission.write(
-                    options.benchmark, answersFile: run.final, questionsFile: options.questionsFile, outDirectory: run.directory)
+                    options.benchmark, answersFile: run.final, questionsFile: options.submissionQuestionsFile ?? options.questionsFile,
+                    outDirectory: run.directory)
             }
             let summary = try run.summary(
                 questions: questions.count, session: session, score: score, submissions: submissions, options: options)
@@ -270,8 +288,9 @@ public struct Evaluation {
         try Data((summary.json.pythonJSON + "\n").utf8).write(
             to: URL(fileURLWithPath: (options.outDirectory as NSString).appendingPathComponent(summaryName)), options: .atomic)
         if summaries.count > 1 {
+            let name = options.shard.count == 1 ? "comparison.md" : "comparison.\(options.shard.count)_\(options.shard.index).md"
             try Data(summary.table.utf8).write(
-                to: URL(fileURLWithPath: (options.outDirectory as NSString).appendingPathComponent("comparison.md")), options: .atomic)
+                to: URL(fileURLWithPath: (options.outDirectory as NSString).appendingPathComponent(name)), options: .atomic)
         }
         return summary
     }

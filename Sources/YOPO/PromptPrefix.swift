@@ -11,8 +11,8 @@ import YOPOText
 /// the same images, the same pruning and a prompt that starts with these tokens (an eval's
 /// questions about one image). A continued request gets the result of making its own prefix and
 /// continuing it, bit for bit; against one prefill of the whole prompt (`generate` without a
-/// prefix) the pruning decisions are the same and the logits agree to float rounding (the engine's
-/// attention blocks restart at the split: `DecoderPrefix`).
+/// prefix) the logits agree to float rounding (the engine's attention blocks restart at the split:
+/// `DecoderPrefix`), so the pruning decisions are the same up to near-ties in a ranking.
 ///
 /// Immutable once made; holds `bytes` of memory until released.
 public final class PromptPrefix: @unchecked Sendable {
@@ -106,10 +106,7 @@ extension Session {
     /// encoded images that are not the request's.
     public func makePrefix(_ request: GenerationRequest, images encoded: EncodedImages? = nil) throws -> PromptPrefix? {
         try exclusive {
-            try request.parameters.validate()
-            let plan = try request.prune.resolve(for: identity)
-            let pruner = try request.prune.makePruner(for: decoderShape)
-            let execution = pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode)
+            let (plan, _, execution) = try execution(for: request)
             let counter = FLOPCounter()
             var prepared: PreparedPrompt
             if let encoded {

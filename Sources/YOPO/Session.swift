@@ -350,14 +350,8 @@ public final class Session: @unchecked Sendable {
     /// one call, or, given a `prefix` made for the same images and pruning (`makePrefix`), the rest
     /// of the prompt after it (the prefix's image and prefill work is not repeated).
     func start(_ request: GenerationRequest, prefix given: PromptPrefix? = nil) throws -> Sequence {
-        try request.parameters.validate()
         let configuration = model.configuration
-        let plan = try request.prune.resolve(for: identity)
-        let pruner = try request.prune.makePruner(for: decoderShape)
-        if plan != nil && !configuration.dropsCLS {
-            throw GenerationError.invalidOption("YOPO pruning needs the patch grid; this checkpoint keeps the CLS token")
-        }
-        let execution = pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode)
+        let (plan, pruner, execution) = try execution(for: request)
         var timings = Timings()
         timings.load = loadMilliseconds
         let counter = FLOPCounter()
@@ -410,6 +404,19 @@ public final class Session: @unchecked Sendable {
             sampler: Sampler(parameters: request.parameters),
             detokenizer: tokenizer.makeStreamingDetokenizer(skipSpecialTokens: true), logits: logits,
             timings: timings)
+    }
+
+    /// A request's checked parameters and pruning: its YOPO plan, its token pruner (a fresh one:
+    /// hooks keep per-sequence state) and the decoder execution of the two. Throws
+    /// `GenerationError`, `PruningSpecError` for pruning this checkpoint cannot run.
+    func execution(for request: GenerationRequest) throws -> (YOPOPlan?, TokenPruner?, DecoderExecution) {
+        try request.parameters.validate()
+        let plan = try request.prune.resolve(for: identity)
+        let pruner = try request.prune.makePruner(for: decoderShape)
+        if plan != nil && !model.configuration.dropsCLS {
+            throw GenerationError.invalidOption("YOPO pruning needs the patch grid; this checkpoint keeps the CLS token")
+        }
+        return (plan, pruner, pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode))
     }
 
     /// Samples the next token of `s` and runs the decoder on it unless the sequence ends. Returns

@@ -8,8 +8,8 @@ import YOPOCore
 // rows by the question, so only the layers before their first pruning layer are reused, and from
 // there the prefix rows run again with the question's rows.
 //
-// A continuation makes the pruning decisions and cache rows of one prefill of the whole prompt; its
-// logits agree with that prefill's to float rounding, not bit for bit, because the attention's query
+// A continuation makes the cache rows of one prefill of the whole prompt, and its pruning decisions
+// up to near-ties in a ranking; its logits agree with that prefill's to float rounding, not bit for bit, because the attention's query
 // blocks (docs/FLOPS.md) restart at the split, which also moves the executed attention FLOPs of the
 // rows around it. Continuing one prefix again gives the same bits every time.
 
@@ -86,6 +86,7 @@ extension TextDecoder {
     ) -> (logits: Tensor, cache: KVCache) {
         let n = inputs.rows, total = prefix.rows + n
         precondition(n > 0, "a continuation has rows")
+        precondition(plan.reusableLayers(of: layers.count) == prefix.layers, "the plan is not the one the prefix was made with")
         let cache = prefix.cache.copy(capacity: max(capacity, total))
         let rows = logitRows ?? [n - 1]
         guard let prefixHidden = prefix.hidden, let prefixInputs = prefix.inputs, let hooks = plan.hooks else {
@@ -95,7 +96,8 @@ extension TextDecoder {
         let reusable = prefix.layers, positions = rows.map { prefix.rows + $0 }
         // The continuation's own rows through the reused layers.
         var state = RowState(callStart: prefix.rows, rows: n, images: [])
-        cache.reserve(total)
+        // Reused layers hold the prefix's rows and get n more; later layers get every row, total.
+        cache.reserve(n)
         var h = inputs.copy()
         runLayers(0..<reusable, &h, &state, cache: cache, images: [], plan: plan, hooks: nil, counter: counter, logitPositions: positions)
         // Then every row, as the whole prompt's prefill from there: the hooks begin with the whole

@@ -18,6 +18,10 @@ public enum BenchmarkImage: Sendable, Equatable, Hashable {
     case data(Data)
 }
 
+/// The answer text LLaVA's eval scripts store for a model output: `outputs.strip()` (Python's
+/// whitespace, which includes U+001C…U+001F).
+public func benchmarkAnswerText(_ output: String) -> String { PythonText.strip(output) }
+
 /// One model run of a benchmark: what LLaVA's eval script feeds the model for one line (or one
 /// round of an MMBench row) and what it needs to write the answer line.
 public struct BenchmarkQuestion: Sendable, Equatable {

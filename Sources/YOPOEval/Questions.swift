@@ -29,7 +29,7 @@ public let maximumBenchmarkFileBytes = 2 << 30
 /// an unreadable file, `.tooLarge` over `maximumBenchmarkFileBytes`, `.malformed` naming the file and
 /// the 1-based line (ScienceQA: the item) for a line that is not JSON or lacks a field.
 public func loadBenchmarkQuestions(
-    _ benchmark: BenchmarkName, questionsFile: String, mmbenchAllRounds: Bool = true
+    _ benchmark: BenchmarkName, questionsFile: String, mmbenchAllRounds: Bool = false
 ) throws
     -> [BenchmarkQuestion]
 {
@@ -166,29 +166,12 @@ private func scienceQAQuestion(_ item: JSONValue, id: JSONValue, fail: (String) 
         guard let path = imageValue.string else { throw fail("\"image\" is \(imageValue.summary), expected a string") }
         image = .file(path)
     }
-    let question = pythonStrip(value.replacingOccurrences(of: "<image>", with: ""))
+    let question = PythonText.strip(value.replacingOccurrences(of: "<image>", with: ""))
     let prompt = question + singlePredictionSuffix
     let recorded = (image == nil ? "" : "<image>\n") + prompt
     return BenchmarkQuestion(
         questionID: id, image: image, prompt: prompt, maxNewTokens: 1024,
         answerLayout: plainAnswerLayout(questionID: id, recordedPrompt: recorded))
-}
-
-/// Python's `str.strip()` with no argument: removes the characters `str.isspace()` calls whitespace
-/// from both ends (ASCII whitespace, `\x1c`–`\x1f`, `\x85`, `\xa0` and Unicode's space separators,
-/// line and paragraph separators).
-func pythonStrip(_ s: String) -> String {
-    let scalars = s.unicodeScalars
-    guard let first = scalars.firstIndex(where: { !isPythonSpace($0) }) else { return "" }
-    let last = scalars.lastIndex(where: { !isPythonSpace($0) })!
-    return String(scalars[first...last])
-}
-
-func isPythonSpace(_ scalar: Unicode.Scalar) -> Bool {
-    switch scalar.value {
-    case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
-    default: return false
-    }
 }
 
 /// Gives every question its final key: the base key, plus `#<n>` for every occurrence when the

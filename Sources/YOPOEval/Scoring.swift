@@ -95,6 +95,8 @@ struct AnswerLine {
     var key: String
     var text: String
     var prompt: String?
+    /// MMBench's `round_id` (LLaVA's `--all-rounds`), nil when absent.
+    var roundID: Int?
 
     init(_ value: JSONValue, line: Int) throws {
         guard let id = value["question_id"], let key = AnswerLine.key(id) else {
@@ -107,6 +109,7 @@ struct AnswerLine {
         self.key = key
         self.text = text
         self.prompt = value["prompt"]?.string
+        self.roundID = value["round_id"]?.int
     }
 
     static func key(_ id: JSONValue) -> String? {

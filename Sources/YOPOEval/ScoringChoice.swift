@@ -82,7 +82,9 @@ extension ReferenceScorers {
         for column in ["index", "answer"] where table.column(column) == nil {
             throw EvalError.missing(file: tsv, what: "column \(column)")
         }
-        let byKey = latest(answers)
+        // Round 0 holds the tsv's own option order (later `--all-rounds` rounds rotate the options,
+        // so their letters do not answer the tsv's `answer`; the tsv's circular rows are the rotations).
+        let byKey = latest(answers.filter { ($0.roundID ?? 0) == 0 })
         struct Row {
             var index: Int
             var answer: String

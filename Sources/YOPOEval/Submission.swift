@@ -67,7 +67,9 @@ public enum Submission {
         let items = try answers.enumerated().map { number, answer -> JSONValue in
             let id = try questionIDField(answer, "question_id", file: answersFile, line: number + 1)
             let text = try stringField(answer, "text", file: answersFile, line: number + 1)
-            return .object([JSONMember("questionId", id), JSONMember("prediction", .string(pythonLower(rstripPeriods(text))))])
+            return .object([
+                JSONMember("questionId", id), JSONMember("prediction", .string(PythonText.lower(PythonText.rstrip(text, ["."]))))
+            ])
         }
         return JSONValue.array(items).pythonJSON
     }
@@ -141,19 +143,4 @@ public enum Submission {
             return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }.joined(separator: "\t") + "\n"
     }
-}
-
-/// Python's `s.rstrip('.')`.
-func rstripPeriods(_ s: String) -> String {
-    var scalars = Substring(s).unicodeScalars
-    while scalars.last == "." { scalars.removeLast() }
-    return String(scalars)
-}
-
-/// Python's `str.lower()`: each scalar's full lowercase mapping (`İ` → `i̇`). Python's final-sigma
-/// rule (`Σ` at a word's end → `ς`) is not applied; it only matters for Greek answers.
-func pythonLower(_ s: String) -> String {
-    var out = ""
-    for scalar in s.unicodeScalars { out += scalar.properties.lowercaseMapping }
-    return out
 }

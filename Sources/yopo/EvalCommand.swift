@@ -67,6 +67,13 @@ struct EvalRun: OneLineErrorCommand {
     var out: String
 
     @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "VQAv2 test-dev: the full llava_vqav2_mscoco_test2015.jsonl the EvalAI file lists ids from (default: --questions).",
+            valueName: "file"))
+    var submissionQuestions: String?
+
+    @Option(
         parsing: .singleValue,
         help: ArgumentHelp("A pruning plan; repeat for several in one pass (default: none).", valueName: "spec"),
         transform: OptionValue.pruneSpec)
@@ -102,8 +109,11 @@ struct EvalRun: OneLineErrorCommand {
         transform: OptionValue.integer("limit", 1...100_000_000))
     var limit: Int?
 
-    @Flag(help: "MMBench: round 0 only (LLaVA's released run) instead of every rotation of the options.")
-    var singleRound = false
+    @Flag(
+        help:
+            "MMBench: also ask every rotation of each row's options (LLaVA's --all-rounds; the local score reads round 0, as the tsv's circular rows hold the rotations; the submission keeps the last round, as LLaVA's converter does)."
+    )
+    var allRounds = false
 
     @Option(
         parsing: .unconditional,
@@ -134,11 +144,12 @@ struct EvalRun: OneLineErrorCommand {
         let comparison = try budget.map { try Comparison(budget: $0, convention: convention.convention, yopoMode: mode.yopoMode, steps: 1) }
         if plans.isEmpty && comparison == nil { plans = [EvaluationPlan(prune: .none)] }
         let modelName = modelID ?? URL(fileURLWithPath: session.model).standardizedFileURL.lastPathComponent
-        let evaluation = Evaluation(
+        var evaluation = Evaluation(
             options: EvaluationOptions(
                 benchmark: benchmark.benchmark, questionsFile: benchmark.questions, imagesDirectory: images, groundTruth: answers,
                 outDirectory: out, plans: plans, budget: comparison, shard: shardValue, prefixCache: !noPrefixCache, limit: limit,
-                modelID: modelName, mmbenchAllRounds: !singleRound))
+                modelID: modelName, mmbenchAllRounds: allRounds))
+        evaluation.options.submissionQuestionsFile = submissionQuestions
         let bar = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, every: progressEvery)
         let summary = try evaluation.run(on: loaded) { bar.show($0) }
         bar.finish()
@@ -227,15 +238,39 @@ struct EvalMerge: OneLineErrorCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("The merged answer file to write.", valueName: "file"))
     var out: String
 
-    @Flag(help: "MMBench: the shards ran with --single-round.")
-    var singleRound = false
+    @Flag(help: "MMBench: the shards ran with --all-rounds.")
+    var allRounds = false
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Also write the submission files of GQA, VQAv2 and MMBench here (as yopo eval run does).", valueName: "dir"))
+    var submissions: String?
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "VQAv2: the full test2015 question file the EvalAI file lists ids from (default: --questions).", valueName: "file"))
+    var submissionQuestions: String?
 
     func execute() throws {
         guard !input.isEmpty else { throw ArgumentError("give each shard's answer file with --input FILE") }
+        if submissions != nil, ![.gqa, .vqav2, .mmbench].contains(benchmark.benchmark) {
+            throw ArgumentError(
+                "--submissions: \(benchmark.benchmark.rawValue) has no submission file (it is scored locally; submission files exist for gqa, vqav2, mmbench)"
+            )
+        }
         let questions = try loadBenchmarkQuestions(
-            benchmark.benchmark, questionsFile: benchmark.questions, mmbenchAllRounds: !singleRound)
+            benchmark.benchmark, questionsFile: benchmark.questions, mmbenchAllRounds: allRounds)
         let merged = try AnswerFile.merge(shardFiles: input, questions: questions)
         try Data(merged.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
         print("\(questions.count) answers → \(out)")
+        if let submissions {
+            try FileManager.default.createDirectory(atPath: submissions, withIntermediateDirectories: true)
+            for file in try Submission.write(
+                benchmark.benchmark, answersFile: out, questionsFile: submissionQuestions ?? benchmark.questions, outDirectory: submissions)
+            {
+                print("submission → \(file)")
+            }
+        }
     }
 }

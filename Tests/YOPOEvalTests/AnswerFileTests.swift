@@ -15,7 +15,7 @@ final class AnswerFileTests: XCTestCase {
             ("gqa", loadBenchmarkQuestions(.gqa, questionsFile: fixture("gqa/questions.jsonl"))),
             ("textvqa", loadBenchmarkQuestions(.textvqa, questionsFile: fixture("textvqa/questions.jsonl"))),
             ("mme", loadBenchmarkQuestions(.mme, questionsFile: fixture("mme/questions.jsonl"))),
-            ("mmbench", loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"))),
+            ("mmbench", loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"), mmbenchAllRounds: true)),
             ("scienceqa", loadBenchmarkQuestions(.scienceqa, questionsFile: fixture("scienceqa/questions.json")))
         ]
     }
@@ -43,7 +43,7 @@ final class AnswerFileTests: XCTestCase {
     }
 
     func testResumeAfterATruncatedLastLine() throws {
-        let questions = try loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"))
+        let questions = try loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"), mmbenchAllRounds: true)
         let whole = wholeRun(questions)
         let lines = whole.split(separator: "\n").map { String($0) + "\n" }
         let path = (try temporaryDirectory() as NSString).appendingPathComponent("answers.jsonl")
@@ -120,7 +120,7 @@ final class AnswerFileTests: XCTestCase {
         XCTAssertEqual(
             errorDescription { try AnswerFile.merge(shardFiles: [directory + "/none.jsonl"], questions: questions) },
             "\(directory)/none.jsonl: missing file (cannot open)")
-        let mmbench = try loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"))
+        let mmbench = try loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"), mmbenchAllRounds: true)
         try write(#"{"question_id": 34, "round_id": 7, "text": "A"}"# + "\n", to: b)
         XCTAssertEqual(
             errorDescription { try AnswerFile.completedKeys(b, questions: mmbench) },

@@ -96,9 +96,9 @@ final class QuestionFileTests: XCTestCase {
     }
 
     func testPythonStrip() {
-        XCTAssertEqual(pythonStrip("\n\u{a0}\u{2003} a b\u{1c}\u{85}\t"), "a b")
-        XCTAssertEqual(pythonStrip("\u{200b}x\u{feff}"), "\u{200b}x\u{feff}")  // not whitespace to Python
-        XCTAssertEqual(pythonStrip(" \n "), "")
+        XCTAssertEqual(PythonText.strip("\n\u{a0}\u{2003} a b\u{1c}\u{85}\t"), "a b")
+        XCTAssertEqual(PythonText.strip("\u{200b}x\u{feff}"), "\u{200b}x\u{feff}")  // not whitespace to Python
+        XCTAssertEqual(PythonText.strip(" \n "), "")
     }
 }
 

@@ -12,7 +12,7 @@ final class QuestionMMBenchTests: XCTestCase {
     let suffix = "\nAnswer with the option's letter from the given choices directly."
 
     func testAllRoundsRotateTheOptionsUnderTheSameLetters() throws {
-        let questions = try loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"))
+        let questions = try loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"), mmbenchAllRounds: true)
         // 4 + 4 + 4 options, 241 has 2, 244 has 3, 99 stops at "NONE" (2), 100 at "None" (pandas NaN, 1).
         XCTAssertEqual(questions.count, 20)
         XCTAssertEqual(questions.filter { $0.questionID == 244 }.map(\.key), ["244@r0", "244@r1", "244@r2"])
@@ -58,7 +58,7 @@ final class QuestionMMBenchTests: XCTestCase {
     }
 
     func testRoundZeroMatchesTheReleasedAnswers() throws {
-        let questions = try loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"))
+        let questions = try loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"), mmbenchAllRounds: true)
         for releasedLine in try fixtureText("mmbench/released_answers.jsonl").split(separator: "\n").map(String.init) {
             let released = try JSONValue.parse(Data(releasedLine.utf8))
             let question = try XCTUnwrap(questions.first { $0.questionID == released["question_id"] && $0.roundID == 0 })
@@ -69,7 +69,7 @@ final class QuestionMMBenchTests: XCTestCase {
     }
 
     func testMissingHintsAndOptionsAsPandasAndLLaVA() throws {
-        let questions = try loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"))
+        let questions = try loadBenchmarkQuestions(.mmbench, questionsFile: fixture("mmbench/questions.tsv"), mmbenchAllRounds: true)
         let r99 = questions.filter { $0.questionID == 99 }
         // The hint "nan" is pandas' NaN: no hint line. "NONE" stays text in pandas, LLaVA's is_none drops it and "4" after it.
         XCTAssertEqual(

@@ -46,6 +46,26 @@ final class ScoringGoldenTests: XCTestCase {
 
     func testMMBench() throws { try check(.mmbench, questions: "mmbench_dev_fixture.tsv", groundTruth: nil) }
 
+    /// An `--all-rounds` answer file scores as its round-0 lines: later rounds' letters refer to
+    /// rotated options (here every one is "Z", wrong for any row), and the tsv's circular rows
+    /// already are the rotations.
+    func testMMBenchAllRoundsScoresRoundZero() throws {
+        let tsv = Self.path(.mmbench, "mmbench_dev_fixture.tsv")
+        let roundZero = try Self.answers(.mmbench)
+        var all: [JSONValue] = []
+        for line in roundZero {
+            all.append(line)
+            guard case .object(var members) = line else { return XCTFail("an answer line is not an object") }
+            members.removeAll { $0.key == "round_id" || $0.key == "text" }
+            members.append(JSONMember("round_id", 1))
+            members.append(JSONMember("text", "Z"))
+            all.append(.object(members))
+        }
+        let expected = try BenchmarkScoring.score(.mmbench, questionsFile: tsv, groundTruth: nil, predictions: roundZero)
+        XCTAssertEqual(try BenchmarkScoring.score(.mmbench, questionsFile: tsv, groundTruth: nil, predictions: all), expected)
+        XCTAssertGreaterThan(expected.primary.value, 0)
+    }
+
     func testScienceQA() throws { try check(.scienceqa, questions: "llava_test_CQM-A.json", groundTruth: "scienceqa") }
 
     func testTextVQA() throws {

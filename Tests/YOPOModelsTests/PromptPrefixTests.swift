@@ -9,8 +9,8 @@ import YOPOPruning
 /// computes what one prefill of the whole prompt computes — the same pruning decisions and cache
 /// rows, logits within float rounding (the attention's query blocks start at the split) — for dense,
 /// YOPO in both executions and every token-pruning method, whose reused layers stop before their
-/// first pruning layer. Continuing the same prefix again gives the same bits: sessions always run
-/// a prompt with an image as prefix + continuation, so reusing a prefix changes nothing.
+/// first pruning layer. Continuing the same prefix again gives the same bits, so a session's
+/// shared prefix (yopo eval's cache) answers as making each question's own prefix does.
 final class PromptPrefixTests: XCTestCase {
     let yopoSpec = "yopo:window=3,layers=2,heads=models/golden/headmask_tiny_3x4.npy,ffn=4"
     let baselines = [

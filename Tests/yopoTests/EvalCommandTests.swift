@@ -272,8 +272,19 @@ final class EvalCommandTests: XCTestCase {
         try FileManager.default.copyItem(at: try reference(), to: out)
         try assertEvalFails(
             popeArguments(out: out, images: try imagesDirectory(), ["--limit", "2"]),
-            with: "holds answers this run cannot continue (a run with other --shard, --limit or --single-round options")
+            with: "holds answers this run cannot continue (a run with other --shard, --limit or --all-rounds options")
         XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("none/answers.jsonl")), try referenceAnswers())
+        // Another model's answers are not taken for this one's.
+        try assertEvalFails(
+            popeArguments(out: out, images: try imagesDirectory(), ["--model-id", "another-model"]),
+            with: "line 1 was answered by model_id \"llava-hf-tiny\", not another-model; use another --out")
+        // Submission files exist for GQA, VQAv2 and MMBench only.
+        try assertEvalFails(
+            [
+                "eval", "merge", "--benchmark", "pope", "--questions", Self.popeQuestions, "--input",
+                out.appendingPathComponent("none/answers.jsonl").path, "--out", out.appendingPathComponent("merged.jsonl").path,
+                "--submissions", out.path
+            ], with: "--submissions: pope has no submission file (it is scored locally; submission files exist for gqa, vqav2, mmbench)")
     }
 
     // MARK: 4. scoring
@@ -325,7 +336,7 @@ final class EvalCommandTests: XCTestCase {
         // One thread: with the default (every core) a 1024-token decode ran 5× slower while other
         // processes kept the cores busy (19.7 s against 4.2 s per question on 2 cores).
         let run = try runEval([
-            "eval", "--model", Self.tiny, "--benchmark", "mmbench", "--questions", tsv, "--out", out.path, "--single-round", "--threads",
+            "eval", "--model", Self.tiny, "--benchmark", "mmbench", "--questions", tsv, "--out", out.path, "--threads",
             "1"
         ])
         let table = try TSVTable(contentsOf: tsv)

@@ -15,8 +15,13 @@ enum PythonText {
     /// `\d` in a Python 2 pattern without `re.UNICODE`: 0–9 only.
     static func isASCIIDigit(_ u: Unicode.Scalar) -> Bool { (0x30...0x39).contains(u.value) }
 
-    /// `s.lower()`.
-    static func lower(_ s: String) -> String { s.lowercased() }
+    /// `s.lower()`: each code point's full lowercase mapping (`İ` → `i̇`), as Python; its final-sigma
+    /// rule (`Σ` at a word's end → `ς`) is not applied (Greek answers only).
+    static func lower(_ s: String) -> String {
+        var out = ""
+        for scalar in s.unicodeScalars { out += scalar.properties.lowercaseMapping }
+        return out
+    }
 
     /// `s.strip()`.
     static func strip(_ s: String) -> String {
