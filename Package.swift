@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(
             name: "YOPOModelsTests",
             dependencies: ["YOPOModels", "YOPOEngine", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
-        .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOCore"]),
+        .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOCore", "YOPOFormats"]),
         .testTarget(name: "YOPOEvalTests", dependencies: ["YOPOEval", "YOPOText"]),
         .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOEngine", "YOPOCore", "TestSupport"])
     ]
