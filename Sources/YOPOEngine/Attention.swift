@@ -51,6 +51,9 @@ struct AttentionProblem {
     /// the head count and summed over heads in head order, go to `captured` (`[slots, segment rows]`).
     var capture: [Int: Int] = [:]
     var captured: Tensor?
+    /// With `captured`: one tensor per head slot (`captured`'s shape), given by the caller, which
+    /// receives that head's share (its probabilities ÷ the head count) of the captured rows.
+    var perHead: [Tensor]?
     /// After softmax (and capture), the keys of the first segment to zero for head `h` (the official
     /// release's post-softmax visual mask, no renormalisation).
     var zeroAfterSoftmax: ((Int) -> [Range<Int>])?
@@ -76,7 +79,7 @@ extension TextDecoder {
         let hasRuns = segments.contains { if case .runs = $0.visibility { return true } else { return false } }
         precondition(problem.capture.isEmpty || segments.count == 1, "capture needs a single key segment")
         let captureWidth = problem.captured?.columns ?? 0
-        let headCaptures = problem.captured.map { c in (0..<slots).map { _ in Tensor(zeros: c.shape) } }
+        let headCaptures = problem.perHead ?? problem.captured.map { c in (0..<slots).map { _ in Tensor(zeros: c.shape) } }
         var rowFLOPs = [Int](repeating: 0, count: slots * m)
         rowFLOPs.withUnsafeMutableBufferPointer { rowFLOPs in
             parallelChunks(slots, minimum: attentionParallelMinimum(heads: slots, rows: m, keys: maxKeys, headDim: hd)) { s0, s1 in

@@ -111,6 +111,9 @@ extension TextDecoder {
                 for (j, r) in group.queries.enumerated() { if let slot = slotOfRow[r] { problem.capture[j] = slot } }
                 precondition(problem.capture.count == capture.count, "captured rows must attend")
                 problem.captured = Tensor(zeros: [capture.count, past + group.rows.count])
+                if step.observeHeads != nil {
+                    problem.perHead = group.heads.map { _ in Tensor(zeros: [capture.count, past + group.rows.count]) }
+                }
             }
             if step.execution == .simulate && !step.separate && step.plan != .full {
                 let visualColumns = images.map { $0.range }
@@ -118,6 +121,12 @@ extension TextDecoder {
             }
             attend(problem, rows: group.queries, cost)
             captured = problem.captured ?? captured
+            if let observe = step.observeHeads, let perHead = problem.perHead {
+                // Each slot holds its head's probabilities ÷ the head count.
+                let scale = Float(group.heads.count)
+                for t in perHead { for i in 0..<t.count { t.data[i] *= scale } }
+                observe(perHead)
+            }
             // Simulate: heads the mask prunes give no output at visual rows.
             if step.execution == .simulate, let heads = step.plan.visualHeads {
                 for (s, h) in group.heads.enumerated() where !heads.contains(h) {

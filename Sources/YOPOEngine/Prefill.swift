@@ -82,10 +82,13 @@ extension TextDecoder {
                 : hooks.map { hooks in
                     { captured in hooks.rowsAfterAttention(index, rows: rowsBefore, captured: captured) }
                 }
-            let step = LayerStep(
+            var step = LayerStep(
                 index: index, plan: plan.layer(index), next: lastLayer ? nil : plan.layer(index + 1),
                 execution: plan.execution, separate: separate, rows: state, rope: rope, newImages: newImages,
                 wanted: wanted, capture: capture, afterAttention: afterAttention)
+            if let hooks, hooks.observesHeads, capture != nil {
+                step.observeHeads = { perHead in hooks.observeHeads(index, rows: rowsBefore, perHead: perHead) }
+            }
             let result = layer(step, h, cache: cache, counter: counter)
             h = result.hidden
             if let kept = result.kept { state = state.selecting(kept) }
@@ -156,6 +159,8 @@ struct LayerStep {
     let capture: [Int]?
     /// Given the captured probabilities, the rows that continue after attention (nil = all).
     let afterAttention: ((Tensor?) -> [Int]?)?
+    /// Receives each query head's probabilities of the captured rows (`[heads][capture, keys]`).
+    var observeHeads: (([Tensor]) -> Void)? = nil
 }
 
 /// Rows of one layer sharing projections and a key/value store.

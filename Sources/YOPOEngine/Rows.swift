@@ -91,12 +91,19 @@ public protocol RowHook: AnyObject {
     /// earlier. Layers before it treat every row as dense does, so a prompt prefix's work there is
     /// reused across prompts (`DecoderPrefix`).
     var firstPruningLayer: Int { get }
+    /// Whether `observeHeads` wants each head's probabilities of the captured rows (calibration).
+    var observesHeads: Bool { get }
+    /// With `observesHeads`: layer `layer`'s captured rows' probabilities per query head,
+    /// `perHead[h]` `[captureRows.count, keys]` (keys: the rows cached before the call, then `rows`).
+    func observeHeads(_ layer: Int, rows: RowState, perHead: [Tensor])
     /// Image-relative indices kept at each pruning point (−1 = recycled token), for reports and tests.
     var keptIndices: [[Int]] { get }
 }
 
 extension RowHook {
     public func rowsAfterAttention(_ layer: Int, rows: RowState, captured: Tensor?) -> [Int]? { nil }
+    public var observesHeads: Bool { false }
+    public func observeHeads(_ layer: Int, rows: RowState, perHead: [Tensor]) {}
 }
 
 extension RowState {
