@@ -12,6 +12,8 @@ import YOPOPruning
 public struct CalibrationSample: Sendable, Equatable {
     public var textQueries: [[VisualAttentionMass]]
     public var visualQueries: [[VisualAttentionMass]]
+    /// `[layers][d]`: image rows' mass on image keys at grid distance d (`AttentionMassRecorder`).
+    public var visualDistance: [[Double]]
 }
 
 extension Session {
@@ -29,13 +31,16 @@ extension Session {
                 throw GenerationError.invalidOption("a calibration sample needs an image followed by text")
             }
             let spec = model.decoder.spec
-            let recorder = AttentionMassRecorder(layers: spec.numHiddenLayers, heads: spec.numAttentionHeads)
+            let grid = model.configuration.vision.gridSize
+            let recorder = AttentionMassRecorder(
+                layers: spec.numHiddenLayers, heads: spec.numAttentionHeads, gridRows: grid, gridColumns: grid)
             let embeddings = try model.inputEmbeddings(ids: prompt.ids, images: prepared.features)
             // Every row attends in the last layer too: ask for every row's logits.
             _ = model.decoder.forward(
                 embeddings, cache: model.decoder.makeCache(capacity: prompt.ids.count), images: layouts(prompt),
                 plan: .rowHooks(recorder), logitRows: Array(0..<prompt.ids.count))
-            return CalibrationSample(textQueries: recorder.textQueries, visualQueries: recorder.visualQueries)
+            return CalibrationSample(
+                textQueries: recorder.textQueries, visualQueries: recorder.visualQueries, visualDistance: recorder.visualDistance)
         }
     }
 }

@@ -19,10 +19,17 @@ public final class AttentionMassRecorder: RowHook {
     public private(set) var textQueries: [[VisualAttentionMass]]
     /// `[layers][heads]`: the image rows' masses, summed over those rows.
     public private(set) var visualQueries: [[VisualAttentionMass]]
+    /// Columns of the image's patch grid (the distances below need it; 0: not recorded).
+    public let gridColumns: Int
+    /// `[layers][d]`: the mass image rows pay to image keys at grid distance d (Chebyshev: the
+    /// neighbour window's measure, `max(|Δrow|, |Δcolumn|)`), summed over heads and rows.
+    public private(set) var visualDistance: [[Double]]
 
-    public init(layers: Int, heads: Int) {
+    public init(layers: Int, heads: Int, gridRows: Int = 0, gridColumns: Int = 0) {
         self.layers = layers
         self.heads = heads
+        self.gridColumns = gridColumns
+        visualDistance = Array(repeating: Array(repeating: 0, count: max(gridRows, gridColumns)), count: layers)
         let zero = Array(repeating: Array(repeating: VisualAttentionMass(visual: 0, text: 0, system: 0), count: heads), count: layers)
         textQueries = zero
         visualQueries = zero
@@ -63,10 +70,25 @@ public final class AttentionMassRecorder: RowHook {
                 }
                 if rows.visual[r] {
                     visualQueries[layer][h].add(m)
+                    if gridColumns > 0 { addDistances(layer, query: r, row: row, keys: min(keys, keyGroup.count), rows: rows) }
                 } else {
                     textQueries[layer][h].add(m)
                 }
             }
+        }
+    }
+}
+
+extension AttentionMassRecorder {
+    /// Adds image row `query`'s probabilities on image keys to `visualDistance[layer]` by distance.
+    func addDistances(_ layer: Int, query: Int, row: UnsafeMutablePointer<Float>, keys: Int, rows: RowState) {
+        let qi = rows.imageIndex[query]
+        guard qi >= 0 else { return }
+        let (qr, qc) = (qi / gridColumns, qi % gridColumns)
+        for j in 0..<keys where rows.visual[j] && rows.imageIndex[j] >= 0 {
+            let ki = rows.imageIndex[j]
+            let d = max(abs(ki / gridColumns - qr), abs(ki % gridColumns - qc))
+            if d < visualDistance[layer].count { visualDistance[layer][d] += Double(row[j]) }
         }
     }
 }

@@ -93,7 +93,8 @@ struct Calibrate: OneLineErrorCommand {
                 JSONMember("rule", .string("\(rule)")),
                 JSONMember("kept_per_layer", .array(mask.map { .number(Double($0.filter { $0 }.count)) })),
                 JSONMember(
-                    "masses_visual_text_system", .array(recorded.map { masses(queries == .text ? $0.textQueries : $0.visualQueries) }))
+                    "masses_visual_text_system", .array(recorded.map { masses(queries == .text ? $0.textQueries : $0.visualQueries) })),
+                JSONMember("visual_distance", .array(recorded.map { .array($0.visualDistance.map { .array($0.map { .number($0) }) }) }))
             ])
             try Data((json.pythonJSON + "\n").utf8).write(to: URL(fileURLWithPath: report), options: .atomic)
         }

@@ -12,7 +12,7 @@ struct YOPOCommand: ParsableCommand {
         commandName: "yopo",
         abstract: "Run LLaVA-1.5 on the CPU, with YOPO visual-computation pruning.",
         discussion: "yopo --version prints the version. Every bad command line gets one `error:` line and exit status 1.",
-        subcommands: [Generate.self, Bench.self, BenchGEMM.self, FLOPs.self, Compare.self, Eval.self, Calibrate.self],
+        subcommands: [Generate.self, Bench.self, BenchGEMM.self, FLOPs.self, Compare.self, Eval.self, Calibrate.self, Analyze.self],
         defaultSubcommand: Generate.self)
 
     /// Parses and runs the command line. Help and `--version` print to stdout and exit 0; every bad

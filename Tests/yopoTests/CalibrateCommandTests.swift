@@ -61,12 +61,54 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(dumped.count, 4)
         let samples = dumped.map { s in s.map { l in l.map { VisualAttentionMass(visual: $0[0], text: $0[1], system: $0[2]) } } }
         XCTAssertEqual(try HeadCalibration.mask(samples, rule: .keepFraction(0.5)).flatMap { $0 }, written.bools)
+        // The report draws: one heatmap cell per layer and head, one point per layer, distances.
+        let charts = dir.appendingPathComponent("charts").path
+        let analyze = try runYOPO(["analyze", "--calibration", report, "--out", charts])
+        XCTAssertEqual(analyze.status, 0, analyze.stderr)
+        XCTAssertEqual(
+            analyze.stdout.split(separator: "\n").map { String($0) },
+            ["visual_attention_per_layer.svg", "head_activity.svg", "attention_distance.svg"].map { "\(charts)/\($0)" })
+        let heatmap = try String(contentsOfFile: "\(charts)/head_activity.svg", encoding: .utf8)
+        XCTAssertTrue(heatmap.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        XCTAssertEqual(heatmap.components(separatedBy: "<title>").count - 1, 12)
+        let perLayer = try String(contentsOfFile: "\(charts)/visual_attention_per_layer.svg", encoding: .utf8)
+        XCTAssertEqual(perLayer.components(separatedBy: "<circle").count - 1, 3)
+        // A file that is not a report, and no input at all: one line each.
+        let notReport = try runYOPO(["analyze", "--calibration", mask, "--out", charts])
+        XCTAssertNotEqual(notReport.status, 0)
+        XCTAssertTrue(notReport.stderr.hasPrefix("error: \(mask): "), notReport.stderr)
+        let nothing = try runYOPO(["analyze", "--out", charts])
+        XCTAssertEqual(nothing.stderr, "error: give --calibration REPORT.json and/or --eval SUMMARY.json\n")
+
         // The mask runs as a YOPO plan.
         let generate = try runYOPO([
             "generate", "--model", tiny, "--image", Paths.image("chelsea.png"), "--prompt", "Is there a cat?", "--max-tokens", "2",
             "--prune", "yopo:heads=\(mask)"
         ])
         XCTAssertEqual(generate.status, 0, generate.stderr)
+    }
+
+    /// Accuracy against FLOPs: one labelled point per scored plan of the summaries, at the YOPO
+    /// convention's FLOPs.
+    func testAccuracyChartFromEvalSummaries() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("yopo-analyze-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let summary = dir.appendingPathComponent("summary.json")
+        try Data(
+            """
+            {"benchmark": "pope", "plans": [
+             {"method": "dense", "prune": "none", "convention_flops_per_question": {"yopo": 7.63e12}, "score": {"primary": {"name": "f1", "value": 85.9}}},
+             {"method": "YOPO", "prune": "yopo-25", "convention_flops_per_question": {"yopo": 1.91e12}, "score": {"primary": {"name": "f1", "value": 86.8}}},
+             {"method": "FastV", "prune": "fastv:k=2,r=0.75", "convention_flops_per_question": {"yopo": 1.9e12}, "score": null}]}
+            """.utf8
+        ).write(to: summary)
+        let (name, svg) = try Analysis.accuracyChart(summaries: [summary.path])
+        XCTAssertEqual(name, "accuracy_vs_flops.svg")
+        XCTAssertEqual(svg.components(separatedBy: "<circle").count - 1, 2, "the unscored plan has no point")
+        XCTAssertTrue(svg.contains(">dense none</text>") && svg.contains(">YOPO yopo-25</text>"), svg)
+        XCTAssertTrue(svg.contains("f1 against visual FLOPs per question"))
+        XCTAssertTrue(svg.contains("YOPO-convention TFLOPs per question"))
     }
 
     func testBadOptionsFailWithOneLine() throws {

@@ -4,7 +4,7 @@ import Foundation
 /// and the command line (see SweepHarness.swift).
 let sweepSubcommandCases: [SweepCase] = {
     let hf = Paths.model("llava-hf-tiny"), image = Paths.image("chelsea.png")
-    let commands = "(commands: generate, bench, bench-gemm, flops, compare, eval, calibrate)"
+    let commands = "(commands: generate, bench, bench-gemm, flops, compare, eval, calibrate, analyze)"
     var cases: [SweepCase] = []
     func add(_ name: String, _ message: String, stdin: Data? = nil, _ arguments: [String]) {
         cases.append(SweepCase(.subcommands, name, message: message, stdin: stdin, arguments))
