@@ -30,6 +30,16 @@ struct BenchmarkOptions: ParsableArguments {
     var questions: String
 }
 
+/// `--submission-questions`, shared by run and merge (the submission files' id list).
+struct SubmissionQuestionsOption: ParsableArguments {
+    @Option(
+        name: .customLong("submission-questions"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "VQAv2 test-dev: the full llava_vqav2_mscoco_test2015.jsonl the EvalAI file lists ids from (default: --questions).",
+            valueName: "file"))
+    var file: String?
+}
+
 struct EvalRun: OneLineErrorCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -66,12 +76,7 @@ struct EvalRun: OneLineErrorCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Output directory.", valueName: "dir"))
     var out: String
 
-    @Option(
-        parsing: .unconditional,
-        help: ArgumentHelp(
-            "VQAv2 test-dev: the full llava_vqav2_mscoco_test2015.jsonl the EvalAI file lists ids from (default: --questions).",
-            valueName: "file"))
-    var submissionQuestions: String?
+    @OptionGroup var submission: SubmissionQuestionsOption
 
     @Option(
         parsing: .singleValue,
@@ -149,7 +154,7 @@ struct EvalRun: OneLineErrorCommand {
                 benchmark: benchmark.benchmark, questionsFile: benchmark.questions, imagesDirectory: images, groundTruth: answers,
                 outDirectory: out, plans: plans, budget: comparison, shard: shardValue, prefixCache: !noPrefixCache, limit: limit,
                 modelID: modelName, mmbenchAllRounds: allRounds))
-        evaluation.options.submissionQuestionsFile = submissionQuestions
+        evaluation.options.submissionQuestionsFile = submission.file
         let bar = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, every: progressEvery)
         let summary = try evaluation.run(on: loaded) { bar.show($0) }
         bar.finish()
@@ -246,11 +251,7 @@ struct EvalMerge: OneLineErrorCommand {
         help: ArgumentHelp("Also write the submission files of GQA, VQAv2 and MMBench here (as yopo eval run does).", valueName: "dir"))
     var submissions: String?
 
-    @Option(
-        parsing: .unconditional,
-        help: ArgumentHelp(
-            "VQAv2: the full test2015 question file the EvalAI file lists ids from (default: --questions).", valueName: "file"))
-    var submissionQuestions: String?
+    @OptionGroup var submission: SubmissionQuestionsOption
 
     func execute() throws {
         guard !input.isEmpty else { throw ArgumentError("give each shard's answer file with --input FILE") }
@@ -267,7 +268,7 @@ struct EvalMerge: OneLineErrorCommand {
         if let submissions {
             try FileManager.default.createDirectory(atPath: submissions, withIntermediateDirectories: true)
             for file in try Submission.write(
-                benchmark.benchmark, answersFile: out, questionsFile: submissionQuestions ?? benchmark.questions, outDirectory: submissions)
+                benchmark.benchmark, answersFile: out, questionsFile: submission.file ?? benchmark.questions, outDirectory: submissions)
             {
                 print("submission → \(file)")
             }

@@ -34,3 +34,19 @@ def write_hf_tokenizer(out_dir: str) -> None:
         tok.add_special_tokens({"pad_token": "<pad>"})
         assert tok.convert_tokens_to_ids([IMAGE_TOKEN, "<pad>"]) == [IMAGE_TOKEN_INDEX_HF, PAD_TOKEN_INDEX_HF]
         tok.save_pretrained(out_dir)
+
+
+# llava-hf chat template (written for this project from the documented behaviour, REFERENCE.md
+# §3.2): no system prompt of its own; each non-system turn is "ROLE: ", one "<image>\n" per image
+# item, then each text item followed by a space; the generation prompt is "ASSISTANT:".
+LLAVA_HF_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] != 'system' -%}{{ message['role'].upper() + ': ' }}{%- endif -%}"
+    "{%- if message['content'] is string -%}{{ message['content'] + ' ' }}"
+    "{%- else -%}"
+    "{%- for item in message['content'] | selectattr('type', 'equalto', 'image') -%}{{ '<image>\\n' }}{%- endfor -%}"
+    "{%- for item in message['content'] | selectattr('type', 'equalto', 'text') -%}{{ item['text'] + ' ' }}{%- endfor -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ 'ASSISTANT:' }}{%- endif -%}"
+)

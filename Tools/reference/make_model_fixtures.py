@@ -83,20 +83,7 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 VICUNA_V1_SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
                     "The assistant gives helpful, detailed, and polite answers to the user's questions.")
 
-# llava-hf chat template (written for this project from the documented behaviour, REFERENCE.md
-# §3.2): no system prompt of its own; each non-system turn is "ROLE: ", one "<image>\n" per image
-# item, then each text item followed by a space; the generation prompt is "ASSISTANT:".
-LLAVA_HF_CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] != 'system' -%}{{ message['role'].upper() + ': ' }}{%- endif -%}"
-    "{%- if message['content'] is string -%}{{ message['content'] + ' ' }}"
-    "{%- else -%}"
-    "{%- for item in message['content'] | selectattr('type', 'equalto', 'image') -%}{{ '<image>\\n' }}{%- endfor -%}"
-    "{%- for item in message['content'] | selectattr('type', 'equalto', 'text') -%}{{ item['text'] + ' ' }}{%- endfor -%}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ 'ASSISTANT:' }}{%- endif -%}"
-)
+LLAVA_HF_CHAT_TEMPLATE = common.LLAVA_HF_CHAT_TEMPLATE
 
 TEXT_CFG = dict(vocab_size=32064, hidden_size=24, num_attention_heads=4, num_key_value_heads=2,
                 intermediate_size=64, num_hidden_layers=3, max_position_embeddings=4096,

@@ -30,6 +30,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+import common as reference_common  # noqa: E402
+
 import numpy as np
 import torch
 
@@ -47,17 +50,7 @@ CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 N_IMG = (T.IMAGE // T.PATCH) ** 2  # 144
 CAPTION_Q = "Describe the image."
-TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] != 'system' -%}{{ message['role'].upper() + ': ' }}{%- endif -%}"
-    "{%- if message['content'] is string -%}{{ message['content'] + ' ' }}"
-    "{%- else -%}"
-    "{%- for item in message['content'] | selectattr('type', 'equalto', 'image') -%}{{ '<image>\\n' }}{%- endfor -%}"
-    "{%- for item in message['content'] | selectattr('type', 'equalto', 'text') -%}{{ item['text'] + ' ' }}{%- endfor -%}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ 'ASSISTANT:' }}{%- endif -%}"
-)
+TEMPLATE = reference_common.LLAVA_HF_CHAT_TEMPLATE  # the fixtures' llava-hf template (Tools/reference/common.py)
 
 
 def prompt_string(text: str) -> str:
