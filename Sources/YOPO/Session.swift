@@ -29,6 +29,10 @@ public final class Session: @unchecked Sendable {
     public let model: LLaVAModel
     public let tokenizer: any Tokenizer
     public let template: PromptTemplate
+    /// The system prompt a llava-hf checkpoint's chat template writes when a conversation has none
+    /// (`PromptTemplate.defaultSystemPrompt(inChatTemplate:)`), prepended under the llava-hf
+    /// template; nil for the original layout (vicuna_v1 brings its own) and for llava-hf's checkpoints.
+    public let defaultSystemPrompt: String?
     public let preprocessor: ImagePreprocessor
     public let squareMode: SquareMode
     /// Threads, precision and kernel settings every request of this session runs under (bound to
@@ -94,6 +98,7 @@ public final class Session: @unchecked Sendable {
         tokenizer = try loadTokenizer(
             directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: configuration.layout == .original)
         template = options.template ?? (configuration.layout == .original ? .vicunaV1 : .llavaHF)
+        defaultSystemPrompt = template == .llavaHF ? try Session.loadDefaultSystemPrompt(modelDirectory) : nil
         let preprocessorConfig = try Session.loadPreprocessorConfig([modelDirectory, configuration.visionTowerDirectory])
         preprocessor = try ImagePreprocessor(config: preprocessorConfig)
         guard preprocessorConfig.cropHeight == configuration.vision.imageSize,
@@ -288,6 +293,10 @@ public final class Session: @unchecked Sendable {
 
     func tokenize(turns: [ChatTurn], images: Int) throws -> PromptTokens {
         let configuration = model.configuration
+        var turns = turns
+        if let defaultSystemPrompt, turns.first?.role != .system {
+            turns.insert(.system(defaultSystemPrompt), at: 0)
+        }
         var tokens = try tokenizePrompt(
             template.render(turns), tokenizer: tokenizer, imageTokenization: template.imageTokenization,
             images: images, tokensPerImage: configuration.visualTokensPerImage,
@@ -471,6 +480,38 @@ extension Session {
     /// - Throws: `ModelError.invalidConfiguration` naming the file and, for a bad value, its key
     ///   (e.g. `image_processor.size.shortest_edge`), the value and what is allowed; also for a file
     ///   that is not a regular file, is larger than 1 MiB or is not a JSON object.
+    /// The default system prompt of the checkpoint's chat template, read from the first of
+    /// `chat_template.json`, `chat_template.jinja` and `tokenizer_config.json` that has one (each
+    /// bounded to 16 MiB); nil when none does. Throws `ModelError.invalidConfiguration` for a file
+    /// that is not what its name says.
+    static func loadDefaultSystemPrompt(_ directory: String) throws -> String? {
+        func read(_ name: String) throws -> (path: String, data: Data)? {
+            let path = (directory as NSString).appendingPathComponent(name)
+            do {
+                return (path, try readSmallFile(path, limit: 16 << 20, kind: "chat template"))
+            } catch FormatError.fileNotFound {
+                return nil
+            }
+        }
+        for name in ["chat_template.json", "chat_template.jinja", "tokenizer_config.json"] {
+            guard let (path, data) = try read(name) else { continue }
+            let source: String?
+            if name.hasSuffix(".jinja") {
+                guard let text = String(data: data, encoding: .utf8) else {
+                    throw ModelError.invalidConfiguration("\(path) is not UTF-8 text")
+                }
+                source = text
+            } else {
+                guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                    throw ModelError.invalidConfiguration("\(path) must hold a JSON object")
+                }
+                source = object["chat_template"] as? String
+            }
+            if let source { return PromptTemplate.defaultSystemPrompt(inChatTemplate: source) }
+        }
+        return nil
+    }
+
     static func loadPreprocessorConfig(_ directories: [String]) throws -> ImagePreprocessorConfig {
         /// The file's bytes, nil when there is no such file; bounded (1 MiB), never blocks on a pipe.
         func read(_ path: String) throws -> Data? {

@@ -272,6 +272,8 @@ final class DecodeAttention {
                 offset += images[i].count
             }
         }
+        // The text-row ablation: a head outside the plan's text heads gives no output here.
+        if !plan.headDoesTextWork(h) { (context + h * hd).update(repeating: 0, count: hd) }
         headFLOPs[h] = 2 * total * hd * 2
     }
 }

@@ -135,6 +135,14 @@ extension TextDecoder {
                     }
                 }
             }
+            // The text-row ablation (either execution): heads outside `textHeads` give no output at text rows.
+            if step.plan.textHeads != nil {
+                for (s, h) in group.heads.enumerated() where !step.plan.headDoesTextWork(h) {
+                    for (j, r) in group.queries.enumerated() where !rows.visual[r] {
+                        (context.data + j * width + s * hd).update(repeating: 0, count: hd)
+                    }
+                }
+            }
             // Rows a later computation reads continue; the others stop here (their K/V are stored).
             var continuing = group.queries
             if let afterAttention = step.afterAttention, let kept = afterAttention(problem.captured) {

@@ -13,12 +13,20 @@ public struct LayerPlan: Sendable, Equatable {
     public var neighbourRadius: Int?
     /// Intermediate channels visual rows use (nil = all; YOPO's sparse visual FFN keeps the first ones).
     public var visualFFNWidth: Int?
+    /// Heads giving output at text rows (ascending; nil = every head): the others' attention output
+    /// is zero at text rows, prefill and decode. An ablation (heads pruned for text as well as for
+    /// visual tokens), not a saving: the work is done and counted.
+    public var textHeads: [Int]?
 
-    public init(visualAlive: Bool = true, visualHeads: [Int]? = nil, neighbourRadius: Int? = nil, visualFFNWidth: Int? = nil) {
+    public init(
+        visualAlive: Bool = true, visualHeads: [Int]? = nil, neighbourRadius: Int? = nil, visualFFNWidth: Int? = nil,
+        textHeads: [Int]? = nil
+    ) {
         self.visualAlive = visualAlive
         self.visualHeads = visualHeads
         self.neighbourRadius = neighbourRadius
         self.visualFFNWidth = visualFFNWidth
+        self.textHeads = textHeads
     }
 
     /// Every visual row, head and channel; full attention.
@@ -29,6 +37,18 @@ public struct LayerPlan: Sendable, Equatable {
     public func headDoesVisualWork(_ head: Int) -> Bool {
         guard visualAlive else { return false }
         guard let heads = visualHeads else { return true }
+        var i = 0  // (index loop: the decode step must not allocate, even unoptimised)
+        while i < heads.count {
+            if heads[i] == head { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// Whether `head` gives output at text rows (listed in `textHeads`, or no list).
+    @inline(__always)
+    public func headDoesTextWork(_ head: Int) -> Bool {
+        guard let heads = textHeads else { return true }
         var i = 0  // (index loop: the decode step must not allocate, even unoptimised)
         while i < heads.count {
             if heads[i] == head { return true }

@@ -16,6 +16,16 @@ public enum YOPOMode: String, Sendable, Codable, CaseIterable {
     case simulate
 }
 
+/// Which rows a head mask's pruned heads leave (`heads-scope=`).
+public enum HeadsScope: String, Sendable, Equatable, CaseIterable {
+    /// YOPO's pruning: the heads do no visual work (no output at visual rows, no attention to
+    /// visual keys); text rows keep every head.
+    case visual
+    /// The paper's ablation, not a saving: the heads also give no output at text rows (prefill
+    /// and decode), so the same heads are pruned for visual and text tokens alike.
+    case all
+}
+
 /// The user's YOPO request (`yopo:window=5,layers=16,heads=PATH.npy,ffn=2`), any subset of fields.
 public struct YOPOSpec: Sendable, Equatable {
     /// Window side w (odd, 1 … `maxWindow`).
@@ -28,6 +38,8 @@ public struct YOPOSpec: Sendable, Equatable {
     public var headsKeep: Int?
     /// FFN reduction factor r ≥ 1: visual rows use the first `int(I / r)` channels.
     public var ffn: Double?
+    /// Rows the mask's pruned heads leave (nil = `.visual`); needs `heads` or `heads-keep`.
+    public var headsScope: HeadsScope?
     /// `heads` as the user wrote it (before it was joined to a base directory), for messages.
     var headsPathAsGiven: String?
 
@@ -44,22 +56,27 @@ public struct YOPOSpec: Sendable, Equatable {
         SpecField("layers", "an integer from 0 to the model's layer count"),
         SpecField("heads", "a .npy file of 0/1 or bool entries, shape [layers, heads]"),
         SpecField("heads-keep", OfficialYOPOModel.all.map { "\(orList($0.headsKeep)) on \($0.name)" }.joined(separator: ", ")),
-        SpecField("ffn", "a number ≥ 1, at most the model's FFN width")
+        SpecField("ffn", "a number ≥ 1, at most the model's FFN width"),
+        SpecField("heads-scope", "visual (default: pruned heads do no visual work) or all (the ablation: no text work either)")
     ]
     static var fieldNames: [String] { fields.map(\.name) }
 
-    public init(window: Int? = nil, layers: Int? = nil, headsPath: String? = nil, headsKeep: Int? = nil, ffn: Double? = nil) {
+    public init(
+        window: Int? = nil, layers: Int? = nil, headsPath: String? = nil, headsKeep: Int? = nil, ffn: Double? = nil,
+        headsScope: HeadsScope? = nil
+    ) {
         self.window = window
         self.layers = layers
         self.headsPath = headsPath
         self.headsKeep = headsKeep
         self.ffn = ffn
+        self.headsScope = headsScope
     }
 
     /// Two specs are equal when they ask for the same thing (the mask path as resolved).
     public static func == (a: YOPOSpec, b: YOPOSpec) -> Bool {
         a.window == b.window && a.layers == b.layers && a.headsPath == b.headsPath && a.headsKeep == b.headsKeep
-            && a.ffn == b.ffn
+            && a.ffn == b.ffn && (a.headsScope ?? .visual) == (b.headsScope ?? .visual)
     }
 
     /// Reads the fields after `yopo:`. Throws `PruningSpecError` naming the field and what it allows.
@@ -68,6 +85,10 @@ public struct YOPOSpec: Sendable, Equatable {
         layers = try fields.integer("layers")
         headsKeep = try fields.integer("heads-keep")
         ffn = try fields.number("ffn")
+        if let value = fields["heads-scope"] {
+            guard let scope = HeadsScope(rawValue: value) else { throw fields.fail("heads-scope", "'\(value)' is not a scope") }
+            headsScope = scope
+        }
         if let value = fields["heads"] {
             headsPathAsGiven = value
             if value.hasPrefix("/") || value.hasPrefix("official:") || baseDirectory == nil {
@@ -91,6 +112,9 @@ public struct YOPOSpec: Sendable, Equatable {
             if window % 2 == 0 { throw fail("window", "\(window) is even") }
         }
         if let headsKeep, headsKeep < 1 { throw fail("heads-keep", "\(headsKeep) is below 1") }
+        if headsScope != nil && headsPath == nil && headsKeep == nil {
+            throw PruningSpecError.invalidField(field: "heads-scope", reason: "needs a head mask (heads=PATH.npy or heads-keep=N)")
+        }
         if let ffn, !(ffn >= 1) { throw fail("ffn", "\(written?["ffn"] ?? formatRatio(ffn)) is below 1") }
     }
 
@@ -101,6 +125,7 @@ public struct YOPOSpec: Sendable, Equatable {
         if let headsPath { parts.append("heads=\(headsPath)") }
         if let headsKeep { parts.append("heads-keep=\(headsKeep)") }
         if let ffn { parts.append("ffn=\(formatRatio(ffn))") }
+        if let headsScope { parts.append("heads-scope=\(headsScope.rawValue)") }
         return "yopo:" + parts.joined(separator: ",")
     }
 
@@ -324,6 +349,8 @@ public struct YOPOPlan: Sendable, Equatable {
     /// Intermediate channels visual rows use (`int(I / r)`; I when FFN sparsity is off).
     public let visualFFNWidth: Int
     public let shape: DecoderShape
+    /// Rows the mask's pruned heads leave (`.visual` is YOPO; `.all` the ablation).
+    public var headsScope: HeadsScope { spec.headsScope ?? .visual }
 
     /// Whether visual rows are computed in `layer`.
     public func visualAlive(layer: Int) -> Bool { layer < keptLayers }

@@ -6,13 +6,15 @@ import YOPOEngine
 extension YOPOPlan {
     /// The layer plans: visual rows alive in layers `0..<K`; the head mask's row as the heads doing
     /// visual work (every layer, so simulate execution zeroes the pruned heads' visual outputs even
-    /// after K); the window's radius; the visual FFN width.
+    /// after K) and, under `heads-scope=all`, as the heads doing text work too; the window's
+    /// radius; the visual FFN width.
     public var layerPlans: [LayerPlan] {
         (0..<shape.numHiddenLayers).map { layer in
             let heads = headMask.map { mask in (0..<shape.numAttentionHeads).filter { mask[layer][$0] } }
             return LayerPlan(
                 visualAlive: visualAlive(layer: layer), visualHeads: heads, neighbourRadius: windowRadius,
-                visualFFNWidth: visualFFNWidth < shape.intermediateSize ? visualFFNWidth : nil)
+                visualFFNWidth: visualFFNWidth < shape.intermediateSize ? visualFFNWidth : nil,
+                textHeads: headsScope == .all ? heads : nil)
         }
     }
 }

@@ -49,6 +49,20 @@ public enum PromptTemplate: String, CaseIterable, Sendable {
         }
     }
 
+    /// The system prompt a checkpoint's chat template (its Jinja source, from `chat_template.json`,
+    /// `chat_template.jinja` or `tokenizer_config.json`) writes when a conversation has none, or nil.
+    /// Detected as llama.cpp detects templates, by the text the source contains: one of the
+    /// built-in system prompts (vicuna_v1's, llava_v1's), quotes possibly escaped (`user\'s`). No
+    /// llava-hf checkpoint has one; the demo model's template prepends vicuna_v1's, as LLaVA-1.5's
+    /// training conversations do.
+    public static func defaultSystemPrompt(inChatTemplate source: String) -> String? {
+        let unescaped = source.replacingOccurrences(of: "\\'", with: "'")
+        for template in [PromptTemplate.vicunaV1, .llavaV1] {
+            if let prompt = template.systemPrompt, unescaped.contains(prompt) { return prompt }
+        }
+        return nil
+    }
+
     /// How the stack that uses this template turns a rendered prompt into ids.
     public var imageTokenization: ImageTokenization {
         switch self {

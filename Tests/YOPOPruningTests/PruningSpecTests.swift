@@ -60,6 +60,35 @@ final class PruningSpecTests: XCTestCase {
         XCTAssertEqual(YOPOCostProfile(plan: masked).keptHeads, [4, 2, 1])
     }
 
+    /// `heads-scope`: YOPO's pruning (visual, the default) or the ablation (all rows), as data the layer reads.
+    func testHeadsScope() throws {
+        let path = try writeMask([[true, true, true, true], [true, false, true, false], [false, false, false, true]], in: scratch)
+        let visual = try XCTUnwrap(try PruningSpec(parsing: "yopo:heads=\(path)").resolve(for: tinyShape))
+        XCTAssertEqual(visual.headsScope, .visual)
+        XCTAssertEqual(visual.layerPlans.map(\.textHeads), [nil, nil, nil])
+        let all = try PruningSpec(parsing: "yopo:heads=\(path),layers=2,heads-scope=all")
+        XCTAssertEqual(all.description, "yopo:layers=2,heads=\(path),heads-scope=all")
+        let plan = try XCTUnwrap(try all.resolve(for: tinyShape))
+        XCTAssertEqual(plan.headsScope, .all)
+        // The mask row in every layer, layers past K included (the mask is read afresh per layer).
+        XCTAssertEqual(plan.layerPlans.map(\.textHeads), [[0, 1, 2, 3], [0, 2], [3]])
+        XCTAssertEqual(plan.layerPlans.map(\.visualHeads), [[0, 1, 2, 3], [0, 2], [3]])
+        XCTAssertEqual((0..<4).map { plan.layerPlans[1].headDoesTextWork($0) }, [true, false, true, false])
+        XCTAssertTrue(LayerPlan.full.headDoesTextWork(3))
+        // An explicit visual scope is the default one.
+        XCTAssertEqual(try PruningSpec(parsing: "yopo:heads=\(path),heads-scope=visual"), try PruningSpec(parsing: "yopo:heads=\(path)"))
+        assertSpecError(
+            "yopo:heads=\(path),heads-scope=text",
+            .invalidField(
+                field: "heads-scope",
+                reason:
+                    "'text' is not a scope; allowed: visual (default: pruned heads do no visual work) or all (the ablation: no text work either)"
+            ))
+        assertSpecError(
+            "yopo:layers=2,heads-scope=all",
+            .invalidField(field: "heads-scope", reason: "needs a head mask (heads=PATH.npy or heads-keep=N)"))
+    }
+
     func testWindowMustBeOddAndPositive() {
         let allowed = "allowed: an odd integer in [1, 999]"
         assertSpecError("yopo:window=4", .invalidField(field: "window", reason: "4 is even; \(allowed)"))
@@ -142,8 +171,9 @@ final class PruningSpecTests: XCTestCase {
     }
 
     func testUnknownFieldsAndSyntax() {
-        assertSpecError("yopo:stride=2", .invalidField(field: "stride", reason: "unknown field (window, layers, heads, heads-keep, ffn)"))
-        assertSpecError("yopo:", .syntax("yopo: needs at least one of window, layers, heads, heads-keep, ffn"))
+        assertSpecError(
+            "yopo:stride=2", .invalidField(field: "stride", reason: "unknown field (window, layers, heads, heads-keep, ffn, heads-scope)"))
+        assertSpecError("yopo:", .syntax("yopo: needs at least one of window, layers, heads, heads-keep, ffn, heads-scope"))
         assertSpecError(
             "yopo:window",
             .invalidField(
@@ -152,8 +182,10 @@ final class PruningSpecTests: XCTestCase {
             "yopo:layers=",
             .invalidField(
                 field: "layers", reason: "has no value; write layers=VALUE (allowed: an integer from 0 to the model's layer count)"))
-        assertSpecError("yopo:=5", .syntax("'=5' has no field name before = (fields of yopo: window, layers, heads, heads-keep, ffn)"))
-        assertSpecError("yopo:speed", .invalidField(field: "speed", reason: "unknown field (window, layers, heads, heads-keep, ffn)"))
+        assertSpecError(
+            "yopo:=5", .syntax("'=5' has no field name before = (fields of yopo: window, layers, heads, heads-keep, ffn, heads-scope)"))
+        assertSpecError(
+            "yopo:speed", .invalidField(field: "speed", reason: "unknown field (window, layers, heads, heads-keep, ffn, heads-scope)"))
         assertSpecError("magic:x=1", .syntax("unknown method 'magic' (yopo, fastv, pdrop, sparsevlm)"))
         assertSpecError("YOPO:window=5", .syntax("unknown method 'YOPO' (yopo, fastv, pdrop, sparsevlm; methods are lowercase)"))
         assertSpecError(
@@ -163,7 +195,7 @@ final class PruningSpecTests: XCTestCase {
         assertSpecError(
             "yopo",
             .syntax(
-                "yopo needs fields, e.g. yopo:window=5,layers=16,ffn=2 (fields: window, layers, heads, heads-keep, ffn), or a preset (yopo-25, yopo-12)"
+                "yopo needs fields, e.g. yopo:window=5,layers=16,ffn=2 (fields: window, layers, heads, heads-keep, ffn, heads-scope), or a preset (yopo-25, yopo-12)"
             ))
         assertSpecError("none:window=5", .syntax("none takes no fields; write none"))
         assertSpecError(":window=5", .syntax("':window=5' has no method before ':' (methods: yopo, fastv, pdrop, sparsevlm)"))
@@ -365,12 +397,12 @@ extension PruningSpecTests {
         assertSpecError(
             "yopo:window=5,",
             .syntax(
-                "'yopo:window=5,' has an empty field (a leading, trailing or doubled comma); write yopo:key=value,key=value (fields: window, layers, heads, heads-keep, ffn)"
+                "'yopo:window=5,' has an empty field (a leading, trailing or doubled comma); write yopo:key=value,key=value (fields: window, layers, heads, heads-keep, ffn, heads-scope)"
             ))
         assertSpecError(
             "yopo:,window=5",
             .syntax(
-                "'yopo:,window=5' has an empty field (a leading, trailing or doubled comma); write yopo:key=value,key=value (fields: window, layers, heads, heads-keep, ffn)"
+                "'yopo:,window=5' has an empty field (a leading, trailing or doubled comma); write yopo:key=value,key=value (fields: window, layers, heads, heads-keep, ffn, heads-scope)"
             ))
         assertSpecError(
             "yopo:window = 5",

@@ -79,6 +79,26 @@ final class PromptTests: XCTestCase {
             "Be brief. USER: Hi ASSISTANT: Hello.</s>")
     }
 
+    /// A checkpoint's chat template that writes a built-in system prompt by default is recognised
+    /// by its text (quotes escaped or not); llava-hf's own template has none.
+    func testDefaultSystemPromptOfAChatTemplate() throws {
+        let vicuna = try XCTUnwrap(PromptTemplate.vicunaV1.systemPrompt)
+        let escaped = vicuna.replacingOccurrences(of: "'", with: "\\'")
+        XCTAssertTrue(escaped.contains("user\\'s"))
+        let jinja = "{%- if messages[0]['role'] != 'system' -%}{{ '\(escaped) ' }}{%- endif -%}{%- for message in messages -%}"
+        XCTAssertEqual(PromptTemplate.defaultSystemPrompt(inChatTemplate: jinja), vicuna)
+        XCTAssertEqual(PromptTemplate.defaultSystemPrompt(inChatTemplate: "{{ \"\(vicuna)\" }}"), vicuna)
+        XCTAssertEqual(
+            PromptTemplate.defaultSystemPrompt(inChatTemplate: "x" + PromptTemplate.llavaV1.systemPrompt! + "y"),
+            PromptTemplate.llavaV1.systemPrompt)
+        XCTAssertNil(PromptTemplate.defaultSystemPrompt(inChatTemplate: "{%- for message in messages -%}{{ 'USER: ' }}{%- endfor -%}"))
+        XCTAssertNil(PromptTemplate.defaultSystemPrompt(inChatTemplate: String(vicuna.dropLast())))
+        // Rendered as a system turn under llava-hf, it gives vicuna_v1's single-turn text.
+        XCTAssertEqual(
+            PromptTemplate.llavaHF.render([.system(vicuna), .user("Hi", images: 1)]),
+            PromptTemplate.vicunaV1.render([.user("Hi", images: 1)]))
+    }
+
     func testLlavaHFTemplate() throws {
         XCTAssertEqual(PromptTemplate.llavaHF.render(question), "USER: <image>\nWhat is shown? ASSISTANT:")
         XCTAssertEqual(

@@ -83,7 +83,7 @@ final class PruningPipelineTests: XCTestCase {
                 "yopo-25",
                 "prune spec yopo-25 does not fit this model: the preset is defined for LLaVA-1.5-7B (32 layers × 32 heads) and LLaVA-1.5-13B (40 layers × 40 heads), and this model has 3 layers × 4 heads; the fields window, layers and ffn work on any model, e.g. yopo:window=5,layers=2,ffn=2"
             ),
-            ("yopo:colour=red", "invalid prune spec field colour: unknown field (window, layers, heads, heads-keep, ffn)"),
+            ("yopo:colour=red", "invalid prune spec field colour: unknown field (window, layers, heads, heads-keep, ffn, heads-scope)"),
             (
                 "fastest",
                 "invalid prune spec: 'fastest' is not none, a preset (yopo-25, yopo-12) or method:key=value (methods: yopo, fastv, pdrop, sparsevlm)"

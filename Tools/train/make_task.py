@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Synthetic visual question answering ("shapes on a grid"), deterministic by seed.
 
-Images are 336 x 336 RGB on a white background. The image is a 4 x 4 grid of cells, each cell
-84 x 84 pixels = 3 x 3 patches of a patch-28 vision tower (12 x 12 patch grid), so every object
-covers whole patches: a shape is drawn inside its cell's 84 x 84 box (no anti-aliasing).
+Images are 224 x 224 RGB on a white background, an 8 x 8 grid of 28-pixel cells: one cell is one
+patch of the patch-28 vision tower (8 x 8 = 64 image tokens), so every object is exactly one image
+token: a shape drawn inside its cell, 3 px from the cell's edges, without anti-aliasing.
 Each image holds 1-5 objects, distinct cells, distinct (colour, shape) pairs.
 
 Question types (category), single-word answers:
@@ -32,10 +32,10 @@ import random
 
 from PIL import Image, ImageDraw
 
-IMAGE = 336
+IMAGE = 224
 PATCH = 28
-GRID = 4                    # cells per side
-CELL = IMAGE // GRID        # 84 px = 3 patches
+GRID = 8                    # cells per side
+CELL = IMAGE // GRID        # 28 px = one patch
 COLOURS = {"red": (220, 30, 30), "green": (30, 170, 40), "blue": (30, 60, 220),
            "yellow": (235, 200, 20), "purple": (140, 40, 170)}
 SHAPES = ["circle", "square", "triangle", "diamond"]
@@ -59,7 +59,7 @@ def make_scene(rng: random.Random) -> list:
 def render(scene: list) -> Image.Image:
     img = Image.new("RGB", (IMAGE, IMAGE), (255, 255, 255))
     d = ImageDraw.Draw(img)
-    m = 6  # margin inside the cell; the shape stays within the cell's whole patches
+    m = 3  # margin inside the cell; the shape stays within its patch
     for o in scene:
         x0, y0 = o["col"] * CELL, o["row"] * CELL
         x1, y1 = x0 + CELL - 1, y0 + CELL - 1

@@ -4,15 +4,17 @@
     python train.py --task /tmp/task --out Tests/Fixtures/models/llava-demo \
         [--stage1-min 5] [--stage2-min 9] [--seed 0]
 
-Architecture: transformers' LlavaForConditionalGeneration with a small CLIPVisionModel (336 px,
-patch 28 -> 12 x 12 = 144 image tokens, vision_feature_layer -2, "default" = CLS dropped), the
+Architecture: transformers' LlavaForConditionalGeneration with a small CLIPVisionModel (224 px,
+patch 28 -> 8 x 8 = 64 image tokens, vision_feature_layer -2, "default" = CLS dropped), the
 llava-hf mlp2x_gelu projector (linear-gelu-linear) and a small LlamaForCausalLM. Tokenizer: a
 SentencePiece BPE model (byte fallback, LLaMA-style specials <unk>=0 <s>=1 </s>=2) trained on the
 task's text, converted to tokenizer.json the way transformers converts LLaMA's tokenizer.model,
 plus <image> and <pad> as added special tokens.
 
-Prompt (the checkpoint's llava-hf chat template): "USER: <image>\n{question}\nAnswer the question
-using a single word or phrase. ASSISTANT:" followed by " {answer}</s>".
+Prompt (the checkpoint's chat template: llava-hf's, preceded by vicuna_v1's system prompt when the
+conversation has none, so the system prompt precedes the image as in LLaVA-1.5): "{system} USER:
+<image>\n{question}\nAnswer the question using a single word or phrase. ASSISTANT:" followed by
+" {answer}</s>".
 
 Recipe: stage 1 = dense captions (every object's colour, shape, row, column; loss on caption
 tokens; all weights train), stage 2 = questions (loss on answer tokens + </s>) mixed with 25%
@@ -48,13 +50,18 @@ transformers.logging.set_verbosity_error()
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
-N_IMG = (T.IMAGE // T.PATCH) ** 2  # 144
+N_IMG = (T.IMAGE // T.PATCH) ** 2  # 64
 CAPTION_Q = "Describe the image."
-TEMPLATE = reference_common.LLAVA_HF_CHAT_TEMPLATE  # the fixtures' llava-hf template (Tools/reference/common.py)
+# vicuna_v1's system prompt (LLaVA's conv_vicuna_v1), the default of the checkpoint's chat template.
+SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
+          "The assistant gives helpful, detailed, and polite answers to the user's questions.")
+# The fixtures' llava-hf template (Tools/reference/common.py) after the default system prompt.
+TEMPLATE = ("{%- if messages[0]['role'] != 'system' -%}{{ '" + SYSTEM.replace("'", "\\'") + " ' }}{%- endif -%}"
+            + reference_common.LLAVA_HF_CHAT_TEMPLATE)
 
 
 def prompt_string(text: str) -> str:
-    return "USER: <image>\n" + text + " ASSISTANT:"
+    return SYSTEM + " USER: <image>\n" + text + " ASSISTANT:"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -123,10 +130,56 @@ class Encoder:
         return p + ans, len(p)
 
 
+def cell_classes(scene) -> list:
+    """Per image token (raster order): 0 for an empty cell, else 1 + colour index * 4 + shape index."""
+    out = [0] * (T.GRID * T.GRID)
+    colours = list(T.COLOURS)
+    for o in scene:
+        out[o["row"] * T.GRID + o["col"]] = 1 + colours.index(o["colour"]) * len(T.SHAPES) + T.SHAPES.index(o["shape"])
+    return out
+
+
+class VisionProbe(torch.nn.Module):
+    """Training-only linear probes on the projector's output (the image tokens the LLM reads): each
+    token's cell content (empty or one of 20 colour-shape pairs), row and column. They give the
+    vision tower dense supervision from the first step (stage 0, and beside the LM loss later); they
+    are not part of the saved checkpoint."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.cell = torch.nn.Linear(hidden, 1 + len(T.COLOURS) * len(T.SHAPES))
+        self.row = torch.nn.Linear(hidden, T.GRID)
+        self.col = torch.nn.Linear(hidden, T.GRID)
+        idx = torch.arange(T.GRID * T.GRID)
+        self.register_buffer("rows", idx // T.GRID, persistent=False)
+        self.register_buffer("cols", idx % T.GRID, persistent=False)
+        self.features = None
+
+    def hook(self, _module, _args, output):
+        self.features = output
+
+    def loss(self, classes: torch.Tensor):
+        f = self.features.reshape(classes.shape[0], T.GRID * T.GRID, -1)
+        ce = torch.nn.functional.cross_entropy
+        b = classes.shape[0]
+        return (ce(self.cell(f).flatten(0, 1), classes.flatten())
+                + ce(self.row(f).flatten(0, 1), self.rows.repeat(b)) + ce(self.col(f).flatten(0, 1), self.cols.repeat(b)))
+
+    def accuracy(self, classes: torch.Tensor) -> float:
+        f = self.features.reshape(classes.shape[0], T.GRID * T.GRID, -1)
+        return (self.cell(f).argmax(-1) == classes).float().mean().item()
+
+
+def image_batch(rng: random.Random, n: int):
+    scenes = [T.make_scene(rng) for _ in range(n)]
+    return torch.from_numpy(np.stack([pixels(sc) for sc in scenes])), torch.tensor([cell_classes(sc) for sc in scenes])
+
+
 def batch(enc: Encoder, rng: random.Random, n: int, caption_frac: float):
-    seqs, starts, pix = [], [], []
+    seqs, starts, pix, cells = [], [], [], []
     for _ in range(n):
         scene, cat, q, a = T.sample(rng)
+        cells.append(cell_classes(scene))
         if rng.random() < caption_frac:
             s, st = enc.example(CAPTION_Q, T.caption(scene))
         else:
@@ -143,7 +196,7 @@ def batch(enc: Encoder, rng: random.Random, n: int, caption_frac: float):
         ids[i, :len(s)] = torch.tensor(s)
         labels[i, st:len(s)] = torch.tensor(s[st:])
         att[i, :len(s)] = 1
-    return ids, att, labels, torch.from_numpy(np.stack(pix))
+    return ids, att, labels, torch.from_numpy(np.stack(pix)), torch.tensor(cells)
 
 
 def load_split(task: str, split: str):
@@ -189,7 +242,7 @@ def build_model(tok, args) -> LlavaForConditionalGeneration:
     vocab_padded = (vocab + 7) // 8 * 8
     cfg = LlavaConfig(
         text_config=LlamaConfig(vocab_size=vocab_padded, hidden_size=args.llm_hidden,
-                                num_attention_heads=4, num_key_value_heads=4,
+                                num_attention_heads=args.llm_heads, num_key_value_heads=args.llm_heads,
                                 intermediate_size=args.llm_hidden * 4 if args.llm_hidden <= 128 else args.llm_hidden * 3,
                                 num_hidden_layers=args.llm_layers, max_position_embeddings=512,
                                 rms_norm_eps=1e-5, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
@@ -207,7 +260,13 @@ def build_model(tok, args) -> LlavaForConditionalGeneration:
         image_seq_length=N_IMG,
         tie_word_embeddings=False,
     )
-    return LlavaForConditionalGeneration(cfg)
+    model = LlavaForConditionalGeneration(cfg)
+    # CLIP initialises the position embedding with std 0.02, ~70x below the patch embedding's output
+    # on these images (std ~1.5): position would barely reach the image tokens, and the row / column
+    # questions need it. Start it at the patch embedding's scale instead.
+    with torch.no_grad():
+        [m for n, m in model.named_modules() if n.endswith("embeddings.position_embedding")][0].weight.normal_(0.0, 1.0)
+    return model
 
 
 def save_checkpoint(model, tok_dir, out_dir):
@@ -227,6 +286,99 @@ def save_checkpoint(model, tok_dir, out_dir):
     with open(os.path.join(out_dir, "chat_template.json"), "w") as f:
         json.dump({"chat_template": TEMPLATE}, f, indent=2)
     shutil.copy(os.path.join(tok_dir, "tokenizer.model.sp"), os.path.join(out_dir, "tokenizer.model"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Fine-tuning with a YOPO plan active (the paper's recipe), simulate semantics, batched
+
+class YopoTrainingPlan:
+    """The official release's simulate numerics (METHOD.md §2), for a batch whose rows all hold the
+    image at the same span [s, s + n) (the prompt before the image is the same for every sample):
+    the V x V block of the causal mask is overwritten by the symmetric Chebyshev window; after the
+    softmax the visual key columns are multiplied by M[l, h] in layers < K and by 0 from K on (no
+    renormalisation); heads with M[l, h] = False give no output at visual query rows (every layer);
+    visual rows use the first int(I / r) FFN channels (the others zeroed). Right padding only: the
+    causal mask already keeps real rows off the padding, so the attention mask is not read.
+    An independent, batched re-implementation of Tools/reference/make_pruning_fixtures.py's
+    YopoReference (which runs one sequence and decodes), differentiable for training."""
+
+    def __init__(self, spec: str, text_cfg, span: tuple, grid: int):
+        fields = dict(item.split("=", 1) for item in spec.split(","))
+        assert set(fields) <= {"window", "layers", "heads", "ffn"}, spec
+        self.L, self.H, self.I = text_cfg.num_hidden_layers, text_cfg.num_attention_heads, text_cfg.intermediate_size
+        self.s, self.n = span
+        self.K = int(fields.get("layers", self.L))
+        self.M = torch.ones(self.L, self.H, dtype=torch.bool)
+        if "heads" in fields:
+            m = np.load(fields["heads"])
+            assert m.shape == (self.L, self.H), (m.shape, self.L, self.H)
+            self.M = torch.from_numpy(m.astype(bool))
+        self.keep = int(self.I / float(fields["ffn"])) if "ffn" in fields else self.I
+        self.window = int(fields["window"]) if "window" in fields else None
+        self.grid = grid
+        self._base = {}
+
+    def base_mask(self, length: int) -> torch.Tensor:
+        if length not in self._base:
+            pos = torch.arange(length)
+            allowed = pos[None, :] <= pos[:, None]
+            if self.window is not None:
+                rho = (self.window - 1) // 2
+                t = torch.arange(self.n)
+                r, c = t // self.grid, t % self.grid
+                win = ((r[:, None] - r[None, :]).abs() <= rho) & ((c[:, None] - c[None, :]).abs() <= rho)
+                allowed[self.s:self.s + self.n, self.s:self.s + self.n] = win
+            self._base[length] = torch.zeros(length, length).masked_fill(~allowed, float("-inf"))
+        return self._base[length]
+
+    def attention(self, l, groups, query, key, value, scaling):
+        from transformers.models.llama.modeling_llama import repeat_kv
+        b, H, q, _ = query.shape
+        kv = key.shape[2]
+        assert q == kv, "training runs whole sequences"
+        k, v = repeat_kv(key, groups), repeat_kv(value, groups)
+        scores = torch.matmul(query, k.transpose(2, 3)) * scaling + self.base_mask(q)
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+        factor = self.M[l].float() if l < self.K else torch.zeros(H)
+        if not bool((factor == 1).all()):
+            cols = torch.ones(H, 1, kv)
+            cols[:, :, self.s:self.s + self.n] = factor.view(H, 1, 1)
+            probs = probs * cols
+        out = torch.matmul(probs, v)  # [b, H, q, d]
+        if not bool(self.M[l].all()):
+            rows = torch.ones(H, q, 1)
+            rows[~self.M[l], self.s:self.s + self.n] = 0.0
+            out = out * rows
+        return out.transpose(1, 2).contiguous(), probs
+
+    def mlp(self, mlp, x):
+        g, u = mlp.gate_proj(x), mlp.up_proj(x)
+        if self.keep < self.I:
+            m = torch.ones(x.shape[1], self.I)
+            m[self.s:self.s + self.n, self.keep:] = 0.0
+            g, u = g * m, u * m
+        return mlp.down_proj(mlp.act_fn(g) * u)
+
+
+def _yopo_training_attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    return module._yopo_plan.attention(module.layer_idx, module.num_key_value_groups, query, key, value, scaling)
+
+
+def install_yopo(model, plan: YopoTrainingPlan) -> None:
+    import types
+    from transformers import AttentionInterface
+    AttentionInterface.register("yopo_training", _yopo_training_attention)
+    model.config.text_config._attn_implementation = "yopo_training"
+    for layer in model.model.language_model.layers:
+        layer.self_attn._yopo_plan = plan
+        layer.mlp.forward = types.MethodType(lambda mlp, x: plan.mlp(mlp, x), layer.mlp)
+
+
+def uninstall_yopo(model) -> None:
+    model.config.text_config._attn_implementation = "sdpa"
+    for layer in model.model.language_model.layers:
+        del layer.self_attn._yopo_plan
+        del layer.mlp.forward
 
 
 # --------------------------------------------------------------------------------------------------
@@ -273,9 +425,12 @@ def main():
     ap.add_argument("--vit-hidden", type=int, default=96)
     ap.add_argument("--vit-layers", type=int, default=4)
     ap.add_argument("--llm-hidden", type=int, default=128)
-    ap.add_argument("--llm-layers", type=int, default=4)
+    ap.add_argument("--llm-layers", type=int, default=6)
+    ap.add_argument("--llm-heads", type=int, default=8)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--stage0-min", type=float, default=2, help="vision tower + projector on the probes alone")
+    ap.add_argument("--probe-weight", type=float, default=0.5, help="the probes' loss beside the LM loss in stages 1-2")
     ap.add_argument("--stage1-min", type=float, default=5)
     ap.add_argument("--stage2-min", type=float, default=9)
     ap.add_argument("--eval-every", type=int, default=50)
@@ -285,6 +440,8 @@ def main():
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--init", default=None, help="continue from a saved checkpoint (its tokenizer too)")
     ap.add_argument("--data-offset", type=int, default=0, help="other training-data stream (continuation)")
+    ap.add_argument("--yopo", default=None,
+                    help="fine-tune with this YOPO plan active, simulate semantics: window=W,layers=K,heads=MASK.npy,ffn=R")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -310,17 +467,48 @@ def main():
         model = LlavaForConditionalGeneration.from_pretrained(a.init, dtype=torch.float32)
     else:
         model = build_model(tok, a)
+    yopo_plan = None
+    if a.yopo:
+        p = enc.example(CAPTION_Q, "x")[0]
+        s0 = p.index(enc.image_id)
+        yopo_plan = YopoTrainingPlan(a.yopo, model.config.text_config, (s0, N_IMG), T.IMAGE // T.PATCH)
+        install_yopo(model, yopo_plan)
+        print(f"YOPO plan {a.yopo} (simulate), image at [{s0}, {s0 + N_IMG})", flush=True)
     model.train()
     nparam = sum(p.numel() for p in model.parameters())
     print(f"vocab {len(tok)}  params {nparam / 1e6:.2f} M", flush=True)
     vq, vans = load_split(a.task, "val")
     vq = vq[:200]
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    probe = VisionProbe(model.config.text_config.hidden_size)
+    model.model.multi_modal_projector.register_forward_hook(probe.hook)
+    opt = torch.optim.AdamW(list(model.parameters()) + list(probe.parameters()), lr=a.lr, weight_decay=0.01,
+                            betas=(0.9, 0.98))
     rng = random.Random(a.seed + 10000 + 997 * a.data_offset)
     log = []
     best = -1.0
     t0 = time.time()
     step = 0
+    # Stage 0: the vision tower and projector learn to say what is in every cell (the probes only).
+    ts = time.time()
+    s0 = 0
+    while (time.time() - ts) / 60 < a.stage0_min:
+        lr = a.lr * min(1.0, (s0 + 1) / 30)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        pix, cells = image_batch(rng, a.batch)
+        model.model.get_image_features(pixel_values=pix, vision_feature_layer=-2, vision_feature_select_strategy="default")
+        loss = probe.loss(cells)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        s0 += 1
+        step += 1
+        if s0 % 50 == 0:
+            rec = {"stage": 0, "step": step, "minutes": round((time.time() - t0) / 60, 2), "loss": round(loss.item(), 4),
+                   "cell_acc": round(probe.accuracy(cells), 4)}
+            log.append(rec)
+            print(json.dumps(rec), flush=True)
     for stage, minutes, cap in ((1, a.stage1_min, 1.0), (2, a.stage2_min, 0.25)):
         ts = time.time()
         sstep = 0
@@ -333,10 +521,11 @@ def main():
             lr = a.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             for g in opt.param_groups:
                 g["lr"] = lr
-            ids, att, labels, pix = batch(enc, rng, a.batch, cap)
+            ids, att, labels, pix, cells = batch(enc, rng, a.batch, cap)
             out = model(input_ids=ids, attention_mask=att, pixel_values=pix, labels=labels)
+            loss = out.loss + a.probe_weight * probe.loss(cells) if a.probe_weight > 0 else out.loss
             opt.zero_grad()
-            out.loss.backward()
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             step += 1
@@ -351,7 +540,11 @@ def main():
                 print(json.dumps(rec), flush=True)
                 if stage == 2 and acc > best:
                     best = acc
+                    if a.yopo:
+                        uninstall_yopo(model)
                     save_checkpoint(model, tok_dir, a.out)
+                    if a.yopo:
+                        install_yopo(model, yopo_plan)
                 with open(os.path.join(a.work, "log.json"), "w") as f:
                     json.dump(log, f, indent=1)
         if a.bench:

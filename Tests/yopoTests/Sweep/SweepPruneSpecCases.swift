@@ -175,7 +175,8 @@ let sweepPruneSpecCases: [SweepCase] = {
     generate("bare-yopo", "yopo", "invalid prune spec: yopo needs fields, e.g. yopo:window=5,layers=16,ffn=2")
     generate("sparsevlm-unknown-field", "sparsevlm:ratio=0.5", "invalid prune spec field ratio: unknown field (tokens, layers, keep)")
     generate(
-        "yopo-unknown-field", "yopo:stride=2", "invalid prune spec field stride: unknown field (window, layers, heads, heads-keep, ffn)")
+        "yopo-unknown-field", "yopo:stride=2",
+        "invalid prune spec field stride: unknown field (window, layers, heads, heads-keep, ffn, heads-scope)")
 
     // 7. What heads= points to: a device, a directory, nothing, a pipe, a file too large, not a .npy.
     generate(
