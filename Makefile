@@ -1,10 +1,12 @@
 # The README's two commands: `make run` (main job on the bundled default) and `make test`.
 SWIFT ?= swift
-MODEL ?= Tests/Fixtures/models/llava-hf-tiny
-IMAGE ?= Tests/Fixtures/images/chelsea.png
-PROMPT ?= What is shown?
+# The bundled default: the demo model trained here (Tools/train) on a picture of its task.
+MODEL ?= Tests/Fixtures/models/llava-demo
+IMAGE ?= Tests/Fixtures/images/shapes-demo.png
+PROMPT ?= Describe the image.
+MAX_TOKENS ?= 64
 
-.PHONY: deps build run test format format-check fixtures clean
+.PHONY: deps build run test format format-check fixtures results clean
 
 # Installs the system libraries the package links (OpenBLAS, oneDNN, libjpeg-turbo, libpng) when missing.
 deps:
@@ -14,7 +16,7 @@ build: deps
 	$(SWIFT) build -c release --product yopo
 
 run: build
-	$(SWIFT) run -c release yopo generate --model "$(MODEL)" --image "$(IMAGE)" --prompt "$(PROMPT)" --max-tokens 20 --print-token-ids
+	$(SWIFT) run -c release yopo generate --model "$(MODEL)" --image "$(IMAGE)" --prompt "$(PROMPT)" --max-tokens $(MAX_TOKENS) --print-token-ids
 
 test: deps
 	$(SWIFT) test --disable-swift-testing
@@ -29,6 +31,10 @@ format-check:
 # Regenerates the golden fixtures with the Python reference (needs PyPI; not needed by tests).
 fixtures:
 	sh Tools/reference/make_fixtures.sh
+
+# Regenerates docs/RESULTS.md and docs/results/*.svg from the committed demo models (python3, no packages).
+results: build
+	python3 Tools/train/make_results.py
 
 clean:
 	rm -rf .build

@@ -108,11 +108,11 @@ def masses(model, proc, qs, image_id):
 
 
 @torch.no_grad()
-def greedy(model, inp):
+def greedy(model, inp, new_tokens=NEW_TOKENS):
     cache = DynamicCache(config=model.config.text_config)
     out = model(input_ids=inp["input_ids"], pixel_values=inp["pixel_values"], cache=cache, use_cache=True)
     ids = []
-    for _ in range(NEW_TOKENS):
+    for _ in range(new_tokens):
         t = int(out.logits[0, -1].argmax())
         ids.append(t)
         if t == EOS:
@@ -121,25 +121,41 @@ def greedy(model, inp):
     return ids
 
 
-def run(model, proc, q, plan):
+class AllRowsReference(mpf.YopoReference):
+    """The head-scope ablation (`heads-scope=all`): the mask's pruned heads also give no output at
+    text rows (prefill and decode), on top of the simulate semantics."""
+
+    def attention(self, l, groups, query, key, value, scaling, position_ids):
+        out, probs = super().attention(l, groups, query, key, value, scaling, position_ids)
+        z = ~self.M[l]
+        if bool(z.any()):
+            out[:, :, z, :] = 0.0  # [1, q, H, d]
+        return out, probs
+
+
+def run(model, proc, q, plan, reference=mpf.YopoReference, new_tokens=NEW_TOKENS):
     inp = inputs_for(proc, q)
     if plan is None:
-        return greedy(model, inp)
+        return greedy(model, inp, new_tokens)
     ids = inp["input_ids"][0].tolist()
     vc = model.config.vision_config
     grid = vc.image_size // vc.patch_size
-    ref = mpf.YopoReference(model.config.text_config, "simulate", plan, mpf.image_span(ids, model.config.image_token_id), grid)
+    ref = reference(model.config.text_config, "simulate", plan, mpf.image_span(ids, model.config.image_token_id), grid)
     with mpf.YopoPatch(model, ref):
-        return greedy(model, inp)
+        return greedy(model, inp, new_tokens)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--task", required=True)
-    ap.add_argument("--alpha", type=float, default=0.1)
+    ap.add_argument("--alpha", default="auto",
+                    help="the rule's threshold; auto = the median over the voting layers' heads of each head's median "
+                         "ratio, to 2 significant digits (the official 0.035-0.2 suit 576 image tokens; here 64 of ~110)")
     ap.add_argument("--votes", type=int, default=40)
     ap.add_argument("--plan", default="window=3,layers=3,ffn=2")
+    ap.add_argument("--run-image", default="test00007.png", help="the test image make run asks about")
+    ap.add_argument("--run-prompt", default="Describe the image.")
     ap.add_argument("--skip-full", action="store_true", help="only the goldens, not the 1200-question comparison")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -155,18 +171,28 @@ def main():
     m = masses(model, proc, cq, model.config.image_token_id)
     os.makedirs(CAL, exist_ok=True)
     np.save(os.path.join(CAL, "demo_masses.npy"), m)
+    if a.alpha == "auto":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = m[..., 0] / (m[..., 1] + m[..., 2])
+        a.alpha = float(f"{np.median(np.median(r[:, 2:, :], axis=0)):.2g}")
+    else:
+        a.alpha = float(a.alpha)
     mask, ratio = llava_rule(m, a.alpha, a.votes)
     tag = f"alpha{a.alpha:g}_votes{a.votes}"
     np.save(os.path.join(CAL, f"demo_mask_llava_{tag}.npy"), mask)
     # The margin of the rule's comparisons in the voting layers: how far the closest ratio is from alpha.
     margin = float(np.nanmin(np.abs(ratio[:, 2:, :] - a.alpha)))
     counts = (ratio[:, 2:, :] > a.alpha).sum(0)
-    vote_margin = int(np.abs(counts - a.votes - 0.5).min() + 0.5)
+    vote_margin = int(np.abs(counts - a.votes - 0.5).min() - 0.5)  # 0: a count of votes or votes + 1
     rng = np.random.default_rng(0)
     random_mask = np.zeros_like(mask)
     for l in range(L):
         random_mask[l, rng.choice(H, size=int(mask[l].sum()), replace=False)] = True
     np.save(os.path.join(CAL, f"demo_mask_random_{tag}.npy"), random_mask)
+    with open(os.path.join(CAL, "demo_calibration.json"), "w") as f:
+        json.dump({"samples": len(cq), "alpha": a.alpha, "votes": a.votes, "mask": f"demo_mask_llava_{tag}.npy",
+                   "random_mask": f"demo_mask_random_{tag}.npy", "kept_per_layer": mask.sum(1).tolist(),
+                   "closest_ratio_to_alpha": margin, "closest_vote_count_to_threshold": vote_margin}, f, indent=1)
     print(f"mask {tag}: kept per layer {mask.sum(1).tolist()}; random {random_mask.sum(1).tolist()}; "
           f"closest ratio to alpha {margin:.3g}; closest vote count to the threshold {vote_margin}")
 
@@ -177,12 +203,16 @@ def main():
     for cat in ("colour", "shape", "count_all", "count_colour", "count_shape", "exist", "left_right", "above_below"):
         subset += [q for q in tq if q["category"] == cat][:PER_CATEGORY]
     subset.sort(key=lambda q: q["question_id"])
+    ablation = mpf.parse_plan(f"yopo:heads=calibration/demo_mask_llava_{tag}.npy")
     rows = []
     for q in subset:
         rows.append({"question_id": q["question_id"], "image": q["image"], "text": q["text"],
                      "answer": tans[q["question_id"]]["answer"],
-                     "dense_ids": run(model, proc, q, None), "yopo_ids": run(model, proc, q, plan)})
+                     "input_ids": inputs_for(proc, q)["input_ids"][0].tolist(),
+                     "dense_ids": run(model, proc, q, None), "yopo_ids": run(model, proc, q, plan),
+                     "ablation_ids": run(model, proc, q, ablation, AllRowsReference)})
     golden = {"model": "llava-demo", "plan": plan.spec, "mode": "simulate", "max_new_tokens": NEW_TOKENS,
+              "ablation_plan": ablation.spec + ",heads-scope=all",
               "compute": "fp32 (transformers eager attention on the stored bf16 values)",
               "mask_margin": {"closest_ratio_to_alpha": margin, "closest_vote_count_to_threshold": vote_margin},
               "questions": rows}
@@ -190,6 +220,15 @@ def main():
     with open(os.path.join(GOLDEN, "demo_answers.json"), "w") as f:
         json.dump(golden, f, indent=1)
     print(f"golden: {len(rows)} questions, plan {plan.spec}")
+    # make run's question: the bundled image and prompt, 64 new tokens at most.
+    demo = {"question_id": "make-run", "image": a.run_image, "text": a.run_prompt}
+    shutil.copy(os.path.join(SHAPES, "images", a.run_image), os.path.join(FIX, "images", "shapes-demo.png"))
+    ids = run(model, proc, demo, None, new_tokens=64)
+    with open(os.path.join(GOLDEN, "demo_run.json"), "w") as f:
+        json.dump({"image": "shapes-demo.png", "prompt": a.run_prompt, "source_image": a.run_image,
+                   "input_ids": inputs_for(proc, demo)["input_ids"][0].tolist(), "greedy_ids": ids,
+                   "text": proc.tokenizer.decode(ids, skip_special_tokens=True)}, f, indent=1)
+    print(f"make run: {a.run_prompt!r} -> {proc.tokenizer.decode(ids, skip_special_tokens=True)!r} {ids}")
     if a.skip_full:
         return
     full = {}

@@ -129,6 +129,14 @@ class Encoder:
         p = p[:k] + [self.image_id] * N_IMG + p[k + 1:]
         return p + ans, len(p)
 
+    def turn(self, text: str, answer: str):
+        """A later turn of a conversation: `USER: {text} ASSISTANT: {answer}</s>` after the previous
+        turn's `</s>` (vicuna_v1's separators), as ids without BOS, and where its answer starts."""
+        q = self.tok("USER: " + text + " ASSISTANT:", add_special_tokens=False)["input_ids"]
+        full = self.tok("USER: " + text + " ASSISTANT: " + answer, add_special_tokens=False)["input_ids"]
+        assert full[:len(q)] == q, (q, full)
+        return full + [self.eos], len(q)
+
 
 def cell_classes(scene) -> list:
     """Per image token (raster order): 0 for an empty cell, else 1 + colour index * 4 + shape index."""
@@ -154,6 +162,7 @@ class VisionProbe(torch.nn.Module):
         self.register_buffer("rows", idx // T.GRID, persistent=False)
         self.register_buffer("cols", idx % T.GRID, persistent=False)
         self.features = None
+        self.align_mse = False  # --align-mse: match the word embeddings' sum itself, not only its direction
 
     def hook(self, _module, _args, output):
         self.features = output
@@ -165,6 +174,20 @@ class VisionProbe(torch.nn.Module):
         return (ce(self.cell(f).flatten(0, 1), classes.flatten())
                 + ce(self.row(f).flatten(0, 1), self.rows.repeat(b)) + ce(self.col(f).flatten(0, 1), self.cols.repeat(b)))
 
+    def alignment(self, classes: torch.Tensor, embeddings: torch.Tensor, word_ids: torch.Tensor):
+        """1 - cosine between each object token and the sum of its colour's and shape's word
+        embeddings in the LLM (detached targets): "visual tokens as text", so that the question's
+        words and the image tokens they refer to meet in the same space."""
+        f = self.features.reshape(classes.shape[0], T.GRID * T.GRID, -1)
+        obj = classes > 0
+        if not bool(obj.any()):
+            return f.sum() * 0.0
+        c = classes[obj] - 1
+        target = (embeddings[word_ids[c // len(T.SHAPES)]] + embeddings[word_ids[len(T.COLOURS) + c % len(T.SHAPES)]]).detach()
+        if self.align_mse:
+            return ((f[obj] - target) ** 2).sum(-1).mean() / target.pow(2).sum(-1).mean()
+        return (1 - torch.nn.functional.cosine_similarity(f[obj], target, dim=-1)).mean()
+
     def accuracy(self, classes: torch.Tensor) -> float:
         f = self.features.reshape(classes.shape[0], T.GRID * T.GRID, -1)
         return (self.cell(f).argmax(-1) == classes).float().mean().item()
@@ -175,26 +198,43 @@ def image_batch(rng: random.Random, n: int):
     return torch.from_numpy(np.stack([pixels(sc) for sc in scenes])), torch.tensor([cell_classes(sc) for sc in scenes])
 
 
-def batch(enc: Encoder, rng: random.Random, n: int, caption_frac: float):
-    seqs, starts, pix, cells = [], [], [], []
+def batch(enc: Encoder, rng: random.Random, n: int, caption_frac: float, turns: int = 1):
+    """n samples: a caption (caption_frac of them) or a conversation of `turns` questions about one
+    image (LLaVA's training conversations are multi-turn too; the test prompt is the first turn's
+    format). Labels: the answers' tokens and each turn's </s>."""
+    seqs, marks, pix, cells = [], [], [], []
     for _ in range(n):
         scene, cat, q, a = T.sample(rng)
         cells.append(cell_classes(scene))
         if rng.random() < caption_frac:
             s, st = enc.example(CAPTION_Q, T.caption(scene))
+            mark = [False] * st + [True] * (len(s) - st)
         else:
             s, st = enc.example(T.prompt_text(q), a)
+            mark = [False] * st + [True] * (len(s) - st)
+            asked = {q}
+            for _ in range(turns - 1):
+                for _ in range(20):  # a question not asked yet in this conversation
+                    qa = T.make_question(scene, rng.choice(T.CATEGORIES), rng)
+                    if qa is not None and qa[0] not in asked:
+                        break
+                else:
+                    break
+                asked.add(qa[0])
+                t, ts = enc.turn(T.prompt_text(qa[0]), qa[1])
+                s = s + t
+                mark += [False] * ts + [True] * (len(t) - ts)
         seqs.append(s)
-        starts.append(st)
+        marks.append(mark)
         pix.append(pixels(scene))
     L = max(len(s) for s in seqs)
     pad = enc.tok.pad_token_id
     ids = torch.full((n, L), pad, dtype=torch.long)
     labels = torch.full((n, L), -100, dtype=torch.long)
     att = torch.zeros((n, L), dtype=torch.long)
-    for i, (s, st) in enumerate(zip(seqs, starts)):
+    for i, (s, mark) in enumerate(zip(seqs, marks)):
         ids[i, :len(s)] = torch.tensor(s)
-        labels[i, st:len(s)] = torch.tensor(s[st:])
+        labels[i, :len(s)] = torch.tensor([t if m else -100 for t, m in zip(s, mark)])
         att[i, :len(s)] = 1
     return ids, att, labels, torch.from_numpy(np.stack(pix)), torch.tensor(cells)
 
@@ -432,6 +472,13 @@ def main():
     ap.add_argument("--stage0-min", type=float, default=2, help="vision tower + projector on the probes alone")
     ap.add_argument("--probe-weight", type=float, default=0.5, help="the probes' loss beside the LM loss in stages 1-2")
     ap.add_argument("--stage1-min", type=float, default=5)
+    ap.add_argument("--align-weight", type=float, default=0.0,
+                    help="weight of the image-token / word-embedding alignment loss (VisionProbe.alignment)")
+    ap.add_argument("--stage1-steps", type=int, default=None, help="stage 1's budget in steps (instead of minutes)")
+    ap.add_argument("--stage2-steps", type=int, default=None, help="stage 2's budget in steps (instead of minutes)")
+    ap.add_argument("--turns", type=int, default=1, help="questions per training conversation in stage 2")
+    ap.add_argument("--align-mse", action="store_true", help="the alignment loss on the vectors (relative MSE), not cosines")
+    ap.add_argument("--caption-frac", type=float, default=0.25, help="share of captions in stage 2's batches")
     ap.add_argument("--stage2-min", type=float, default=9)
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
@@ -480,6 +527,8 @@ def main():
     vq, vans = load_split(a.task, "val")
     vq = vq[:200]
     probe = VisionProbe(model.config.text_config.hidden_size)
+    probe.align_mse = a.align_mse
+    word_ids = torch.tensor([tok.convert_tokens_to_ids("\u2581" + w) for w in list(T.COLOURS) + T.SHAPES])
     model.model.multi_modal_projector.register_forward_hook(probe.hook)
     opt = torch.optim.AdamW(list(model.parameters()) + list(probe.parameters()), lr=a.lr, weight_decay=0.01,
                             betas=(0.9, 0.98))
@@ -509,21 +558,27 @@ def main():
                    "cell_acc": round(probe.accuracy(cells), 4)}
             log.append(rec)
             print(json.dumps(rec), flush=True)
-    for stage, minutes, cap in ((1, a.stage1_min, 1.0), (2, a.stage2_min, 0.25)):
+    for stage, minutes, steps, cap in ((1, a.stage1_min, a.stage1_steps, 1.0), (2, a.stage2_min, a.stage2_steps, a.caption_frac)):
         ts = time.time()
         sstep = 0
+
+        def done():
+            """The stage's budget: steps when given (reproducible), else wall-clock minutes."""
+            return sstep >= steps if steps is not None else (time.time() - ts) / 60 >= minutes
+
         while True:
-            el = (time.time() - ts) / 60
-            if el >= minutes or (a.bench and sstep == 5):
+            if done() or (a.bench and sstep == 5):
                 break
-            frac = el / minutes
+            frac = sstep / steps if steps is not None else (time.time() - ts) / 60 / minutes
             warm = min(1.0, (sstep + 1) / 30)
             lr = a.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             for g in opt.param_groups:
                 g["lr"] = lr
-            ids, att, labels, pix, cells = batch(enc, rng, a.batch, cap)
+            ids, att, labels, pix, cells = batch(enc, rng, a.batch, cap, a.turns if stage == 2 else 1)
             out = model(input_ids=ids, attention_mask=att, pixel_values=pix, labels=labels)
             loss = out.loss + a.probe_weight * probe.loss(cells) if a.probe_weight > 0 else out.loss
+            if a.align_weight > 0:
+                loss = loss + a.align_weight * probe.alignment(cells, model.get_input_embeddings().weight, word_ids)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -532,7 +587,7 @@ def main():
             sstep += 1
             if a.bench:
                 print(f"step {step} {time.time() - t0:.1f}s loss {out.loss.item():.3f}", flush=True)
-            if sstep % a.eval_every == 0 or (stage == 2 and (time.time() - ts) / 60 >= minutes):
+            if sstep % a.eval_every == 0 or (stage == 2 and done()):
                 acc = val_accuracy(model, enc, a.task, vq, vans)
                 rec = {"stage": stage, "step": step, "minutes": round((time.time() - t0) / 60, 2),
                        "loss": round(out.loss.item(), 4), "val_acc": round(acc, 4)}
