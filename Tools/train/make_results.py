@@ -252,6 +252,35 @@ def write_markdown(rows, cal_out, masks, agreement, budgets):
     w("LLM's computation on the image tokens, METHOD.md §5.2), each as a share of dense. `simulate` runs")
     w("the official numerics (the work is done: executed FLOPs equal dense); `skip` does not do the pruned work.")
     w("")
+    def acc(group, label):
+        r = next((r for r in rows if r["group"] == group and r["label"] == label), None)
+        return None if r is None else 100 * r["total"][0] / r["total"][1]
+
+    d = acc("training-free (skip)", "dense")
+    w("## Headlines")
+    w("")
+    w(f"- Dense: {d:.1f} %.")
+    for mode in ("simulate", "skip"):
+        t = acc(f"fine-tuned with yopo-25 ({mode})", "YOPO 25% plan it was tuned with")
+        f = acc(f"training-free ({mode})", "YOPO ~25% (calibrated mask)")
+        if t is not None:
+            w(f"- YOPO ~25 % ({mode}): training-free {f:.1f} %, mask-fine-tuned {t:.1f} % "
+              f"({t - d:+.1f} points from dense; the target is within 2).")
+    for mode in ("skip", "simulate"):
+        for body in ("YOPO ~25%", "YOPO ~12%"):
+            c = acc(f"training-free ({mode})", f"{body} (calibrated mask)")
+            r = acc(f"training-free ({mode})", f"{body} (random mask, same sizes)")
+            w(f"- {body} training-free ({mode}), calibrated vs random mask of the same per-layer sizes: {c:.1f} % vs {r:.1f} %.")
+        c = acc(f"training-free ({mode})", "heads (keep-half mask) alone")
+        r = acc(f"training-free ({mode})", "heads (random mask, keep-half sizes) alone")
+        x = acc(f"training-free ({mode})", "ablation: keep-half heads pruned for visual and text")
+        w(f"- Heads alone ({mode}), keep-half calibrated vs random: {c:.1f} % vs {r:.1f} %; the same calibrated "
+          f"heads pruned for visual and text tokens (ablation): {x:.1f} %.")
+    if not os.path.isdir(TUNED["yopo-12"]):
+        w("- Not run: the model fine-tuned with the ~12 % plan (only the ~25 % one was trained).")
+    w("")
+    w("## All runs")
+    w("")
     w("| setting | method | visual % | executed % | accuracy % | " + " | ".join(CATEGORIES) + " |")
     w("|---|---|---:|---:|---:|" + "---:|" * len(CATEGORIES))
     for r in rows:
