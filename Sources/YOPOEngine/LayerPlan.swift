@@ -37,7 +37,13 @@ public struct LayerPlan: Sendable, Equatable {
     public func headDoesVisualWork(_ head: Int) -> Bool {
         guard visualAlive else { return false }
         guard let heads = visualHeads else { return true }
-        var i = 0  // (index loop: the decode step must not allocate, even unoptimised)
+        return Self.lists(heads, head)
+    }
+
+    /// Whether `heads` holds `head` (an index loop: the decode step must not allocate, even unoptimised).
+    @inline(__always)
+    private static func lists(_ heads: [Int], _ head: Int) -> Bool {
+        var i = 0
         while i < heads.count {
             if heads[i] == head { return true }
             i += 1
@@ -49,12 +55,7 @@ public struct LayerPlan: Sendable, Equatable {
     @inline(__always)
     public func headDoesTextWork(_ head: Int) -> Bool {
         guard let heads = textHeads else { return true }
-        var i = 0  // (index loop: the decode step must not allocate, even unoptimised)
-        while i < heads.count {
-            if heads[i] == head { return true }
-            i += 1
-        }
-        return false
+        return Self.lists(heads, head)
     }
 
     /// The heads doing visual work among `0..<heads` (none in a dropped layer).
