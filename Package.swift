@@ -80,6 +80,7 @@ let package = Package(
             dependencies: ["YOPOModels", "YOPOEngine", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOCore", "YOPOFormats"]),
         .testTarget(name: "YOPOEvalTests", dependencies: ["YOPOEval", "YOPOText"]),
-        .testTarget(name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOEngine", "YOPOCore", "YOPOText", "TestSupport"])
+        .testTarget(
+            name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOEngine", "YOPOCore", "YOPOText", "TestSupport"])
     ]
 )
