@@ -160,6 +160,18 @@ final class BadInputTests: XCTestCase {
         try assertFails(["flops", "--model", dir.path], with: message)  // the registry answers for every command
     }
 
+    /// The chat template is read for its default system prompt (llava-hf layout): a template file
+    /// that is not a JSON object, or a `.jinja` file that is not UTF-8, is named.
+    func testUnreadableChatTemplate() throws {
+        let json = try linkedCopy(of: "llava-demo", skip: ["chat_template.json"], name: "json")
+        try Data("[\"not an object\"]".utf8).write(to: json.appendingPathComponent("chat_template.json"))
+        try assertFails(
+            generateArguments(model: json.path), with: "\(json.path)/chat_template.json must hold a JSON object")
+        let jinja = try linkedCopy(of: "llava-demo", skip: ["chat_template.json", "chat_template.jinja"], name: "jinja")
+        try Data([0x7B, 0x7B, 0xFF, 0xFE, 0x7D, 0x7D]).write(to: jinja.appendingPathComponent("chat_template.jinja"))
+        try assertFails(generateArguments(model: jinja.path), with: "\(jinja.path)/chat_template.jinja is not UTF-8 text")
+    }
+
     func testOriginalLayoutWithoutLocalVisionTower() throws {
         let dir = try linkedCopy(of: "llava-v1.5-tiny", skip: ["config.json"])
         try editConfig(dir, from: "llava-v1.5-tiny") { $0["mm_vision_tower"] = "openai/clip-vit-large-patch14-336" }
