@@ -1,20 +1,24 @@
 import Foundation
 
-/// A `tokenizer.json` of HF `tokenizers` with a LLaMA-style BPE model, as llava-hf checkpoints ship.
+/// A `tokenizer.json` of HF `tokenizers` with a BPE model: LLaMA-style (SentencePiece BPE with byte
+/// fallback, as llava-hf checkpoints ship) or byte-level (Qwen2, as Qwen2-VL / Qwen2.5-VL ship).
 ///
 /// Pipeline, as `tokenizers` runs it: added tokens with `normalized: false` are split out of the raw
-/// text; each remaining part is normalised (`Prepend`, `Replace`), added tokens with
-/// `normalized: true` are split out of the result, the `Metaspace` pre-tokenizer writes spaces as
-/// `▁` and prepends one (`always`, or `first`: only on the part that starts the text), optionally
-/// splitting before each `▁`; each word is encoded by the BPE model (merges applied by rank,
-/// characters without a token written as `<0xXX>` byte tokens or `unk_token`). The
-/// `TemplateProcessing` post-processor's leading special tokens are the BOS.
+/// text; each remaining part is normalised (`Prepend`, `Replace`, `NFC`), added tokens with
+/// `normalized: true` are split out of the result, then the pre-tokenizers run in order: `Metaspace`
+/// writes spaces as `▁` and prepends one (`always`, or `first`: only on the part that starts the
+/// text), optionally splitting before each `▁`; `Split` cuts the text into the matches of its regex
+/// (`SplitPattern`: Qwen2's and LLaMA-3's); `ByteLevel` writes each byte as a character of GPT-2's
+/// byte alphabet. Each word is encoded by the BPE model (merges applied by rank, characters without a
+/// token written as `<0xXX>` byte tokens or `unk_token`). The `TemplateProcessing` post-processor's
+/// leading special tokens are the BOS.
 ///
 /// Supported components (anything else throws `TokenizerError.unsupported` at load):
-/// normalizer null | Sequence | Prepend | Replace (string pattern); pre_tokenizer null | Metaspace |
-/// Sequence of Metaspace; model BPE (no dropout, no subword prefix / suffix); post_processor null |
-/// TemplateProcessing | Sequence of those; decoder null | Sequence | Replace (string pattern) |
-/// ByteFallback | Fuse | Strip | Metaspace.
+/// normalizer null | Sequence | Prepend | Replace (string pattern) | NFC; pre_tokenizer null |
+/// Metaspace | Split (a `SplitPattern` regex, `Isolated`, not inverted) | ByteLevel (`use_regex`
+/// false) | Sequence of those; model BPE (no dropout, no subword prefix / suffix); post_processor
+/// null | TemplateProcessing | ByteLevel | Sequence of those; decoder null | Sequence | Replace
+/// (string pattern) | ByteFallback | Fuse | Strip | Metaspace | ByteLevel.
 public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
     /// The largest token id a `tokenizer.json` may use: 2²² − 1, far above every released vocabulary
     /// (Gemma's 262,144), so the id table stays below 64 MiB whatever the file says.
@@ -32,6 +36,8 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
     enum NormalizerStep {
         case prepend([UInt8])
         case replace([UInt8], [UInt8])
+        /// Unicode canonical composition (NFC).
+        case nfc
     }
 
     enum PrependScheme: String {
@@ -44,12 +50,20 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         var split: Bool
     }
 
+    enum PreTokenizerStep {
+        case metaspace(Metaspace)
+        case split(SplitPattern)
+        /// Bytes as GPT-2's byte alphabet; `addPrefixSpace` prepends a space to a word without one.
+        case byteLevel(addPrefixSpace: Bool)
+    }
+
     enum DecoderStep {
         case replace(String, String)
         case byteFallback
         case fuse
         case strip(Unicode.Scalar, start: Int, stop: Int)
         case metaspace(String, PrependScheme)
+        case byteLevel
     }
 
     private let vocab: ByteStringTable
@@ -61,7 +75,7 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
     private let byteFallback: Bool
     private let ignoreMerges: Bool
     private let normalizer: [NormalizerStep]
-    private let preTokenizer: Metaspace?
+    private let preTokenizers: [PreTokenizerStep]
     private let decoder: [DecoderStep]?
     private let templatePrefix: [Int]
     private let templateSuffix: [Int]
@@ -204,7 +218,7 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         self.modelUnknownID = unknownSpelling.flatMap { vocab[$0] }
 
         self.normalizer = try Self.parseNormalizer(root["normalizer"], unsupported)
-        self.preTokenizer = try Self.parsePreTokenizer(root["pre_tokenizer"], unsupported)
+        self.preTokenizers = try Self.parsePreTokenizer(root["pre_tokenizer"], unsupported)
         self.decoder = try Self.parseDecoder(root["decoder"], unsupported)
         (templatePrefix, templateSuffix) = try Self.parsePostProcessor(root["post_processor"], unsupported)
         let size = tokens.count
@@ -217,9 +231,11 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
             guard let s = spelling else { return nil }
             return byContent[Array(s.utf8)]?.id ?? vocab[s]
         }
+        /// LLaMA's spellings as a last resort, only as added tokens: in a byte-level vocabulary `<s>` is text.
+        func addedID(_ spelling: String) -> Int? { byContent[Array(spelling.utf8)]?.id }
         let (prefix, suffix) = (templatePrefix, templateSuffix)
-        bosTokenID = id(configuration.bosToken) ?? prefix.first ?? id("<s>")
-        eosTokenID = id(configuration.eosToken) ?? suffix.last ?? id("</s>")
+        bosTokenID = id(configuration.bosToken) ?? prefix.first ?? addedID("<s>")
+        eosTokenID = id(configuration.eosToken) ?? suffix.last ?? addedID("</s>")
         unknownTokenID = id(configuration.unknownToken) ?? id(unknownSpelling) ?? id("<unk>")
         padTokenID = id(configuration.padToken)
         addsBOSByDefault = configuration.addBOSToken ?? !prefix.isEmpty
@@ -318,13 +334,33 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
             switch step {
             case .prepend(let p): if !s.isEmpty { s = p + s }
             case .replace(let pattern, let content): s = replaceAll(s, pattern, content)
+            case .nfc: s = Array(String(decoding: s, as: UTF8.self).precomposedStringWithCanonicalMapping.utf8)
             }
         }
         return s
     }
 
+    /// The words of `text` after every pre-tokenizer; `startsText` when `text` begins the input.
     func preTokenize(_ text: ArraySlice<UInt8>, startsText: Bool) -> [ArraySlice<UInt8>] {
-        guard let m = preTokenizer else { return text.isEmpty ? [] : [text] }
+        var words = text.isEmpty ? [] : [text]
+        for step in preTokenizers {
+            var next: [ArraySlice<UInt8>] = []
+            next.reserveCapacity(words.count)
+            for (k, word) in words.enumerated() {
+                switch step {
+                case .metaspace(let m): next += metaspace(m, word, startsText: startsText && k == 0)
+                case .split(let pattern): next += pattern.split(word)
+                case .byteLevel(let addPrefixSpace):
+                    let spaced = addPrefixSpace && word.first != 0x20 ? [0x20] + word : Array(word)
+                    next.append(ByteLevel.encode(spaced[...])[...])
+                }
+            }
+            words = next
+        }
+        return words
+    }
+
+    func metaspace(_ m: Metaspace, _ text: ArraySlice<UInt8>, startsText: Bool) -> [ArraySlice<UInt8>] {
         var s = replaceAll(Array(text), [0x20], m.replacement)
         if !s.isEmpty && !s.starts(with: m.replacement) {
             switch m.prependScheme {
@@ -445,6 +481,8 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
             return pieces.enumerated().map { i, t in
                 replacing(t, r, i == 0 && scheme != .never ? "" : " ")
             }
+        case .byteLevel:
+            return [ByteLevel.decode(pieces)]
         case .byteFallback:
             var out: [String] = []
             var run: [UInt8] = []
@@ -486,6 +524,8 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
                 throw unsupported("normalizer Replace with a regex pattern")
             }
             return [.replace(Array(pattern.utf8), Array((n["content"]?.string ?? "").utf8))]
+        case "NFC":
+            return [.nfc]
         case let t:
             throw unsupported("normalizer \(t ?? "?")")
         }
@@ -500,17 +540,37 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         return .always
     }
 
-    private static func parsePreTokenizer(_ value: JSONValue?, _ unsupported: (String) -> TokenizerError) throws -> Metaspace? {
-        guard let p = value, !p.isNull else { return nil }
+    private static func parsePreTokenizer(
+        _ value: JSONValue?, _ unsupported: (String) -> TokenizerError
+    ) throws -> [PreTokenizerStep] {
+        guard let p = value, !p.isNull else { return [] }
         switch p["type"]?.string {
         case "Sequence":
-            let items = p["pretokenizers"]?.array ?? []
-            guard items.count <= 1 else { throw unsupported("pre_tokenizer Sequence of \(items.count)") }
-            return try items.first.flatMap { try parsePreTokenizer($0, unsupported) }
+            return try (p["pretokenizers"]?.array ?? []).flatMap { try parsePreTokenizer($0, unsupported) }
         case "Metaspace":
-            return Metaspace(
-                replacement: Array((p["replacement"]?.string ?? "\u{2581}").utf8),
-                prependScheme: try parsePrependScheme(p, unsupported), split: p["split"]?.bool ?? true)
+            return [
+                .metaspace(
+                    Metaspace(
+                        replacement: Array((p["replacement"]?.string ?? "\u{2581}").utf8),
+                        prependScheme: try parsePrependScheme(p, unsupported), split: p["split"]?.bool ?? true))
+            ]
+        case "Split":
+            guard let regex = p["pattern"]?["Regex"]?.string else {
+                throw unsupported("pre_tokenizer Split with a string pattern")
+            }
+            guard let pattern = SplitPattern(regex: regex) else {
+                throw unsupported("pre_tokenizer Split regex \(printable(regex)) (supported: the Qwen2 and LLaMA-3 patterns)")
+            }
+            let behavior = p["behavior"]?.string ?? "Isolated"
+            guard behavior == "Isolated", p["invert"]?.bool != true else {
+                throw unsupported("pre_tokenizer Split with behavior \(behavior)\(p["invert"]?.bool == true ? ", inverted" : "")")
+            }
+            return [.split(pattern)]
+        case "ByteLevel":
+            guard p["use_regex"]?.bool == false else {
+                throw unsupported("pre_tokenizer ByteLevel with use_regex (GPT-2's pattern)")
+            }
+            return [.byteLevel(addPrefixSpace: p["add_prefix_space"]?.bool ?? false)]
         case let t:
             throw unsupported("pre_tokenizer \(t ?? "?")")
         }
@@ -533,6 +593,8 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
             return [.strip(content, start: d["start"]?.int ?? 0, stop: d["stop"]?.int ?? 0)]
         case "Metaspace":
             return [.metaspace(d["replacement"]?.string ?? "\u{2581}", try parsePrependScheme(d, unsupported))]
+        case "ByteLevel":
+            return [.byteLevel]
         case let t:
             throw unsupported("decoder \(t ?? "?")")
         }
@@ -563,6 +625,8 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
                 }
             }
             return (prefix, suffix)
+        case "ByteLevel":
+            return ([], [])  // offsets only
         case let t:
             throw unsupported("post_processor \(t ?? "?")")
         }
