@@ -43,7 +43,8 @@ SPECIAL_STRINGS = [
     "<|im_start", "|im_end|>", "Hello<|endoftext|>world", "Ünïcödé café, naïve — 日本語テキスト",
     "e\u0301 (decomposed) vs \u00e9", "\u212b \u2126 \uff21\uff22", "I'm you're they've we'll he'd IT'S",
     "  leading\ttabs\r\nand CRLF\r\n\r\n", "1234567890 3.14159 1e-9", "x = f(y) + g[z] * 2 // comment",
-    "😀👍🏽 🇯🇵", "\x00\x01 control\x7f", "",
+    "😀👍🏽 🇯🇵", "\x00\x01 control\x7f", "a\u00a0b\u3000c\u2028d\u0085e  \u00a0f", "'S 'LL 'Re '\u017f x'd y'\u017f z'LL",
+    "\u0661\u0662\u0663 \u00bd\u2167 x\u0301y", "",
 ]
 
 
