@@ -410,3 +410,42 @@ public struct RotaryEmbedding: Sendable, Equatable {
         return (blockRow * mergeSize + inBlock / mergeSize, blockColumn * mergeSize + inBlock % mergeSize)
     }
 }
+
+/// The rotary position of one token: `(t, h, w)` for M-RoPE (Qwen2-VL's `position_ids[:, 0, i]`),
+/// the same number three times for 1-D RoPE (LLaMA) and for text tokens under M-RoPE.
+public struct RotaryPosition: Hashable, Sendable, CustomStringConvertible {
+    public var t: Int
+    public var h: Int
+    public var w: Int
+
+    /// A 1-D position (or a text token's M-RoPE position): `(p, p, p)`.
+    @inline(__always)
+    public init(_ p: Int) {
+        t = p
+        h = p
+        w = p
+    }
+
+    public init(t: Int, h: Int, w: Int) {
+        self.t = t
+        self.h = h
+        self.w = w
+    }
+
+    /// The largest of the three axes (`get_rope_index`'s `max()` for `rope_delta` and the next text position).
+    public var maximum: Int { max(t, h, w) }
+
+    public var description: String { t == h && h == w ? "\(t)" : "(\(t), \(h), \(w))" }
+}
+
+extension RotaryEmbedding {
+    /// `angles(positions:)` of a `RotaryPosition` (1-D kinds use `t`; `vision2D` is not meant here).
+    @inline(__always)
+    public func angles(_ p: RotaryPosition, cosines: UnsafeMutablePointer<Float>, sines: UnsafeMutablePointer<Float>) {
+        if p.t == p.h && p.h == p.w {
+            angles(position: p.t, cosines: cosines, sines: sines)
+        } else {
+            angles(positions: (p.t, p.h, p.w), cosines: cosines, sines: sines)
+        }
+    }
+}

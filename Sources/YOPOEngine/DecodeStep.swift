@@ -103,7 +103,7 @@ extension TextDecoder {
             let l = layers[index]
             // Row of the layer's sequence store this token takes, and its RoPE position.
             let row = separate ? sequenceRow : cache.rows(index)
-            rotaryAngles(position: cache.reindexesPositions ? row : position, cosines: ws.cosines, sines: ws.sines)
+            rotaryAngles(position: (cache.reindexesPositions ? row : position) + cache.ropeDelta, cosines: ws.cosines, sines: ws.sines)
             rmsNormRow(ws.hidden, weight: l.inputLayernorm.data, into: ws.normed, count: d, eps: eps)
             let keys = cache.keys[index], values = cache.values[index]
             let k = keys.data + row * kvWidth, v = values.data + row * kvWidth

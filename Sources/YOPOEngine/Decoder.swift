@@ -170,8 +170,9 @@ public final class TextDecoder {
 
     // MARK: Rotary (transformers `apply_rotary_pos_emb`, rotate-half layout)
 
-    /// Rotates the head vectors of each row of `x` (`[rows, heads · head_dim]`) in place at the given positions.
-    func applyRotary(_ x: Tensor, heads: Int, positions: [Int]) {
+    /// Rotates the head vectors of each row of `x` (`[rows, heads · head_dim]`) in place at the given
+    /// rotary positions (M-RoPE triples or 1-D positions).
+    func applyRotary(_ x: Tensor, heads: Int, positions: [RotaryPosition]) {
         precondition(positions.count == x.rows)
         let half = spec.headDim / 2, width = heads * spec.headDim
         guard heads > 0 else { return }
@@ -179,7 +180,7 @@ public final class TextDecoder {
         let sines = UnsafeMutablePointer<Float>.allocate(capacity: max(half, 1))
         defer { cosines.deallocate(); sines.deallocate() }
         for r in 0..<x.rows {
-            rotaryAngles(position: positions[r], cosines: cosines, sines: sines)
+            rotary.angles(positions[r], cosines: cosines, sines: sines)
             rotate(x.data + r * width, heads: heads, cosines: cosines, sines: sines)
         }
     }

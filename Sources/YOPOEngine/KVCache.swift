@@ -21,6 +21,10 @@ public final class KVCache {
     /// Whether new rows get RoPE positions from their layer's row count (methods that re-index
     /// positions after dropping tokens) instead of their absolute position.
     public var reindexesPositions = false
+    /// M-RoPE's `rope_delta` (Qwen2-VL `get_rope_index`): rows without explicit rotary positions
+    /// (text after the prompt, every decode step) take rotary position `index + ropeDelta` on all
+    /// three axes. Set by a prefill given rotary positions: `max(position) + 1 − length`. 0 for 1-D RoPE.
+    public var ropeDelta = 0
     /// Images seen so far (absolute positions), for masks at decode time.
     public internal(set) var images: [ImageLayout] = []
     var keys: [Tensor]
@@ -107,6 +111,7 @@ public final class KVCache {
         out.length = length
         out.images = images
         out.reindexesPositions = reindexesPositions
+        out.ropeDelta = ropeDelta
         return out
     }
 

@@ -21,25 +21,31 @@ extension TextDecoder {
     ///   - plan: what each layer does with visual rows (`DecoderPlan.dense` prunes nothing).
     ///   - counter: receives the executed FLOPs (docs/FLOPS.md), if given.
     ///   - logitRows: which of the new rows need logits (default: the last one only).
+    ///   - rotaryPositions: the rotary position of each new row (M-RoPE: the prompt builder's
+    ///     `get_rope_index` triples); nil = `index + cache.ropeDelta` (1-D RoPE, text continuing a
+    ///     Qwen2-VL sequence). When given, the cache's `ropeDelta` becomes `max + 1 − length` after the call.
     /// - Returns: `[logitRows.count, vocab_size]`, fp32.
     public func forward(
         _ inputs: Tensor, cache: KVCache, images: [ImageLayout] = [], plan: DecoderPlan = .dense,
-        counter: FLOPCounter? = nil, logitRows: [Int]? = nil
+        counter: FLOPCounter? = nil, logitRows: [Int]? = nil, rotaryPositions: [RotaryPosition]? = nil
     ) -> Tensor {
         let n = inputs.rows
-        if n == 1 && images.isEmpty && (logitRows == nil || logitRows! == [0]) {
+        if let r = rotaryPositions { precondition(r.count == n, "\(r.count) rotary positions for \(n) rows") }
+        if n == 1 && images.isEmpty && rotaryPositions == nil && (logitRows == nil || logitRows! == [0]) {
             // A decode step: the allocation-free single-row path (DecodeStep.swift), its logits copied.
             cache.decodeWorkspace(spec).hidden.update(from: inputs.data, count: spec.hiddenSize)
             return decodeStep(cache: cache, plan: plan, counter: counter).copy()
         }
         let rows = logitRows ?? [n - 1]
-        return logits(prefill(inputs, cache: cache, images: images, plan: plan, counter: counter, logitRows: rows), counter: counter)
+        let last = prefill(
+            inputs, cache: cache, images: images, plan: plan, counter: counter, logitRows: rows, rotaryPositions: rotaryPositions)
+        return logits(last, counter: counter)
     }
 
     /// The layers over a call's rows. Returns the final hidden states of `logitRows` (`[count, hidden]`).
     func prefill(
         _ inputs: Tensor, cache: KVCache, images newImages: [ImageLayout], plan: DecoderPlan, counter: FLOPCounter?,
-        logitRows: [Int]
+        logitRows: [Int], rotaryPositions: [RotaryPosition]? = nil
     ) -> Tensor {
         let n = inputs.rows, start = cache.length
         for image in newImages {
@@ -50,6 +56,11 @@ extension TextDecoder {
         let hooks = newImages.isEmpty ? nil : plan.hooks
         if let hooks { cache.reindexesPositions = hooks.reindexesPositions }
         var state = RowState(callStart: start, rows: n, images: newImages)
+        if let rotaryPositions {
+            state.rotary = rotaryPositions
+        } else if cache.ropeDelta != 0 {
+            state.rotary = state.positions.map { RotaryPosition($0 + cache.ropeDelta) }
+        }
         cache.reserve(plan.separatesVisualRows ? state.visual.filter { !$0 }.count : n)
         hooks?.begin(inputs: inputs, rows: state, counter: counter)
         var h = inputs.copy()
@@ -57,6 +68,7 @@ extension TextDecoder {
             0..<layers.count, &h, &state, cache: cache, images: newImages, plan: plan, hooks: hooks, counter: counter,
             logitPositions: logitRows.map { start + $0 })
         cache.advance(total: n)
+        if let rotaryPositions, let top = rotaryPositions.map(\.maximum).max() { cache.ropeDelta = top + 1 - cache.length }
         return gather(h, state, positions: logitRows.map { start + $0 })
     }
 
@@ -71,7 +83,7 @@ extension TextDecoder {
         for index in range {
             let lastLayer = index == layers.count - 1
             let past = cache.rows(index)
-            let rope = cache.reindexesPositions ? Array(past..<(past + state.count)) : state.rotary
+            let rope = cache.reindexesPositions ? (past..<(past + state.count)).map(RotaryPosition.init) : state.rotary
             // In the last layer only the rows whose logits are wanted attend and go through the FFN.
             let wanted = lastLayer ? Array(Set(logitPositions.map { state.row(at: $0) })).sorted() : nil
             let rowsBefore = state
@@ -151,7 +163,7 @@ struct LayerStep {
     let separate: Bool
     let rows: RowState
     /// Rotary position of each row.
-    let rope: [Int]
+    let rope: [RotaryPosition]
     let newImages: [ImageLayout]
     /// Rows whose output is read (the last layer's logit rows); nil = every row that continues.
     let wanted: [Int]?

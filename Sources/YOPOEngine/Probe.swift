@@ -6,7 +6,9 @@ extension TextDecoder: DecoderProbe {
     /// k_proj (every row) with their biases, rotary at `ropePositions`, softmax(q·Kᵀ/√head_dim) per
     /// head over the rows up to `query` (causal), averaged over heads. Products counted at
     /// `layer − 1` (the boundary), group text. Scores only: no values are read.
-    public func attentionProbabilities(layer: Int, hidden: Tensor, ropePositions: [Int], query: Int, counter: FLOPCounter?) -> [Float] {
+    public func attentionProbabilities(
+        layer: Int, hidden: Tensor, ropePositions: [RotaryPosition], query: Int, counter: FLOPCounter?
+    ) -> [Float] {
         let l = layers[layer]
         let n = hidden.rows, d = spec.hiddenSize, heads = spec.numAttentionHeads
         let kvWidth = spec.keyValueWidth

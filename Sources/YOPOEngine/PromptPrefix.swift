@@ -107,7 +107,7 @@ extension TextDecoder {
         cache.reindexesPositions = hooks.reindexesPositions
         hooks.begin(inputs: concatenateRows(prefixInputs, inputs), rows: state, counter: counter)
         if reusable > 0 {
-            let rope = cache.reindexesPositions ? Array(0..<state.count) : state.rotary
+            let rope = cache.reindexesPositions ? (0..<state.count).map(RotaryPosition.init) : state.rotary
             if let decision = hooks.afterLayer(
                 reusable - 1, hidden: joined, rows: state, ropePositions: rope, captured: nil, probe: self, counter: counter)
             {

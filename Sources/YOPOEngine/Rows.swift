@@ -9,19 +9,19 @@ public struct RowState: Sendable, Equatable {
     /// Sequence index of each row: its absolute position in the prompt (recycled tokens take the
     /// position of the last kept image row before them); order and causality follow the row order.
     public var positions: [Int]
-    /// Rotary position of each row, kept apart from the sequence index (equal for LLaMA's 1-D RoPE,
-    /// which the prompt builder passes through; methods that re-index positions after a drop set
-    /// `KVCache.reindexesPositions` instead).
-    public var rotary: [Int]
+    /// Rotary position of each row, kept apart from the sequence index (equal for LLaMA's 1-D RoPE;
+    /// M-RoPE triples from the prompt builder for Qwen2-VL; methods that re-index positions after a
+    /// drop set `KVCache.reindexesPositions` instead).
+    public var rotary: [RotaryPosition]
     /// Whether each row is an image token (recycled cluster tokens included).
     public var visual: [Bool]
     /// Image-relative index of each visual row in the original image (−1 for a recycled token, and
     /// for text rows).
     public var imageIndex: [Int]
 
-    public init(positions: [Int], rotary: [Int]? = nil, visual: [Bool], imageIndex: [Int]) {
+    public init(positions: [Int], rotary: [RotaryPosition]? = nil, visual: [Bool], imageIndex: [Int]) {
         self.positions = positions
-        self.rotary = rotary ?? positions
+        self.rotary = rotary ?? positions.map(RotaryPosition.init)
         self.visual = visual
         self.imageIndex = imageIndex
     }
@@ -57,7 +57,7 @@ public protocol DecoderProbe {
     /// Head-averaged attention probabilities of row `query` over every current row, as layer
     /// `layer` would compute them on `hidden` (its input_layernorm, q_proj, k_proj and RoPE at
     /// `ropePositions`): PyramidDrop's ranking. Adds the products to `counter`.
-    func attentionProbabilities(layer: Int, hidden: Tensor, ropePositions: [Int], query: Int, counter: FLOPCounter?) -> [Float]
+    func attentionProbabilities(layer: Int, hidden: Tensor, ropePositions: [RotaryPosition], query: Int, counter: FLOPCounter?) -> [Float]
 }
 
 /// Row hooks at layer boundaries of a prefill: a method that drops visual rows between decoder
@@ -83,7 +83,7 @@ public protocol RowHook: AnyObject {
     /// Called after `layer` with its output; returns what to keep, or nil to keep everything.
     /// `captured` is `[captureRows.count, rows.count]` when rows were requested.
     func afterLayer(
-        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [Int], captured: Tensor?,
+        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [RotaryPosition], captured: Tensor?,
         probe: DecoderProbe, counter: FLOPCounter?
     ) -> PruneDecision?
     /// The first layer whose work on a row depends on rows after it (it captures a ranking's
@@ -120,7 +120,7 @@ extension RowState {
         let out = Tensor(zeros: [order.count, d])
         var state = RowState(positions: [], visual: [], imageIndex: [])
         var next = 0
-        var lastPosition = rows.positions.first ?? 0, lastRotary = rows.rotary.first ?? 0
+        var lastPosition = rows.positions.first ?? 0, lastRotary = rows.rotary.first ?? RotaryPosition(0)
         for (i, source) in order.enumerated() {
             if let r = source {
                 (out.data + i * d).update(from: h.data + r * d, count: d)

@@ -44,7 +44,7 @@ public final class AttentionMassRecorder: RowHook {
     }
 
     public func afterLayer(
-        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [Int], captured: Tensor?, probe: DecoderProbe,
+        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [RotaryPosition], captured: Tensor?, probe: DecoderProbe,
         counter: FLOPCounter?
     ) -> PruneDecision? { nil }
 

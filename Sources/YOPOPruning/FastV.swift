@@ -174,7 +174,7 @@ public final class FastV: TokenPruner {
 
     /// FastV decides inside layer K−1 (`rowsAfterAttention`).
     public func afterLayer(
-        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [Int], captured: Tensor?,
+        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [RotaryPosition], captured: Tensor?,
         probe: DecoderProbe, counter: FLOPCounter?
     ) -> PruneDecision? { nil }
 }

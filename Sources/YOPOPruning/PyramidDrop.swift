@@ -222,7 +222,7 @@ public final class PyramidDrop: TokenPruner {
     public func captureRows(layer: Int, rows: RowState) -> [Int]? { nil }
 
     public func afterLayer(
-        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [Int], captured: Tensor?,
+        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [RotaryPosition], captured: Tensor?,
         probe: DecoderProbe, counter: FLOPCounter?
     ) -> PruneDecision? {
         guard let stage = settings.layers.firstIndex(of: layer + 1) else { return nil }

@@ -269,7 +269,7 @@ public final class SparseVLM: TokenPruner {
     }
 
     public func afterLayer(
-        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [Int], captured: Tensor?,
+        _ layer: Int, hidden: Tensor, rows: RowState, ropePositions: [RotaryPosition], captured: Tensor?,
         probe: DecoderProbe, counter: FLOPCounter?
     ) -> PruneDecision? {
         guard let stage = settings.layers.firstIndex(of: layer), let captured else { return nil }
