@@ -77,7 +77,9 @@ let package = Package(
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(
             name: "YOPOModelsTests",
-            dependencies: ["YOPOModels", "YOPOEngine", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "AllocationCounter"]),
+            dependencies: [
+                "YOPOModels", "YOPOEngine", "YOPOFormats", "YOPOCore", "YOPOPruning", "YOPOImage", "YOPOText", "AllocationCounter"
+            ]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOCore", "YOPOFormats"]),
         .testTarget(name: "YOPOEvalTests", dependencies: ["YOPOEval", "YOPOText"]),
         .testTarget(

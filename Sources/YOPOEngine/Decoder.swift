@@ -87,9 +87,10 @@ public final class TextDecoder {
             try check(p + "up_proj", l.upProj.shape, [m, d])
             try check(p + "down_proj", l.downProj.shape, [d, m])
         }
-        rotary = try RotaryEmbedding(
-            kind: spec.ropeScalingFactor == 1 ? .default : .linear(factor: spec.ropeScalingFactor), headDim: spec.headDim,
-            theta: spec.ropeTheta)
+        let kind: RotaryEmbedding.Kind =
+            spec.mropeSection.map { .multiAxis(sections: $0) }
+            ?? (spec.ropeScalingFactor == 1 ? .default : .linear(factor: spec.ropeScalingFactor))
+        rotary = try RotaryEmbedding(kind: kind, headDim: spec.headDim, theta: spec.ropeTheta)
         self.spec = spec
         self.embedTokens = embedTokens
         self.layers = layers

@@ -17,12 +17,16 @@ public struct DecoderSpec: Sendable, Equatable, Codable {
     /// `rope_theta` and the linear `rope_scaling` factor (1 = none): positions are divided by it.
     public var ropeTheta: Float
     public var ropeScalingFactor: Float
+    /// M-RoPE sections (Qwen2-VL `mrope_section`, summing to head_dim / 2): rotary positions are
+    /// (t, h, w) triples (`RotaryPosition`); nil for 1-D RoPE.
+    public var mropeSection: [Int]?
 
     public init(
         hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int, numKeyValueHeads: Int, headDim: Int,
         intermediateSize: Int, vocabSize: Int, rmsNormEps: Float = 1e-5, ropeTheta: Float = 10000,
-        ropeScalingFactor: Float = 1
+        ropeScalingFactor: Float = 1, mropeSection: [Int]? = nil
     ) {
+        self.mropeSection = mropeSection
         self.hiddenSize = hiddenSize
         self.numHiddenLayers = numHiddenLayers
         self.numAttentionHeads = numAttentionHeads

@@ -148,21 +148,7 @@ public final class CLIPVisionTower {
         let q = linear(normed, l.qWeight, bias: l.qBias)
         let k = linear(normed, l.kWeight, bias: l.kBias)
         let v = linear(normed, l.vWeight, bias: l.vBias)
-        let context = Tensor(zeros: [n, d])
-        let scale = 1 / Float(hd).squareRoot()
-        // Heads in parallel, each writing its own columns of `context`.
-        parallelChunks(heads, minimum: attentionParallelMinimum(heads: heads, rows: n, keys: n, headDim: hd)) { h0, h1 in
-            let scores = Tensor(zeros: [n, n])
-            for h in h0..<h1 {
-                MatMul.gemmABt(
-                    m: n, n: n, k: hd, alpha: scale, a: q.data + h * hd, lda: d,
-                    b: k.data + h * hd, ldb: d, c: scores.data, ldc: n)
-                for r in 0..<n { softmaxInPlace(scores.data + r * n, count: n) }
-                MatMul.gemmAB(
-                    m: n, n: hd, k: n, a: scores.data, lda: n, b: v.data + h * hd, ldb: d,
-                    c: context.data + h * hd, ldc: d)
-            }
-        }
+        let context = visionAttention(q: q.data, k: k.data, v: v.data, stride: d, rows: n, heads: heads, headDim: hd)
         let attended = linear(context, l.outWeight, bias: l.outBias)
         addInPlace(attended, x)
         let normed2 = layerNorm(attended, weight: l.norm2Weight, bias: l.norm2Bias, eps: eps)

@@ -278,9 +278,11 @@ public struct RopeParameters: Codable, Sendable, Equatable {
     public var type: String?
     public var ropeTheta: Float?
     public var factor: Float?
+    /// Qwen2-VL's M-RoPE sections (`mrope_section`, three sizes summing to head_dim / 2).
+    public var mropeSection: [Int]?
 
     enum CodingKeys: String, CodingKey {
-        case ropeType = "rope_type", type, ropeTheta = "rope_theta", factor
+        case ropeType = "rope_type", type, ropeTheta = "rope_theta", factor, mropeSection = "mrope_section"
     }
 
     public init(ropeType: String?, type: String?, ropeTheta: Float?, factor: Float?) {
@@ -305,10 +307,14 @@ public struct RopeParameters: Codable, Sendable, Equatable {
         ropeType = try c.string(.ropeType)
         type = try c.string(.type)
         for (key, value) in [(CodingKeys.ropeType, ropeType), (.type, type)] {
-            if let value, value != "default", value != "linear" {
+            if let value, value != "default", value != "linear", value != "mrope" {
                 throw ModelError.invalidConfiguration(
-                    "\(c.keyPath(key)) \"\(value)\" is not supported (default, linear)")
+                    "\(c.keyPath(key)) \"\(value)\" is not supported (default, linear, mrope)")
             }
+        }
+        mropeSection = try c.integers(.mropeSection)
+        if [ropeType, type].contains("mrope") && mropeSection == nil {
+            throw ModelError.invalidConfiguration("\(c.keyPath(.type)) \"mrope\" needs mrope_section (three sizes)")
         }
         ropeTheta = try c.float(.ropeTheta)
         factor = try c.float(.factor)
@@ -320,8 +326,11 @@ public struct RopeParameters: Codable, Sendable, Equatable {
         }
     }
 
-    /// `default` or `linear` (others are rejected at load).
-    public var kind: String { ropeType ?? type ?? "default" }
+    /// `default` or `linear` (others are rejected at load); `mrope` reads as `default` with sections.
+    public var kind: String {
+        let k = ropeType ?? type ?? "default"
+        return k == "mrope" ? "default" : k
+    }
 }
 
 /// LLaMA text model configuration, mirroring `LlamaConfig` keys of config.json. Omitted keys take
@@ -341,6 +350,8 @@ public struct LlamaConfiguration: Codable, Sendable {
     public var ropeTheta: Float
     /// Linear RoPE scaling factor (positions divided by it); 1 when absent.
     public var ropeScalingFactor: Float
+    /// M-RoPE sections from `rope_scaling` / `rope_parameters` (`mrope_section`), nil for 1-D RoPE.
+    public var mropeSection: [Int]?
     public var bosTokenID: Int?
     /// `eos_token_id`: one id or a list of ids (transformers accepts both); empty when absent.
     public var eosTokenIDs: [Int]
@@ -408,6 +419,7 @@ public struct LlamaConfiguration: Codable, Sendable {
         ropeTheta = theta ?? parameters?.ropeTheta ?? 10000
         let rope = scaling ?? parameters
         ropeScalingFactor = rope?.kind == "linear" ? rope?.factor ?? 1 : 1
+        mropeSection = rope?.mropeSection
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -466,6 +478,11 @@ public struct LlamaConfiguration: Codable, Sendable {
         }
         guard ropeScalingFactor.isFinite, ropeScalingFactor > 0 else {
             throw fail("\(keyPrefix)rope scaling factor must be a positive number, found \(ropeScalingFactor)")
+        }
+        if let s = mropeSection {
+            guard s.count == 3, s.allSatisfy({ $0 >= 0 }), s.reduce(0, +) == headDim / 2 else {
+                throw fail("\(keyPrefix)rope mrope_section \(s) must be three sizes ≥ 0 summing to head_dim / 2 = \(headDim / 2)")
+            }
         }
         guard hiddenAct == "silu" else { throw fail("\(keyPrefix)hidden_act \(hiddenAct) is not supported (silu)") }
         if let bos = bosTokenID, !(0..<vocabSize).contains(bos) {

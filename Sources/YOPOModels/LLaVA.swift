@@ -547,25 +547,7 @@ public final class LLaVAModel: VisionLanguageModel {
     /// - Returns: `[ids.count, hidden_size]`.
     /// Throws `ModelError.imageTokenMismatch` when position and feature counts differ.
     public func inputEmbeddings(ids: [Int], images: [Tensor]) throws -> Tensor {
-        let d = configuration.text.hiddenSize
-        let imagePositions = ids.indices.filter { ids[$0] == configuration.imageTokenIndex }
-        let featureRows = images.reduce(0) { $0 + $1.rows }
-        guard imagePositions.count == featureRows else {
-            throw ModelError.imageTokenMismatch(tokens: imagePositions.count, features: featureRows)
-        }
-        let textIDs = ids.map { $0 == configuration.imageTokenIndex ? 0 : $0 }
-        if let bad = textIDs.first(where: { $0 < 0 || $0 >= configuration.text.vocabSize }) {
-            throw ModelError.invalidConfiguration("token id \(bad) is outside the vocabulary of \(configuration.text.vocabSize)")
-        }
-        let out = decoder.embed(textIDs)
-        var next = 0
-        for image in images {
-            for r in 0..<image.rows {
-                (out.data + imagePositions[next] * d).update(from: image.data + r * d, count: d)
-                next += 1
-            }
-        }
-        return out
+        try decoder.embed(ids: ids, imageToken: configuration.imageTokenIndex, images: images)
     }
 }
 

@@ -12,7 +12,7 @@ extension LlamaConfiguration {
         DecoderSpec(
             hiddenSize: hiddenSize, numHiddenLayers: numHiddenLayers, numAttentionHeads: numAttentionHeads,
             numKeyValueHeads: numKeyValueHeads, headDim: headDim, intermediateSize: intermediateSize, vocabSize: vocabSize,
-            rmsNormEps: rmsNormEps, ropeTheta: ropeTheta, ropeScalingFactor: ropeScalingFactor)
+            rmsNormEps: rmsNormEps, ropeTheta: ropeTheta, ropeScalingFactor: ropeScalingFactor, mropeSection: mropeSection)
     }
 }
 

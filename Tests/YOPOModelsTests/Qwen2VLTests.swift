@@ -1,0 +1,149 @@
+import Foundation
+import XCTest
+import YOPOCore
+import YOPOImage
+import YOPOText
+@testable import YOPOEngine
+@testable import YOPOModels
+
+/// Qwen2-VL against transformers 5.24 on the tiny random-weight checkpoint
+/// (Tests/Fixtures/models/qwen2-vl-tiny, goldens by Tools/reference/make_qwen2vl_fixtures.py):
+/// processor grids, vision features, prompt ids, M-RoPE positions and delta, first-step logits and
+/// 20 greedy steps, for a square, a wide and a tall image and a two-image prompt.
+final class Qwen2VLTests: XCTestCase {
+    struct Golden: Decodable {
+        struct Image: Decodable {
+            var grid_thw: [Int]
+            var features: [[Float]]
+        }
+        struct Prompt: Decodable {
+            var label: String
+            var images: [String]
+            var text: String
+            var input_ids: [Int]
+            var grid_thw: [[Int]]
+            var position_ids: [[Int]]
+            var rope_delta: Int
+            var probe_logits: [Float]
+            var top_ids: [Int]
+            var greedy_ids: [Int]
+            var greedy_top_logits: [Float]
+        }
+        var probe_ids: [Int]
+        var images: [String: Image]
+        var prompts: [Prompt]
+    }
+
+    static let directory = Fixtures.models("qwen2-vl-tiny")
+    static let golden: Golden = try! JSONDecoder().decode(
+        Golden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/qwen2vl_tiny.json"))))
+    nonisolated(unsafe) static let model: Qwen2VLModel = try! Qwen2VLModel(directory: directory)
+
+    func image(_ name: String) -> String { Fixtures.root.appendingPathComponent("images/\(name)").path }
+
+    func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count)
+        return zip(a, b).map { abs($0 - $1) }.max() ?? 0
+    }
+
+    func testConfiguration() throws {
+        let c = Self.model.configuration
+        XCTAssertEqual(c.text.mropeSection, [2, 3, 3])
+        XCTAssertEqual(Self.model.decoder.spec.mropeSection, [2, 3, 3])
+        XCTAssertTrue(c.text.tieWordEmbeddings)
+        XCTAssertEqual([c.vision.embedDim, c.vision.headDim, c.vision.intermediateSize, c.vision.patchDimension], [32, 16, 64, 1176])
+        XCTAssertEqual([c.imageTokenID, c.visionStartTokenID, c.visionEndTokenID], [151655, 151652, 151653])
+        XCTAssertEqual(Self.model.processor.config, .qwen2VL7B)
+        XCTAssertNotNil(Self.model.decoder.layers[0].qBias)
+    }
+
+    /// `get_image_features` on three image shapes: grid and every value within 1e-4.
+    func testVisionFeaturesEqualTransformers() throws {
+        XCTAssertEqual(Self.golden.images.count, 3)
+        for (name, expected) in Self.golden.images.sorted(by: { $0.key < $1.key }) {
+            let pixels = try Self.model.processor.preprocess(contentsOf: image(name))
+            XCTAssertEqual(pixels.gridTHW, expected.grid_thw, name)
+            let features = Self.model.imageFeatures(pixels)
+            XCTAssertEqual(features.shape, [expected.features.count, 32], name)
+            XCTAssertLessThan(maxDifference(features.scalars, expected.features.flatMap { $0 }), 1e-4, name)
+        }
+    }
+
+    /// The chat template's text tokenized by our Qwen2 tokenizer, each `<|image_pad|>` expanded to
+    /// its merged grid, equals the processor's ids; the M-RoPE triples and delta equal `get_rope_index`.
+    func testPromptIDsAndRopeIndex() throws {
+        let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: Self.directory), preferSentencePiece: false)
+        let pad = Self.model.configuration.imageTokenID
+        for p in Self.golden.prompts {
+            let grids = try p.images.map { try Self.model.processor.mergedGrid(width: try size($0).width, height: try size($0).height) }
+            XCTAssertEqual(grids.map { [1, $0.rows * 2, $0.columns * 2] }, p.grid_thw, p.label)
+            var next = 0
+            let ids = tokenizer.encode(p.text, addBOS: false).flatMap { id -> [Int] in
+                guard id == pad else { return [id] }
+                defer { next += 1 }
+                return Array(repeating: pad, count: grids[next].rows * grids[next].columns)
+            }
+            XCTAssertEqual(ids, p.input_ids, p.label)
+            let (positions, delta) = try Qwen2VLModel.ropeIndex(ids: p.input_ids, imageToken: pad, grids: grids)
+            XCTAssertEqual(positions.map(\.t), p.position_ids[0], p.label)
+            XCTAssertEqual(positions.map(\.h), p.position_ids[1], p.label)
+            XCTAssertEqual(positions.map(\.w), p.position_ids[2], p.label)
+            XCTAssertEqual(delta, p.rope_delta, p.label)
+        }
+    }
+
+    func size(_ name: String) throws -> (width: Int, height: Int) {
+        let decoded = try ImageDecoder().decode(contentsOf: image(name))
+        return (decoded.width, decoded.height)
+    }
+
+    /// Prefill logits (256 probe ids and the top 10) within 1e-4, then 20 greedy decode steps with
+    /// the same ids and each step's top logit within 1e-4 (decode positions at index + rope delta).
+    func testLogitsAndGreedyDecodeEqualTransformers() throws {
+        let model = Self.model
+        for p in Self.golden.prompts {
+            let pixels = try p.images.map { try model.processor.preprocess(contentsOf: image($0)) }
+            let features = pixels.map { model.imageFeatures($0) }
+            let grids = pixels.map { (rows: $0.gridH / 2, columns: $0.gridW / 2) }
+            let (positions, delta) = try Qwen2VLModel.ropeIndex(
+                ids: p.input_ids, imageToken: model.configuration.imageTokenID, grids: grids)
+            let embeddings = try model.inputEmbeddings(ids: p.input_ids, images: features)
+            let cache = model.decoder.makeCache(capacity: p.input_ids.count + 32)
+            var logits = model.decoder.forward(embeddings, cache: cache, rotaryPositions: positions)
+            XCTAssertEqual(cache.ropeDelta, delta, p.label)
+            let row = logits.scalars
+            XCTAssertLessThan(maxDifference(Self.golden.probe_ids.map { row[$0] }, p.probe_logits), 1e-4, p.label)
+            let top = row.indices.sorted { row[$0] > row[$1] }.prefix(10)
+            XCTAssertEqual(Array(top), p.top_ids, p.label)
+            var generated: [Int] = []
+            var tops: [Float] = []
+            for _ in 0..<20 {
+                let scores = logits.scalars
+                let best = scores.indices.max { scores[$0] < scores[$1] }!
+                generated.append(best)
+                tops.append(scores[best])
+                logits = model.decoder.forward(model.decoder.embed([best]), cache: cache)
+            }
+            XCTAssertEqual(generated, p.greedy_ids, p.label)
+            XCTAssertLessThan(maxDifference(tops, p.greedy_top_logits), 1e-4, p.label)
+        }
+    }
+
+    /// Image tokens that do not match the grids are refused with the counts named.
+    func testRopeIndexRefusesMismatchedImageTokens() {
+        let pad = 151655
+        XCTAssertThrowsError(try Qwen2VLModel.ropeIndex(ids: [1, pad, pad, 2], imageToken: pad, grids: [(1, 3)])) { error in
+            XCTAssertEqual(error as? ModelError, .imageTokenMismatch(tokens: 2, features: 3))
+        }
+        XCTAssertThrowsError(try Qwen2VLModel.ropeIndex(ids: [1, pad, 2, pad], imageToken: pad, grids: [(1, 2)])) { error in
+            XCTAssertTrue("\(error)".contains("image 1 needs 2 consecutive <|image_pad|> tokens at index 1"), "\(error)")
+        }
+        let (positions, delta) = try! Qwen2VLModel.ropeIndex(
+            ids: [7] + Array(repeating: pad, count: 20) + [8, 9], imageToken: pad, grids: [(4, 5)])
+        // FAMILIES.md's rule: text after a 4×5 grid at 1 resumes at 1 + max(4, 5) = 6.
+        XCTAssertEqual(positions[1], RotaryPosition(t: 1, h: 1, w: 1))
+        XCTAssertEqual(positions[20], RotaryPosition(t: 1, h: 4, w: 5))
+        XCTAssertEqual(positions[21], RotaryPosition(6))
+        XCTAssertEqual(delta, 8 - 23)
+    }
+}

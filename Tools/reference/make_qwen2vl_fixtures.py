@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Builds Tests/Fixtures/models/qwen2-vl-tiny/ (a random-weight Qwen2-VL in the Hub layout) and its goldens.
+
+Reference: transformers 5.24.0 `Qwen2VLForConditionalGeneration` (eager attention, fp32 compute on the
+bf16-rounded weights the checkpoint stores), its `Qwen2VLProcessor` with `Qwen2VLImageProcessorPil`
+(the PIL backend; see FAMILIES.md on the torchvision trap), greedy `generate(do_sample=False,
+repetition_penalty=1.0)`.
+
+The checkpoint: Qwen2-VL's architecture in miniature — vision: 2 blocks of width 32, 2 heads (head_dim
+16), MLP 64, patch 14, merge 2, temporal patch 2; LLM: Qwen2, hidden 32, 2 layers, 2 query heads and 1
+key/value head (GQA, head_dim 16), intermediate 64, M-RoPE sections [2, 3, 3], rope_theta 1e6,
+vocab 151,680, tied embeddings (as Qwen2-VL-2B) — saved by `save_pretrained` (Hub names `model.*`,
+`visual.*`) in bf16. Tokenizer: the Qwen2 tokenizer.json of Tests/Fixtures/tokenizer/qwen2 (symlinked),
+with a chat template written for this project from the documented Qwen2-VL behaviour (FAMILIES.md).
+
+Goldens (golden/qwen2vl_tiny.json): per image (square astronaut 512², wide chelsea 451x300, tall
+synthetic/portrait 120x200) the grid, the vision features (`get_image_features`, [tokens, 32]); per
+prompt (each image alone, and chelsea + portrait in one prompt): the prompt text, input ids,
+M-RoPE position ids [3, L] and rope delta (`get_rope_index`), the last prompt row's logits at 256 fixed
+ids and its top 10, and 20 greedy ids with each step's top logit.
+Run from the repository root; deterministic (fixed seed, one thread).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import FIXTURES  # noqa: E402
+
+from transformers import AutoTokenizer, Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor  # noqa: E402
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil  # noqa: E402
+
+NAME = "qwen2-vl-tiny"
+OUT = os.path.join(FIXTURES, "models", NAME)
+GOLDEN = os.path.join(FIXTURES, "models", "golden", "qwen2vl_tiny.json")
+TOKENIZER = os.path.join(FIXTURES, "tokenizer", "qwen2")
+IMAGES = os.path.join(FIXTURES, "images")
+SEED = 15
+MIN_PIXELS, MAX_PIXELS = 3136, 12845056
+
+# Qwen2-VL's chat template behaviour (FAMILIES.md "Template"), written for this project: a default
+# system turn when the first message is not a system message; each image part where it sits as
+# <|vision_start|><|image_pad|><|vision_end|>; text parts verbatim; turns end with <|im_end|>\n.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if loop.first and message['role'] != 'system' -%}"
+    "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' -%}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{%- elif part['type'] == 'text' -%}{{ part['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{ '<|im_end|>\\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
+PROMPTS = [
+    ("square", ["astronaut.png"], "Describe this image."),
+    ("wide", ["chelsea.png"], "What animal is this?"),
+    ("tall", ["synthetic/portrait.png"], "What colours do you see?"),
+    ("two", ["chelsea.png", "synthetic/portrait.png"], "Compare the two pictures."),
+]
+IMAGE_NAMES = ["astronaut.png", "chelsea.png", "synthetic/portrait.png"]
+
+
+def config() -> Qwen2VLConfig:
+    return Qwen2VLConfig(
+        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, vocab_size=151680, rope_theta=1e6, rms_norm_eps=1e-6,
+                         rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}, tie_word_embeddings=True,
+                         max_position_embeddings=4096, bos_token_id=151643, eos_token_id=151645),
+        vision_config=dict(depth=2, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, in_channels=3),
+        image_token_id=151655, video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653,
+        tie_word_embeddings=True)
+
+
+def rgb(name):
+    return Image.fromarray(np.asarray(Image.open(os.path.join(IMAGES, name)).convert("RGB")), "RGB")
+
+
+def make_processor(tokenizer) -> Qwen2VLProcessor:
+    """`Qwen2VLProcessor` for images only. Its constructor insists on a video processor, which 5.24
+    builds only with torchvision (whose image resize we must not get), so the instance is assembled
+    with the attributes its constructor sets; `__call__` and `apply_chat_template` run unchanged."""
+    processor = Qwen2VLProcessor.__new__(Qwen2VLProcessor)
+    processor.image_processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    processor.tokenizer = tokenizer
+    processor.video_processor = None
+    processor.chat_template = CHAT_TEMPLATE
+    processor.image_token = "<|image_pad|>"
+    processor.video_token = "<|video_pad|>"
+    processor.image_token_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    processor.video_token_id = tokenizer.convert_tokens_to_ids("<|video_pad|>")
+    return processor
+
+
+def write_checkpoint():
+    torch.manual_seed(SEED)
+    model = Qwen2VLForConditionalGeneration(config())
+    with torch.no_grad():  # larger than the 0.02 init so that the tiny model's outputs depend on the weights
+        for name, p in model.named_parameters():
+            if p.dim() >= 2:
+                p.normal_(0, 0.2)
+            elif "norm" in name or "ln_q" in name:
+                p.uniform_(0.5, 1.5)
+            else:
+                p.normal_(0, 0.1)
+    model = model.to(torch.bfloat16)
+    model.config.dtype = "bfloat16"
+    model.save_pretrained(OUT)
+    for name in ("tokenizer.json",):
+        link = os.path.join(OUT, name)
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(os.path.relpath(os.path.join(TOKENIZER, name), OUT), link)
+    tok_config = json.load(open(os.path.join(TOKENIZER, "tokenizer_config.json")))
+    tok_config["chat_template"] = CHAT_TEMPLATE
+    with open(os.path.join(OUT, "tokenizer_config.json"), "w") as f:
+        json.dump(tok_config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS).save_pretrained(OUT)
+    with open(os.path.join(OUT, "generation_config.json")) as f:
+        gen = json.load(f)
+    with open(os.path.join(OUT, "generation_config.json"), "w") as f:
+        json.dump(gen, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    write_checkpoint()
+    model = Qwen2VLForConditionalGeneration.from_pretrained(OUT, dtype=torch.float32, attn_implementation="eager").eval()
+    tokenizer = AutoTokenizer.from_pretrained(OUT)
+    processor = make_processor(tokenizer)
+    rng = np.random.default_rng(SEED)
+    probe_ids = sorted(int(x) for x in rng.choice(151680, 256, replace=False))
+    golden = {"format": __doc__.split("Goldens")[1].split("Run from")[0].strip(), "probe_ids": probe_ids,
+              "images": {}, "prompts": []}
+    with torch.no_grad():
+        for name in IMAGE_NAMES:
+            inputs = processor.image_processor(images=rgb(name), return_tensors="pt")
+            feats = model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output
+            feats = torch.cat(list(feats), 0) if isinstance(feats, (list, tuple)) else feats
+            golden["images"][name] = {"grid_thw": inputs["image_grid_thw"][0].tolist(),
+                                      "features": [[round(float(v), 7) for v in row] for row in feats]}
+        for label, names, question in PROMPTS:
+            messages = [{"role": "user", "content": [{"type": "image"} for _ in names] + [{"type": "text", "text": question}]}]
+            text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            inputs = processor(text=[text], images=[rgb(n) for n in names], return_tensors="pt")
+            position_ids, delta = model.model.get_rope_index(
+                inputs["input_ids"], inputs["mm_token_type_ids"], image_grid_thw=inputs["image_grid_thw"])
+            out = model(**inputs)
+            last = out.logits[0, -1]
+            top = torch.topk(last, 10)
+            gen = model.generate(**inputs, max_new_tokens=20, min_new_tokens=20, do_sample=False, repetition_penalty=1.0,
+                                 output_scores=True, return_dict_in_generate=True)
+            new = gen.sequences[0, inputs["input_ids"].shape[1]:].tolist()
+            golden["prompts"].append({
+                "label": label, "images": names, "question": question, "text": text,
+                "input_ids": inputs["input_ids"][0].tolist(),
+                "grid_thw": inputs["image_grid_thw"].tolist(),
+                "position_ids": position_ids[:, 0].tolist(), "rope_delta": int(delta[0, 0]),
+                "probe_logits": [round(float(last[i]), 6) for i in probe_ids],
+                "top_ids": top.indices.tolist(), "top_logits": [round(float(v), 6) for v in top.values],
+                "greedy_ids": new, "greedy_top_logits": [round(float(s[0].max()), 6) for s in gen.scores]})
+    os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
+    with open(GOLDEN, "w") as f:
+        json.dump(golden, f, indent=None, separators=(",", ":"))
+        f.write("\n")
+    sizes = {f: os.path.getsize(os.path.join(OUT, f)) for f in sorted(os.listdir(OUT)) if not os.path.islink(os.path.join(OUT, f))}
+    print(json.dumps(sizes), os.path.getsize(GOLDEN))
+    for p in golden["prompts"]:
+        print(p["label"], len(p["input_ids"]), p["rope_delta"], p["greedy_ids"][:8])
+
+
+if __name__ == "__main__":
+    main()
