@@ -254,7 +254,7 @@ def write_markdown(rows, cal_out, masks, agreement, budgets):
     w("")
     def acc(group, label):
         r = next((r for r in rows if r["group"] == group and r["label"] == label), None)
-        return None if r is None else 100 * r["total"][0] / r["total"][1]
+        return None if r is None else 100 * (r["total"][0] / r["total"][1])  # rounds as the table's pct()
 
     d = acc("training-free (skip)", "dense")
     w("## Headlines")

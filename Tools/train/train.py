@@ -239,6 +239,14 @@ def batch(enc: Encoder, rng: random.Random, n: int, caption_frac: float, turns: 
     return ids, att, labels, torch.from_numpy(np.stack(pix)), torch.tensor(cells)
 
 
+def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy averaged over each sample's labelled tokens, then over the samples."""
+    tgt = labels[:, 1:]
+    ce = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), tgt, ignore_index=-100, reduction="none")
+    n = (tgt != -100).sum(1).clamp(min=1)
+    return (ce.sum(1) / n).mean()
+
+
 def load_split(task: str, split: str):
     qs = [json.loads(l) for l in open(os.path.join(task, split, "questions.jsonl"))]
     ans = json.load(open(os.path.join(task, split, "answers.json")))
@@ -478,6 +486,8 @@ def main():
     ap.add_argument("--stage2-steps", type=int, default=None, help="stage 2's budget in steps (instead of minutes)")
     ap.add_argument("--turns", type=int, default=1, help="questions per training conversation in stage 2")
     ap.add_argument("--align-mse", action="store_true", help="the alignment loss on the vectors (relative MSE), not cosines")
+    ap.add_argument("--per-sample-loss", action="store_true",
+                    help="average the LM loss per sample, then over the batch (a caption's many tokens then weigh as one answer)")
     ap.add_argument("--caption-frac", type=float, default=0.25, help="share of captions in stage 2's batches")
     ap.add_argument("--stage2-min", type=float, default=9)
     ap.add_argument("--eval-every", type=int, default=50)
@@ -576,6 +586,8 @@ def main():
                 g["lr"] = lr
             ids, att, labels, pix, cells = batch(enc, rng, a.batch, cap, a.turns if stage == 2 else 1)
             out = model(input_ids=ids, attention_mask=att, pixel_values=pix, labels=labels)
+            if a.per_sample_loss:
+                out.loss = per_sample_loss(out.logits, labels)
             loss = out.loss + a.probe_weight * probe.loss(cells) if a.probe_weight > 0 else out.loss
             if a.align_weight > 0:
                 loss = loss + a.align_weight * probe.alignment(cells, model.get_input_embeddings().weight, word_ids)
