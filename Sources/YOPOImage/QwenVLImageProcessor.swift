@@ -147,6 +147,14 @@ public struct QwenVLPixels: Sendable, Equatable {
 
     /// `[gridT, gridH, gridW]`.
     public var gridTHW: [Int] { [gridT, gridH, gridW] }
+
+    public init(gridT: Int, gridH: Int, gridW: Int, patchDimension: Int, values: [Float]) {
+        self.gridT = gridT
+        self.gridH = gridH
+        self.gridW = gridW
+        self.patchDimension = patchDimension
+        self.values = values
+    }
     /// Rows of `values`.
     public var patchCount: Int { gridT * gridH * gridW }
 }

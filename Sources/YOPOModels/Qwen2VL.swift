@@ -9,8 +9,18 @@ import YOPOImage
 // (LLaMA-shaped with q/k/v biases) whose rotary positions are M-RoPE (t, h, w) triples from the
 // prompt (`get_rope_index`). Semantics: ../shared/docs/FAMILIES.md; names as transformers 5.24's.
 
-/// `vision_config` of a Qwen2-VL config.json (`Qwen2VLVisionConfig`); absent keys take its defaults.
+/// `vision_config` of a Qwen2-VL or Qwen2.5-VL config.json (`Qwen2VLVisionConfig`,
+/// `Qwen2_5_VLVisionConfig`); absent keys take that class's defaults. The two name the widths
+/// differently: Qwen2-VL's ViT width is `embed_dim` and `hidden_size` the merger's output; Qwen2.5-VL's
+/// ViT width is `hidden_size`, the output `out_hidden_size`, the MLP width `intermediate_size`.
 public struct Qwen2VLVisionConfiguration: Decodable, Sendable, Equatable {
+    /// Which vision tower: Qwen2-VL (LayerNorm, fc1/fc2 MLP, full attention) or Qwen2.5-VL
+    /// (RMSNorm, SwiGLU MLP with biases, window attention with full-attention blocks).
+    public enum Variant: String, Sendable {
+        case qwen2VL = "qwen2_vl"
+        case qwen25VL = "qwen2_5_vl"
+    }
+    public var variant = Variant.qwen2VL
     public var depth = 32
     /// Width of the ViT (`embed_dim`).
     public var embedDim = 1280
@@ -25,22 +35,50 @@ public struct Qwen2VLVisionConfiguration: Decodable, Sendable, Equatable {
     public var hiddenAct: Activation = .quickGELU
     /// The 2-D rotary's base (`rope_parameters.rope_theta`, 10000).
     public var ropeTheta: Float = 10000
+    /// Qwen2.5-VL: the MLP width (`intermediate_size`, 3420); Qwen2-VL's is `embed_dim · mlp_ratio`.
+    public var explicitIntermediateSize: Int?
+    /// Qwen2.5-VL: the attention window's side in pixels (`window_size`, 112 = 4 merged tokens).
+    public var windowSize = 112
+    /// Qwen2.5-VL: blocks that attend over the whole image (`fullatt_block_indexes`).
+    public var fullAttentionBlocks = [7, 15, 23, 31]
 
     enum CodingKeys: String, CodingKey {
         case depth, embedDim = "embed_dim", hiddenSize = "hidden_size", numHeads = "num_heads", mlpRatio = "mlp_ratio"
         case patchSize = "patch_size", spatialMergeSize = "spatial_merge_size", temporalPatchSize = "temporal_patch_size"
         case inChannels = "in_channels", hiddenAct = "hidden_act", ropeParameters = "rope_parameters"
+        case modelType = "model_type", outHiddenSize = "out_hidden_size", intermediateSize = "intermediate_size"
+        case windowSize = "window_size", fullAttentionBlocks = "fullatt_block_indexes"
     }
 
-    public init() {}
+    public init(variant: Variant = .qwen2VL) {
+        self.variant = variant
+        if variant == .qwen25VL {
+            embedDim = 3584
+            explicitIntermediateSize = 3420
+            hiddenAct = .silu
+        }
+    }
 
-    public init(from decoder: Decoder) throws {
+    /// Decodes with the variant `vision_config.model_type` names (`qwen2_5_vl_vision`), else `variant`.
+    public init(from decoder: Decoder) throws { try self.init(from: decoder, variant: .qwen2VL) }
+
+    public init(from decoder: Decoder, variant given: Variant) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        let type = try c.string(.modelType)
+        self.init(variant: type == "qwen2_5_vl_vision" ? .qwen25VL : type == "qwen2_vl_vision" ? .qwen2VL : given)
         depth = try c.integer(.depth) ?? depth
-        embedDim = try c.integer(.embedDim) ?? embedDim
-        hiddenSize = try c.integer(.hiddenSize) ?? hiddenSize
         numHeads = try c.integer(.numHeads) ?? numHeads
-        mlpRatio = try c.float(.mlpRatio).map(Double.init) ?? mlpRatio
+        if variant == .qwen25VL {
+            embedDim = try c.integer(.hiddenSize) ?? embedDim
+            hiddenSize = try c.integer(.outHiddenSize) ?? hiddenSize
+            explicitIntermediateSize = try c.integer(.intermediateSize) ?? explicitIntermediateSize
+            windowSize = try c.integer(.windowSize) ?? windowSize
+            fullAttentionBlocks = try c.integers(.fullAttentionBlocks) ?? fullAttentionBlocks
+        } else {
+            embedDim = try c.integer(.embedDim) ?? embedDim
+            hiddenSize = try c.integer(.hiddenSize) ?? hiddenSize
+            mlpRatio = try c.float(.mlpRatio).map(Double.init) ?? mlpRatio
+        }
         patchSize = try c.integer(.patchSize) ?? patchSize
         spatialMergeSize = try c.integer(.spatialMergeSize) ?? spatialMergeSize
         temporalPatchSize = try c.integer(.temporalPatchSize) ?? temporalPatchSize
@@ -75,8 +113,10 @@ public struct Qwen2VLVisionConfiguration: Decodable, Sendable, Equatable {
 
     /// `embed_dim / num_heads`.
     public var headDim: Int { embedDim / max(numHeads, 1) }
-    /// `int(embed_dim · mlp_ratio)`.
-    public var intermediateSize: Int { Int(Double(embedDim) * mlpRatio) }
+    /// The MLP width: `int(embed_dim · mlp_ratio)` (Qwen2-VL) or `intermediate_size` (Qwen2.5-VL).
+    public var intermediateSize: Int { explicitIntermediateSize ?? Int(Double(embedDim) * mlpRatio) }
+    /// Qwen2.5-VL's window side in merged tokens (`window_size / merge / patch`, 4).
+    public var windowTokens: Int { windowSize / max(spatialMergeSize * patchSize, 1) }
     /// Values per patch: `in_channels · temporal_patch_size · patch_size²` (1176).
     public var patchDimension: Int { inChannels * temporalPatchSize * patchSize * patchSize }
 
@@ -99,6 +139,14 @@ public struct Qwen2VLVisionConfiguration: Decodable, Sendable, Equatable {
         try requireInRange(spatialMergeSize, 1...8, "vision_config.spatial_merge_size")
         try requireInRange(temporalPatchSize, 1...4, "vision_config.temporal_patch_size")
         try requireInRange(inChannels, 3...3, "vision_config.in_channels")
+        if variant == .qwen25VL {
+            guard windowTokens >= 1 else {
+                throw ModelError.invalidConfiguration(
+                    "vision_config.window_size \(windowSize) must be at least spatial_merge_size · patch_size = \(spatialMergeSize * patchSize)"
+                )
+            }
+            for b in fullAttentionBlocks { try requireInRange(b, 0...(depth - 1), "vision_config.fullatt_block_indexes") }
+        }
     }
 }
 
@@ -117,6 +165,7 @@ public struct Qwen2VLConfiguration: Decodable, Sendable {
         case textConfig = "text_config", visionConfig = "vision_config", imageTokenID = "image_token_id"
         case videoTokenID = "video_token_id", visionStartTokenID = "vision_start_token_id"
         case visionEndTokenID = "vision_end_token_id", tieWordEmbeddings = "tie_word_embeddings"
+        case modelType = "model_type"
     }
 
     public init(from decoder: Decoder) throws {
@@ -125,7 +174,11 @@ public struct Qwen2VLConfiguration: Decodable, Sendable {
         if let tie = try c.boolean(.tieWordEmbeddings), !c.contains(.textConfig) || text.tieWordEmbeddings != tie {
             text.tieWordEmbeddings = tie  // the top-level key is the model's (PreTrainedModel ties on it)
         }
-        vision = try c.decodeIfPresent(Qwen2VLVisionConfiguration.self, forKey: .visionConfig) ?? Qwen2VLVisionConfiguration()
+        let variant: Qwen2VLVisionConfiguration.Variant = try c.string(.modelType) == "qwen2_5_vl" ? .qwen25VL : .qwen2VL
+        vision =
+            c.contains(.visionConfig)
+            ? try Qwen2VLVisionConfiguration(from: c.superDecoder(forKey: .visionConfig), variant: variant)
+            : Qwen2VLVisionConfiguration(variant: variant)
         imageTokenID = try c.integer(.imageTokenID) ?? imageTokenID
         videoTokenID = try c.integer(.videoTokenID) ?? videoTokenID
         visionStartTokenID = try c.integer(.visionStartTokenID) ?? visionStartTokenID
@@ -157,20 +210,43 @@ public struct Qwen2VLConfiguration: Decodable, Sendable {
 /// rotary on q and k and bidirectional attention within each frame, then the PatchMerger
 /// (`ln_q`, 2×2 neighbouring patches concatenated, Linear → GELU → Linear).
 ///
+/// Qwen2.5-VL's (`Qwen2_5_VisionTransformerPretrainedModel`) differs in data only: RMSNorm for every
+/// norm, a SwiGLU MLP with biases, and window attention: the merged grid cut into windows of
+/// `windowTokens²` merged tokens (partial at the right and bottom edges), rows permuted into window
+/// order (`get_vision_window_index`), blocks outside `fullatt_block_indexes` attending within their
+/// window, the merger's output permuted back.
+///
 /// Canonical tensor names (prefix `visual.`): `patch_embed.proj.weight` `[embed, 3, T, p, p]`,
-/// `blocks.N.{norm1,norm2}.{weight,bias}`, `blocks.N.attn.qkv.{weight,bias}` (rows q | k | v),
-/// `blocks.N.attn.proj.{weight,bias}`, `blocks.N.mlp.{fc1,fc2}.{weight,bias}`,
-/// `merger.ln_q.{weight,bias}`, `merger.mlp.0.{weight,bias}`, `merger.mlp.2.{weight,bias}`.
+/// `blocks.N.{norm1,norm2}.{weight,bias}` (no bias in 2.5-VL), `blocks.N.attn.qkv.{weight,bias}`
+/// (rows q | k | v), `blocks.N.attn.proj.{weight,bias}`, `blocks.N.mlp.{fc1,fc2}.{weight,bias}` (2.5-VL:
+/// `mlp.{gate,up,down}_proj.{weight,bias}`), `merger.ln_q.{weight,bias}` (2.5-VL: weight only),
+/// `merger.mlp.0.{weight,bias}`, `merger.mlp.2.{weight,bias}`.
 public final class Qwen2VLVisionTower {
     public let config: Qwen2VLVisionConfiguration
+    /// A LayerNorm (with bias) or RMSNorm (without), eps 1e-6.
+    struct Norm {
+        let weight: Tensor
+        let bias: Tensor?
+        func callAsFunction(_ x: Tensor) -> Tensor {
+            bias.map { layerNorm(x, weight: weight, bias: $0, eps: Qwen2VLVisionTower.layerNormEps) }
+                ?? rmsNorm(x, weight: weight, eps: Qwen2VLVisionTower.layerNormEps)
+        }
+    }
+    enum MLP {
+        case fc(fc1: WeightMatrix, fc1Bias: Tensor, fc2: WeightMatrix, fc2Bias: Tensor)
+        case swiGLU(gate: WeightMatrix, gateBias: Tensor, up: WeightMatrix, upBias: Tensor, down: WeightMatrix, downBias: Tensor)
+    }
     struct Block {
-        let norm1Weight, norm1Bias, norm2Weight, norm2Bias: Tensor
-        let qkv, proj, fc1, fc2: WeightMatrix
-        let qkvBias, projBias, fc1Bias, fc2Bias: Tensor
+        let norm1, norm2: Norm
+        let qkv, proj: WeightMatrix
+        let qkvBias, projBias: Tensor
+        let mlp: MLP
+        /// Attends over the whole frame (every Qwen2-VL block; 2.5-VL's `fullatt_block_indexes`).
+        let fullAttention: Bool
     }
     let patchWeight: WeightMatrix
     let blocks: [Block]
-    let mergerNormWeight, mergerNormBias: Tensor
+    let mergerNorm: Norm
     let merger1, merger2: WeightMatrix
     let merger1Bias, merger2Bias: Tensor
     let rotary: RotaryEmbedding
@@ -184,20 +260,30 @@ public final class Qwen2VLVisionTower {
         let merged = e * config.spatialMergeSize * config.spatialMergeSize
         patchWeight = try weights.takeMatrix(
             "visual.patch_embed.proj.weight", shape: [e, config.inChannels, config.temporalPatchSize, p, p])
+        let v25 = config.variant == .qwen25VL
+        func norm(_ name: String) throws -> Norm {
+            Norm(weight: try weights.take(name + ".weight", shape: [e]), bias: v25 ? nil : try weights.take(name + ".bias", shape: [e]))
+        }
         blocks = try (0..<config.depth).map { i in
             let pre = "visual.blocks.\(i)."
             func t(_ n: String, _ s: [Int]) throws -> Tensor { try weights.take(pre + n, shape: s) }
             func w(_ n: String, _ s: [Int]) throws -> WeightMatrix { try weights.takeMatrix(pre + n, shape: s) }
+            let mlp: MLP =
+                v25
+                ? .swiGLU(
+                    gate: try w("mlp.gate_proj.weight", [m, e]), gateBias: try t("mlp.gate_proj.bias", [m]),
+                    up: try w("mlp.up_proj.weight", [m, e]), upBias: try t("mlp.up_proj.bias", [m]),
+                    down: try w("mlp.down_proj.weight", [e, m]), downBias: try t("mlp.down_proj.bias", [e]))
+                : .fc(
+                    fc1: try w("mlp.fc1.weight", [m, e]), fc1Bias: try t("mlp.fc1.bias", [m]),
+                    fc2: try w("mlp.fc2.weight", [e, m]), fc2Bias: try t("mlp.fc2.bias", [e]))
             return Block(
-                norm1Weight: try t("norm1.weight", [e]), norm1Bias: try t("norm1.bias", [e]),
-                norm2Weight: try t("norm2.weight", [e]), norm2Bias: try t("norm2.bias", [e]),
+                norm1: try norm(pre + "norm1"), norm2: try norm(pre + "norm2"),
                 qkv: try w("attn.qkv.weight", [3 * e, e]), proj: try w("attn.proj.weight", [e, e]),
-                fc1: try w("mlp.fc1.weight", [m, e]), fc2: try w("mlp.fc2.weight", [e, m]),
-                qkvBias: try t("attn.qkv.bias", [3 * e]), projBias: try t("attn.proj.bias", [e]),
-                fc1Bias: try t("mlp.fc1.bias", [m]), fc2Bias: try t("mlp.fc2.bias", [e]))
+                qkvBias: try t("attn.qkv.bias", [3 * e]), projBias: try t("attn.proj.bias", [e]), mlp: mlp,
+                fullAttention: !v25 || config.fullAttentionBlocks.contains(i))
         }
-        mergerNormWeight = try weights.take("visual.merger.ln_q.weight", shape: [e])
-        mergerNormBias = try weights.take("visual.merger.ln_q.bias", shape: [e])
+        mergerNorm = try norm("visual.merger.ln_q")
         merger1 = try weights.takeMatrix("visual.merger.mlp.0.weight", shape: [merged, merged])
         merger1Bias = try weights.take("visual.merger.mlp.0.bias", shape: [merged])
         merger2 = try weights.takeMatrix("visual.merger.mlp.2.weight", shape: [config.hiddenSize, merged])
@@ -210,23 +296,34 @@ public final class Qwen2VLVisionTower {
     /// - Returns: `[gridT·gridH·gridW / merge², hidden_size]` fp32, raster order over the merged grid.
     /// - Parameter counter: receives the executed FLOPs (stage set by the caller), if given.
     public func callAsFunction(_ pixels: QwenVLPixels, counter: FLOPCounter? = nil) -> Tensor {
-        let e = config.embedDim, heads = config.numHeads, hd = config.headDim, m2 = config.spatialMergeSize
+        let e = config.embedDim, heads = config.numHeads, hd = config.headDim, m = config.spatialMergeSize
+        let unit = m * m
         let n = pixels.patchCount, frame = pixels.gridH * pixels.gridW
         precondition(pixels.patchDimension == config.patchDimension, "pixels of \(pixels.patchDimension) values per patch")
-        precondition(pixels.gridW % m2 == 0 && pixels.gridH % m2 == 0, "grid must be a multiple of the merge size")
-        let input = Tensor(shape: [n, pixels.patchDimension], values: pixels.values)
+        precondition(pixels.gridW % m == 0 && pixels.gridH % m == 0, "grid must be a multiple of the merge size")
+        // Row order through the blocks: merged tokens (units of m² patch rows) in window order for
+        // 2.5-VL, else as given; `segments` are the rows each windowed block attends within.
+        let (order, windows) = windowOrder(pixels)
+        let input = Tensor(zeros: [n, pixels.patchDimension])
+        pixels.values.withUnsafeBufferPointer { src in
+            for (j, token) in order.enumerated() {
+                (input.data + j * unit * pixels.patchDimension).update(
+                    from: src.baseAddress! + token * unit * pixels.patchDimension, count: unit * pixels.patchDimension)
+            }
+        }
         var h = linear(input, patchWeight)
         counter?.addProduct(rows: n, k: pixels.patchDimension, n: e, .visual)
-        // Rotary angles per patch from its (row, column) in the unmerged grid.
+        // Rotary angles per row from its patch's (row, column) in the unmerged grid.
         let half = hd / 2
         let cosines = Tensor(zeros: [n, half]), sines = Tensor(zeros: [n, half])
-        for i in 0..<n {
-            let (row, column) = RotaryEmbedding.patchPosition(index: i % frame, gridWidth: pixels.gridW, mergeSize: m2)
-            rotary.angles(row: row, column: column, cosines: cosines.data + i * half, sines: sines.data + i * half)
+        for j in 0..<n {
+            let source = order[j / unit] * unit + j % unit
+            let (row, column) = RotaryEmbedding.patchPosition(index: source % frame, gridWidth: pixels.gridW, mergeSize: m)
+            rotary.angles(row: row, column: column, cosines: cosines.data + j * half, sines: sines.data + j * half)
         }
+        let frames = Array(stride(from: 0, to: n, by: frame).map { $0..<($0 + frame) })
         for block in blocks {
-            let normed = layerNorm(h, weight: block.norm1Weight, bias: block.norm1Bias, eps: Self.layerNormEps)
-            let qkv = linear(normed, block.qkv, bias: block.qkvBias)
+            let qkv = linear(block.norm1(h), block.qkv, bias: block.qkvBias)
             for r in 0..<n {
                 let row = qkv.data + r * 3 * e
                 for part in 0..<2 {  // q, then k
@@ -234,35 +331,74 @@ public final class Qwen2VLVisionTower {
                         row + part * e, heads: heads, headDim: hd, cosines: cosines.data + r * half, sines: sines.data + r * half)
                 }
             }
-            // Bidirectional attention within each frame (`cu_seqlens`).
+            // Bidirectional attention within each frame (`cu_seqlens`) or window (`cu_window_seqlens`).
             let context = Tensor(zeros: [n, e])
-            for f0 in stride(from: 0, to: n, by: frame) {
-                let base = qkv.data + f0 * 3 * e
-                let c = visionAttention(q: base, k: base + e, v: base + 2 * e, stride: 3 * e, rows: frame, heads: heads, headDim: hd)
-                (context.data + f0 * e).update(from: c.data, count: frame * e)
+            for segment in block.fullAttention ? frames : windows {
+                let base = qkv.data + segment.lowerBound * 3 * e
+                let c = visionAttention(
+                    q: base, k: base + e, v: base + 2 * e, stride: 3 * e, rows: segment.count, heads: heads, headDim: hd)
+                (context.data + segment.lowerBound * e).update(from: c.data, count: segment.count * e)
+                counter?.add(2 * segment.count * segment.count * e * 2, .visual)
             }
             let attended = linear(context, block.proj, bias: block.projBias)
             addInPlace(attended, h)
-            let normed2 = layerNorm(attended, weight: block.norm2Weight, bias: block.norm2Bias, eps: Self.layerNormEps)
-            let hidden = linear(normed2, block.fc1, bias: block.fc1Bias)
-            config.hiddenAct.applyInPlace(hidden)
-            h = linear(hidden, block.fc2, bias: block.fc2Bias)
-            addInPlace(h, attended)
-            if let counter {
-                let mlp = config.intermediateSize
-                counter.addProduct(rows: n, k: e, n: 4 * e, .visual)
-                counter.add(2 * frame * n * e * 2, .visual)
-                counter.addProduct(rows: n, k: e, n: 2 * mlp, .visual)
+            let normed2 = block.norm2(attended)
+            let mlpWidth = config.intermediateSize
+            switch block.mlp {
+            case .fc(let fc1, let fc1Bias, let fc2, let fc2Bias):
+                let hidden = linear(normed2, fc1, bias: fc1Bias)
+                config.hiddenAct.applyInPlace(hidden)
+                h = linear(hidden, fc2, bias: fc2Bias)
+                counter?.addProduct(rows: n, k: e, n: 2 * mlpWidth, .visual)
+            case .swiGLU(let gate, let gateBias, let up, let upBias, let down, let downBias):
+                let g = linear(normed2, gate, bias: gateBias)
+                let u = linear(normed2, up, bias: upBias)
+                config.hiddenAct.applyInPlace(g)
+                for i in 0..<g.count { g.data[i] *= u.data[i] }
+                h = linear(g, down, bias: downBias)
+                counter?.addProduct(rows: n, k: e, n: 3 * mlpWidth, .visual)
             }
+            addInPlace(h, attended)
+            counter?.addProduct(rows: n, k: e, n: 4 * e, .visual)
         }
-        // PatchMerger: rows are in merge-block order, so each merged token is m² consecutive rows.
-        let normed = layerNorm(h, weight: mergerNormWeight, bias: mergerNormBias, eps: Self.layerNormEps)
-        let merged = normed.reshaped([n / (m2 * m2), e * m2 * m2])
+        // PatchMerger: each merged token is m² consecutive rows; then back to raster order.
+        let merged = mergerNorm(h).reshaped([n / unit, e * unit])
         let hidden = linear(merged, merger1, bias: merger1Bias)
         Activation.gelu.applyInPlace(hidden)
+        let out = linear(hidden, merger2, bias: merger2Bias)
         counter?.addProduct(rows: merged.rows, k: merged.columns, n: merged.columns, .visual)
         counter?.addProduct(rows: merged.rows, k: merged.columns, n: config.hiddenSize, .visual)
-        return linear(hidden, merger2, bias: merger2Bias)
+        if order.enumerated().allSatisfy({ $0.offset == $0.element }) { return out }
+        let d = config.hiddenSize
+        let raster = Tensor(zeros: [out.rows, d])
+        for (j, token) in order.enumerated() { (raster.data + token * d).update(from: out.data + j * d, count: d) }
+        return raster
+    }
+
+    /// Qwen2.5-VL's `get_vision_window_index` for one image: the merged tokens in window order
+    /// (windows of `windowTokens²` in raster order over the merged grid padded to whole windows,
+    /// tokens in raster order inside), and each non-empty window's rows (patch rows, in that order).
+    /// Qwen2-VL: the identity order and one segment per frame.
+    func windowOrder(_ pixels: QwenVLPixels) -> (order: [Int], windows: [Range<Int>]) {
+        let m = config.spatialMergeSize, unit = m * m
+        let rows = pixels.gridH / m, columns = pixels.gridW / m, tokens = pixels.patchCount / unit
+        guard config.variant == .qwen25VL else { return (Array(0..<tokens), [0..<pixels.patchCount]) }
+        let w = config.windowTokens
+        var order: [Int] = []
+        order.reserveCapacity(tokens)
+        var windows: [Range<Int>] = []
+        for t in 0..<pixels.gridT {
+            for wy in stride(from: 0, to: rows, by: w) {
+                for wx in stride(from: 0, to: columns, by: w) {
+                    let first = order.count
+                    for y in wy..<min(wy + w, rows) {
+                        for x in wx..<min(wx + w, columns) { order.append(t * rows * columns + y * columns + x) }
+                    }
+                    windows.append((first * unit)..<(order.count * unit))
+                }
+            }
+        }
+        return (order, windows)
     }
 }
 

@@ -9,8 +9,10 @@ import YOPOText
 /// Qwen2-VL against transformers 5.24 on the tiny random-weight checkpoint
 /// (Tests/Fixtures/models/qwen2-vl-tiny, goldens by Tools/reference/make_qwen2vl_fixtures.py):
 /// processor grids, vision features, prompt ids, M-RoPE positions and delta, first-step logits and
-/// 20 greedy steps, for a square, a wide and a tall image and a two-image prompt.
-final class Qwen2VLTests: XCTestCase {
+/// 20 greedy steps, for a square, a wide and a tall image and a two-image prompt. `Qwen25VLTests`
+/// runs the same tests on qwen2.5-vl-tiny (window attention: the 18×18, 11×16 and 7×4 merged grids
+/// all end in partial windows).
+class Qwen2VLTests: XCTestCase {
     struct Golden: Decodable {
         struct Image: Decodable {
             var grid_thw: [Int]
@@ -34,10 +36,23 @@ final class Qwen2VLTests: XCTestCase {
         var prompts: [Prompt]
     }
 
-    static let directory = Fixtures.models("qwen2-vl-tiny")
-    static let golden: Golden = try! JSONDecoder().decode(
-        Golden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/qwen2vl_tiny.json"))))
-    nonisolated(unsafe) static let model: Qwen2VLModel = try! Qwen2VLModel(directory: directory)
+    class var checkpoint: String { "qwen2-vl-tiny" }
+    class var goldenName: String { "qwen2vl_tiny" }
+    class var variant: Qwen2VLVisionConfiguration.Variant { .qwen2VL }
+
+    nonisolated(unsafe) static var loaded: [String: (Qwen2VLModel, Golden)] = [:]
+    var directory: String { Fixtures.models(Self.checkpoint) }
+    var model: Qwen2VLModel { Self.load().0 }
+    var golden: Golden { Self.load().1 }
+
+    static func load() -> (Qwen2VLModel, Golden) {
+        if let cached = loaded[checkpoint] { return cached }
+        let golden = try! JSONDecoder().decode(
+            Golden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/\(goldenName).json"))))
+        let value = (try! Qwen2VLModel(directory: Fixtures.models(checkpoint)), golden)
+        loaded[checkpoint] = value
+        return value
+    }
 
     func image(_ name: String) -> String { Fixtures.root.appendingPathComponent("images/\(name)").path }
 
@@ -47,23 +62,30 @@ final class Qwen2VLTests: XCTestCase {
     }
 
     func testConfiguration() throws {
-        let c = Self.model.configuration
+        let c = model.configuration
+        XCTAssertEqual(c.vision.variant, Self.variant)
         XCTAssertEqual(c.text.mropeSection, [2, 3, 3])
-        XCTAssertEqual(Self.model.decoder.spec.mropeSection, [2, 3, 3])
+        XCTAssertEqual(model.decoder.spec.mropeSection, [2, 3, 3])
         XCTAssertTrue(c.text.tieWordEmbeddings)
-        XCTAssertEqual([c.vision.embedDim, c.vision.headDim, c.vision.intermediateSize, c.vision.patchDimension], [32, 16, 64, 1176])
+        XCTAssertEqual(
+            [c.vision.embedDim, c.vision.headDim, c.vision.intermediateSize, c.vision.patchDimension, c.vision.depth],
+            Self.variant == .qwen2VL ? [32, 16, 64, 1176, 2] : [32, 16, 48, 1176, 4])
+        if Self.variant == .qwen25VL {
+            XCTAssertEqual([c.vision.windowTokens] + c.vision.fullAttentionBlocks, [4, 1, 3])
+            XCTAssertEqual(c.vision.hiddenAct, .silu)
+        }
         XCTAssertEqual([c.imageTokenID, c.visionStartTokenID, c.visionEndTokenID], [151655, 151652, 151653])
-        XCTAssertEqual(Self.model.processor.config, .qwen2VL7B)
-        XCTAssertNotNil(Self.model.decoder.layers[0].qBias)
+        XCTAssertEqual(model.processor.config, .qwen2VL7B)
+        XCTAssertNotNil(model.decoder.layers[0].qBias)
     }
 
     /// `get_image_features` on three image shapes: grid and every value within 1e-4.
     func testVisionFeaturesEqualTransformers() throws {
-        XCTAssertEqual(Self.golden.images.count, 3)
-        for (name, expected) in Self.golden.images.sorted(by: { $0.key < $1.key }) {
-            let pixels = try Self.model.processor.preprocess(contentsOf: image(name))
+        XCTAssertEqual(golden.images.count, 3)
+        for (name, expected) in golden.images.sorted(by: { $0.key < $1.key }) {
+            let pixels = try model.processor.preprocess(contentsOf: image(name))
             XCTAssertEqual(pixels.gridTHW, expected.grid_thw, name)
-            let features = Self.model.imageFeatures(pixels)
+            let features = model.imageFeatures(pixels)
             XCTAssertEqual(features.shape, [expected.features.count, 32], name)
             XCTAssertLessThan(maxDifference(features.scalars, expected.features.flatMap { $0 }), 1e-4, name)
         }
@@ -72,10 +94,10 @@ final class Qwen2VLTests: XCTestCase {
     /// The chat template's text tokenized by our Qwen2 tokenizer, each `<|image_pad|>` expanded to
     /// its merged grid, equals the processor's ids; the M-RoPE triples and delta equal `get_rope_index`.
     func testPromptIDsAndRopeIndex() throws {
-        let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: Self.directory), preferSentencePiece: false)
-        let pad = Self.model.configuration.imageTokenID
-        for p in Self.golden.prompts {
-            let grids = try p.images.map { try Self.model.processor.mergedGrid(width: try size($0).width, height: try size($0).height) }
+        let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: directory), preferSentencePiece: false)
+        let pad = model.configuration.imageTokenID
+        for p in golden.prompts {
+            let grids = try p.images.map { try model.processor.mergedGrid(width: try size($0).width, height: try size($0).height) }
             XCTAssertEqual(grids.map { [1, $0.rows * 2, $0.columns * 2] }, p.grid_thw, p.label)
             var next = 0
             let ids = tokenizer.encode(p.text, addBOS: false).flatMap { id -> [Int] in
@@ -100,8 +122,8 @@ final class Qwen2VLTests: XCTestCase {
     /// Prefill logits (256 probe ids and the top 10) within 1e-4, then 20 greedy decode steps with
     /// the same ids and each step's top logit within 1e-4 (decode positions at index + rope delta).
     func testLogitsAndGreedyDecodeEqualTransformers() throws {
-        let model = Self.model
-        for p in Self.golden.prompts {
+        let model = model
+        for p in golden.prompts {
             let pixels = try p.images.map { try model.processor.preprocess(contentsOf: image($0)) }
             let features = pixels.map { model.imageFeatures($0) }
             let grids = pixels.map { (rows: $0.gridH / 2, columns: $0.gridW / 2) }
@@ -112,7 +134,7 @@ final class Qwen2VLTests: XCTestCase {
             var logits = model.decoder.forward(embeddings, cache: cache, rotaryPositions: positions)
             XCTAssertEqual(cache.ropeDelta, delta, p.label)
             let row = logits.scalars
-            XCTAssertLessThan(maxDifference(Self.golden.probe_ids.map { row[$0] }, p.probe_logits), 1e-4, p.label)
+            XCTAssertLessThan(maxDifference(golden.probe_ids.map { row[$0] }, p.probe_logits), 1e-4, p.label)
             let top = row.indices.sorted { row[$0] > row[$1] }.prefix(10)
             XCTAssertEqual(Array(top), p.top_ids, p.label)
             var generated: [Int] = []
@@ -145,5 +167,20 @@ final class Qwen2VLTests: XCTestCase {
         XCTAssertEqual(positions[20], RotaryPosition(t: 1, h: 4, w: 5))
         XCTAssertEqual(positions[21], RotaryPosition(6))
         XCTAssertEqual(delta, 8 - 23)
+    }
+}
+
+final class Qwen25VLTests: Qwen2VLTests {
+    override class var checkpoint: String { "qwen2.5-vl-tiny" }
+    override class var goldenName: String { "qwen25vl_tiny" }
+    override class var variant: Qwen2VLVisionConfiguration.Variant { .qwen25VL }
+
+    /// `get_vision_window_index` on a 4×5 merged grid with 4×4 windows: the first window's 16 tokens,
+    /// then the partial one (column 4 of rows 0–3), … (FAMILIES.md bug 7 is about exactly this).
+    func testWindowOrder() {
+        let pixels = QwenVLPixels(gridT: 1, gridH: 8, gridW: 10, patchDimension: 1176, values: [])
+        let (order, windows) = model.vision.windowOrder(pixels)
+        XCTAssertEqual(Array(order.prefix(20)), [0, 1, 2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 15, 16, 17, 18, 4, 9, 14, 19])
+        XCTAssertEqual(windows.map { $0.count }, [64, 16])
     }
 }

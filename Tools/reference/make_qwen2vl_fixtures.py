@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Builds Tests/Fixtures/models/qwen2-vl-tiny/ (a random-weight Qwen2-VL in the Hub layout) and its goldens.
+"""Builds Tests/Fixtures/models/qwen2-vl-tiny/ and qwen2.5-vl-tiny/ (random-weight Qwen2-VL and Qwen2.5-VL in
+the Hub layout) and their goldens.
 
-Reference: transformers 5.24.0 `Qwen2VLForConditionalGeneration` (eager attention, fp32 compute on the
+Reference: transformers 5.24.0 `Qwen2VLForConditionalGeneration` / `Qwen2_5_VLForConditionalGeneration` (eager attention, fp32 compute on the
 bf16-rounded weights the checkpoint stores), its `Qwen2VLProcessor` with `Qwen2VLImageProcessorPil`
 (the PIL backend; see FAMILIES.md on the torchvision trap), greedy `generate(do_sample=False,
 repetition_penalty=1.0)`.
@@ -9,11 +10,13 @@ repetition_penalty=1.0)`.
 The checkpoint: Qwen2-VL's architecture in miniature — vision: 2 blocks of width 32, 2 heads (head_dim
 16), MLP 64, patch 14, merge 2, temporal patch 2; LLM: Qwen2, hidden 32, 2 layers, 2 query heads and 1
 key/value head (GQA, head_dim 16), intermediate 64, M-RoPE sections [2, 3, 3], rope_theta 1e6,
-vocab 151,680, tied embeddings (as Qwen2-VL-2B) — saved by `save_pretrained` (Hub names `model.*`,
+vocab 151,680, tied embeddings (as Qwen2-VL-2B). Qwen2.5-VL's vision instead: 4 blocks of width 32, 2
+heads, SwiGLU MLP 48 with biases, RMSNorm, window_size 112 (4x4 merged tokens) with full attention in
+blocks 1 and 3, out_hidden_size 32; the same LLM. Both saved by `save_pretrained` (Hub names `model.*`,
 `visual.*`) in bf16. Tokenizer: the Qwen2 tokenizer.json of Tests/Fixtures/tokenizer/qwen2 (symlinked),
 with a chat template written for this project from the documented Qwen2-VL behaviour (FAMILIES.md).
 
-Goldens (golden/qwen2vl_tiny.json): per image (square astronaut 512², wide chelsea 451x300, tall
+Goldens (golden/qwen2vl_tiny.json, golden/qwen25vl_tiny.json): per image (square astronaut 512², wide chelsea 451x300, tall
 synthetic/portrait 120x200) the grid, the vision features (`get_image_features`, [tokens, 32]); per
 prompt (each image alone, and chelsea + portrait in one prompt): the prompt text, input ids,
 M-RoPE position ids [3, L] and rope delta (`get_rope_index`), the last prompt row's logits at 256 fixed
@@ -31,12 +34,10 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import FIXTURES  # noqa: E402
 
-from transformers import AutoTokenizer, Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor  # noqa: E402
+from transformers import (AutoTokenizer, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLConfig,  # noqa: E402
+                          Qwen2VLForConditionalGeneration, Qwen2VLProcessor)
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil  # noqa: E402
 
-NAME = "qwen2-vl-tiny"
-OUT = os.path.join(FIXTURES, "models", NAME)
-GOLDEN = os.path.join(FIXTURES, "models", "golden", "qwen2vl_tiny.json")
 TOKENIZER = os.path.join(FIXTURES, "tokenizer", "qwen2")
 IMAGES = os.path.join(FIXTURES, "images")
 SEED = 15
@@ -67,6 +68,23 @@ PROMPTS = [
     ("two", ["chelsea.png", "synthetic/portrait.png"], "Compare the two pictures."),
 ]
 IMAGE_NAMES = ["astronaut.png", "chelsea.png", "synthetic/portrait.png"]
+
+
+TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            num_key_value_heads=1, vocab_size=151680, rope_theta=1e6, rms_norm_eps=1e-6,
+            rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}, tie_word_embeddings=True,
+            max_position_embeddings=4096, bos_token_id=151643, eos_token_id=151645)
+IDS = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653,
+           tie_word_embeddings=True)
+
+
+def config_25() -> Qwen2_5_VLConfig:
+    return Qwen2_5_VLConfig(
+        text_config=dict(TEXT),
+        vision_config=dict(depth=4, hidden_size=32, intermediate_size=48, num_heads=2, out_hidden_size=32,
+                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, in_channels=3,
+                           window_size=112, fullatt_block_indexes=[1, 3], hidden_act="silu"),
+        **IDS)
 
 
 def config() -> Qwen2VLConfig:
@@ -101,9 +119,15 @@ def make_processor(tokenizer) -> Qwen2VLProcessor:
     return processor
 
 
-def write_checkpoint():
+FAMILIES = {
+    "qwen2-vl-tiny": (config, Qwen2VLForConditionalGeneration, "qwen2vl_tiny.json"),
+    "qwen2.5-vl-tiny": (config_25, Qwen2_5_VLForConditionalGeneration, "qwen25vl_tiny.json"),
+}
+
+
+def write_checkpoint(OUT, make_config, cls):
     torch.manual_seed(SEED)
-    model = Qwen2VLForConditionalGeneration(config())
+    model = cls(make_config())
     with torch.no_grad():  # larger than the 0.02 init so that the tiny model's outputs depend on the weights
         for name, p in model.named_parameters():
             if p.dim() >= 2:
@@ -136,8 +160,13 @@ def write_checkpoint():
 def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    write_checkpoint()
-    model = Qwen2VLForConditionalGeneration.from_pretrained(OUT, dtype=torch.float32, attn_implementation="eager").eval()
+    for name, (make_config, cls, golden_name) in FAMILIES.items():
+        build(os.path.join(FIXTURES, "models", name), make_config, cls, os.path.join(FIXTURES, "models", "golden", golden_name))
+
+
+def build(OUT, make_config, cls, GOLDEN):
+    write_checkpoint(OUT, make_config, cls)
+    model = cls.from_pretrained(OUT, dtype=torch.float32, attn_implementation="eager").eval()
     tokenizer = AutoTokenizer.from_pretrained(OUT)
     processor = make_processor(tokenizer)
     rng = np.random.default_rng(SEED)
@@ -176,7 +205,7 @@ def main():
         json.dump(golden, f, indent=None, separators=(",", ":"))
         f.write("\n")
     sizes = {f: os.path.getsize(os.path.join(OUT, f)) for f in sorted(os.listdir(OUT)) if not os.path.islink(os.path.join(OUT, f))}
-    print(json.dumps(sizes), os.path.getsize(GOLDEN))
+    print(OUT, json.dumps(sizes), os.path.getsize(GOLDEN))
     for p in golden["prompts"]:
         print(p["label"], len(p["input_ids"]), p["rope_delta"], p["greedy_ids"][:8])
 
