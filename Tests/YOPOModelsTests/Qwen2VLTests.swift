@@ -184,3 +184,68 @@ final class Qwen25VLTests: Qwen2VLTests {
         XCTAssertEqual(windows.map { $0.count }, [64, 16])
     }
 }
+
+/// FAMILIES.md's list of bugs other engines hit with M-RoPE, as tests on qwen2-vl-tiny.
+final class Qwen2VLRopeBugTests: XCTestCase {
+    nonisolated(unsafe) static let model = try! Qwen2VLModel(directory: Fixtures.models("qwen2-vl-tiny"))
+    static let golden: Qwen2VLTests.Golden = try! JSONDecoder().decode(
+        Qwen2VLTests.Golden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.models("golden/qwen2vl_tiny.json"))))
+
+    /// Prefill + `steps` greedy ids of golden prompt `label` on `model`, optionally splitting the
+    /// prefill at `split` (two calls with their rotary positions).
+    func run(_ label: String, steps: Int, split: Int? = nil) throws -> (ids: [Int], logits: [Float]) {
+        let model = Self.model
+        let p = Self.golden.prompts.first { $0.label == label }!
+        let pixels = try p.images.map {
+            try model.processor.preprocess(contentsOf: Fixtures.root.appendingPathComponent("images/\($0)").path)
+        }
+        let grids = pixels.map { (rows: $0.gridH / 2, columns: $0.gridW / 2) }
+        let (positions, _) = try Qwen2VLModel.ropeIndex(ids: p.input_ids, imageToken: model.configuration.imageTokenID, grids: grids)
+        let embeddings = try model.inputEmbeddings(ids: p.input_ids, images: pixels.map { model.imageFeatures($0) })
+        let cache = model.decoder.makeCache(capacity: p.input_ids.count + steps)
+        var logits: Tensor
+        if let split {
+            _ = model.decoder.forward(
+                embeddings.rows(0, split).copy(), cache: cache, rotaryPositions: Array(positions[..<split]))
+            logits = model.decoder.forward(
+                embeddings.rows(split, embeddings.rows - split).copy(), cache: cache, rotaryPositions: Array(positions[split...]))
+        } else {
+            logits = model.decoder.forward(embeddings, cache: cache, rotaryPositions: positions)
+        }
+        var ids: [Int] = []
+        let first = logits.scalars
+        for _ in 0..<steps {
+            let s = logits.scalars
+            let best = s.indices.max { s[$0] < s[$1] }!
+            ids.append(best)
+            logits = model.decoder.forward(model.decoder.embed([best]), cache: cache)
+        }
+        return (ids, first)
+    }
+
+    /// transformers#36013 / #43952: rope deltas reused across calls or generates. Image A then image B
+    /// (another grid) on one model instance each give what a fresh run gives (the delta lives in the
+    /// request's cache, not in the model).
+    func testNoStaleRopeDeltaAcrossRequests() throws {
+        let square = try run("square", steps: 8)
+        let tall = try run("tall", steps: 8)
+        let golden = Dictionary(uniqueKeysWithValues: Self.golden.prompts.map { ($0.label, $0) })
+        XCTAssertEqual(square.ids, Array(golden["square"]!.greedy_ids.prefix(8)))
+        XCTAssertEqual(tall.ids, Array(golden["tall"]!.greedy_ids.prefix(8)))
+        XCTAssertEqual(try run("square", steps: 8).ids, square.ids)
+    }
+
+    /// mlx-vlm#1527 / #1619: a prefill split in two calls (here inside the text after the image, and
+    /// right after the image) keeps the delta: the same logits and ids as one call.
+    func testSplitPrefillKeepsTheDelta() throws {
+        let p = Self.golden.prompts.first { $0.label == "wide" }!
+        let whole = try run("wide", steps: 16)
+        let lastImage = p.input_ids.lastIndex(of: Self.model.configuration.imageTokenID)!
+        for split in [lastImage + 1, lastImage + 4] {
+            let parts = try run("wide", steps: 16, split: split)
+            XCTAssertEqual(parts.ids, whole.ids, "split at \(split)")
+            XCTAssertLessThan(zip(parts.logits, whole.logits).map { abs($0 - $1) }.max()!, 1e-4)
+        }
+        XCTAssertEqual(whole.ids, Array(p.greedy_ids.prefix(16)))
+    }
+}
