@@ -391,7 +391,7 @@ let sweepCheckpointCases: [SweepCase] = {
             "flops"
         ),
         (
-            "rope-type-yarn", "rope_parameters", "text_config.rope_parameters.rope_type \"yarn\" is not supported (default, linear)",
+            "rope-type-yarn", "rope_parameters", "text_config.rope_parameters.rope_type \"yarn\" is not supported (default, linear, mrope)",
             ["rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0] as [String: Any], "generate"
         ),
         (
@@ -497,7 +497,7 @@ let sweepCheckpointCases: [SweepCase] = {
     add("original-hidden-size-string", "config.json: hidden_size must be an integer, found \"x\"") { s in
         sweepGenerate(model: try s.editedConfig(of: "llava-v1.5-tiny") { $0["hidden_size"] = "x" }, ["--vision-tower", clip])
     }
-    add("original-rope-dynamic", "config.json: rope_scaling.type \"dynamic\" is not supported (default, linear)") { s in
+    add("original-rope-dynamic", "config.json: rope_scaling.type \"dynamic\" is not supported (default, linear, mrope)") { s in
         let dir = try s.editedConfig(of: "llava-v1.5-tiny") { $0["rope_scaling"] = ["type": "dynamic", "factor": 2.0] }
         return ["flops", "--model", dir, "--vision-tower", clip]
     }
