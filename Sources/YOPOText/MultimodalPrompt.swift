@@ -44,6 +44,8 @@ public enum PromptError: Error, CustomStringConvertible, Equatable {
     /// Text plus visual tokens exceed the model's context.
     case contextOverflow(tokens: Int, contextLength: Int)
     case invalidTokensPerImage(Int)
+    /// `imageTokenCounts` does not give one count per image.
+    case imageTokenCountsMismatch(counts: Int, images: Int)
 
     public var description: String {
         switch self {
@@ -59,6 +61,8 @@ public enum PromptError: Error, CustomStringConvertible, Equatable {
             return "the prompt needs \(t) tokens (text and image) but the context holds \(c)"
         case .invalidTokensPerImage(let n):
             return "tokens per image must be positive, got \(n)"
+        case .imageTokenCountsMismatch(let c, let n):
+            return "\(c) image token counts were given for \(n) image(s); give one per image"
         }
     }
 }
@@ -69,15 +73,27 @@ public enum PromptError: Error, CustomStringConvertible, Equatable {
 ///   - prompt: text with one `<image>` per image (e.g. `PromptTemplate.render`).
 ///   - images: number of images supplied with the prompt (0 for a text-only prompt).
 ///   - tokensPerImage: visual tokens per image: (336 / 14)² = 576 for LLaVA-1.5.
+///   - imageTokenCounts: visual tokens of each image in order, for families whose count depends on
+///     the image (Qwen2-VL: its merged grid); replaces `tokensPerImage` when given.
 ///   - contextLength: when given, the total length (text + images) must not exceed it.
 /// - Throws: `PromptError` when placeholders and images disagree, the image token is missing from
-///   the tokenizer, or the prompt exceeds `contextLength`.
+///   the tokenizer, a count is not positive, or the prompt exceeds `contextLength`.
 public func tokenizePrompt(
     _ prompt: String, tokenizer: any Tokenizer, imageTokenization: ImageTokenization, images: Int,
-    tokensPerImage: Int = 576, contextLength: Int? = nil
+    tokensPerImage: Int = 576, imageTokenCounts: [Int]? = nil, contextLength: Int? = nil
 ) throws -> PromptTokens {
-    guard tokensPerImage > 0 else { throw PromptError.invalidTokensPerImage(tokensPerImage) }
+    let counts = imageTokenCounts ?? Array(repeating: tokensPerImage, count: images)
+    if let bad = counts.first(where: { $0 <= 0 }) ?? (tokensPerImage > 0 ? nil : tokensPerImage) {
+        throw PromptError.invalidTokensPerImage(bad)
+    }
+    guard counts.count == images else { throw PromptError.imageTokenCountsMismatch(counts: counts.count, images: images) }
     var ids: [Int] = []
+    var spans: [ImageSpan] = []
+    func appendImage(_ id: Int) {
+        let n = counts[spans.count]
+        spans.append(ImageSpan(start: ids.count, length: n))
+        ids += Array(repeating: id, count: n)
+    }
     let imageID: Int
     switch imageTokenization {
     case .chunks(let placeholder):
@@ -88,7 +104,7 @@ public func tokenizePrompt(
         for (i, chunk) in chunks.enumerated() {
             var chunkIDs = tokenizer.encode(chunk, addBOS: addBOS)
             if i > 0 {
-                ids += Array(repeating: placeholder, count: tokensPerImage)
+                appendImage(placeholder)
                 if addBOS, let bos = tokenizer.bosTokenID, chunkIDs.first == bos { chunkIDs.removeFirst() }
             }
             ids += chunkIDs
@@ -100,17 +116,15 @@ public func tokenizePrompt(
         imageID = id
         let encoded = tokenizer.encode(prompt, addBOS: tokenizer.addsBOSByDefault)
         try checkPlaceholders(encoded.lazy.filter { $0 == id }.count, images: images)
-        ids.reserveCapacity(encoded.count + images * (tokensPerImage - 1))
+        ids.reserveCapacity(encoded.count + counts.reduce(0, +))
         for t in encoded {
-            if t == id { ids += Array(repeating: id, count: tokensPerImage) } else { ids.append(t) }
+            if t == id { appendImage(id) } else { ids.append(t) }
         }
     }
     if let contextLength, ids.count > contextLength {
         throw PromptError.contextOverflow(tokens: ids.count, contextLength: contextLength)
     }
-    return PromptTokens(
-        ids: ids, imageSpans: locateImageSpans(ids, imageTokenID: imageID, tokensPerImage: tokensPerImage),
-        imageTokenID: imageID)
+    return PromptTokens(ids: ids, imageSpans: spans, imageTokenID: imageID)
 }
 
 /// Spans of `tokensPerImage` consecutive `imageTokenID`s, scanning left to right (a run of k·N

@@ -20,7 +20,7 @@ public struct ChatTurn: Sendable, Equatable {
     public static func system(_ text: String) -> ChatTurn { .init(role: .system, text: text) }
 }
 
-/// The conversation formats of LLaVA-1.5 (REFERENCE.md §3).
+/// The conversation formats of LLaVA-1.5 (REFERENCE.md §3) and Qwen2-VL / Qwen2.5-VL (FAMILIES.md).
 public enum PromptTemplate: String, CaseIterable, Sendable {
     /// Original LLaVA `conv_vicuna_v1` (`SeparatorStyle.TWO`), used by the v1.5 evaluation scripts.
     case vicunaV1 = "vicuna_v1"
@@ -29,6 +29,17 @@ public enum PromptTemplate: String, CaseIterable, Sendable {
     case llavaV1 = "llava_v1"
     /// llava-hf's chat template: no system prompt, `USER: <image>\n{text} ASSISTANT:`.
     case llavaHF = "llava-hf"
+    /// Qwen2-VL's and Qwen2.5-VL's ChatML template: a default system turn (`You are a helpful
+    /// assistant.`) when the conversation has none, `<|im_start|>{role}\n…<|im_end|>\n` per turn, each
+    /// image as `<|vision_start|><|image_pad|><|vision_end|>` where it sits (a turn's images before its
+    /// text, or at its `<image>` markers), the open turn `<|im_start|>assistant\n`.
+    case qwen2VL = "qwen2-vl"
+
+    /// The text one image becomes in a Qwen2-VL prompt; `<|image_pad|>` is expanded to the image's
+    /// merged-grid token count when tokenizing.
+    public static let qwenImageMarkup = "<|vision_start|><|image_pad|><|vision_end|>"
+    /// Qwen2-VL's image token.
+    public static let qwenImagePad = "<|image_pad|>"
 
     /// The text that marks where an image goes.
     public static let imagePlaceholder = "<image>"
@@ -46,6 +57,8 @@ public enum PromptTemplate: String, CaseIterable, Sendable {
                 + "The assistant gives helpful, detailed, and polite answers to the human's questions."
         case .llavaHF:
             return nil
+        case .qwen2VL:
+            return "You are a helpful assistant."
         }
     }
 
@@ -68,6 +81,7 @@ public enum PromptTemplate: String, CaseIterable, Sendable {
         switch self {
         case .vicunaV1, .llavaV1: return .chunks(placeholderID: Self.originalImageTokenIndex)
         case .llavaHF: return .specialToken(Self.imagePlaceholder)
+        case .qwen2VL: return .specialToken(Self.qwenImagePad)
         }
     }
 
@@ -105,6 +119,16 @@ public enum PromptTemplate: String, CaseIterable, Sendable {
                 if !t.text.isEmpty { out += t.text + " " }
             }
             if addGenerationPrompt { out += "ASSISTANT:" }
+            return out
+        case .qwen2VL:
+            var out = ""
+            for (i, t) in turns.enumerated() {
+                if i == 0 && t.role != .system { out += "<|im_start|>system\n\(systemPrompt!)<|im_end|>\n" }
+                let images = String(repeating: Self.qwenImageMarkup, count: t.imageCount)
+                let text = t.text.replacingOccurrences(of: Self.imagePlaceholder, with: Self.qwenImageMarkup)
+                out += "<|im_start|>\(t.role.rawValue)\n" + images + text + "<|im_end|>\n"
+            }
+            if addGenerationPrompt { out += "<|im_start|>assistant\n" }
             return out
         }
     }

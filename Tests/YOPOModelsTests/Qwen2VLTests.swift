@@ -91,21 +91,25 @@ class Qwen2VLTests: XCTestCase {
         }
     }
 
-    /// The chat template's text tokenized by our Qwen2 tokenizer, each `<|image_pad|>` expanded to
-    /// its merged grid, equals the processor's ids; the M-RoPE triples and delta equal `get_rope_index`.
+    /// The `qwen2-vl` template renders the chat template's text (default system turn, images before
+    /// the question), and `tokenizePrompt` with each image's merged-grid count gives the processor's
+    /// ids and spans; the M-RoPE triples and delta equal `get_rope_index`.
     func testPromptIDsAndRopeIndex() throws {
         let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: directory), preferSentencePiece: false)
         let pad = model.configuration.imageTokenID
         for p in golden.prompts {
             let grids = try p.images.map { try model.processor.mergedGrid(width: try size($0).width, height: try size($0).height) }
             XCTAssertEqual(grids.map { [1, $0.rows * 2, $0.columns * 2] }, p.grid_thw, p.label)
-            var next = 0
-            let ids = tokenizer.encode(p.text, addBOS: false).flatMap { id -> [Int] in
-                guard id == pad else { return [id] }
-                defer { next += 1 }
-                return Array(repeating: pad, count: grids[next].rows * grids[next].columns)
-            }
-            XCTAssertEqual(ids, p.input_ids, p.label)
+            let question = try XCTUnwrap(p.text.components(separatedBy: "<|vision_end|>").last?.components(separatedBy: "<|im_end|>").first)
+            let text = PromptTemplate.qwen2VL.render([.user(question, images: p.images.count)])
+            XCTAssertEqual(text, p.text, p.label)
+            let tokens = try tokenizePrompt(
+                text, tokenizer: tokenizer, imageTokenization: PromptTemplate.qwen2VL.imageTokenization,
+                images: p.images.count, imageTokenCounts: grids.map { $0.rows * $0.columns })
+            XCTAssertEqual(tokens.ids, p.input_ids, p.label)
+            XCTAssertEqual(tokens.imageTokenID, pad)
+            XCTAssertEqual(tokens.imageSpans.map(\.length), grids.map { $0.rows * $0.columns }, p.label)
+            XCTAssertEqual(tokens.imageSpans.first?.start, p.input_ids.firstIndex(of: pad), p.label)
             let (positions, delta) = try Qwen2VLModel.ropeIndex(ids: p.input_ids, imageToken: pad, grids: grids)
             XCTAssertEqual(positions.map(\.t), p.position_ids[0], p.label)
             XCTAssertEqual(positions.map(\.h), p.position_ids[1], p.label)

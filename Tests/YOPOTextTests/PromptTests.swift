@@ -177,6 +177,22 @@ final class PromptTests: XCTestCase {
     }
 
     func testTemplateNamesMatchTheCLI() {
-        XCTAssertEqual(PromptTemplate.allCases.map(\.rawValue), ["vicuna_v1", "llava_v1", "llava-hf"])
+        XCTAssertEqual(PromptTemplate.allCases.map(\.rawValue), ["vicuna_v1", "llava_v1", "llava-hf", "qwen2-vl"])
+    }
+
+    /// Qwen2-VL's ChatML: the default system turn, images where they sit (before the text, or at
+    /// `<image>`), a given system turn replacing the default, multi-turn separators.
+    func testQwen2VLTemplate() {
+        let t = PromptTemplate.qwen2VL
+        let image = PromptTemplate.qwenImageMarkup
+        XCTAssertEqual(
+            t.render([.user("What is shown?", images: 2)]),
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n\(image)\(image)What is shown?<|im_end|>\n<|im_start|>assistant\n"
+        )
+        XCTAssertEqual(
+            t.render([.system("Be brief."), .user("Left <image> right"), .assistant("A cat."), .user("And?")], addGenerationPrompt: false),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nLeft \(image) right<|im_end|>\n<|im_start|>assistant\nA cat.<|im_end|>\n<|im_start|>user\nAnd?<|im_end|>\n"
+        )
+        XCTAssertEqual(t.imageTokenization, .specialToken("<|image_pad|>"))
     }
 }

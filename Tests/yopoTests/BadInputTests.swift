@@ -220,7 +220,7 @@ final class BadInputTests: XCTestCase {
             with: "max-tokens must be at least 1")
         try assertFails(
             generateArguments(model: hf, extra: ["--template", "chatml"]),
-            with: "unknown --template chatml (choose from vicuna_v1, llava_v1, llava-hf)")
+            with: "unknown --template chatml (choose from vicuna_v1, llava_v1, llava-hf, qwen2-vl)")
         try assertFails(
             generateArguments(model: hf, extra: ["--image-aspect", "stretch"]),
             with: "unknown --image-aspect stretch (choose from pad, crop)")
