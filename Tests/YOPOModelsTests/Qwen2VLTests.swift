@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import YOPOCore
 import YOPOImage
+import YOPOPruning
 import YOPOText
 @testable import YOPOEngine
 @testable import YOPOModels
@@ -31,9 +32,19 @@ class Qwen2VLTests: XCTestCase {
             var greedy_ids: [Int]
             var greedy_top_logits: [Float]
         }
+        struct Yopo: Decodable {
+            var label: String
+            var plan: String
+            var mode: String
+            var span: [Int]
+            var grid: [Int]
+            var probe_logits: [Float]
+            var greedy_ids: [Int]
+        }
         var probe_ids: [Int]
         var images: [String: Image]
         var prompts: [Prompt]
+        var yopo: [Yopo]
     }
 
     class var checkpoint: String { "qwen2-vl-tiny" }
@@ -153,6 +164,44 @@ class Qwen2VLTests: XCTestCase {
             XCTAssertEqual(generated, p.greedy_ids, p.label)
             XCTAssertLessThan(maxDifference(tops, p.greedy_top_logits), 1e-4, p.label)
         }
+    }
+
+    /// YOPO on the merged grid (11×16, wide prompt), each strategy alone and combined, in simulate
+    /// and skip mode, against make_pruning_fixtures.py's independent reference on the Qwen2 layers:
+    /// prefill logits within 1e-4 and 8 greedy ids (decode at index + rope delta under the plan).
+    /// With GQA (2 query heads, 1 key/value head) the head mask prunes one head of the group.
+    func testYOPOPlansEqualTheReference() throws {
+        XCTAssertEqual(golden.yopo.count, 10)
+        let p = try XCTUnwrap(golden.prompts.first { $0.label == "wide" })
+        let pixels = try model.processor.preprocess(contentsOf: image(p.images[0]))
+        let features = model.imageFeatures(pixels)
+        let grid = (rows: pixels.gridH / 2, columns: pixels.gridW / 2)
+        let pad = model.configuration.imageTokenID
+        let (positions, _) = try Qwen2VLModel.ropeIndex(ids: p.input_ids, imageToken: pad, grids: [grid])
+        let embeddings = try model.inputEmbeddings(ids: p.input_ids, images: [features])
+        var differ = 0
+        for y in golden.yopo {
+            let label = "\(y.label) \(y.mode)"
+            XCTAssertEqual(y.grid, [grid.rows, grid.columns])
+            XCTAssertEqual(y.span[0], p.input_ids.firstIndex(of: pad))
+            let plan = try PruningSpec(parsing: y.plan, baseDirectory: Fixtures.root.path).resolve(for: model.decoder.spec.shape)
+            let execution = DecoderExecution(plan: plan, mode: try XCTUnwrap(YOPOMode(rawValue: y.mode)))
+            let layout = ImageLayout(start: y.span[0], gridRows: grid.rows, gridColumns: grid.columns)
+            let cache = model.decoder.makeCache(capacity: p.input_ids.count + 16)
+            var logits = model.decoder.forward(embeddings, cache: cache, images: [layout], plan: execution, rotaryPositions: positions)
+            let row = logits.scalars
+            XCTAssertLessThan(maxDifference(golden.probe_ids.map { row[$0] }, y.probe_logits), 1e-4, label)
+            if maxDifference(y.probe_logits, p.probe_logits) > 1e-3 { differ += 1 }
+            var ids: [Int] = []
+            for _ in 0..<y.greedy_ids.count {
+                let s = logits.scalars
+                let best = s.indices.max { s[$0] < s[$1] }!
+                ids.append(best)
+                logits = model.decoder.forward(model.decoder.embed([best]), cache: cache, plan: execution)
+            }
+            XCTAssertEqual(ids, y.greedy_ids, label)
+        }
+        XCTAssertGreaterThanOrEqual(differ, 6, "the plans must change the logits")
     }
 
     /// Image tokens that do not match the grids are refused with the counts named.

@@ -169,11 +169,13 @@ def load_head_mask(rel_path: str, layers: int, heads: int) -> torch.Tensor:
     return torch.from_numpy(m.copy())
 
 
-def window_allowed(grid: int, w: int) -> torch.Tensor:
-    """[n, n] bool: visual i may see visual j iff |row_i-row_j| <= rho and |col_i-col_j| <= rho, raster order."""
+def window_allowed(grid, w: int) -> torch.Tensor:
+    """[n, n] bool: visual i may see visual j iff |row_i-row_j| <= rho and |col_i-col_j| <= rho, raster order.
+    `grid`: the side of a square grid, or (rows, columns)."""
+    rows, cols = (grid, grid) if isinstance(grid, int) else grid
     rho = (w - 1) // 2
-    t = torch.arange(grid * grid)
-    row, col = t // grid, t % grid
+    t = torch.arange(rows * cols)
+    row, col = t // cols, t % cols
     return ((row[:, None] - row[None, :]).abs() <= rho) & ((col[:, None] - col[None, :]).abs() <= rho)
 
 
@@ -187,14 +189,17 @@ def image_span(ids: list, image_token: int) -> tuple:
 # The reference: one object per (plan, mode, sequence), consulted by the patched attention and MLP
 
 class YopoReference:
-    def __init__(self, text_cfg, mode: str, plan: Plan, span: tuple, grid: int):
+    def __init__(self, text_cfg, mode: str, plan: Plan, span: tuple, grid, check_positions: bool = True):
         assert mode in MODES
         self.mode, self.plan = mode, plan
         self.L, self.H = text_cfg.num_hidden_layers, text_cfg.num_attention_heads
         self.I = text_cfg.intermediate_size
         self.s, self.n = span
         self.e = self.s + self.n
-        assert self.n == grid * grid and self.s >= 1  # every visual row keeps >= 1 prefix key (no empty rows)
+        rows, cols = (grid, grid) if isinstance(grid, int) else grid
+        assert self.n == rows * cols and self.s >= 1  # every visual row keeps >= 1 prefix key (no empty rows)
+        # 1-D RoPE positions are checked never to be re-indexed; M-RoPE (Qwen2-VL) positions are the model's.
+        self.check_positions = check_positions
         self.K = self.L if plan.layers is None else min(plan.layers, self.L)
         self.M = None if plan.heads is None else load_head_mask(plan.heads, self.L, self.H)
         self.ffn_keep = None if plan.ffn is None else int(self.I / plan.ffn)
@@ -266,7 +271,7 @@ class YopoReference:
         kv = key.shape[2]
         assert b == 1 and H == self.H
         q0 = kv - q
-        if position_ids is not None:  # RoPE positions are never re-indexed
+        if position_ids is not None and self.check_positions:  # RoPE positions are never re-indexed
             assert position_ids.reshape(-1).tolist() == list(range(q0, kv))
         self.begin(q0, q, kv)
         key_states = repeat_kv(key, groups)

@@ -20,7 +20,11 @@ Goldens (golden/qwen2vl_tiny.json, golden/qwen25vl_tiny.json): per image (square
 synthetic/portrait 120x200) the grid, the vision features (`get_image_features`, [tokens, 32]); per
 prompt (each image alone, and chelsea + portrait in one prompt): the prompt text, input ids,
 M-RoPE position ids [3, L] and rope delta (`get_rope_index`), the last prompt row's logits at 256 fixed
-ids and its top 10, and 20 greedy ids with each step's top logit.
+ids and its top 10, and 20 greedy ids with each step's top logit. `yopo`: the wide prompt (one 11x16
+merged grid) under YOPO plans in both of our semantics (simulate, skip), by make_pruning_fixtures.py's
+independent `YopoReference` on the Qwen2 layers (M-RoPE positions are the model's own): prefill logits
+at the probe ids and 8 greedy ids; head mask golden/headmask_qwen_tiny_2x2.npy ([layers, heads],
+one of the two query heads of the single key/value group pruned in each layer).
 Run from the repository root; deterministic (fixed seed, one thread).
 """
 import json
@@ -157,7 +161,31 @@ def write_checkpoint(OUT, make_config, cls):
         f.write("\n")
 
 
+HEAD_MASK = "models/golden/headmask_qwen_tiny_2x2.npy"
+YOPO_PLANS = [("window3", "yopo:window=3"), ("layers1", "yopo:layers=1"), ("heads", f"yopo:heads={HEAD_MASK}"),
+              ("ffn2", "yopo:ffn=2"), ("all", f"yopo:window=3,layers=1,heads={HEAD_MASK},ffn=2")]
+
+
+def yopo_goldens(model, inputs, grid, probe_ids):
+    import make_pruning_fixtures as mpf
+    ids = inputs["input_ids"][0].tolist()
+    span = mpf.image_span(ids, 151655)
+    out = []
+    for label, spec in YOPO_PLANS:
+        for mode in mpf.MODES:
+            ref = mpf.YopoReference(model.config.text_config, mode, mpf.parse_plan(spec), span, grid, check_positions=False)
+            with mpf.YopoPatch(model, ref), torch.no_grad():
+                last = model(**inputs).logits[0, -1]
+                gen = model.generate(**inputs, max_new_tokens=8, min_new_tokens=8, do_sample=False, repetition_penalty=1.0)
+            out.append({"label": label, "plan": spec, "mode": mode, "span": list(span), "grid": list(grid),
+                        "probe_logits": [round(float(last[i]), 6) for i in probe_ids],
+                        "greedy_ids": gen[0, len(ids):].tolist()})
+    return out
+
+
 def main():
+    mask = np.array([[True, False], [False, True]])
+    np.save(os.path.join(FIXTURES, HEAD_MASK), mask)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     for name, (make_config, cls, golden_name) in FAMILIES.items():
@@ -200,6 +228,9 @@ def build(OUT, make_config, cls, GOLDEN):
                 "probe_logits": [round(float(last[i]), 6) for i in probe_ids],
                 "top_ids": top.indices.tolist(), "top_logits": [round(float(v), 6) for v in top.values],
                 "greedy_ids": new, "greedy_top_logits": [round(float(s[0].max()), 6) for s in gen.scores]})
+            if label == "wide":
+                grid = (int(inputs["image_grid_thw"][0][1]) // 2, int(inputs["image_grid_thw"][0][2]) // 2)
+                golden["yopo"] = yopo_goldens(model, inputs, grid, probe_ids)
     os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
     with open(GOLDEN, "w") as f:
         json.dump(golden, f, indent=None, separators=(",", ":"))
