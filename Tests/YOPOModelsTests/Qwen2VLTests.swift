@@ -45,6 +45,14 @@ class Qwen2VLTests: XCTestCase {
         var images: [String: Image]
         var prompts: [Prompt]
         var yopo: [Yopo]
+        struct FastV: Decodable {
+            var spec: String
+            var span: [Int]
+            var kept: [Int]
+            var probe_logits: [Float]
+            var greedy_ids: [Int]
+        }
+        var fastv: [FastV]
     }
 
     class var checkpoint: String { "qwen2-vl-tiny" }
@@ -202,6 +210,38 @@ class Qwen2VLTests: XCTestCase {
             XCTAssertEqual(ids, y.greedy_ids, label)
         }
         XCTAssertGreaterThanOrEqual(differ, 6, "the plans must change the logits")
+    }
+
+    /// FastV on the merged grid against make_baseline_fixtures.py's layer-loop reference run with M-RoPE
+    /// positions: the same kept tokens (they keep their (t, h, w) positions), prefill logits within
+    /// 1e-4 and 8 greedy ids.
+    func testFastVEqualsTheReference() throws {
+        XCTAssertEqual(golden.fastv.count, 2)
+        let p = try XCTUnwrap(golden.prompts.first { $0.label == "wide" })
+        let pixels = try model.processor.preprocess(contentsOf: image(p.images[0]))
+        let grid = (rows: pixels.gridH / 2, columns: pixels.gridW / 2)
+        let pad = model.configuration.imageTokenID
+        let (positions, _) = try Qwen2VLModel.ropeIndex(ids: p.input_ids, imageToken: pad, grids: [grid])
+        let embeddings = try model.inputEmbeddings(ids: p.input_ids, images: [model.imageFeatures(pixels)])
+        for f in golden.fastv {
+            let pruner = try XCTUnwrap(BaselineSpec.parse(f.spec)).makePruner(layers: model.decoder.spec.numHiddenLayers)
+            let layout = ImageLayout(start: f.span[0], gridRows: grid.rows, gridColumns: grid.columns)
+            XCTAssertEqual(layout.count, f.span[1])
+            let cache = model.decoder.makeCache(capacity: p.input_ids.count + 16)
+            var logits = model.decoder.forward(
+                embeddings, cache: cache, images: [layout], plan: .tokenPruning(pruner), rotaryPositions: positions)
+            XCTAssertEqual(pruner.keptIndices.first, f.kept, f.spec)
+            let row = logits.scalars
+            XCTAssertLessThan(maxDifference(golden.probe_ids.map { row[$0] }, f.probe_logits), 1e-4, f.spec)
+            var ids: [Int] = []
+            for _ in 0..<f.greedy_ids.count {
+                let s = logits.scalars
+                let best = s.indices.max { s[$0] < s[$1] }!
+                ids.append(best)
+                logits = model.decoder.forward(model.decoder.embed([best]), cache: cache, plan: .tokenPruning(pruner))
+            }
+            XCTAssertEqual(ids, f.greedy_ids, f.spec)
+        }
     }
 
     /// Image tokens that do not match the grids are refused with the counts named.

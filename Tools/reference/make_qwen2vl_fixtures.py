@@ -24,7 +24,10 @@ ids and its top 10, and 20 greedy ids with each step's top logit. `yopo`: the wi
 merged grid) under YOPO plans in both of our semantics (simulate, skip), by make_pruning_fixtures.py's
 independent `YopoReference` on the Qwen2 layers (M-RoPE positions are the model's own): prefill logits
 at the probe ids and 8 greedy ids; head mask golden/headmask_qwen_tiny_2x2.npy ([layers, heads],
-one of the two query heads of the single key/value group pruned in each layer).
+one of the two query heads of the single key/value group pruned in each layer). `fastv`: FastV on the
+same prompt by make_baseline_fixtures.py's layer-loop reference with M-RoPE positions (kept image tokens
+keep their (t, h, w) positions; decode at index + rope delta): kept image-relative indices, prefill
+logits at the probe ids and 8 greedy ids.
 Run from the repository root; deterministic (fixed seed, one thread).
 """
 import json
@@ -183,6 +186,59 @@ def yopo_goldens(model, inputs, grid, probe_ids):
     return out
 
 
+FASTV_CASES = ["fastv:k=1,r=0.5", "fastv:k=1,keep=20"]
+
+
+def fastv_goldens(model, inputs, position_ids, delta, probe_ids):
+    import make_baseline_fixtures as mbf
+
+    class QwenLm(mbf.Lm):
+        """make_baseline_fixtures' layer loop with M-RoPE: positions are [T, 3] (t, h, w) rows."""
+
+        def rope(self, x, pos):
+            return self.rotary(x, pos.T.reshape(3, 1, -1))
+
+    lm = QwenLm(model)
+    ids = inputs["input_ids"][0].tolist()
+    s, n = mbf.mpf.image_span(ids, 151655)
+    with torch.no_grad():
+        feats = torch.cat(list(model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output))
+        embeds = lm.embed_tokens(inputs["input_ids"]).clone()
+        embeds[0, s:s + n] = feats
+    out = []
+    for text in [None] + FASTV_CASES:  # None: no pruning, which must reproduce transformers' own forward
+        policy = mbf.Policy() if text is None else mbf.FastV(mbf.parse_spec(text, n))
+        with torch.no_grad():
+            t = embeds.shape[1]
+            st = mbf.State(embeds, position_ids.T.clone(), s, list(range(n)))
+            caches = []
+            for l in range(lm.L):
+                h, kv, probs = lm.layer(l, st.h, st.pos)
+                caches.append(kv)
+                st = mbf.State(h, st.pos, st.s, st.labels)
+                tr = policy.after_layer(lm, l, st, probs if policy.needs_probs(l) else None)
+                if tr is not None:
+                    st = st.apply(tr)
+            logits = lm.logits(st.h)
+            first, gen = logits, []
+            for i in range(8):
+                gen.append(int(torch.argmax(logits)))
+                h = lm.embed_tokens(torch.tensor([[gen[-1]]]))
+                p = t + i + delta
+                for l in range(lm.L):
+                    h, caches[l], _ = lm.layer(l, h, torch.tensor([[p, p, p]]), past=caches[l])
+                logits = lm.logits(h)
+        if text is None:
+            with torch.no_grad():
+                plain = model(**inputs).logits[0, -1]
+                dense = model.generate(**inputs, max_new_tokens=8, min_new_tokens=8, do_sample=False, repetition_penalty=1.0)
+            assert float((first - plain).abs().max()) < 1e-4 and gen == dense[0, t:].tolist(), "layer loop != transformers"
+            continue
+        out.append({"spec": text, "span": [s, n], "kept": policy.info[0]["keep"],
+                    "probe_logits": [round(float(first[i]), 6) for i in probe_ids], "greedy_ids": gen})
+    return out
+
+
 def main():
     mask = np.array([[True, False], [False, True]])
     np.save(os.path.join(FIXTURES, HEAD_MASK), mask)
@@ -231,6 +287,7 @@ def build(OUT, make_config, cls, GOLDEN):
             if label == "wide":
                 grid = (int(inputs["image_grid_thw"][0][1]) // 2, int(inputs["image_grid_thw"][0][2]) // 2)
                 golden["yopo"] = yopo_goldens(model, inputs, grid, probe_ids)
+                golden["fastv"] = fastv_goldens(model, inputs, position_ids[:, 0], int(delta[0, 0]), probe_ids)
     os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
     with open(GOLDEN, "w") as f:
         json.dump(golden, f, indent=None, separators=(",", ":"))
