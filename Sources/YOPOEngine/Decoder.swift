@@ -171,6 +171,13 @@ public final class TextDecoder {
 
     // MARK: Rotary (transformers `apply_rotary_pos_emb`, rotate-half layout)
 
+    /// Whether rows get rotary positions from their layer's row count after `hooks` drop tokens: the
+    /// hook's choice (PyramidDrop, SparseVLM ≤ v1.5 re-index 1-D RoPE), except under M-RoPE, where
+    /// kept tokens keep their (t, h, w) positions (a re-indexed grid would lose its rows and columns).
+    func reindexesPositions(_ hooks: RowHook) -> Bool {
+        hooks.reindexesPositions && spec.mropeSection == nil
+    }
+
     /// Rotates the head vectors of each row of `x` (`[rows, heads · head_dim]`) in place at the given
     /// rotary positions (M-RoPE triples or 1-D positions).
     func applyRotary(_ x: Tensor, heads: Int, positions: [RotaryPosition]) {

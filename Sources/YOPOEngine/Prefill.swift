@@ -54,7 +54,7 @@ extension TextDecoder {
         cache.images += newImages
         // Row hooks act once, at the prefill of a call with images.
         let hooks = newImages.isEmpty ? nil : plan.hooks
-        if let hooks { cache.reindexesPositions = hooks.reindexesPositions }
+        if let hooks { cache.reindexesPositions = reindexesPositions(hooks) }
         var state = RowState(callStart: start, rows: n, images: newImages)
         if let rotaryPositions {
             state.rotary = rotaryPositions

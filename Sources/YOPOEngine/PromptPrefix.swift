@@ -104,7 +104,7 @@ extension TextDecoder {
         // prompt's inputs and decide after the layer before `reusable` as they would have there.
         var joined = concatenateRows(prefixHidden, h)
         state = RowState(callStart: 0, rows: total, images: prefix.images)
-        cache.reindexesPositions = hooks.reindexesPositions
+        cache.reindexesPositions = reindexesPositions(hooks)
         hooks.begin(inputs: concatenateRows(prefixInputs, inputs), rows: state, counter: counter)
         if reusable > 0 {
             let rope = cache.reindexesPositions ? (0..<state.count).map(RotaryPosition.init) : state.rotary

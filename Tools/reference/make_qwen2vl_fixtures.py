@@ -24,10 +24,11 @@ ids and its top 10, and 20 greedy ids with each step's top logit. `yopo`: the wi
 merged grid) under YOPO plans in both of our semantics (simulate, skip), by make_pruning_fixtures.py's
 independent `YopoReference` on the Qwen2 layers (M-RoPE positions are the model's own): prefill logits
 at the probe ids and 8 greedy ids; head mask golden/headmask_qwen_tiny_2x2.npy ([layers, heads],
-one of the two query heads of the single key/value group pruned in each layer). `fastv`: FastV on the
+one of the two query heads of the single key/value group pruned in each layer). `baselines`: FastV on the
 same prompt by make_baseline_fixtures.py's layer-loop reference with M-RoPE positions (kept image tokens
 keep their (t, h, w) positions; decode at index + rope delta): kept image-relative indices, prefill
-logits at the probe ids and 8 greedy ids.
+logits at the probe ids and 8 greedy ids; PyramidDrop likewise (kept tokens keep their positions: no
+1-D re-indexing under M-RoPE), its ranking query at the next layer with M-RoPE rotary.
 Run from the repository root; deterministic (fixed seed, one thread).
 """
 import json
@@ -186,10 +187,10 @@ def yopo_goldens(model, inputs, grid, probe_ids):
     return out
 
 
-FASTV_CASES = ["fastv:k=1,r=0.5", "fastv:k=1,keep=20"]
+BASELINE_CASES = ["fastv:k=1,r=0.5", "fastv:k=1,keep=20", "pdrop:layers=1,ratio=0.5", "pdrop:layers=1,ratio=0.25"]
 
 
-def fastv_goldens(model, inputs, position_ids, delta, probe_ids):
+def baseline_goldens(model, inputs, position_ids, delta, probe_ids):
     import make_baseline_fixtures as mbf
 
     class QwenLm(mbf.Lm):
@@ -205,9 +206,25 @@ def fastv_goldens(model, inputs, position_ids, delta, probe_ids):
         feats = torch.cat(list(model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output))
         embeds = lm.embed_tokens(inputs["input_ids"]).clone()
         embeds[0, s:s + n] = feats
+    class KeepingPDrop(mbf.PDrop):
+        """PyramidDrop with M-RoPE: kept tokens keep their positions (no 1-D re-indexing)."""
+        reindex = False
+
+        def after_layer(self, lm, l, st, probs):
+            tr = super().after_layer(lm, l, st, probs)
+            if tr is not None:
+                tr.reindex = False
+            return tr
+
+    def make(text):
+        if text is None:
+            return mbf.Policy()
+        spec = mbf.parse_spec(text, n)
+        return mbf.FastV(spec) if spec.method == "fastv" else KeepingPDrop(spec, n)
+
     out = []
-    for text in [None] + FASTV_CASES:  # None: no pruning, which must reproduce transformers' own forward
-        policy = mbf.Policy() if text is None else mbf.FastV(mbf.parse_spec(text, n))
+    for text in [None] + BASELINE_CASES:  # None: no pruning, which must reproduce transformers' own forward
+        policy = make(text)
         with torch.no_grad():
             t = embeds.shape[1]
             st = mbf.State(embeds, position_ids.T.clone(), s, list(range(n)))
@@ -234,7 +251,7 @@ def fastv_goldens(model, inputs, position_ids, delta, probe_ids):
                 dense = model.generate(**inputs, max_new_tokens=8, min_new_tokens=8, do_sample=False, repetition_penalty=1.0)
             assert float((first - plain).abs().max()) < 1e-4 and gen == dense[0, t:].tolist(), "layer loop != transformers"
             continue
-        out.append({"spec": text, "span": [s, n], "kept": policy.info[0]["keep"],
+        out.append({"spec": text, "span": [s, n], "kept": [i["keep"] for i in policy.info],
                     "probe_logits": [round(float(first[i]), 6) for i in probe_ids], "greedy_ids": gen})
     return out
 
@@ -287,7 +304,7 @@ def build(OUT, make_config, cls, GOLDEN):
             if label == "wide":
                 grid = (int(inputs["image_grid_thw"][0][1]) // 2, int(inputs["image_grid_thw"][0][2]) // 2)
                 golden["yopo"] = yopo_goldens(model, inputs, grid, probe_ids)
-                golden["fastv"] = fastv_goldens(model, inputs, position_ids[:, 0], int(delta[0, 0]), probe_ids)
+                golden["baselines"] = baseline_goldens(model, inputs, position_ids[:, 0], int(delta[0, 0]), probe_ids)
     os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
     with open(GOLDEN, "w") as f:
         json.dump(golden, f, indent=None, separators=(",", ":"))
