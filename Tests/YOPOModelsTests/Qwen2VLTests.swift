@@ -49,6 +49,7 @@ class Qwen2VLTests: XCTestCase {
             var spec: String
             var span: [Int]
             var kept: [[Int]]
+            var recycled: [Int]
             var probe_logits: [Float]
             var greedy_ids: [Int]
         }
@@ -212,11 +213,13 @@ class Qwen2VLTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(differ, 6, "the plans must change the logits")
     }
 
-    /// FastV and PyramidDrop on the merged grid against make_baseline_fixtures.py's layer-loop
-    /// reference run with M-RoPE positions: the same kept tokens (they keep their (t, h, w) positions;
-    /// PyramidDrop does not re-index under M-RoPE), prefill logits within 1e-4 and 8 greedy ids.
+    /// FastV, PyramidDrop and SparseVLM on the merged grid against make_baseline_fixtures.py's
+    /// layer-loop reference run with M-RoPE positions: the same kept tokens (they keep their (t, h, w)
+    /// positions: no 1-D re-indexing under M-RoPE; SparseVLM's recycled tokens take the last kept
+    /// token's), prefill logits within 1e-4 and 8 greedy ids.
     func testBaselinesEqualTheReference() throws {
-        XCTAssertEqual(golden.baselines.map(\.spec).filter { $0.hasPrefix("pdrop") }.count, 2)
+        XCTAssertEqual(golden.baselines.map { $0.spec.prefix(4) }, ["fast", "fast", "pdro", "pdro", "spar", "spar"])
+        XCTAssertEqual(golden.baselines.map { $0.recycled.reduce(0, +) }.filter { $0 > 0 }.count, 2, "SparseVLM recycles")
         let p = try XCTUnwrap(golden.prompts.first { $0.label == "wide" })
         let pixels = try model.processor.preprocess(contentsOf: image(p.images[0]))
         let grid = (rows: pixels.gridH / 2, columns: pixels.gridW / 2)
@@ -230,7 +233,8 @@ class Qwen2VLTests: XCTestCase {
             let cache = model.decoder.makeCache(capacity: p.input_ids.count + 16)
             var logits = model.decoder.forward(
                 embeddings, cache: cache, images: [layout], plan: .tokenPruning(pruner), rotaryPositions: positions)
-            XCTAssertEqual(pruner.keptIndices, f.kept, f.spec)
+            XCTAssertEqual(pruner.keptIndices.map { $0.filter { $0 >= 0 } }, f.kept, f.spec)
+            XCTAssertEqual(pruner.keptIndices.map { $0.filter { $0 < 0 }.count }, f.recycled, f.spec)
             let row = logits.scalars
             XCTAssertLessThan(maxDifference(golden.probe_ids.map { row[$0] }, f.probe_logits), 1e-4, f.spec)
             var ids: [Int] = []

@@ -28,7 +28,8 @@ one of the two query heads of the single key/value group pruned in each layer). 
 same prompt by make_baseline_fixtures.py's layer-loop reference with M-RoPE positions (kept image tokens
 keep their (t, h, w) positions; decode at index + rope delta): kept image-relative indices, prefill
 logits at the probe ids and 8 greedy ids; PyramidDrop likewise (kept tokens keep their positions: no
-1-D re-indexing under M-RoPE), its ranking query at the next layer with M-RoPE rotary.
+1-D re-indexing under M-RoPE), its ranking query at the next layer with M-RoPE rotary; SparseVLM
+likewise, its recycled tokens at the position of the last kept image token.
 Run from the repository root; deterministic (fixed seed, one thread).
 """
 import json
@@ -187,7 +188,8 @@ def yopo_goldens(model, inputs, grid, probe_ids):
     return out
 
 
-BASELINE_CASES = ["fastv:k=1,r=0.5", "fastv:k=1,keep=20", "pdrop:layers=1,ratio=0.5", "pdrop:layers=1,ratio=0.25"]
+BASELINE_CASES = ["fastv:k=1,r=0.5", "fastv:k=1,keep=20", "pdrop:layers=1,ratio=0.5", "pdrop:layers=1,ratio=0.25",
+                  "sparsevlm:layers=0,keep=66", "sparsevlm:layers=0,keep=30"]
 
 
 def baseline_goldens(model, inputs, position_ids, delta, probe_ids):
@@ -216,23 +218,55 @@ def baseline_goldens(model, inputs, position_ids, delta, probe_ids):
                 tr.reindex = False
             return tr
 
+    class KeepingSparseVLM(mbf.SparseVLM):
+        """SparseVLM with M-RoPE: kept tokens keep their positions; recycled tokens take the position of
+        the last kept image token (the engine's rule for their sequence index too)."""
+        reindex = False
+
+        def after_layer(self, lm, l, st, probs):
+            tr = super().after_layer(lm, l, st, probs)
+            if tr is not None:
+                tr.reindex = False
+            return tr
+
+    class KeepingState(mbf.State):
+        def apply(self, tr):
+            if not tr.clusters:
+                return KeepingState(*dataclass_fields(super().apply(tr)))
+            plain = mbf.Transform(tr.layer, tr.keep, [], reindex=False)
+            base = super().apply(plain)  # kept rows with their positions, clusters not yet inserted
+            s, k = self.s, len(tr.keep)
+            img = self.h[:, s:s + self.c]
+            extra = torch.cat([img[:, members].mean(dim=1, keepdim=True) for members in tr.clusters], dim=1)
+            h2 = torch.cat([base.h[:, :s + k], extra, base.h[:, s + k:]], dim=1)
+            last = base.pos[s + k - 1] if k else base.pos[s - 1]
+            pos = torch.cat([base.pos[:s + k], last.unsqueeze(0).repeat(len(tr.clusters), 1), base.pos[s + k:]])
+            return KeepingState(h2, pos, s, base.labels[:k] + [-1] * len(tr.clusters))
+
+    def dataclass_fields(st):
+        return st.h, st.pos, st.s, st.labels
+
+    raters = mbf.text_raters(embeds, s, n)[0]
+
     def make(text):
         if text is None:
             return mbf.Policy()
         spec = mbf.parse_spec(text, n)
-        return mbf.FastV(spec) if spec.method == "fastv" else KeepingPDrop(spec, n)
+        if spec.method == "fastv":
+            return mbf.FastV(spec)
+        return KeepingPDrop(spec, n) if spec.method == "pdrop" else KeepingSparseVLM(spec, raters, n)
 
     out = []
     for text in [None] + BASELINE_CASES:  # None: no pruning, which must reproduce transformers' own forward
         policy = make(text)
         with torch.no_grad():
             t = embeds.shape[1]
-            st = mbf.State(embeds, position_ids.T.clone(), s, list(range(n)))
+            st = KeepingState(embeds, position_ids.T.clone(), s, list(range(n)))
             caches = []
             for l in range(lm.L):
                 h, kv, probs = lm.layer(l, st.h, st.pos)
                 caches.append(kv)
-                st = mbf.State(h, st.pos, st.s, st.labels)
+                st = KeepingState(h, st.pos, st.s, st.labels)
                 tr = policy.after_layer(lm, l, st, probs if policy.needs_probs(l) else None)
                 if tr is not None:
                     st = st.apply(tr)
@@ -252,6 +286,7 @@ def baseline_goldens(model, inputs, position_ids, delta, probe_ids):
             assert float((first - plain).abs().max()) < 1e-4 and gen == dense[0, t:].tolist(), "layer loop != transformers"
             continue
         out.append({"spec": text, "span": [s, n], "kept": [i["keep"] for i in policy.info],
+                    "recycled": [len(i.get("clusters", [])) for i in policy.info],
                     "probe_logits": [round(float(first[i]), 6) for i in probe_ids], "greedy_ids": gen})
     return out
 
