@@ -1,5 +1,6 @@
 import Foundation
 import YOPOCore
+import YOPOImage
 import YOPOFormats
 
 /// Errors raised while building or running a model. Each message names what is wrong.
@@ -73,6 +74,8 @@ public func decodeJSONFile<T: Decodable>(_ type: T.Type, path: String) throws ->
         return try JSONDecoder().decode(T.self, from: data)
     } catch ModelError.invalidConfiguration(let reason) {
         throw ModelError.invalidConfiguration("\(path): \(reason)")
+    } catch let error as ImageError {  // an image processor config (`QwenVLImageProcessorConfig`) names its key
+        throw ModelError.invalidConfiguration("\(path): \(error)")
     } catch DecodingError.keyNotFound(let key, let context) {
         throw ModelError.invalidConfiguration("\(path): missing key \(keyPath(context.codingPath + [key]))")
     } catch DecodingError.typeMismatch(let expected, let context) where !context.codingPath.isEmpty {

@@ -424,11 +424,7 @@ public final class Qwen2VLModel {
         let processorPath = (directory as NSString).appendingPathComponent("preprocessor_config.json")
         var processorConfig = QwenVLImageProcessorConfig.qwen2VL7B
         if FileManager.default.fileExists(atPath: processorPath) {
-            do {
-                processorConfig = try decodeJSONFile(QwenVLImageProcessorConfig.self, path: processorPath)
-            } catch let error as ImageError {
-                throw ModelError.invalidConfiguration("\(processorPath): \(error)")
-            }
+            processorConfig = try decodeJSONFile(QwenVLImageProcessorConfig.self, path: processorPath)
         }
         try self.init(configuration: configuration, weights: weights, processor: try QwenVLImageProcessor(config: processorConfig))
     }
