@@ -67,7 +67,7 @@ public final class ModelBenchmark {
             throw GenerationError.invalidParameter("layers \(layers) is outside 1 to the checkpoint's \(full.spec.numHiddenLayers)")
         }
         self.init(
-            decoder: layers.map { full.prefix(layers: $0) } ?? full, vision: vision ? session.model.visionTower : nil,
+            decoder: layers.map { full.prefix(layers: $0) } ?? full, vision: vision ? (session.model as? LLaVAModel)?.visionTower : nil,
             systemTokens: systemTokens, gridRows: gridRows, gridColumns: gridColumns, textTokens: textTokens,
             planShape: session.decoderShape, session: session)
     }

@@ -31,14 +31,15 @@ extension Session {
                 throw GenerationError.invalidOption("a calibration sample needs an image followed by text")
             }
             let spec = model.decoder.spec
-            let grid = model.configuration.vision.gridSize
+            let grid = prepared.images[prompt.imageSpans.count - 1].tokenGrid
             let recorder = AttentionMassRecorder(
-                layers: spec.numHiddenLayers, heads: spec.numAttentionHeads, gridRows: grid, gridColumns: grid)
+                layers: spec.numHiddenLayers, heads: spec.numAttentionHeads, gridRows: grid.rows, gridColumns: grid.columns)
             let embeddings = try model.inputEmbeddings(ids: prompt.ids, images: prepared.features)
             // Every row attends in the last layer too: ask for every row's logits.
             _ = model.decoder.forward(
-                embeddings, cache: model.decoder.makeCache(capacity: prompt.ids.count), images: layouts(prompt),
-                plan: .rowHooks(recorder), logitRows: Array(0..<prompt.ids.count))
+                embeddings, cache: model.decoder.makeCache(capacity: prompt.ids.count), images: layouts(prompt, images: prepared.images),
+                plan: .rowHooks(recorder), logitRows: Array(0..<prompt.ids.count),
+                rotaryPositions: try model.rotaryPositions(ids: prompt.ids, images: prepared.images))
             return CalibrationSample(
                 textQueries: recorder.textQueries, visualQueries: recorder.visualQueries, visualDistance: recorder.visualDistance)
         }

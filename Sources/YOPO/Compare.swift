@@ -53,7 +53,7 @@ extension Session {
     func teacherForced(_ request: GenerationRequest, steps: Int, forcing: [Int]?) throws -> TeacherForcedRun {
         let steps = forcing?.count ?? steps
         guard steps >= 1 else { throw GenerationError.invalidParameter("teacher forcing needs at least one step") }
-        let vocabulary = model.configuration.text.vocabSize
+        let vocabulary = model.decoder.spec.vocabSize
         if let bad = forcing?.first(where: { $0 < 0 || $0 >= vocabulary }) {
             throw GenerationError.invalidParameter("forced token \(bad) is outside the vocabulary [0, \(vocabulary))")
         }
@@ -68,7 +68,7 @@ extension Session {
             argmax.append(a)
             let next = forcing?[j] ?? a
             if j == steps - 1 || (forcing == nil && next == tokenizer.eosTokenID)
-                || s.cache.length >= model.configuration.contextLength
+                || s.cache.length >= model.contextLength
             {
                 break
             }
@@ -88,11 +88,16 @@ extension Session {
     /// Where the tokens of `prompt` about one image are, for the FLOPs model: the text before the
     /// image, the image on the vision tower's patch grid, the text after it.
     /// Throws `PromptError` as `tokenize(_:images:)`.
+    /// Throws `ModelError.invalidConfiguration` for a family the FLOPs model does not describe (Qwen2-VL).
     public func promptLayout(_ prompt: String) throws -> PromptLayout {
+        guard let llava = model as? LLaVAModel else {
+            _ = try dimensions()  // the family's own message
+            throw ModelError.invalidConfiguration("\(model.family): the FLOPs model describes LLaVA's CLIP grid only")
+        }
         let tokens = try tokenize(prompt, images: 1)
         let span = tokens.imageSpans[0]
         return PromptLayout(
-            systemTokens: span.start, grid: .square(model.configuration.vision.gridSize),
+            systemTokens: span.start, grid: .square(llava.configuration.vision.gridSize),
             textTokens: tokens.ids.count - span.range.upperBound)
     }
 }

@@ -67,6 +67,8 @@ public final class PromptPrefix: @unchecked Sendable {
 /// several pruning plans (`Session.makePrefix(_:images:)`).
 public final class EncodedImages: @unchecked Sendable {
     public let images: [ImageInput]
+    /// Each image as the processor left it (its token grid).
+    let prepared: [PreparedImage]
     /// `[visual tokens, hidden_size]` per image.
     let features: [Tensor]
     /// The vision tower's and projector's FLOPs (each prefix made from these counts them).
@@ -74,8 +76,12 @@ public final class EncodedImages: @unchecked Sendable {
     public let imageMilliseconds: Double
     public let visionMilliseconds: Double
 
-    init(images: [ImageInput], features: [Tensor], counter: FLOPCounter, imageMilliseconds: Double, visionMilliseconds: Double) {
+    init(
+        images: [ImageInput], prepared: [PreparedImage], features: [Tensor], counter: FLOPCounter, imageMilliseconds: Double,
+        visionMilliseconds: Double
+    ) {
         self.images = images
+        self.prepared = prepared
         self.features = features
         self.counter = counter
         self.imageMilliseconds = imageMilliseconds
@@ -88,13 +94,13 @@ extension Session {
     public func encodeImages(_ images: [ImageInput]) throws -> EncodedImages {
         try exclusive {
             let imageStart = DispatchTime.now()
-            let pixelTensors = try images.enumerated().map { try pixels(of: $1, index: $0) }
+            let prepared = try images.enumerated().map { try prepare($1, index: $0) }
             let imageMilliseconds = millisecondsSince(imageStart)
             let counter = FLOPCounter()
             let visionStart = DispatchTime.now()
-            let features = pixelTensors.map { model.imageFeatures($0, counter: counter) }
+            let features = prepared.map { model.imageFeatures($0, counter: counter) }
             return EncodedImages(
-                images: images, features: features, counter: counter, imageMilliseconds: imageMilliseconds,
+                images: images, prepared: prepared, features: features, counter: counter, imageMilliseconds: imageMilliseconds,
                 visionMilliseconds: millisecondsSince(visionStart))
         }
     }
@@ -114,19 +120,23 @@ extension Session {
                     throw GenerationError.invalidOption("the encoded images are not the request's")
                 }
                 prepared = PreparedPrompt(
-                    prompt: try tokenizeChecked(request, plan: plan), features: encoded.features,
+                    prompt: try tokenizeChecked(request, plan: plan, images: encoded.prepared), images: encoded.prepared,
+                    features: encoded.features,
                     imageMilliseconds: encoded.imageMilliseconds, visionMilliseconds: encoded.visionMilliseconds)
                 counter.add(encoded.counter)
             } else {
                 prepared = try prepare(request, plan: plan, counter: counter)
             }
-            return try makePrefix(prepared.prompt, features: prepared.features, request: request, execution: execution, counter: counter)
-                .map { p in
-                    PromptPrefix(
-                        tokenIDs: p.tokenIDs, request: request, decoderPrefix: p.decoderPrefix, counter: p.counter,
-                        imageMilliseconds: prepared.imageMilliseconds, visionMilliseconds: prepared.visionMilliseconds,
-                        prefillMilliseconds: p.prefillMilliseconds)
-                }
+            return try makePrefix(
+                prepared.prompt, images: prepared.images, features: prepared.features, request: request, execution: execution,
+                counter: counter
+            )
+            .map { p in
+                PromptPrefix(
+                    tokenIDs: p.tokenIDs, request: request, decoderPrefix: p.decoderPrefix, counter: p.counter,
+                    imageMilliseconds: prepared.imageMilliseconds, visionMilliseconds: prepared.visionMilliseconds,
+                    prefillMilliseconds: p.prefillMilliseconds)
+            }
         }
     }
 
@@ -145,6 +155,7 @@ extension Session {
     /// A request's images read and encoded, its prompt tokenized and checked.
     struct PreparedPrompt {
         var prompt: PromptTokens
+        var images: [PreparedImage]
         var features: [Tensor]
         var imageMilliseconds: Double
         var visionMilliseconds: Double
@@ -155,41 +166,48 @@ extension Session {
     func prepare(_ request: GenerationRequest, plan: YOPOPlan?, counter: FLOPCounter) throws -> PreparedPrompt {
         let imageStart = DispatchTime.now()
         let images = request.images
-        let pixelTensors = try images.enumerated().map { try pixels(of: $1, index: $0) }
+        let prepared = try images.enumerated().map { try prepare($1, index: $0) }
         let imageMilliseconds = millisecondsSince(imageStart)
-        let prompt = try tokenizeChecked(request, plan: plan)
+        let prompt = try tokenizeChecked(request, plan: plan, images: prepared)
         let visionStart = DispatchTime.now()
-        let features = pixelTensors.map { model.imageFeatures($0, counter: counter) }
+        let features = prepared.map { model.imageFeatures($0, counter: counter) }
         return PreparedPrompt(
-            prompt: prompt, features: features, imageMilliseconds: imageMilliseconds, visionMilliseconds: millisecondsSince(visionStart))
+            prompt: prompt, images: prepared, features: features, imageMilliseconds: imageMilliseconds,
+            visionMilliseconds: millisecondsSince(visionStart))
     }
 
-    /// The request's prompt; throws for a YOPO plan when no text follows the last image.
-    func tokenizeChecked(_ request: GenerationRequest, plan: YOPOPlan?) throws -> PromptTokens {
-        let prompt = try tokenize(turns: request.chatTurns(), images: request.images.count)
+    /// The request's prompt (`images`: its prepared images, whose token counts a family with
+    /// image-dependent counts needs); throws for a YOPO plan when no text follows the last image.
+    func tokenizeChecked(_ request: GenerationRequest, plan: YOPOPlan?, images: [PreparedImage]? = nil) throws -> PromptTokens {
+        let prompt = try tokenize(turns: request.chatTurns(), images: request.images.count, tokenCounts: images?.map(\.tokenCount))
         if plan != nil, let last = prompt.imageSpans.last, last.range.upperBound == prompt.ids.count {
             throw GenerationError.invalidOption("YOPO pruning needs text after the last image (the prompt ends with an image)")
         }
         return prompt
     }
 
-    /// Image layouts of a prompt's image spans (the vision tower's patch grid).
-    func layouts(_ prompt: PromptTokens) -> [ImageLayout] {
-        let grid = model.configuration.vision.gridSize
-        return prompt.imageSpans.map { ImageLayout(start: $0.start, gridRows: grid, gridColumns: grid) }
+    /// Image layouts of a prompt's image spans (each image's token grid).
+    func layouts(_ prompt: PromptTokens, images: [PreparedImage]) -> [ImageLayout] {
+        zip(prompt.imageSpans, images).map { span, image in
+            ImageLayout(start: span.start, gridRows: image.tokenGrid.rows, gridColumns: image.tokenGrid.columns)
+        }
     }
 
     /// The prompt's rows through its last image run through the reusable layers, FLOPs into
-    /// `counter`; nil when no text follows an image.
+    /// `counter`; nil when no text follows an image, and for families with their own rotary
+    /// positions (M-RoPE: a prefix is not shared yet).
     func makePrefix(
-        _ prompt: PromptTokens, features: [Tensor], request: GenerationRequest, execution: DecoderExecution, counter: FLOPCounter
+        _ prompt: PromptTokens, images: [PreparedImage], features: [Tensor], request: GenerationRequest,
+        execution: DecoderExecution, counter: FLOPCounter
     ) throws -> PromptPrefix? {
         guard let split = prompt.imageSpans.last?.range.upperBound, split < prompt.ids.count else { return nil }
+        guard try model.rotaryPositions(ids: prompt.ids, images: images) == nil else { return nil }
         let start = DispatchTime.now()
         let ids = Array(prompt.ids[..<split])
         let embeddings = try model.inputEmbeddings(ids: ids, images: features)
         counter.stage = .prefill
-        let decoderPrefix = model.decoder.prefillPrefix(embeddings, images: layouts(prompt), plan: execution, counter: counter)
+        let decoderPrefix = model.decoder.prefillPrefix(
+            embeddings, images: layouts(prompt, images: images), plan: execution, counter: counter)
         return PromptPrefix(
             tokenIDs: ids, request: request, decoderPrefix: decoderPrefix, counter: counter, imageMilliseconds: 0, visionMilliseconds: 0,
             prefillMilliseconds: millisecondsSince(start))

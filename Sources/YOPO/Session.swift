@@ -26,15 +26,17 @@ import YOPOText
 public final class Session: @unchecked Sendable {
     /// The checkpoint directory as given.
     public let modelDirectory: String
-    public let model: LLaVAModel
+    /// The loaded checkpoint, through its family (`ModelRegistry`): LLaVA-1.5, Qwen2-VL, Qwen2.5-VL.
+    public let model: any VisionLanguageModel
     public let tokenizer: any Tokenizer
     public let template: PromptTemplate
     /// The system prompt a llava-hf checkpoint's chat template writes when a conversation has none
     /// (`PromptTemplate.defaultSystemPrompt(inChatTemplate:)`), prepended under the llava-hf
     /// template; nil for the original layout (vicuna_v1 brings its own) and for llava-hf's checkpoints.
     public let defaultSystemPrompt: String?
-    public let preprocessor: ImagePreprocessor
-    public let squareMode: SquareMode
+    /// The checkpoint's image processor (CLIP's in the checkpoint's or the options' square mode;
+    /// Qwen2-VL's dynamic resolution).
+    public let imageFront: any ImageFront
     /// Threads, precision and kernel settings every request of this session runs under (bound to
     /// the thread that runs it, for its duration).
     public let context: ExecutionContext
@@ -86,29 +88,15 @@ public final class Session: @unchecked Sendable {
                 lastPercent = percent
                 FileHandle.standardError.write(Data("\rloading \(modelDirectory): \(percent)%".utf8))
             } : nil
-        // The family registry picks the loader from config.json; the processor, prompt and
-        // template are LLaVA's (families with other ones arrive with their own, issue 15).
-        let loaded = try ModelRegistry.load(directory: modelDirectory, visionTower: options.visionTower, progress: progress)
-        guard let llava = loaded as? LLaVAModel else {
-            throw ModelError.invalidConfiguration("\(modelDirectory): generation runs LLaVA-shaped models; this one is \(type(of: loaded))")
-        }
-        model = llava
+        // The family registry picks the loader from config.json; the family brings its processor,
+        // template, tokenizer kind and rotary positions.
+        model = try ModelRegistry.load(directory: modelDirectory, visionTower: options.visionTower, progress: progress)
         context = options.context(weights: model.decoder.embedTokens.dtype)
-        let configuration = model.configuration
         tokenizer = try loadTokenizer(
-            directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: configuration.layout == .original)
-        template = options.template ?? (configuration.layout == .original ? .vicunaV1 : .llavaHF)
+            directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: model.prefersSentencePieceTokenizer)
+        template = options.template ?? model.defaultTemplate
         defaultSystemPrompt = template == .llavaHF ? try Session.loadDefaultSystemPrompt(modelDirectory) : nil
-        let preprocessorConfig = try Session.loadPreprocessorConfig([modelDirectory, configuration.visionTowerDirectory])
-        preprocessor = try ImagePreprocessor(config: preprocessorConfig)
-        guard preprocessorConfig.cropHeight == configuration.vision.imageSize,
-            preprocessorConfig.cropWidth == configuration.vision.imageSize
-        else {
-            throw ModelError.invalidConfiguration(
-                "image processor crop size \(preprocessorConfig.cropHeight)×\(preprocessorConfig.cropWidth) does not match the vision tower's image_size \(configuration.vision.imageSize)"
-            )
-        }
-        squareMode = options.imageAspectMode ?? configuration.imageAspectMode
+        imageFront = try model.imageFront(squareMode: options.imageAspectMode)
         loadMilliseconds = millisecondsSince(start)
         if options.showProgress {
             FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
@@ -116,8 +104,7 @@ public final class Session: @unchecked Sendable {
         logger.debug(
             "loaded",
             metadata: [
-                "layout": "\(configuration.layout.rawValue)", "template": "\(template.rawValue)",
-                "image": "\(squareMode.rawValue)", "threads": "\(context.threads)"
+                "family": "\(model.family)", "template": "\(template.rawValue)", "threads": "\(context.threads)"
             ])
     }
 
@@ -247,7 +234,7 @@ public final class Session: @unchecked Sendable {
         timings.load = loadMilliseconds
         return GenerationResult(
             text: "", tokenIDs: [], promptTokens: 0, visualTokens: 0, generatedTokens: 0, timingsMS: timings,
-            finishReason: .cancelled, contextLength: model.configuration.contextLength,
+            finishReason: .cancelled, contextLength: model.contextLength,
             prune: PruningReport(spec: request.prune.description), flops: ExecutedFLOPs(FLOPCounter()),
             visualKVCache: VisualKVReport(visualBytes: 0, denseVisualBytes: 0))
     }
@@ -262,7 +249,7 @@ public final class Session: @unchecked Sendable {
 
     /// The decoder shape token-pruning settings are checked against.
     public var decoderShape: DecoderShape {
-        model.configuration.text.decoderSpec.shape
+        model.decoder.spec.shape
     }
 
     /// Who the model is for YOPO's presets and official head masks: the loading family's id, the
@@ -291,46 +278,56 @@ public final class Session: @unchecked Sendable {
         return try tokenize(turns: [ChatTurn.user(prompt, images: explicit ? 0 : images)], images: images)
     }
 
-    func tokenize(turns: [ChatTurn], images: Int) throws -> PromptTokens {
-        let configuration = model.configuration
+    /// `tokenCounts`: each image's token count, for a family whose count depends on the image
+    /// (`VisionLanguageModel.fixedTokensPerImage` nil); without it such a prompt with images throws
+    /// `GenerationError.invalidOption`.
+    func tokenize(turns: [ChatTurn], images: Int, tokenCounts: [Int]? = nil) throws -> PromptTokens {
+        let fixed = model.fixedTokensPerImage
+        if fixed == nil && tokenCounts == nil && images > 0 {
+            throw GenerationError.invalidOption(
+                "this model's image token count depends on the image; tokenize the request with its images")
+        }
         var turns = turns
         if let defaultSystemPrompt, turns.first?.role != .system {
             turns.insert(.system(defaultSystemPrompt), at: 0)
         }
         var tokens = try tokenizePrompt(
             template.render(turns), tokenizer: tokenizer, imageTokenization: template.imageTokenization,
-            images: images, tokensPerImage: configuration.visualTokensPerImage,
-            contextLength: configuration.contextLength)
+            images: images, tokensPerImage: fixed ?? 1, imageTokenCounts: fixed == nil ? tokenCounts : nil,
+            contextLength: model.contextLength)
         // The template's image marker (−200 for the original chunked path, 32000 for llava-hf)
         // becomes the id this checkpoint's embedding step looks for.
-        if tokens.imageTokenID != configuration.imageTokenIndex {
-            tokens.ids = tokens.ids.map { $0 == tokens.imageTokenID ? configuration.imageTokenIndex : $0 }
-            tokens.imageTokenID = configuration.imageTokenIndex
+        if tokens.imageTokenID != model.imageTokenIndex {
+            tokens.ids = tokens.ids.map { $0 == tokens.imageTokenID ? model.imageTokenIndex : $0 }
+            tokens.imageTokenID = model.imageTokenIndex
         }
         return tokens
     }
 
-    /// Decodes and preprocesses one image file into `[3, S, S]` pixels. Throws `ImageError`.
+    /// Decodes and preprocesses one image file: the family's pixels (`[3, S, S]` for LLaVA). Throws `ImageError`.
     public func pixels(contentsOf path: String) throws -> Tensor {
-        try pixels(of: .path(path))
+        try prepare(.path(path)).pixels
     }
 
-    /// Decodes and preprocesses one image (a file, or JPEG/PNG bytes) into `[3, S, S]` pixels.
-    /// Bytes are decoded as a file with the same contents would be, and bounded the same way
-    /// (`ImageDecoder.defaultMaxFileSize`); their messages name them `<image N: B bytes>` with
-    /// `index` + 1 as N. Throws `ImageError`.
-    public func pixels(of image: ImageInput, index: Int = 0) throws -> Tensor {
-        let p: PixelValues
+    /// Decodes and preprocesses one image (a file, or JPEG/PNG bytes) with the checkpoint's
+    /// processor (`imageFront`). Bytes are decoded as a file with the same contents would be, and
+    /// bounded the same way (`ImageDecoder.defaultMaxFileSize`); their messages name them
+    /// `<image N: B bytes>` with `index` + 1 as N. Throws `ImageError`.
+    public func prepare(_ image: ImageInput, index: Int = 0) throws -> PreparedImage {
+        let decoder = ImageDecoder()
         switch image {
         case .path(let path):
-            p = try preprocessor.preprocess(contentsOf: path, mode: squareMode)
+            return try imageFront.prepare(try decoder.decode(contentsOf: path), source: path)
         case .data(let data):
-            let decoder = ImageDecoder()
             let label = "<image \(index + 1): \(data.count) bytes>"
             guard data.count <= decoder.maxFileSize else { throw ImageError.fileTooLarge(path: label, limit: decoder.maxFileSize) }
-            p = try preprocessor.preprocess(try decoder.decode([UInt8](data), source: label), mode: squareMode, source: label)
+            return try imageFront.prepare(try decoder.decode([UInt8](data), source: label), source: label)
         }
-        return Tensor(shape: p.shape, values: p.values)
+    }
+
+    /// `prepare(image, index:).pixels`.
+    public func pixels(of image: ImageInput, index: Int = 0) throws -> Tensor {
+        try prepare(image, index: index).pixels
     }
 
     // MARK: one sequence
@@ -359,7 +356,6 @@ public final class Session: @unchecked Sendable {
     /// one call, or, given a `prefix` made for the same images and pruning (`makePrefix`), the rest
     /// of the prompt after it (the prefix's image and prefill work is not repeated).
     func start(_ request: GenerationRequest, prefix given: PromptPrefix? = nil) throws -> Sequence {
-        let configuration = model.configuration
         let (plan, pruner, execution) = try execution(for: request)
         var timings = Timings()
         timings.load = loadMilliseconds
@@ -367,6 +363,7 @@ public final class Session: @unchecked Sendable {
         let prompt: PromptTokens
         let shared: PromptPrefix?
         var features: [Tensor] = []
+        var images: [PreparedImage] = []
         if let given {
             try given.check(request)
             prompt = try tokenizeChecked(request, plan: plan)
@@ -379,13 +376,14 @@ public final class Session: @unchecked Sendable {
             let prepared = try prepare(request, plan: plan, counter: counter)
             prompt = prepared.prompt
             features = prepared.features
+            images = prepared.images
             timings.image = prepared.imageMilliseconds
             timings.vision = prepared.visionMilliseconds
             shared = nil
         }
 
         let prefillStart = DispatchTime.now()
-        let limit = configuration.contextLength
+        let limit = model.contextLength
         // The prompt fits the context (tokenize checked it); maxTokens may be anything up to Int.max.
         let capacity = prompt.ids.count + min(request.parameters.maxTokens, limit - prompt.ids.count)
         counter.stage = .prefill
@@ -398,7 +396,9 @@ public final class Session: @unchecked Sendable {
         } else {
             let embeddings = try model.inputEmbeddings(ids: prompt.ids, images: features)
             cache = model.decoder.makeCache(capacity: capacity)
-            logits = model.decoder.forward(embeddings, cache: cache, images: layouts(prompt), plan: execution, counter: counter)
+            logits = model.decoder.forward(
+                embeddings, cache: cache, images: layouts(prompt, images: images), plan: execution, counter: counter,
+                rotaryPositions: try model.rotaryPositions(ids: prompt.ids, images: images))
         }
         timings.prefill = millisecondsSince(prefillStart)
 
@@ -422,7 +422,7 @@ public final class Session: @unchecked Sendable {
         try request.parameters.validate()
         let plan = try request.prune.resolve(for: identity)
         let pruner = try request.prune.makePruner(for: decoderShape)
-        if plan != nil && !model.configuration.dropsCLS {
+        if plan != nil && !model.supportsYOPO {
             throw GenerationError.invalidOption("YOPO pruning needs the patch grid; this checkpoint keeps the CLS token")
         }
         return (plan, pruner, pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode))
@@ -434,7 +434,7 @@ public final class Session: @unchecked Sendable {
         if s.generated.isEmpty { s.decodeStart = DispatchTime.now() }
         let logits = s.logits
         let next = s.sampler.next(UnsafeBufferPointer(start: logits.data, count: logits.count))
-        if next == tokenizer.eosTokenID {
+        if next == tokenizer.eosTokenID || model.stopTokenIDs.contains(next) {
             s.finished = true
             s.finishReason = .stop
             return nil
@@ -445,7 +445,7 @@ public final class Session: @unchecked Sendable {
         if s.generated.count >= s.request.parameters.maxTokens {
             s.finished = true
             s.finishReason = .length
-        } else if s.cache.length >= model.configuration.contextLength {
+        } else if s.cache.length >= model.contextLength {
             s.finished = true
             s.finishReason = .context
         } else {
@@ -463,7 +463,7 @@ public final class Session: @unchecked Sendable {
         return GenerationResult(
             text: s.text, tokenIDs: s.generated, promptTokens: s.promptTokens, visualTokens: s.visualTokens,
             generatedTokens: s.generated.count, timingsMS: timings, finishReason: s.finishReason,
-            contextLength: model.configuration.contextLength, prune: s.report, flops: ExecutedFLOPs(s.counter),
+            contextLength: model.contextLength, prune: s.report, flops: ExecutedFLOPs(s.counter),
             visualKVCache: VisualKVReport(visualBytes: s.cache.visualBytesUsed, denseVisualBytes: s.cache.denseVisualBytes))
     }
 }
@@ -510,62 +510,5 @@ extension Session {
             if let source { return PromptTemplate.defaultSystemPrompt(inChatTemplate: source) }
         }
         return nil
-    }
-
-    static func loadPreprocessorConfig(_ directories: [String]) throws -> ImagePreprocessorConfig {
-        /// The file's bytes, nil when there is no such file; bounded (1 MiB), never blocks on a pipe.
-        func read(_ path: String) throws -> Data? {
-            do {
-                return try readSmallFile(path, limit: 1 << 20, kind: "processor config")
-            } catch FormatError.fileNotFound {
-                return nil
-            }
-        }
-        /// Decodes `data` (a JSON object) as a config; `prefix` is the key path of the config in the file.
-        func decode(_ data: Data, path: String, prefix: String) throws -> ImagePreprocessorConfig? {
-            guard let json = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
-                throw ModelError.invalidConfiguration("\(path) is not valid JSON")
-            }
-            guard let object = json as? [String: Any] else {
-                throw ModelError.invalidConfiguration("\(path) must hold a JSON object")
-            }
-            var config: ImagePreprocessorConfig
-            do {
-                if prefix.isEmpty {
-                    config = try JSONDecoder().decode(ImagePreprocessorConfig.self, from: data)
-                } else {
-                    guard let inner = object[prefix], !(inner is NSNull) else { return nil }
-                    struct Wrapper: Decodable { var image_processor: ImagePreprocessorConfig }
-                    config = try JSONDecoder().decode(Wrapper.self, from: data).image_processor
-                }
-            } catch let ImageError.invalidConfiguration(key, problem) {
-                let name = [prefix, key].filter { !$0.isEmpty }.joined(separator: ".")
-                throw ModelError.invalidConfiguration("\(path): \(name.isEmpty ? "the config" : name) \(problem)")
-            } catch {
-                throw ModelError.invalidConfiguration("\(path) is not a usable image processor config")
-            }
-            guard let output = config.fixedOutputSize else {
-                let name = prefix.isEmpty ? "do_center_crop" : "\(prefix).do_center_crop"
-                throw ModelError.invalidConfiguration(
-                    "\(path): \(name) is false and size is not an exact {\"height\": h, \"width\": w}, so the "
-                        + "image size would follow each input; the vision tower needs a fixed size (set do_center_crop "
-                        + "to true or give size as height and width)")
-            }
-            if !config.doCenterCrop {
-                config.doCenterCrop = true
-                config.cropHeight = output.height
-                config.cropWidth = output.width
-            }
-            return config
-        }
-        for directory in directories {
-            let direct = (directory as NSString).appendingPathComponent("preprocessor_config.json")
-            if let data = try read(direct), let config = try decode(data, path: direct, prefix: "") { return config }
-            let processor = (directory as NSString).appendingPathComponent("processor_config.json")
-            if let data = try read(processor), let config = try decode(data, path: processor, prefix: "image_processor") {
-                return config
-            }
-        }
-        return .clipViTLarge336
     }
 }

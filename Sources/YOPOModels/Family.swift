@@ -1,6 +1,8 @@
 import Foundation
 import YOPOCore
 import YOPOEngine
+import YOPOImage
+import YOPOText
 
 // Model families: each is one file conforming to `ModelFamily` plus one line in
 // `ModelRegistry.builtIn` (docs/FAMILIES.md "Adding a family"). A family recognises its
@@ -36,23 +38,71 @@ public struct CheckpointHeader: Decodable, Sendable, Equatable {
     }
 }
 
+/// One image as a family's processor leaves it: the pixels its vision tower reads and the grid of
+/// LLM tokens it becomes.
+public struct PreparedImage: Sendable {
+    /// The processor's output: `[3, S, S]` (CLIP) or `[patches, patch_dim]` in merge-block order (Qwen2-VL).
+    public let pixels: Tensor
+    /// Qwen2-VL's `image_grid_thw` (patches along time, height, width); empty for CLIP.
+    public let patchGrid: [Int]
+    /// The LLM tokens the image becomes, rows × columns in raster order (24 × 24 for LLaVA-1.5).
+    public let tokenGrid: VisualGrid
+    /// LLM tokens of the image: the grid's cells (+ 1 when a family keeps CLS).
+    public let tokenCount: Int
+
+    public init(pixels: Tensor, patchGrid: [Int] = [], tokenGrid: VisualGrid, tokenCount: Int) {
+        self.pixels = pixels
+        self.patchGrid = patchGrid
+        self.tokenGrid = tokenGrid
+        self.tokenCount = tokenCount
+    }
+}
+
+/// How a family turns a decoded image into its vision tower's input (its checkpoint's processor).
+public protocol ImageFront: Sendable {
+    /// - Parameter source: names the image in errors. Throws `ImageError`.
+    func prepare(_ image: RGBImage, source: String?) throws -> PreparedImage
+}
+
 /// What every family's loaded model offers the pipeline: the engine's decoder, the image
-/// features, and the prompt embeddings with the features spliced in.
+/// front and features, the prompt embeddings with the features spliced in, and the prompt-side
+/// facts (template, token counts, rotary positions, stop tokens).
 public protocol VisionLanguageModel: AnyObject {
     /// The LLM, as the engine runs it.
     var decoder: TextDecoder { get }
     /// Token id marking visual positions in prompt ids.
     var imageTokenIndex: Int { get }
-    /// Visual tokens one image becomes.
-    var visualTokensPerImage: Int { get }
-    /// Image embeddings ready to splice into the prompt: `[visual_tokens, hidden_size]` from the
-    /// family's preprocessed pixels; vision and projector products go to `counter`.
-    func imageFeatures(_ pixels: Tensor, counter: FLOPCounter?) -> Tensor
+    /// Visual tokens of every image, when the count does not depend on the image (LLaVA's 576);
+    /// nil when it does (Qwen2-VL: its merged grid).
+    var fixedTokensPerImage: Int? { get }
+    /// The family's id (`ModelFamily.id`): what presets and official masks are keyed by.
+    var family: String { get }
+    /// Positions the decoder holds (`max_position_embeddings`).
+    var contextLength: Int { get }
+    /// The template its checkpoints are prompted with, and whether its tokenizer is the
+    /// SentencePiece `tokenizer.model` (original LLaVA) rather than `tokenizer.json`.
+    var defaultTemplate: PromptTemplate { get }
+    var prefersSentencePieceTokenizer: Bool { get }
+    /// Ids that end generation besides the tokenizer's EOS (Qwen2-VL: `<|endoftext|>` too).
+    var stopTokenIDs: [Int] { get }
+    /// Whether YOPO plans can run: every image is a token grid (not with CLS kept).
+    var supportsYOPO: Bool { get }
+    /// The checkpoint's image processor. `squareMode` overrides LLaVA's `image_aspect_ratio`
+    /// (other families ignore it). Throws `ModelError` / `ImageError` for a processor config that
+    /// cannot be used with this model.
+    func imageFront(squareMode: SquareMode?) throws -> any ImageFront
+    /// Image embeddings ready to splice into the prompt: `[tokenCount, hidden_size]`; vision and
+    /// projector products go to `counter`.
+    func imageFeatures(_ image: PreparedImage, counter: FLOPCounter?) -> Tensor
     /// `[ids.count, hidden_size]`: text ids embedded, `imageTokenIndex` positions replaced in order by
     /// the rows of `images`. Throws `ModelError.imageTokenMismatch` / `.invalidConfiguration`.
     func inputEmbeddings(ids: [Int], images: [Tensor]) throws -> Tensor
+    /// The rotary position of every prompt row given its images in order (M-RoPE), or nil for 1-D
+    /// positions (the sequence index). Throws `ModelError.imageTokenMismatch`.
+    func rotaryPositions(ids: [Int], images: [PreparedImage]) throws -> [RotaryPosition]?
     /// The sizes the FLOPs model reads and the identity presets and official head masks are keyed
-    /// by (its `family` is the family's `ModelFamily.id`); `name` names it in messages.
+    /// by (its `family` is the family's `ModelFamily.id`); `name` names it in messages. Throws
+    /// `ModelError.invalidConfiguration` for a family the FLOPs model does not describe yet.
     func costShape(name: String) throws -> ModelDimensions
 }
 
@@ -78,7 +128,7 @@ public protocol ModelFamily {
 public enum ModelRegistry {
     /// The built-in families, in the order they are asked.
     public static let builtIn: [any ModelFamily.Type] = [
-        LLaVAFamily.self
+        LLaVAFamily.self, Qwen2VLFamily.self
     ]
 
     private static let lock = NSLock()
@@ -112,7 +162,7 @@ public enum ModelRegistry {
         }
         let architecture = header.architecture.isEmpty ? "(none)" : header.architecture
         throw ModelError.invalidConfiguration(
-            "\(configPath): architecture \(architecture) is not a \(names.joined(separator: ", ")) model (supported: \(supported.joined(separator: ", ")))"
+            "\(configPath): architecture \(architecture) is not a model of a known family (\(names.joined(separator: ", "))); supported: \(supported.joined(separator: ", "))"
         )
     }
 

@@ -3,6 +3,7 @@ import YOPOCore
 import YOPOFormats
 import YOPOImage
 import YOPOEngine
+import YOPOText
 
 /// Which stack wrote a LLaVA checkpoint (REFERENCE.md §1).
 public enum LLaVALayout: String, Sendable, Codable {
@@ -445,6 +446,8 @@ public final class LLaVAModel: VisionLanguageModel {
     public let family: String
     let projector1Weight, projector2Weight: WeightMatrix
     let projector1Bias, projector2Bias: Tensor?
+    /// Where the image processor config is looked for, in order (the checkpoint, then its vision tower).
+    public var processorDirectories: [String]
 
     /// Loads a checkpoint directory in either layout.
     /// - Parameters:
@@ -475,6 +478,7 @@ public final class LLaVAModel: VisionLanguageModel {
         try config.checkStoredLayers(weights)
         weights.progress = progress
         try self.init(configuration: config, weights: weights, textLayout: textLayout, family: family)
+        processorDirectories = [directory, config.visionTowerDirectory]
     }
 
     /// Builds the model from canonical-named weights. Throws `ModelError` on an invalid configuration
@@ -486,6 +490,7 @@ public final class LLaVAModel: VisionLanguageModel {
         try configuration.validate()
         self.configuration = configuration
         self.family = family
+        processorDirectories = [configuration.visionTowerDirectory]
         let d = configuration.text.hiddenSize, dv = configuration.vision.hiddenSize
         visionTower = try CLIPVisionTower(
             config: configuration.vision, featureLayer: configuration.visionFeatureLayer, weights: weights)
@@ -569,5 +574,110 @@ extension ModelDimensions {
                 hiddenSize: c.vision.hiddenSize, intermediateSize: c.vision.intermediateSize,
                 numHiddenLayers: total, layersComputed: computed, patchSize: c.vision.patchSize,
                 imageSize: c.vision.imageSize, dropsCLS: c.dropsCLS))
+    }
+}
+
+// MARK: - The pipeline's view of a LLaVA model
+
+/// CLIP preprocessing (`ImagePreprocessor`) in the checkpoint's square mode.
+struct CLIPImageFront: ImageFront {
+    let preprocessor: ImagePreprocessor
+    let mode: SquareMode
+    let grid: VisualGrid
+    let tokens: Int
+
+    func prepare(_ image: RGBImage, source: String?) throws -> PreparedImage {
+        let p = try preprocessor.preprocess(image, mode: mode, source: source)
+        return PreparedImage(pixels: Tensor(shape: p.shape, values: p.values), tokenGrid: grid, tokenCount: tokens)
+    }
+}
+
+extension LLaVAModel {
+    public var fixedTokensPerImage: Int? { configuration.visualTokensPerImage }
+    public var contextLength: Int { configuration.contextLength }
+    public var defaultTemplate: PromptTemplate { configuration.layout == .original ? .vicunaV1 : .llavaHF }
+    public var prefersSentencePieceTokenizer: Bool { configuration.layout == .original }
+    public var stopTokenIDs: [Int] { [] }
+    public var supportsYOPO: Bool { configuration.dropsCLS }
+
+    /// The checkpoint's CLIP processor (`loadPreprocessorConfig`), its crop the vision tower's
+    /// image_size, in `squareMode` or the config's `image_aspect_ratio`.
+    public func imageFront(squareMode: SquareMode?) throws -> any ImageFront {
+        let config = try Self.loadPreprocessorConfig(processorDirectories)
+        guard config.cropHeight == configuration.vision.imageSize, config.cropWidth == configuration.vision.imageSize else {
+            throw ModelError.invalidConfiguration(
+                "image processor crop size \(config.cropHeight)×\(config.cropWidth) does not match the vision tower's image_size \(configuration.vision.imageSize)"
+            )
+        }
+        let g = configuration.vision.gridSize
+        return CLIPImageFront(
+            preprocessor: try ImagePreprocessor(config: config), mode: squareMode ?? configuration.imageAspectMode,
+            grid: VisualGrid(rows: g, columns: g), tokens: configuration.visualTokensPerImage)
+    }
+
+    public func imageFeatures(_ image: PreparedImage, counter: FLOPCounter?) -> Tensor {
+        imageFeatures(image.pixels, counter: counter)
+    }
+
+    public func rotaryPositions(ids: [Int], images: [PreparedImage]) throws -> [RotaryPosition]? { nil }
+
+    /// The image processor settings: `preprocessor_config.json`, else the `image_processor` object of
+    /// `processor_config.json`, in the first of `directories` that has one; CLIP ViT-L/14-336's when
+    /// none does. Throws `ModelError.invalidConfiguration` naming the file and key of a bad setting.
+    public static func loadPreprocessorConfig(_ directories: [String]) throws -> ImagePreprocessorConfig {
+        /// The file's bytes, nil when there is no such file; bounded (1 MiB), never blocks on a pipe.
+        func read(_ path: String) throws -> Data? {
+            do {
+                return try readSmallFile(path, limit: 1 << 20, kind: "processor config")
+            } catch FormatError.fileNotFound {
+                return nil
+            }
+        }
+        /// Decodes `data` (a JSON object) as a config; `prefix` is the key path of the config in the file.
+        func decode(_ data: Data, path: String, prefix: String) throws -> ImagePreprocessorConfig? {
+            guard let json = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+                throw ModelError.invalidConfiguration("\(path) is not valid JSON")
+            }
+            guard let object = json as? [String: Any] else {
+                throw ModelError.invalidConfiguration("\(path) must hold a JSON object")
+            }
+            var config: ImagePreprocessorConfig
+            do {
+                if prefix.isEmpty {
+                    config = try JSONDecoder().decode(ImagePreprocessorConfig.self, from: data)
+                } else {
+                    guard let inner = object[prefix], !(inner is NSNull) else { return nil }
+                    struct Wrapper: Decodable { var image_processor: ImagePreprocessorConfig }
+                    config = try JSONDecoder().decode(Wrapper.self, from: data).image_processor
+                }
+            } catch let ImageError.invalidConfiguration(key, problem) {
+                let name = [prefix, key].filter { !$0.isEmpty }.joined(separator: ".")
+                throw ModelError.invalidConfiguration("\(path): \(name.isEmpty ? "the config" : name) \(problem)")
+            } catch {
+                throw ModelError.invalidConfiguration("\(path) is not a usable image processor config")
+            }
+            guard let output = config.fixedOutputSize else {
+                let name = prefix.isEmpty ? "do_center_crop" : "\(prefix).do_center_crop"
+                throw ModelError.invalidConfiguration(
+                    "\(path): \(name) is false and size is not an exact {\"height\": h, \"width\": w}, so the "
+                        + "image size would follow each input; the vision tower needs a fixed size (set do_center_crop "
+                        + "to true or give size as height and width)")
+            }
+            if !config.doCenterCrop {
+                config.doCenterCrop = true
+                config.cropHeight = output.height
+                config.cropWidth = output.width
+            }
+            return config
+        }
+        for directory in directories {
+            let direct = (directory as NSString).appendingPathComponent("preprocessor_config.json")
+            if let data = try read(direct), let config = try decode(data, path: direct, prefix: "") { return config }
+            let processor = (directory as NSString).appendingPathComponent("processor_config.json")
+            if let data = try read(processor), let config = try decode(data, path: processor, prefix: "image_processor") {
+                return config
+            }
+        }
+        return .clipViTLarge336
     }
 }

@@ -3,6 +3,7 @@ import YOPOCore
 import YOPOEngine
 import YOPOFormats
 import YOPOImage
+import YOPOText
 
 // Qwen2-VL (transformers `Qwen2VLForConditionalGeneration`): a ViT with 2-D rotary over
 // dynamic-resolution patch grids, a 2×2 PatchMerger into the LLM's width, and a Qwen2 decoder
@@ -402,9 +403,31 @@ public final class Qwen2VLVisionTower {
     }
 }
 
+/// Qwen2-VL and Qwen2.5-VL checkpoints (`Qwen2VLForConditionalGeneration`,
+/// `Qwen2_5_VLForConditionalGeneration`).
+public enum Qwen2VLFamily: ModelFamily {
+    public static let name = "Qwen2-VL"
+    public static let id = "qwen2-vl"
+    public static let architectures = ["Qwen2VLForConditionalGeneration", "Qwen2_5_VLForConditionalGeneration"]
+
+    public static func accepts(_ header: CheckpointHeader) -> Bool {
+        architectures.contains(header.architecture)
+            || (header.architecture.isEmpty && ["qwen2_vl", "qwen2_5_vl"].contains(header.modelType ?? ""))
+    }
+
+    public static func load(directory: String, visionTower: String?, progress: ((Int, Int) -> Void)?) throws -> any VisionLanguageModel {
+        try Qwen2VLModel(directory: directory, progress: progress)
+    }
+
+    /// Throws: the FLOPs model describes CLIP towers only so far.
+    public static func costShape(directory: String, visionTower: String?, name: String) throws -> ModelDimensions {
+        throw ModelError.invalidConfiguration("\(name): FLOPs of Qwen2-VL / Qwen2.5-VL checkpoints are not modelled yet")
+    }
+}
+
 /// A loaded Qwen2-VL checkpoint: its processor, vision tower and decoder, and the prompt-side rules
 /// (image embeddings spliced at `<|image_pad|>`, M-RoPE positions).
-public final class Qwen2VLModel {
+public final class Qwen2VLModel: VisionLanguageModel {
     public let configuration: Qwen2VLConfiguration
     public let vision: Qwen2VLVisionTower
     public let decoder: TextDecoder
@@ -509,5 +532,50 @@ public final class Qwen2VLModel {
         }
         let top = positions.map(\.maximum).max() ?? -1
         return (positions, top + 1 - ids.count)
+    }
+}
+
+/// Qwen2-VL's processor as the pipeline's image front: the merged grid is the image's token grid.
+struct QwenImageFront: ImageFront {
+    let processor: QwenVLImageProcessor
+
+    func prepare(_ image: RGBImage, source: String?) throws -> PreparedImage {
+        let p = try processor.preprocess(image, source: source)
+        let m = processor.config.mergeSize
+        let grid = VisualGrid(rows: p.gridH / m, columns: p.gridW / m)
+        return PreparedImage(
+            pixels: Tensor(shape: [p.patchCount, p.patchDimension], values: p.values), patchGrid: p.gridTHW, tokenGrid: grid,
+            tokenCount: p.patchCount / (m * m))
+    }
+}
+
+extension Qwen2VLModel {
+    public var imageTokenIndex: Int { configuration.imageTokenID }
+    public var fixedTokensPerImage: Int? { nil }
+    public var family: String { Qwen2VLFamily.id }
+    public var contextLength: Int { configuration.text.maxPositionEmbeddings }
+    public var defaultTemplate: PromptTemplate { .qwen2VL }
+    public var prefersSentencePieceTokenizer: Bool { false }
+    /// `<|im_end|>` (the config's eos) and `<|endoftext|>` (its bos / pad, which Qwen2-VL's
+    /// generation config also stops on).
+    public var stopTokenIDs: [Int] { Array(Set(configuration.text.eosTokenIDs + [configuration.text.bosTokenID ?? 151643])).sorted() }
+    public var supportsYOPO: Bool { true }
+
+    public func imageFront(squareMode: SquareMode?) throws -> any ImageFront { QwenImageFront(processor: processor) }
+
+    public func imageFeatures(_ image: PreparedImage, counter: FLOPCounter?) -> Tensor {
+        let g = image.patchGrid
+        precondition(g.count == 3, "a Qwen2-VL image carries its patch grid")
+        let pixels = QwenVLPixels(
+            gridT: g[0], gridH: g[1], gridW: g[2], patchDimension: image.pixels.columns, values: image.pixels.scalars)
+        return imageFeatures(pixels, counter: counter)
+    }
+
+    public func rotaryPositions(ids: [Int], images: [PreparedImage]) throws -> [RotaryPosition]? {
+        try Self.ropeIndex(ids: ids, imageToken: imageTokenIndex, grids: images.map { ($0.tokenGrid.rows, $0.tokenGrid.columns) }).positions
+    }
+
+    public func costShape(name: String) throws -> ModelDimensions {
+        try Qwen2VLFamily.costShape(directory: "", visionTower: nil, name: name)
     }
 }

@@ -78,16 +78,21 @@ struct Generate: OneLineErrorCommand {
         abstract: "Answer a prompt about an image with a LLaVA-1.5 checkpoint.",
         discussion: """
             Streams the answer to stdout and prints timings (load, image encode, prefill, decode) to \
-            stderr. Checkpoints: llava-hf (LlavaForConditionalGeneration) or original LLaVA \
-            (LlavaLlamaForCausalLM, with --vision-tower or a local mm_vision_tower). \
+            stderr. Checkpoints: llava-hf (LlavaForConditionalGeneration), original LLaVA \
+            (LlavaLlamaForCausalLM, with --vision-tower or a local mm_vision_tower), Qwen2-VL \
+            (Qwen2VLForConditionalGeneration) and Qwen2.5-VL (Qwen2_5_VLForConditionalGeneration). \
             --prompt - reads the prompt from stdin. Every option takes the next word as its value, so \
             a negative number reaches its range check.
             """)
 
     @OptionGroup var session: SessionOptionGroup
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Image file (JPEG or PNG); one per prompt for now.", valueName: "file"))
-    var image: String
+    @Option(
+        parsing: .unconditionalSingleValue,
+        help: ArgumentHelp(
+            "Image file (JPEG or PNG); repeat it for several images, which go before the text in order or at its <image> markers.",
+            valueName: "file"))
+    var image: [String]
 
     @Option(parsing: .unconditional, help: ArgumentHelp("The question or instruction; - reads it from stdin.", valueName: "text"))
     var prompt: String
@@ -117,7 +122,7 @@ struct Generate: OneLineErrorCommand {
         }
         let loaded = try Session(modelDirectory: session.model, options: options)
         let request = GenerationRequest(
-            prompt: text, images: [.path(image)], parameters: parameters, prune: pruning.prune, yopoMode: pruning.yopoMode)
+            prompt: text, images: image.map(ImageInput.path), parameters: parameters, prune: pruning.prune, yopoMode: pruning.yopoMode)
         let json = output.json
         let result = try loaded.generate(request) { event in
             guard !json else { return }

@@ -155,7 +155,7 @@ final class BadInputTests: XCTestCase {
             $0["architectures"] = ["MistralForCausalLM"]; $0["model_type"] = "mistral"
         }
         let message =
-            "architecture MistralForCausalLM is not a LLaVA-1.5 model (supported: LlavaForConditionalGeneration, LlavaLlamaForCausalLM)"
+            "architecture MistralForCausalLM is not a model of a known family (LLaVA-1.5, Qwen2-VL); supported: LlavaForConditionalGeneration, LlavaLlamaForCausalLM, Qwen2VLForConditionalGeneration, Qwen2_5_VLForConditionalGeneration"
         try assertFails(generateArguments(model: dir.path), with: message)
         try assertFails(["flops", "--model", dir.path], with: message)  // the registry answers for every command
     }

@@ -231,7 +231,7 @@ final class SessionTests: XCTestCase {
         let expected = try tokenizePrompt(
             "USER: <image>\n\(question) ASSISTANT: A cat. USER: What colour is it? ASSISTANT:", tokenizer: session.tokenizer,
             imageTokenization: session.template.imageTokenization, images: 1,
-            tokensPerImage: session.model.configuration.visualTokensPerImage)
+            tokensPerImage: try XCTUnwrap(session.model.fixedTokensPerImage))
         let tokens = try session.tokenize(conversation)
         XCTAssertEqual(tokens.ids, expected.ids)
         XCTAssertEqual(tokens.imageSpans.count, 1)
@@ -270,7 +270,7 @@ final class SessionTests: XCTestCase {
         let expected = try tokenizePrompt(
             "Be brief. USER: <image>\n\(question) ASSISTANT:", tokenizer: session.tokenizer,
             imageTokenization: session.template.imageTokenization, images: 1,
-            tokensPerImage: session.model.configuration.visualTokensPerImage)
+            tokensPerImage: try XCTUnwrap(session.model.fixedTokensPerImage))
         XCTAssertEqual(tokens.ids, expected.ids)
     }
 }

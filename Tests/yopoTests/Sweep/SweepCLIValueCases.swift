@@ -75,7 +75,7 @@ let sweepCLIValueCases: [SweepCase] = {
         "generate-model-empty", "--model is empty; expected checkpoint directory (config.json + safetensors)",
         ["generate", "--model", "", "--image", image, "--prompt", "x"])
     add(
-        "generate-image-empty", "--image is empty; expected image file (JPEG or PNG); one per prompt for now",
+        "generate-image-empty", "--image is empty; expected image file (JPEG or PNG); repeat it for several images",
         ["generate", "--model", hf, "--image", "", "--prompt", "x"])
     add(
         "generate-vision-tower-blank", "--vision-tower is empty; expected CLIP vision tower directory (original LLaVA layout)",

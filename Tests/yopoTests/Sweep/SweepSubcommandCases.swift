@@ -74,7 +74,6 @@ let sweepSubcommandCases: [SweepCase] = {
     add(
         "words-after-double-dash", "unexpected argument 'extra' after --: yopo generate takes options only",
         sweepGenerate(["--", "extra"]))
-    add("duplicate-image", "only one --image is supported for now (--image is given twice)", sweepGenerate(["--image", image]))
     add(
         "duplicate-image-compare", "only one --image is supported for now (--image is given twice)",
         ["compare", "--model", hf, "--image", image, "--image", image, "--prompt", "x", "--budget", "25%"])

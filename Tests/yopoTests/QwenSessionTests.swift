@@ -1,0 +1,88 @@
+import Foundation
+import XCTest
+import YOPO
+import YOPOModels
+import YOPOPruning
+import YOPOText
+
+/// Qwen2-VL and Qwen2.5-VL through `Session` and `yopo generate`: the family's processor, ChatML
+/// template, M-RoPE positions and stop tokens, against the transformers goldens of
+/// Tools/reference/make_qwen2vl_fixtures.py (prompt ids, 20 greedy ids, YOPO and FastV ids).
+final class QwenSessionTests: XCTestCase {
+    struct Golden: Decodable {
+        struct Prompt: Decodable {
+            var label: String
+            var images: [String]
+            var question: String
+            var input_ids: [Int]
+            var greedy_ids: [Int]
+        }
+        struct Pruned: Decodable {
+            var plan: String?
+            var spec: String?
+            var mode: String?
+            var greedy_ids: [Int]
+        }
+        var prompts: [Prompt]
+        var yopo: [Pruned]
+        var baselines: [Pruned]
+    }
+
+    func golden(_ name: String) throws -> Golden {
+        try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: Paths.model("golden/\(name).json"))))
+    }
+
+    /// Every golden prompt (one image square, wide, tall; two images): the session's ids are the
+    /// processor's and its 20 greedy ids transformers'.
+    func testGenerateEqualsTransformers() throws {
+        for (checkpoint, name) in [("qwen2-vl-tiny", "qwen2vl_tiny"), ("qwen2.5-vl-tiny", "qwen25vl_tiny")] {
+            let session = try Session(modelDirectory: Paths.model(checkpoint), options: SessionOptions(compute: .fp32))
+            XCTAssertEqual(session.template, .qwen2VL)
+            XCTAssertEqual(session.model.family, "qwen2-vl")
+            for p in try golden(name).prompts {
+                let request = GenerationRequest(
+                    prompt: p.question, imagePaths: p.images.map { Paths.image($0) }, parameters: .init(maxTokens: 20))
+                let result = try session.generate(request)
+                XCTAssertEqual(result.promptTokens, p.input_ids.count, "\(checkpoint) \(p.label)")
+                XCTAssertEqual(result.tokenIDs, p.greedy_ids, "\(checkpoint) \(p.label)")
+                XCTAssertEqual(result.visualTokens, p.input_ids.filter { $0 == 151655 }.count)
+            }
+        }
+    }
+
+    /// A YOPO plan in both modes and FastV through the session on the wide prompt.
+    func testPruningThroughTheSession() throws {
+        let session = try Session(modelDirectory: Paths.model("qwen2-vl-tiny"), options: SessionOptions(compute: .fp32))
+        let g = try golden("qwen2vl_tiny")
+        let wide = try XCTUnwrap(g.prompts.first { $0.label == "wide" })
+        var cases: [(String, YOPOMode, [Int])] = g.yopo.map { ($0.plan!, YOPOMode(rawValue: $0.mode!)!, $0.greedy_ids) }
+        cases += g.baselines.filter { $0.spec!.hasPrefix("fastv") }.map { ($0.spec!, .skip, $0.greedy_ids) }
+        XCTAssertEqual(cases.count, 12)
+        for (spec, mode, ids) in cases {
+            let request = GenerationRequest(
+                prompt: wide.question, imagePaths: wide.images.map { Paths.image($0) }, parameters: .init(maxTokens: 8),
+                prune: try PruningSpec(parsing: spec, baseDirectory: Paths.fixtures.path), yopoMode: mode)
+            XCTAssertEqual(try session.generate(request).tokenIDs, ids, "\(spec) \(mode)")
+        }
+    }
+
+    /// `yopo generate` on Qwen2-VL with two `--image` options: the golden ids, images before the text.
+    func testGenerateCommandWithTwoImages() throws {
+        let p = try XCTUnwrap(try golden("qwen2vl_tiny").prompts.first { $0.label == "two" })
+        let run = try runYOPO(
+            ["generate", "--model", Paths.model("qwen2-vl-tiny")] + p.images.flatMap { ["--image", Paths.image($0)] }
+                + ["--prompt", p.question, "--max-tokens", "6", "--print-token-ids", "--compute", "fp32"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let first = run.stderr.split(separator: "\n").first.map(String.init)
+        XCTAssertEqual(first, "token ids: " + p.greedy_ids.prefix(6).map(String.init).joined(separator: " "))
+    }
+
+    /// The FLOPs model describes CLIP towers only: `yopo flops --model` on Qwen2-VL says so in one line.
+    func testFLOPsAreNotModelledYet() throws {
+        let run = try runYOPO(["flops", "--model", Paths.model("qwen2-vl-tiny")])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(
+            run.stderr,
+            "error: invalid model configuration: qwen2-vl-tiny: FLOPs of Qwen2-VL / Qwen2.5-VL checkpoints are not modelled yet\n")
+    }
+}
