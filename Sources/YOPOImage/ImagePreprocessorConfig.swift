@@ -88,7 +88,8 @@ public struct ImagePreprocessorConfig: Codable, Sendable, Equatable {
     /// Largest `image_std` entry; entries must also be greater than 0.
     public static let maxStd = 255.0
 
-    private struct AnyKey: CodingKey {
+    /// Any string key (the decoders of processor configs read keys by name).
+    struct AnyKey: CodingKey {
         var stringValue: String
         var intValue: Int? { nil }
         init(_ s: String) { stringValue = s }

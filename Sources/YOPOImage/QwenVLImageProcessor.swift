@@ -42,13 +42,7 @@ public struct QwenVLImageProcessorConfig: Decodable, Sendable, Equatable {
         return c
     }()
 
-    private struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(_ s: String) { stringValue = s }
-        init?(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
+    private typealias Key = ImagePreprocessorConfig.AnyKey
 
     /// - Throws: `ImageError.invalidConfiguration` naming the key, what was found and what is
     ///   allowed: pixel counts outside `pixelRange` or `min_pixels` above `max_pixels`, patch sizes

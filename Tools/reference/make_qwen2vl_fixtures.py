@@ -208,8 +208,8 @@ def baseline_goldens(model, inputs, position_ids, delta, probe_ids):
         feats = torch.cat(list(model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output))
         embeds = lm.embed_tokens(inputs["input_ids"]).clone()
         embeds[0, s:s + n] = feats
-    class KeepingPDrop(mbf.PDrop):
-        """PyramidDrop with M-RoPE: kept tokens keep their positions (no 1-D re-indexing)."""
+    class KeepsPositions:
+        """Mixin: the policy's transforms keep the tokens' M-RoPE positions (no 1-D re-indexing)."""
         reindex = False
 
         def after_layer(self, lm, l, st, probs):
@@ -218,16 +218,12 @@ def baseline_goldens(model, inputs, position_ids, delta, probe_ids):
                 tr.reindex = False
             return tr
 
-    class KeepingSparseVLM(mbf.SparseVLM):
+    class KeepingPDrop(KeepsPositions, mbf.PDrop):
+        """PyramidDrop with M-RoPE: kept tokens keep their positions."""
+
+    class KeepingSparseVLM(KeepsPositions, mbf.SparseVLM):
         """SparseVLM with M-RoPE: kept tokens keep their positions; recycled tokens take the position of
         the last kept image token (the engine's rule for their sequence index too)."""
-        reindex = False
-
-        def after_layer(self, lm, l, st, probs):
-            tr = super().after_layer(lm, l, st, probs)
-            if tr is not None:
-                tr.reindex = False
-            return tr
 
     class KeepingState(mbf.State):
         def apply(self, tr):
