@@ -13,6 +13,9 @@ public struct SessionOptions: Sendable {
     public var template: PromptTemplate?
     /// Image squaring override (default: from the checkpoint).
     public var imageAspectMode: SquareMode?
+    /// Pixel budget override of dynamic-resolution checkpoints (Qwen2-VL's `min_pixels` / `max_pixels`).
+    public var minPixels: Int?
+    public var maxPixels: Int?
     /// Compute threads (default: physical cores).
     public var threads: Int?
     /// Precision of the matrix products (default: `ComputePrecision.automatic(for:)` the weights:
@@ -27,8 +30,10 @@ public struct SessionOptions: Sendable {
     public init(
         visionTower: String? = nil, template: PromptTemplate? = nil, imageAspectMode: SquareMode? = nil,
         threads: Int? = nil, compute: ComputePrecision? = nil, execution: ExecutionContext = ExecutionContext(),
-        showProgress: Bool = false
+        showProgress: Bool = false, minPixels: Int? = nil, maxPixels: Int? = nil
     ) {
+        self.minPixels = minPixels
+        self.maxPixels = maxPixels
         self.visionTower = visionTower
         self.template = template
         self.imageAspectMode = imageAspectMode

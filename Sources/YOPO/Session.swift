@@ -96,7 +96,8 @@ public final class Session: @unchecked Sendable {
             directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: model.prefersSentencePieceTokenizer)
         template = options.template ?? model.defaultTemplate
         defaultSystemPrompt = template == .llavaHF ? try Session.loadDefaultSystemPrompt(modelDirectory) : nil
-        imageFront = try model.imageFront(squareMode: options.imageAspectMode)
+        imageFront = try model.imageFront(
+            ImageFrontOptions(squareMode: options.imageAspectMode, minPixels: options.minPixels, maxPixels: options.maxPixels))
         loadMilliseconds = millisecondsSince(start)
         if options.showProgress {
             FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))

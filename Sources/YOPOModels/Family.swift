@@ -58,6 +58,21 @@ public struct PreparedImage: Sendable {
     }
 }
 
+/// Overrides of a checkpoint's image processor settings (`yopo --image-aspect`, `--min-pixels`, `--max-pixels`).
+public struct ImageFrontOptions: Sendable, Equatable {
+    /// LLaVA's `image_aspect_ratio` (pad or crop).
+    public var squareMode: SquareMode?
+    /// Dynamic-resolution families' pixel budget (Qwen2-VL's `min_pixels` / `max_pixels`).
+    public var minPixels: Int?
+    public var maxPixels: Int?
+
+    public init(squareMode: SquareMode? = nil, minPixels: Int? = nil, maxPixels: Int? = nil) {
+        self.squareMode = squareMode
+        self.minPixels = minPixels
+        self.maxPixels = maxPixels
+    }
+}
+
 /// How a family turns a decoded image into its vision tower's input (its checkpoint's processor).
 public protocol ImageFront: Sendable {
     /// - Parameter source: names the image in errors. Throws `ImageError`.
@@ -87,10 +102,10 @@ public protocol VisionLanguageModel: AnyObject {
     var stopTokenIDs: [Int] { get }
     /// Whether YOPO plans can run: every image is a token grid (not with CLS kept).
     var supportsYOPO: Bool { get }
-    /// The checkpoint's image processor. `squareMode` overrides LLaVA's `image_aspect_ratio`
-    /// (other families ignore it). Throws `ModelError` / `ImageError` for a processor config that
-    /// cannot be used with this model.
-    func imageFront(squareMode: SquareMode?) throws -> any ImageFront
+    /// The checkpoint's image processor with `options` applied. Throws `ModelError` / `ImageError`
+    /// for a processor config that cannot be used with this model, or an override it does not have
+    /// (a pixel budget for LLaVA, a square mode for Qwen2-VL).
+    func imageFront(_ options: ImageFrontOptions) throws -> any ImageFront
     /// Image embeddings ready to splice into the prompt: `[tokenCount, hidden_size]`; vision and
     /// projector products go to `counter`.
     func imageFeatures(_ image: PreparedImage, counter: FLOPCounter?) -> Tensor

@@ -601,8 +601,13 @@ extension LLaVAModel {
     public var supportsYOPO: Bool { configuration.dropsCLS }
 
     /// The checkpoint's CLIP processor (`loadPreprocessorConfig`), its crop the vision tower's
-    /// image_size, in `squareMode` or the config's `image_aspect_ratio`.
-    public func imageFront(squareMode: SquareMode?) throws -> any ImageFront {
+    /// image_size, in `options.squareMode` or the config's `image_aspect_ratio`.
+    public func imageFront(_ options: ImageFrontOptions) throws -> any ImageFront {
+        if options.minPixels != nil || options.maxPixels != nil {
+            throw ModelError.invalidConfiguration(
+                "a pixel budget (min/max pixels) applies to dynamic-resolution models (Qwen2-VL, Qwen2.5-VL); LLaVA-1.5 resizes every image to \(configuration.vision.imageSize)×\(configuration.vision.imageSize)"
+            )
+        }
         let config = try Self.loadPreprocessorConfig(processorDirectories)
         guard config.cropHeight == configuration.vision.imageSize, config.cropWidth == configuration.vision.imageSize else {
             throw ModelError.invalidConfiguration(
@@ -611,7 +616,7 @@ extension LLaVAModel {
         }
         let g = configuration.vision.gridSize
         return CLIPImageFront(
-            preprocessor: try ImagePreprocessor(config: config), mode: squareMode ?? configuration.imageAspectMode,
+            preprocessor: try ImagePreprocessor(config: config), mode: options.squareMode ?? configuration.imageAspectMode,
             grid: VisualGrid(rows: g, columns: g), tokens: configuration.visualTokensPerImage)
     }
 

@@ -561,7 +561,23 @@ extension Qwen2VLModel {
     public var stopTokenIDs: [Int] { Array(Set(configuration.text.eosTokenIDs + [configuration.text.bosTokenID ?? 151643])).sorted() }
     public var supportsYOPO: Bool { true }
 
-    public func imageFront(squareMode: SquareMode?) throws -> any ImageFront { QwenImageFront(processor: processor) }
+    /// The checkpoint's processor, its pixel budget overridden by `options` (transformers'
+    /// `min_pixels` / `max_pixels` processor arguments). Throws `ModelError.invalidConfiguration` for a
+    /// square mode (Qwen2-VL keeps the aspect ratio) or a budget outside 1…8192² or with min above max.
+    public func imageFront(_ options: ImageFrontOptions) throws -> any ImageFront {
+        if options.squareMode != nil {
+            throw ModelError.invalidConfiguration(
+                "image squaring (pad / crop) is LLaVA's; Qwen2-VL keeps each image's aspect ratio (smart_resize)")
+        }
+        var config = processor.config
+        if let v = options.minPixels { config.minPixels = v }
+        if let v = options.maxPixels { config.maxPixels = v }
+        do {
+            return QwenImageFront(processor: try QwenVLImageProcessor(config: config))
+        } catch {
+            throw ModelError.invalidConfiguration("\(error)")
+        }
+    }
 
     public func imageFeatures(_ image: PreparedImage, counter: FLOPCounter?) -> Tensor {
         let g = image.patchGrid

@@ -64,13 +64,30 @@ struct SessionOptionGroup: ParsableArguments {
             "Image squaring: pad (original LLaVA) or crop (llava-hf) (default: from the checkpoint).", valueName: "mode"))
     var imageAspect: SquareMode?
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Smallest image area in pixels after resizing (Qwen2-VL / Qwen2.5-VL; default: the checkpoint's min_pixels).",
+            valueName: "n"),
+        transform: OptionValue.integer("min-pixels", 1...(8192 * 8192)))
+    var minPixels: Int?
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Largest image area in pixels after resizing (Qwen2-VL / Qwen2.5-VL; default: the checkpoint's max_pixels).",
+            valueName: "n"),
+        transform: OptionValue.integer("max-pixels", 1...(8192 * 8192)))
+    var maxPixels: Int?
+
     @OptionGroup var compute: ComputeOptions
 
     /// The session's options; the progress line only on a terminal and without `--json`.
     func sessionOptions(json: Bool) throws -> SessionOptions {
         SessionOptions(
             visionTower: visionTower, template: template, imageAspectMode: imageAspect, threads: compute.threadCount,
-            compute: try compute.precision(), showProgress: !json && isatty(STDERR_FILENO) != 0)
+            compute: try compute.precision(), showProgress: !json && isatty(STDERR_FILENO) != 0, minPixels: minPixels,
+            maxPixels: maxPixels)
     }
 }
 

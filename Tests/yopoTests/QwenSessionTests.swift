@@ -85,4 +85,46 @@ final class QwenSessionTests: XCTestCase {
             run.stderr,
             "error: invalid model configuration: qwen2-vl-tiny: FLOPs of Qwen2-VL / Qwen2.5-VL checkpoints are not modelled yet\n")
     }
+
+    /// `--max-pixels` / `--min-pixels` override the checkpoint's budget (astronaut 512²: 324 tokens at
+    /// the default, 256 at 200,704 pixels = 448²); a budget for LLaVA, squaring for Qwen and min above
+    /// max are refused in one line.
+    func testPixelBudgetOptions() throws {
+        func run(_ model: String, _ extra: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            let r = try runYOPO(
+                [
+                    "generate", "--model", Paths.model(model), "--image", Paths.image("astronaut.png"), "--prompt", "Hi", "--max-tokens",
+                    "1",
+                    "--json"
+                ] + extra)
+            return (r.status, r.stdout, r.stderr)
+        }
+        func visualTokens(_ json: String) throws -> Int? {
+            let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+            return object?["visual_tokens"] as? Int
+        }
+        let plain = try run("qwen2-vl-tiny", [])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertEqual(try visualTokens(plain.stdout), 324)
+        let small = try run("qwen2-vl-tiny", ["--max-pixels", "200704"])
+        XCTAssertEqual(small.status, 0, small.stderr)
+        XCTAssertEqual(try visualTokens(small.stdout), 256)
+        let big = try run("qwen2-vl-tiny", ["--min-pixels", "401408"])  // 512² is below: upscaled to 644×644
+        XCTAssertEqual(try visualTokens(big.stdout), 529)
+        let llava = try run("llava-hf-tiny", ["--max-pixels", "200704"])
+        XCTAssertEqual(llava.status, 1)
+        XCTAssertTrue(
+            llava.stderr.hasPrefix(
+                "error: invalid model configuration: a pixel budget (min/max pixels) applies to dynamic-resolution models"), llava.stderr)
+        let square = try run("qwen2-vl-tiny", ["--image-aspect", "pad"])
+        XCTAssertEqual(
+            square.stderr,
+            "error: invalid model configuration: image squaring (pad / crop) is LLaVA's; Qwen2-VL keeps each image's aspect ratio (smart_resize)\n"
+        )
+        let inverted = try run("qwen2-vl-tiny", ["--min-pixels", "5000", "--max-pixels", "4000"])
+        XCTAssertEqual(
+            inverted.stderr,
+            "error: invalid model configuration: image processor setting min_pixels is 5000, above max_pixels 4000; allowed: at most max_pixels\n"
+        )
+    }
 }
