@@ -32,6 +32,9 @@ extension Session {
             }
             let spec = model.decoder.spec
             let grid = prepared.images[prompt.imageSpans.count - 1].tokenGrid
+            guard prepared.images.allSatisfy({ $0.tokenGrid == grid }) else {
+                throw GenerationError.invalidOption("a calibration sample's images must share one token grid (give one image per sample)")
+            }
             let recorder = AttentionMassRecorder(
                 layers: spec.numHiddenLayers, heads: spec.numAttentionHeads, gridRows: grid.rows, gridColumns: grid.columns)
             let embeddings = try model.inputEmbeddings(ids: prompt.ids, images: prepared.features)

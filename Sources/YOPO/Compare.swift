@@ -67,7 +67,7 @@ extension Session {
             let a = Sampler.argmax(UnsafeBufferPointer(start: s.logits.data, count: s.logits.count))
             argmax.append(a)
             let next = forcing?[j] ?? a
-            if j == steps - 1 || (forcing == nil && next == tokenizer.eosTokenID)
+            if j == steps - 1 || (forcing == nil && stopTokens.contains(next))
                 || s.cache.length >= model.contextLength
             {
                 break
@@ -90,8 +90,8 @@ extension Session {
     /// Throws `PromptError` as `tokenize(_:images:)`.
     /// Throws `ModelError.invalidConfiguration` for a family the FLOPs model does not describe (Qwen2-VL).
     public func promptLayout(_ prompt: String) throws -> PromptLayout {
+        _ = try dimensions()  // a family the FLOPs model does not describe says so here
         guard let llava = model as? LLaVAModel else {
-            _ = try dimensions()  // the family's own message
             throw ModelError.invalidConfiguration("\(model.family): the FLOPs model describes LLaVA's CLIP grid only")
         }
         let tokens = try tokenize(prompt, images: 1)

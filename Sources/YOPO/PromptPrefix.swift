@@ -113,6 +113,8 @@ extension Session {
     public func makePrefix(_ request: GenerationRequest, images encoded: EncodedImages? = nil) throws -> PromptPrefix? {
         try exclusive {
             let (plan, _, execution) = try execution(for: request)
+            // M-RoPE decoders (Qwen2-VL) do not share prefixes yet: nothing to prepare.
+            guard model.decoder.spec.mropeSection == nil else { return nil }
             let counter = FLOPCounter()
             var prepared: PreparedPrompt
             if let encoded {

@@ -11,10 +11,9 @@ import YOPOText
 /// tokens streamed out, cancellable between decode steps. `yopo generate`, `compare` and
 /// `bench --model` run through it; a server keeps one per model.
 ///
-/// Holds the model (through `ModelRegistry`), its tokenizer, prompt template and image
-/// preprocessor (REFERENCE.md: the original stack for `LlavaLlamaForCausalLM` checkpoints,
-/// transformers' for llava-hf ones; families with their own processor and prompt bring them in
-/// issue 15).
+/// Holds the model (through `ModelRegistry`: LLaVA-1.5 in both layouts, Qwen2-VL, Qwen2.5-VL),
+/// its tokenizer, prompt template and image processor, each as the family says (REFERENCE.md: the
+/// original stack for `LlavaLlamaForCausalLM` checkpoints, transformers' otherwise).
 ///
 /// **One request at a time.** A session runs its requests one after another, never interleaved:
 /// the synchronous calls (`generate(_:cancellation:onEvent:)`, `score`, …) wait until the request
@@ -37,6 +36,8 @@ public final class Session: @unchecked Sendable {
     /// The checkpoint's image processor (CLIP's in the checkpoint's or the options' square mode;
     /// Qwen2-VL's dynamic resolution).
     public let imageFront: any ImageFront
+    /// Ids that end generation: the tokenizer's EOS and the family's stop tokens.
+    let stopTokens: Set<Int>
     /// Threads, precision and kernel settings every request of this session runs under (bound to
     /// the thread that runs it, for its duration).
     public let context: ExecutionContext
@@ -70,8 +71,8 @@ public final class Session: @unchecked Sendable {
         return current
     }
 
-    /// Loads a checkpoint directory (either LLaVA layout) with its tokenizer and image
-    /// preprocessor. Throws `GenerationError` for unusable execution options (before anything is
+    /// Loads a checkpoint directory of any registered family with its tokenizer and image
+    /// processor. Throws `GenerationError` for unusable execution options (before anything is
     /// read), then `ModelError`, `FormatError` or `TokenizerError`, each naming the problem.
     public init(modelDirectory: String, options: SessionOptions = SessionOptions()) throws {
         let start = DispatchTime.now()
@@ -96,6 +97,7 @@ public final class Session: @unchecked Sendable {
             directory: URL(fileURLWithPath: modelDirectory), preferSentencePiece: model.prefersSentencePieceTokenizer)
         template = options.template ?? model.defaultTemplate
         defaultSystemPrompt = template == .llavaHF ? try Session.loadDefaultSystemPrompt(modelDirectory) : nil
+        stopTokens = Set(model.stopTokenIDs + [tokenizer.eosTokenID].compactMap { $0 })
         imageFront = try model.imageFront(
             ImageFrontOptions(squareMode: options.imageAspectMode, minPixels: options.minPixels, maxPixels: options.maxPixels))
         loadMilliseconds = millisecondsSince(start)
@@ -386,7 +388,9 @@ public final class Session: @unchecked Sendable {
         let prefillStart = DispatchTime.now()
         let limit = model.contextLength
         // The prompt fits the context (tokenize checked it); maxTokens may be anything up to Int.max.
-        let capacity = prompt.ids.count + min(request.parameters.maxTokens, limit - prompt.ids.count)
+        // The cache grows as decode needs; up front it holds at most 4096 new tokens (Qwen2.5-VL's
+        // context is 128k positions: a whole-context 7B cache would be ~15 GB before the first token).
+        let capacity = prompt.ids.count + min(request.parameters.maxTokens, limit - prompt.ids.count, 4096)
         counter.stage = .prefill
         let logits: Tensor, cache: KVCache
         if let shared {
@@ -435,7 +439,7 @@ public final class Session: @unchecked Sendable {
         if s.generated.isEmpty { s.decodeStart = DispatchTime.now() }
         let logits = s.logits
         let next = s.sampler.next(UnsafeBufferPointer(start: logits.data, count: logits.count))
-        if next == tokenizer.eosTokenID || model.stopTokenIDs.contains(next) {
+        if stopTokens.contains(next) {
             s.finished = true
             s.finishReason = .stop
             return nil
@@ -470,17 +474,6 @@ public final class Session: @unchecked Sendable {
 }
 
 extension Session {
-    /// The image processor settings: `preprocessor_config.json`, else the `image_processor` object of
-    /// `processor_config.json` (transformers 5), searched in `directories` in order; CLIP ViT-L/14-336
-    /// defaults when none exists (or `image_processor` is absent or null).
-    ///
-    /// The output must have a fixed size for the vision tower: a config with `do_center_crop` false
-    /// and an exact `size` ({"height": h, "width": w}) is returned as the equivalent centre crop to
-    /// h × w (a no-op crop, same pixels), so the caller's crop-size check covers it; one whose output
-    /// would follow each image's shape is refused.
-    /// - Throws: `ModelError.invalidConfiguration` naming the file and, for a bad value, its key
-    ///   (e.g. `image_processor.size.shortest_edge`), the value and what is allowed; also for a file
-    ///   that is not a regular file, is larger than 1 MiB or is not a JSON object.
     /// The default system prompt of the checkpoint's chat template, read from the first of
     /// `chat_template.json`, `chat_template.jinja` and `tokenizer_config.json` that has one (each
     /// bounded to 16 MiB); nil when none does. Throws `ModelError.invalidConfiguration` for a file

@@ -164,7 +164,7 @@ public struct RotaryEmbedding: Sendable, Equatable {
             inverseFrequencies = Self.longRoPEFrequencies(theta: theta, dim: headDim, factors: short)
             long = Self.longRoPEFrequencies(theta: theta, dim: headDim, factors: longFactor)
         case .multiAxis(let sections):
-            guard sections.count == 3, sections.allSatisfy({ $0 >= 0 }), sections.reduce(0, +) == half else {
+            guard sections.count == 3, sections.allSatisfy({ (0...half).contains($0) }), sections.reduce(0, +) == half else {
                 throw E.invalidValue(
                     key: "mrope_section", found: "\(sections)",
                     expected: "three non-negative sizes (t, h, w) summing to head_dim / 2 = \(half)")

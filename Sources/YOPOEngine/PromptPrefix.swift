@@ -56,6 +56,8 @@ extension TextDecoder {
     /// the layers `plan` lets later prompts reuse. Adds the executed FLOPs to `counter`.
     /// - Parameter inputs: `[rows, hidden_size]` input embeddings.
     public func prefillPrefix(_ inputs: Tensor, images: [ImageLayout], plan: DecoderPlan, counter: FLOPCounter? = nil) -> DecoderPrefix {
+        precondition(
+            spec.mropeSection == nil, "a prompt prefix runs 1-D positions; M-RoPE decoders prefill with forward(_:cache:rotaryPositions:)")
         let n = inputs.rows
         let reusable = plan.reusableLayers(of: layers.count)
         let cache = makeCache(capacity: n)

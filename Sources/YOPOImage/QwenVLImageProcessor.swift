@@ -142,7 +142,12 @@ public struct QwenVLPixels: Sendable, Equatable {
     /// `[gridT, gridH, gridW]`.
     public var gridTHW: [Int] { [gridT, gridH, gridW] }
 
+    /// - Precondition: positive sizes and `values.count == gridT · gridH · gridW · patchDimension`.
     public init(gridT: Int, gridH: Int, gridW: Int, patchDimension: Int, values: [Float]) {
+        precondition(gridT > 0 && gridH > 0 && gridW > 0 && patchDimension > 0, "patch grid sizes must be positive")
+        precondition(
+            values.isEmpty || values.count == gridT * gridH * gridW * patchDimension,
+            "\(values.count) values for a \(gridT)x\(gridH)x\(gridW) grid of \(patchDimension)")
         self.gridT = gridT
         self.gridH = gridH
         self.gridW = gridW
@@ -226,7 +231,12 @@ public struct QwenVLImageProcessor: Sendable {
     ///   is not a multiple of `factor`; `.workingBufferTooLarge` when the resized image exceeds
     ///   `maxPixels` (possible only when `minPixels` forces an upscale) and 8192².
     public func preprocess(_ image: RGBImage, source: String? = nil) throws(ImageError) -> QwenVLPixels {
-        let (outH, outW) = try resizedSize(width: image.width, height: image.height)
+        let (outH, outW): (Int, Int)
+        do {
+            (outH, outW) = try resizedSize(width: image.width, height: image.height)
+        } catch ImageError.invalidArgument(let message) where source != nil {
+            throw .invalidArgument("\(source!): \(message)")
+        }
         let f = config.factor
         guard outH % f == 0, outW % f == 0 else {
             throw .invalidArgument(

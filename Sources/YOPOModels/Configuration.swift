@@ -317,7 +317,8 @@ public struct RopeParameters: Codable, Sendable, Equatable {
         }
         mropeSection = try c.integers(.mropeSection)
         if [ropeType, type].contains("mrope") && mropeSection == nil {
-            throw ModelError.invalidConfiguration("\(c.keyPath(.type)) \"mrope\" needs mrope_section (three sizes)")
+            throw ModelError.invalidConfiguration(
+                "\(c.keyPath(ropeType == "mrope" ? .ropeType : .type)) \"mrope\" needs mrope_section (three sizes)")
         }
         ropeTheta = try c.float(.ropeTheta)
         factor = try c.float(.factor)
@@ -483,7 +484,7 @@ public struct LlamaConfiguration: Codable, Sendable {
             throw fail("\(keyPrefix)rope scaling factor must be a positive number, found \(ropeScalingFactor)")
         }
         if let s = mropeSection {
-            guard s.count == 3, s.allSatisfy({ $0 >= 0 }), s.reduce(0, +) == headDim / 2 else {
+            guard s.count == 3, s.allSatisfy({ (0...(headDim / 2)).contains($0) }), s.reduce(0, +) == headDim / 2 else {
                 throw fail("\(keyPrefix)rope mrope_section \(s) must be three sizes ≥ 0 summing to head_dim / 2 = \(headDim / 2)")
             }
         }

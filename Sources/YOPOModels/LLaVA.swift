@@ -627,8 +627,16 @@ extension LLaVAModel {
     public func rotaryPositions(ids: [Int], images: [PreparedImage]) throws -> [RotaryPosition]? { nil }
 
     /// The image processor settings: `preprocessor_config.json`, else the `image_processor` object of
-    /// `processor_config.json`, in the first of `directories` that has one; CLIP ViT-L/14-336's when
-    /// none does. Throws `ModelError.invalidConfiguration` naming the file and key of a bad setting.
+    /// `processor_config.json` (transformers 5), searched in `directories` in order; CLIP ViT-L/14-336
+    /// defaults when none exists (or `image_processor` is absent or null).
+    ///
+    /// The output must have a fixed size for the vision tower: a config with `do_center_crop` false
+    /// and an exact `size` ({"height": h, "width": w}) is returned as the equivalent centre crop to
+    /// h × w (a no-op crop, same pixels), so `imageFront`'s crop-size check covers it; one whose output
+    /// would follow each image's shape is refused.
+    /// - Throws: `ModelError.invalidConfiguration` naming the file and, for a bad value, its key
+    ///   (e.g. `image_processor.size.shortest_edge`), the value and what is allowed; also for a file
+    ///   that is not a regular file, is larger than 1 MiB or is not a JSON object.
     public static func loadPreprocessorConfig(_ directories: [String]) throws -> ImagePreprocessorConfig {
         /// The file's bytes, nil when there is no such file; bounded (1 MiB), never blocks on a pipe.
         func read(_ path: String) throws -> Data? {

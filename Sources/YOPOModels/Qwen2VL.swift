@@ -114,8 +114,13 @@ public struct Qwen2VLVisionConfiguration: Decodable, Sendable, Equatable {
 
     /// `embed_dim / num_heads`.
     public var headDim: Int { embedDim / max(numHeads, 1) }
-    /// The MLP width: `int(embed_dim · mlp_ratio)` (Qwen2-VL) or `intermediate_size` (Qwen2.5-VL).
-    public var intermediateSize: Int { explicitIntermediateSize ?? Int(Double(embedDim) * mlpRatio) }
+    /// The MLP width: `int(embed_dim · mlp_ratio)` (Qwen2-VL) or `intermediate_size` (Qwen2.5-VL);
+    /// 0 when the product is not a usable size (`validate` names it).
+    public var intermediateSize: Int {
+        if let explicitIntermediateSize { return explicitIntermediateSize }
+        let width = Double(embedDim) * mlpRatio
+        return width.isFinite && width >= 0 && width < Double(Int32.max) ? Int(width) : 0
+    }
     /// Qwen2.5-VL's window side in merged tokens (`window_size / merge / patch`, 4).
     public var windowTokens: Int { windowSize / max(spatialMergeSize * patchSize, 1) }
     /// Values per patch: `in_channels · temporal_patch_size · patch_size²` (1176).
@@ -124,17 +129,25 @@ public struct Qwen2VLVisionConfiguration: Decodable, Sendable, Equatable {
     /// Throws `ModelError.invalidConfiguration` naming the `vision_config` key out of range.
     public func validate() throws {
         let limits = ConfigurationLimits.self
+        let v25 = variant == .qwen25VL
+        // The two configs name the widths differently (see the type's documentation).
+        let width = v25 ? "vision_config.hidden_size" : "vision_config.embed_dim"
+        let output = v25 ? "vision_config.out_hidden_size" : "vision_config.hidden_size"
         try requireInRange(depth, 1...limits.layers, "vision_config.depth")
-        try requireInRange(embedDim, 1...limits.hiddenSize, "vision_config.embed_dim")
-        try requireInRange(hiddenSize, 1...limits.hiddenSize, "vision_config.hidden_size")
+        try requireInRange(embedDim, 1...limits.hiddenSize, width)
+        try requireInRange(hiddenSize, 1...limits.hiddenSize, output)
         try requireInRange(numHeads, 1...embedDim, "vision_config.num_heads")
         guard embedDim % numHeads == 0, headDim % 4 == 0 else {
             throw ModelError.invalidConfiguration(
-                "vision_config.embed_dim \(embedDim) / num_heads \(numHeads) must give a head_dim that is a multiple of 4 (2-D rotary)")
+                "\(width) \(embedDim) / num_heads \(numHeads) must give a head_dim that is a multiple of 4 (2-D rotary)")
         }
-        guard mlpRatio.isFinite, mlpRatio > 0, (1...limits.intermediateSize).contains(intermediateSize) else {
-            throw ModelError.invalidConfiguration(
-                "vision_config.mlp_ratio \(mlpRatio) must give an MLP width from 1 to \(limits.intermediateSize)")
+        if v25 {
+            try requireInRange(intermediateSize, 1...limits.intermediateSize, "vision_config.intermediate_size")
+        } else {
+            guard mlpRatio.isFinite, mlpRatio > 0, (1...limits.intermediateSize).contains(intermediateSize) else {
+                throw ModelError.invalidConfiguration(
+                    "vision_config.mlp_ratio \(Float(mlpRatio)) must give an MLP width from 1 to \(limits.intermediateSize)")
+            }
         }
         try requireInRange(patchSize, 1...64, "vision_config.patch_size")
         try requireInRange(spatialMergeSize, 1...8, "vision_config.spatial_merge_size")
@@ -192,8 +205,9 @@ public struct Qwen2VLConfiguration: Decodable, Sendable {
         try text.validate()
         try vision.validate()
         guard vision.hiddenSize == text.hiddenSize else {
+            let key = vision.variant == .qwen25VL ? "out_hidden_size" : "hidden_size"
             throw ModelError.invalidConfiguration(
-                "vision_config.hidden_size \(vision.hiddenSize) must equal the LLM's hidden_size \(text.hiddenSize)")
+                "vision_config.\(key) \(vision.hiddenSize) must equal the LLM's hidden_size \(text.hiddenSize)")
         }
         guard text.mropeSection != nil else {
             throw ModelError.invalidConfiguration("text_config.rope_parameters has no mrope_section (Qwen2-VL uses M-RoPE)")
@@ -301,6 +315,7 @@ public final class Qwen2VLVisionTower {
         let unit = m * m
         let n = pixels.patchCount, frame = pixels.gridH * pixels.gridW
         precondition(pixels.patchDimension == config.patchDimension, "pixels of \(pixels.patchDimension) values per patch")
+        precondition(pixels.values.count == n * pixels.patchDimension, "pixels hold \(pixels.values.count) values for \(n) patches")
         precondition(pixels.gridW % m == 0 && pixels.gridH % m == 0, "grid must be a multiple of the merge size")
         // Row order through the blocks: merged tokens (units of m² patch rows) in window order for
         // 2.5-VL, else as given; `segments` are the rows each windowed block attends within.
@@ -415,13 +430,26 @@ public enum Qwen2VLFamily: ModelFamily {
             || (header.architecture.isEmpty && ["qwen2_vl", "qwen2_5_vl"].contains(header.modelType ?? ""))
     }
 
+    /// Throws `ModelError.invalidConfiguration` for a separate vision tower (Qwen2-VL's is in the checkpoint).
     public static func load(directory: String, visionTower: String?, progress: ((Int, Int) -> Void)?) throws -> any VisionLanguageModel {
-        try Qwen2VLModel(directory: directory, progress: progress)
+        if let visionTower {
+            throw ModelError.invalidConfiguration(
+                "a separate vision tower (\(visionTower)) is for original LLaVA checkpoints; Qwen2-VL's is in its checkpoint")
+        }
+        return try Qwen2VLModel(directory: directory, progress: progress)
     }
 
     /// Throws: the FLOPs model describes CLIP towers only so far.
     public static func costShape(directory: String, visionTower: String?, name: String) throws -> ModelDimensions {
         throw ModelError.invalidConfiguration("\(name): FLOPs of Qwen2-VL / Qwen2.5-VL checkpoints are not modelled yet")
+    }
+
+    /// The checkpoint's image processor settings (`preprocessor_config.json`; Qwen2-VL-7B's when
+    /// the file is absent). Throws `FormatError` / `ImageError` for an unreadable or invalid file.
+    public static func processorConfig(directory: String) throws -> QwenVLImageProcessorConfig {
+        let path = (directory as NSString).appendingPathComponent("preprocessor_config.json")
+        guard FileManager.default.fileExists(atPath: path) else { return .qwen2VL7B }
+        return try decodeJSONFile(QwenVLImageProcessorConfig.self, path: path)
     }
 }
 
@@ -444,11 +472,7 @@ public final class Qwen2VLModel: VisionLanguageModel {
         let weights = WeightStore()
         try weights.add(try SafetensorsArchive(directory: directory), map: Self.canonicalName)
         weights.progress = progress
-        let processorPath = (directory as NSString).appendingPathComponent("preprocessor_config.json")
-        var processorConfig = QwenVLImageProcessorConfig.qwen2VL7B
-        if FileManager.default.fileExists(atPath: processorPath) {
-            processorConfig = try decodeJSONFile(QwenVLImageProcessorConfig.self, path: processorPath)
-        }
+        let processorConfig = try Qwen2VLFamily.processorConfig(directory: directory)
         try self.init(configuration: configuration, weights: weights, processor: try QwenVLImageProcessor(config: processorConfig))
     }
 
@@ -499,7 +523,8 @@ public final class Qwen2VLModel: VisionLanguageModel {
     /// grid `grids[i]`, in prompt order) get `(p, p + row, p + column)` in raster order, then
     /// `p += max(rows, columns)`. `delta = max(position) + 1 − ids.count`: the decode step at index i
     /// uses `i + delta` on all three axes (`KVCache.ropeDelta`).
-    /// Throws `ModelError.imageTokenMismatch` when the image tokens and the grids disagree.
+    /// Throws `ModelError.imageTokenMismatch` when the image tokens and the grids disagree in number,
+    /// `.invalidConfiguration` when an image's tokens are not consecutive.
     public static func ropeIndex(
         ids: [Int], imageToken: Int, grids: [(rows: Int, columns: Int)]
     ) throws

@@ -6,21 +6,31 @@ import YOPOEngine
 /// `softmax(q·kᵀ · scale) · v` over `rows` rows, fp32. `q`, `k`, `v` point at row 0 of head 0, rows
 /// `stride` floats apart, heads `headDim` floats apart within a row (separate `[rows, heads·headDim]`
 /// tensors, or the q / k / v thirds of a fused `[rows, 3·heads·headDim]` one).
+/// Queries go in blocks of `queryBlock` rows, so the scores held at once are `queryBlock × rows` per
+/// head in flight (a 12.8-megapixel Qwen2-VL image has ~65k patches: a full score matrix would be 17 GB).
 /// - Returns: `[rows, heads · headDim]` context, head h in columns `h·headDim ..< (h+1)·headDim`.
 func visionAttention(
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride: Int, rows n: Int, heads: Int,
-    headDim hd: Int
+    headDim hd: Int, queryBlock: Int = 1024
 ) -> Tensor {
     let width = heads * hd
     let context = Tensor(zeros: [n, width])
     let scale = 1 / Float(hd).squareRoot()
     // Heads in parallel, each writing its own columns of `context`.
+    let block = min(n, queryBlock)
     parallelChunks(heads, minimum: attentionParallelMinimum(heads: heads, rows: n, keys: n, headDim: hd)) { h0, h1 in
-        let scores = Tensor(zeros: [n, n])
+        let scores = Tensor(zeros: [block, n])
         for h in h0..<h1 {
-            MatMul.gemmABt(m: n, n: n, k: hd, alpha: scale, a: q + h * hd, lda: stride, b: k + h * hd, ldb: stride, c: scores.data, ldc: n)
-            for r in 0..<n { softmaxInPlace(scores.data + r * n, count: n) }
-            MatMul.gemmAB(m: n, n: hd, k: n, a: scores.data, lda: n, b: v + h * hd, ldb: stride, c: context.data + h * hd, ldc: width)
+            for r0 in Swift.stride(from: 0, to: n, by: block) {
+                let m = min(block, n - r0)
+                MatMul.gemmABt(
+                    m: m, n: n, k: hd, alpha: scale, a: q + r0 * stride + h * hd, lda: stride, b: k + h * hd, ldb: stride,
+                    c: scores.data, ldc: n)
+                for r in 0..<m { softmaxInPlace(scores.data + r * n, count: n) }
+                MatMul.gemmAB(
+                    m: m, n: hd, k: n, a: scores.data, lda: n, b: v + h * hd, ldb: stride,
+                    c: context.data + r0 * width + h * hd, ldc: width)
+            }
         }
     }
     return context

@@ -231,8 +231,10 @@ public final class HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
             guard let s = spelling else { return nil }
             return byContent[Array(s.utf8)]?.id ?? vocab[s]
         }
-        /// LLaMA's spellings as a last resort, only as added tokens: in a byte-level vocabulary `<s>` is text.
-        func addedID(_ spelling: String) -> Int? { byContent[Array(spelling.utf8)]?.id }
+        /// LLaMA's spellings as a last resort, except in a byte-level vocabulary, where `<s>` is text
+        /// (Qwen2's vocabulary holds it as an ordinary token) unless it is an added token.
+        let byteLevel = preTokenizers.contains { if case .byteLevel = $0 { return true } else { return false } }
+        func addedID(_ spelling: String) -> Int? { byContent[Array(spelling.utf8)]?.id ?? (byteLevel ? nil : vocab[spelling]) }
         let (prefix, suffix) = (templatePrefix, templateSuffix)
         bosTokenID = id(configuration.bosToken) ?? prefix.first ?? addedID("<s>")
         eosTokenID = id(configuration.eosToken) ?? suffix.last ?? addedID("</s>")

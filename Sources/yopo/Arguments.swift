@@ -215,7 +215,7 @@ enum CommandLineShape {
     static func missing(_ option: OptionShape, command: String) -> ArgumentError {
         let hint: String
         switch option.name {
-        case "model": hint = "DIR: the LLaVA-1.5 checkpoint directory (config.json + safetensors)"
+        case "model": hint = "DIR: the checkpoint directory (config.json + safetensors)"
         case "image": hint = "FILE: the JPEG or PNG image the prompt asks about"
         case "prompt": hint = "TEXT: the question or instruction (--prompt - reads it from stdin)"
         default: hint = "VALUE: \(describe(option.abstract))"

@@ -10,7 +10,7 @@ import YOPOPruning
 struct YOPOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "yopo",
-        abstract: "Run LLaVA-1.5 on the CPU, with YOPO visual-computation pruning.",
+        abstract: "Run vision-language models on the CPU, with YOPO visual pruning.",
         discussion: "yopo --version prints the version. Every bad command line gets one `error:` line and exit status 1.",
         subcommands: [Generate.self, Bench.self, BenchGEMM.self, FLOPs.self, Compare.self, Eval.self, Calibrate.self, Analyze.self],
         defaultSubcommand: Generate.self)
@@ -75,7 +75,7 @@ extension OneLineErrorCommand {
 
 struct Generate: OneLineErrorCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Answer a prompt about an image with a LLaVA-1.5 checkpoint.",
+        abstract: "Answer a prompt about one or more images.",
         discussion: """
             Streams the answer to stdout and prints timings (load, image encode, prefill, decode) to \
             stderr. Checkpoints: llava-hf (LlavaForConditionalGeneration), original LLaVA \

@@ -118,7 +118,7 @@ final class QwenVLProcessorTests: XCTestCase {
     func testTooElongatedImageIsRefused() throws {
         let image = RGBImage(width: 201, height: 1, color: (10, 20, 30))
         XCTAssertThrowsError(try QwenVLImageProcessor().preprocess(image, source: "strip.png")) { error in
-            XCTAssertEqual("\(error)", "image 201x1 has aspect ratio 201.0; Qwen2-VL's processor allows at most 200")
+            XCTAssertEqual("\(error)", "strip.png: image 201x1 has aspect ratio 201.0; Qwen2-VL's processor allows at most 200")
         }
         let grid = try QwenVLImageProcessor().mergedGrid(width: 1920, height: 1080)
         XCTAssertEqual([grid.rows, grid.columns, grid.rows * grid.columns], [39, 69, 2691])

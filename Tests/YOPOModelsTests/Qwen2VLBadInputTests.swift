@@ -87,6 +87,32 @@ final class Qwen2VLBadInputTests: XCTestCase {
         assertRefused(full, "vision_config.fullatt_block_indexes")
     }
 
+    /// Values that would overflow or trap if converted unchecked are refused with their key; Qwen2.5-VL's
+    /// messages use its own key names.
+    func testHugeValuesAndVariantKeyNames() throws {
+        let ratio = try copy("qwen2-vl-tiny", editing: "config.json") { j in self.editVision(&j) { $0["mlp_ratio"] = 1e30 } }
+        assertRefused(ratio, "vision_config.mlp_ratio 1e+30 must give an MLP width from 1 to")
+        let sections = try copy("qwen2-vl-tiny", editing: "config.json") { j in
+            self.editText(&j) { $0["rope_parameters"] = ["type": "mrope", "mrope_section": [Int.max, 1, 0], "rope_theta": 1e6] }
+        }
+        assertRefused(sections, "rope mrope_section [9223372036854775807, 1, 0] must be three sizes ≥ 0 summing to head_dim / 2 = 8")
+        let out = try copy("qwen2.5-vl-tiny", editing: "config.json") { j in self.editVision(&j) { $0["out_hidden_size"] = 64 } }
+        assertRefused(out, "vision_config.out_hidden_size 64 must equal the LLM's hidden_size 32")
+        let heads = try copy("qwen2.5-vl-tiny", editing: "config.json") { j in self.editVision(&j) { $0["num_heads"] = 3 } }
+        assertRefused(heads, "vision_config.hidden_size 32 / num_heads 3 must give a head_dim")
+        let mlp = try copy("qwen2.5-vl-tiny", editing: "config.json") { j in self.editVision(&j) { $0["intermediate_size"] = 0 } }
+        assertRefused(mlp, "vision_config.intermediate_size")
+    }
+
+    func testSeparateVisionTowerIsRefused() {
+        XCTAssertThrowsError(try ModelRegistry.load(directory: Fixtures.models("qwen2-vl-tiny"), visionTower: "/tmp/clip")) { error in
+            XCTAssertEqual(
+                "\(error)",
+                "invalid model configuration: a separate vision tower (/tmp/clip) is for original LLaVA checkpoints; Qwen2-VL's is in its checkpoint"
+            )
+        }
+    }
+
     func testProcessorMustMatchTheVisionTower() throws {
         let merge = try copy("qwen2-vl-tiny", editing: "preprocessor_config.json") { $0["merge_size"] = 4 }
         assertRefused(

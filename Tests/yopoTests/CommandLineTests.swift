@@ -18,7 +18,7 @@ final class CommandLineTests: XCTestCase {
             let run = try runYOPO(arguments)
             XCTAssertEqual(run.status, 0, "\(arguments): \(run.stderr)")
             XCTAssertEqual(run.stderr, "", "\(arguments)")
-            XCTAssertTrue(run.stdout.hasPrefix("OVERVIEW: Run LLaVA-1.5 on the CPU, with YOPO visual-computation pruning."), run.stdout)
+            XCTAssertTrue(run.stdout.hasPrefix("OVERVIEW: Run vision-language models on the CPU, with YOPO visual pruning."), run.stdout)
             for command in ["generate (default)", "bench ", "bench-gemm ", "flops ", "compare "] {
                 XCTAssertTrue(run.stdout.contains("  " + command), "\(arguments): no \(command) in \(run.stdout)")
             }
@@ -32,7 +32,7 @@ final class CommandLineTests: XCTestCase {
             let run = try runYOPO(arguments + [], timeout: 60)
             XCTAssertEqual(run.status, 0, "\(arguments): \(run.stderr)")
             XCTAssertEqual(run.stderr, "")
-            XCTAssertTrue(run.stdout.hasPrefix("OVERVIEW: Answer a prompt about an image with a LLaVA-1.5 checkpoint."), run.stdout)
+            XCTAssertTrue(run.stdout.hasPrefix("OVERVIEW: Answer a prompt about one or more images."), run.stdout)
             // Help wraps lines; compare without the line breaks and indentation.
             let flat = run.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
             XCTAssertTrue(

@@ -31,7 +31,7 @@ let sweepSubcommandCases: [SweepCase] = {
 
     // MARK: required options
     add(
-        "generate-missing-model", "yopo generate needs --model DIR: the LLaVA-1.5 checkpoint directory (config.json + safetensors)",
+        "generate-missing-model", "yopo generate needs --model DIR: the checkpoint directory (config.json + safetensors)",
         ["generate", "--image", image, "--prompt", "x"])
     add(
         "generate-missing-image", "yopo generate needs --image FILE: the JPEG or PNG image the prompt asks about",
