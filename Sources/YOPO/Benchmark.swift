@@ -1,6 +1,7 @@
 import CKernels
 import Foundation
 import YOPOCore
+import YOPOImage
 import YOPOModels
 import YOPOPruning
 
@@ -30,7 +31,7 @@ public final class ModelBenchmark {
     }
 
     public let decoder: TextDecoder
-    public let vision: CLIPVisionTower?
+    public let vision: VisionWorkload?
     public let systemTokens: Int
     public let gridRows: Int
     public let gridColumns: Int
@@ -46,7 +47,7 @@ public final class ModelBenchmark {
     ///   `systemTokens` + `gridRows × gridColumns` visual + `textTokens` rows; `planShape` as above.
     ///   Runs use the calling thread's `ExecutionContext`.
     public convenience init(
-        decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
+        decoder: TextDecoder, vision: VisionWorkload?, systemTokens: Int, gridRows: Int, gridColumns: Int,
         textTokens: Int, planShape: DecoderShape? = nil
     ) {
         self.init(
@@ -67,13 +68,14 @@ public final class ModelBenchmark {
             throw GenerationError.invalidParameter("layers \(layers) is outside 1 to the checkpoint's \(full.spec.numHiddenLayers)")
         }
         self.init(
-            decoder: layers.map { full.prefix(layers: $0) } ?? full, vision: vision ? (session.model as? LLaVAModel)?.visionTower : nil,
+            decoder: layers.map { full.prefix(layers: $0) } ?? full,
+            vision: vision ? VisionWorkload(session.model, rows: gridRows, columns: gridColumns) : nil,
             systemTokens: systemTokens, gridRows: gridRows, gridColumns: gridColumns, textTokens: textTokens,
             planShape: session.decoderShape, session: session)
     }
 
     private init(
-        decoder: TextDecoder, vision: CLIPVisionTower?, systemTokens: Int, gridRows: Int, gridColumns: Int,
+        decoder: TextDecoder, vision: VisionWorkload?, systemTokens: Int, gridRows: Int, gridColumns: Int,
         textTokens: Int, planShape: DecoderShape?, session: Session?
     ) {
         self.session = session
@@ -114,6 +116,7 @@ public final class ModelBenchmark {
         }
         let inputs = decoder.embed((0..<promptTokens).map { ($0 * 7919) % c.vocabSize })
         let image = ImageLayout(start: systemTokens, gridRows: gridRows, gridColumns: gridColumns)
+        let positions = rotaryPositions
         // FLOPs come from one counted prefill: the first warm-up, or with no warm-up the first timed run
         // (counting adds a few integer additions per row and head).
         let counter = FLOPCounter()
@@ -121,19 +124,19 @@ public final class ModelBenchmark {
         var cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
         var last = try execution()
         let start = DispatchTime.now()
-        _ = decoder.forward(inputs, cache: cache, images: [image], plan: last, counter: counter)
+        _ = decoder.forward(inputs, cache: cache, images: [image], plan: last, counter: counter, rotaryPositions: positions)
         if warmup == 0 { times.append(millisecondsSince(start)) }
         for _ in 1..<max(warmup, 1) {
             _ = decoder.forward(
                 inputs, cache: decoder.makeCache(capacity: promptTokens), images: [image],
-                plan: try execution())
+                plan: try execution(), rotaryPositions: positions)
         }
         for _ in times.count..<max(runs, 1) {
             cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
             last = try execution()
             let execution = last
             let start = DispatchTime.now()
-            _ = decoder.forward(inputs, cache: cache, images: [image], plan: execution)
+            _ = decoder.forward(inputs, cache: cache, images: [image], plan: execution, rotaryPositions: positions)
             times.append(millisecondsSince(start))
         }
         var steps: [Double] = []
@@ -197,7 +200,7 @@ public final class ModelBenchmark {
             var firstUncached: [Int] = [], firstCached: [Int] = []
             let uncachedStart = DispatchTime.now()
             for q in 0..<questions {
-                if let vision { _ = encodeOnce(vision) }
+                vision?.encode(nil)
                 let p = try execution()
                 let cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
                 let logits = decoder.forward(concatenateRows(prefixInputs, texts[q]), cache: cache, images: [image], plan: p)
@@ -206,7 +209,7 @@ public final class ModelBenchmark {
             }
             let uncached = millisecondsSince(uncachedStart)
             let cachedStart = DispatchTime.now()
-            if let vision { _ = encodeOnce(vision) }
+            vision?.encode(nil)
             let prefix = decoder.prefillPrefix(prefixInputs, images: [image], plan: try execution())
             for q in 0..<questions {
                 let p = try execution()
@@ -222,11 +225,6 @@ public final class ModelBenchmark {
         }
     }
 
-    private func encodeOnce(_ vision: CLIPVisionTower) -> Tensor {
-        let s = vision.config.imageSize
-        return vision(Tensor(shape: [3, s, s], values: (0..<(3 * s * s)).map { Float(($0 * 37) % 255) / 128 - 1 }))
-    }
-
     private func argmax(_ t: Tensor) -> Int {
         var best = 0
         for i in 0..<t.count where t.data[i] > t.data[best] { best = i }
@@ -240,21 +238,28 @@ public final class ModelBenchmark {
         return exclusive { encode(vision, runs: runs, warmup: warmup) }
     }
 
-    private func encode(_ vision: CLIPVisionTower, runs: Int, warmup: Int) -> (ms: Double, flops: Int) {
-        let s = vision.config.imageSize
-        let pixels = Tensor(shape: [3, s, s], values: (0..<(3 * s * s)).map { Float(($0 * 37) % 255) / 128 - 1 })
+    private func encode(_ vision: VisionWorkload, runs: Int, warmup: Int) -> (ms: Double, flops: Int) {
         let counter = FLOPCounter()
         var times: [Double] = []
         let start = DispatchTime.now()
-        _ = vision(pixels, counter: counter)
+        vision.encode(counter)
         if warmup == 0 { times.append(millisecondsSince(start)) }
-        for _ in 1..<max(warmup, 1) { _ = vision(pixels) }
+        for _ in 1..<max(warmup, 1) { vision.encode(nil) }
         for _ in times.count..<max(runs, 1) {
             let start = DispatchTime.now()
-            _ = vision(pixels)
+            vision.encode(nil)
             times.append(millisecondsSince(start))
         }
         return (ModelBenchmark.median(times), counter.total)
+    }
+
+    /// M-RoPE positions of the bench prompt (`get_rope_index` on `[system][grid][text]`) for a
+    /// decoder with `mrope_section`; nil (1-D positions) otherwise.
+    var rotaryPositions: [RotaryPosition]? {
+        guard decoder.spec.mropeSection != nil else { return nil }
+        let pad = -1
+        let ids = (0..<systemTokens).map { $0 } + Array(repeating: pad, count: gridRows * gridColumns) + (0..<textTokens).map { $0 }
+        return try? Qwen2VLModel.ropeIndex(ids: ids, imageToken: pad, grids: [(gridRows, gridColumns)]).positions
     }
 
     // MARK: memory estimates
@@ -286,6 +291,28 @@ public final class ModelBenchmark {
         return total
     }
 
+    /// Bytes of a random-weights Qwen2-VL / Qwen2.5-VL tower (`Qwen2VLVisionTower(randomWeightsFor:)`:
+    /// patch embedding, per block qkv, proj and the MLP's matrices in `dtype` with fp32 norms and
+    /// biases, the merger) and of one encode of a `rows × columns`-token image on top of them (the
+    /// pixels, about ten fp32 activations of `[patches, embed]`, the MLP's hidden rows, one tile of
+    /// 1024 query rows' scores per head). Checked arithmetic: nil beyond 64 bits.
+    public static func estimatedQwenVisionBytes(
+        _ v: Qwen2VLVisionConfiguration, dtype: DType, rows: Int, columns: Int
+    ) -> (weights: Int?, run: Int?) {
+        let b = dtype.byteSize, e = v.embedDim, m = v.intermediateSize, unit = v.spatialMergeSize * v.spatialMergeSize
+        let mlpMatrices = v.variant == .qwen25VL ? 3 : 2
+        let block = checkedSum(
+            checkedProduct(4, e, e, b), checkedProduct(mlpMatrices, e, m, b), checkedProduct(8, e, 4), checkedProduct(mlpMatrices, m, 4))
+        let weights = checkedSum(
+            checkedProduct(block ?? -1, v.depth), checkedProduct(e, v.patchDimension, b),
+            checkedProduct(unit * e, unit * e, b), checkedProduct(v.hiddenSize, unit * e, b))
+        let patches = checkedProduct(rows, columns, unit)
+        let run = checkedSum(
+            checkedProduct(patches ?? -1, v.patchDimension, 8), checkedProduct(patches ?? -1, 10 * e + 2 * m, 4),
+            checkedProduct(v.numHeads, 1024, patches ?? -1, 4))
+        return (weights.flatMap { $0 < 0 ? nil : $0 }, run.flatMap { $0 < 0 ? nil : $0 })
+    }
+
     /// Bytes a `run(spec:mode:runs:warmup:decodeTokens:)` series allocates on top of the weights, for a
     /// prompt of `promptTokens` rows (`textTokens` of them after the image) and `decodeTokens` steps on
     /// `threads` threads: two KV caches alive at once (fp32 keys and values of every layer, capacity
@@ -314,6 +341,44 @@ public final class ModelBenchmark {
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+}
+
+/// One image through a vision tower, as `yopo bench` times it: a synthetic image of the prompt's
+/// grid encoded (FLOPs counted into the counter when one is given).
+public struct VisionWorkload {
+    public let encode: (FLOPCounter?) -> Void
+
+    public init(encode: @escaping (FLOPCounter?) -> Void) { self.encode = encode }
+
+    /// CLIP on one `[3, S, S]` image (the tower's fixed grid).
+    public static func clip(_ tower: CLIPVisionTower) -> VisionWorkload {
+        let s = tower.config.imageSize
+        let pixels = Tensor(shape: [3, s, s], values: (0..<(3 * s * s)).map { Float(($0 * 37) % 255) / 128 - 1 })
+        return VisionWorkload { counter in _ = tower(pixels, counter: counter) }
+    }
+
+    /// Qwen2-VL's / Qwen2.5-VL's tower and merger on an image of `rows × columns` LLM tokens
+    /// (`rows·m × columns·m` patches of synthetic values).
+    public static func qwen(_ tower: Qwen2VLVisionTower, rows: Int, columns: Int) -> VisionWorkload {
+        let m = tower.config.spatialMergeSize, dimension = tower.config.patchDimension
+        let count = rows * m * columns * m * dimension
+        let pixels = QwenVLPixels(
+            gridT: 1, gridH: rows * m, gridW: columns * m, patchDimension: dimension,
+            values: (0..<count).map { Float(($0 * 37) % 255) / 128 - 1 })
+        return VisionWorkload { counter in _ = tower(pixels, counter: counter) }
+    }
+
+    /// A loaded model's tower on an image of the prompt's grid; nil for a family without one here.
+    /// (LLaVA's CLIP sees its fixed grid whatever the prompt's.)
+    init?(_ model: any VisionLanguageModel, rows: Int, columns: Int) {
+        if let llava = model as? LLaVAModel {
+            self = .clip(llava.visionTower)
+        } else if let qwen = model as? Qwen2VLModel {
+            self = .qwen(qwen.vision, rows: rows, columns: columns)
+        } else {
+            return nil
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import YOPOCore
 import YOPOModels
+import YOPOText
 import YOPOPruning
 
 // Scoring a pruned run against the dense one (`yopo compare`): the logits before the first answer
@@ -86,19 +87,25 @@ extension Session {
     }
 
     /// Where the tokens of `prompt` about one image are, for the FLOPs model: the text before the
-    /// image, the image on the vision tower's patch grid, the text after it.
-    /// Throws `PromptError` as `tokenize(_:images:)`.
-    /// Throws `ModelError.invalidConfiguration` for a family the FLOPs model does not describe (Qwen2-VL).
-    public func promptLayout(_ prompt: String) throws -> PromptLayout {
-        _ = try dimensions()  // a family the FLOPs model does not describe says so here
-        guard let llava = model as? LLaVAModel else {
-            throw ModelError.invalidConfiguration("\(model.family): the FLOPs model describes LLaVA's CLIP grid only")
+    /// image, the image's token grid, the text after it. A family with a fixed grid (LLaVA: the
+    /// vision tower's) needs no image; a dynamic-resolution one (Qwen2-VL) reads the grid from
+    /// `image`, decoded and preprocessed with the session's options.
+    /// Throws `GenerationError.invalidOption` when such a family gets no image, `ImageError` for the
+    /// image, `PromptError` as `tokenize(_:images:)`.
+    public func promptLayout(_ prompt: String, image: ImageInput? = nil) throws -> PromptLayout {
+        let dims = try dimensions()
+        let grid: VisualGrid
+        if model.fixedTokensPerImage != nil {
+            grid = dims.vision.grid
+        } else if let image {
+            grid = try prepare(image).tokenGrid
+        } else {
+            throw GenerationError.invalidOption("\(model.family): the token grid depends on the image; give the image")
         }
-        let tokens = try tokenize(prompt, images: 1)
+        let explicit = prompt.contains(PromptTemplate.imagePlaceholder)
+        let tokens = try tokenize(turns: [ChatTurn.user(prompt, images: explicit ? 0 : 1)], images: 1, tokenCounts: [grid.cells])
         let span = tokens.imageSpans[0]
-        return PromptLayout(
-            systemTokens: span.start, grid: .square(llava.configuration.vision.gridSize),
-            textTokens: tokens.ids.count - span.range.upperBound)
+        return PromptLayout(systemTokens: span.start, grid: grid, textTokens: tokens.ids.count - span.range.upperBound)
     }
 }
 

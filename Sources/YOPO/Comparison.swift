@@ -71,7 +71,12 @@ public struct Comparison: Sendable {
         guard !samples.isEmpty else { throw GenerationError.invalidParameter("a comparison needs at least one sample") }
         let dims = try session.dimensions()
         let flopsModel = try FLOPsModel(dims)
-        let layouts = try samples.map { try session.promptLayout($0.prompt) }
+        let layouts = try samples.map { try session.promptLayout($0.prompt, image: $0.image) }
+        if let other = layouts.first(where: { $0.grid != layouts[0].grid }) {
+            throw GenerationError.invalidOption(
+                "the settings are solved for one token grid, and the samples' images give \(layouts[0].grid) and \(other.grid); compare images of one size at a time"
+            )
+        }
         func mean(_ values: [Int]) -> Int { Int((Double(values.reduce(0, +)) / Double(values.count)).rounded()) }
         let settingsLayout = PromptLayout(
             systemTokens: mean(layouts.map(\.systemTokens)), grid: layouts[0].grid, textTokens: mean(layouts.map(\.textTokens)))

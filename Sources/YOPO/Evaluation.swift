@@ -245,7 +245,7 @@ public struct Evaluation {
                     let line = q.answerLine(text: benchmarkAnswerText(result.text), modelID: options.modelID)
                     try runs[r].handle.write(contentsOf: Data((line + "\n").utf8))
                     runs[r].done.insert(q.key)
-                    runs[r].record(result, prefix: prefix, question: q, session: session)
+                    runs[r].record(result, prefix: prefix, question: q, image: input, session: session)
                     answered += 1
                     progress?(EvaluationProgress(done: answered, total: total, resumed: resumed, elapsedSeconds: secondsSince(start)))
                 }
@@ -359,13 +359,17 @@ struct PlanRun {
         self.done = done
     }
 
-    mutating func record(_ result: GenerationResult, prefix: PromptPrefix?, question: BenchmarkQuestion, session: Session) {
+    mutating func record(
+        _ result: GenerationResult, prefix: PromptPrefix?, question: BenchmarkQuestion, image: ImageInput?, session: Session
+    ) {
         answered += 1
         generatedTokens += result.generatedTokens
         executedPerQuestion += result.flops.total
         executedWithReuse += result.flops.total - (prefix?.flops.total ?? 0)
         if flopsModel == nil { flopsModel = try? FLOPsModel(session.dimensions()) }
-        guard question.image != nil, let model = flopsModel, let layout = try? session.promptLayout(question.prompt) else { return }
+        guard question.image != nil, let model = flopsModel, let layout = try? session.promptLayout(question.prompt, image: image) else {
+            return
+        }
         for c in Comparison.conventions {
             guard let counted = try? model.count(c, spec: plan.prune, layout: layout) else { continue }
             conventionFLOPs[c, default: 0] += counted.total

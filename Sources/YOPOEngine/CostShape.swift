@@ -86,10 +86,13 @@ public struct ModelDimensions: Sendable, Equatable, Codable {
         public var imageSize: Int
         /// Whether the projector drops CLS (`default` / `patch`) or keeps it (`full` / `cls_patch`).
         public var dropsCLS: Bool
+        /// A dynamic-resolution tower (Qwen2-VL, Qwen2.5-VL): no CLS, patches merged into LLM tokens,
+        /// the merger as projector. Nil for a CLIP tower (one token per patch, plus CLS in the tower).
+        public var mergedPatches: MergedPatches?
 
         public init(
             hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, layersComputed: Int, patchSize: Int,
-            imageSize: Int, dropsCLS: Bool = true
+            imageSize: Int, dropsCLS: Bool = true, mergedPatches: MergedPatches? = nil
         ) {
             self.hiddenSize = hiddenSize
             self.intermediateSize = intermediateSize
@@ -98,19 +101,67 @@ public struct ModelDimensions: Sendable, Equatable, Codable {
             self.patchSize = patchSize
             self.imageSize = imageSize
             self.dropsCLS = dropsCLS
+            self.mergedPatches = mergedPatches
         }
 
-        /// Patches per side, `image_size / patch_size` (24 for 336 / 14).
-        public var gridSize: Int { imageSize / patchSize }
-        /// The native patch grid of one image.
+        /// Pixels per LLM token per side: `patch_size`, times `spatial_merge_size` for a merging tower (28 for Qwen2-VL).
+        public var tokenPatchSize: Int { patchSize * (mergedPatches?.spatialMergeSize ?? 1) }
+        /// LLM tokens per side at `image_size`: 24 for CLIP 336 / 14; 16 for Qwen2-VL at 448 / 28.
+        public var gridSize: Int { imageSize / tokenPatchSize }
+        /// The token grid of one `image_size` square image.
         public var grid: VisualGrid { VisualGrid(rows: gridSize, columns: gridSize) }
-        /// LLM tokens per image at the native grid: G² (+ 1 when CLS is kept).
+        /// LLM tokens per image at that grid: G² (+ 1 when CLS is kept).
         public var tokensPerImage: Int { gridSize * gridSize + (dropsCLS ? 0 : 1) }
 
         enum CodingKeys: String, CodingKey {
             case hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
             case numHiddenLayers = "num_hidden_layers", layersComputed = "layers_computed"
             case patchSize = "patch_size", imageSize = "image_size", dropsCLS = "drops_cls"
+            case mergedPatches = "merged_patches"
+        }
+    }
+
+    /// How a dynamic-resolution tower (transformers `Qwen2VisionTransformerPretrainedModel`,
+    /// `Qwen2_5_VisionTransformerPretrainedModel`) turns an image into LLM tokens: each token is
+    /// `spatial_merge_size`² patches; the blocks attend within the image (Qwen2.5-VL: within windows
+    /// of `window_size` pixels except in `fullatt_block_indexes`); the merger (LayerNorm, then
+    /// `[m²·dv → m²·dv → d]` with GELU) plays the projector's part, counted in the `vision` stage.
+    public struct MergedPatches: Sendable, Equatable, Codable {
+        /// `spatial_merge_size` (m, 2): patches per LLM token per side.
+        public var spatialMergeSize: Int
+        /// Values per patch: `in_channels · temporal_patch_size · patch_size²` (1176), the Conv3d as one product.
+        public var patchDimension: Int
+        /// Whether the MLP is SwiGLU (gate, up, down; Qwen2.5-VL) rather than fc1 / fc2 (Qwen2-VL).
+        public var swiGLU: Bool
+        /// Window side in LLM tokens (`window_size / (patch_size · spatial_merge_size)`, 4 for
+        /// Qwen2.5-VL); nil when every block attends over the whole image (Qwen2-VL).
+        public var windowTokens: Int?
+        /// Blocks that attend over the whole image although the tower is windowed (`fullatt_block_indexes`).
+        public var fullAttentionBlocks: [Int]
+
+        public init(spatialMergeSize: Int, patchDimension: Int, swiGLU: Bool, windowTokens: Int?, fullAttentionBlocks: [Int]) {
+            self.spatialMergeSize = spatialMergeSize
+            self.patchDimension = patchDimension
+            self.swiGLU = swiGLU
+            self.windowTokens = windowTokens
+            self.fullAttentionBlocks = fullAttentionBlocks
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case spatialMergeSize = "spatial_merge_size", patchDimension = "patch_dimension", swiGLU = "swiglu"
+            case windowTokens = "window_tokens", fullAttentionBlocks = "fullatt_block_indexes"
+        }
+
+        /// Σ over attention segments of (patch rows)² for one image on `grid` (tokens): the whole
+        /// image for a full-attention block, else each window of `windowTokens`² tokens clipped at
+        /// the grid's edge. The tower's attention does 4 · this · dv FLOPs per block.
+        public func attentionPairs(grid: VisualGrid, fullAttention: Bool) -> Int {
+            let unit = spatialMergeSize * spatialMergeSize
+            guard let w = windowTokens, !fullAttention else { return (grid.cells * unit) * (grid.cells * unit) }
+            func squares(_ side: Int) -> Int {
+                Swift.stride(from: 0, to: side, by: w).reduce(0) { $0 + min(w, side - $1) * min(w, side - $1) }
+            }
+            return unit * unit * squares(grid.rows) * squares(grid.columns)
         }
     }
 
@@ -156,9 +207,35 @@ public struct ModelDimensions: Sendable, Equatable, Codable {
             intermediateSize: 13824, vocabSize: 32000),
         vision: clipViTL14_336)
 
+    /// The Qwen2 decoder of Qwen2-VL-7B and Qwen2.5-VL-7B: d 3584, 28 layers, 28 query heads and 4
+    /// key-value heads × 128, I 18944, vocabulary 152064 (untied LM head).
+    public static let qwen2_7BText = Text(
+        hiddenSize: 3584, numHiddenLayers: 28, numAttentionHeads: 28, numKeyValueHeads: 4, headDim: 128,
+        intermediateSize: 18944, vocabSize: 152064)
+
+    /// Qwen2-VL-7B (`Qwen2VLForConditionalGeneration`): ViT of 32 LayerNorm blocks, width 1280, MLP
+    /// 5120 (fc1 / fc2), full attention per image, patch 14 merged 2 × 2; tables default to a 448²
+    /// image (16 × 16 = 256 tokens); `yopo flops --image-size` gives any other.
+    public static let qwen2VL_7B = ModelDimensions(
+        name: "qwen2-vl-7b", family: ModelIdentity.qwen2VLFamily, text: qwen2_7BText,
+        vision: Vision(
+            hiddenSize: 1280, intermediateSize: 5120, numHiddenLayers: 32, layersComputed: 32, patchSize: 14, imageSize: 448,
+            mergedPatches: MergedPatches(
+                spatialMergeSize: 2, patchDimension: 1176, swiGLU: false, windowTokens: nil, fullAttentionBlocks: [])))
+
+    /// Qwen2.5-VL-7B (`Qwen2_5_VLForConditionalGeneration`): ViT of 32 RMSNorm blocks, width 1280,
+    /// SwiGLU MLP 3420, attention in 112-pixel windows (4 × 4 tokens) except blocks 7, 15, 23, 31;
+    /// patch 14 merged 2 × 2; the Qwen2-VL-7B decoder.
+    public static let qwen25VL_7B = ModelDimensions(
+        name: "qwen2.5-vl-7b", family: ModelIdentity.qwen2VLFamily, text: qwen2_7BText,
+        vision: Vision(
+            hiddenSize: 1280, intermediateSize: 3420, numHiddenLayers: 32, layersComputed: 32, patchSize: 14, imageSize: 448,
+            mergedPatches: MergedPatches(
+                spatialMergeSize: 2, patchDimension: 1176, swiGLU: true, windowTokens: 4, fullAttentionBlocks: [7, 15, 23, 31])))
+
     /// The built-in architectures by `--arch` name.
     public static let architectures: [String: ModelDimensions] = [
-        llava15_7B.name: llava15_7B, llava15_13B.name: llava15_13B
+        llava15_7B.name: llava15_7B, llava15_13B.name: llava15_13B, qwen2VL_7B.name: qwen2VL_7B, qwen25VL_7B.name: qwen25VL_7B
     ]
 
     /// The decoder's shape (layers, heads, FFN width).
@@ -191,6 +268,25 @@ public struct ModelDimensions: Sendable, Equatable, Codable {
         try require(
             v.patchSize > 0 && v.imageSize >= v.patchSize && v.imageSize % v.patchSize == 0,
             "vision image_size \(v.imageSize) must be a positive multiple of patch_size \(v.patchSize)")
+        var unit = 1.0  // patches per LLM token
+        var patchValues = 3 * Double(v.patchSize) * Double(v.patchSize)
+        if let merged = v.mergedPatches {
+            let m = merged.spatialMergeSize
+            try require(m >= 1 && m <= 64, "spatial_merge_size \(m) must be from 1 to 64")
+            try require(
+                v.imageSize % v.tokenPatchSize == 0,
+                "vision image_size \(v.imageSize) must be a multiple of patch_size × spatial_merge_size (\(v.tokenPatchSize))")
+            try require(
+                merged.patchDimension >= 1 && merged.patchDimension <= ModelDimensions.maxSize,
+                "patch dimension \(merged.patchDimension) must be from 1 to \(ModelDimensions.maxSize)")
+            if let w = merged.windowTokens { try require(w >= 1 && w <= PromptLayout.maxTokens, "window of \(w) tokens must be ≥ 1") }
+            try require(
+                merged.fullAttentionBlocks.allSatisfy { $0 >= 0 && $0 < v.numHiddenLayers },
+                "fullatt_block_indexes \(merged.fullAttentionBlocks) must be blocks of the \(v.numHiddenLayers)-block tower")
+            try require(v.dropsCLS, "a merging tower has no CLS token to keep")
+            unit = Double(m * m)
+            patchValues = Double(merged.patchDimension)
+        }
         // Bounds that keep every per-token product the counts form (d·H·hd, d·I, d·V, p²·dv, …)
         // inside 64-bit integers; the layout's bound (`FLOPsModel.full`) covers the token counts.
         let size = ModelDimensions.maxSize, count = ModelDimensions.maxCount
@@ -211,7 +307,8 @@ public struct ModelDimensions: Sendable, Equatable, Codable {
         let kv = Double(t.numKeyValueHeads) * Double(t.headDim), dv = Double(v.hiddenSize)
         let perToken =
             4 * d * q + 4 * d * kv + 6 * d * Double(t.intermediateSize) + 2 * d * Double(t.vocabSize)
-            + 8 * dv * (dv + Double(v.intermediateSize)) + 6 * Double(v.patchSize) * Double(v.patchSize) * dv + 4 * (dv + d) * d
+            + unit * (8 * dv * (dv + Double(v.intermediateSize)) + 2 * patchValues * dv)
+            + 4 * (unit * dv + d) * unit * dv + 4 * (dv + d) * d
         try require(
             perToken < 1e15,
             "one token's FLOPs would exceed 10¹⁵ (hidden_size \(t.hiddenSize), attention width \(t.numAttentionHeads) × \(t.headDim), intermediate_size \(t.intermediateSize), vocab_size \(t.vocabSize))"
@@ -264,6 +361,8 @@ public struct ModelIdentity: Sendable, Equatable, CustomStringConvertible {
 
     /// The LLaVA family (llava-hf `LlavaForConditionalGeneration` and original `LlavaLlamaForCausalLM`).
     public static let llavaFamily = "llava"
+    /// Qwen2-VL and Qwen2.5-VL (`Qwen2VLForConditionalGeneration`, `Qwen2_5_VLForConditionalGeneration`).
+    public static let qwen2VLFamily = "qwen2-vl"
 
     /// A LLaVA-family model of `shape`: what a caller that knows only the decoder's shape means
     /// (every checkpoint yopo loads today is LLaVA).

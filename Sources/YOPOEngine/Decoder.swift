@@ -102,7 +102,10 @@ public final class TextDecoder {
     /// ±0.02 (norm weights 1), stored as `dtype`. With `sharedLayers` every layer uses one weight set
     /// (times like distinct weights for prefill, holds one layer in memory); without it each layer has
     /// its own, so decode streams the real number of bytes and peak RSS is the real one.
-    public convenience init(randomWeightsFor spec: DecoderSpec, dtype: DType = .f32, sharedLayers: Bool = true, seed: UInt64 = 0) throws {
+    /// `attentionBias` adds q/k/v biases (fp32, ±0.02; Qwen2).
+    public convenience init(
+        randomWeightsFor spec: DecoderSpec, dtype: DType = .f32, sharedLayers: Bool = true, attentionBias: Bool = false, seed: UInt64 = 0
+    ) throws {
         var next = seed
         func random(_ rows: Int, _ columns: Int) -> WeightMatrix {
             next &+= 1
@@ -110,10 +113,12 @@ public final class TextDecoder {
         }
         func ones(_ n: Int) -> Tensor { Tensor(shape: [n], values: [Float](repeating: 1, count: n)) }
         let d = spec.hiddenSize, m = spec.intermediateSize, q = spec.queryWidth, kv = spec.keyValueWidth
+        func bias(_ n: Int) -> Tensor? { attentionBias ? random(1, n).toTensor().reshaped([n]) : nil }
         func layer() -> LayerWeights {
             LayerWeights(
                 inputLayernorm: ones(d), postAttentionLayernorm: ones(d),
                 qProj: random(q, d), kProj: random(kv, d), vProj: random(kv, d), oProj: random(d, q),
+                qBias: bias(q), kBias: bias(kv), vBias: bias(kv),
                 gateProj: random(m, d), upProj: random(m, d), downProj: random(d, m))
         }
         let layers =

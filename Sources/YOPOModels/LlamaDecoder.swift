@@ -100,9 +100,10 @@ extension TextDecoder {
     /// `init(randomWeightsFor:dtype:sharedLayers:seed:)`).
     public convenience init(
         randomWeightsFor config: LlamaConfiguration, dtype: DType = .f32, sharedLayers: Bool = true,
-        seed: UInt64 = 0
+        attentionBias: Bool = false, seed: UInt64 = 0
     ) throws {
         try config.validate()
-        try self.init(randomWeightsFor: config.decoderSpec, dtype: dtype, sharedLayers: sharedLayers, seed: seed)
+        try self.init(
+            randomWeightsFor: config.decoderSpec, dtype: dtype, sharedLayers: sharedLayers, attentionBias: attentionBias, seed: seed)
     }
 }

@@ -268,7 +268,18 @@ public final class Qwen2VLVisionTower {
     static let layerNormEps: Float = 1e-6
 
     /// Throws `ModelError` naming a missing or mis-shaped tensor, or an invalid configuration.
-    public init(config: Qwen2VLVisionConfiguration, weights: WeightStore) throws {
+    public convenience init(config: Qwen2VLVisionConfiguration, weights: WeightStore) throws {
+        try self.init(config: config, source: weights)
+    }
+
+    /// A tower with random weights of `config`'s dimensions (uniform ±0.02, norms 1, biases 0),
+    /// matrices stored as `dtype`, for benchmarks. Throws `ModelError.invalidConfiguration` for an
+    /// invalid config.
+    public convenience init(randomWeightsFor config: Qwen2VLVisionConfiguration, dtype: DType, seed: UInt64 = 200) throws {
+        try self.init(config: config, source: RandomVisionWeights(dtype: dtype, seed: seed))
+    }
+
+    private init(config: Qwen2VLVisionConfiguration, source weights: some VisionWeightSource) throws {
         try config.validate()
         self.config = config
         let e = config.embedDim, m = config.intermediateSize, p = config.patchSize
@@ -418,11 +429,65 @@ public final class Qwen2VLVisionTower {
     }
 }
 
+extension Qwen2VLVisionConfiguration {
+    /// The tower a cost shape describes (`--arch qwen2-vl-7b` / `qwen2.5-vl-7b` for random-weight
+    /// benchmarks): its widths, depth, merge, window and full-attention blocks; heads of 80 as in
+    /// both Qwen ViTs. Nil for a CLIP cost shape.
+    public init?(_ dimensions: ModelDimensions) {
+        let v = dimensions.vision
+        guard let merged = v.mergedPatches else { return nil }
+        self.init(variant: merged.swiGLU ? .qwen25VL : .qwen2VL)
+        depth = v.numHiddenLayers
+        embedDim = v.hiddenSize
+        numHeads = max(v.hiddenSize / 80, 1)
+        hiddenSize = dimensions.text.hiddenSize
+        patchSize = v.patchSize
+        spatialMergeSize = merged.spatialMergeSize
+        if merged.swiGLU {
+            explicitIntermediateSize = v.intermediateSize
+        } else {
+            mlpRatio = Double(v.intermediateSize) / Double(v.hiddenSize)
+        }
+        windowSize = (merged.windowTokens ?? 4) * v.tokenPatchSize
+        fullAttentionBlocks = merged.fullAttentionBlocks
+    }
+}
+
+/// Where the tower's tensors come from: a checkpoint (`WeightStore`) or random values.
+protocol VisionWeightSource {
+    func take(_ name: String, shape: [Int]) throws -> Tensor
+    func takeMatrix(_ name: String, shape: [Int]) throws -> WeightMatrix
+}
+
+extension WeightStore: VisionWeightSource {}
+
+/// Random tensors by name for benchmarks: vectors are norm weights (1) or biases (0); matrices
+/// (`[out, in…]`, trailing sizes flattened) are uniform ±0.02, each from its own seed.
+final class RandomVisionWeights: VisionWeightSource {
+    let dtype: DType
+    var seed: UInt64
+
+    init(dtype: DType, seed: UInt64) {
+        self.dtype = dtype
+        self.seed = seed
+    }
+
+    func take(_ name: String, shape: [Int]) throws -> Tensor {
+        let n = shape.reduce(1, *)
+        return Tensor(shape: shape, values: [Float](repeating: name.hasSuffix(".weight") ? 1 : 0, count: n))
+    }
+
+    func takeMatrix(_ name: String, shape: [Int]) throws -> WeightMatrix {
+        seed &+= 1
+        return WeightMatrix(randomRows: shape[0], columns: shape.dropFirst().reduce(1, *), dtype: dtype, scale: 0.02, seed: seed)
+    }
+}
+
 /// Qwen2-VL and Qwen2.5-VL checkpoints (`Qwen2VLForConditionalGeneration`,
 /// `Qwen2_5_VLForConditionalGeneration`).
 public enum Qwen2VLFamily: ModelFamily {
     public static let name = "Qwen2-VL"
-    public static let id = "qwen2-vl"
+    public static let id = ModelIdentity.qwen2VLFamily
     public static let architectures = ["Qwen2VLForConditionalGeneration", "Qwen2_5_VLForConditionalGeneration"]
 
     public static func accepts(_ header: CheckpointHeader) -> Bool {
@@ -439,9 +504,15 @@ public enum Qwen2VLFamily: ModelFamily {
         return try Qwen2VLModel(directory: directory, progress: progress)
     }
 
-    /// Throws: the FLOPs model describes CLIP towers only so far.
+    /// The checkpoint's cost shape from its config.json. Throws `ModelError.invalidConfiguration`
+    /// (a config that does not validate, a separate vision tower), `FormatError` for unreadable JSON.
     public static func costShape(directory: String, visionTower: String?, name: String) throws -> ModelDimensions {
-        throw ModelError.invalidConfiguration("\(name): FLOPs of Qwen2-VL / Qwen2.5-VL checkpoints are not modelled yet")
+        if let visionTower {
+            throw ModelError.invalidConfiguration(
+                "a separate vision tower (\(visionTower)) is for original LLaVA checkpoints; Qwen2-VL's is in its checkpoint")
+        }
+        let (_, configPath) = try CheckpointHeader.read(directory: directory)
+        return try ModelDimensions(try decodeJSONFile(Qwen2VLConfiguration.self, path: configPath), name: name)
     }
 
     /// The checkpoint's image processor settings (`preprocessor_config.json`; Qwen2-VL-7B's when
@@ -450,6 +521,26 @@ public enum Qwen2VLFamily: ModelFamily {
         let path = (directory as NSString).appendingPathComponent("preprocessor_config.json")
         guard FileManager.default.fileExists(atPath: path) else { return .qwen2VL7B }
         return try decodeJSONFile(QwenVLImageProcessorConfig.self, path: path)
+    }
+}
+
+/// Qwen2-VL's cost shape for the FLOPs model.
+extension ModelDimensions {
+    /// The dimensions of a Qwen2-VL / Qwen2.5-VL configuration (validated first; throws
+    /// `ModelError.invalidConfiguration` as `Qwen2VLConfiguration.validate`). `image_size`, which a
+    /// dynamic-resolution model does not have, is set to a 16 × 16-token square for tables.
+    public init(_ c: Qwen2VLConfiguration, name: String) throws {
+        try c.validate()
+        let v = c.vision
+        self.init(
+            name: name, family: Qwen2VLFamily.id, text: Text(c.text.decoderSpec),
+            vision: Vision(
+                hiddenSize: v.embedDim, intermediateSize: v.intermediateSize, numHiddenLayers: v.depth, layersComputed: v.depth,
+                patchSize: v.patchSize, imageSize: 16 * v.patchSize * v.spatialMergeSize,
+                mergedPatches: MergedPatches(
+                    spatialMergeSize: v.spatialMergeSize, patchDimension: v.patchDimension, swiGLU: v.variant == .qwen25VL,
+                    windowTokens: v.variant == .qwen25VL ? v.windowTokens : nil,
+                    fullAttentionBlocks: v.variant == .qwen25VL ? v.fullAttentionBlocks : [])))
     }
 }
 
@@ -617,6 +708,6 @@ extension Qwen2VLModel {
     }
 
     public func costShape(name: String) throws -> ModelDimensions {
-        try Qwen2VLFamily.costShape(directory: "", visionTower: nil, name: name)
+        try ModelDimensions(configuration, name: name)
     }
 }

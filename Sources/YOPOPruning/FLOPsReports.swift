@@ -40,7 +40,12 @@ public struct FLOPsReportContext: Sendable, Equatable {
         let t = dimensions.text, v = dimensions.vision
         return "\(dimensions.name) (d \(t.hiddenSize), \(t.numHiddenLayers) layers, \(t.numAttentionHeads) heads"
             + (t.numKeyValueHeads == t.numAttentionHeads ? "" : " / \(t.numKeyValueHeads) kv")
-            + " × \(t.headDim), I \(t.intermediateSize), V \(t.vocabSize); vision d \(v.hiddenSize), I \(v.intermediateSize), \(v.layersComputed)/\(v.numHiddenLayers) layers, patch \(v.patchSize), \(v.imageSize) px)"
+            + " × \(t.headDim), I \(t.intermediateSize), V \(t.vocabSize); vision d \(v.hiddenSize), I \(v.intermediateSize), \(v.layersComputed)/\(v.numHiddenLayers) layers, patch \(v.patchSize), "
+            + (v.mergedPatches.map { m in
+                "merged \(m.spatialMergeSize)×\(m.spatialMergeSize)"
+                    + (m.windowTokens.map { ", windows of \($0)×\($0) tokens outside blocks \(m.fullAttentionBlocks)" } ?? "")
+                    + ", dynamic resolution)"
+            } ?? "\(v.imageSize) px)")
     }
 
     var pruneLine: String { prune + (mode.map { " (\($0.rawValue))" } ?? "") }
@@ -288,8 +293,14 @@ extension FullFLOPs {
 
 extension FLOPsModel {
     /// The grids of the scaling table: the native G × G, then doubling the columns and the rows in
-    /// turn (24×24, 24×48, 48×48, 48×96, 96×96 = 576 … 9216 tokens for LLaVA-1.5).
+    /// turn (24×24, 24×48, 48×48, 48×96, 96×96 = 576 … 9216 tokens for LLaVA-1.5). A dynamic-resolution
+    /// model: the token grids of 448², 896² and 1932 × 1092 images (16×16, 32×32, 39×69 = 256, 1024 and
+    /// 2691 tokens for Qwen2-VL's 28-pixel tokens).
     public var scalingGrids: [VisualGrid] {
+        if dimensions.vision.mergedPatches != nil {
+            let p = dimensions.vision.tokenPatchSize
+            return [.square(448 / p), .square(896 / p), VisualGrid(rows: 1092 / p, columns: 1932 / p)]
+        }
         let g = dimensions.vision.gridSize
         return [
             VisualGrid(rows: g, columns: g), VisualGrid(rows: g, columns: 2 * g), VisualGrid(rows: 2 * g, columns: 2 * g),
@@ -297,16 +308,24 @@ extension FLOPsModel {
         ]
     }
 
-    /// A Markdown table: dense vs the `yopo-25` and `yopo-12` presets, under the yopo convention and
-    /// under `full` (skip mode; whole run and the decoder's prefill stage alone), for each grid.
+    /// A Markdown table: dense vs two YOPO plans (by default the `yopo-25` and `yopo-12` presets),
+    /// under the yopo convention and under `full` (skip mode; whole run and the decoder's prefill
+    /// stage alone), for each grid.
+    /// - Parameter plans: (column label, plan) pairs; nil = the presets for this model.
     /// Throws `PruningSpecError` when the presets do not fit this model (`OfficialYOPOModel.matching`).
-    public func scalingTable(grids: [VisualGrid]? = nil, systemTokens: Int, textTokens: Int) throws -> String {
-        let presets = try YOPOSpec.presetNames.map { try PruningSpec.preset($0).resolve(for: dimensions.identity)! }
+    public func scalingTable(
+        grids: [VisualGrid]? = nil, plans: [(label: String, plan: YOPOPlan)]? = nil, systemTokens: Int, textTokens: Int
+    ) throws -> String {
+        let named = try plans ?? YOPOSpec.presetNames.map { ($0, try PruningSpec.preset($0).resolve(for: dimensions.identity)!) }
+        let presets = named.map(\.plan)
         func t(_ x: Double) -> String { fixed(x / 1e12, 2) + " T" }
         func pct(_ x: Double, _ dense: Double) -> String { "\(t(x)) (\(fixed(100 * x / dense, 1))%)" }
+        let labels = named.map(\.label)
         var lines = [
-            "| visual tokens | grid | yopo: dense | yopo: yopo-25 | yopo: yopo-12 | full: dense | full: yopo-25 | full: yopo-12 | full prefill stage: dense | yopo-25 | yopo-12 |",
-            "|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "| visual tokens | grid | yopo: dense | " + labels.map { "yopo: \($0)" }.joined(separator: " | ") + " | full: dense | "
+                + labels.map { "full: \($0)" }.joined(separator: " | ") + " | full prefill stage: dense | "
+                + labels.joined(separator: " | ") + " |",
+            "|---:|:---:|" + String(repeating: "---:|", count: 3 + 3 * named.count)
         ]
         for grid in grids ?? scalingGrids {
             let layout = PromptLayout(systemTokens: systemTokens, grid: grid, textTokens: textTokens)

@@ -172,12 +172,14 @@ public struct FLOPsModel: Sendable {
         // An upper bound of the run (all query-key pairs, every row dense) must fit in 64 bits.
         // Evaluated in Double (the validated sizes keep each factor small; their products need not be).
         let t = dimensions.text, v = dimensions.vision
-        let N = Double(layout.grid.cells) + 1, rows = Double(layout.promptTokens(dimensions)) + Double(layout.decodeSteps)
-        let dv = Double(v.hiddenSize), d = Double(t.hiddenSize)
+        let merge = Double(v.mergedPatches.map { $0.spatialMergeSize * $0.spatialMergeSize } ?? 1)
+        let N = Double(layout.grid.cells) * merge + 1, rows = Double(layout.promptTokens(dimensions)) + Double(layout.decodeSteps)
+        let dv = merge * Double(v.hiddenSize), d = Double(t.hiddenSize)
+        let patchValues = Double(v.mergedPatches?.patchDimension ?? 3 * v.patchSize * v.patchSize)
         let qWidth = Double(t.numAttentionHeads) * Double(t.headDim), kvWidth = Double(t.numKeyValueHeads) * Double(t.headDim)
         let vision =
             Double(layout.imageCount)
-            * (2 * N * 3 * Double(v.patchSize) * Double(v.patchSize) * dv
+            * (2 * N * patchValues * dv
                 + Double(v.layersComputed) * (8 * N * dv * (dv + Double(v.intermediateSize)) + 4 * N * N * dv)
                 + 4 * N * (dv + d) * d)
         let rowProjections = 4 * d * qWidth + 4 * d * kvWidth, rowFFN = 6 * d * Double(t.intermediateSize)
@@ -207,9 +209,11 @@ public struct FLOPsModel: Sendable {
         return plan
     }
 
-    /// Vision tower and projector of one image on `grid` (N = cells + 1 tower tokens with CLS).
+    /// Vision tower and projector of one image on `grid` (N = cells + 1 tower tokens with CLS; a
+    /// merging tower: `addMergingVision`).
     private func addVision(_ b: inout FLOPsBreakdown, grid: VisualGrid) {
         let v = dimensions.vision, d = dimensions.text.hiddenSize
+        if let merged = v.mergedPatches { return addMergingVision(&b, grid: grid, merged) }
         let cells = grid.cells, N = cells + 1, dv = v.hiddenSize
         b.add(2 * cells * (3 * v.patchSize * v.patchSize) * dv, .vision, .visual, .patchEmbedding)
         for _ in 0..<v.layersComputed {
@@ -219,6 +223,26 @@ public struct FLOPsModel: Sendable {
         }
         let n = cells + (v.dropsCLS ? 0 : 1)
         b.add(2 * n * dv * d + 2 * n * d * d, .projector, .visual, .projector)
+    }
+
+    /// A dynamic-resolution tower (Qwen2-VL, Qwen2.5-VL) on an image of `grid` LLM tokens, as
+    /// `Qwen2VLVisionTower` executes it: N = m²·cells patch rows through the patch embedding (one
+    /// `[N, patch dimension]·[patch dimension, dv]` product), every block's qkv and out projections,
+    /// attention within the image or its windows, and the MLP (two or three matrices); then the merger
+    /// `[cells, m²·dv]·[m²·dv, m²·dv]` and `[cells, m²·dv]·[m²·dv, d]`, all in the `vision` stage.
+    private func addMergingVision(_ b: inout FLOPsBreakdown, grid: VisualGrid, _ merged: ModelDimensions.MergedPatches) {
+        let v = dimensions.vision, d = dimensions.text.hiddenSize, dv = v.hiddenSize
+        let unit = merged.spatialMergeSize * merged.spatialMergeSize, N = grid.cells * unit
+        b.add(2 * N * merged.patchDimension * dv, .vision, .visual, .patchEmbedding)
+        let matrices = merged.swiGLU ? 3 : 2
+        for block in 0..<v.layersComputed {
+            let pairs = merged.attentionPairs(grid: grid, fullAttention: merged.fullAttentionBlocks.contains(block))
+            b.add(2 * N * dv * dv * 4, .vision, .visual, .projections)
+            b.add(2 * pairs * dv * 2, .vision, .visual, .attention)
+            b.add(2 * N * dv * v.intermediateSize * matrices, .vision, .visual, .ffn)
+        }
+        let width = unit * dv
+        b.add(2 * grid.cells * width * width + 2 * grid.cells * width * d, .vision, .visual, .projector)
     }
 
     private func addLMHead(_ b: inout FLOPsBreakdown, _ stage: FLOPStage) {

@@ -37,9 +37,11 @@ struct Bench: OneLineErrorCommand {
     var layers: Int?
 
     @Option(
-        parsing: .unconditional, help: ArgumentHelp("Tokens before the image, 0 to 1048576.", valueName: "n", default: 35),
+        name: .customLong("system-tokens"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "Tokens before the image, 0 to 1048576 (default: 35 for vicuna_v1, 15 for Qwen2-VL's template).", valueName: "n"),
         transform: OptionValue.integer("system-tokens", 0...Bench.maxTokens))
-    var systemTokens: Int = 35
+    var systemTokenCount: Int?
 
     @Option(
         parsing: .unconditional,
@@ -138,6 +140,12 @@ struct Bench: OneLineErrorCommand {
     func execute() throws {
         // Every option first, then the memory the run needs, then the weights.
         let limits = MemoryLimits.current()
+        try dimensions.validate()
+        let arch = dimensions.arch ?? ArchitectureName(argument: "llava-1.5-7b")!
+        // The template's system prefix: a checkpoint's family, else the architecture's.
+        let qwenFamily =
+            dimensions.model.map { (try? ModelRegistry.family(forDirectory: $0))?.id == ModelIdentity.qwen2VLFamily } ?? arch.isQwen2VL
+        let systemTokens = systemTokenCount ?? (qwenFamily ? 15 : 35)
         let (rows, columns) = try gridShape()
         let promptTokens = systemTokens + rows * columns + textTokens  // each ≤ 2²⁰: no overflow
         guard promptTokens <= Self.maxTokens else {
@@ -145,7 +153,6 @@ struct Bench: OneLineErrorCommand {
                 "the prompt has \(promptTokens) tokens (\(systemTokens) system + \(rows * columns) visual + \(textTokens) text), more than \(Self.maxTokens); lower --system-tokens, --visual-tokens (--grid) or --text-tokens"
             )
         }
-        try dimensions.validate()
         let model = dimensions.model
         if model != nil {
             if randomWeights != nil { throw ArgumentError("--random-weights goes with --arch (random weights), not --model") }
@@ -158,6 +165,10 @@ struct Bench: OneLineErrorCommand {
         let mode = self.mode.yopoMode
         let json = output.json
 
+        if questionsPerImage != nil && qwenFamily {
+            throw ArgumentError(
+                "--questions-per-image times the image-prefix cache, which does not cover M-RoPE decoders (Qwen2-VL) yet")
+        }
         let bench: ModelBenchmark, name: String, context: ExecutionContext
         if let model {
             let session = try Session(
@@ -181,7 +192,6 @@ struct Bench: OneLineErrorCommand {
                 for: "\(name)'s activations and caches (\(promptTokens) prompt tokens, \(Self.steps(decodeTokens)))",
                 hint: Self.fewerTokens)
         } else {
-            let arch = dimensions.arch ?? ArchitectureName(argument: "llava-1.5-7b")!
             var config = arch.decoderConfiguration
             let fullShape = config.decoderSpec.shape
             if let layers {
@@ -190,17 +200,22 @@ struct Bench: OneLineErrorCommand {
                 }
                 config.numHiddenLayers = layers
             }
+            let qwenVision = noVision ? nil : Qwen2VLVisionConfiguration(arch.dimensions)
             try requireMemory(
                 config: config, arch: arch.name, storage: storage, promptTokens: promptTokens, textTokens: textTokens,
-                decodeTokens: decodeTokens, threads: threadCount, limits: limits)
+                decodeTokens: decodeTokens, threads: threadCount, limits: limits, qwenVision: qwenVision, grid: (rows, columns))
             context = ExecutionContext(threads: threadCount, precision: requested ?? .automatic(for: storage))
             if !json { printError("generating \(storage.rawValue) random weights for \(arch.name) (\(config.numHiddenLayers) layers)…") }
             // Generating them runs on the compute threads too.
-            let (decoder, vision) = try context.run {
-                (
-                    try TextDecoder(randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers),
-                    noVision ? nil : try CLIPVisionTower(randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage)
-                )
+            let (decoder, vision): (TextDecoder, VisionWorkload?) = try context.run {
+                let decoder = try TextDecoder(
+                    randomWeightsFor: config, dtype: storage, sharedLayers: sharedLayers, attentionBias: arch.isQwen2VL)
+                guard !noVision else { return (decoder, nil) }
+                if let qwenVision {
+                    let tower = try Qwen2VLVisionTower(randomWeightsFor: qwenVision, dtype: storage)
+                    return (decoder, .qwen(tower, rows: rows, columns: columns))
+                }
+                return (decoder, .clip(try CLIPVisionTower(randomWeightsFor: .llavaDefault, featureLayer: -2, dtype: storage)))
             }
             bench = ModelBenchmark(
                 decoder: decoder, vision: vision, systemTokens: systemTokens,
@@ -216,7 +231,8 @@ struct Bench: OneLineErrorCommand {
                     return r
                 }
             }
-            printPrefixReuse(reuse, name: name, decoder: decoder, threads: threadCount, context: context, json: json)
+            printPrefixReuse(
+                reuse, name: name, decoder: decoder, threads: threadCount, context: context, json: json, systemTokens: systemTokens)
             return
         }
         let (encode, results, peakRSS, bandwidth) = try context.run {
@@ -287,7 +303,7 @@ struct Bench: OneLineErrorCommand {
     /// `--questions-per-image`'s report: JSON, or a line of settings and a table.
     private func printPrefixReuse(
         _ reuse: [ModelBenchmark.PrefixReuseResult], name: String, decoder: TextDecoder, threads: Int, context: ExecutionContext,
-        json: Bool
+        json: Bool, systemTokens: Int
     ) {
         let (rows, columns) = (try? gridShape()) ?? (0, 0)
         if json {
@@ -330,13 +346,18 @@ struct Bench: OneLineErrorCommand {
     /// the hint names --layers / --shared-layers when the weights dominate, fewer tokens otherwise.
     private func requireMemory(
         config: LlamaConfiguration, arch: String, storage: DType, promptTokens: Int, textTokens: Int,
-        decodeTokens: Int, threads: Int, limits: MemoryLimits
+        decodeTokens: Int, threads: Int, limits: MemoryLimits, qwenVision: Qwen2VLVisionConfiguration?, grid: (Int, Int)
     ) throws {
-        let weights = ModelBenchmark.estimatedWeightBytes(
-            decoder: config, dtype: storage, sharedLayers: sharedLayers, vision: noVision ? nil : .llavaDefault)
-        let run = ModelBenchmark.estimatedRunBytes(
+        var weights = ModelBenchmark.estimatedWeightBytes(
+            decoder: config, dtype: storage, sharedLayers: sharedLayers, vision: noVision || qwenVision != nil ? nil : .llavaDefault)
+        var run = ModelBenchmark.estimatedRunBytes(
             decoder: config.decoderSpec, promptTokens: promptTokens, textTokens: textTokens, decodeTokens: decodeTokens,
             threads: threads, bandwidthProbe: decodeTokens > 0)
+        if let qwenVision {
+            let (w, r) = ModelBenchmark.estimatedQwenVisionBytes(qwenVision, dtype: storage, rows: grid.0, columns: grid.1)
+            weights = weights.flatMap { a in w.flatMap { a.addingReportingOverflow($0).overflow ? nil : a + $0 } }
+            run = run.flatMap { a in r.flatMap { a.addingReportingOverflow($0).overflow ? nil : a + $0 } }
+        }
         let total = weights.flatMap { w in run.flatMap { r in w.addingReportingOverflow(r).overflow ? nil : w + r } }
         let n = config.numHiddenLayers, type = storage == .bf16 ? "bf16" : "fp32"  // the --random-weights words
         let layerText =

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import YOPOImage
 import YOPOModels
 import YOPOPruning
 
@@ -8,7 +9,7 @@ import YOPOPruning
 struct FLOPs: OneLineErrorCommand {
     static let configuration = CommandConfiguration(
         commandName: "flops",
-        abstract: "Count the FLOPs of a LLaVA-1.5 prompt, dense or pruned.",
+        abstract: "Count the FLOPs of a multimodal prompt, dense or pruned.",
         discussion: """
             Conventions: yopo (METHOD.md §5: FLOPs, LLM prefill, image tokens only), pdrop (MACs, image \
             tokens), fastv (MACs over system + image tokens, two-matrix FFN, reported per layer), sparsevlm \
@@ -27,6 +28,14 @@ struct FLOPs: OneLineErrorCommand {
             √N × √N grid. A window needs the grid: for a non-square N give --grid ROWSxCOLUMNS. full counts \
             the vision tower as if it produced that patch grid (one CLS token added), so for large N it is \
             a hypothetical larger image.
+
+            Qwen2-VL and Qwen2.5-VL (--arch qwen2-vl-7b, qwen2.5-vl-7b, or a checkpoint) see an image at \
+            its own resolution: --image-size WIDTHxHEIGHT gives its token grid as the processor's \
+            smart_resize does (1920x1080 → 39×69 = 2691 tokens; a checkpoint's preprocessor_config.json \
+            sets the pixel budget), and full counts the tower on its 2 × 2 patches per token (2.5-VL: \
+            window attention outside its full-attention blocks) with the merger in the vision stage. \
+            Without --image-size the image is 448 × 448 (16 × 16 tokens). The default --system-tokens is \
+            the family's template: 35 for vicuna_v1, 15 for Qwen's ChatML (…user\\n<|vision_start|>).
 
             FastV's table counts its vanilla 99.3 B at 36 system tokens (its --fast-v-sys-length) and its \
             pruned rows at 35: pass --system-tokens 36 for the former. The default --prompt-tokens 83 makes \
@@ -59,9 +68,16 @@ struct FLOPs: OneLineErrorCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Tokens before the image, 0 to 16777216 (BOS + system prompt + \" USER: \"; 35 for vicuna_v1).", valueName: "n", default: 35),
+            "Image size WIDTHxHEIGHT in pixels (dynamic-resolution models: Qwen2-VL, Qwen2.5-VL); sets the token grid.",
+            valueName: "size"), transform: OptionValue.imageSize)
+    var imageSize: ImageSize?
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Tokens before the image, 0 to 16777216 (default: the template's; 35 for vicuna_v1, 15 for Qwen2-VL).", valueName: "n"),
         transform: OptionValue.integer("system-tokens", 0...PromptLayout.maxTokens))
-    var systemTokens: Int = 35
+    var systemTokens: Int?
 
     @Option(
         parsing: .unconditional,
@@ -101,20 +117,50 @@ struct FLOPs: OneLineErrorCommand {
         }
     }
 
+    /// The YOPO plans of `--scaling` for Qwen2-VL / Qwen2.5-VL (no official mask exists): window 5 and
+    /// the FFN halved, visual tokens kept for the first half or quarter of the layers (14 and 7 of 28).
+    static func mergingScalingSpecs(layers: Int) -> [String] {
+        ["yopo:window=5,layers=\(max(layers / 2, 1)),ffn=2", "yopo:window=5,layers=\(max(layers / 4, 1)),ffn=2"]
+    }
+
+    /// The token grid the checkpoint's (or Qwen2-VL-7B's) processor gives an image of `size`.
+    /// Throws `ImageError` (too small, too elongated) with the processor's message.
+    private func tokenGrid(_ size: ImageSize, _ dims: ModelDimensions) throws -> VisualGrid {
+        var config = try dimensionOptions.model.map { try Qwen2VLFamily.processorConfig(directory: $0) } ?? .qwen2VL7B
+        config.patchSize = dims.vision.patchSize
+        config.mergeSize = dims.vision.mergedPatches?.spatialMergeSize ?? 1
+        let (rows, columns): (Int, Int)
+        do {
+            (rows, columns) = try QwenVLImageProcessor(config: config).mergedGrid(width: size.width, height: size.height)
+        } catch {
+            throw ArgumentError("--image-size \(size.width)x\(size.height): \(error)")
+        }
+        return VisualGrid(rows: rows, columns: columns)
+    }
+
     func execute() throws {
         let dims = try dimensions()
         let model = try FLOPsModel(dims)
-        let system = systemTokens, text = promptTokens, steps = decodeSteps
+        let merging = dims.vision.mergedPatches != nil
+        let system = systemTokens ?? (merging ? 15 : 35), text = promptTokens, steps = decodeSteps
         let json = output.json
 
         if scaling {
-            for (given, option) in [(visualTokens != nil, "--visual-tokens"), (grid != nil, "--grid"), (convention != nil, "--convention")]
-            where given {
+            for (given, option) in [
+                (visualTokens != nil, "--visual-tokens"), (grid != nil, "--grid"), (convention != nil, "--convention"),
+                (imageSize != nil, "--image-size")
+            ] where given {
                 throw ArgumentError("--scaling prints a fixed table; drop \(option)")
             }
             if prune != .none { throw ArgumentError("--scaling prints a fixed table; drop --prune") }
             if json { throw ArgumentError("--scaling prints Markdown; drop --json") }
-            print(try model.scalingTable(systemTokens: system, textTokens: text), terminator: "")
+            // No official plan exists for a dynamic-resolution model: two spec plans near 25% and 12%.
+            let plans =
+                try merging
+                ? Self.mergingScalingSpecs(layers: dims.text.numHiddenLayers).map {
+                    ($0, try PruningSpec(parsing: $0).resolve(for: dims.identity)!)
+                } : nil
+            print(try model.scalingTable(plans: plans, systemTokens: system, textTokens: text), terminator: "")
             return
         }
 
@@ -126,6 +172,15 @@ struct FLOPs: OneLineErrorCommand {
         var imageGrid = dims.vision.grid
         var images = 1
         var gridIsGuess = false
+        if let imageSize {
+            guard merging else {
+                throw ArgumentError(
+                    "--image-size is for dynamic-resolution models (Qwen2-VL, Qwen2.5-VL); \(dims.name) sees every image at \(dims.vision.imageSize)×\(dims.vision.imageSize) (--grid sets a hypothetical grid)"
+                )
+            }
+            if grid != nil || visualTokens != nil { throw ArgumentError("give --image-size, --grid or --visual-tokens, not several") }
+            imageGrid = try tokenGrid(imageSize, dims)
+        }
         if let grid {
             imageGrid = grid
             if let visualTokens, visualTokens != imageGrid.cells + cls {

@@ -84,13 +84,29 @@ struct ArchitectureName: ExpressibleByArgument, Sendable {
 
     var defaultValueDescription: String { name }
 
-    /// The decoder of the architecture as `LlamaConfiguration` (random weights for bench).
+    /// The decoder of the architecture as `LlamaConfiguration` (random weights for bench); Qwen2's
+    /// (the Qwen2-VL family): rope_theta 10⁶ and M-RoPE sections [16, 24, 24].
     var decoderConfiguration: LlamaConfiguration {
         let t = dimensions.text
-        return LlamaConfiguration(
+        var config = LlamaConfiguration(
             hiddenSize: t.hiddenSize, numHiddenLayers: t.numHiddenLayers, numAttentionHeads: t.numAttentionHeads,
             numKeyValueHeads: t.numKeyValueHeads, intermediateSize: t.intermediateSize, vocabSize: t.vocabSize)
+        if isQwen2VL {
+            config.ropeTheta = 1_000_000
+            config.mropeSection = [16, 24, 24]
+            config.maxPositionEmbeddings = 32768
+        }
+        return config
     }
+
+    /// Whether the architecture is of the Qwen2-VL family (q/k/v biases, M-RoPE, a merging tower).
+    var isQwen2VL: Bool { dimensions.family == ModelIdentity.qwen2VLFamily }
+}
+
+/// An image's size in pixels (`--image-size 1920x1080`).
+struct ImageSize: Sendable, Equatable {
+    var width: Int
+    var height: Int
 }
 
 // MARK: - Numbers and grammars
@@ -191,6 +207,15 @@ enum OptionValue {
             guard grid.cells <= maxCells else { throw ArgumentError("--grid '\(text)' has more than \(maxCells) cells") }
             return grid
         }
+    }
+
+    /// `--image-size WIDTHxHEIGHT` (pixels, each 1 to 65535; `x` or `×`).
+    @Sendable static func imageSize(_ text: String) throws -> ImageSize {
+        let parts = text.lowercased().replacingOccurrences(of: "×", with: "x").split(separator: "x", omittingEmptySubsequences: false)
+        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), (1...65535).contains(w), (1...65535).contains(h) else {
+            throw ArgumentError("--image-size '\(text)' is not WIDTHxHEIGHT in pixels, each 1 to 65535 (e.g. 1920x1080)")
+        }
+        return ImageSize(width: w, height: h)
     }
 
     /// `bench-gemm --shape MxKxN`.

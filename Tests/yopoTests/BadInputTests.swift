@@ -232,7 +232,8 @@ final class BadInputTests: XCTestCase {
         try assertFails(["bench", "--random-weights", "int8"], with: "unknown --random-weights int8 (choose from bf16, fp32)")
         try assertFails(["bench", "--compute", "fp8"], with: "unknown --compute fp8 (choose from auto, fp32, bf16)")
         try assertFails(
-            ["bench", "--arch", "llava-1.5-70b"], with: "unknown --arch llava-1.5-70b (choose from llava-1.5-13b, llava-1.5-7b)")
+            ["bench", "--arch", "llava-1.5-70b"],
+            with: "unknown --arch llava-1.5-70b (choose from llava-1.5-13b, llava-1.5-7b, qwen2-vl-7b, qwen2.5-vl-7b)")
         try assertFails(["bench", "--layers", "33"], with: "layers 33 exceeds llava-1.5-7b's 32")
         try assertFails(["bench", "--runs", "0"], with: "runs must be at least 1")
         try assertFails(["bench", "--warmup=-1"], with: "--warmup must be at least 0 (got -1)")

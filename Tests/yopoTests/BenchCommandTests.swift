@@ -25,8 +25,8 @@ final class BenchCommandTests: XCTestCase {
         var results: [Result]
     }
 
-    func bench(_ extra: [String]) throws -> Report {
-        let run = try runYOPO(["bench", "--model", Paths.model("llava-hf-tiny"), "--runs", "2", "--warmup", "0", "--json"] + extra)
+    func bench(_ extra: [String], model: String = "llava-hf-tiny") throws -> Report {
+        let run = try runYOPO(["bench", "--model", Paths.model(model), "--runs", "2", "--warmup", "0", "--json"] + extra)
         XCTAssertEqual(run.status, 0, run.stderr)
         return try JSONDecoder().decode(Report.self, from: Data(run.stdout.utf8))
     }
@@ -51,6 +51,26 @@ final class BenchCommandTests: XCTestCase {
             XCTAssertNotNil(x.decode_tokens_per_second)
         }
         XCTAssertGreaterThan(r.peak_rss_bytes, 0)
+    }
+
+    /// Qwen2.5-VL (windowed tower, M-RoPE decoder) on an 11×16 token grid, 15 system tokens (its
+    /// template's): the tower's and the prefill's executed FLOPs equal `yopo flops --model
+    /// qwen2.5-vl-tiny --grid 11x16 --prompt-tokens 30 --convention full [--prune …]` (stages vision
+    /// and prefill). The image-prefix cache mode is refused for the M-RoPE decoder in one line.
+    func testQwenExecutedFLOPsEqualTheAnalyticCount() throws {
+        let r = try bench(
+            [
+                "--grid", "11x16", "--decode-tokens", "1", "--prune", "none", "--prune", "yopo:window=3,layers=1,ffn=2",
+                "--prune", "fastv:k=1,r=0.5"
+            ], model: "qwen2.5-vl-tiny")
+        XCTAssertEqual(r.results.map(\.executed_flops), [19_800_832, 12_284_672, 18_347_776])
+        XCTAssertEqual(r.vision_gflops.map { Int(($0 * 1e9).rounded()) }, 246_841_344)
+        XCTAssertEqual(r.visual_tokens, 176)
+        let run = try runYOPO(["bench", "--model", Paths.model("qwen2-vl-tiny"), "--questions-per-image", "2"])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(
+            run.stderr,
+            "error: --questions-per-image times the image-prefix cache, which does not cover M-RoPE decoders (Qwen2-VL) yet\n")
     }
 
     func testNonSquareGrid() throws {

@@ -127,6 +127,39 @@ final class FLOPsCommandTests: XCTestCase {
         XCTAssertEqual(dense["total"] as? Int, 225_011_904)
     }
 
+    /// Qwen2-VL / Qwen2.5-VL: `--image-size` gives the token grid as smart_resize does (1920×1080 →
+    /// 39×69 = 2691 tokens; 10×10 → the 56×56 minimum, 2×2), the checkpoint's tower is counted on its
+    /// 2×2 patches per token, and the image size is refused where it means nothing.
+    func testDynamicResolutionImageSizes() throws {
+        let q2 = ["--arch", "qwen2-vl-7b"], q25 = ["--arch", "qwen2.5-vl-7b"]
+        // yopo convention, dense: 28 · 2 · (n·d·(2·3584 + 2·512) + 2n²·3584 + 3·n·d·18944) at n = 2691.
+        XCTAssertEqual(try reported(q2 + ["--image-size", "1920x1080"]), "reported  38.03 T FLOPs  (as the paper prints it)")
+        XCTAssertEqual(try reported(q25 + ["--image-size", "1920x1080"]), "reported  38.03 T FLOPs  (as the paper prints it)")
+        let pruned = try flops(q25 + ["--image-size", "1920x1080", "--prune", "yopo:window=5,layers=14,ffn=2"])
+        XCTAssertTrue(pruned.contains("counted   9.8987 T FLOPs  (26.03% of dense)"), pruned)
+        XCTAssertTrue(pruned.contains("layout      15 system + 2691 visual (grid 39x69) + 83 text tokens"), pruned)
+        let tiny = try json(["--arch", "qwen2-vl-7b", "--image-size", "10x10", "--convention", "full"])
+        XCTAssertEqual((tiny["layout"] as? [String: Any])?["grid"] as? String, "2x2")
+        // The tiny checkpoint on the wide image (451×300 → 11×16): vision = patch embedding 2·704·1176·32
+        // + 2 blocks · (8·704·32² + 4·704²·32 + 4·704·32·64) + merger 2·176·128² + 2·176·128·32.
+        let object = try json(["--model", Paths.model("qwen2-vl-tiny"), "--image-size", "451x300", "--convention", "full"])
+        let stages = try XCTUnwrap(object["stages"] as? [String: Int])
+        XCTAssertEqual(
+            stages["vision"],
+            2 * 704 * 1176 * 32 + 2 * (8 * 704 * 32 * 32 + 4 * 704 * 704 * 32 + 4 * 704 * 32 * 64) + 2 * 176 * 128 * 128 + 2 * 176 * 128
+                * 32)
+        XCTAssertEqual(stages["vision"], 210_141_184)
+        XCTAssertEqual(stages["projector"], 0)
+        let model = try XCTUnwrap(object["model"] as? [String: Any])
+        XCTAssertEqual(model["family"] as? String, "qwen2-vl")
+        try assertFails(b7 + ["--image-size", "640x480"], with: "--image-size is for dynamic-resolution models")
+        try assertFails(
+            q2 + ["--image-size", "640x480", "--grid", "4x4"], with: "give --image-size, --grid or --visual-tokens, not several")
+        try assertFails(q2 + ["--image-size", "3000x10"], with: "--image-size 3000x10: image 3000x10 has aspect ratio 300.0")
+        try assertFails(q2 + ["--image-size", "0x10"], with: "--image-size '0x10' is not WIDTHxHEIGHT in pixels")
+        try assertFails(q2 + ["--scaling", "--image-size", "640x480"], with: "--scaling prints a fixed table; drop --image-size")
+    }
+
     func testFullTable() throws {
         let out = try flops(b7 + ["--convention", "full", "--prune", "yopo-25", "--decode-steps", "8"])
         XCTAssertTrue(out.contains("prune       yopo-25 (skip)"), out)
@@ -165,16 +198,28 @@ final class FLOPsCommandTests: XCTestCase {
         XCTAssertTrue(lines[6].hasPrefix("| 9216 | 96x96 | 163.90 T | "), String(lines[6]))
         let out13 = try flops(b13 + ["--scaling"])
         XCTAssertTrue(out13.contains("| 576 | 24x24 | 14.89 T | 3.89 T (26.1%) | 1.92 T (12.9%) | "), out13)
+        // Qwen: 448², 896², 1932×1092 images; plans at window 5, FFN / 2, L/2 and L/4 layers.
+        let qwen = try flops(["--arch", "qwen2-vl-7b", "--scaling"]), qwen25 = try flops(["--arch", "qwen2.5-vl-7b", "--scaling"])
+        let qwenLines = qwen.split(separator: "\n")
+        XCTAssertEqual(qwenLines.count, 5)
+        XCTAssertTrue(
+            qwenLines[0].contains("| yopo: yopo:window=5,layers=14,ffn=2 | yopo: yopo:window=5,layers=7,ffn=2 |"), String(qwenLines[0]))
+        XCTAssertTrue(
+            qwenLines[4].hasPrefix("| 2691 | 39x69 | 38.03 T | 9.90 T (26.0%) | 4.95 T (13.0%) | 70.84 T | "), String(qwenLines[4]))
         // docs/FLOPS.md holds exactly what the tool prints.
         let doc = try String(contentsOf: Paths.tests.deletingLastPathComponent().appendingPathComponent("docs/FLOPS.md"), encoding: .utf8)
         XCTAssertTrue(
             doc.contains("LLaVA-1.5-7B:\n\n" + out + "\nLLaVA-1.5-13B:\n\n" + out13 + "\n"),
             "docs/FLOPS.md is out of date: regenerate the scaling tables")
+        XCTAssertTrue(
+            doc.contains("Qwen2-VL-7B:\n\n" + qwen + "\nQwen2.5-VL-7B:\n\n" + qwen25 + "\n"),
+            "docs/FLOPS.md is out of date: regenerate the Qwen scaling tables")
     }
 
     func testBadArguments() throws {
-        try assertFails(["--arch", "gpt-5"], with: "unknown --arch gpt-5 (choose from llava-1.5-13b, llava-1.5-7b)")
-        try assertFails([], with: "give --arch (llava-1.5-13b, llava-1.5-7b) or --model DIR")
+        try assertFails(
+            ["--arch", "gpt-5"], with: "unknown --arch gpt-5 (choose from llava-1.5-13b, llava-1.5-7b, qwen2-vl-7b, qwen2.5-vl-7b)")
+        try assertFails([], with: "give --arch (llava-1.5-13b, llava-1.5-7b, qwen2-vl-7b, qwen2.5-vl-7b) or --model DIR")
         try assertFails(b7 + ["--model", Paths.model("llava-hf-tiny")], with: "give --arch or --model, not both")
         try assertFails(b7 + ["--visual-tokens", "-5"], with: "--visual-tokens must be at least 0 (got -5)")
         try assertFails(b7 + ["--system-tokens", "-1"], with: "--system-tokens must be at least 0 (got -1)")

@@ -77,13 +77,25 @@ final class QwenSessionTests: XCTestCase {
         XCTAssertEqual(first, "token ids: " + p.greedy_ids.prefix(6).map(String.init).joined(separator: " "))
     }
 
-    /// The FLOPs model describes CLIP towers only: `yopo flops --model` on Qwen2-VL says so in one line.
-    func testFLOPsAreNotModelledYet() throws {
-        let run = try runYOPO(["flops", "--model", Paths.model("qwen2-vl-tiny")])
-        XCTAssertEqual(run.status, 1)
-        XCTAssertEqual(
-            run.stderr,
-            "error: invalid model configuration: qwen2-vl-tiny: FLOPs of Qwen2-VL / Qwen2.5-VL checkpoints are not modelled yet\n")
+    /// `yopo compare` on Qwen2-VL: the settings are solved on the image's own token grid (11×16 for
+    /// chelsea, 176 tokens), and for every method the engine's executed prefill FLOPs (vision tower
+    /// and merger included) equal the analytic `full` count.
+    func testCompareCountsOnTheImagesGrid() throws {
+        let run = try runYOPO([
+            "compare", "--model", Paths.model("qwen2-vl-tiny"), "--image", Paths.image("chelsea.png"), "--prompt", "What is this?",
+            "--budget", "25%", "--steps", "4", "--json"
+        ])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let layout = try XCTUnwrap(object["settings_layout"] as? [String: Int])
+        XCTAssertEqual(layout, ["system_tokens": 15, "visual_tokens": 176, "text_tokens": 10])
+        let rows = try XCTUnwrap((object["samples"] as? [[String: Any]])?.first?["rows"] as? [[String: Any]])
+        XCTAssertEqual(rows.count, 5)
+        for row in rows {
+            let full = row["full_flops"] as? Int, executed = row["executed_prefill_flops"] as? Int
+            XCTAssertNotNil(full, "\(row)")
+            XCTAssertEqual(full, executed, "\(row["method"] ?? "")")
+        }
     }
 
     /// `--max-pixels` / `--min-pixels` override the checkpoint's budget (astronaut 512²: 324 tokens at

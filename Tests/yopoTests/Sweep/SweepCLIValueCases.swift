@@ -105,7 +105,8 @@ let sweepCLIValueCases: [SweepCase] = {
         "the prompt has 2097181 tokens (1048576 system + 1048575 visual + 30 text), more than 1048576; lower --system-tokens, --visual-tokens (--grid) or --text-tokens",
         ["bench", "--system-tokens", "1048576", "--visual-tokens", "1048575"])
     add(
-        "bench-arch-unknown", "unknown --arch llava-1.5-70b (choose from llava-1.5-13b, llava-1.5-7b)", ["bench", "--arch", "llava-1.5-70b"]
+        "bench-arch-unknown", "unknown --arch llava-1.5-70b (choose from llava-1.5-13b, llava-1.5-7b, qwen2-vl-7b, qwen2.5-vl-7b)",
+        ["bench", "--arch", "llava-1.5-70b"]
     )
     add(
         "bench-random-weights-unknown", "unknown --random-weights int8 (choose from bf16, fp32)",
