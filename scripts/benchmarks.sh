@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs every benchmark of BENCHMARKS.md on this machine and rewrites BENCHMARKS.md, docs/scaling.md
-# and docs/scaling.svg. Needs a quiet machine (about 40 minutes on 2 cores), 24 GB of RAM (7B bf16
+# and docs/scaling.svg. Needs a quiet machine (about 65 minutes on 2 cores), 24 GB of RAM (7B bf16
 # with distinct layers) and PyTorch for the side-by-side rows (Tools/reference/requirements.txt).
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the machine sets them.
 # RUNS (default 5) timed runs per measurement; OUT (default bench-out/) keeps the raw JSON.
@@ -51,4 +51,6 @@ log "writing BENCHMARKS.md"
 python3 Tools/bench/targets.py --out "$OUT" --runs "$RUNS" --fastv "$FASTV" > BENCHMARKS.md
 log "bundled default at 1 and 2 threads (appended to BENCHMARKS.md)"
 python3 Tools/bench/bundled_default.py --runs 9
+log "Qwen2-VL-7B and Qwen2.5-VL-7B (appended to BENCHMARKS.md; about 25 minutes)"
+python3 Tools/bench/qwen_bench.py --runs 1 --json-dir "$OUT"
 log "done"

@@ -233,7 +233,7 @@ def main():
         print(f.read().strip() + "\n")
     print("![prefill time vs visual tokens](docs/scaling.svg)\n")
     print("## Regenerating\n")
-    print("`scripts/benchmarks.sh` (about 40 minutes; needs a quiet machine, 24 GB RAM and PyTorch from "
+    print("`scripts/benchmarks.sh` (about 65 minutes; needs a quiet machine, 24 GB RAM and PyTorch from "
           "Tools/reference/requirements.txt). Raw JSON stays in `bench-out/`.")
 
 
