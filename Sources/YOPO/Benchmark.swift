@@ -112,7 +112,7 @@ public final class ModelBenchmark {
         // A fresh pruner per sequence for the token-pruning baselines.
         func execution() throws -> DecoderExecution {
             if let pruner = try spec.makePruner(for: shape) { return .tokenPruning(pruner) }
-            return DecoderExecution(plan: plan, mode: mode)
+            return DecoderExecution(plan: plan, mode: mode, simulated: session?.model.simulatedSemantics ?? .llava)
         }
         let inputs = decoder.embed((0..<promptTokens).map { ($0 * 7919) % c.vocabSize })
         let image = ImageLayout(start: systemTokens, gridRows: gridRows, gridColumns: gridColumns)
@@ -187,7 +187,7 @@ public final class ModelBenchmark {
             let plan = try spec.resolve(for: session?.identity ?? .llava(planShape))?.prefix(layers: c.numHiddenLayers)
             func execution() throws -> DecoderExecution {
                 if let pruner = try spec.makePruner(for: c.shape) { return .tokenPruning(pruner) }
-                return DecoderExecution(plan: plan, mode: mode)
+                return DecoderExecution(plan: plan, mode: mode, simulated: session?.model.simulatedSemantics ?? .llava)
             }
             let split = systemTokens + gridRows * gridColumns
             let image = ImageLayout(start: systemTokens, gridRows: gridRows, gridColumns: gridColumns)

@@ -430,7 +430,11 @@ public final class Session: @unchecked Sendable {
         if plan != nil && !model.supportsYOPO {
             throw GenerationError.invalidOption("YOPO pruning needs the patch grid; this checkpoint keeps the CLS token")
         }
-        return (plan, pruner, pruner.map { DecoderExecution.tokenPruning($0) } ?? DecoderExecution(plan: plan, mode: request.yopoMode))
+        return (
+            plan, pruner,
+            pruner.map { DecoderExecution.tokenPruning($0) }
+                ?? DecoderExecution(plan: plan, mode: request.yopoMode, simulated: model.simulatedSemantics)
+        )
     }
 
     /// Samples the next token of `s` and runs the decoder on it unless the sequence ends. Returns

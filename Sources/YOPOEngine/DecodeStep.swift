@@ -129,6 +129,7 @@ extension TextDecoder {
             job.plan = plan.layer(index)
             job.separate = separate
             job.simulate = plan.execution == .simulate
+            job.simulated = plan.simulated
             job.images = cache.images
             job.stores = separate ? cache.visual[index] : []
             var maxKeys = row + 1
@@ -186,6 +187,7 @@ final class DecodeAttention {
     /// The layer's plan; whether visual keys live in their own stores (skip) or are masked (simulate).
     var plan = LayerPlan.full
     var separate = false, simulate = false
+    var simulated = SimulatedSemantics.llava
     var images: [ImageLayout] = []
     var stores: [KVCache.VisualKV] = []
 
@@ -253,8 +255,14 @@ final class DecodeAttention {
                 total += images[i].count
             }
         }
+        if simulate && plan.simulateCutsVisualKeys(simulated) {
+            for i in 0..<images.count {
+                let upper = min(images[i].range.upperBound, total)
+                if upper > images[i].start { for c in images[i].start..<upper { scores[c] = -.infinity } }
+            }
+        }
         softmaxInPlace(scores, count: total, precision: precision)
-        if simulate && !plan.headDoesVisualWork(h) {
+        if simulate && plan.simulateZeroesVisualColumns(head: h, layer: layer, simulated) {
             for i in 0..<images.count {
                 let upper = min(images[i].range.upperBound, total)
                 if upper > images[i].start { for c in images[i].start..<upper { scores[c] = 0 } }

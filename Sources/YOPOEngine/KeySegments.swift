@@ -104,6 +104,10 @@ extension TextDecoder {
             return step.newImages.first { $0.range.contains(rows.positions[r]) }
         }
         let positions = queries.map { rows.positions[$0] }
+        // Qwen2-VL's simulated layer drop: image columns −∞ for rows at absolute index ≥ the image tokens.
+        let cutImages =
+            step.execution == .simulate && step.plan.simulateCutsVisualKeys(step.simulated) ? cache.images.map(\.range) : []
+        let cutFrom = cache.images.reduce(0) { $0 + $1.count }
         return KeySegment(
             keys: UnsafePointer(cache.keys[layer].data), values: UnsafePointer(cache.values[layer].data), stride: kvWidth,
             count: past + n, kvHeads: nil, readBy: nil,
@@ -130,6 +134,11 @@ extension TextDecoder {
                     } else {
                         let r = queries[j]
                         for c in (past + r + 1)..<max(past + r + 1, end) { row[c] = -.infinity }
+                    }
+                    if !cutImages.isEmpty, positions[j] >= cutFrom {
+                        for image in cutImages {
+                            for c in image.lowerBound..<max(image.lowerBound, min(image.upperBound, end)) { row[c] = -.infinity }
+                        }
                     }
                 }))
     }

@@ -117,7 +117,9 @@ extension TextDecoder {
             }
             if step.execution == .simulate && !step.separate && step.plan != .full {
                 let visualColumns = images.map { $0.range }
-                problem.zeroAfterSoftmax = { h in step.plan.headDoesVisualWork(h) ? [] : visualColumns }
+                problem.zeroAfterSoftmax = { h in
+                    step.plan.simulateZeroesVisualColumns(head: h, layer: layerIndex, step.simulated) ? visualColumns : []
+                }
             }
             attend(problem, rows: group.queries, cost)
             captured = problem.captured ?? captured
@@ -127,8 +129,8 @@ extension TextDecoder {
                 for t in perHead { for i in 0..<t.count { t.data[i] *= scale } }
                 observe(perHead)
             }
-            // Simulate: heads the mask prunes give no output at visual rows.
-            if step.execution == .simulate, let heads = step.plan.visualHeads {
+            // Simulate (LLaVA's numerics): heads the mask prunes give no output at visual rows.
+            if step.execution == .simulate, step.simulated == .llava, let heads = step.plan.visualHeads {
                 for (s, h) in group.heads.enumerated() where !heads.contains(h) {
                     for (j, r) in group.queries.enumerated() where rows.visual[r] {
                         (context.data + j * width + s * hd).update(repeating: 0, count: hd)

@@ -51,6 +51,25 @@ public struct LayerPlan: Sendable, Equatable {
         return false
     }
 
+    /// Whether simulate execution zeroes `head`'s probabilities on visual key columns after softmax
+    /// in layer `layer` (every query row, no renormalisation): under `.llava` a head without visual
+    /// work (pruned, or any head of a dropped layer); under `.qwen2VL` a head the mask prunes, from
+    /// layer `SimulatedSemantics.qwen2VLFirstMaskedLayer` on (a dropped layer cuts before softmax instead).
+    @inline(__always)
+    public func simulateZeroesVisualColumns(head: Int, layer: Int, _ semantics: SimulatedSemantics) -> Bool {
+        switch semantics {
+        case .llava: return !headDoesVisualWork(head)
+        case .qwen2VL:
+            guard layer >= SimulatedSemantics.qwen2VLFirstMaskedLayer, let heads = visualHeads else { return false }
+            return !Self.lists(heads, head)
+        }
+    }
+
+    /// Whether simulate execution gives visual key columns −∞ before softmax here (Qwen2-VL's layer
+    /// drop: for query rows at absolute index ≥ the prompt's image-token count, and every decode row).
+    @inline(__always)
+    public func simulateCutsVisualKeys(_ semantics: SimulatedSemantics) -> Bool { semantics == .qwen2VL && !visualAlive }
+
     /// Whether `head` gives output at text rows (listed in `textHeads`, or no list).
     @inline(__always)
     public func headDoesTextWork(_ head: Int) -> Bool {
@@ -75,6 +94,24 @@ public enum PlanExecution: String, Sendable, Codable, CaseIterable {
     case simulate
 }
 
+/// Which official release's numerics simulate execution reproduces (METHOD.md §2 and §7). Window and
+/// FFN sparsity, which the Qwen2-VL code lacks, follow the LLaVA semantics under both.
+public enum SimulatedSemantics: String, Sendable, Codable, CaseIterable {
+    /// LLaVA's `modeling_llama_prune.py`: the head mask in every layer, post-softmax on visual key
+    /// columns for every query and the pruned heads' outputs zeroed at visual rows; a dropped layer
+    /// zeroes every head's visual columns after softmax.
+    case llava
+    /// Qwen2-VL's `modeling_qwen2_vl.py` (`headcut`, `layercut`): the head mask from layer 2 on,
+    /// post-softmax on visual key columns for every query, outputs not zeroed; a dropped layer gives
+    /// the visual key columns −∞ before softmax (so renormalised) for query rows whose absolute index
+    /// is at least the prompt's image-token count (the official absolute index: it also hits the
+    /// image's last rows when text precedes the image, upstream issue #9) and for every decode row.
+    case qwen2VL
+
+    /// The first layer Qwen2-VL's code applies its head mask in.
+    public static let qwen2VLFirstMaskedLayer = 2
+}
+
 /// A decoder run's plan: one `LayerPlan` per layer, how it executes, and the row hooks of a token
 /// pruning method. Dense is the plan that prunes nothing (`DecoderPlan.dense`).
 public struct DecoderPlan {
@@ -83,11 +120,14 @@ public struct DecoderPlan {
     public var execution: PlanExecution
     /// Token pruning between layers at prefill (FastV, PyramidDrop, SparseVLM), if any.
     public var hooks: RowHook?
+    /// Whose official numerics `simulate` execution follows (the model family's; LLaVA's by default).
+    public var simulated: SimulatedSemantics
 
-    public init(layers: [LayerPlan], execution: PlanExecution, hooks: RowHook? = nil) {
+    public init(layers: [LayerPlan], execution: PlanExecution, hooks: RowHook? = nil, simulated: SimulatedSemantics = .llava) {
         self.layers = layers
         self.execution = execution
         self.hooks = hooks
+        self.simulated = simulated
     }
 
     /// Every row through every layer.

@@ -96,7 +96,7 @@ extension TextDecoder {
                 }
             var step = LayerStep(
                 index: index, plan: plan.layer(index), next: lastLayer ? nil : plan.layer(index + 1),
-                execution: plan.execution, separate: separate, rows: state, rope: rope, newImages: newImages,
+                execution: plan.execution, simulated: plan.simulated, separate: separate, rows: state, rope: rope, newImages: newImages,
                 wanted: wanted, capture: capture, afterAttention: afterAttention)
             if let hooks, hooks.observesHeads, capture != nil {
                 step.observeHeads = { perHead in hooks.observeHeads(index, rows: rowsBefore, perHead: perHead) }
@@ -159,6 +159,8 @@ struct LayerStep {
     /// store keys and values here.
     let next: LayerPlan?
     let execution: PlanExecution
+    /// Whose official numerics simulate execution follows.
+    let simulated: SimulatedSemantics
     /// Visual rows in groups of their own (skip execution) rather than in the sequence.
     let separate: Bool
     let rows: RowState

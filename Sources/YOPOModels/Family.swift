@@ -102,6 +102,9 @@ public protocol VisionLanguageModel: AnyObject {
     var stopTokenIDs: [Int] { get }
     /// Whether YOPO plans can run: every image is a token grid (not with CLS kept).
     var supportsYOPO: Bool { get }
+    /// Whose official release `--yopo-mode simulate` reproduces for this family (LLaVA's code for
+    /// LLaVA, `modeling_qwen2_vl.py` for Qwen2-VL and Qwen2.5-VL).
+    var simulatedSemantics: SimulatedSemantics { get }
     /// The checkpoint's image processor with `options` applied. Throws `ModelError` / `ImageError`
     /// for a processor config that cannot be used with this model, or an override it does not have
     /// (a pixel budget for LLaVA, a square mode for Qwen2-VL).

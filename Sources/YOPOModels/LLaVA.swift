@@ -599,6 +599,7 @@ extension LLaVAModel {
     public var prefersSentencePieceTokenizer: Bool { configuration.layout == .original }
     public var stopTokenIDs: [Int] { [] }
     public var supportsYOPO: Bool { configuration.dropsCLS }
+    public var simulatedSemantics: SimulatedSemantics { .llava }
 
     /// The checkpoint's CLIP processor (`loadPreprocessorConfig`), its crop the vision tower's
     /// image_size, in `options.squareMode` or the config's `image_aspect_ratio`.

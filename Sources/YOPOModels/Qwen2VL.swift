@@ -676,6 +676,8 @@ extension Qwen2VLModel {
     /// generation config also stops on).
     public var stopTokenIDs: [Int] { Array(Set(configuration.text.eosTokenIDs + [configuration.text.bosTokenID ?? 151643])).sorted() }
     public var supportsYOPO: Bool { true }
+    /// The official Qwen2-VL code's numerics (also for Qwen2.5-VL, which it lacks).
+    public var simulatedSemantics: SimulatedSemantics { .qwen2VL }
 
     /// The checkpoint's processor, its pixel budget overridden by `options` (transformers'
     /// `min_pixels` / `max_pixels` processor arguments). Throws `ModelError.invalidConfiguration` for a

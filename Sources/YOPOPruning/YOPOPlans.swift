@@ -32,12 +32,14 @@ extension DecoderPlan {
     /// A token-pruning baseline (FastV, PyramidDrop, SparseVLM) dropping visual rows between layers.
     public static func tokenPruning(_ pruner: TokenPruner) -> DecoderPlan { .rowHooks(pruner) }
 
-    /// Dense without a plan, else the plan in `mode`.
-    public init(plan: YOPOPlan?, mode: YOPOMode) {
+    /// Dense without a plan, else the plan in `mode`; `simulated` picks whose official numerics
+    /// simulate mode reproduces (the model family's: `VisionLanguageModel.simulatedSemantics`).
+    public init(plan: YOPOPlan?, mode: YOPOMode, simulated: SimulatedSemantics = .llava) {
         guard let plan else {
             self = .dense
             return
         }
         self = mode == .skip ? .skip(plan) : .simulate(plan)
+        self.simulated = simulated
     }
 }

@@ -95,7 +95,7 @@ class Qwen2VLFLOPsTests: XCTestCase {
             dense[p.label] = counter.total
         }
         let wide = try XCTUnwrap(single.first { $0.label == "wide" })
-        XCTAssertEqual(golden.yopo.count, 10)
+        XCTAssertEqual(golden.yopo.count, 12)
         for y in golden.yopo {
             let plan = try XCTUnwrap(PruningSpec(parsing: y.plan, baseDirectory: Fixtures.root.path).resolve(for: model.decoder.spec.shape))
             let mode = try XCTUnwrap(YOPOMode(rawValue: y.mode))

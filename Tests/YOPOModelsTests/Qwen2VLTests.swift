@@ -54,6 +54,13 @@ class Qwen2VLTests: XCTestCase {
             var greedy_ids: [Int]
         }
         var baselines: [Baseline]
+        struct LargeGrid: Decodable {
+            var grid_thw: [Int]
+            var rows: [Int]
+            var features: [[Float]]
+            var column_sums: [Double]
+        }
+        var large_grid: LargeGrid
     }
 
     class var checkpoint: String { "qwen2-vl-tiny" }
@@ -108,6 +115,29 @@ class Qwen2VLTests: XCTestCase {
             let features = model.imageFeatures(pixels)
             XCTAssertEqual(features.shape, [expected.features.count, 32], name)
             XCTAssertLessThan(maxDifference(features.scalars, expected.features.flatMap { $0 }), 1e-4, name)
+        }
+    }
+
+    /// FAMILIES.md bug 7 (mlx-swift-lm#238, vllm#15200: the 2.5-VL window mask wrong or ignored on
+    /// large grids): the tower on a 1932×1092 image's 78×138 patch grid (39×69 = 2691 tokens; for
+    /// 2.5-VL 10×18 windows, the last row and column partial), pixel values by formula
+    /// float32(sin(0.37 i)) as the reference script makes them: sampled rows within 1e-4 and every
+    /// column's sum within 2691 · 1e-4.
+    func testVisionFeaturesOnA1080pGrid() throws {
+        let g = golden.large_grid
+        XCTAssertEqual(g.grid_thw, [1, 78, 138])
+        let n = 78 * 138 * 1176
+        let values = (0..<n).map { Float(sin(Double($0) * 0.37)) }
+        let features = model.imageFeatures(QwenVLPixels(gridT: 1, gridH: 78, gridW: 138, patchDimension: 1176, values: values))
+        XCTAssertEqual(features.shape, [2691, 32])
+        let d = features.columns
+        for (row, expected) in zip(g.rows, g.features) {
+            let got = Array(UnsafeBufferPointer(start: features.data + row * d, count: d))
+            XCTAssertLessThan(maxDifference(got, expected), 1e-4, "row \(row)")
+        }
+        for c in 0..<d {
+            let sum = (0..<features.rows).reduce(0.0) { $0 + Double(features.data[$1 * d + c]) }
+            XCTAssertEqual(sum, g.column_sums[c], accuracy: Double(features.rows) * 1e-4, "column \(c)")
         }
     }
 
@@ -175,12 +205,16 @@ class Qwen2VLTests: XCTestCase {
         }
     }
 
-    /// YOPO on the merged grid (11×16, wide prompt), each strategy alone and combined, in simulate
-    /// and skip mode, against make_pruning_fixtures.py's independent reference on the Qwen2 layers:
-    /// prefill logits within 1e-4 and 8 greedy ids (decode at index + rope delta under the plan).
-    /// With GQA (2 query heads, 1 key/value head) the head mask prunes one head of the group.
+    /// YOPO on the merged grid (11×16, wide prompt), each strategy alone and combined, in skip mode
+    /// against make_pruning_fixtures.py's independent reference on the Qwen2 layers, and in simulate
+    /// mode (the family's `SimulatedSemantics.qwen2VL`) against the reference of the official
+    /// Qwen2-VL code's numerics (head mask from layer 2 on, no output zeroing, the layer cut before
+    /// softmax by absolute index): prefill logits within 1e-4 and 8 greedy ids (decode at index +
+    /// rope delta under the plan). With GQA (2 query heads, 1 key/value head) the head mask prunes
+    /// one head of the group.
     func testYOPOPlansEqualTheReference() throws {
-        XCTAssertEqual(golden.yopo.count, 10)
+        XCTAssertEqual(golden.yopo.count, 12)
+        XCTAssertEqual(model.simulatedSemantics, .qwen2VL)
         let p = try XCTUnwrap(golden.prompts.first { $0.label == "wide" })
         let pixels = try model.processor.preprocess(contentsOf: image(p.images[0]))
         let features = model.imageFeatures(pixels)
@@ -194,7 +228,8 @@ class Qwen2VLTests: XCTestCase {
             XCTAssertEqual(y.grid, [grid.rows, grid.columns])
             XCTAssertEqual(y.span[0], p.input_ids.firstIndex(of: pad))
             let plan = try PruningSpec(parsing: y.plan, baseDirectory: Fixtures.root.path).resolve(for: model.decoder.spec.shape)
-            let execution = DecoderExecution(plan: plan, mode: try XCTUnwrap(YOPOMode(rawValue: y.mode)))
+            let execution = DecoderExecution(
+                plan: plan, mode: try XCTUnwrap(YOPOMode(rawValue: y.mode)), simulated: model.simulatedSemantics)
             let layout = ImageLayout(start: y.span[0], gridRows: grid.rows, gridColumns: grid.columns)
             let cache = model.decoder.makeCache(capacity: p.input_ids.count + 16)
             var logits = model.decoder.forward(embeddings, cache: cache, images: [layout], plan: execution, rotaryPositions: positions)
@@ -209,8 +244,50 @@ class Qwen2VLTests: XCTestCase {
                 logits = model.decoder.forward(model.decoder.embed([best]), cache: cache, plan: execution)
             }
             XCTAssertEqual(ids, y.greedy_ids, label)
+            // The official Qwen2-VL numerics are not LLaVA's wherever heads or a layer drop are involved.
+            if y.mode == "simulate" && (y.plan.contains("heads=") || y.plan.contains("layers=")) {
+                let llava = DecoderExecution(plan: plan, mode: .simulate, simulated: .llava)
+                let other = model.decoder.forward(
+                    embeddings, cache: model.decoder.makeCache(capacity: p.input_ids.count), images: [layout], plan: llava,
+                    rotaryPositions: positions
+                ).scalars
+                XCTAssertGreaterThan(maxDifference(golden.probe_ids.map { other[$0] }, y.probe_logits), 1e-3, label)
+            }
         }
-        XCTAssertGreaterThanOrEqual(differ, 6, "the plans must change the logits")
+        XCTAssertGreaterThanOrEqual(differ, 8, "the plans must change the logits")
+    }
+
+    /// The wide golden prompt (chelsea, an 11×16 merged grid) ready for the decoder: its grid, M-RoPE
+    /// positions and input embeddings.
+    func widePrompt() throws -> (
+        prompt: Golden.Prompt, grid: (rows: Int, columns: Int), positions: [RotaryPosition], embeddings: Tensor
+    ) {
+        let p = try XCTUnwrap(golden.prompts.first { $0.label == "wide" })
+        let pixels = try model.processor.preprocess(contentsOf: image(p.images[0]))
+        let grid = (rows: pixels.gridH / 2, columns: pixels.gridW / 2)
+        let (positions, _) = try Qwen2VLModel.ropeIndex(ids: p.input_ids, imageToken: model.configuration.imageTokenID, grids: [grid])
+        return (p, grid, positions, try model.inputEmbeddings(ids: p.input_ids, images: [model.imageFeatures(pixels)]))
+    }
+
+    /// Under the official Qwen2-VL numerics the head mask's rows 0 and 1 are never applied: a mask
+    /// pruning heads only there simulates the dense model exactly; pruning a head in layer 2 does not.
+    func testOfficialSimulateIgnoresTheFirstTwoLayersOfTheMask() throws {
+        let (p, grid, positions, embeddings) = try widePrompt()
+        let start = try XCTUnwrap(p.input_ids.firstIndex(of: model.configuration.imageTokenID))
+        let layout = ImageLayout(start: start, gridRows: grid.rows, gridColumns: grid.columns)
+        func logits(_ mask: [[Bool]]) -> [Float] {
+            let layers = mask.map { row in LayerPlan(visualHeads: row.indices.filter { row[$0] }) }
+            let execution = DecoderPlan(layers: layers, execution: .simulate, simulated: .qwen2VL)
+            return model.decoder.forward(
+                embeddings, cache: model.decoder.makeCache(capacity: p.input_ids.count), images: [layout], plan: execution,
+                rotaryPositions: positions
+            ).scalars
+        }
+        let dense = model.decoder.forward(
+            embeddings, cache: model.decoder.makeCache(capacity: p.input_ids.count), images: [layout], rotaryPositions: positions
+        ).scalars
+        XCTAssertEqual(logits([[false, false], [false, true], [true, true]]), dense)
+        XCTAssertGreaterThan(maxDifference(logits([[true, true], [true, true], [true, false]]), dense), 1e-3)
     }
 
     /// FastV, PyramidDrop and SparseVLM on the merged grid against make_baseline_fixtures.py's
@@ -220,12 +297,7 @@ class Qwen2VLTests: XCTestCase {
     func testBaselinesEqualTheReference() throws {
         XCTAssertEqual(golden.baselines.map { $0.spec.prefix(4) }, ["fast", "fast", "pdro", "pdro", "spar", "spar"])
         XCTAssertEqual(golden.baselines.map { $0.recycled.reduce(0, +) }.filter { $0 > 0 }.count, 2, "SparseVLM recycles")
-        let p = try XCTUnwrap(golden.prompts.first { $0.label == "wide" })
-        let pixels = try model.processor.preprocess(contentsOf: image(p.images[0]))
-        let grid = (rows: pixels.gridH / 2, columns: pixels.gridW / 2)
-        let pad = model.configuration.imageTokenID
-        let (positions, _) = try Qwen2VLModel.ropeIndex(ids: p.input_ids, imageToken: pad, grids: [grid])
-        let embeddings = try model.inputEmbeddings(ids: p.input_ids, images: [model.imageFeatures(pixels)])
+        let (p, grid, positions, embeddings) = try widePrompt()
         for f in golden.baselines {
             let pruner = try XCTUnwrap(BaselineSpec.parse(f.spec)).makePruner(layers: model.decoder.spec.numHiddenLayers)
             let layout = ImageLayout(start: f.span[0], gridRows: grid.rows, gridColumns: grid.columns)

@@ -286,6 +286,20 @@ final class FLOPsConventionTests: XCTestCase {
         XCTAssertEqual(d.text.vocabSize, 32000)
         XCTAssertEqual(d.decoderShape, .llava15_7B)
         XCTAssertEqual(ModelDimensions.llava15_13B.decoderShape, .llava15_13B)
-        XCTAssertEqual(ModelDimensions.architectures.keys.sorted(), ["llava-1.5-13b", "llava-1.5-7b"])
+        XCTAssertEqual(
+            ModelDimensions.architectures.keys.sorted(), ["llava-1.5-13b", "llava-1.5-7b", "qwen2-vl-7b", "qwen2.5-vl-7b"])
+        // Qwen2-VL-7B: 28-pixel tokens, a 448² table image of 16 × 16; the Qwen2-7B decoder with GQA.
+        let q = ModelDimensions.qwen2VL_7B
+        XCTAssertEqual([q.vision.tokenPatchSize, q.vision.gridSize, q.vision.tokensPerImage], [28, 16, 256])
+        XCTAssertEqual([q.text.numAttentionHeads, q.text.numKeyValueHeads, q.text.intermediateSize], [28, 4, 18944])
+        XCTAssertEqual(q.family, "qwen2-vl")
+        XCTAssertNoThrow(try q.validate())
+        XCTAssertNoThrow(try ModelDimensions.qwen25VL_7B.validate())
+        var broken = q
+        broken.vision.mergedPatches?.fullAttentionBlocks = [32]
+        XCTAssertThrowsError(try broken.validate()) { error in
+            XCTAssertEqual(
+                "\(error)", "invalid model dimensions: fullatt_block_indexes [32] must be blocks of the 32-block tower")
+        }
     }
 }

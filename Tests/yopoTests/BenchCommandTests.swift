@@ -63,7 +63,7 @@ final class BenchCommandTests: XCTestCase {
                 "--grid", "11x16", "--decode-tokens", "1", "--prune", "none", "--prune", "yopo:window=3,layers=1,ffn=2",
                 "--prune", "fastv:k=1,r=0.5"
             ], model: "qwen2.5-vl-tiny")
-        XCTAssertEqual(r.results.map(\.executed_flops), [19_800_832, 12_284_672, 18_347_776])
+        XCTAssertEqual(r.results.map(\.executed_flops), [29_396_864, 13_373_312, 22_776_704])
         XCTAssertEqual(r.vision_gflops.map { Int(($0 * 1e9).rounded()) }, 246_841_344)
         XCTAssertEqual(r.visual_tokens, 176)
         let run = try runYOPO(["bench", "--model", Paths.model("qwen2-vl-tiny"), "--questions-per-image", "2"])

@@ -50,14 +50,15 @@ final class QwenSessionTests: XCTestCase {
         }
     }
 
-    /// A YOPO plan in both modes and FastV through the session on the wide prompt.
+    /// Every golden YOPO plan in both modes (simulate: the official Qwen2-VL numerics, which the
+    /// session picks from the family) and FastV through the session on the wide prompt.
     func testPruningThroughTheSession() throws {
         let session = try Session(modelDirectory: Paths.model("qwen2-vl-tiny"), options: SessionOptions(compute: .fp32))
         let g = try golden("qwen2vl_tiny")
         let wide = try XCTUnwrap(g.prompts.first { $0.label == "wide" })
         var cases: [(String, YOPOMode, [Int])] = g.yopo.map { ($0.plan!, YOPOMode(rawValue: $0.mode!)!, $0.greedy_ids) }
         cases += g.baselines.filter { $0.spec!.hasPrefix("fastv") }.map { ($0.spec!, .skip, $0.greedy_ids) }
-        XCTAssertEqual(cases.count, 12)
+        XCTAssertEqual(cases.count, 14)
         for (spec, mode, ids) in cases {
             let request = GenerationRequest(
                 prompt: wide.question, imagePaths: wide.images.map { Paths.image($0) }, parameters: .init(maxTokens: 8),

@@ -18,6 +18,10 @@ import json
 import os
 import statistics
 import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from markdown_section import write_section  # noqa: E402
 
 BEGIN = "<!-- bundled-default:begin -->"
 END = "<!-- bundled-default:end -->"
@@ -107,14 +111,7 @@ def main():
         lines.append(f"| {name} | {threads} | {r['vision']:.1f} | {r['prefill']:.1f} | {r['decode_tps']:.0f} |")
     lines += ["", END]
     section = "\n".join(lines) + "\n"
-    text = open(a.out, encoding="utf-8").read() if os.path.exists(a.out) else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(a.out, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_section(a.out, BEGIN, END, section)
     print(section)
 
 

@@ -20,6 +20,10 @@ import datetime
 import json
 import os
 import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from markdown_section import write_section  # noqa: E402
 
 BEGIN = "<!-- qwen:begin -->"
 END = "<!-- qwen:end -->"
@@ -115,14 +119,7 @@ def main():
                          f"{d / y:.2f}× | {d / f:.2f}× | {v + d:,.0f} | {v + y:,.0f} | {(v + d) / (v + y):.2f}× |")
     lines += ["", END]
     section = "\n".join(lines) + "\n"
-    text = open(a.out, encoding="utf-8").read() if os.path.exists(a.out) else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(a.out, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_section(a.out, BEGIN, END, section)
     print(section)
 
 

@@ -266,6 +266,10 @@ class YopoReference:
         self._base = ((q0, q, kv), mask)
         return mask
 
+    def pre_softmax(self, l: int, scores: torch.Tensor, q0: int, kv: int) -> torch.Tensor:
+        """Extra additive masking of one layer's logits before softmax (none here; see subclasses)."""
+        return scores
+
     def attention(self, l, groups, query, key, value, scaling, position_ids):
         b, H, q, _ = query.shape
         kv = key.shape[2]
@@ -277,7 +281,7 @@ class YopoReference:
         key_states = repeat_kv(key, groups)
         value_states = repeat_kv(value, groups)
         scores = torch.matmul(query, key_states.transpose(2, 3)) * scaling
-        scores = scores + self.base_mask(q0, q, kv)
+        scores = self.pre_softmax(l, scores + self.base_mask(q0, q, kv), q0, kv)
         if self.mode == "skip":  # visual keys absent for excluded heads: -inf logits on the visual columns
             ex = self.skip_excluded_heads(l)
             if ex is not None and bool(ex.any()):

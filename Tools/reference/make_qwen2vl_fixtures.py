@@ -8,7 +8,7 @@ bf16-rounded weights the checkpoint stores), its `Qwen2VLProcessor` with `Qwen2V
 repetition_penalty=1.0)`.
 
 The checkpoint: Qwen2-VL's architecture in miniature — vision: 2 blocks of width 32, 2 heads (head_dim
-16), MLP 64, patch 14, merge 2, temporal patch 2; LLM: Qwen2, hidden 32, 2 layers, 2 query heads and 1
+16), MLP 64, patch 14, merge 2, temporal patch 2; LLM: Qwen2, hidden 32, 3 layers, 2 query heads and 1
 key/value head (GQA, head_dim 16), intermediate 64, M-RoPE sections [2, 3, 3], rope_theta 1e6,
 vocab 151,680, tied embeddings (as Qwen2-VL-2B). Qwen2.5-VL's vision instead: 4 blocks of width 32, 2
 heads, SwiGLU MLP 48 with biases, RMSNorm, window_size 112 (4x4 merged tokens) with full attention in
@@ -20,11 +20,15 @@ Goldens (golden/qwen2vl_tiny.json, golden/qwen25vl_tiny.json): per image (square
 synthetic/portrait 120x200) the grid, the vision features (`get_image_features`, [tokens, 32]); per
 prompt (each image alone, and chelsea + portrait in one prompt): the prompt text, input ids,
 M-RoPE position ids [3, L] and rope delta (`get_rope_index`), the last prompt row's logits at 256 fixed
-ids and its top 10, and 20 greedy ids with each step's top logit. `yopo`: the wide prompt (one 11x16
-merged grid) under YOPO plans in both of our semantics (simulate, skip), by make_pruning_fixtures.py's
-independent `YopoReference` on the Qwen2 layers (M-RoPE positions are the model's own): prefill logits
-at the probe ids and 8 greedy ids; head mask golden/headmask_qwen_tiny_2x2.npy ([layers, heads],
-one of the two query heads of the single key/value group pruned in each layer). `baselines`: FastV on the
+ids and its top 10, and 20 greedy ids with each step's top logit. `large_grid`: the tower on a
+1932x1092 image's 78x138 patch grid (39x69 merged tokens; Qwen2.5-VL: 10x18 windows, the last row and
+column partial), pixel values float32(sin(0.37 i)): sampled token rows and every column's sum. `yopo`: the wide prompt (one 11x16
+merged grid) under YOPO plans in skip mode by make_pruning_fixtures.py's independent `YopoReference`
+on the Qwen2 layers (M-RoPE positions are the model's own), and in simulate mode by the official
+Qwen2-VL code's numerics (`qwen_official_reference`: head mask from layer 2 on, the layer cut before
+softmax by absolute index, our window and FFN): prefill logits at the probe ids and 8 greedy ids; head
+mask golden/headmask_qwen_tiny_3x2.npy ([layers, heads], one of the two query heads of the single
+key/value group pruned in each layer). `baselines`: FastV on the
 same prompt by make_baseline_fixtures.py's layer-loop reference with M-RoPE positions (kept image tokens
 keep their (t, h, w) positions; decode at index + rope delta): kept image-relative indices, prefill
 logits at the probe ids and 8 greedy ids; PyramidDrop likewise (kept tokens keep their positions: no
@@ -79,7 +83,7 @@ PROMPTS = [
 IMAGE_NAMES = ["astronaut.png", "chelsea.png", "synthetic/portrait.png"]
 
 
-TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2,
             num_key_value_heads=1, vocab_size=151680, rope_theta=1e6, rms_norm_eps=1e-6,
             rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}, tie_word_embeddings=True,
             max_position_embeddings=4096, bos_token_id=151643, eos_token_id=151645)
@@ -98,7 +102,7 @@ def config_25() -> Qwen2_5_VLConfig:
 
 def config() -> Qwen2VLConfig:
     return Qwen2VLConfig(
-        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2,
                          num_key_value_heads=1, vocab_size=151680, rope_theta=1e6, rms_norm_eps=1e-6,
                          rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}, tie_word_embeddings=True,
                          max_position_embeddings=4096, bos_token_id=151643, eos_token_id=151645),
@@ -166,9 +170,41 @@ def write_checkpoint(OUT, make_config, cls):
         f.write("\n")
 
 
-HEAD_MASK = "models/golden/headmask_qwen_tiny_2x2.npy"
+HEAD_MASK = "models/golden/headmask_qwen_tiny_3x2.npy"
 YOPO_PLANS = [("window3", "yopo:window=3"), ("layers1", "yopo:layers=1"), ("heads", f"yopo:heads={HEAD_MASK}"),
-              ("ffn2", "yopo:ffn=2"), ("all", f"yopo:window=3,layers=1,heads={HEAD_MASK},ffn=2")]
+              ("ffn2", "yopo:ffn=2"), ("layers2_heads", f"yopo:layers=2,heads={HEAD_MASK}"),
+              ("all", f"yopo:window=3,layers=1,heads={HEAD_MASK},ffn=2")]
+
+
+def qwen_official_reference():
+    """`modeling_qwen2_vl.py`'s simulated YOPO (the official release; METHOD.md §7, FAMILIES.md),
+    written from that description on top of make_pruning_fixtures' reference, whose window and FFN
+    masking (the strategies the Qwen code lacks) it keeps: `headcut` from layer 2 on only (the mask's
+    rows 0 and 1 are never applied), post-softmax on the image key columns for every query, no
+    renormalisation and no zeroing of the pruned heads' outputs; `layercut` from layer K: image key
+    columns -inf before softmax for query rows whose absolute index is >= the image-token count (so
+    also the image's last `offset` rows; upstream issue #9) and for every decode row. The image offset
+    is the prompt's (not the hard-coded 15)."""
+    import make_pruning_fixtures as mpf
+
+    class QwenOfficialReference(mpf.YopoReference):
+        def sim_key_factor(self, l: int):
+            if l < 2 or self.M is None or bool(self.M[l].all()):
+                return None
+            return self.M[l].to(torch.float32)
+
+        def query_zero_heads(self, l: int):
+            return None
+
+        def pre_softmax(self, l, scores, q0, kv):
+            if l < self.K:
+                return scores
+            rows = torch.arange(q0, kv) >= self.n  # absolute query index >= image tokens
+            cut = scores[:, :, rows, self.s:self.e]
+            scores[:, :, rows, self.s:self.e] = torch.full_like(cut, float("-inf"))
+            return scores
+
+    return QwenOfficialReference
 
 
 def yopo_goldens(model, inputs, grid, probe_ids):
@@ -176,9 +212,11 @@ def yopo_goldens(model, inputs, grid, probe_ids):
     ids = inputs["input_ids"][0].tolist()
     span = mpf.image_span(ids, 151655)
     out = []
+    official = qwen_official_reference()
     for label, spec in YOPO_PLANS:
         for mode in mpf.MODES:
-            ref = mpf.YopoReference(model.config.text_config, mode, mpf.parse_plan(spec), span, grid, check_positions=False)
+            kind = official if mode == "simulate" else mpf.YopoReference
+            ref = kind(model.config.text_config, mode, mpf.parse_plan(spec), span, grid, check_positions=False)
             with mpf.YopoPatch(model, ref), torch.no_grad():
                 last = model(**inputs).logits[0, -1]
                 gen = model.generate(**inputs, max_new_tokens=8, min_new_tokens=8, do_sample=False, repetition_penalty=1.0)
@@ -288,12 +326,31 @@ def baseline_goldens(model, inputs, position_ids, delta, probe_ids):
 
 
 def main():
-    mask = np.array([[True, False], [False, True]])
+    mask = np.array([[True, False], [False, True], [True, False]])
     np.save(os.path.join(FIXTURES, HEAD_MASK), mask)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     for name, (make_config, cls, golden_name) in FAMILIES.items():
         build(os.path.join(FIXTURES, "models", name), make_config, cls, os.path.join(FIXTURES, "models", "golden", golden_name))
+
+
+LARGE_GRID = (1, 78, 138)  # a 1932x1092 image's patch grid: 39 x 69 = 2691 merged tokens (FAMILIES.md bug 7)
+
+
+def large_grid_golden(model):
+    """The tower on a 1932x1092 image's patch grid, pixel values by formula (no file):
+    value i of the [patches, 1176] tensor (row-major) is float32(sin(0.37 i)). Every 61st merged
+    token's features, the last window row's tokens (the partial bottom windows) and each column's sum."""
+    t, h, w = LARGE_GRID
+    n = t * h * w * 1176
+    pixels = torch.from_numpy(np.sin(np.arange(n, dtype=np.float64) * 0.37).astype(np.float32)).reshape(t * h * w, 1176)
+    feats = model.model.get_image_features(pixels, torch.tensor([LARGE_GRID])).pooler_output
+    feats = torch.cat(list(feats), 0) if isinstance(feats, (list, tuple)) else feats
+    tokens = feats.shape[0]
+    rows = sorted(set(range(0, tokens, 61)) | set(range(tokens - 69, tokens)))
+    return {"grid_thw": list(LARGE_GRID), "rows": rows,
+            "features": [[round(float(v), 7) for v in feats[r]] for r in rows],
+            "column_sums": [round(float(v), 5) for v in feats.double().sum(0)]}
 
 
 def build(OUT, make_config, cls, GOLDEN):
@@ -336,6 +393,7 @@ def build(OUT, make_config, cls, GOLDEN):
                 grid = (int(inputs["image_grid_thw"][0][1]) // 2, int(inputs["image_grid_thw"][0][2]) // 2)
                 golden["yopo"] = yopo_goldens(model, inputs, grid, probe_ids)
                 golden["baselines"] = baseline_goldens(model, inputs, position_ids[:, 0], int(delta[0, 0]), probe_ids)
+        golden["large_grid"] = large_grid_golden(model)
     os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
     with open(GOLDEN, "w") as f:
         json.dump(golden, f, indent=None, separators=(",", ":"))
