@@ -137,6 +137,8 @@ public struct GenerationResult: Codable, Sendable, Equatable {
     public var prune: PruningReport
     public var flops: ExecutedFLOPs
     public var visualKVCache: VisualKVReport
+    /// How the request used a `PrefixCache`; nil when it ran without one, or had no prefix to share.
+    public var prefixCache: PrefixCacheUse? = nil
 
     /// Decode steps per second (tokens after the first, which the prefill produces); 0 without a decode step.
     public var decodeTokensPerSecond: Double {
@@ -168,7 +170,7 @@ public struct GenerationResult: Codable, Sendable, Equatable {
         case text, tokenIDs = "token_ids", promptTokens = "prompt_tokens", visualTokens = "visual_tokens"
         case generatedTokens = "generated_tokens", timingsMS = "timings_ms"
         case finishReason = "finish_reason", contextLength = "context_length"
-        case prune, flops, visualKVCache = "visual_kv_cache"
+        case prune, flops, visualKVCache = "visual_kv_cache", prefixCache = "prefix_cache"
     }
 }
 

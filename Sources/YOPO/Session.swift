@@ -36,6 +36,8 @@ public final class Session: @unchecked Sendable {
     /// The checkpoint's image processor (CLIP's in the checkpoint's or the options' square mode;
     /// Qwen2-VL's dynamic resolution).
     public let imageFront: any ImageFront
+    /// The image preprocessing options the session was loaded with (part of a `PrefixCache` key).
+    public let imageFrontOptions: ImageFrontOptions
     /// Ids that end generation: the tokenizer's EOS and the family's stop tokens.
     let stopTokens: Set<Int>
     /// Threads, precision and kernel settings every request of this session runs under (bound to
@@ -98,8 +100,9 @@ public final class Session: @unchecked Sendable {
         template = options.template ?? model.defaultTemplate
         defaultSystemPrompt = template == .llavaHF ? try Session.loadDefaultSystemPrompt(modelDirectory) : nil
         stopTokens = Set(model.stopTokenIDs + [tokenizer.eosTokenID].compactMap { $0 })
-        imageFront = try model.imageFront(
-            ImageFrontOptions(squareMode: options.imageAspectMode, minPixels: options.minPixels, maxPixels: options.maxPixels))
+        imageFrontOptions = ImageFrontOptions(
+            squareMode: options.imageAspectMode, minPixels: options.minPixels, maxPixels: options.maxPixels)
+        imageFront = try model.imageFront(imageFrontOptions)
         loadMilliseconds = millisecondsSince(start)
         if options.showProgress {
             FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
@@ -120,18 +123,21 @@ public final class Session: @unchecked Sendable {
     /// for a request that cannot run; the session stays usable. Cancellation is not an error: the
     /// result has finish reason `cancelled` and what was generated before it (nothing when the
     /// token was set before the request started; the prefill, once begun, runs to its end).
+    /// `prefixCache`: the request's prompt prefix through its last image is taken from it when
+    /// there, and kept there otherwise (`PrefixCache`; the result's `prefixCache` says which).
     public func generate(
-        _ request: GenerationRequest, cancellation: CancellationToken? = nil,
+        _ request: GenerationRequest, prefixCache: PrefixCache? = nil, cancellation: CancellationToken? = nil,
         onEvent: (GenerationEvent) -> Void = { _ in }
     ) throws -> GenerationResult {
-        try exclusive { try run(request, cancellation: cancellation, onEvent: onEvent) }
+        try exclusive { try run(request, prefixCache: prefixCache, cancellation: cancellation, onEvent: onEvent) }
     }
 
     /// Queues `request` and streams its events: `.token` per generated token, then `.finished`
     /// with the result. Cancelling the consuming task (or dropping the stream, or `cancellation`)
-    /// stops generation between decode steps; errors end the stream. See `generate(_:cancellation:onEvent:)`.
+    /// stops generation between decode steps; errors end the stream. See
+    /// `generate(_:prefixCache:cancellation:onEvent:)`.
     public func stream(
-        _ request: GenerationRequest, cancellation: CancellationToken? = nil
+        _ request: GenerationRequest, prefixCache: PrefixCache? = nil, cancellation: CancellationToken? = nil
     ) -> AsyncThrowingStream<GenerationEvent, any Error> {
         let token = cancellation ?? CancellationToken()
         return AsyncThrowingStream { continuation in
@@ -140,7 +146,7 @@ public final class Session: @unchecked Sendable {
             }
             enqueue {
                 do {
-                    _ = try self.run(request, cancellation: token) { continuation.yield($0) }
+                    _ = try self.run(request, prefixCache: prefixCache, cancellation: token) { continuation.yield($0) }
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: error)
@@ -208,14 +214,15 @@ public final class Session: @unchecked Sendable {
 
     /// One request, inside `exclusive`: the events of `generate(_:cancellation:onEvent:)`.
     func run(
-        _ request: GenerationRequest, cancellation: CancellationToken?, onEvent: (GenerationEvent) -> Void
+        _ request: GenerationRequest, prefixCache: PrefixCache? = nil, cancellation: CancellationToken?,
+        onEvent: (GenerationEvent) -> Void
     ) throws -> GenerationResult {
         if cancellation?.isCancelled == true {
             let result = notStarted(request)
             onEvent(.finished(result, trailingText: ""))
             return result
         }
-        var sequence = try start(request)
+        var sequence = try start(request, cache: prefixCache)
         while !sequence.finished {
             if cancellation?.isCancelled == true {
                 sequence.finished = true
@@ -353,15 +360,30 @@ public final class Session: @unchecked Sendable {
         var finishReason = FinishReason.length
         var timings = Timings()
         var decodeStart = DispatchTime.now()
+        var prefixCache: PrefixCacheUse?
     }
 
     /// Validates, reads the images, tokenizes, encodes the images and prefills: the whole prompt in
     /// one call, or, given a `prefix` made for the same images and pruning (`makePrefix`), the rest
-    /// of the prompt after it (the prefix's image and prefill work is not repeated).
-    func start(_ request: GenerationRequest, prefix given: PromptPrefix? = nil) throws -> Sequence {
+    /// of the prompt after it (the prefix's image and prefill work is not repeated); given a
+    /// `cache`, the prefix found there or made and kept there (`cachedPrefix`).
+    func start(_ request: GenerationRequest, prefix: PromptPrefix? = nil, cache: PrefixCache? = nil) throws -> Sequence {
         let (plan, pruner, execution) = try execution(for: request)
         var timings = Timings()
         timings.load = loadMilliseconds
+        var given = prefix
+        var cacheUse: PrefixCacheUse?
+        // A prefix made for this request counts its image, vision and prefill time here.
+        var prefixPrefill = 0.0
+        if given == nil, let cache, let (found, hit) = try cachedPrefix(request, cache: cache) {
+            given = found
+            cacheUse = PrefixCacheUse(hit: hit, prefixTokens: found.tokenIDs.count, prefixFLOPs: found.counter.total)
+            if !hit {
+                timings.image = found.imageMilliseconds
+                timings.vision = found.visionMilliseconds
+                prefixPrefill = found.prefillMilliseconds
+            }
+        }
         let counter = FLOPCounter()
         let prompt: PromptTokens
         let shared: PromptPrefix?
@@ -405,7 +427,7 @@ public final class Session: @unchecked Sendable {
                 embeddings, cache: cache, images: layouts(prompt, images: images), plan: execution, counter: counter,
                 rotaryPositions: try model.rotaryPositions(ids: prompt.ids, images: images))
         }
-        timings.prefill = millisecondsSince(prefillStart)
+        timings.prefill = millisecondsSince(prefillStart) + prefixPrefill
 
         let report = PruningReport(
             spec: request.prune.description, mode: plan == nil ? nil : request.yopoMode, window: plan?.window,
@@ -417,7 +439,7 @@ public final class Session: @unchecked Sendable {
             visualTokens: prompt.imageSpans.reduce(0) { $0 + $1.length }, report: report,
             sampler: Sampler(parameters: request.parameters),
             detokenizer: tokenizer.makeStreamingDetokenizer(skipSpecialTokens: true), logits: logits,
-            timings: timings)
+            timings: timings, prefixCache: cacheUse)
     }
 
     /// A request's checked parameters and pruning: its YOPO plan, its token pruner (a fresh one:
@@ -473,7 +495,8 @@ public final class Session: @unchecked Sendable {
             text: s.text, tokenIDs: s.generated, promptTokens: s.promptTokens, visualTokens: s.visualTokens,
             generatedTokens: s.generated.count, timingsMS: timings, finishReason: s.finishReason,
             contextLength: model.contextLength, prune: s.report, flops: ExecutedFLOPs(s.counter),
-            visualKVCache: VisualKVReport(visualBytes: s.cache.visualBytesUsed, denseVisualBytes: s.cache.denseVisualBytes))
+            visualKVCache: VisualKVReport(visualBytes: s.cache.visualBytesUsed, denseVisualBytes: s.cache.denseVisualBytes),
+            prefixCache: s.prefixCache)
     }
 }
 

@@ -7,14 +7,7 @@ import YOPOPruning
 /// get exactly what making their own prefix gives — text, ids, FLOPs — for dense, YOPO and every
 /// token-pruning method, and the same answers as one prefill of the whole prompt.
 final class PromptPrefixSessionTests: XCTestCase {
-    nonisolated(unsafe) static var shared: Session?
-
-    func session() throws -> Session {
-        if let s = Self.shared { return s }
-        let s = try Session(modelDirectory: Paths.model("llava-hf-tiny"))
-        Self.shared = s
-        return s
-    }
+    func session() throws -> Session { try SharedSession.tinyLLaVA() }
 
     let specs = ["none", "yopo:window=3,layers=2,ffn=4", "fastv:k=2,keep=98", "pdrop:layers=1/2,ratio=0.5", "sparsevlm:layers=1,keep=100"]
     let questions = ["What is shown?", "Is there a cat?\nAnswer the question using a single word or phrase.", "Describe the colors."]

@@ -9,15 +9,8 @@ final class SessionTests: XCTestCase {
     let question = "What is shown?"
     var chelsea: String { Paths.image("chelsea.png") }
 
-    /// Loaded once for the whole class (the point of a session).
-    nonisolated(unsafe) static var shared: Session?
-
-    func session() throws -> Session {
-        if let s = Self.shared { return s }
-        let s = try Session(modelDirectory: Paths.model("llava-hf-tiny"))
-        Self.shared = s
-        return s
-    }
+    /// Loaded once for the whole test run (the point of a session).
+    func session() throws -> Session { try SharedSession.tinyLLaVA() }
 
     func golden() throws -> [Int] { try GoldenIDs.load("hf_chelsea").greedy_ids }
 
