@@ -17,11 +17,16 @@ let package = Package(
         .library(name: "YOPOModels", targets: ["YOPOModels"]),
         .library(name: "YOPOPruning", targets: ["YOPOPruning"]),
         .library(name: "YOPOEval", targets: ["YOPOEval"]),
+        .library(name: "YOPOServer", targets: ["YOPOServer"]),
         .executable(name: "yopo", targets: ["yopo"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0")
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // The server only (YOPOServer): HTTP, metrics, Prometheus text.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1")
     ],
     targets: [
         .systemLibrary(
@@ -61,10 +66,21 @@ let package = Package(
                 "YOPOEval", "YOPOModels", "YOPOCore", "YOPOFormats", "YOPOImage", "YOPOText", "YOPOPruning", "CKernels",
                 .product(name: "Logging", package: "swift-log")
             ]),
+        // `yopo serve`: the OpenAI-compatible server over `Session` (docs/SERVER.md). Its own target so
+        // the core's targets and tests never build Hummingbird.
+        .target(
+            name: "YOPOServer",
+            dependencies: [
+                "YOPO", "YOPOPruning", "YOPOText", "YOPOImage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus")
+            ]),
         .executableTarget(
             name: "yopo",
             dependencies: [
-                "YOPO", "YOPOEval", "YOPOPruning", "YOPOModels", "YOPOCore",
+                "YOPO", "YOPOServer", "YOPOEval", "YOPOPruning", "YOPOModels", "YOPOCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ]),
@@ -82,6 +98,15 @@ let package = Package(
             ]),
         .testTarget(name: "YOPOPruningTests", dependencies: ["YOPOPruning", "YOPOCore", "YOPOFormats"]),
         .testTarget(name: "YOPOEvalTests", dependencies: ["YOPOEval", "YOPOText"]),
+        .testTarget(
+            name: "YOPOServerTests",
+            dependencies: [
+                "YOPOServer", "YOPO", "YOPOPruning", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird")
+            ],
+            // The router test client's closures are @Sendable; XCTestCase is not.
+            swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(
             name: "yopoTests", dependencies: ["YOPO", "YOPOPruning", "YOPOModels", "YOPOEngine", "YOPOCore", "YOPOText", "TestSupport"])
     ]

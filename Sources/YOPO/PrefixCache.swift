@@ -37,6 +37,8 @@ public final class PrefixCache: @unchecked Sendable {
         public var evictions = 0
         public var entries = 0
         public var bytes = 0
+
+        public init() {}
     }
 
     public let capacityBytes: Int

@@ -132,6 +132,16 @@ public final class Session: @unchecked Sendable {
         try exclusive { try run(request, prefixCache: prefixCache, cancellation: cancellation, onEvent: onEvent) }
     }
 
+    /// Checks `request` as `generate` does before any model work — parameters, pruning for this
+    /// checkpoint, the conversation's shape, every image decoded and preprocessed, the prompt within
+    /// the context — without waiting for the session's turn (a server answers 400 before it queues).
+    /// Throws what `generate` throws for a request that cannot run.
+    public func check(_ request: GenerationRequest) throws {
+        let (plan, _, _) = try execution(for: request)
+        let images = try request.images.enumerated().map { try prepare($1, index: $0) }
+        _ = try tokenizeChecked(request, plan: plan, images: images)
+    }
+
     /// Queues `request` and streams its events: `.token` per generated token, then `.finished`
     /// with the result. Cancelling the consuming task (or dropping the stream, or `cancellation`)
     /// stops generation between decode steps; errors end the stream. See

@@ -12,7 +12,9 @@ struct YOPOCommand: ParsableCommand {
         commandName: "yopo",
         abstract: "Run vision-language models on the CPU, with YOPO visual pruning.",
         discussion: "yopo --version prints the version. Every bad command line gets one `error:` line and exit status 1.",
-        subcommands: [Generate.self, Bench.self, BenchGEMM.self, FLOPs.self, Compare.self, Eval.self, Calibrate.self, Analyze.self],
+        subcommands: [
+            Generate.self, Bench.self, BenchGEMM.self, FLOPs.self, Compare.self, Eval.self, Calibrate.self, Analyze.self, Serve.self
+        ],
         defaultSubcommand: Generate.self)
 
     /// Parses and runs the command line. Help and `--version` print to stdout and exit 0; every bad
