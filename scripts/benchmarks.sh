@@ -53,4 +53,6 @@ log "bundled default at 1 and 2 threads (appended to BENCHMARKS.md)"
 python3 Tools/bench/bundled_default.py --runs 9
 log "Qwen2-VL-7B and Qwen2.5-VL-7B (appended to BENCHMARKS.md; about 25 minutes)"
 python3 Tools/bench/qwen_bench.py --runs 1 --json-dir "$OUT"
+log "yopo serve under load (appended to BENCHMARKS.md; about a minute)"
+python3 Tools/bench/serve_load.py
 log "done"
