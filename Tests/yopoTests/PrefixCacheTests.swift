@@ -88,6 +88,24 @@ final class PrefixCacheTests: XCTestCase {
         XCTAssertNil(byPath.prefixCache)
     }
 
+    func testAnotherPreprocessingOfTheSameImageMisses() throws {
+        // llava-hf-tiny centre-crops; the same checkpoint loaded with padding squares the image
+        // differently: one cache serving both must keep them apart.
+        let crop = try session()
+        let pad = try Session(modelDirectory: Paths.model("llava-hf-tiny"), options: SessionOptions(imageAspectMode: .pad))
+        XCTAssertNotEqual(crop.prefixScope, pad.prefixScope)
+        let cache = PrefixCache(capacityBytes: 1 << 30)
+        let chelsea = try bytes("chelsea.png")
+        let cropped = try crop.generate(try request("What is shown?", chelsea), prefixCache: cache)
+        XCTAssertEqual(cropped.prefixCache?.hit, false)
+        let padded = try pad.generate(try request("What is shown?", chelsea), prefixCache: cache)
+        XCTAssertEqual(padded.prefixCache?.hit, false)
+        XCTAssertEqual(padded.tokenIDs, try pad.generate(try request("What is shown?", chelsea)).tokenIDs)
+        XCTAssertEqual(try crop.generate(try request("Why?", chelsea), prefixCache: cache).prefixCache?.hit, true)
+        XCTAssertEqual(try pad.generate(try request("Why?", chelsea), prefixCache: cache).prefixCache?.hit, true)
+        XCTAssertEqual(cache.statistics.entries, 2)
+    }
+
     func testTheCacheStaysWithinItsBytesEvictingTheLeastRecentlyUsed() throws {
         let session = try session()
         let chelsea = try bytes("chelsea.png")
