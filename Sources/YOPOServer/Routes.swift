@@ -307,7 +307,11 @@ public func runServer(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
     onLoadFailure: @escaping @Sendable (any Error) -> Void
 ) async throws {
-    let app = makeApplication(state: state, logger: logger, onServerRunning: onServerRunning)
+    let listening = ListeningFlag()
+    let app = makeApplication(state: state, logger: logger) { port in
+        listening.set()
+        await onServerRunning(port)
+    }
     if state.session == nil {
         Thread.detachNewThread {
             do {
@@ -317,5 +321,39 @@ public func runServer(
             }
         }
     }
-    try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    do {
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    } catch  where !listening.isSet {
+        throw ListenError(host: state.configuration.host, port: state.configuration.port, underlying: error)
+    }
+}
+
+/// The server could not bind its address (port in use, unknown host, no permission); `description` is the one-line error.
+public struct ListenError: Error, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    public let underlying: any Error
+    public var description: String {
+        let reason = String(describing: underlying)
+        if reason.contains("errno: \(EADDRINUSE)") {
+            return "cannot listen on \(host):\(port): the address is already in use (another server?); choose another --port or --port 0"
+        }
+        return "cannot listen on \(host):\(port): \(reason)"
+    }
+}
+
+/// Set once the listener is bound; read by `runServer` to tell bind failures from later ones.
+final class ListeningFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
 }

@@ -208,7 +208,7 @@ final class ServerTests: XCTestCase {
         let demo = try imageBytes("shapes-demo.png")
         let other = try imageBytes("chelsea.png")
         let state = ServerState(configuration: configuration(), session: session)
-        func cached(
+        @Sendable func cached(
             _ client: some TestClientProtocol, _ q: String, _ image: Data, _ extra: [String: Any] = [:]
         ) async throws -> (Int, String) {
             try await client.execute(uri: "/v1/chat/completions", method: .post, body: try self.chat(q, image: image, extra: extra)) {
@@ -385,6 +385,41 @@ final class LiveServerTests: XCTestCase {
         let line = try XCTUnwrap(metrics.split(separator: "\n").first { $0.hasPrefix("yopo_generated_tokens_total ") })
         let generated = try XCTUnwrap(Int(line.split(separator: " ")[1]))
         XCTAssertLessThan(generated, session.model.contextLength)
+    }
+
+    /// A port already taken and a host that does not resolve give one-line errors naming the address, not a NIO dump.
+    func testBindFailuresNameTheAddress() async throws {
+        let directory = ServerTests.fixtures.appendingPathComponent("models/llava-hf-tiny").path
+        let session = try Session(modelDirectory: directory)
+        var base = ServerConfiguration(modelID: "llava-hf-tiny")
+        base.port = 0
+        let configuration = base
+        let app = makeApplication(state: ServerState(configuration: configuration, session: session), logger: Logger(label: "test"))
+        try await app.test(.live) { client in
+            let port = try XCTUnwrap(client.port)
+            var taken = configuration
+            taken.port = port
+            var badHost = configuration
+            badHost.host = "999.1.1.1"
+            let cases = [
+                (
+                    taken,
+                    "cannot listen on 127.0.0.1:\(port): the address is already in use (another server?); choose another --port or --port 0"
+                ),
+                (badHost, "cannot listen on 999.1.1.1:0: ")
+            ]
+            for (configuration, message) in cases {
+                do {
+                    try await runServer(
+                        state: ServerState(configuration: configuration, session: session), logger: Logger(label: "test"),
+                        load: { session }, onLoadFailure: { _ in })
+                    XCTFail("\(configuration.host):\(configuration.port) was bound")
+                } catch let error as ListenError {
+                    XCTAssertTrue(error.description.hasPrefix(message), error.description)
+                    XCTAssertFalse(error.description.contains("\n"))
+                }
+            }
+        }
     }
 
     /// Sends an HTTP/1.1 POST on a new socket and returns it, unread.

@@ -4,7 +4,7 @@ import Foundation
 /// and the command line (see SweepHarness.swift).
 let sweepSubcommandCases: [SweepCase] = {
     let hf = Paths.model("llava-hf-tiny"), image = Paths.image("chelsea.png")
-    let commands = "(commands: generate, bench, bench-gemm, flops, compare, eval, calibrate, analyze)"
+    let commands = "(commands: generate, bench, bench-gemm, flops, compare, eval, calibrate, analyze, serve)"
     var cases: [SweepCase] = []
     func add(_ name: String, _ message: String, stdin: Data? = nil, _ arguments: [String]) {
         cases.append(SweepCase(.subcommands, name, message: message, stdin: stdin, arguments))
@@ -12,10 +12,11 @@ let sweepSubcommandCases: [SweepCase] = {
 
     // MARK: command words
     // `generate` is the default subcommand: these used to answer "Missing expected argument '--model'".
-    for word in ["serve", "chat", "pull", "run"] {
+    for word in ["chat", "pull", "run", "ask"] {
         add("unknown-\(word)", "unknown command '\(word)' \(commands)", [word])
     }
-    add("unknown-word-with-options", "unknown command 'serve' \(commands)", ["serve", "--model", hf, "--port", "8080"])
+    add("unknown-word-with-options", "unknown command 'chat' \(commands)", ["chat", "--model", hf, "--port", "8080"])
+    add("misspelled-serve", "unknown command 'server' \(commands); did you mean 'serve'?", ["server", "--model", hf])
     add("misspelled-generate", "unknown command 'generat' \(commands); did you mean 'generate'?", ["generat", "--model", hf])
     add("misspelled-bench", "unknown command 'bnech' \(commands); did you mean 'bench'?", ["bnech"])
     add("misspelled-bench-gemm", "unknown command 'bench_gemm' \(commands); did you mean 'bench-gemm'?", ["bench_gemm"])
@@ -26,7 +27,7 @@ let sweepSubcommandCases: [SweepCase] = {
     add(
         "no-arguments",
         "no command given: yopo generate --model DIR --image FILE --prompt TEXT answers a prompt about an image", [])
-    add("help-for-unknown-command", "unknown command 'serve' \(commands)", ["help", "serve"])
+    add("help-for-unknown-command", "unknown command 'chat' \(commands)", ["help", "chat"])
     add("command-word-twice", "unexpected argument 'generate' for generate", ["generate", "generate", "--model", hf])
 
     // MARK: required options
@@ -40,6 +41,28 @@ let sweepSubcommandCases: [SweepCase] = {
         "generate-missing-prompt", "yopo generate needs --prompt TEXT: the question or instruction (--prompt - reads it from stdin)",
         ["generate", "--model", hf, "--image", image])
     add("default-command-missing-model", "yopo generate needs --model DIR", ["--image", image, "--prompt", "x"])
+
+    // MARK: yopo serve (fails before or instead of listening; --port 0 so nothing collides)
+    add("serve-missing-model", "yopo serve needs --model DIR: the checkpoint directory (config.json + safetensors)", ["serve"])
+    add("serve-port-too-large", "--port must be at most 65535 (got 70000)", ["serve", "--model", hf, "--port", "70000"])
+    add("serve-port-negative", "--port must be at least 0 (got -1)", ["serve", "--model", hf, "--port", "-1"])
+    add("serve-queue-size-zero", "--queue-size must be at least 1 (got 0)", ["serve", "--model", hf, "--queue-size", "0"])
+    add("serve-max-body-zero", "--max-body-mib must be at least 1 (got 0)", ["serve", "--model", hf, "--max-body-mib", "0"])
+    add("serve-timeout-text", "--timeout 'x' is not an integer (allowed: 0 to 604800)", ["serve", "--model", hf, "--timeout", "x"])
+    add(
+        "serve-prefix-cache-negative", "--prefix-cache-mib must be at least 0 (got -1)",
+        ["serve", "--model", hf, "--prefix-cache-mib", "-1"])
+    add(
+        "serve-allowed-image-dir-missing", "--allowed-image-dir /nonexistent/images is not a directory",
+        ["serve", "--model", hf, "--port", "0", "--allowed-image-dir", "/nonexistent/images"])
+    add(
+        "serve-allowed-image-dir-is-file", "--allowed-image-dir \(image) is not a directory",
+        ["serve", "--model", hf, "--port", "0", "--allowed-image-dir", image])
+    add("serve-bad-prune", "invalid prune spec: 'bogus' is not none", ["serve", "--model", hf, "--port", "0", "--prune", "bogus"])
+    add(
+        "serve-model-missing", "invalid model configuration: model directory /nonexistent/model does not exist",
+        ["serve", "--model", "/nonexistent/model", "--port", "0"])
+    add("serve-bad-host", "cannot listen on 999.1.1.1:0: ", ["serve", "--model", hf, "--host", "999.1.1.1", "--port", "0"])
 
     // MARK: unknown options
     add(
