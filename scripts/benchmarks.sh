@@ -55,4 +55,6 @@ log "Qwen2-VL-7B and Qwen2.5-VL-7B (appended to BENCHMARKS.md; about 25 minutes)
 python3 Tools/bench/qwen_bench.py --runs 1 --json-dir "$OUT"
 log "yopo serve under load (appended to BENCHMARKS.md; about a minute)"
 python3 Tools/bench/serve_load.py
+log "yopo serve's prefix cache at LLaVA-1.5-7B dimensions (appended; about 5 minutes after a 14 GB checkpoint is written)"
+python3 Tools/bench/serve_prefix_7b.py
 log "done"

@@ -145,7 +145,8 @@ cache on, queue 16, greedy; a 2-vCPU machine whose other load is not controlled)
 Prefix cache, from the requests-alone pass: a first question about an image (miss) did
 image + vision + prefill work of {miss_ms:.1f} ms (median) on {miss_tokens:.0f} prompt tokens. A later question about
 the same image and spec (hit) took {hit_ms:.1f} ms and prefilled only its {hit_tokens:.0f} new tokens. On the
-demo model's tiny dimensions this shows what the cache skips; the LLaVA-1.5-7B timing is still to come.
+demo model's tiny dimensions this shows what the cache skips; the section below (`serve_prefix_7b.py`) times it at
+LLaVA-1.5-7B dimensions.
 <!-- serve:end -->
 """
     if errors:
