@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "YOPOServer",
             dependencies: [
-                "YOPO", "YOPOPruning", "YOPOText", "YOPOImage",
+                "YOPO", "YOPOCore", "YOPOPruning", "YOPOText", "YOPOImage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

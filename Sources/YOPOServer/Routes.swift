@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import YOPO
+import YOPOCore
 
 /// The routes of `yopo serve` (docs/SERVER.md): `POST /v1/chat/completions`, `GET /v1/models`,
 /// `GET /health`, `GET /metrics`. Every error is OpenAI's JSON error body.
@@ -307,9 +308,9 @@ public func runServer(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
     onLoadFailure: @escaping @Sendable (any Error) -> Void
 ) async throws {
-    let listening = ListeningFlag()
+    let listening = Locked(false)  // set once the listener is bound: tells bind failures from later ones
     let app = makeApplication(state: state, logger: logger) { port in
-        listening.set()
+        listening.set(true)
         await onServerRunning(port)
     }
     if state.session == nil {
@@ -323,7 +324,7 @@ public func runServer(
     }
     do {
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
-    } catch  where !listening.isSet {
+    } catch  where !listening.value {
         throw ListenError(host: state.configuration.host, port: state.configuration.port, underlying: error)
     }
 }
@@ -339,21 +340,5 @@ public struct ListenError: Error, CustomStringConvertible {
             return "cannot listen on \(host):\(port): the address is already in use (another server?); choose another --port or --port 0"
         }
         return "cannot listen on \(host):\(port): \(reason)"
-    }
-}
-
-/// Set once the listener is bound; read by `runServer` to tell bind failures from later ones.
-final class ListeningFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() {
-        lock.lock()
-        value = true
-        lock.unlock()
-    }
-    var isSet: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
     }
 }

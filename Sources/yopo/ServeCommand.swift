@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import YOPO
+import YOPOCore
 import YOPOPruning
 import YOPOServer
 
@@ -96,7 +97,7 @@ struct Serve: OneLineErrorCommand {
         let directory = session.model
         let host = self.host
         let done = DispatchSemaphore(value: 0)
-        let failure = LockedError()
+        let failure = Locked<(any Error)?>(nil)  // handed from the server's task to this thread
         Task {
             do {
                 try await runServer(
@@ -113,22 +114,6 @@ struct Serve: OneLineErrorCommand {
             done.signal()
         }
         done.wait()
-        if let error = failure.get() { throw error }
-    }
-}
-
-/// An error handed from the server's task to the command's thread.
-final class LockedError: @unchecked Sendable {
-    private let lock = NSLock()
-    private var error: (any Error)?
-    func set(_ e: any Error) {
-        lock.lock()
-        error = e
-        lock.unlock()
-    }
-    func get() -> (any Error)? {
-        lock.lock()
-        defer { lock.unlock() }
-        return error
+        if let error = failure.value { throw error }
     }
 }

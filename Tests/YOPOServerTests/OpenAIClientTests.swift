@@ -10,16 +10,6 @@ final class OpenAIClientTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    static var executable: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("yopo")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("yopo")
-    }
-
     @discardableResult
     func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, out: Data, err: String) {
         let p = Process()
@@ -56,34 +46,16 @@ final class OpenAIClientTests: XCTestCase {
         let spec = "yopo:window=3,layers=2,ffn=2"
         let maxTokens = "48"
 
-        let server = Process()
-        server.executableURL = Self.executable
-        server.arguments = ["serve", "--model", model, "--port", "0", "--threads", "1"]
-        let log = Pipe()
-        server.standardError = log
-        server.standardOutput = FileHandle.nullDevice
-        try server.run()
-        defer {
-            if server.isRunning {
-                server.terminate()
-                server.waitUntilExit()
-            }
-        }
-        // "yopo serve: listening on http://127.0.0.1:PORT"
-        var text = ""
-        let deadline = Date().addingTimeInterval(60)
-        while !text.contains("\n"), Date() < deadline {
-            text += String(decoding: log.fileHandleForReading.availableData, as: UTF8.self)
-        }
-        let port = try XCTUnwrap(text.split(separator: ":").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }, text)
+        let server = try ServeProcess(["--model", model, "--threads", "1"])
+        let port = server.port
         let check = Self.root.appendingPathComponent("Tools/server/openai_client_check.py").path
         let client = try run(python, [check, "http://127.0.0.1:\(port)/v1", "llava-demo", image, prompt, maxTokens, spec])
-        XCTAssertEqual(client.status, 0, client.err + " server: " + text)
+        XCTAssertEqual(client.status, 0, client.err + " server: " + server.log)
         let answers = try XCTUnwrap(try JSONSerialization.jsonObject(with: client.out) as? [String: [String: Any]])
 
         func generate(_ prune: String) throws -> [String: Any] {
             let r = try run(
-                Self.executable.path,
+                ServeProcess.executable.path,
                 [
                     "generate", "--model", model, "--image", image, "--prompt", prompt, "--max-tokens", maxTokens, "--prune", prune,
                     "--json", "--threads", "1"
@@ -106,8 +78,9 @@ final class OpenAIClientTests: XCTestCase {
         XCTAssertFalse((dense["text"] as? String ?? "").isEmpty)
 
         // SIGTERM: the server stops and exits 0.
-        server.terminate()
-        server.waitUntilExit()
-        XCTAssertEqual(server.terminationStatus, 0)
+        server.process.terminate()
+        XCTAssertTrue(server.waitForExit(seconds: 60))
+        XCTAssertEqual(server.process.terminationReason, .exit)
+        XCTAssertEqual(server.process.terminationStatus, 0)
     }
 }

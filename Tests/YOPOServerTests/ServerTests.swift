@@ -421,21 +421,57 @@ final class LiveServerTests: XCTestCase {
             }
         }
     }
+}
 
-    /// Sends an HTTP/1.1 POST on a new socket and returns it, unread.
-    func rawRequest(port: Int, body: String) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(connected, 0)
-        let request =
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        _ = request.withCString { send(fd, $0, strlen($0), 0) }
-        return fd
+/// Sends an HTTP/1.1 POST on a new socket and returns it, unread.
+func rawRequest(port: Int, body: String) throws -> Int32 {
+    let fd = try rawConnect(port: port)
+    let request =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    return fd
+}
+
+/// A TCP connection to 127.0.0.1:`port`.
+func rawConnect(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
+    guard connected == 0 else {
+        close(fd)
+        throw ServeProcessError(message: "cannot connect to 127.0.0.1:\(port) (errno \(errno))")
+    }
+    return fd
+}
+
+/// Reads from `fd` until what was received contains `marker` (nil: until the peer closes), the
+/// peer closes, or 60 s pass without data; returns everything read.
+func rawRead(_ fd: Int32, until marker: String? = nil) -> String {
+    var timeout = timeval(tv_sec: 60, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let wanted = marker.map { Data($0.utf8) }
+    var received = Data()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        let searchFrom = max(0, received.count - (wanted?.count ?? 0))
+        received.append(contentsOf: buffer[0..<n])
+        if let wanted, received.range(of: wanted, in: searchFrom..<received.count) != nil { break }
+    }
+    return String(decoding: received, as: UTF8.self)
+}
+
+/// A GET on a new connection: the whole response, head and body.
+func rawGet(port: Int, path: String) throws -> String {
+    let fd = try rawConnect(port: port)
+    defer { close(fd) }
+    let request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    return rawRead(fd)
 }
