@@ -194,6 +194,9 @@ public final class ModelBenchmark {
             let prefixInputs = decoder.embed((0..<split).map { ($0 * 7919) % c.vocabSize })
             // Each question its own text tokens.
             let texts = (0..<questions).map { q in decoder.embed((0..<textTokens).map { (($0 + 1) * 104_729 + q * 613) % c.vocabSize }) }
+            // M-RoPE (Qwen2-VL): the whole prompt's positions; the prefix takes its rows' and the
+            // questions continue at index + rope delta (every question has the same length).
+            let positions = rotaryPositions
             func decode(_ cache: KVCache, _ plan: DecoderExecution) {
                 for i in 0..<decodeTokens { _ = decoder.decode(token: (i * 31 + 1) % c.vocabSize, cache: cache, plan: plan) }
             }
@@ -203,14 +206,16 @@ public final class ModelBenchmark {
                 vision?.encode(nil)
                 let p = try execution()
                 let cache = decoder.makeCache(capacity: promptTokens + decodeTokens)
-                let logits = decoder.forward(concatenateRows(prefixInputs, texts[q]), cache: cache, images: [image], plan: p)
+                let logits = decoder.forward(
+                    concatenateRows(prefixInputs, texts[q]), cache: cache, images: [image], plan: p, rotaryPositions: positions)
                 firstUncached.append(argmax(logits))
                 decode(cache, p)
             }
             let uncached = millisecondsSince(uncachedStart)
             let cachedStart = DispatchTime.now()
             vision?.encode(nil)
-            let prefix = decoder.prefillPrefix(prefixInputs, images: [image], plan: try execution())
+            let prefix = decoder.prefillPrefix(
+                prefixInputs, images: [image], plan: try execution(), rotaryPositions: positions.map { Array($0[..<split]) })
             for q in 0..<questions {
                 let p = try execution()
                 let (logits, cache) = decoder.forward(continuing: prefix, texts[q], plan: p, capacity: promptTokens + decodeTokens)

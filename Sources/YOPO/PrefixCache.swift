@@ -118,6 +118,10 @@ public struct PrefixCacheUse: Codable, Sendable, Equatable {
 }
 
 extension Session {
+    /// A request's prefix from the cache: found there (`hit`) or made and kept now, and the
+    /// milliseconds the lookup spent decoding the images (0 unless the family's token counts need them).
+    typealias CachedPrefix = (prefix: PromptPrefix, hit: Bool, imageMilliseconds: Double)
+
     /// What a `PrefixCache` key's scope holds for this session: the checkpoint directory and the
     /// image preprocessing options.
     public var prefixScope: String {
@@ -126,11 +130,12 @@ extension Session {
     }
 
     /// `request`'s prefix from `cache`, made and kept there on a miss; nil when the request has no
-    /// prefix to share: no image, an image given as a path (only bytes are keyed), no text after
-    /// the last image, or a family with image-dependent token counts or its own rotary positions
-    /// (M-RoPE). Runs inside the request's turn. Throws what `start` throws.
-    func cachedPrefix(_ request: GenerationRequest, cache: PrefixCache) throws -> (PromptPrefix, hit: Bool)? {
-        guard model.decoder.spec.mropeSection == nil, model.fixedTokensPerImage != nil else { return nil }
+    /// prefix to share: no image, an image given as a path (only bytes are keyed), or no text after
+    /// the last image. A family whose image token count depends on the image (Qwen2-VL) decodes the
+    /// images before the lookup, since the prefix's tokens (part of the key) need the counts; on a
+    /// hit `imageMilliseconds` of the result says what that took. Runs inside the request's turn.
+    /// Throws what `start` throws.
+    func cachedPrefix(_ request: GenerationRequest, cache: PrefixCache) throws -> CachedPrefix? {
         var data: [Data] = []
         for image in request.images {
             guard case .data(let bytes) = image else { return nil }
@@ -138,14 +143,15 @@ extension Session {
         }
         guard !data.isEmpty else { return nil }
         let (plan, _, execution) = try execution(for: request)
-        let prompt = try tokenizeChecked(request, plan: plan)
+        let decoded = model.fixedTokensPerImage == nil ? try decodeImages(request) : nil
+        let prompt = try tokenizeChecked(request, plan: plan, images: decoded?.images)
         guard let split = prompt.imageSpans.last?.range.upperBound, split < prompt.ids.count else { return nil }
         let key = PrefixCache.Key(
             scope: prefixScope, images: data, prefixTokens: Array(prompt.ids[..<split]), prune: request.prune.description,
             mode: request.yopoMode)
-        if let found = cache.lookup(key) { return (found, true) }
+        if let found = cache.lookup(key) { return (found, true, decoded?.milliseconds ?? 0) }
         let counter = FLOPCounter()
-        let prepared = try prepare(request, plan: plan, counter: counter)
+        let prepared = try prepare(request, plan: plan, counter: counter, decoded: decoded)
         guard
             let made = try makePrefix(
                 prepared.prompt, images: prepared.images, features: prepared.features, request: request, execution: execution,
@@ -153,9 +159,9 @@ extension Session {
         else { return nil }
         let prefix = PromptPrefix(
             tokenIDs: made.tokenIDs, request: request, decoderPrefix: made.decoderPrefix, counter: made.counter,
-            imageMilliseconds: prepared.imageMilliseconds, visionMilliseconds: prepared.visionMilliseconds,
-            prefillMilliseconds: made.prefillMilliseconds)
+            imageTokenCounts: made.imageTokenCounts, imageMilliseconds: prepared.imageMilliseconds,
+            visionMilliseconds: prepared.visionMilliseconds, prefillMilliseconds: made.prefillMilliseconds)
         cache.insert(key, prefix)
-        return (prefix, false)
+        return (prefix, false, prepared.imageMilliseconds)
     }
 }

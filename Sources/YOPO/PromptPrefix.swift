@@ -24,15 +24,18 @@ public final class PromptPrefix: @unchecked Sendable {
     let decoderPrefix: DecoderPrefix
     /// What making it executed (vision, projector, the prefix's layers), added to each result.
     let counter: FLOPCounter
+    /// Each image's token count (what tokenizing a continued request needs when the count depends on the image).
+    let imageTokenCounts: [Int]
     public let imageMilliseconds: Double
     public let visionMilliseconds: Double
     public let prefillMilliseconds: Double
 
     init(
-        tokenIDs: [Int], request: GenerationRequest, decoderPrefix: DecoderPrefix, counter: FLOPCounter, imageMilliseconds: Double,
-        visionMilliseconds: Double, prefillMilliseconds: Double
+        tokenIDs: [Int], request: GenerationRequest, decoderPrefix: DecoderPrefix, counter: FLOPCounter, imageTokenCounts: [Int],
+        imageMilliseconds: Double, visionMilliseconds: Double, prefillMilliseconds: Double
     ) {
         self.tokenIDs = tokenIDs
+        self.imageTokenCounts = imageTokenCounts
         images = request.images
         prune = request.prune
         yopoMode = request.yopoMode
@@ -113,8 +116,6 @@ extension Session {
     public func makePrefix(_ request: GenerationRequest, images encoded: EncodedImages? = nil) throws -> PromptPrefix? {
         try exclusive {
             let (plan, _, execution) = try execution(for: request)
-            // M-RoPE decoders (Qwen2-VL) do not share prefixes yet: nothing to prepare.
-            guard model.decoder.spec.mropeSection == nil else { return nil }
             let counter = FLOPCounter()
             var prepared: PreparedPrompt
             if let encoded {
@@ -136,7 +137,8 @@ extension Session {
             .map { p in
                 PromptPrefix(
                     tokenIDs: p.tokenIDs, request: request, decoderPrefix: p.decoderPrefix, counter: p.counter,
-                    imageMilliseconds: prepared.imageMilliseconds, visionMilliseconds: prepared.visionMilliseconds,
+                    imageTokenCounts: p.imageTokenCounts, imageMilliseconds: prepared.imageMilliseconds,
+                    visionMilliseconds: prepared.visionMilliseconds,
                     prefillMilliseconds: p.prefillMilliseconds)
             }
         }
@@ -163,13 +165,12 @@ extension Session {
         var visionMilliseconds: Double
     }
 
-    /// Reads the images (a bad file fails before any model work), tokenizes, runs the vision tower;
-    /// vision FLOPs go to `counter`.
-    func prepare(_ request: GenerationRequest, plan: YOPOPlan?, counter: FLOPCounter) throws -> PreparedPrompt {
-        let imageStart = DispatchTime.now()
-        let images = request.images
-        let prepared = try images.enumerated().map { try prepare($1, index: $0) }
-        let imageMilliseconds = millisecondsSince(imageStart)
+    /// Reads the images (a bad file fails before any model work) unless `decoded` holds them (with
+    /// the milliseconds that took), tokenizes, runs the vision tower; vision FLOPs go to `counter`.
+    func prepare(
+        _ request: GenerationRequest, plan: YOPOPlan?, counter: FLOPCounter, decoded: (images: [PreparedImage], milliseconds: Double)? = nil
+    ) throws -> PreparedPrompt {
+        let (prepared, imageMilliseconds) = try decoded ?? decodeImages(request)
         let prompt = try tokenizeChecked(request, plan: plan, images: prepared)
         let visionStart = DispatchTime.now()
         let features = prepared.map { model.imageFeatures($0, counter: counter) }
@@ -178,10 +179,21 @@ extension Session {
             visionMilliseconds: millisecondsSince(visionStart))
     }
 
-    /// The request's prompt (`images`: its prepared images, whose token counts a family with
-    /// image-dependent counts needs); throws for a YOPO plan when no text follows the last image.
-    func tokenizeChecked(_ request: GenerationRequest, plan: YOPOPlan?, images: [PreparedImage]? = nil) throws -> PromptTokens {
-        let prompt = try tokenize(turns: request.chatTurns(), images: request.images.count, tokenCounts: images?.map(\.tokenCount))
+    /// The request's images decoded and preprocessed, and the milliseconds that took.
+    func decodeImages(_ request: GenerationRequest) throws -> (images: [PreparedImage], milliseconds: Double) {
+        let start = DispatchTime.now()
+        let images = try request.images.enumerated().map { try prepare($1, index: $0) }
+        return (images, millisecondsSince(start))
+    }
+
+    /// The request's prompt (`images`: its prepared images, or `tokenCounts`: their token counts,
+    /// which a family with image-dependent counts needs); throws for a YOPO plan when no text
+    /// follows the last image.
+    func tokenizeChecked(
+        _ request: GenerationRequest, plan: YOPOPlan?, images: [PreparedImage]? = nil, tokenCounts: [Int]? = nil
+    ) throws -> PromptTokens {
+        let counts = images?.map(\.tokenCount) ?? tokenCounts
+        let prompt = try tokenize(turns: request.chatTurns(), images: request.images.count, tokenCounts: counts)
         if plan != nil, let last = prompt.imageSpans.last, last.range.upperBound == prompt.ids.count {
             throw GenerationError.invalidOption("YOPO pruning needs text after the last image (the prompt ends with an image)")
         }
@@ -196,22 +208,22 @@ extension Session {
     }
 
     /// The prompt's rows through its last image run through the reusable layers, FLOPs into
-    /// `counter`; nil when no text follows an image, and for families with their own rotary
-    /// positions (M-RoPE: a prefix is not shared yet).
+    /// `counter`; nil when no text follows the last image. M-RoPE families (Qwen2-VL) give the
+    /// prefix rows the whole prompt's positions; the rest continue at `index + rope_delta`.
     func makePrefix(
         _ prompt: PromptTokens, images: [PreparedImage], features: [Tensor], request: GenerationRequest,
         execution: DecoderExecution, counter: FLOPCounter
     ) throws -> PromptPrefix? {
         guard let split = prompt.imageSpans.last?.range.upperBound, split < prompt.ids.count else { return nil }
-        guard try model.rotaryPositions(ids: prompt.ids, images: images) == nil else { return nil }
         let start = DispatchTime.now()
         let ids = Array(prompt.ids[..<split])
+        let rotary = try model.rotaryPositions(ids: prompt.ids, images: images).map { Array($0[..<split]) }
         let embeddings = try model.inputEmbeddings(ids: ids, images: features)
         counter.stage = .prefill
         let decoderPrefix = model.decoder.prefillPrefix(
-            embeddings, images: layouts(prompt, images: images), plan: execution, counter: counter)
+            embeddings, images: layouts(prompt, images: images), plan: execution, counter: counter, rotaryPositions: rotary)
         return PromptPrefix(
-            tokenIDs: ids, request: request, decoderPrefix: decoderPrefix, counter: counter, imageMilliseconds: 0, visionMilliseconds: 0,
-            prefillMilliseconds: millisecondsSince(start))
+            tokenIDs: ids, request: request, decoderPrefix: decoderPrefix, counter: counter, imageTokenCounts: images.map(\.tokenCount),
+            imageMilliseconds: 0, visionMilliseconds: 0, prefillMilliseconds: millisecondsSince(start))
     }
 }

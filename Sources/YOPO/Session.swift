@@ -138,8 +138,7 @@ public final class Session: @unchecked Sendable {
     /// Throws what `generate` throws for a request that cannot run.
     public func check(_ request: GenerationRequest) throws {
         let (plan, _, _) = try execution(for: request)
-        let images = try request.images.enumerated().map { try prepare($1, index: $0) }
-        _ = try tokenizeChecked(request, plan: plan, images: images)
+        _ = try tokenizeChecked(request, plan: plan, images: try decodeImages(request).images)
     }
 
     /// Queues `request` and streams its events: `.token` per generated token, then `.finished`
@@ -385,11 +384,11 @@ public final class Session: @unchecked Sendable {
         var cacheUse: PrefixCacheUse?
         // A prefix made for this request counts its image, vision and prefill time here.
         var prefixPrefill = 0.0
-        if given == nil, let cache, let (found, hit) = try cachedPrefix(request, cache: cache) {
+        if given == nil, let cache, let (found, hit, imageMilliseconds) = try cachedPrefix(request, cache: cache) {
             given = found
             cacheUse = PrefixCacheUse(hit: hit, prefixTokens: found.tokenIDs.count, prefixFLOPs: found.counter.total)
+            timings.image = imageMilliseconds
             if !hit {
-                timings.image = found.imageMilliseconds
                 timings.vision = found.visionMilliseconds
                 prefixPrefill = found.prefillMilliseconds
             }
@@ -401,7 +400,7 @@ public final class Session: @unchecked Sendable {
         var images: [PreparedImage] = []
         if let given {
             try given.check(request)
-            prompt = try tokenizeChecked(request, plan: plan)
+            prompt = try tokenizeChecked(request, plan: plan, tokenCounts: given.imageTokenCounts)
             guard prompt.ids.count > given.tokenIDs.count, prompt.ids.starts(with: given.tokenIDs) else {
                 throw GenerationError.invalidOption(
                     "the prompt does not continue the given prefix (\(given.tokenIDs.count) tokens through its last image)")

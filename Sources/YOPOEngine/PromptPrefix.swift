@@ -27,14 +27,20 @@ public final class DecoderPrefix: @unchecked Sendable {
     let inputs: Tensor?
     /// `[rows, hidden_size]` hidden states entering layer `layers`, when `layers` < the decoder's.
     let hidden: Tensor?
+    /// The rows' M-RoPE positions when the prompt builder gave them (Qwen2-VL); nil for 1-D RoPE.
+    /// The continuation's rows take `index + cache.ropeDelta`, as text after the image does in one prefill.
+    let rotary: [RotaryPosition]?
 
-    init(rows: Int, layers: Int, images: [ImageLayout], cache: KVCache, inputs: Tensor?, hidden: Tensor?) {
+    init(
+        rows: Int, layers: Int, images: [ImageLayout], cache: KVCache, inputs: Tensor?, hidden: Tensor?, rotary: [RotaryPosition]?
+    ) {
         self.rows = rows
         self.layers = layers
         self.images = images
         self.cache = cache
         self.inputs = inputs
         self.hidden = hidden
+        self.rotary = rotary
     }
 
     /// Bytes held (keys, values and hidden states, fp32).
@@ -54,16 +60,21 @@ extension DecoderPlan {
 extension TextDecoder {
     /// Runs the first `inputs.rows` rows of a prompt (positions from 0; `images` among them) through
     /// the layers `plan` lets later prompts reuse. Adds the executed FLOPs to `counter`.
-    /// - Parameter inputs: `[rows, hidden_size]` input embeddings.
-    public func prefillPrefix(_ inputs: Tensor, images: [ImageLayout], plan: DecoderPlan, counter: FLOPCounter? = nil) -> DecoderPrefix {
-        precondition(
-            spec.mropeSection == nil, "a prompt prefix runs 1-D positions; M-RoPE decoders prefill with forward(_:cache:rotaryPositions:)")
+    /// - Parameters:
+    ///   - inputs: `[rows, hidden_size]` input embeddings.
+    ///   - rotaryPositions: the rows' rotary positions, as for `forward(_:cache:images:plan:counter:logitRows:rotaryPositions:)`
+    ///     (M-RoPE: the whole prompt's `get_rope_index` triples of these rows); nil for 1-D positions.
+    public func prefillPrefix(
+        _ inputs: Tensor, images: [ImageLayout], plan: DecoderPlan, counter: FLOPCounter? = nil, rotaryPositions: [RotaryPosition]? = nil
+    ) -> DecoderPrefix {
         let n = inputs.rows
+        if let r = rotaryPositions { precondition(r.count == n, "\(r.count) rotary positions for \(n) rows") }
         let reusable = plan.reusableLayers(of: layers.count)
         let cache = makeCache(capacity: n)
         for image in images { precondition(image.start >= 0 && image.range.upperBound <= n, "an image must lie inside the prefix") }
         cache.images = images
         var state = RowState(callStart: 0, rows: n, images: images)
+        if let rotaryPositions { state.rotary = rotaryPositions }
         cache.reserve(plan.separatesVisualRows ? state.visual.filter { !$0 }.count : n)
         var h = inputs.copy()
         // No hooks: they act from `reusable` on, in the continuation. No logits: no row of the
@@ -71,10 +82,11 @@ extension TextDecoder {
         runLayers(
             0..<reusable, &h, &state, cache: cache, images: images, plan: plan, hooks: nil, counter: counter, logitPositions: [])
         cache.advance(total: n)
+        if let top = rotaryPositions?.map(\.maximum).max() { cache.ropeDelta = top + 1 - n }
         let partial = reusable < layers.count
         return DecoderPrefix(
             rows: n, layers: reusable, images: images, cache: cache, inputs: partial ? inputs.copy() : nil,
-            hidden: partial ? h : nil)
+            hidden: partial ? h : nil, rotary: rotaryPositions)
     }
 
     /// Continues `prefix` with the rest of its prompt: `inputs` (`[tokens, hidden_size]`, positions
@@ -98,6 +110,8 @@ extension TextDecoder {
         let reusable = prefix.layers, positions = rows.map { prefix.rows + $0 }
         // The continuation's own rows through the reused layers.
         var state = RowState(callStart: prefix.rows, rows: n, images: [])
+        let delta = cache.ropeDelta
+        if delta != 0 { state.rotary = state.positions.map { RotaryPosition($0 + delta) } }
         // Reused layers hold the prefix's rows and get n more; later layers get every row, total.
         cache.reserve(n)
         var h = inputs.copy()
@@ -106,6 +120,7 @@ extension TextDecoder {
         // prompt's inputs and decide after the layer before `reusable` as they would have there.
         var joined = concatenateRows(prefixHidden, h)
         state = RowState(callStart: 0, rows: total, images: prefix.images)
+        if let rotary = prefix.rotary { state.rotary = rotary + (prefix.rows..<total).map { RotaryPosition($0 + delta) } }
         cache.reindexesPositions = reindexesPositions(hooks)
         hooks.begin(inputs: concatenateRows(prefixInputs, inputs), rows: state, counter: counter)
         if reusable > 0 {

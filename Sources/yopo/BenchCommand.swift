@@ -165,10 +165,6 @@ struct Bench: OneLineErrorCommand {
         let mode = self.mode.yopoMode
         let json = output.json
 
-        if questionsPerImage != nil && qwenFamily {
-            throw ArgumentError(
-                "--questions-per-image times the image-prefix cache, which does not cover M-RoPE decoders (Qwen2-VL) yet")
-        }
         let bench: ModelBenchmark, name: String, context: ExecutionContext
         if let model {
             let session = try Session(

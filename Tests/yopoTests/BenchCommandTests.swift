@@ -56,7 +56,7 @@ final class BenchCommandTests: XCTestCase {
     /// Qwen2.5-VL (windowed tower, M-RoPE decoder) on an 11×16 token grid, 15 system tokens (its
     /// template's): the tower's and the prefill's executed FLOPs equal `yopo flops --model
     /// qwen2.5-vl-tiny --grid 11x16 --prompt-tokens 30 --convention full [--prune …]` (stages vision
-    /// and prefill). The image-prefix cache mode is refused for the M-RoPE decoder in one line.
+    /// and prefill), and the image-prefix cache mode on its M-RoPE decoder.
     func testQwenExecutedFLOPsEqualTheAnalyticCount() throws {
         let r = try bench(
             [
@@ -66,11 +66,17 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(r.results.map(\.executed_flops), [29_396_864, 13_373_312, 22_776_704])
         XCTAssertEqual(r.vision_gflops.map { Int(($0 * 1e9).rounded()) }, 246_841_344)
         XCTAssertEqual(r.visual_tokens, 176)
-        let run = try runYOPO(["bench", "--model", Paths.model("qwen2-vl-tiny"), "--questions-per-image", "2"])
-        XCTAssertEqual(run.status, 1)
-        XCTAssertEqual(
-            run.stderr,
-            "error: --questions-per-image times the image-prefix cache, which does not cover M-RoPE decoders (Qwen2-VL) yet\n")
+        // The image-prefix cache mode on the M-RoPE decoder: each question's first token is the one
+        // prefill's; dense and YOPO reuse every layer, FastV (K = 1) the one before it.
+        let run = try runYOPO([
+            "bench", "--model", Paths.model("qwen2-vl-tiny"), "--questions-per-image", "3", "--prune", "none", "--prune",
+            "yopo:window=3,layers=1,ffn=2", "--prune", "fastv:k=1,r=0.5", "--decode-tokens", "1", "--compute", "fp32", "--json"
+        ])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let reuse = try XCTUnwrap(object["prefix_reuse"] as? [[String: Any]])
+        XCTAssertEqual(reuse.map { $0["reused_layers"] as? Int }, [3, 3, 0])
+        XCTAssertEqual(reuse.map { $0["same_first_token"] as? Int }, [3, 3, 3])
     }
 
     func testNonSquareGrid() throws {

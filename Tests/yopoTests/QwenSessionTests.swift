@@ -67,6 +67,48 @@ final class QwenSessionTests: XCTestCase {
         }
     }
 
+    /// The image-prefix cache on M-RoPE prompts: after another question about the same image bytes,
+    /// the golden question is a hit (its prefix's rows keep their (t, h, w) positions, the question's
+    /// continue at index + rope delta) and still answers transformers' greedy ids, for every golden
+    /// prompt of both families (one image of each shape, two images) and, on the wide prompt, every
+    /// golden YOPO plan and FastV.
+    func testThePrefixCacheServesM_RoPEPromptsWithTheGoldenAnswers() throws {
+        func request(
+            _ question: String, _ p: Golden.Prompt, maxTokens: Int, spec: String = "none", mode: YOPOMode = .skip
+        ) throws
+            -> GenerationRequest
+        {
+            GenerationRequest(
+                prompt: question, images: try p.images.map { .data(try Data(contentsOf: URL(fileURLWithPath: Paths.image($0)))) },
+                parameters: .init(maxTokens: maxTokens), prune: try PruningSpec(parsing: spec, baseDirectory: Paths.fixtures.path),
+                yopoMode: mode)
+        }
+        for (checkpoint, name) in [("qwen2-vl-tiny", "qwen2vl_tiny"), ("qwen2.5-vl-tiny", "qwen25vl_tiny")] {
+            let session = try Session(modelDirectory: Paths.model(checkpoint), options: SessionOptions(compute: .fp32))
+            let g = try golden(name)
+            let cache = PrefixCache(capacityBytes: 1 << 30)
+            for p in g.prompts {
+                let first = try session.generate(try request("Something else?", p, maxTokens: 2), prefixCache: cache)
+                XCTAssertEqual(first.prefixCache?.hit, false, "\(checkpoint) \(p.label)")
+                let second = try session.generate(try request(p.question, p, maxTokens: 20), prefixCache: cache)
+                XCTAssertEqual(second.prefixCache?.hit, true, "\(checkpoint) \(p.label)")
+                XCTAssertEqual(second.promptTokens, p.input_ids.count, "\(checkpoint) \(p.label)")
+                XCTAssertEqual(second.tokenIDs, p.greedy_ids, "\(checkpoint) \(p.label)")
+                XCTAssertEqual(second.timingsMS.vision, 0, "\(checkpoint) \(p.label)")
+            }
+            guard checkpoint == "qwen2-vl-tiny" else { continue }
+            let wide = try XCTUnwrap(g.prompts.first { $0.label == "wide" })
+            var cases: [(String, YOPOMode, [Int])] = g.yopo.map { ($0.plan!, YOPOMode(rawValue: $0.mode!)!, $0.greedy_ids) }
+            cases += g.baselines.filter { $0.spec!.hasPrefix("fastv") }.map { ($0.spec!, .skip, $0.greedy_ids) }
+            for (spec, mode, ids) in cases {
+                _ = try session.generate(try request("Something else?", wide, maxTokens: 2, spec: spec, mode: mode), prefixCache: cache)
+                let hit = try session.generate(try request(wide.question, wide, maxTokens: 8, spec: spec, mode: mode), prefixCache: cache)
+                XCTAssertEqual(hit.prefixCache?.hit, true, "\(spec) \(mode)")
+                XCTAssertEqual(hit.tokenIDs, ids, "\(spec) \(mode)")
+            }
+        }
+    }
+
     /// `yopo generate` on Qwen2-VL with two `--image` options: the golden ids, images before the text.
     func testGenerateCommandWithTwoImages() throws {
         let p = try XCTUnwrap(try golden("qwen2vl_tiny").prompts.first { $0.label == "two" })
