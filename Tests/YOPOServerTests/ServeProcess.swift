@@ -1,18 +1,11 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `yopo serve` as a child process — the executable built next to the test bundle — for what only
 /// a real process shows: its exit status, its signal handling, a real client against it.
 final class ServeProcess {
-    static var executable: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("yopo")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("yopo")
-    }
+    static var executable: URL { BuiltExecutable.yopo }
 
     let process = Process()
     let port: Int

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 import YOPO
 
@@ -9,16 +10,8 @@ enum Paths {
     static func model(_ name: String) -> String { fixtures.appendingPathComponent("models/\(name)").path }
     static func image(_ name: String) -> String { fixtures.appendingPathComponent("images/\(name)").path }
 
-    /// `yopo` sits next to the test bundle in the build products directory.
-    static var executable: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("yopo")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("yopo")
-    }
+    /// The built `yopo`.
+    static var executable: URL { BuiltExecutable.yopo }
 }
 
 struct GoldenIDs: Decodable {
